@@ -1,0 +1,57 @@
+/*
+ * provider.h: how the registry talks to a DNS store. Two implementations: memory (the embedded
+ * store, registry/provider_memory.c) and route53 (issue 3).
+ *
+ * A provider stores the weighted record sets of one name, both types. apply() is atomic and
+ * conditional: every change names the record it expects to replace (old, or NULL when it
+ * expects none) and the record to put in its place (new, or NULL to delete). If any old does
+ * not match the stored record, nothing is applied and RC_CONFLICT is returned. That is the
+ * compare-and-swap that Route 53's DELETE+CREATE batch gives, and the memory store enforces
+ * the same rule so the registry is tested against it.
+ *
+ * Thread-safety: apply(), load() and ready() may be called from several threads at once.
+ */
+#ifndef R53REG_REGISTRY_PROVIDER_H
+#define R53REG_REGISTRY_PROVIDER_H
+
+#include <stddef.h>
+
+#include "registry/registry.h"
+#include "util/rc.h"
+
+struct reg_change {
+    const struct reg_record *old; /* expected current record, or NULL: expect none */
+    const struct reg_record *new; /* replacement, or NULL: delete */
+};
+
+struct reg_provider;
+
+struct reg_provider_ops {
+    const char *name;
+    /* Every stored record set (caller frees each with reg_record_release, then the array). */
+    enum rc_code (*load)(struct reg_provider *p, struct reg_record **records, size_t *n,
+                         char *detail, size_t detail_len);
+    /* Apply all changes or none; see above. detail says why on failure. */
+    enum rc_code (*apply)(struct reg_provider *p, const struct reg_change *changes, size_t n,
+                          char *detail, size_t detail_len);
+    /* Is the store reachable now? */
+    int (*ready)(struct reg_provider *p);
+    /* Flush and free. */
+    void (*destroy)(struct reg_provider *p);
+};
+
+/* Implementations embed this as their first member. */
+struct reg_provider {
+    const struct reg_provider_ops *ops;
+};
+
+/*
+ * The embedded store. With state_file NULL it lives in memory only; otherwise every applied
+ * batch is appended to the journal at state_file and fsynced before apply() returns, and the
+ * journal is compacted when it grows. Returns RC_IO (with detail) when the file cannot be
+ * opened or is corrupt.
+ */
+enum rc_code reg_provider_memory_create(const char *state_file, struct reg_provider **out,
+                                        char *detail, size_t detail_len);
+
+#endif

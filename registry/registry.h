@@ -1,0 +1,116 @@
+/*
+ * registry.h: the domain. Buckets of backend IPs, their assignment, per-bucket locks, and the
+ * provider that stores them (registry/provider.h).
+ *
+ * Thread-safety: every function here may be called from any thread once reg_load() returned,
+ * except reg_create/reg_load/reg_destroy, which must not race with anything else.
+ */
+#ifndef R53REG_REGISTRY_REGISTRY_H
+#define R53REG_REGISTRY_REGISTRY_H
+
+#include <stddef.h>
+
+#include "util/ip.h"
+#include "util/rc.h"
+
+#define REG_MAX_BUCKETS 100 /* weighted records of one name and type (Route 53) */
+#define REG_MAX_VALUES 400  /* values in one record set (Route 53) */
+#define REG_MAX_WEIGHT 255
+#define REG_NAME_MAX 253
+#define REG_SET_ID_MAX (REG_NAME_MAX + 8)
+#define REG_DETAIL_MAX 512
+
+enum reg_type { REG_A = 0, REG_AAAA = 1 };
+enum reg_bucketing { REG_BUCKETING_BALANCED, REG_BUCKETING_MODULO };
+enum reg_weights { REG_WEIGHTS_PROPORTIONAL, REG_WEIGHTS_EQUAL };
+enum reg_state { REG_STATE_REGISTERED, REG_STATE_DEREGISTERED };
+
+struct reg_options {
+    char record_name[REG_NAME_MAX + 1]; /* lowercase, no trailing dot */
+    unsigned buckets;                   /* 1..REG_MAX_BUCKETS: buckets taking new IPs */
+    unsigned max_per_bucket;            /* 1..REG_MAX_VALUES */
+    unsigned ttl;
+    enum reg_bucketing bucketing;
+    enum reg_weights weights;
+};
+
+/* One weighted record set: name = record_name, set identifier = <record_name>_<bucket>. */
+struct reg_record {
+    enum reg_type type;
+    unsigned bucket;
+    unsigned weight;
+    unsigned ttl;
+    size_t nvalues;
+    struct ip_addr *values; /* sorted by ip_cmp, unique; owned by whoever owns the record */
+};
+
+/* Where an IP lives, as the API reports it. */
+struct reg_placement {
+    struct ip_addr ip;
+    enum reg_type type;
+    unsigned bucket;
+    unsigned weight; /* the bucket's weight after the operation */
+    enum reg_state state;
+};
+
+/* A copy of one bucket, for readers. */
+struct reg_bucket_view {
+    struct reg_record rec;
+    unsigned capacity; /* max_per_bucket */
+    int accepting;     /* eligible for new IPs and not full */
+};
+
+struct reg_registry;
+struct reg_provider;
+
+/* Create a registry over prov (ownership of prov passes to the registry). Never NULL. */
+struct reg_registry *reg_create(const struct reg_options *opt, struct reg_provider *prov);
+/* Destroy the registry and its provider. NULL is fine. */
+void reg_destroy(struct reg_registry *reg);
+
+/* Load every bucket from the provider; after success reg_ready() is true. On error, detail
+ * says why. */
+enum rc_code reg_load(struct reg_registry *reg, char *detail, size_t n);
+/* Loaded and the provider reachable. */
+int reg_ready(struct reg_registry *reg);
+
+/*
+ * Register ip. RC_OK with *created = 1 when newly placed, 0 when it already was registered
+ * (idempotent). RC_BUCKETS_FULL when no eligible bucket has room; provider errors pass
+ * through with detail filled. Nothing changes on error.
+ */
+enum rc_code reg_register(struct reg_registry *reg, const struct ip_addr *ip,
+                          struct reg_placement *out, int *created, char *detail, size_t n);
+
+/* Deregister ip. RC_NOT_REGISTERED when absent. out describes what was removed. */
+enum rc_code reg_deregister(struct reg_registry *reg, const struct ip_addr *ip,
+                            struct reg_placement *out, char *detail, size_t n);
+
+/* Look ip up. RC_NOT_REGISTERED when absent (or its registration is still in flight). */
+enum rc_code reg_lookup(struct reg_registry *reg, const struct ip_addr *ip,
+                        struct reg_placement *out);
+
+/* Copy every non-empty bucket (A first, then AAAA, by index). Each bucket is copied under its
+ * lock, so no view is half-applied. Returns the count; free with reg_views_free(). */
+size_t reg_snapshot(struct reg_registry *reg, struct reg_bucket_view **views);
+void reg_views_free(struct reg_bucket_view *views, size_t n);
+
+/* How many more registrations the eligible buckets of a type can take. */
+unsigned reg_free_capacity(struct reg_registry *reg, enum reg_type type);
+
+const struct reg_options *reg_options(const struct reg_registry *reg);
+const char *reg_provider_name(const struct reg_registry *reg);
+
+/* "<record_name>_<bucket>" into out (REG_SET_ID_MAX + 1 bytes). */
+void reg_set_id(const struct reg_options *opt, unsigned bucket, char *out, size_t n);
+/* The weight a bucket of nvalues values gets under opt. */
+unsigned reg_weight_for(const struct reg_options *opt, size_t nvalues);
+const char *reg_type_name(enum reg_type type);
+enum reg_type reg_type_of(const struct ip_addr *ip);
+
+/* Record helpers (deep copies; release accepts a zeroed record). */
+void reg_record_copy(struct reg_record *dst, const struct reg_record *src);
+void reg_record_release(struct reg_record *rec);
+int reg_record_equal(const struct reg_record *a, const struct reg_record *b);
+
+#endif

@@ -1,0 +1,444 @@
+/*
+ * config.c: the option table behind config.h. One row per option: flag name, kind, where the
+ * value goes, default, bounds or choices, and help. --help is generated from the table, and so
+ * is the environment variable name (R53REG_ + upper-cased flag with '_' for '-').
+ *
+ * Not thread-safe; runs once at startup.
+ */
+#include "server/config.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/log.h"
+#include "util/xalloc.h"
+
+enum kind { K_STR, K_UINT, K_SIZE, K_BOOL, K_CHOICE, K_FLAG };
+
+struct opt {
+    const char *name;
+    enum kind kind;
+    const char *def; /* default as text, NULL: none */
+    unsigned long long min, max;
+    const char *const *choices; /* K_CHOICE: NULL-terminated */
+    const char *metavar;
+    const char *help;
+};
+
+static const char *const bucketing_choices[] = {"balanced", "modulo", NULL};
+static const char *const weights_choices[] = {"proportional", "equal", NULL};
+static const char *const provider_choices[] = {"memory", "route53", NULL};
+static const char *const level_choices[] = {"debug", "info", "warn", "error", NULL};
+
+enum opt_id {
+    O_LISTEN, O_RECORD_NAME, O_BUCKETS, O_MAX_PER_BUCKET, O_TTL, O_BUCKETING, O_WEIGHTS,
+    O_PROVIDER, O_STATE_FILE, O_TOKEN_FILE, O_TOKENS, O_ALLOW_ANONYMOUS, O_MAX_CONNECTIONS,
+    O_MAX_BODY, O_CLIENT_TIMEOUT, O_THREADS, O_SHUTDOWN_TIMEOUT, O_LOG_LEVEL, O_HELP, O_VERSION,
+    O__COUNT
+};
+
+static const struct opt opts[O__COUNT] = {
+    [O_LISTEN] = {"listen", K_STR, "127.0.0.1:8080", 0, 0, NULL, "ADDR:PORT",
+                  "address to serve the API on ([V6]:PORT for IPv6; port 0 picks one)"},
+    [O_RECORD_NAME] = {"record-name", K_STR, "app.example.com", 0, 0, NULL, "NAME",
+                       "DNS name of the weighted record sets"},
+    [O_BUCKETS] = {"buckets", K_UINT, "100", 1, REG_MAX_BUCKETS, NULL, "N",
+                   "buckets per type that take new IPs (1..100)"},
+    [O_MAX_PER_BUCKET] = {"max-per-bucket", K_UINT, "100", 1, REG_MAX_VALUES, NULL, "N",
+                          "values per bucket (1..400)"},
+    [O_TTL] = {"ttl", K_UINT, "60", 0, 2147483647ULL, NULL, "SECONDS", "record TTL"},
+    [O_BUCKETING] = {"bucketing", K_CHOICE, "balanced", 0, 0, bucketing_choices, "POLICY",
+                     "balanced: least-filled bucket; modulo: address mod buckets"},
+    [O_WEIGHTS] = {"weights", K_CHOICE, "proportional", 0, 0, weights_choices, "POLICY",
+                   "proportional: weight = values in bucket; equal: weight 1"},
+    [O_PROVIDER] = {"provider", K_CHOICE, "memory", 0, 0, provider_choices, "NAME",
+                    "memory (embedded store) or route53"},
+    [O_STATE_FILE] = {"state-file", K_STR, NULL, 0, 0, NULL, "PATH",
+                      "journal file that makes the memory store survive restarts"},
+    [O_TOKEN_FILE] = {"token-file", K_STR, NULL, 0, 0, NULL, "PATH",
+                      "bearer tokens for mutations, one per line"},
+    [O_TOKENS] = {"tokens", K_STR, NULL, 0, 0, NULL, "T1,T2",
+                  "bearer tokens, comma separated (prefer the env var or a file)"},
+    [O_ALLOW_ANONYMOUS] = {"allow-anonymous", K_FLAG, "0", 0, 1, NULL, NULL,
+                           "allow mutations without a token on a non-loopback address"},
+    [O_MAX_CONNECTIONS] = {"max-connections", K_UINT, "1024", 1, 100000, NULL, "N",
+                           "concurrent connections"},
+    [O_MAX_BODY] = {"max-body", K_SIZE, "1048576", 1, 1ULL << 30, NULL, "BYTES",
+                    "largest request body"},
+    [O_CLIENT_TIMEOUT] = {"client-timeout", K_UINT, "30", 1, 3600, NULL, "SECONDS",
+                          "idle or slow connections are closed after this"},
+    [O_THREADS] = {"threads", K_UINT, "4", 1, 256, NULL, "N", "HTTP worker threads"},
+    [O_SHUTDOWN_TIMEOUT] = {"shutdown-timeout", K_UINT, "10", 0, 3600, NULL, "SECONDS",
+                            "how long SIGTERM waits for requests in flight"},
+    [O_LOG_LEVEL] = {"log-level", K_CHOICE, "info", 0, 0, level_choices, "LEVEL",
+                     "debug, info, warn or error"},
+    [O_HELP] = {"help", K_FLAG, NULL, 0, 0, NULL, NULL, "print this help and exit"},
+    [O_VERSION] = {"version", K_FLAG, NULL, 0, 0, NULL, NULL, "print the version and exit"},
+};
+
+static void env_name(const char *flag, char *out, size_t n)
+{
+    size_t o = (size_t)snprintf(out, n, "R53REG_");
+    for (const char *p = flag; *p && o + 1 < n; p++)
+        out[o++] = *p == '-' ? '_' : (char)toupper((unsigned char)*p);
+    out[o] = '\0';
+}
+
+static void usage(FILE *out)
+{
+    char env[64];
+    fprintf(out, "Usage: r53reg [OPTION]...\n"
+                 "Keep Route 53 weighted record sets in line with registered backend IPs.\n\n"
+                 "Options (each also as an environment variable; flags win):\n");
+    for (int i = 0; i < O__COUNT; i++) {
+        char left[64];
+        snprintf(left, sizeof(left), "--%s%s%s", opts[i].name, opts[i].metavar ? " " : "",
+                 opts[i].metavar ? opts[i].metavar : "");
+        fprintf(out, "  %-30s %s", left, opts[i].help);
+        if (opts[i].def && opts[i].kind != K_FLAG)
+            fprintf(out, " [%s]", opts[i].def);
+        if (i != O_HELP && i != O_VERSION) {
+            env_name(opts[i].name, env, sizeof(env));
+            fprintf(out, " (%s)", env);
+        }
+        fputc('\n', out);
+    }
+}
+
+/* Parse a decimal in [min, max]; -1 on error. */
+static int parse_uint(const char *s, unsigned long long min, unsigned long long max,
+                      unsigned long long *out)
+{
+    char *end;
+    if (!*s || !isdigit((unsigned char)*s))
+        return -1;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || *end || v < min || v > max)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static int parse_bool(const char *s, int *out)
+{
+    if (!strcmp(s, "1") || !strcasecmp(s, "true") || !strcasecmp(s, "yes") || !*s) {
+        *out = 1;
+        return 0;
+    }
+    if (!strcmp(s, "0") || !strcasecmp(s, "false") || !strcasecmp(s, "no")) {
+        *out = 0;
+        return 0;
+    }
+    return -1;
+}
+
+static int choice_index(const struct opt *o, const char *s)
+{
+    for (int i = 0; o->choices[i]; i++)
+        if (!strcmp(o->choices[i], s))
+            return i;
+    return -1;
+}
+
+static int valid_dns_name(const char *s, char *norm, size_t n)
+{
+    size_t len = strlen(s), label = 0;
+    if (len && s[len - 1] == '.')
+        len--;
+    if (len == 0 || len > REG_NAME_MAX || len >= n)
+        return -1;
+    for (size_t i = 0; i < len; i++) {
+        char c = (char)tolower((unsigned char)s[i]);
+        if (c == '.') {
+            if (label == 0)
+                return -1;
+            label = 0;
+        } else if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_') {
+            if (++label > 63)
+                return -1;
+        } else {
+            return -1;
+        }
+        norm[i] = c;
+    }
+    norm[len] = '\0';
+    return label ? 0 : -1;
+}
+
+static int parse_listen(struct cfg *cfg, const char *s)
+{
+    char host[64];
+    const char *colon;
+    unsigned long long port;
+
+    memset(&cfg->listen_addr, 0, sizeof(cfg->listen_addr));
+    if (*s == '[') {
+        const char *close = strchr(s, ']');
+        if (!close || close[1] != ':' || (size_t)(close - s - 1) >= sizeof(host))
+            return -1;
+        memcpy(host, s + 1, (size_t)(close - s - 1));
+        host[close - s - 1] = '\0';
+        colon = close + 1;
+    } else {
+        colon = strrchr(s, ':');
+        if (!colon || (size_t)(colon - s) >= sizeof(host))
+            return -1;
+        memcpy(host, s, (size_t)(colon - s));
+        host[colon - s] = '\0';
+    }
+    if (parse_uint(colon + 1, 0, 65535, &port))
+        return -1;
+    if (*s == '[') {
+        struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&cfg->listen_addr;
+        if (inet_pton(AF_INET6, host, &a6->sin6_addr) != 1)
+            return -1;
+        a6->sin6_family = AF_INET6;
+        a6->sin6_port = htons((uint16_t)port);
+        cfg->listen_addr_len = sizeof(*a6);
+        cfg->listen_loopback = IN6_IS_ADDR_LOOPBACK(&a6->sin6_addr);
+    } else {
+        struct sockaddr_in *a4 = (struct sockaddr_in *)&cfg->listen_addr;
+        if (inet_pton(AF_INET, host, &a4->sin_addr) != 1)
+            return -1;
+        a4->sin_family = AF_INET;
+        a4->sin_port = htons((uint16_t)port);
+        cfg->listen_addr_len = sizeof(*a4);
+        cfg->listen_loopback = (ntohl(a4->sin_addr.s_addr) >> 24) == 127;
+    }
+    return 0;
+}
+
+static void add_token(struct cfg *cfg, const char *s, size_t len)
+{
+    while (len && isspace((unsigned char)*s)) {
+        s++;
+        len--;
+    }
+    while (len && isspace((unsigned char)s[len - 1]))
+        len--;
+    if (!len || *s == '#')
+        return;
+    cfg->tokens = xrealloc(cfg->tokens, (cfg->ntokens + 1) * sizeof(*cfg->tokens));
+    cfg->tokens[cfg->ntokens++] = xstrndup(s, len);
+}
+
+static int load_token_file(struct cfg *cfg, const char *path, FILE *err)
+{
+    FILE *f = fopen(path, "r");
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
+
+    if (!f) {
+        fprintf(err, "r53reg: --token-file %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    while ((len = getline(&line, &cap, f)) >= 0)
+        add_token(cfg, line, (size_t)len);
+    if (line)
+        xfree_secret(line, cap);
+    fclose(f);
+    return 0;
+}
+
+/* Store value v of option i into cfg; -1 with a message naming the flag. */
+static int set_opt(struct cfg *cfg, int i, const char *v, FILE *err)
+{
+    const struct opt *o = &opts[i];
+    unsigned long long u = 0;
+    int b = 0, c = 0;
+
+    switch (o->kind) {
+    case K_UINT:
+    case K_SIZE:
+        if (parse_uint(v, o->min, o->max, &u)) {
+            fprintf(err, "r53reg: --%s: '%s' is not a whole number in %llu..%llu\n", o->name, v,
+                    o->min, o->max);
+            return -1;
+        }
+        break;
+    case K_BOOL:
+    case K_FLAG:
+        if (parse_bool(v, &b)) {
+            fprintf(err, "r53reg: --%s: '%s' is not a boolean (1/0/true/false)\n", o->name, v);
+            return -1;
+        }
+        break;
+    case K_CHOICE:
+        c = choice_index(o, v);
+        if (c < 0) {
+            fprintf(err, "r53reg: --%s: '%s' is not one of:", o->name, v);
+            for (int k = 0; o->choices[k]; k++)
+                fprintf(err, " %s", o->choices[k]);
+            fputc('\n', err);
+            return -1;
+        }
+        break;
+    case K_STR:
+        break;
+    }
+
+    switch ((enum opt_id)i) {
+    case O_LISTEN:
+        if (parse_listen(cfg, v)) {
+            fprintf(err, "r53reg: --listen: '%s' is not ADDR:PORT or [V6ADDR]:PORT\n", v);
+            return -1;
+        }
+        free(cfg->listen);
+        cfg->listen = xstrdup(v);
+        break;
+    case O_RECORD_NAME:
+        if (valid_dns_name(v, cfg->reg.record_name, sizeof(cfg->reg.record_name))) {
+            fprintf(err, "r53reg: --record-name: '%s' is not a DNS name (labels of a-z 0-9 - _, "
+                         "at most 63 each and 253 in all)\n", v);
+            return -1;
+        }
+        break;
+    case O_BUCKETS: cfg->reg.buckets = (unsigned)u; break;
+    case O_MAX_PER_BUCKET: cfg->reg.max_per_bucket = (unsigned)u; break;
+    case O_TTL: cfg->reg.ttl = (unsigned)u; break;
+    case O_BUCKETING: cfg->reg.bucketing = (enum reg_bucketing)c; break;
+    case O_WEIGHTS: cfg->reg.weights = (enum reg_weights)c; break;
+    case O_PROVIDER: cfg->provider = (enum cfg_provider)c; break;
+    case O_STATE_FILE:
+        free(cfg->state_file);
+        cfg->state_file = *v ? xstrdup(v) : NULL;
+        break;
+    case O_TOKEN_FILE:
+        free(cfg->token_file);
+        cfg->token_file = *v ? xstrdup(v) : NULL;
+        break;
+    case O_TOKENS:
+        for (const char *p = v;;) {
+            const char *comma = strchr(p, ',');
+            add_token(cfg, p, comma ? (size_t)(comma - p) : strlen(p));
+            if (!comma)
+                break;
+            p = comma + 1;
+        }
+        break;
+    case O_ALLOW_ANONYMOUS: cfg->allow_anonymous = b; break;
+    case O_MAX_CONNECTIONS: cfg->max_connections = (unsigned)u; break;
+    case O_MAX_BODY: cfg->max_body = (size_t)u; break;
+    case O_CLIENT_TIMEOUT: cfg->client_timeout = (unsigned)u; break;
+    case O_THREADS: cfg->threads = (unsigned)u; break;
+    case O_SHUTDOWN_TIMEOUT: cfg->shutdown_timeout = (unsigned)u; break;
+    case O_LOG_LEVEL: cfg->log_level = c; break;
+    case O_HELP:
+    case O_VERSION:
+    case O__COUNT:
+        break;
+    }
+    return 0;
+}
+
+static int find_opt(const char *name, size_t len)
+{
+    for (int i = 0; i < O__COUNT; i++)
+        if (strlen(opts[i].name) == len && !strncmp(opts[i].name, name, len))
+            return i;
+    return -1;
+}
+
+enum cfg_result cfg_parse(struct cfg *cfg, int argc, char **argv, cfg_getenv_fn env, FILE *out,
+                          FILE *err)
+{
+    char ename[64];
+
+    memset(cfg, 0, sizeof(*cfg));
+    if (!env)
+        env = (cfg_getenv_fn)getenv;
+    /* Defaults, then the environment. */
+    for (int i = 0; i < O__COUNT; i++)
+        if (opts[i].def && set_opt(cfg, i, opts[i].def, err))
+            goto usage;
+    for (int i = 0; i < O__COUNT; i++) {
+        const char *v;
+        if (i == O_HELP || i == O_VERSION)
+            continue;
+        env_name(opts[i].name, ename, sizeof(ename));
+        v = env(ename);
+        if (v && set_opt(cfg, i, v, err)) {
+            fprintf(err, "r53reg: (from the environment variable %s)\n", ename);
+            goto usage;
+        }
+    }
+    /* Flags. */
+    for (int a = 1; a < argc; a++) {
+        const char *arg = argv[a], *val = NULL, *eq;
+        int i;
+        if (strncmp(arg, "--", 2) != 0) {
+            fprintf(err, "r53reg: unexpected argument '%s' (options start with --)\n", arg);
+            goto usage;
+        }
+        eq = strchr(arg + 2, '=');
+        i = find_opt(arg + 2, eq ? (size_t)(eq - arg - 2) : strlen(arg + 2));
+        if (i < 0) {
+            fprintf(err, "r53reg: unknown option '%s'\n", arg);
+            goto usage;
+        }
+        if (i == O_HELP) {
+            usage(out);
+            cfg_release(cfg);
+            return CFG_EXIT_OK;
+        }
+        if (i == O_VERSION) {
+            fprintf(out, "r53reg %s\n", R53REG_VERSION);
+            cfg_release(cfg);
+            return CFG_EXIT_OK;
+        }
+        if (eq) {
+            val = eq + 1;
+        } else if (opts[i].kind == K_FLAG) {
+            val = "1";
+        } else if (a + 1 < argc) {
+            val = argv[++a];
+        } else {
+            fprintf(err, "r53reg: --%s needs a value\n", opts[i].name);
+            goto usage;
+        }
+        if (set_opt(cfg, i, val, err))
+            goto usage;
+    }
+    if (cfg->token_file && load_token_file(cfg, cfg->token_file, err))
+        goto usage;
+    if (cfg->provider == CFG_PROVIDER_ROUTE53) {
+        fprintf(err, "r53reg: --provider route53 is not available in this build yet; use "
+                     "--provider memory\n");
+        goto usage;
+    }
+    if (cfg->state_file && cfg->provider != CFG_PROVIDER_MEMORY) {
+        fprintf(err, "r53reg: --state-file applies to --provider memory only\n");
+        goto usage;
+    }
+    if (!cfg->listen_loopback && cfg->ntokens == 0 && !cfg->allow_anonymous) {
+        fprintf(err,
+                "r53reg: --listen %s is not a loopback address and no token is configured: "
+                "anyone who can reach it could change DNS. Configure --token-file (or "
+                "R53REG_TOKENS), or pass --allow-anonymous to accept that.\n",
+                cfg->listen);
+        goto usage;
+    }
+    return CFG_RUN;
+usage:
+    cfg_release(cfg);
+    return CFG_EXIT_USAGE;
+}
+
+void cfg_release(struct cfg *cfg)
+{
+    if (!cfg)
+        return;
+    for (size_t i = 0; i < cfg->ntokens; i++)
+        xfree_secret(cfg->tokens[i], strlen(cfg->tokens[i]));
+    free(cfg->tokens);
+    free(cfg->listen);
+    free(cfg->state_file);
+    free(cfg->token_file);
+    memset(cfg, 0, sizeof(*cfg));
+}

@@ -1,0 +1,57 @@
+/*
+ * config.h: the configuration table. Each option is a flag --name and an environment variable
+ * R53REG_<NAME> (dashes become underscores); flags win over the environment, the environment
+ * over defaults. Parsing validates every value and names the flag in its message.
+ */
+#ifndef R53REG_SERVER_CONFIG_H
+#define R53REG_SERVER_CONFIG_H
+
+#include <stddef.h>
+#include <stdio.h>
+#include <sys/socket.h>
+
+#include "registry/registry.h"
+
+enum cfg_provider { CFG_PROVIDER_MEMORY, CFG_PROVIDER_ROUTE53 };
+
+struct cfg {
+    char *listen; /* "ADDR:PORT" or "[V6]:PORT" as given */
+    struct sockaddr_storage listen_addr;
+    socklen_t listen_addr_len;
+    int listen_loopback;
+
+    struct reg_options reg; /* record name, buckets, capacity, ttl, policies */
+    enum cfg_provider provider;
+    char *state_file;
+
+    char *token_file;
+    char **tokens; /* from --token-file and R53REG_TOKENS; owned, wiped on release */
+    size_t ntokens;
+    int allow_anonymous;
+
+    unsigned max_connections;
+    size_t max_body;
+    unsigned client_timeout;   /* seconds */
+    unsigned threads;          /* MHD worker threads */
+    unsigned shutdown_timeout; /* seconds */
+    int log_level;
+};
+
+enum cfg_result { CFG_RUN = 0, CFG_EXIT_OK = 1, CFG_EXIT_USAGE = 2 };
+
+/* getenv-like lookup; tests pass their own. */
+typedef const char *(*cfg_getenv_fn)(const char *name);
+
+/*
+ * Fill cfg from defaults, the environment (through env, or getenv when NULL) and argv.
+ * --help and --version print to out and return CFG_EXIT_OK; a bad value prints one message
+ * naming the flag to err and returns CFG_EXIT_USAGE. On CFG_RUN the caller must
+ * cfg_release(). On other results cfg holds nothing.
+ */
+enum cfg_result cfg_parse(struct cfg *cfg, int argc, char **argv, cfg_getenv_fn env, FILE *out,
+                          FILE *err);
+
+/* Free everything cfg owns (tokens are wiped). Accepts a zeroed cfg. */
+void cfg_release(struct cfg *cfg);
+
+#endif

@@ -1,0 +1,356 @@
+/*
+ * httpd.c: libmicrohttpd glue.
+ *
+ * Threading: MHD runs a pool of worker threads (epoll); each request is handled on the worker
+ * that owns its connection. Per-request state lives in a struct request hung on *con_cls; it is
+ * created on the first call of the access handler, filled with the body on the following calls,
+ * answered on the last one (never on the first: MHD would close the connection, see
+ * ../shared/TOOLCHAIN.md), and logged and freed in the completion callback.
+ *
+ * The only shared state is the daemon, the registry (thread-safe) and a few atomics.
+ */
+#include "server/httpd.h"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "handlers/api.h"
+#include "server/router.h"
+#include "util/log.h"
+#include "util/xalloc.h"
+
+#define DIGEST_LEN 32
+
+struct srv_httpd {
+    struct MHD_Daemon *daemon;
+    struct reg_registry *reg;
+    size_t max_body;
+    unsigned char (*token_digests)[DIGEST_LEN];
+    size_t ntokens;
+    atomic_int stopping;
+    atomic_long in_flight;
+    atomic_ullong next_id;
+    unsigned long long id_salt;
+};
+
+struct request {
+    char id[24];
+    struct timespec start;
+    char *body;
+    size_t len, cap;
+    int too_big;
+    int status;
+    char method[24]; /* quoted for the log */
+    char path[200];  /* quoted for the log */
+};
+
+/* ---- helpers ---------------------------------------------------------------------------- */
+
+static double ms_since(const struct timespec *t0)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)(now.tv_sec - t0->tv_sec) * 1e3 + (double)(now.tv_nsec - t0->tv_nsec) / 1e6;
+}
+
+static void sha256(const void *data, size_t len, unsigned char out[DIGEST_LEN])
+{
+    unsigned int olen = DIGEST_LEN;
+    EVP_Digest(data, len, out, &olen, EVP_sha256(), NULL);
+}
+
+/* Constant time over every configured token: no early exit. */
+static int token_ok(const struct srv_httpd *h, const char *header)
+{
+    unsigned char digest[DIGEST_LEN];
+    int ok = 0;
+
+    if (!header || strncasecmp(header, "Bearer ", 7) != 0)
+        return 0;
+    header += 7;
+    while (*header == ' ')
+        header++;
+    sha256(header, strlen(header), digest);
+    for (size_t i = 0; i < h->ntokens; i++)
+        ok |= CRYPTO_memcmp(digest, h->token_digests[i], DIGEST_LEN) == 0;
+    OPENSSL_cleanse(digest, sizeof(digest));
+    return ok;
+}
+
+/* Take the client's X-Request-Id when it is short and plain; otherwise make one. */
+static void request_id(struct srv_httpd *h, struct MHD_Connection *c, char out[24])
+{
+    const char *given = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Request-Id");
+    if (given) {
+        size_t n = strlen(given), i;
+        for (i = 0; i < n; i++)
+            if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.",
+                        given[i]))
+                break;
+        if (n && n < 24 && i == n) {
+            memcpy(out, given, n + 1);
+            return;
+        }
+    }
+    unsigned long long seq = atomic_fetch_add(&h->next_id, 1);
+    snprintf(out, 24, "%016llx", (seq * 0x9e3779b97f4a7c15ULL) ^ h->id_salt);
+}
+
+static enum MHD_Result send_response(struct MHD_Connection *c, struct request *rq,
+                                     struct api_response *res, const char *allow,
+                                     int head_only)
+{
+    char *text = json_dumps(res->body, JSON_COMPACT);
+    size_t len = strlen(text);
+    struct MHD_Response *r;
+    enum MHD_Result ret;
+
+    text = xrealloc(text, len + 2);
+    text[len++] = '\n';
+    text[len] = '\0';
+    r = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
+    if (!r) {
+        free(text);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, res->content_type);
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    MHD_add_response_header(r, "X-Request-Id", rq->id);
+    if (allow)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
+    if (res->location[0])
+        MHD_add_response_header(r, MHD_HTTP_HEADER_LOCATION, res->location);
+    if (res->status == 401)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+                                "Bearer realm=\"r53reg\"");
+    if (res->status == 503 || res->status == 413)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
+    (void)head_only; /* MHD drops the body of HEAD responses itself */
+    rq->status = res->status;
+    ret = MHD_queue_response(c, (unsigned)res->status, r);
+    MHD_destroy_response(r);
+    json_decref(res->body);
+    res->body = NULL;
+    return ret;
+}
+
+/* ---- the access handler ----------------------------------------------------------------- */
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls)
+{
+    struct srv_httpd *h = cls;
+    struct request *rq = *con_cls;
+    struct api_request req;
+    struct api_response res;
+    struct srv_route_match m;
+
+    if (!rq) {
+        const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                                     MHD_HTTP_HEADER_CONTENT_LENGTH);
+        rq = xcalloc(1, sizeof(*rq));
+        clock_gettime(CLOCK_MONOTONIC, &rq->start);
+        request_id(h, c, rq->id);
+        log_quote(method, rq->method, sizeof(rq->method));
+        log_quote(url, rq->path, sizeof(rq->path));
+        atomic_fetch_add(&h->in_flight, 1);
+        *con_cls = rq;
+        if (cl && strtoull(cl, NULL, 10) > h->max_body)
+            rq->too_big = 1; /* answered below without reading the body */
+        else
+            return MHD_YES;
+    }
+    if (*upload_data_size) {
+        if (!rq->too_big) {
+            if (rq->len + *upload_data_size > h->max_body) {
+                rq->too_big = 1;
+                free(rq->body);
+                rq->body = NULL;
+            } else {
+                rq->body = xgrow(rq->body, &rq->cap, rq->len + *upload_data_size + 1, 1);
+                memcpy(rq->body + rq->len, upload_data, *upload_data_size);
+                rq->len += *upload_data_size;
+                rq->body[rq->len] = '\0';
+            }
+        }
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+
+    memset(&req, 0, sizeof(req));
+    memset(&res, 0, sizeof(res));
+    req.method = method;
+    req.path = url;
+    req.request_id = rq->id;
+    req.reg = h->reg;
+    req.body = rq->body;
+    req.body_len = rq->len;
+
+    if (rq->too_big) {
+        char detail[96];
+        snprintf(detail, sizeof(detail), "the body exceeds %zu bytes (--max-body)", h->max_body);
+        api_problem(&res, &req, RC_BODY_TOO_LARGE, detail);
+        return send_response(c, rq, &res, NULL, 0);
+    }
+    if (atomic_load(&h->stopping)) {
+        api_problem(&res, &req, RC_SHUTTING_DOWN, "the service is shutting down; retry");
+        return send_response(c, rq, &res, NULL, 0);
+    }
+    srv_route(method, url, &m);
+    if (!m.fn) {
+        if (m.path_found) {
+            char detail[128];
+            snprintf(detail, sizeof(detail), "%.16s is not allowed here; allowed: %s", method,
+                     m.allow);
+            api_problem(&res, &req, RC_METHOD_NOT_ALLOWED, detail);
+            return send_response(c, rq, &res, m.allow, 0);
+        }
+        api_problem(&res, &req, RC_NOT_FOUND, "no such endpoint");
+        return send_response(c, rq, &res, NULL, 0);
+    }
+    if (m.mutating && h->ntokens &&
+        !token_ok(h, MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                                 MHD_HTTP_HEADER_AUTHORIZATION))) {
+        api_problem(&res, &req, RC_UNAUTHORIZED,
+                    "this endpoint needs Authorization: Bearer <token>");
+        return send_response(c, rq, &res, NULL, 0);
+    }
+    req.param = m.param;
+    req.param_len = m.param_len;
+    m.fn(&req, &res);
+    return send_response(c, rq, &res, NULL, strcmp(method, "HEAD") == 0);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    struct srv_httpd *h = cls;
+    struct request *rq = *con_cls;
+    const union MHD_ConnectionInfo *ci;
+    char peer[INET6_ADDRSTRLEN + 8] = "-";
+
+    if (!rq)
+        return;
+    ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (ci && ci->client_addr) {
+        const struct sockaddr *sa = ci->client_addr;
+        if (sa->sa_family == AF_INET)
+            inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, peer,
+                      sizeof(peer));
+        else if (sa->sa_family == AF_INET6)
+            inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
+                      peer, sizeof(peer));
+    }
+    log_info("msg=request id=%s peer=%s method=%s path=%s status=%d dur_ms=%.3f bytes_in=%zu%s",
+             rq->id, peer, rq->method, rq->path, rq->status, ms_since(&rq->start), rq->len,
+             toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " aborted=1");
+    free(rq->body);
+    free(rq);
+    *con_cls = NULL;
+    atomic_fetch_sub(&h->in_flight, 1);
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char msg[512], q[600];
+    size_t n;
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    n = strlen(msg);
+    while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+        msg[--n] = '\0';
+    log_warn("msg=mhd detail=%s", log_quote(msg, q, sizeof(q)));
+}
+
+/* Identity: the handlers see the raw path, so percent-encoding cannot smuggle anything. */
+static size_t no_unescape(void *cls, struct MHD_Connection *c, char *s)
+{
+    return strlen(s);
+}
+
+/* ---- lifecycle -------------------------------------------------------------------------- */
+
+enum rc_code srv_httpd_start(const struct srv_httpd_options *opt, struct reg_registry *reg,
+                             struct srv_httpd **out, char *detail, size_t n)
+{
+    struct srv_httpd *h = xcalloc(1, sizeof(*h));
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
+                     MHD_USE_ERROR_LOG;
+
+    h->reg = reg;
+    h->max_body = opt->max_body;
+    atomic_init(&h->stopping, 0);
+    atomic_init(&h->in_flight, 0);
+    atomic_init(&h->next_id, 1);
+    if (RAND_bytes((unsigned char *)&h->id_salt, sizeof(h->id_salt)) != 1)
+        h->id_salt = (unsigned long long)time(NULL) ^ (unsigned long long)getpid();
+    if (opt->ntokens) {
+        h->token_digests = xcalloc(opt->ntokens, DIGEST_LEN);
+        h->ntokens = opt->ntokens;
+        for (size_t i = 0; i < opt->ntokens; i++)
+            sha256(opt->tokens[i], strlen(opt->tokens[i]), h->token_digests[i]);
+    }
+    if (opt->addr->sa_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    h->daemon = MHD_start_daemon(
+        flags, 0, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+        MHD_OPTION_SOCK_ADDR, opt->addr,
+        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(opt->threads > 1 ? opt->threads : 0),
+        MHD_OPTION_CONNECTION_LIMIT, opt->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
+        opt->client_timeout, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)16384,
+        MHD_OPTION_LISTEN_BACKLOG_SIZE, 4096u, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
+        MHD_OPTION_UNESCAPE_CALLBACK, no_unescape,
+        NULL, MHD_OPTION_END);
+    if (!h->daemon) {
+        snprintf(detail, n, "cannot start the HTTP server (address in use or not available?)");
+        free(h->token_digests);
+        free(h);
+        *out = NULL;
+        return RC_IO;
+    }
+    *out = h;
+    return RC_OK;
+}
+
+unsigned srv_httpd_port(const struct srv_httpd *h)
+{
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    return di ? di->port : 0;
+}
+
+void srv_httpd_stop(struct srv_httpd *h, unsigned timeout_s)
+{
+    struct timespec t0;
+    if (!h)
+        return;
+    atomic_store(&h->stopping, 1);
+    {
+        MHD_socket ls = MHD_quiesce_daemon(h->daemon);
+        if (ls != MHD_INVALID_SOCKET)
+            close(ls);
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    while (atomic_load(&h->in_flight) > 0 && ms_since(&t0) < timeout_s * 1000.0) {
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    if (atomic_load(&h->in_flight) > 0)
+        log_warn("msg=\"shutdown timeout; closing connections with requests in flight\" "
+                 "in_flight=%ld",
+                 (long)atomic_load(&h->in_flight));
+    MHD_stop_daemon(h->daemon);
+    if (h->token_digests)
+        OPENSSL_cleanse(h->token_digests, h->ntokens * DIGEST_LEN);
+    free(h->token_digests);
+    free(h);
+}

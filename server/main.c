@@ -1,0 +1,103 @@
+/*
+ * main.c: the r53reg process. Parse the configuration, create the provider and the registry,
+ * load the buckets, serve HTTP, and stop gracefully on SIGTERM/SIGINT. Everything else lives in
+ * the core library (server/, handlers/, registry/, aws/, util/).
+ *
+ * Signals are blocked in every thread and taken synchronously here with sigwait().
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include "registry/provider.h"
+#include "registry/registry.h"
+#include "server/config.h"
+#include "server/httpd.h"
+#include "util/log.h"
+
+/* Raise the soft fd limit to the hard one: connections are file descriptors. */
+static void raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    struct cfg cfg;
+    struct reg_provider *prov = NULL;
+    struct reg_registry *reg = NULL;
+    struct srv_httpd *httpd = NULL;
+    struct srv_httpd_options hopt;
+    char detail[REG_DETAIL_MAX] = "";
+    sigset_t sigs;
+    int sig = 0, status = 1;
+    enum cfg_result cr;
+
+    cr = cfg_parse(&cfg, argc, argv, NULL, stdout, stderr);
+    if (cr == CFG_EXIT_OK)
+        return 0;
+    if (cr != CFG_RUN)
+        return 2;
+    log_set_level((enum log_level)cfg.log_level);
+    raise_fd_limit();
+
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    if (reg_provider_memory_create(cfg.state_file, &prov, detail, sizeof(detail))) {
+        log_error("msg=\"cannot open the store\" detail=\"%s\"", detail);
+        goto out;
+    }
+    reg = reg_create(&cfg.reg, prov);
+    if (reg_load(reg, detail, sizeof(detail))) {
+        log_error("msg=\"cannot load the buckets\" detail=\"%s\"", detail);
+        goto out;
+    }
+
+    memset(&hopt, 0, sizeof(hopt));
+    hopt.addr = (const struct sockaddr *)&cfg.listen_addr;
+    hopt.addr_len = cfg.listen_addr_len;
+    hopt.threads = cfg.threads;
+    hopt.max_connections = cfg.max_connections;
+    hopt.client_timeout = cfg.client_timeout;
+    hopt.max_body = cfg.max_body;
+    hopt.tokens = cfg.tokens;
+    hopt.ntokens = cfg.ntokens;
+    if (srv_httpd_start(&hopt, reg, &httpd, detail, sizeof(detail))) {
+        log_error("msg=\"cannot listen\" listen=%s detail=\"%s\"", cfg.listen, detail);
+        goto out;
+    }
+    {
+        char where[80];
+        const char *colon = strrchr(cfg.listen, ':');
+        snprintf(where, sizeof(where), "%.*s:%u", (int)(colon - cfg.listen), cfg.listen,
+                 srv_httpd_port(httpd));
+        log_info("msg=listening listen=%s provider=%s record_name=%s buckets=%u "
+                 "max_per_bucket=%u auth=%s version=%s",
+                 where, reg_provider_name(reg), cfg.reg.record_name, cfg.reg.buckets,
+                 cfg.reg.max_per_bucket, cfg.ntokens ? "bearer" : "anonymous", R53REG_VERSION);
+    }
+
+    if (sigwait(&sigs, &sig) == 0)
+        log_info("msg=\"shutting down\" signal=%s", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    srv_httpd_stop(httpd, cfg.shutdown_timeout);
+    httpd = NULL;
+    status = 0;
+out:
+    srv_httpd_stop(httpd, 0);
+    reg_destroy(reg); /* destroys the provider too: flushes the journal */
+    if (!reg && prov)
+        prov->ops->destroy(prov);
+    cfg_release(&cfg);
+    if (status == 0)
+        log_info("msg=stopped");
+    return status;
+}

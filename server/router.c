@@ -1,0 +1,67 @@
+/*
+ * router.c: the route table. A pattern is a literal path or a literal prefix followed by one
+ * parameter segment ("{ip}": at least one byte, no '/'). Pure, thread-safe.
+ */
+#include "server/router.h"
+
+#include <string.h>
+
+struct route {
+    const char *prefix; /* literal part */
+    int has_param;      /* one segment follows the prefix */
+    const char *method;
+    srv_handler_fn fn;
+    int mutating;
+};
+
+static const struct route routes[] = {
+    {"/backends", 0, "GET", api_backends_list, 0},
+    {"/backends/", 1, "GET", api_backend_get, 0},
+    {"/backends/", 1, "POST", api_backend_register, 1},
+    {"/backends/", 1, "DELETE", api_backend_deregister, 1},
+    {"/buckets", 0, "GET", api_buckets_list, 0},
+    {"/healthz", 0, "GET", api_healthz, 0},
+    {"/readyz", 0, "GET", api_readyz, 0},
+};
+
+/* Does path match r? Sets the parameter span. */
+static int path_matches(const struct route *r, const char *path, const char **param,
+                        size_t *param_len)
+{
+    size_t plen = strlen(r->prefix);
+    if (strncmp(path, r->prefix, plen) != 0)
+        return 0;
+    if (!r->has_param)
+        return path[plen] == '\0';
+    const char *seg = path + plen;
+    if (*seg == '\0' || strchr(seg, '/'))
+        return 0;
+    *param = seg;
+    *param_len = strlen(seg);
+    return 1;
+}
+
+void srv_route(const char *method, const char *path, struct srv_route_match *m)
+{
+    const char *want = strcmp(method, "HEAD") == 0 ? "GET" : method;
+    size_t alen = 0;
+
+    memset(m, 0, sizeof(*m));
+    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+        const char *param = NULL;
+        size_t param_len = 0;
+        if (!path_matches(&routes[i], path, &param, &param_len))
+            continue;
+        m->path_found = 1;
+        alen += (size_t)snprintf(m->allow + alen, sizeof(m->allow) - alen, "%s%s",
+                                 alen ? ", " : "", routes[i].method);
+        if (!strcmp(routes[i].method, "GET") && alen < sizeof(m->allow))
+            alen += (size_t)snprintf(m->allow + alen, sizeof(m->allow) - alen, ", HEAD");
+        if (!m->fn && strcmp(routes[i].method, want) == 0) {
+            m->fn = routes[i].fn;
+            m->mutating = routes[i].mutating;
+            m->param = param;
+            m->param_len = param_len;
+        }
+    }
+}

@@ -1,0 +1,26 @@
+/*
+ * router.h: maps a method and a raw path to a handler. Pure and thread-safe; the table lives
+ * in router.c, so the OpenAPI document and this file are the two places that list endpoints.
+ */
+#ifndef R53REG_SERVER_ROUTER_H
+#define R53REG_SERVER_ROUTER_H
+
+#include <stddef.h>
+
+#include "handlers/api.h"
+
+typedef void (*srv_handler_fn)(const struct api_request *req, struct api_response *res);
+
+struct srv_route_match {
+    srv_handler_fn fn; /* NULL: no handler (see path_found) */
+    int path_found;    /* the path exists, the method does not: 405 with allow */
+    int mutating;      /* the handler changes state: needs authorization */
+    char allow[64];    /* "GET, HEAD, POST" for the path, when path_found */
+    const char *param; /* the {ip} segment inside path, or NULL */
+    size_t param_len;
+};
+
+/* Route method + path (raw, without the query). HEAD is routed like GET. */
+void srv_route(const char *method, const char *path, struct srv_route_match *m);
+
+#endif

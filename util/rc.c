@@ -1,0 +1,34 @@
+/* rc.c: tables behind util/rc.h, generated from RC_MAP. Pure functions, thread-safe. */
+#include "util/rc.h"
+
+static const struct {
+    int http;
+    const char *slug;
+    const char *title;
+} rc_table[] = {
+#define RC_ROW(name, http, slug, title) {http, slug, title},
+    RC_MAP(RC_ROW)
+#undef RC_ROW
+};
+
+static int valid(enum rc_code rc)
+{
+    return (unsigned)rc < (unsigned)RC__COUNT;
+}
+
+int rc_http_status(enum rc_code rc)
+{
+    if (!valid(rc) || rc_table[rc].http == 0)
+        return 500;
+    return rc_table[rc].http;
+}
+
+const char *rc_slug(enum rc_code rc)
+{
+    return valid(rc) ? rc_table[rc].slug : "internal";
+}
+
+const char *rc_title(enum rc_code rc)
+{
+    return valid(rc) ? rc_table[rc].title : "Internal error";
+}
