@@ -1,6 +1,8 @@
 /*
- * router.c: the route table. A pattern is a literal path or a literal prefix followed by one
- * parameter segment ("{ip}": at least one byte, no '/'). Pure, thread-safe.
+ * router.c: the route table. A pattern is a literal path or a literal prefix followed by a
+ * parameter ("{ip}": the rest of the path, at least one byte). The parameter takes the rest,
+ * slashes included, so "/backends/10.0.0.0/8" reaches the IP parser and is refused as a CIDR
+ * (400) rather than as an unknown path. Pure, thread-safe.
  */
 #include "server/router.h"
 
@@ -34,7 +36,7 @@ static int path_matches(const struct route *r, const char *path, const char **pa
     if (!r->has_param)
         return path[plen] == '\0';
     const char *seg = path + plen;
-    if (*seg == '\0' || strchr(seg, '/'))
+    if (*seg == '\0')
         return 0;
     *param = seg;
     *param_len = strlen(seg);

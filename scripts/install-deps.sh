@@ -1,0 +1,33 @@
+#!/bin/sh
+# Install what building (and, with --test, testing) r53reg needs on Debian 12. Installs only
+# what is missing, so a second run costs nothing. Must run as root (or with sudo available).
+set -eu
+cd "$(dirname "$0")/.."
+
+pkgs="cmake make gcc pkg-config libmicrohttpd-dev libcurl4-openssl-dev libssl-dev
+      libjansson-dev libxml2-dev ca-certificates"
+if [ "${1:-}" = "--test" ]; then
+    pkgs="$pkgs curl wrk python3 python3-yaml python3-jsonschema python3-boto3 libclang-rt-14-dev"
+    command -v node >/dev/null 2>&1 || pkgs="$pkgs nodejs npm"
+fi
+
+missing=""
+for p in $pkgs; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed"; then
+        missing="$missing $p"
+    fi
+done
+if [ -n "$missing" ]; then
+    SUDO=""
+    [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    echo "install-deps: installing:$missing"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing
+fi
+
+# The linters the test suite runs (versions pinned in package-lock.json).
+if [ "${1:-}" = "--test" ] && [ -f package-lock.json ]; then
+    if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+        npm ci --no-audit --no-fund --loglevel=error
+    fi
+fi

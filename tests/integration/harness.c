@@ -1,0 +1,174 @@
+/* harness.c: see harness.h. */
+#include "harness.h"
+
+#include <arpa/inet.h>
+#include <curl/curl.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "registry/provider.h"
+#include "server/httpd.h"
+#include "util/xalloc.h"
+
+void harness_default_opts(struct harness_opts *o)
+{
+    memset(o, 0, sizeof(*o));
+    snprintf(o->reg.record_name, sizeof(o->reg.record_name), "app.example.com");
+    o->reg.buckets = 4;
+    o->reg.max_per_bucket = 3;
+    o->reg.ttl = 60;
+    o->reg.bucketing = REG_BUCKETING_BALANCED;
+    o->reg.weights = REG_WEIGHTS_PROPORTIONAL;
+    o->threads = 4;
+    o->max_body = 1 << 20;
+}
+
+void harness_start(struct harness *h, const struct harness_opts *o)
+{
+    struct reg_provider *prov = NULL;
+    struct srv_httpd_options ho;
+    struct sockaddr_in sa;
+    char detail[512];
+
+    memset(h, 0, sizeof(*h));
+    if (reg_provider_memory_create(o->state_file, &prov, detail, sizeof(detail))) {
+        fprintf(stderr, "harness: store: %s\n", detail);
+        abort();
+    }
+    h->reg = reg_create(&o->reg, prov);
+    if (reg_load(h->reg, detail, sizeof(detail))) {
+        fprintf(stderr, "harness: load: %s\n", detail);
+        abort();
+    }
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    memset(&ho, 0, sizeof(ho));
+    ho.addr = (const struct sockaddr *)&sa;
+    ho.addr_len = sizeof(sa);
+    ho.threads = o->threads;
+    ho.max_connections = 512;
+    ho.client_timeout = 30;
+    ho.max_body = o->max_body;
+    ho.tokens = o->tokens;
+    ho.ntokens = o->ntokens;
+    if (srv_httpd_start(&ho, h->reg, &h->httpd, detail, sizeof(detail))) {
+        fprintf(stderr, "harness: httpd: %s\n", detail);
+        abort();
+    }
+    h->port = srv_httpd_port(h->httpd);
+}
+
+void harness_stop(struct harness *h)
+{
+    srv_httpd_stop(h->httpd, 5);
+    reg_destroy(h->reg);
+    memset(h, 0, sizeof(*h));
+}
+
+struct sink {
+    char *buf;
+    size_t len, cap;
+};
+
+static size_t on_body(char *p, size_t size, size_t n, void *ud)
+{
+    struct sink *s = ud;
+    size_t len = size * n;
+    s->buf = xgrow(s->buf, &s->cap, s->len + len + 1, 1);
+    memcpy(s->buf + s->len, p, len);
+    s->len += len;
+    s->buf[s->len] = '\0';
+    return len;
+}
+
+static void copy_header(const char *line, size_t len, const char *name, char *out, size_t n)
+{
+    size_t nl = strlen(name);
+    if (len <= nl + 1 || strncasecmp(line, name, nl) || line[nl] != ':')
+        return;
+    line += nl + 1;
+    len -= nl + 1;
+    while (len && *line == ' ') {
+        line++;
+        len--;
+    }
+    while (len && (line[len - 1] == '\r' || line[len - 1] == '\n'))
+        len--;
+    snprintf(out, n, "%.*s", (int)len, line);
+}
+
+static size_t on_header(char *p, size_t size, size_t n, void *ud)
+{
+    struct http_reply *r = ud;
+    size_t len = size * n;
+    copy_header(p, len, "Content-Type", r->content_type, sizeof(r->content_type));
+    copy_header(p, len, "Allow", r->allow, sizeof(r->allow));
+    copy_header(p, len, "Location", r->location, sizeof(r->location));
+    copy_header(p, len, "WWW-Authenticate", r->www_authenticate, sizeof(r->www_authenticate));
+    copy_header(p, len, "X-Request-Id", r->request_id, sizeof(r->request_id));
+    return len;
+}
+
+int http_do(void **curlp, unsigned port, const char *method, const char *path,
+            const char *body, size_t body_len, const char *extra_header, struct http_reply *r)
+{
+    CURL *c = curlp && *curlp ? *curlp : curl_easy_init();
+    struct curl_slist *hdrs = NULL;
+    struct sink s = {0};
+    char url[512];
+    CURLcode cc;
+
+    memset(r, 0, sizeof(*r));
+    snprintf(url, sizeof(url), "http://127.0.0.1:%u%s", port, path);
+    curl_easy_reset(c);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(c, CURLOPT_PATH_AS_IS, 1L);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &s);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    if (!strcmp(method, "HEAD"))
+        curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+    if (body) {
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
+        hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
+    }
+    hdrs = curl_slist_append(hdrs, "Expect:");
+    if (extra_header)
+        hdrs = curl_slist_append(hdrs, extra_header);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+    cc = curl_easy_perform(c);
+    curl_slist_free_all(hdrs);
+    if (cc == CURLE_OK)
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
+    else
+        fprintf(stderr, "http_do %s %s: %s\n", method, path, curl_easy_strerror(cc));
+    if (curlp)
+        *curlp = c;
+    else
+        curl_easy_cleanup(c);
+    r->body = s.buf ? s.buf : xstrdup("");
+    r->json = json_loads(r->body, 0, NULL);
+    return cc == CURLE_OK ? 0 : -1;
+}
+
+void http_reply_release(struct http_reply *r)
+{
+    free(r->body);
+    json_decref(r->json);
+    memset(r, 0, sizeof(*r));
+}
+
+void http_handle_free(void *curl)
+{
+    if (curl)
+        curl_easy_cleanup(curl);
+}

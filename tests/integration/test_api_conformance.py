@@ -1,0 +1,706 @@
+#!/usr/bin/python3
+"""Conformance of a running r53reg to openapi.yaml.
+
+Usage: test_api_conformance.py R53REG_BINARY [OPENAPI_YAML]
+
+Starts the binary as a real process on 127.0.0.1:0 (the port comes from its `msg=listening`
+log line), drives every operation over loopback sockets and checks each answer against the
+OpenAPI description:
+  - the status code is declared for the operation (requests that match no path use the
+    document's `x-unmatched-responses`; a known path with an undocumented method must get
+    the 405 declared on the path's operations, with an `Allow` header naming the documented
+    methods);
+  - the Content-Type is the declared media type;
+  - declared required headers are present and match their schema;
+  - the JSON body validates against the declared schema (JSON Schema 2020-12, `$ref`s
+    resolved, formats checked).
+A few contract facts from docs/design-core.md that a schema cannot express are checked too
+(201 then 200, sorting, totals, 409 changes nothing, tokens never logged, SIGTERM exits 0).
+
+Backend addresses are 127.0.0.x and 2001:db8::/32 only. Prints every mismatch, then
+`N passed, M failed`; exits 1 when anything failed.
+
+Only the standard library plus Debian's python3-yaml and python3-jsonschema.
+"""
+
+import http.client
+import ipaddress
+import json
+import os
+import re
+import select
+import signal
+import socket
+import subprocess
+import sys
+import threading
+
+import yaml
+from jsonschema import Draft202012Validator, FormatChecker
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+DEFAULT_SPEC = os.path.normpath(os.path.join(HERE, "..", "..", "openapi.yaml"))
+
+BUCKETS = 4
+MAX_PER_BUCKET = 3
+RECORD_NAME = "api.example.com"
+TOKEN = "secret1"
+WRONG_TOKEN = "not-the-token-4711"
+START_TIMEOUT = 15.0
+STOP_TIMEOUT = 20.0
+HTTP_TIMEOUT = 10.0
+BIG_BODY = 2 * 1024 * 1024  # the server's --max-body default is 1 MiB
+
+METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+
+
+# --- results ---------------------------------------------------------------------------------
+
+class Results:
+    def __init__(self):
+        self.passed = 0
+        self.failed = []  # (label, [problems])
+
+    def record(self, label, problems):
+        if problems:
+            self.failed.append((label, problems))
+            print("FAIL %s" % label)
+            for p in problems:
+                print("     - %s" % p)
+        else:
+            self.passed += 1
+            print("ok   %s" % label)
+        sys.stdout.flush()
+
+    def summary(self):
+        if self.failed:
+            print("\nMismatches:")
+            for label, problems in self.failed:
+                for p in problems:
+                    print("  %s: %s" % (label, p))
+        print("%d passed, %d failed" % (self.passed, len(self.failed)))
+        return 0 if not self.failed else 1
+
+
+# --- the OpenAPI document ---------------------------------------------------------------------
+
+class Spec:
+    """openapi.yaml with $refs resolved (no schema here is recursive)."""
+
+    def __init__(self, path):
+        with open(path, encoding="utf-8") as f:
+            self.doc = yaml.safe_load(f)
+        self.routes = []  # (regex, template, path item)
+        for template, item in self.doc.get("paths", {}).items():
+            rx = "^"
+            for part in re.split(r"(\{[^}]+\})", template):
+                if part.startswith("{"):
+                    # The server's {ip} takes the rest of the path, so /backends/1.2.3.4/24
+                    # reaches the IP parser and gets 400 (see the parameter's description).
+                    rx += "(?P<%s>.+)" % re.sub(r"\W", "_", part[1:-1])
+                else:
+                    rx += re.escape(part)
+            self.routes.append((re.compile(rx + "$"), template, item))
+
+    def pointer(self, ref):
+        if not ref.startswith("#/"):
+            raise ValueError("only local $refs are supported: %r" % ref)
+        node = self.doc
+        for token in ref[2:].split("/"):
+            token = token.replace("~1", "/").replace("~0", "~")
+            node = node[token]
+        return node
+
+    def deref(self, node, depth=0):
+        """A copy of node with every $ref replaced by its target (siblings kept via allOf)."""
+        if depth > 64:
+            raise ValueError("$ref nesting too deep (recursive schema?)")
+        if isinstance(node, list):
+            return [self.deref(x, depth + 1) for x in node]
+        if not isinstance(node, dict):
+            return node
+        if "$ref" in node:
+            target = self.deref(self.pointer(node["$ref"]), depth + 1)
+            rest = {k: self.deref(v, depth + 1) for k, v in node.items() if k != "$ref"}
+            if not rest:
+                return target
+            if isinstance(target, dict) and not any(k in target for k in rest):
+                merged = dict(target)
+                merged.update(rest)
+                return merged
+            return {"allOf": [target, rest]}
+        return {k: self.deref(v, depth + 1) for k, v in node.items()}
+
+    def match(self, path):
+        """(template, path item) for a raw path (query stripped), or (None, None)."""
+        path = path.split("?", 1)[0]
+        for rx, template, item in self.routes:
+            if rx.match(path):
+                return template, item
+        return None, None
+
+    @staticmethod
+    def documented_methods(item):
+        return sorted(m.upper() for m in item if m in METHODS)
+
+    def expected_responses(self, method, path):
+        """(where, responses dict) that may answer this request."""
+        template, item = self.match(path)
+        if item is None:
+            return "unmatched path", self.doc.get("x-unmatched-responses", {})
+        m = method.lower()
+        if m == "head" and "head" not in item and "get" in item:
+            m = "get"  # HEAD is answered like GET without a body
+        if m in item:
+            return "%s %s" % (m.upper(), template), item[m].get("responses", {})
+        # A method the path does not document: only its 405 applies.
+        declared = {}
+        for op in (item[x] for x in item if x in METHODS):
+            if "405" in op.get("responses", {}):
+                declared["405"] = op["responses"]["405"]
+                break
+        return "%s %s (undocumented method)" % (method.upper(), template), declared
+
+
+def media_type(value):
+    return (value or "").split(";", 1)[0].strip().lower()
+
+
+def lookup_status(responses, status):
+    s = str(status)
+    if s in responses:
+        return responses[s]
+    wild = s[0] + "XX"
+    for k in responses:
+        if str(k).upper() == wild:
+            return responses[k]
+    return responses.get("default")
+
+
+# --- HTTP over real sockets -------------------------------------------------------------------
+
+class Answer:
+    def __init__(self, method, path, status, headers, body, error=None):
+        self.method = method
+        self.path = path
+        self.status = status
+        self.headers = headers  # http.client.HTTPMessage or None
+        self.body = body
+        self.error = error
+
+    def header(self, name):
+        return self.headers.get(name) if self.headers is not None else None
+
+    def json(self):
+        return json.loads(self.body.decode("utf-8"))
+
+    def __repr__(self):
+        return "%s %s -> %s" % (self.method, self.path, self.status if self.error is None
+                                else "error: %s" % self.error)
+
+
+def request(port, method, path, headers=None, body=None):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=HTTP_TIMEOUT)
+    try:
+        conn.putrequest(method, path, skip_accept_encoding=True)
+        hdrs = {"Accept": "application/json, application/problem+json"}
+        hdrs.update(headers or {})
+        if body is not None:
+            hdrs["Content-Length"] = str(len(body))
+        for k, v in hdrs.items():
+            conn.putheader(k, v)
+        conn.endheaders()
+        if body:
+            try:
+                view = memoryview(body)
+                for off in range(0, len(body), 65536):
+                    conn.sock.sendall(view[off:off + 65536])
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the server may answer (413) and close before reading it all
+        resp = conn.getresponse()
+        data = resp.read()
+        return Answer(method, path, resp.status, resp.msg, data)
+    except (OSError, http.client.HTTPException) as e:
+        return Answer(method, path, None, None, b"", error="%s: %s" % (type(e).__name__, e))
+    finally:
+        conn.close()
+
+
+def request_expect_continue(port, method, path, body):
+    """Send the head with `Expect: 100-continue`; send the body only after `100 Continue`."""
+    sock = None
+    try:
+        sock = socket.create_connection(("127.0.0.1", port), timeout=HTTP_TIMEOUT)
+        head = ("%s %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nContent-Length: %d\r\n"
+                "Content-Type: application/octet-stream\r\nExpect: 100-continue\r\n"
+                "Accept: application/json, application/problem+json\r\n\r\n"
+                % (method, path, port, len(body))).encode("ascii")
+        sock.sendall(head)
+        ready, _, _ = select.select([sock], [], [], 3.0)
+        sent_body = False
+        if ready:
+            peek = sock.recv(64, socket.MSG_PEEK)
+            if re.match(rb"HTTP/1\.[01] 100", peek):
+                buf = b""
+                while b"\r\n\r\n" not in buf:
+                    chunk = sock.recv(1)
+                    if not chunk:
+                        raise ConnectionError("closed after 100 Continue")
+                    buf += chunk
+                sent_body = True
+        else:
+            sent_body = True  # no interim answer: send the body like curl does after its wait
+        if sent_body:
+            try:
+                sock.sendall(body)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+        resp = http.client.HTTPResponse(sock, method=method)
+        resp.begin()
+        data = resp.read()
+        return Answer(method, path, resp.status, resp.msg, data)
+    except (OSError, http.client.HTTPException) as e:
+        return Answer(method, path, None, None, b"", error="%s: %s" % (type(e).__name__, e))
+    finally:
+        if sock is not None:
+            sock.close()
+
+
+# --- checking one answer against the document -------------------------------------------------
+
+class Checker:
+    def __init__(self, spec, results):
+        self.spec = spec
+        self.results = results
+        self.formats = FormatChecker()
+
+    def validate(self, schema, instance):
+        v = Draft202012Validator(schema, format_checker=self.formats)
+        out = []
+        for err in sorted(v.iter_errors(instance), key=lambda e: list(e.absolute_path)):
+            where = "/".join(str(p) for p in err.absolute_path) or "(root)"
+            out.append("%s: %s" % (where, err.message))
+        return out
+
+    def conformance(self, ans, expect_status=None):
+        """Mismatches between one answer and the document (an empty list when it conforms)."""
+        problems = []
+        if ans.error is not None:
+            return ["no HTTP answer: %s" % ans.error]
+        if expect_status is not None and ans.status != expect_status:
+            problems.append("status %d, expected %d (body %s)"
+                            % (ans.status, expect_status, ans.body[:300]))
+        where, responses = self.spec.expected_responses(ans.method, ans.path)
+        declared = lookup_status(responses, ans.status)
+        if declared is None:
+            problems.append("status %d is not declared for %s (declared: %s)"
+                            % (ans.status, where, ", ".join(sorted(map(str, responses)))))
+            return problems
+        declared = self.spec.deref(declared)
+        for name, h in (declared.get("headers") or {}).items():
+            value = ans.header(name)
+            if value is None:
+                if h.get("required"):
+                    problems.append("required header %s missing" % name)
+                continue
+            if "schema" in h:
+                for e in self.validate(h["schema"], value):
+                    problems.append("header %s=%r: %s" % (name, value, e))
+        content = declared.get("content") or {}
+        if ans.method == "HEAD":
+            if ans.body:
+                problems.append("HEAD answer has a body (%d bytes)" % len(ans.body))
+            return problems
+        if not content:
+            if ans.body:
+                problems.append("no content declared but the body has %d bytes" % len(ans.body))
+            return problems
+        ctype = media_type(ans.header("Content-Type"))
+        if ctype not in content:
+            problems.append("Content-Type %r, declared %s"
+                            % (ans.header("Content-Type"), ", ".join(sorted(content))))
+            return problems
+        schema = content[ctype].get("schema")
+        try:
+            body = ans.json()
+        except (ValueError, UnicodeDecodeError) as e:
+            problems.append("body is not JSON (%s): %r" % (e, ans.body[:300]))
+            return problems
+        if schema is not None:
+            for e in self.validate(schema, body):
+                problems.append("body %s (body %s)" % (e, json.dumps(body)[:300]))
+        if ans.status == 405 and "undocumented method" in where:
+            problems += self.allow_header(ans)
+        return problems
+
+    def allow_header(self, ans):
+        _, item = self.spec.match(ans.path)
+        allow = ans.header("Allow") or ""
+        listed = {m.strip().upper() for m in allow.split(",") if m.strip()}
+        out = []
+        for m in self.spec.documented_methods(item):
+            if m not in listed:
+                out.append("Allow %r does not list documented method %s" % (allow, m))
+        if ans.method.upper() in listed:
+            out.append("Allow %r lists the refused method %s" % (allow, ans.method))
+        return out
+
+    def check(self, label, ans, expect_status=None, extra=None):
+        """Record one check: conformance plus the contract facts returned by extra(ans)."""
+        problems = self.conformance(ans, expect_status)
+        if extra is not None and ans.error is None and not problems:
+            try:
+                problems += extra(ans) or []
+            except Exception as e:  # a malformed answer must not stop the run
+                problems.append("contract check raised %s: %s" % (type(e).__name__, e))
+        self.results.record("%s [%r]" % (label, ans), problems)
+        return ans
+
+
+# --- the server process -----------------------------------------------------------------------
+
+class Server:
+    def __init__(self, binary, env_extra=None, args_extra=()):
+        env = {k: v for k, v in os.environ.items() if not k.startswith("R53REG_")}
+        env.update(env_extra or {})
+        self.argv = [binary, "--listen", "127.0.0.1:0", "--buckets", str(BUCKETS),
+                     "--max-per-bucket", str(MAX_PER_BUCKET), "--record-name", RECORD_NAME]
+        self.argv += list(args_extra)
+        self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+        self.lines = []
+        self.port = None
+        self.listening = threading.Event()
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self):
+        for raw in iter(self.proc.stderr.readline, b""):
+            line = raw.decode("utf-8", "replace").rstrip("\n")
+            self.lines.append(line)
+            if self.port is None and re.search(r"\bmsg=\"?listening\b", line):
+                m = re.search(r"\blisten=\"?(?:\[[^\]]*\]|[0-9.]+):(\d+)", line)
+                if m:
+                    self.port = int(m.group(1))
+                    self.listening.set()
+        self.listening.set()  # EOF: wake the waiter
+
+    def wait_listening(self):
+        self.listening.wait(START_TIMEOUT)
+        if self.port is None:
+            raise RuntimeError("no `msg=listening ... listen=127.0.0.1:PORT` line within %.0fs "
+                               "(exit %s); stderr:\n%s" % (START_TIMEOUT, self.proc.poll(),
+                                                           "\n".join(self.lines[-30:])))
+        return self.port
+
+    def log(self):
+        return "\n".join(self.lines)
+
+    def stop(self):
+        """SIGTERM, wait; the exit status (or None when it had to be killed)."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            rc = self.proc.wait(STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            rc = None
+        self.reader.join(5)
+        return rc
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+# --- the scenario -----------------------------------------------------------------------------
+
+def placement_of(ip, kind):
+    def extra(ans):
+        p = ans.json()
+        out = []
+        if p.get("ip") != ip:
+            out.append("ip %r, expected %r" % (p.get("ip"), ip))
+        if p.get("type") != kind:
+            out.append("type %r, expected %r" % (p.get("type"), kind))
+        sid = "%s_%s" % (RECORD_NAME, p.get("bucket"))
+        if p.get("set_identifier") not in (sid, sid + "."):
+            out.append("set_identifier %r, expected %r" % (p.get("set_identifier"), sid))
+        if not 0 <= p.get("bucket", -1) < BUCKETS:
+            out.append("bucket %r is not an eligible index (< %d)" % (p.get("bucket"), BUCKETS))
+        return out
+    return extra
+
+
+def same_placement(first, state=None):
+    def extra(ans):
+        p = ans.json()
+        out = []
+        for k in ("ip", "type", "bucket", "set_identifier"):
+            if p.get(k) != first.get(k):
+                out.append("%s %r differs from the first answer's %r" % (k, p.get(k), first.get(k)))
+        if state is not None and p.get("state") != state:
+            out.append("state %r, expected %r" % (p.get("state"), state))
+        return out
+    return extra
+
+
+def problem_type(slug):
+    def extra(ans):
+        t = ans.json().get("type")
+        want = "urn:r53reg:problem:" + slug
+        return [] if t == want else ["problem type %r, expected %r" % (t, want)]
+    return extra
+
+
+def both(*fns):
+    def extra(ans):
+        out = []
+        for f in fns:
+            out += f(ans) or []
+        return out
+    return extra
+
+
+def addr_key(p):
+    a = ipaddress.ip_address(p["ip"])
+    return (0 if p["type"] == "A" else 1, int(a))
+
+
+def backends_list(expected_ips):
+    def extra(ans):
+        d = ans.json()
+        out = []
+        got = [p["ip"] for p in d["backends"]]
+        if d["count"] != len(d["backends"]):
+            out.append("count %d but %d backends" % (d["count"], len(d["backends"])))
+        if sorted(got) != sorted(expected_ips):
+            out.append("backends %s, expected %s" % (got, sorted(expected_ips)))
+        if d["backends"] != sorted(d["backends"], key=addr_key):
+            out.append("not sorted A before AAAA, then by address: %s" % got)
+        return out
+    return extra
+
+
+def buckets_view(n_a, n_aaaa):
+    def extra(ans):
+        d = ans.json()
+        out = []
+        bs = d["buckets"]
+        a = sum(b["count"] for b in bs if b["type"] == "A")
+        aaaa = sum(b["count"] for b in bs if b["type"] == "AAAA")
+        t = d["totals"]
+        if (a, aaaa) != (n_a, n_aaaa):
+            out.append("bucket values A=%d AAAA=%d, expected %d and %d" % (a, aaaa, n_a, n_aaaa))
+        want = {"backends": n_a + n_aaaa, "a": n_a, "aaaa": n_aaaa, "buckets": len(bs),
+                "capacity": 2 * BUCKETS * MAX_PER_BUCKET - n_a - n_aaaa}
+        for k, v in want.items():
+            if t.get(k) != v:
+                out.append("totals.%s %r, expected %r" % (k, t.get(k), v))
+        for b in bs:
+            sid = "%s_%d" % (RECORD_NAME, b["bucket"])
+            if b["set_identifier"] not in (sid, sid + "."):
+                out.append("set_identifier %r, expected %r" % (b["set_identifier"], sid))
+            if b["count"] != len(b["values"]):
+                out.append("%s: count %d but %d values" % (sid, b["count"], len(b["values"])))
+            if b["values"] != sorted(b["values"], key=lambda v: int(ipaddress.ip_address(v))):
+                out.append("%s: values not sorted: %s" % (sid, b["values"]))
+            if b["weight"] != min(b["count"], 255):
+                out.append("%s: weight %d, proportional weight is %d"
+                           % (sid, b["weight"], b["count"]))
+            if b["capacity"] != MAX_PER_BUCKET:
+                out.append("%s: capacity %d, expected --max-per-bucket %d"
+                           % (sid, b["capacity"], MAX_PER_BUCKET))
+            accepting = b["bucket"] < BUCKETS and b["count"] < MAX_PER_BUCKET
+            if b["accepting"] != accepting:
+                out.append("%s: accepting %r, expected %r" % (sid, b["accepting"], accepting))
+            if b["ttl"] != d["ttl"]:
+                out.append("%s: ttl %d differs from the list's %d" % (sid, b["ttl"], d["ttl"]))
+        return out
+    return extra
+
+
+def empty_body(ans):
+    return [] if not ans.body else ["HEAD answered with a %d-byte body" % len(ans.body)]
+
+
+def run_anonymous(binary, chk, results):
+    srv = Server(binary)
+    try:
+        port = srv.wait_listening()
+    except RuntimeError as e:
+        srv.kill()
+        results.record("start r53reg on 127.0.0.1:0", [str(e)])
+        return
+    results.record("start r53reg on 127.0.0.1:0 (port %d)" % port, [])
+    R = lambda m, p, **kw: request(port, m, p, **kw)  # noqa: E731
+
+    try:
+        chk.check("healthz", R("GET", "/healthz"), 200)
+        chk.check("readyz", R("GET", "/readyz"), 200,
+                  lambda a: [] if a.json().get("provider") == "memory"
+                  else ["provider %r, expected 'memory'" % a.json().get("provider")])
+        chk.check("HEAD healthz", R("HEAD", "/healthz"), 200, empty_body)
+        chk.check("empty list", R("GET", "/backends"), 200, backends_list([]))
+        chk.check("empty buckets", R("GET", "/buckets"), 200, buckets_view(0, 0))
+
+        # Register, re-register, look up, list.
+        v4, v6 = "127.0.0.10", "2001:db8::10"
+        a = chk.check("register IPv4", R("POST", "/backends/" + v4), 201,
+                      both(placement_of(v4, "A"),
+                           lambda a: [] if a.json().get("state") == "registered"
+                           else ["state %r" % a.json().get("state")]))
+        first4 = a.json() if a.status == 201 else {}
+        chk.check("re-register IPv4", R("POST", "/backends/" + v4), 200,
+                  same_placement(first4, "registered"))
+        a = chk.check("register IPv6", R("POST", "/backends/" + v6), 201, placement_of(v6, "AAAA"))
+        first6 = a.json() if a.status == 201 else {}
+        chk.check("re-register IPv6", R("POST", "/backends/" + v6), 200,
+                  same_placement(first6, "registered"))
+        chk.check("get IPv4", R("GET", "/backends/" + v4), 200, same_placement(first4))
+        chk.check("get IPv6", R("GET", "/backends/" + v6), 200, same_placement(first6))
+        chk.check("HEAD one backend", R("HEAD", "/backends/" + v6), 200, empty_body)
+        chk.check("list", R("GET", "/backends"), 200, backends_list([v4, v6]))
+        chk.check("buckets", R("GET", "/buckets"), 200, buckets_view(1, 1))
+
+        # Deregister.
+        chk.check("deregister IPv4", R("DELETE", "/backends/" + v4), 200,
+                  same_placement(first4, "deregistered"))
+        chk.check("deregister again", R("DELETE", "/backends/" + v4), 404,
+                  problem_type("not-registered"))
+        chk.check("get deregistered", R("GET", "/backends/" + v4), 404,
+                  problem_type("not-registered"))
+        chk.check("buckets after delete", R("GET", "/buckets"), 200, buckets_view(0, 1))
+
+        # Invalid addresses (never valid backends: nothing is registered or contacted).
+        invalid = ["01.2.3.4", "1.2.3.4/24", "1.2.3.4%2F24", "2001:DB8::1", "::ffff:1.2.3.4",
+                   "%31.2.3.4", "host.example", "127.0.0.1:80", "2001:db8:0:0:0:0:0:1",
+                   "2001:0db8::1", "fe80::1%25eth0", "0.0.0.0", "::", "224.0.0.1",
+                   "255.255.255.255", "1" * 46]
+        for ip in invalid:
+            # "1.2.3.4/24" is two path segments, so the document alone would allow 404; the
+            # contract (docs/design-core.md: CIDRs are refused) asks for 400 invalid-ip.
+            chk.check("POST invalid %r" % ip, R("POST", "/backends/" + ip), 400,
+                      problem_type("invalid-ip"))
+        for ip in ("01.2.3.4", "2001:DB8::1", "%31.2.3.4"):
+            chk.check("GET invalid %r" % ip, R("GET", "/backends/" + ip), 400,
+                      problem_type("invalid-ip"))
+            chk.check("DELETE invalid %r" % ip, R("DELETE", "/backends/" + ip), 400,
+                      problem_type("invalid-ip"))
+        chk.check("canonical form named", R("POST", "/backends/2001:DB8::1"), 400,
+                  lambda a: [] if "2001:db8::1" in (a.json().get("detail") or "")
+                  else ["detail %r does not name the canonical form 2001:db8::1"
+                        % a.json().get("detail")])
+        chk.check("list unchanged by invalid requests", R("GET", "/backends"), 200,
+                  backends_list([v6]))
+
+        # Fill every eligible A bucket, then one more: 409, nothing changes.
+        filled = ["127.0.0.%d" % (20 + i) for i in range(BUCKETS * MAX_PER_BUCKET)]
+        per_bucket = {}
+        for ip in filled:
+            a = chk.check("fill %s" % ip, R("POST", "/backends/" + ip), 201, placement_of(ip, "A"))
+            if a.status == 201:
+                b = a.json()["bucket"]
+                per_bucket[b] = per_bucket.get(b, 0) + 1
+        results.record("balanced assignment fills every bucket to %d" % MAX_PER_BUCKET,
+                       [] if per_bucket == {b: MAX_PER_BUCKET for b in range(BUCKETS)}
+                       else ["values per bucket %s" % per_bucket])
+        over = "127.0.0.%d" % (20 + len(filled))
+        chk.check("buckets full", R("POST", "/backends/" + over), 409, problem_type("buckets-full"))
+        chk.check("409 registered nothing", R("GET", "/backends/" + over), 404,
+                  problem_type("not-registered"))
+        chk.check("buckets when full", R("GET", "/buckets"), 200, buckets_view(len(filled), 1))
+        chk.check("list when full", R("GET", "/backends"), 200, backends_list(filled + [v6]))
+
+        # Unknown paths and wrong methods.
+        for p in ("/nope", "/bucketsx", "/healthz/x", "/backend", "/"):
+            if chk.spec.match(p)[1] is None:
+                chk.check("unknown path %s" % p, R("GET", p), 404, problem_type("not-found"))
+        for m, p in (("PUT", "/buckets"), ("POST", "/buckets"), ("DELETE", "/backends"),
+                     ("PATCH", "/backends/127.0.0.20"), ("PUT", "/backends/127.0.0.20"),
+                     ("POST", "/healthz"), ("DELETE", "/readyz")):
+            chk.check("%s %s" % (m, p), R(m, p), 405, problem_type("method-not-allowed"))
+
+        # Body over --max-body (1 MiB by default): 413, nothing registered.
+        big = b"x" * BIG_BODY
+        big_ip = "2001:db8::40"
+        chk.check("2 MiB body with Expect: 100-continue",
+                  request_expect_continue(port, "POST", "/backends/" + big_ip, big), 413,
+                  problem_type("body-too-large"))
+        chk.check("2 MiB body sent at once",
+                  R("POST", "/backends/" + big_ip, headers={"Content-Type":
+                                                            "application/octet-stream"},
+                    body=big), 413, problem_type("body-too-large"))
+        chk.check("413 registered nothing", R("GET", "/backends/" + big_ip), 404,
+                  problem_type("not-registered"))
+        chk.check("still healthy", R("GET", "/healthz"), 200)
+    finally:
+        rc = srv.stop()
+        results.record("SIGTERM exits 0", [] if rc == 0 else
+                       ["exit status %r; last stderr:\n%s" % (rc, "\n".join(srv.lines[-20:]))])
+
+
+def run_with_token(binary, chk, results):
+    srv = Server(binary, env_extra={"R53REG_TOKENS": TOKEN})
+    try:
+        port = srv.wait_listening()
+    except RuntimeError as e:
+        srv.kill()
+        results.record("start r53reg with R53REG_TOKENS", [str(e)])
+        return
+    results.record("start r53reg with R53REG_TOKENS (port %d)" % port, [])
+    R = lambda m, p, **kw: request(port, m, p, **kw)  # noqa: E731
+    ip = "127.0.0.50"
+    good = {"Authorization": "Bearer " + TOKEN}
+    try:
+        unauthorized = problem_type("unauthorized")
+        chk.check("POST without token", R("POST", "/backends/" + ip), 401, unauthorized)
+        chk.check("POST with wrong token",
+                  R("POST", "/backends/" + ip, headers={"Authorization": "Bearer " + WRONG_TOKEN}),
+                  401, unauthorized)
+        chk.check("POST with another scheme",
+                  R("POST", "/backends/" + ip, headers={"Authorization": "Basic " + TOKEN}),
+                  401, unauthorized)
+        chk.check("nothing registered without a token", R("GET", "/backends/" + ip), 404,
+                  problem_type("not-registered"))
+        chk.check("POST with token", R("POST", "/backends/" + ip, headers=good), 201,
+                  placement_of(ip, "A"))
+        chk.check("GET needs no token", R("GET", "/backends/" + ip), 200, placement_of(ip, "A"))
+        chk.check("DELETE without token", R("DELETE", "/backends/" + ip), 401, unauthorized)
+        chk.check("DELETE with wrong token",
+                  R("DELETE", "/backends/" + ip,
+                    headers={"Authorization": "Bearer " + WRONG_TOKEN}), 401, unauthorized)
+        chk.check("DELETE with token", R("DELETE", "/backends/" + ip, headers=good), 200,
+                  lambda a: [] if a.json().get("state") == "deregistered" else ["not deregistered"])
+        chk.check("readyz", R("GET", "/readyz"), 200)
+    finally:
+        rc = srv.stop()
+        results.record("SIGTERM exits 0 (token instance)", [] if rc == 0 else
+                       ["exit status %r; last stderr:\n%s" % (rc, "\n".join(srv.lines[-20:]))])
+        log = srv.log()
+        leaked = [t for t in (TOKEN, WRONG_TOKEN) if t in log]
+        results.record("tokens never reach the log",
+                       ["%r appears in stderr" % t for t in leaked])
+
+
+def main(argv):
+    if len(argv) < 2:
+        print("usage: %s R53REG_BINARY [OPENAPI_YAML]" % argv[0], file=sys.stderr)
+        return 2
+    binary = argv[1]
+    spec_path = argv[2] if len(argv) > 2 else DEFAULT_SPEC
+    results = Results()
+    if not os.access(binary, os.X_OK):
+        results.record("binary", ["%s is not an executable file" % binary])
+        return results.summary()
+    spec = Spec(spec_path)
+    chk = Checker(spec, results)
+    run_anonymous(binary, chk, results)
+    run_with_token(binary, chk, results)
+    return results.summary()
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
