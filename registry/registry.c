@@ -335,18 +335,16 @@ static void record_with(const struct reg_registry *reg, const struct reg_record 
     *out = *old;
     out->values = n ? xmalloc(n * sizeof(*out->values)) : NULL;
     out->nvalues = n;
-    if (add) {
-        size_t at = (size_t)(-pos - 1);
+    /* Copy the values before and after the slot (memcpy of 0 bytes from NULL is UB). */
+    size_t at = add ? (size_t)(-pos - 1) : (size_t)pos;
+    size_t tail = old->nvalues - at - (add ? 0 : 1);
+    if (at)
         memcpy(out->values, old->values, at * sizeof(*old->values));
+    if (add)
         out->values[at] = *ip;
-        memcpy(out->values + at + 1, old->values + at,
-               (old->nvalues - at) * sizeof(*old->values));
-    } else {
-        size_t at = (size_t)pos;
-        memcpy(out->values, old->values, at * sizeof(*old->values));
-        memcpy(out->values + at, old->values + at + 1,
-               (old->nvalues - at - 1) * sizeof(*old->values));
-    }
+    if (tail)
+        memcpy(out->values + at + (add ? 1 : 0), old->values + at + (add ? 0 : 1),
+               tail * sizeof(*old->values));
     out->weight = reg_weight_for(&reg->opt, n);
     out->ttl = reg->opt.ttl;
 }

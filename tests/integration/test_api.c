@@ -1,0 +1,330 @@
+/*
+ * test_api.c: every endpoint and error of the REST API over real HTTP (in-process server on
+ * 127.0.0.1:0, libcurl client): status codes, JSON bodies, problem+json, headers (Location,
+ * Allow, WWW-Authenticate, X-Request-Id), the strict IP list, limits and authorization, and
+ * that refused requests change nothing.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "harness.h"
+
+static struct harness h;
+
+static long req(const char *method, const char *path, struct http_reply *r)
+{
+    if (http_do(NULL, h.port, method, path, NULL, 0, NULL, r))
+        return -1;
+    return r->status;
+}
+
+static const char *jstr(json_t *o, const char *key)
+{
+    return json_string_value(json_object_get(o, key));
+}
+
+static long long jint(json_t *o, const char *key)
+{
+    return json_integer_value(json_object_get(o, key));
+}
+
+static void check_problem(struct http_reply *r, long status, const char *slug)
+{
+    char type[96];
+    snprintf(type, sizeof(type), "urn:r53reg:problem:%s", slug);
+    CHECK_INT(r->status, status);
+    CHECK_STR(r->content_type, "application/problem+json");
+    CHECK(r->json != NULL);
+    CHECK_STR(jstr(r->json, "type"), type);
+    CHECK_INT(jint(r->json, "status"), status);
+    CHECK(jstr(r->json, "title") != NULL);
+    CHECK_STR(jstr(r->json, "request_id"), r->request_id);
+}
+
+static long long backend_count(void)
+{
+    struct http_reply r;
+    long long n;
+    req("GET", "/backends", &r);
+    n = jint(r.json, "count");
+    http_reply_release(&r);
+    return n;
+}
+
+static void test_register_lifecycle(void)
+{
+    struct http_reply r;
+
+    CHECK_INT(req("POST", "/backends/10.0.0.10", &r), 201);
+    CHECK_STR(r.content_type, "application/json");
+    CHECK_STR(jstr(r.json, "ip"), "10.0.0.10");
+    CHECK_STR(jstr(r.json, "type"), "A");
+    CHECK_INT(jint(r.json, "bucket"), 0);
+    CHECK_STR(jstr(r.json, "set_identifier"), "app.example.com_0");
+    CHECK_INT(jint(r.json, "weight"), 1);
+    CHECK_STR(jstr(r.json, "state"), "registered");
+    CHECK_STR(r.location, "/backends/10.0.0.10");
+    http_reply_release(&r);
+
+    /* Idempotent: 200 with the same placement, no Location. */
+    CHECK_INT(req("POST", "/backends/10.0.0.10", &r), 200);
+    CHECK_INT(jint(r.json, "bucket"), 0);
+    CHECK_STR(jstr(r.json, "state"), "registered");
+    CHECK_STR(r.location, "");
+    http_reply_release(&r);
+
+    CHECK_INT(req("POST", "/backends/10.0.0.2", &r), 201);
+    CHECK_INT(jint(r.json, "bucket"), 1);
+    http_reply_release(&r);
+    CHECK_INT(req("POST", "/backends/2001:db8::1", &r), 201);
+    CHECK_STR(jstr(r.json, "type"), "AAAA");
+    CHECK_INT(jint(r.json, "bucket"), 0);
+    http_reply_release(&r);
+
+    CHECK_INT(req("GET", "/backends/10.0.0.2", &r), 200);
+    CHECK_STR(jstr(r.json, "ip"), "10.0.0.2");
+    CHECK_INT(jint(r.json, "bucket"), 1);
+    http_reply_release(&r);
+    req("GET", "/backends/10.0.0.3", &r);
+    check_problem(&r, 404, "not-registered");
+    http_reply_release(&r);
+
+    /* The list is stable: A before AAAA, numeric order (10.0.0.2 before 10.0.0.10). */
+    CHECK_INT(req("GET", "/backends", &r), 200);
+    CHECK_INT(jint(r.json, "count"), 3);
+    {
+        json_t *b = json_object_get(r.json, "backends");
+        CHECK_STR(jstr(json_array_get(b, 0), "ip"), "10.0.0.2");
+        CHECK_STR(jstr(json_array_get(b, 1), "ip"), "10.0.0.10");
+        CHECK_STR(jstr(json_array_get(b, 2), "ip"), "2001:db8::1");
+    }
+    http_reply_release(&r);
+
+    /* Bucket 0 of A gets a second value: weight follows the count. */
+    CHECK_INT(req("POST", "/backends/10.0.0.1", &r), 201);
+    CHECK_INT(jint(r.json, "bucket"), 2);
+    http_reply_release(&r);
+    CHECK_INT(req("POST", "/backends/10.0.0.4", &r), 201);
+    CHECK_INT(jint(r.json, "bucket"), 3);
+    http_reply_release(&r);
+    CHECK_INT(req("POST", "/backends/10.0.0.5", &r), 201);
+    CHECK_INT(jint(r.json, "bucket"), 0);
+    CHECK_INT(jint(r.json, "weight"), 2);
+    http_reply_release(&r);
+
+    CHECK_INT(req("GET", "/buckets", &r), 200);
+    {
+        json_t *bk = json_object_get(r.json, "buckets"), *b0 = json_array_get(bk, 0);
+        json_t *tot = json_object_get(r.json, "totals");
+        CHECK_STR(jstr(r.json, "record_name"), "app.example.com");
+        CHECK_INT(json_array_size(bk), 5); /* 4 A buckets + 1 AAAA */
+        CHECK_STR(jstr(b0, "set_identifier"), "app.example.com_0");
+        CHECK_STR(jstr(b0, "type"), "A");
+        CHECK_INT(jint(b0, "weight"), 2);
+        CHECK_INT(jint(b0, "count"), 2);
+        CHECK_INT(jint(b0, "capacity"), 3);
+        CHECK_INT(jint(b0, "ttl"), 60);
+        CHECK(json_is_true(json_object_get(b0, "accepting")));
+        CHECK_STR(json_string_value(json_array_get(json_object_get(b0, "values"), 0)),
+                  "10.0.0.5");
+        CHECK_STR(json_string_value(json_array_get(json_object_get(b0, "values"), 1)),
+                  "10.0.0.10");
+        CHECK_INT(jint(tot, "backends"), 6);
+        CHECK_INT(jint(tot, "a"), 5);
+        CHECK_INT(jint(tot, "aaaa"), 1);
+        CHECK_INT(jint(tot, "buckets"), 5);
+        CHECK_INT(jint(tot, "capacity"), (12 - 5) + (12 - 1));
+    }
+    http_reply_release(&r);
+
+    CHECK_INT(req("DELETE", "/backends/10.0.0.5", &r), 200);
+    CHECK_STR(jstr(r.json, "state"), "deregistered");
+    CHECK_INT(jint(r.json, "bucket"), 0);
+    CHECK_INT(jint(r.json, "weight"), 1);
+    http_reply_release(&r);
+    req("DELETE", "/backends/10.0.0.5", &r);
+    check_problem(&r, 404, "not-registered");
+    http_reply_release(&r);
+
+    /* The last value of a bucket goes: the record disappears from /buckets. */
+    CHECK_INT(req("DELETE", "/backends/2001:db8::1", &r), 200);
+    CHECK_INT(jint(r.json, "weight"), 0);
+    http_reply_release(&r);
+    CHECK_INT(req("GET", "/buckets", &r), 200);
+    CHECK_INT(json_array_size(json_object_get(r.json, "buckets")), 4);
+    http_reply_release(&r);
+}
+
+static void test_invalid_ips_change_nothing(void)
+{
+    static const char *const bad[] = {
+        "/backends/010.0.0.1",       "/backends/10.0.0.1/24",  "/backends/10.0.0.1:80",
+        "/backends/2001:DB8::7",     "/backends/::ffff:10.0.0.7", "/backends/fe80::1%25eth0",
+        "/backends/%31%30.0.0.7",    "/backends/host.example", "/backends/10.0.0.7%20",
+        "/backends/0.0.0.0",         "/backends/224.0.0.1",    "/backends/2001:db8:0:0:0:0:0:7",
+        "/backends/1.2.3",           "/backends/" "1111:2222:3333:4444:5555:6666:7777:8888:9999",
+    };
+    long long before = backend_count();
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        const char *methods[] = {"POST", "DELETE", "GET"};
+        for (int m = 0; m < 3; m++) {
+            struct http_reply r;
+            req(methods[m], bad[i], &r);
+            if (r.status != 400)
+                fprintf(stderr, "%s %s -> %ld\n", methods[m], bad[i], r.status);
+            check_problem(&r, 400, "invalid-ip");
+            CHECK(jstr(r.json, "detail") != NULL);
+            http_reply_release(&r);
+        }
+    }
+    CHECK_INT(backend_count(), before);
+    {
+        struct http_reply r;
+        req("POST", "/backends/2001:0db8::7", &r);
+        CHECK(strstr(jstr(r.json, "detail"), "2001:db8::7") != NULL); /* names the fix */
+        http_reply_release(&r);
+    }
+}
+
+static void test_protocol_errors(void)
+{
+    struct http_reply r;
+    char big[4096];
+
+    req("GET", "/nope", &r);
+    check_problem(&r, 404, "not-found");
+    CHECK_STR(jstr(r.json, "instance"), "/nope");
+    http_reply_release(&r);
+    req("GET", "/backends/", &r);
+    check_problem(&r, 404, "not-found");
+    http_reply_release(&r);
+    req("GET", "/buckets/", &r);
+    check_problem(&r, 404, "not-found");
+    http_reply_release(&r);
+
+    req("PUT", "/backends/10.0.0.1", &r);
+    check_problem(&r, 405, "method-not-allowed");
+    CHECK_STR(r.allow, "GET, HEAD, POST, DELETE");
+    http_reply_release(&r);
+    req("DELETE", "/buckets", &r);
+    check_problem(&r, 405, "method-not-allowed");
+    CHECK_STR(r.allow, "GET, HEAD");
+    http_reply_release(&r);
+    req("POST", "/healthz", &r);
+    CHECK_INT(r.status, 405);
+    http_reply_release(&r);
+
+    /* Body over --max-body (1024 here): 413 and nothing registered. */
+    memset(big, 'x', sizeof(big));
+    http_do(NULL, h.port, "POST", "/backends/10.0.0.99", big, sizeof(big), NULL, &r);
+    check_problem(&r, 413, "body-too-large");
+    http_reply_release(&r);
+    req("GET", "/backends/10.0.0.99", &r);
+    CHECK_INT(r.status, 404);
+    http_reply_release(&r);
+
+    /* HEAD: GET without a body. */
+    CHECK_INT(req("HEAD", "/buckets", &r), 200);
+    CHECK_STR(r.body, "");
+    http_reply_release(&r);
+
+    CHECK_INT(req("GET", "/healthz", &r), 200);
+    CHECK_STR(jstr(r.json, "status"), "ok");
+    http_reply_release(&r);
+    CHECK_INT(req("GET", "/readyz", &r), 200);
+    CHECK_STR(jstr(r.json, "status"), "ready");
+    CHECK_STR(jstr(r.json, "provider"), "memory");
+    http_reply_release(&r);
+
+    /* A client's request id is echoed; a made-up one is 16 hex digits. */
+    http_do(NULL, h.port, "GET", "/healthz", NULL, 0, "X-Request-Id: trace-abc.123", &r);
+    CHECK_STR(r.request_id, "trace-abc.123");
+    http_reply_release(&r);
+    http_do(NULL, h.port, "GET", "/healthz", NULL, 0, "X-Request-Id: bad id\x01", &r);
+    CHECK_INT(strlen(r.request_id), 16);
+    http_reply_release(&r);
+}
+
+static void test_full(void)
+{
+    struct http_reply r;
+    char path[64];
+    long long before;
+    /* 4 buckets x 3: fill the A side. */
+    for (int i = 100; i < 120; i++) {
+        snprintf(path, sizeof(path), "/backends/10.0.1.%d", i);
+        req("POST", path, &r);
+        http_reply_release(&r);
+    }
+    before = backend_count();
+    CHECK_INT(before, 12 + 0); /* A is full at 12, AAAA empty */
+    req("POST", "/backends/10.0.2.1", &r);
+    check_problem(&r, 409, "buckets-full");
+    CHECK(strstr(jstr(r.json, "detail"), "--max-per-bucket") != NULL);
+    http_reply_release(&r);
+    CHECK_INT(backend_count(), before);
+    /* AAAA still has room. */
+    CHECK_INT(req("POST", "/backends/2001:db8::2", &r), 201);
+    http_reply_release(&r);
+}
+
+static void test_tokens(void)
+{
+    struct harness_opts o;
+    struct harness saved = h;
+    struct http_reply r;
+    char t1[] = "first-token", t2[] = "second-token";
+    char *tokens[] = {t1, t2};
+
+    harness_default_opts(&o);
+    o.tokens = tokens;
+    o.ntokens = 2;
+    harness_start(&h, &o);
+
+    req("POST", "/backends/10.0.0.1", &r);
+    check_problem(&r, 401, "unauthorized");
+    CHECK(strncmp(r.www_authenticate, "Bearer", 6) == 0);
+    http_reply_release(&r);
+    http_do(NULL, h.port, "POST", "/backends/10.0.0.1", NULL, 0,
+            "Authorization: Bearer first-token-but-longer", &r);
+    CHECK_INT(r.status, 401);
+    http_reply_release(&r);
+    http_do(NULL, h.port, "POST", "/backends/10.0.0.1", NULL, 0, "Authorization: Basic Zm9v",
+            &r);
+    CHECK_INT(r.status, 401);
+    http_reply_release(&r);
+    http_do(NULL, h.port, "DELETE", "/backends/10.0.0.1", NULL, 0, "Authorization: Bearer first",
+            &r);
+    CHECK_INT(r.status, 401);
+    http_reply_release(&r);
+    CHECK_INT(backend_count(), 0);
+    http_do(NULL, h.port, "POST", "/backends/10.0.0.1", NULL, 0,
+            "Authorization: Bearer second-token", &r);
+    CHECK_INT(r.status, 201);
+    http_reply_release(&r);
+    /* Reads stay open. */
+    CHECK_INT(req("GET", "/backends/10.0.0.1", &r), 200);
+    http_reply_release(&r);
+    http_do(NULL, h.port, "DELETE", "/backends/10.0.0.1", NULL, 0,
+            "Authorization: Bearer first-token", &r);
+    CHECK_INT(r.status, 200);
+    http_reply_release(&r);
+    harness_stop(&h);
+    h = saved;
+}
+
+int main(void)
+{
+    struct harness_opts o;
+    harness_default_opts(&o);
+    o.max_body = 1024;
+    harness_start(&h, &o);
+    test_register_lifecycle();
+    test_invalid_ips_change_nothing();
+    test_protocol_errors();
+    test_full();
+    test_tokens();
+    harness_stop(&h);
+    return check_done("test_api");
+}

@@ -1,0 +1,37 @@
+#!/bin/sh
+# The binary's command line as a user meets it: --help and --version exit 0; bad flags exit 2
+# with one message naming the flag; a non-loopback address without a token refuses to start.
+bin="$1"
+fail=0
+pass=0
+
+expect() { # expect <exit code> <text in stderr/stdout> <args...>
+    want_rc=$1 want_text=$2
+    shift 2
+    out=$("$bin" "$@" 2>&1)
+    rc=$?
+    if [ "$rc" -ne "$want_rc" ] || ! printf '%s' "$out" | grep -qF -- "$want_text"; then
+        echo "FAIL: r53reg $* -> exit $rc (want $want_rc), output: $out"
+        fail=$((fail + 1))
+    else
+        pass=$((pass + 1))
+    fi
+}
+
+expect 0 "Usage: r53reg" --help
+expect 0 "R53REG_MAX_PER_BUCKET" --help
+expect 0 "r53reg 0." --version
+expect 2 "--buckets" --buckets 0
+expect 2 "--max-per-bucket" --max-per-bucket 1000
+expect 2 "--bucketing" --bucketing=round-robin
+expect 2 "--listen" --listen nowhere
+expect 2 "unknown option '--frobnicate'" --frobnicate
+expect 2 "--allow-anonymous" --listen 0.0.0.0:0
+export R53REG_TTL=-5
+expect 2 "R53REG_TTL"
+unset R53REG_TTL
+# An address this machine does not have (TEST-NET-1; nothing is sent): a clear error, exit 1.
+expect 1 "cannot listen" --listen 192.0.2.1:8080 --allow-anonymous
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]

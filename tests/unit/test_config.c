@@ -1,0 +1,177 @@
+/* test_config.c: flags, environment, precedence, and bad values naming their flag. */
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "server/config.h"
+
+static const char *const *fake_env;
+
+static const char *env_lookup(const char *name)
+{
+    for (const char *const *e = fake_env; e && *e; e += 2)
+        if (!strcmp(e[0], name))
+            return e[1];
+    return NULL;
+}
+
+/* Parse argv (NULL-terminated) with env pairs; the error text lands in errbuf. */
+static enum cfg_result parse(struct cfg *cfg, const char *const *env, char *errbuf,
+                             size_t errlen, ...)
+{
+    char *argv[32];
+    int argc = 0;
+    va_list ap;
+    FILE *err = fmemopen(errbuf, errlen, "w");
+    FILE *out = fopen("/dev/null", "w");
+    enum cfg_result r;
+
+    argv[argc++] = (char *)"r53reg";
+    va_start(ap, errlen);
+    for (const char *a; (a = va_arg(ap, const char *));)
+        argv[argc++] = (char *)a;
+    va_end(ap);
+    argv[argc] = NULL;
+    fake_env = env;
+    memset(errbuf, 0, errlen);
+    r = cfg_parse(cfg, argc, argv, env_lookup, out, err);
+    fclose(err);
+    fclose(out);
+    return r;
+}
+
+static void test_defaults(void)
+{
+    struct cfg c;
+    char err[512];
+    CHECK_INT(parse(&c, NULL, err, sizeof(err), NULL), CFG_RUN);
+    CHECK_STR(c.listen, "127.0.0.1:8080");
+    CHECK(c.listen_loopback);
+    CHECK_STR(c.reg.record_name, "app.example.com");
+    CHECK_INT(c.reg.buckets, 100);
+    CHECK_INT(c.reg.max_per_bucket, 100);
+    CHECK_INT(c.reg.ttl, 60);
+    CHECK_INT(c.reg.bucketing, REG_BUCKETING_BALANCED);
+    CHECK_INT(c.reg.weights, REG_WEIGHTS_PROPORTIONAL);
+    CHECK_INT(c.provider, CFG_PROVIDER_MEMORY);
+    CHECK(c.state_file == NULL);
+    CHECK_INT(c.ntokens, 0);
+    cfg_release(&c);
+}
+
+static void test_env_and_flags(void)
+{
+    struct cfg c;
+    char err[512];
+    const char *env[] = {"R53REG_BUCKETS", "7", "R53REG_RECORD_NAME", "API.Example.COM.",
+                         "R53REG_TOKENS", " t1 ,t2,, ", "R53REG_WEIGHTS", "equal", NULL};
+    CHECK_INT(parse(&c, env, err, sizeof(err), "--buckets", "9", "--ttl=300", "--bucketing",
+                    "modulo", NULL),
+              CFG_RUN);
+    CHECK_INT(c.reg.buckets, 9); /* flag wins over env */
+    CHECK_INT(c.reg.ttl, 300);
+    CHECK_STR(c.reg.record_name, "api.example.com"); /* lowercased, trailing dot dropped */
+    CHECK_INT(c.reg.weights, REG_WEIGHTS_EQUAL);
+    CHECK_INT(c.reg.bucketing, REG_BUCKETING_MODULO);
+    CHECK_INT(c.ntokens, 2);
+    if (c.ntokens == 2) {
+        CHECK_STR(c.tokens[0], "t1");
+        CHECK_STR(c.tokens[1], "t2");
+    }
+    cfg_release(&c);
+}
+
+static void test_bad_values(void)
+{
+    static const struct {
+        const char *flag, *value, *needle;
+    } bad[] = {
+        {"--buckets", "0", "--buckets"},
+        {"--buckets", "101", "--buckets"},
+        {"--buckets", "ten", "--buckets"},
+        {"--buckets", "-1", "--buckets"},
+        {"--max-per-bucket", "401", "--max-per-bucket"},
+        {"--ttl", "2147483648", "--ttl"},
+        {"--bucketing", "random", "--bucketing"},
+        {"--weights", "heavy", "--weights"},
+        {"--provider", "bind", "--provider"},
+        {"--listen", "localhost:80", "--listen"},
+        {"--listen", "127.0.0.1", "--listen"},
+        {"--listen", "127.0.0.1:65536", "--listen"},
+        {"--record-name", "bad name.example.com", "--record-name"},
+        {"--record-name", "a..b", "--record-name"},
+        {"--log-level", "loud", "--log-level"},
+        {"--token-file", "/nonexistent/tokens", "--token-file"},
+        {"--provider", "route53", "--provider route53"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        struct cfg c;
+        char err[512];
+        CHECK_INT(parse(&c, NULL, err, sizeof(err), bad[i].flag, bad[i].value, NULL),
+                  CFG_EXIT_USAGE);
+        if (!strstr(err, bad[i].needle)) {
+            fprintf(stderr, "%s %s: message '%s' lacks '%s'\n", bad[i].flag, bad[i].value, err,
+                    bad[i].needle);
+            CHECK(0);
+        }
+    }
+    {
+        struct cfg c;
+        char err[512];
+        const char *env[] = {"R53REG_TTL", "soon", NULL};
+        CHECK_INT(parse(&c, env, err, sizeof(err), NULL), CFG_EXIT_USAGE);
+        CHECK(strstr(err, "R53REG_TTL") != NULL);
+        CHECK_INT(parse(&c, NULL, err, sizeof(err), "--nope", NULL), CFG_EXIT_USAGE);
+        CHECK(strstr(err, "--nope") != NULL);
+        CHECK_INT(parse(&c, NULL, err, sizeof(err), "--ttl", NULL), CFG_EXIT_USAGE);
+        CHECK(strstr(err, "needs a value") != NULL);
+    }
+}
+
+static void test_non_loopback_needs_token(void)
+{
+    struct cfg c;
+    char err[512], dir[] = "/tmp/r53reg-cfg-XXXXXX", path[300];
+    FILE *f;
+
+    CHECK_INT(parse(&c, NULL, err, sizeof(err), "--listen", "0.0.0.0:8080", NULL),
+              CFG_EXIT_USAGE);
+    CHECK(strstr(err, "--allow-anonymous") != NULL);
+    CHECK_INT(parse(&c, NULL, err, sizeof(err), "--listen", "0.0.0.0:8080",
+                    "--allow-anonymous", NULL),
+              CFG_RUN);
+    cfg_release(&c);
+    CHECK_INT(parse(&c, NULL, err, sizeof(err), "--listen", "[::1]:0", NULL), CFG_RUN);
+    CHECK(c.listen_loopback);
+    cfg_release(&c);
+
+    if (!mkdtemp(dir)) {
+        CHECK(0);
+        return;
+    }
+    snprintf(path, sizeof(path), "%s/tokens", dir);
+    f = fopen(path, "w");
+    fputs("# fleet tokens\n\n  alpha-token  \nbeta-token\n", f);
+    fclose(f);
+    CHECK_INT(parse(&c, NULL, err, sizeof(err), "--listen", "[::]:8080", "--token-file", path,
+                    NULL),
+              CFG_RUN);
+    CHECK(!c.listen_loopback);
+    CHECK_INT(c.ntokens, 2);
+    if (c.ntokens == 2)
+        CHECK_STR(c.tokens[0], "alpha-token");
+    cfg_release(&c);
+    unlink(path);
+    rmdir(dir);
+}
+
+int main(void)
+{
+    test_defaults();
+    test_env_and_flags();
+    test_bad_values();
+    test_non_loopback_needs_token();
+    return check_done("test_config");
+}

@@ -1,0 +1,391 @@
+/*
+ * test_registry.c: the registry's rules without HTTP: assignment (balanced, modulo), weights,
+ * capacity, idempotence, the last removal deleting the record, rollback when the provider
+ * fails, and the memory store's compare-and-swap and journal.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "registry/provider.h"
+#include "registry/registry.h"
+
+static struct reg_options opts(unsigned buckets, unsigned max, enum reg_bucketing b,
+                               enum reg_weights w)
+{
+    struct reg_options o;
+    memset(&o, 0, sizeof(o));
+    snprintf(o.record_name, sizeof(o.record_name), "app.example.com");
+    o.buckets = buckets;
+    o.max_per_bucket = max;
+    o.ttl = 60;
+    o.bucketing = b;
+    o.weights = w;
+    return o;
+}
+
+static struct ip_addr ip(const char *s)
+{
+    struct ip_addr a;
+    if (ip_parse(s, strlen(s), &a, NULL, 0) != RC_OK) {
+        fprintf(stderr, "bad test ip %s\n", s);
+        abort();
+    }
+    return a;
+}
+
+static struct reg_registry *mem_registry(const struct reg_options *o, const char *state)
+{
+    struct reg_provider *p = NULL;
+    char detail[256];
+    struct reg_registry *r;
+    if (reg_provider_memory_create(state, &p, detail, sizeof(detail))) {
+        fprintf(stderr, "store: %s\n", detail);
+        abort();
+    }
+    r = reg_create(o, p);
+    CHECK_INT(reg_load(r, detail, sizeof(detail)), RC_OK);
+    return r;
+}
+
+static enum rc_code reg(struct reg_registry *r, const char *s, struct reg_placement *p,
+                        int *created)
+{
+    struct ip_addr a = ip(s);
+    char detail[256];
+    return reg_register(r, &a, p, created, detail, sizeof(detail));
+}
+
+static enum rc_code dereg(struct reg_registry *r, const char *s)
+{
+    struct ip_addr a = ip(s);
+    struct reg_placement p;
+    char detail[256];
+    return reg_deregister(r, &a, &p, detail, sizeof(detail));
+}
+
+static void test_balanced(void)
+{
+    struct reg_options o = opts(3, 2, REG_BUCKETING_BALANCED, REG_WEIGHTS_PROPORTIONAL);
+    struct reg_registry *r = mem_registry(&o, NULL);
+    struct reg_placement p;
+    int created;
+    /* Least-filled first, ties to the lowest index: 0,1,2,0,1,2 */
+    const char *ips[] = {"10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4", "10.0.0.5", "10.0.0.6"};
+    const unsigned want[] = {0, 1, 2, 0, 1, 2};
+    for (int i = 0; i < 6; i++) {
+        CHECK_INT(reg(r, ips[i], &p, &created), RC_OK);
+        CHECK_INT(created, 1);
+        CHECK_INT(p.bucket, want[i]);
+    }
+    /* Full: 409-class error, nothing changes. */
+    CHECK_INT(reg(r, "10.0.0.7", &p, &created), RC_BUCKETS_FULL);
+    CHECK_INT(reg_free_capacity(r, REG_A), 0);
+    /* IPv6 has its own buckets. */
+    CHECK_INT(reg(r, "2001:db8::1", &p, &created), RC_OK);
+    CHECK_INT(p.type, REG_AAAA);
+    CHECK_INT(p.bucket, 0);
+    /* Idempotent: same placement, created = 0. */
+    CHECK_INT(reg(r, "10.0.0.5", &p, &created), RC_OK);
+    CHECK_INT(created, 0);
+    CHECK_INT(p.bucket, 1);
+    CHECK_INT(p.weight, 2);
+    /* Free a slot in bucket 1; the next IP goes there; IPs never move. */
+    CHECK_INT(dereg(r, "10.0.0.2"), RC_OK);
+    CHECK_INT(dereg(r, "10.0.0.2"), RC_NOT_REGISTERED);
+    CHECK_INT(reg(r, "10.0.0.8", &p, &created), RC_OK);
+    CHECK_INT(p.bucket, 1);
+    CHECK_INT(reg(r, "10.0.0.1", &p, &created), RC_OK);
+    CHECK_INT(p.bucket, 0);
+    reg_destroy(r);
+}
+
+static void test_modulo(void)
+{
+    struct reg_options o = opts(100, 1, REG_BUCKETING_MODULO, REG_WEIGHTS_EQUAL);
+    struct reg_registry *r = mem_registry(&o, NULL);
+    struct reg_placement p;
+    int created;
+    /* 10.0.0.7 = 167772167; mod 100 = 67 (the old script's rule). */
+    CHECK_INT(reg(r, "10.0.0.7", &p, &created), RC_OK);
+    CHECK_INT(p.bucket, 67);
+    CHECK_INT(p.weight, 1);
+    /* 10.0.1.7 = 167772423 -> 23 */
+    CHECK_INT(reg(r, "10.0.1.7", &p, &created), RC_OK);
+    CHECK_INT(p.bucket, 23);
+    /* 10.0.0.107 -> 167772267 -> 67 again: that bucket is full (max 1), no other is eligible. */
+    CHECK_INT(reg(r, "10.0.0.107", &p, &created), RC_BUCKETS_FULL);
+    reg_destroy(r);
+}
+
+static void test_weights(void)
+{
+    struct reg_options o = opts(1, 400, REG_BUCKETING_BALANCED, REG_WEIGHTS_PROPORTIONAL);
+    CHECK_INT(reg_weight_for(&o, 0), 0);
+    CHECK_INT(reg_weight_for(&o, 1), 1);   /* scaled: 255/400 rounds to 1 */
+    CHECK_INT(reg_weight_for(&o, 400), 255);
+    CHECK_INT(reg_weight_for(&o, 200), 128);
+    o.max_per_bucket = 100;
+    CHECK_INT(reg_weight_for(&o, 37), 37); /* exact when it fits */
+    o.weights = REG_WEIGHTS_EQUAL;
+    CHECK_INT(reg_weight_for(&o, 37), 1);
+}
+
+static void test_snapshot_and_empty_bucket(void)
+{
+    struct reg_options o = opts(2, 5, REG_BUCKETING_BALANCED, REG_WEIGHTS_PROPORTIONAL);
+    struct reg_registry *r = mem_registry(&o, NULL);
+    struct reg_bucket_view *v;
+    struct reg_placement p;
+    int created;
+    size_t n;
+    CHECK_INT(reg(r, "10.0.0.9", &p, &created), RC_OK);
+    CHECK_INT(reg(r, "10.0.0.1", &p, &created), RC_OK);
+    CHECK_INT(reg(r, "10.0.0.5", &p, &created), RC_OK); /* bucket 0: .9 and .5 */
+    n = reg_snapshot(r, &v);
+    CHECK_INT(n, 2);
+    CHECK_INT(v[0].rec.nvalues, 2);
+    CHECK_INT(v[0].rec.weight, 2);
+    {
+        char a[IP_TEXT_MAX], b[IP_TEXT_MAX];
+        CHECK_STR(ip_format(&v[0].rec.values[0], a), "10.0.0.5"); /* sorted */
+        CHECK_STR(ip_format(&v[0].rec.values[1], b), "10.0.0.9");
+    }
+    reg_views_free(v, n);
+    /* The last removal deletes the record. */
+    CHECK_INT(dereg(r, "10.0.0.1"), RC_OK);
+    n = reg_snapshot(r, &v);
+    CHECK_INT(n, 1);
+    CHECK_INT(v[0].rec.bucket, 0);
+    reg_views_free(v, n);
+    {
+        struct ip_addr a = ip("10.0.0.1");
+        CHECK_INT(reg_lookup(r, &a, &p), RC_NOT_REGISTERED);
+        a = ip("10.0.0.5");
+        CHECK_INT(reg_lookup(r, &a, &p), RC_OK);
+        CHECK_INT(p.weight, 2);
+    }
+    reg_destroy(r);
+}
+
+/* A provider that fails every apply: nothing may change. */
+struct failing {
+    struct reg_provider base;
+    int applies;
+};
+static enum rc_code f_load(struct reg_provider *p, struct reg_record **recs, size_t *n,
+                           char *d, size_t dn)
+{
+    *recs = NULL;
+    *n = 0;
+    return RC_OK;
+}
+static enum rc_code f_apply(struct reg_provider *p, const struct reg_change *c, size_t n,
+                            char *d, size_t dn)
+{
+    ((struct failing *)p)->applies++;
+    snprintf(d, dn, "disk on fire");
+    return RC_STORE_IO;
+}
+static int f_ready(struct reg_provider *p)
+{
+    return 1;
+}
+static void f_destroy(struct reg_provider *p)
+{
+    free(p);
+}
+static const struct reg_provider_ops failing_ops = {"failing", f_load, f_apply, f_ready,
+                                                    f_destroy};
+
+static void test_provider_failure_rolls_back(void)
+{
+    struct reg_options o = opts(1, 1, REG_BUCKETING_BALANCED, REG_WEIGHTS_PROPORTIONAL);
+    struct failing *f = calloc(1, sizeof(*f));
+    struct reg_registry *r;
+    struct reg_placement p;
+    struct reg_bucket_view *v;
+    char detail[256] = "";
+    int created = 7;
+    struct ip_addr a = ip("10.0.0.1");
+
+    f->base.ops = &failing_ops;
+    r = reg_create(&o, &f->base);
+    CHECK_INT(reg_register(r, &a, &p, &created, detail, sizeof(detail)), RC_NOT_READY);
+    CHECK_INT(reg_load(r, detail, sizeof(detail)), RC_OK);
+    CHECK_INT(reg_register(r, &a, &p, &created, detail, sizeof(detail)), RC_STORE_IO);
+    CHECK_STR(detail, "disk on fire");
+    CHECK_INT(created, 0);
+    CHECK_INT(reg_lookup(r, &a, &p), RC_NOT_REGISTERED);
+    CHECK_INT(reg_snapshot(r, &v), 0);
+    reg_views_free(v, 0);
+    /* The reservation was released: capacity is back. */
+    CHECK_INT(reg_free_capacity(r, REG_A), 1);
+    CHECK_INT(f->applies, 1);
+    reg_destroy(r);
+}
+
+static void test_memory_cas(void)
+{
+    struct reg_provider *p = NULL;
+    char detail[256];
+    struct ip_addr v1[1] = {ip("10.0.0.1")}, v2[2] = {ip("10.0.0.1"), ip("10.0.0.2")};
+    struct reg_record r1 = {REG_A, 3, 1, 60, 1, v1}, r2 = {REG_A, 3, 2, 60, 2, v2};
+    struct reg_change create = {NULL, &r1}, swap = {&r1, &r2}, stale = {&r1, &r2},
+                      del = {&r2, NULL};
+    struct reg_record *recs;
+    size_t n;
+
+    CHECK_INT(reg_provider_memory_create(NULL, &p, detail, sizeof(detail)), RC_OK);
+    CHECK_INT(p->ops->apply(p, &create, 1, detail, sizeof(detail)), RC_OK);
+    CHECK_INT(p->ops->apply(p, &create, 1, detail, sizeof(detail)), RC_CONFLICT); /* exists */
+    CHECK_INT(p->ops->apply(p, &swap, 1, detail, sizeof(detail)), RC_OK);
+    CHECK_INT(p->ops->apply(p, &stale, 1, detail, sizeof(detail)), RC_CONFLICT); /* old gone */
+    /* A batch is atomic: one stale change fails the whole batch. */
+    {
+        struct ip_addr v9[1] = {ip("10.0.0.9")};
+        struct reg_record r9 = {REG_A, 7, 1, 60, 1, v9};
+        struct reg_change batch[2] = {{NULL, &r9}, {&r1, NULL}};
+        CHECK_INT(p->ops->apply(p, batch, 2, detail, sizeof(detail)), RC_CONFLICT);
+        CHECK_INT(p->ops->load(p, &recs, &n, detail, sizeof(detail)), RC_OK);
+        CHECK_INT(n, 1); /* bucket 7 was not created */
+        for (size_t i = 0; i < n; i++)
+            reg_record_release(&recs[i]);
+        free(recs);
+    }
+    /* TTL drift counts as a different record. */
+    {
+        struct reg_record r2ttl = r2;
+        struct reg_change c = {&r2ttl, NULL};
+        r2ttl.ttl = 300;
+        CHECK_INT(p->ops->apply(p, &c, 1, detail, sizeof(detail)), RC_CONFLICT);
+    }
+    CHECK_INT(p->ops->apply(p, &del, 1, detail, sizeof(detail)), RC_OK);
+    CHECK_INT(p->ops->load(p, &recs, &n, detail, sizeof(detail)), RC_OK);
+    CHECK_INT(n, 0);
+    free(recs);
+    p->ops->destroy(p);
+}
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    fputs(text, f);
+    fclose(f);
+}
+
+static void test_journal(void)
+{
+    char dir[] = "/tmp/r53reg-test-XXXXXX", path[300], detail[512];
+    struct reg_options o = opts(4, 10, REG_BUCKETING_BALANCED, REG_WEIGHTS_PROPORTIONAL);
+    struct reg_registry *r;
+    struct reg_placement p;
+    struct reg_provider *prov;
+    int created;
+
+    if (!mkdtemp(dir)) {
+        CHECK(0);
+        return;
+    }
+    snprintf(path, sizeof(path), "%s/state.jsonl", dir);
+
+    /* Write, restart, everything is back where it was. */
+    r = mem_registry(&o, path);
+    for (int i = 1; i <= 20; i++) {
+        char s[32];
+        snprintf(s, sizeof(s), "10.1.0.%d", i);
+        CHECK_INT(reg(r, s, &p, &created), RC_OK);
+    }
+    CHECK_INT(reg(r, "2001:db8::5", &p, &created), RC_OK);
+    CHECK_INT(dereg(r, "10.1.0.3"), RC_OK);
+    reg_destroy(r);
+
+    r = mem_registry(&o, path);
+    {
+        struct ip_addr a = ip("10.1.0.20");
+        CHECK_INT(reg_lookup(r, &a, &p), RC_OK);
+        CHECK_INT(p.bucket, (20 - 1) % 4);
+        a = ip("10.1.0.3");
+        CHECK_INT(reg_lookup(r, &a, &p), RC_NOT_REGISTERED);
+        a = ip("2001:db8::5");
+        CHECK_INT(reg_lookup(r, &a, &p), RC_OK);
+        CHECK_INT(reg_free_capacity(r, REG_A), 40 - 19);
+    }
+    reg_destroy(r);
+
+    /* A torn last line (crash mid-write, never acknowledged) is ignored. */
+    {
+        FILE *f = fopen(path, "a");
+        fputs("{\"apply\":[{\"type\":\"A\",\"bucket\":1,\"rec", f);
+        fclose(f);
+        r = mem_registry(&o, path);
+        struct ip_addr a = ip("10.1.0.20");
+        CHECK_INT(reg_lookup(r, &a, &p), RC_OK);
+        reg_destroy(r);
+    }
+    /* A corrupt line before the last stops startup with the line number. */
+    write_file(path, "{\"snapshot\":[]}\nnot json\n{\"snapshot\":[]}\n");
+    CHECK_INT(reg_provider_memory_create(path, &prov, detail, sizeof(detail)), RC_IO);
+    CHECK(strstr(detail, "line 2") != NULL);
+    /* A record that breaks the rules (unsorted values) is refused too. */
+    write_file(path, "{\"snapshot\":[{\"type\":\"A\",\"bucket\":0,\"weight\":2,\"ttl\":60,"
+                     "\"values\":[\"10.0.0.2\",\"10.0.0.1\"]}]}\n");
+    CHECK_INT(reg_provider_memory_create(path, &prov, detail, sizeof(detail)), RC_IO);
+    CHECK(strstr(detail, "sorted") != NULL);
+    unlink(path);
+    rmdir(dir);
+}
+
+static void test_journal_compaction(void)
+{
+    char dir[] = "/tmp/r53reg-test-XXXXXX", path[300];
+    struct reg_options o = opts(1, 400, REG_BUCKETING_BALANCED, REG_WEIGHTS_PROPORTIONAL);
+    struct reg_registry *r;
+    struct reg_placement p;
+    int created;
+    FILE *f;
+    long size;
+
+    if (!mkdtemp(dir)) {
+        CHECK(0);
+        return;
+    }
+    snprintf(path, sizeof(path), "%s/state.jsonl", dir);
+    r = mem_registry(&o, path);
+    /* Churn on one IP in a 300-value bucket writes ~4 KB lines (about 5 MB in all without
+     * compaction); compaction must keep the file near its 1 MiB threshold. */
+    for (int i = 0; i < 300; i++) {
+        char s[32];
+        snprintf(s, sizeof(s), "10.2.%d.%d", i / 250, i % 250 + 1);
+        CHECK_INT(reg(r, s, &p, &created), RC_OK);
+    }
+    for (int i = 0; i < 600; i++) {
+        CHECK_INT(reg(r, "10.9.9.9", &p, &created), RC_OK);
+        CHECK_INT(dereg(r, "10.9.9.9"), RC_OK);
+    }
+    reg_destroy(r);
+    f = fopen(path, "r");
+    fseek(f, 0, SEEK_END);
+    size = ftell(f);
+    fclose(f);
+    CHECK(size < 2L * 1024 * 1024);
+    r = mem_registry(&o, path);
+    CHECK_INT(reg_free_capacity(r, REG_A), 400 - 300);
+    reg_destroy(r);
+    unlink(path);
+    rmdir(dir);
+}
+
+int main(void)
+{
+    test_balanced();
+    test_modulo();
+    test_weights();
+    test_snapshot_and_empty_bucket();
+    test_provider_failure_rolls_back();
+    test_memory_cas();
+    test_journal();
+    test_journal_compaction();
+    return check_done("test_registry");
+}
