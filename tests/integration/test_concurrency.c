@@ -124,14 +124,68 @@ static void *overflow(void *arg)
     return NULL;
 }
 
+/*
+ * A reader polling /buckets and /backends while the writers run: every snapshot must be
+ * whole (each bucket's count == weight == number of values, values unique across buckets,
+ * totals adding up). Under TSan it also races the writers against the readers.
+ */
+static atomic_int readers_stop;
+static atomic_int snapshots_read;
+
+static void *reader(void *arg)
+{
+    void *curl = NULL;
+    struct http_reply r;
+    (void)arg;
+    while (!atomic_load(&readers_stop)) {
+        size_t i, k, total = 0;
+        json_t *b, *v, *seen = json_object();
+        http_do(&curl, h.port, "GET", "/buckets", NULL, 0, NULL, &r);
+        json_array_foreach(json_object_get(r.json, "buckets"), i, b)
+        {
+            json_t *vals = json_object_get(b, "values");
+            size_t n = json_array_size(vals);
+            char key[64];
+            CHECK_INT(json_integer_value(json_object_get(b, "count")), n);
+            CHECK_INT(json_integer_value(json_object_get(b, "weight")), n);
+            json_array_foreach(vals, k, v)
+            {
+                snprintf(key, sizeof(key), "%s", json_string_value(v));
+                CHECK(json_object_get(seen, key) == NULL);
+                json_object_set_new(seen, key, json_true());
+            }
+            total += n;
+        }
+        CHECK_INT(json_integer_value(json_object_get(json_object_get(r.json, "totals"),
+                                                     "backends")),
+                  total);
+        json_decref(seen);
+        http_reply_release(&r);
+        http_do(&curl, h.port, "GET", "/backends", NULL, 0, NULL, &r);
+        CHECK_INT(r.status, 200);
+        CHECK_INT(json_integer_value(json_object_get(r.json, "count")),
+                  json_array_size(json_object_get(r.json, "backends")));
+        http_reply_release(&r);
+        atomic_fetch_add(&snapshots_read, 1);
+    }
+    http_handle_free(curl);
+    return NULL;
+}
+
 static void run(void *(*fn)(void *), struct worker *w)
 {
-    pthread_t t[THREADS];
+    pthread_t t[THREADS], rd[2];
+    atomic_store(&readers_stop, 0);
     pthread_barrier_init(&barrier, NULL, THREADS);
+    for (int i = 0; i < 2; i++)
+        pthread_create(&rd[i], NULL, reader, NULL);
     for (int i = 0; i < THREADS; i++)
         pthread_create(&t[i], NULL, fn, &w[i]);
     for (int i = 0; i < THREADS; i++)
         pthread_join(t[i], NULL);
+    atomic_store(&readers_stop, 1);
+    for (int i = 0; i < 2; i++)
+        pthread_join(rd[i], NULL);
     pthread_barrier_destroy(&barrier);
 }
 
@@ -283,6 +337,8 @@ int main(void)
 
     unlink(path);
     rmdir(dir);
-    printf("churn: %d threads x %d IPs x %d rounds\n", THREADS, PER_THREAD, ROUNDS);
+    printf("churn: %d threads x %d IPs x %d rounds; %d snapshots read meanwhile\n", THREADS,
+           PER_THREAD, ROUNDS, atomic_load(&snapshots_read));
+    CHECK(atomic_load(&snapshots_read) > 0);
     return check_done("test_concurrency");
 }
