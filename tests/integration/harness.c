@@ -51,7 +51,7 @@ void harness_start(struct harness *h, const struct harness_opts *o)
     ho.addr_len = sizeof(sa);
     ho.threads = o->threads;
     ho.max_connections = 512;
-    ho.client_timeout = 30;
+    ho.client_timeout = o->client_timeout ? o->client_timeout : 30;
     ho.max_body = o->max_body;
     ho.tokens = o->tokens;
     ho.ntokens = o->ntokens;

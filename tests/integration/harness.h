@@ -23,6 +23,7 @@ struct harness_opts {
     size_t ntokens;
     unsigned threads;
     size_t max_body;
+    unsigned client_timeout; /* seconds; 0: 30 */
 };
 
 /* Defaults: 4 buckets, 3 per bucket, ttl 60, balanced, proportional, 4 threads, 1 MiB. */

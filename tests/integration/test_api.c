@@ -4,8 +4,14 @@
  * Allow, WWW-Authenticate, X-Request-Id), the strict IP list, limits and authorization, and
  * that refused requests change nothing.
  */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "harness.h"
@@ -314,6 +320,62 @@ static void test_tokens(void)
     h = saved;
 }
 
+/* Oversized headers and URLs are refused by the per-connection memory cap. */
+static void test_header_caps(void)
+{
+    struct http_reply r;
+    static char hdr[20100], path[20100];
+    memcpy(hdr, "X-Big: ", 7);
+    memset(hdr + 7, 'a', 20000);
+    hdr[20007] = '\0';
+    http_do(NULL, h.port, "GET", "/healthz", NULL, 0, hdr, &r);
+    CHECK_INT(r.status, 431);
+    http_reply_release(&r);
+    memcpy(path, "/backends/", 10);
+    memset(path + 10, '1', 20000);
+    path[20010] = '\0';
+    http_do(NULL, h.port, "GET", path, NULL, 0, NULL, &r);
+    /* MHD answers 414 when the line overflows its buffer, or the IP parser 400: refused. */
+    CHECK(r.status == 414 || r.status == 400);
+    http_reply_release(&r);
+}
+
+/* A client that sends half a request and stalls is disconnected after --client-timeout. */
+static void test_slow_client_times_out(void)
+{
+    struct harness_opts o;
+    struct harness slow;
+    struct sockaddr_in sa;
+    struct pollfd pfd;
+    char buf[64];
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    ssize_t got = 1;
+
+    harness_default_opts(&o);
+    o.client_timeout = 1;
+    harness_start(&slow, &o);
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((uint16_t)slow.port);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    CHECK_INT(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    CHECK(write(fd, "POST /backends/10.0.0.1 HTTP/1.1\r\nHost: x\r\n", 44) == 44);
+    /* Wait (at most 15 s) for the server to close: read() returns 0 or an error. */
+    pfd.fd = fd;
+    pfd.events = POLLIN;
+    if (poll(&pfd, 1, 15000) == 1)
+        got = read(fd, buf, sizeof(buf));
+    CHECK(got <= 0);
+    close(fd);
+    {
+        struct http_reply r;
+        http_do(NULL, slow.port, "GET", "/backends/10.0.0.1", NULL, 0, NULL, &r);
+        CHECK_INT(r.status, 404); /* the half request changed nothing */
+        http_reply_release(&r);
+    }
+    harness_stop(&slow);
+}
+
 int main(void)
 {
     struct harness_opts o;
@@ -325,6 +387,8 @@ int main(void)
     test_protocol_errors();
     test_full();
     test_tokens();
+    test_header_caps();
+    test_slow_client_times_out();
     harness_stop(&h);
     return check_done("test_api");
 }
