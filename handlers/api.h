@@ -10,6 +10,7 @@
 #define R53REG_HANDLERS_API_H
 
 #include <jansson.h>
+#include <pthread.h>
 #include <stddef.h>
 
 #include "util/rc.h"
@@ -29,7 +30,9 @@ struct api_request {
 
 struct api_response {
     int status;
-    json_t *body;              /* owned; set by every handler */
+    json_t *body;              /* owned; set by every handler unless raw is */
+    char *raw;                 /* owned; already rendered JSON text (from a cache), or NULL */
+    size_t raw_len;
     const char *content_type;  /* static string */
     char location[96];         /* Location header for 201, or "" */
 };
@@ -37,6 +40,28 @@ struct api_response {
 /* Fill res with an RFC 9457 problem for rc; detail may be NULL. */
 void api_problem(struct api_response *res, const struct api_request *req, enum rc_code rc,
                  const char *detail);
+
+/*
+ * A one-entry cache of a rendered read-only answer, keyed by reg_generation(): GET /buckets
+ * and GET /backends render once per change instead of once per request. Thread-safe.
+ */
+struct api_cache {
+    pthread_mutex_t lock; /* PTHREAD_MUTEX_INITIALIZER */
+    /* guarded by lock */
+    unsigned long long gen;
+    char *text;
+    size_t len;
+};
+#define API_CACHE_INIT {PTHREAD_MUTEX_INITIALIZER, 0, NULL, 0}
+/* A copy of the cached text when it was rendered at generation gen, else NULL. */
+char *api_cache_get(struct api_cache *c, unsigned long long gen, size_t *len);
+/* Remember text (copied) as rendered at generation gen. */
+void api_cache_put(struct api_cache *c, unsigned long long gen, const char *text, size_t len);
+/* Serve a JSON body through cache c: on a hit res->raw is set, on a miss render() fills
+ * res->body, which is then rendered into res->raw and cached. */
+void api_cache_serve(struct api_cache *c, const struct api_request *req,
+                     struct api_response *res,
+                     void (*render)(const struct api_request *, struct api_response *));
 
 /* handlers/backends.c */
 void api_backend_get(const struct api_request *req, struct api_response *res);

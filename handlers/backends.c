@@ -2,6 +2,7 @@
  * backends.c: /backends and /backends/{ip}. Validates the IP strictly (util/ip.h), calls the
  * registry, renders placements. Thread-safe: all state is in the registry.
  */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -98,7 +99,7 @@ static int cmp_placement(const void *a, const void *b)
     return ip_cmp(&((const struct reg_placement *)a)->ip, &((const struct reg_placement *)b)->ip);
 }
 
-void api_backends_list(const struct api_request *req, struct api_response *res)
+static void render_list(const struct api_request *req, struct api_response *res)
 {
     struct reg_bucket_view *views = NULL;
     size_t nviews = reg_snapshot(req->reg, &views), total = 0, k = 0;
@@ -125,4 +126,11 @@ void api_backends_list(const struct api_request *req, struct api_response *res)
     free(all);
     reg_views_free(views, nviews);
     json_ok(res, 200, json_pack("{s:o, s:I}", "backends", arr, "count", (json_int_t)total));
+}
+
+static struct api_cache list_cache = API_CACHE_INIT;
+
+void api_backends_list(const struct api_request *req, struct api_response *res)
+{
+    api_cache_serve(&list_cache, req, res, render_list);
 }

@@ -2,14 +2,18 @@
  * buckets.c: GET /buckets, the operator's view of what DNS serves: every existing bucket of
  * both types with its values, plus totals. Each bucket is copied under its own lock.
  */
+#include <pthread.h>
+
 #include "handlers/api.h"
 #include "registry/registry.h"
 
-void api_buckets_list(const struct api_request *req, struct api_response *res)
+static void render(const struct api_request *req, struct api_response *res)
 {
     const struct reg_options *opt = reg_options(req->reg);
     struct reg_bucket_view *views = NULL;
     size_t n = reg_snapshot(req->reg, &views), count[2] = {0, 0};
+    /* Free slots from the same snapshot: every eligible bucket holds max_per_bucket. */
+    long long free_slots = 2LL * opt->buckets * opt->max_per_bucket;
     json_t *arr = json_array();
     char sid[REG_SET_ID_MAX + 1], txt[IP_TEXT_MAX];
 
@@ -26,6 +30,9 @@ void api_buckets_list(const struct api_request *req, struct api_response *res)
                            "count", (json_int_t)r->nvalues, "capacity", (int)views[i].capacity,
                            "accepting", views[i].accepting));
         count[r->type] += r->nvalues;
+        if (r->bucket < opt->buckets)
+            free_slots -= (long long)(r->nvalues < opt->max_per_bucket ? r->nvalues
+                                                                       : opt->max_per_bucket);
     }
     reg_views_free(views, n);
     res->status = 200;
@@ -35,5 +42,12 @@ void api_buckets_list(const struct api_request *req, struct api_response *res)
         (json_int_t)opt->ttl, "buckets", arr, "totals", "backends",
         (json_int_t)(count[0] + count[1]), "a", (json_int_t)count[0], "aaaa",
         (json_int_t)count[1], "buckets", (json_int_t)n, "capacity",
-        (json_int_t)(reg_free_capacity(req->reg, REG_A) + reg_free_capacity(req->reg, REG_AAAA)));
+        (json_int_t)free_slots);
+}
+
+static struct api_cache cache = API_CACHE_INIT;
+
+void api_buckets_list(const struct api_request *req, struct api_response *res)
+{
+    api_cache_serve(&cache, req, res, render);
 }

@@ -48,6 +48,7 @@ struct reg_registry {
     struct reg_options opt;
     struct reg_provider *prov;
     atomic_int loaded;
+    atomic_ullong generation; /* see reg_generation() */
 
     struct bucket buckets[2][REG_MAX_BUCKETS];
 
@@ -212,12 +213,27 @@ static int choose_bucket(struct reg_registry *reg, const struct ip_addr *ip)
 
 /* ---- lifecycle -------------------------------------------------------------------------- */
 
+/* Process-wide, so a generation never repeats across registries (tests run several). */
+static atomic_ullong generations = 1;
+
+static void bump_generation(struct reg_registry *reg)
+{
+    atomic_store(&reg->generation, atomic_fetch_add(&generations, 1) + 1);
+}
+
+unsigned long long reg_generation(const struct reg_registry *reg)
+{
+    return atomic_load(&((struct reg_registry *)reg)->generation);
+}
+
 struct reg_registry *reg_create(const struct reg_options *opt, struct reg_provider *prov)
 {
     struct reg_registry *reg = xcalloc(1, sizeof(*reg));
     reg->opt = *opt;
     reg->prov = prov;
     atomic_init(&reg->loaded, 0);
+    atomic_init(&reg->generation, 0);
+    bump_generation(reg);
     for (int t = 0; t < 2; t++)
         for (unsigned b = 0; b < REG_MAX_BUCKETS; b++) {
             pthread_mutex_init(&reg->buckets[t][b].lock, NULL);
@@ -290,6 +306,7 @@ enum rc_code reg_load(struct reg_registry *reg, char *detail, size_t n)
         pthread_mutex_unlock(&bk->lock);
     }
     atomic_store(&reg->loaded, 1);
+    bump_generation(reg);
     log_info("msg=loaded provider=%s records=%zu backends=%zu duplicates=%zu",
              reg->prov->ops->name, nrecs, reg->count, dups);
 out:
@@ -428,6 +445,7 @@ enum rc_code reg_register(struct reg_registry *reg, const struct ip_addr *ip,
         reg_record_release(&bk->rec);
         bk->rec = next;
         next.values = NULL;
+        bump_generation(reg);
         fill_placement(out, ip, (unsigned)b, bk->rec.weight, REG_STATE_REGISTERED);
         *created = 1;
         log_change(reg, "add", ip, &bk->rec);
@@ -481,6 +499,7 @@ enum rc_code reg_deregister(struct reg_registry *reg, const struct ip_addr *ip,
         next.values = NULL;
         if (!bk->rec.nvalues)
             bk->rec.weight = 0;
+        bump_generation(reg);
         fill_placement(out, ip, b, bk->rec.weight, REG_STATE_DEREGISTERED);
         log_change(reg, "remove", ip, &bk->rec);
     }

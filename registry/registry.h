@@ -95,6 +95,13 @@ enum rc_code reg_lookup(struct reg_registry *reg, const struct ip_addr *ip,
 size_t reg_snapshot(struct reg_registry *reg, struct reg_bucket_view **views);
 void reg_views_free(struct reg_bucket_view *views, size_t n);
 
+/*
+ * A number that changes whenever any bucket changes (after the change is visible to
+ * reg_snapshot) and never repeats, even across registries of one process. Read it before a
+ * snapshot to label what the snapshot shows at least; caches compare it for equality.
+ */
+unsigned long long reg_generation(const struct reg_registry *reg);
+
 /* How many more registrations the eligible buckets of a type can take. */
 unsigned reg_free_capacity(struct reg_registry *reg, enum reg_type type);
 

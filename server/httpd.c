@@ -109,11 +109,12 @@ static enum MHD_Result send_response(struct MHD_Connection *c, struct request *r
                                      struct api_response *res, const char *allow,
                                      int head_only)
 {
-    char *text = json_dumps(res->body, JSON_COMPACT);
-    size_t len = strlen(text);
+    char *text = res->raw ? res->raw : json_dumps(res->body, JSON_COMPACT);
+    size_t len = res->raw ? res->raw_len : strlen(text);
     struct MHD_Response *r;
     enum MHD_Result ret;
 
+    res->raw = NULL;
     text = xrealloc(text, len + 2);
     text[len++] = '\n';
     text[len] = '\0';
