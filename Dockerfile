@@ -44,7 +44,9 @@ RUN apt-get update \
         libxml2 \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --no-create-home --home-dir /nonexistent \
-        --shell /usr/sbin/nologin r53reg
+        --shell /usr/sbin/nologin r53reg \
+    && mkdir -p /var/lib/r53reg \
+    && chown r53reg /var/lib/r53reg
 
 COPY --from=build /src/build/bin/r53reg /usr/local/bin/r53reg
 
@@ -52,6 +54,8 @@ COPY --from=build /src/build/bin/r53reg /usr/local/bin/r53reg
 # start without a token: set R53REG_TOKENS (comma separated) or R53REG_TOKEN_FILE (one per
 # line), or R53REG_ALLOW_ANONYMOUS=1 to accept anonymous mutations on purpose.
 ENV R53REG_LISTEN=0.0.0.0:8080
+# For a persistent embedded store: -e R53REG_STATE_FILE=/var/lib/r53reg/state.jsonl with a
+# volume on /var/lib/r53reg.
 
 USER r53reg
 EXPOSE 8080
