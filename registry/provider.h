@@ -9,7 +9,12 @@
  * compare-and-swap that Route 53's DELETE+CREATE batch gives, and the memory store enforces
  * the same rule so the registry is tested against it.
  *
- * Thread-safety: apply(), load() and ready() may be called from several threads at once.
+ * When apply() fails with RC_CONFLICT, the registry calls reload() for the bucket, adopts what
+ * the store holds (another replica's or a person's changes), and re-applies its mutation on
+ * top: never a blind overwrite.
+ *
+ * Thread-safety: apply(), load(), reload() and ready() may be called from several threads at
+ * once.
  */
 #ifndef R53REG_REGISTRY_PROVIDER_H
 #define R53REG_REGISTRY_PROVIDER_H
@@ -34,6 +39,10 @@ struct reg_provider_ops {
     /* Apply all changes or none; see above. detail says why on failure. */
     enum rc_code (*apply)(struct reg_provider *p, const struct reg_change *changes, size_t n,
                           char *detail, size_t detail_len);
+    /* Read one bucket afresh from the store (after RC_CONFLICT). *out is set; nvalues == 0
+     * means the record does not exist. Caller releases *out. */
+    enum rc_code (*reload)(struct reg_provider *p, enum reg_type type, unsigned bucket,
+                           struct reg_record *out, char *detail, size_t detail_len);
     /* Is the store reachable now? */
     int (*ready)(struct reg_provider *p);
     /* Flush and free. */

@@ -412,6 +412,16 @@ out:
     return rc;
 }
 
+static enum rc_code mem_reload(struct reg_provider *p, enum reg_type type, unsigned bucket,
+                               struct reg_record *out, char *detail, size_t detail_len)
+{
+    struct memory_provider *mp = (struct memory_provider *)p;
+    pthread_mutex_lock(&mp->lock);
+    reg_record_copy(out, &mp->table[type][bucket]);
+    pthread_mutex_unlock(&mp->lock);
+    return RC_OK;
+}
+
 static int mem_ready(struct reg_provider *p)
 {
     return 1;
@@ -438,6 +448,7 @@ static const struct reg_provider_ops memory_ops = {
     .name = "memory",
     .load = mem_load,
     .apply = mem_apply,
+    .reload = mem_reload,
     .ready = mem_ready,
     .destroy = mem_destroy,
 };

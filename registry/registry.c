@@ -8,7 +8,8 @@
  * Lock order: a bucket lock, then the index lock. The index lock is never held while waiting
  * for a bucket lock or across a provider call; a bucket lock is held across the provider call
  * that changes that bucket (the embedded store is local; the Route 53 provider's immediate mode
- * does the same, and group commit replaces this path).
+ * does the same, and group commit replaces this path), but never across a sleep: the backoff
+ * between compare-and-swap rounds releases it.
  *
  * Invariants (whenever no lock is held):
  * - an index entry is PRESENT iff its IP is in the committed record of its bucket;
@@ -23,7 +24,9 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
+#include <time.h>
 
 #include "registry/provider.h"
 #include "util/log.h"
@@ -390,11 +393,128 @@ static struct entry *settled_entry(struct reg_registry *reg, const struct ip_add
     }
 }
 
+#define CONFLICT_ROUNDS 16
+
+/* A uniform number in [0, n) for backoff jitter; thread-safe (per-thread xorshift state). */
+static unsigned rand_below(unsigned n)
+{
+    static _Thread_local unsigned long long state;
+    if (!state)
+        state = (unsigned long long)(uintptr_t)&state ^ (unsigned long long)time(NULL) ^
+                0x9e3779b97f4a7c15ULL;
+    state ^= state << 13;
+    state ^= state >> 7;
+    state ^= state << 17;
+    return n ? (unsigned)(state % n) : 0;
+}
+
+/*
+ * The store holds something else than bk->rec (another replica, a person in the console, the
+ * old script): take fresh as the truth and fix the index. IPs that vanished are dropped (unless
+ * an operation on them is in flight: its owner settles it); IPs that appeared are adopted.
+ * Caller holds bk->lock.
+ */
+static void adopt(struct reg_registry *reg, struct bucket *bk, struct reg_record *fresh)
+{
+    enum reg_type t = bk->rec.type;
+    unsigned b = bk->rec.bucket;
+    size_t dropped = 0, added = 0;
+    char sid[REG_SET_ID_MAX + 1];
+
+    pthread_mutex_lock(&reg->index_lock);
+    for (size_t i = 0; i < bk->rec.nvalues; i++) {
+        struct entry *e;
+        if (find_value(fresh, &bk->rec.values[i]) >= 0)
+            continue;
+        e = *index_slot(reg, &bk->rec.values[i]);
+        if (e && e->state == ENTRY_PRESENT && e->bucket == b) {
+            index_remove(reg, &bk->rec.values[i]);
+            reg->reserved[t][b]--;
+            dropped++;
+        }
+    }
+    for (size_t i = 0; i < fresh->nvalues; i++) {
+        if (find_value(&bk->rec, &fresh->values[i]) >= 0 || *index_slot(reg, &fresh->values[i]))
+            continue;
+        index_insert(reg, &fresh->values[i], b, ENTRY_PRESENT);
+        reg->reserved[t][b]++;
+        added++;
+    }
+    pthread_cond_broadcast(&reg->index_cond);
+    pthread_mutex_unlock(&reg->index_lock);
+
+    reg_set_id(&reg->opt, b, sid, sizeof(sid));
+    log_warn("msg=\"record changed underneath; adopted what the store holds\" type=%s "
+             "set_id=%s count_before=%zu count_after=%zu adopted=%zu dropped=%zu",
+             reg_type_name(t), sid, bk->rec.nvalues, fresh->nvalues, added, dropped);
+    reg_record_release(&bk->rec);
+    bk->rec = *fresh;
+    bk->rec.type = t;
+    bk->rec.bucket = b;
+    fresh->values = NULL;
+    fresh->nvalues = 0;
+    bump_generation(reg);
+}
+
+/*
+ * Make bk hold (add) or not hold (!add) ip in the store, as a compare-and-swap of bk->rec;
+ * on a conflict adopt what the store holds and try again on top of it. Caller holds bk->lock.
+ * On RC_OK bk->rec is what the store now holds.
+ */
+static enum rc_code commit(struct reg_registry *reg, struct bucket *bk, const struct ip_addr *ip,
+                           int add, char *detail, size_t n)
+{
+    enum rc_code rc = RC_OK;
+
+    for (int round = 0;; round++) {
+        struct reg_record next = {0}, fresh = {0};
+        long pos = find_value(&bk->rec, ip);
+        if (add ? pos >= 0 : pos < 0)
+            return RC_OK; /* already so: done by another writer, or by a lost earlier answer */
+        if (add && bk->rec.nvalues >= reg->opt.max_per_bucket) {
+            if (detail && n)
+                snprintf(detail, n, "the bucket filled up through another writer; retry");
+            return RC_CONFLICT;
+        }
+        record_with(reg, &bk->rec, ip, add, &next);
+        {
+            struct reg_change chg = {bk->rec.nvalues ? &bk->rec : NULL,
+                                     next.nvalues ? &next : NULL};
+            rc = reg->prov->ops->apply(reg->prov, &chg, 1, detail, n);
+        }
+        if (rc == RC_OK) {
+            reg_record_release(&bk->rec);
+            bk->rec = next;
+            if (!bk->rec.nvalues)
+                bk->rec.weight = 0;
+            bump_generation(reg);
+            return RC_OK;
+        }
+        reg_record_release(&next);
+        if (rc != RC_CONFLICT || round + 1 == CONFLICT_ROUNDS)
+            return rc;
+        if (round >= 1) {
+            /* A hot contender (another replica's pipeline) can win every race: back off with
+             * full jitter, without holding the bucket lock while asleep. */
+            unsigned cap_us = 1000u << (round < 6 ? round : 6);
+            struct timespec ts = {0, (long)(rand_below(cap_us) + 1) * 1000};
+            pthread_mutex_unlock(&bk->lock);
+            nanosleep(&ts, NULL);
+            pthread_mutex_lock(&bk->lock);
+        }
+        rc = reg->prov->ops->reload(reg->prov, bk->rec.type, bk->rec.bucket, &fresh, detail, n);
+        if (rc) {
+            reg_record_release(&fresh);
+            return rc;
+        }
+        adopt(reg, bk, &fresh);
+    }
+}
+
 enum rc_code reg_register(struct reg_registry *reg, const struct ip_addr *ip,
                           struct reg_placement *out, int *created, char *detail, size_t n)
 {
     enum reg_type t = reg_type_of(ip);
-    struct reg_record next = {0};
     enum rc_code rc = RC_OK;
     struct entry *e;
     struct bucket *bk;
@@ -436,16 +556,8 @@ enum rc_code reg_register(struct reg_registry *reg, const struct ip_addr *ip,
 
     bk = &reg->buckets[t][b];
     pthread_mutex_lock(&bk->lock);
-    record_with(reg, &bk->rec, ip, 1, &next);
-    {
-        struct reg_change chg = {bk->rec.nvalues ? &bk->rec : NULL, &next};
-        rc = reg->prov->ops->apply(reg->prov, &chg, 1, detail, n);
-    }
+    rc = commit(reg, bk, ip, 1, detail, n);
     if (rc == RC_OK) {
-        reg_record_release(&bk->rec);
-        bk->rec = next;
-        next.values = NULL;
-        bump_generation(reg);
         fill_placement(out, ip, (unsigned)b, bk->rec.weight, REG_STATE_REGISTERED);
         *created = 1;
         log_change(reg, "add", ip, &bk->rec);
@@ -460,7 +572,6 @@ enum rc_code reg_register(struct reg_registry *reg, const struct ip_addr *ip,
     pthread_cond_broadcast(&reg->index_cond);
     pthread_mutex_unlock(&reg->index_lock);
     pthread_mutex_unlock(&bk->lock);
-    reg_record_release(&next);
     return rc;
 }
 
@@ -468,7 +579,6 @@ enum rc_code reg_deregister(struct reg_registry *reg, const struct ip_addr *ip,
                             struct reg_placement *out, char *detail, size_t n)
 {
     enum reg_type t = reg_type_of(ip);
-    struct reg_record next = {0};
     enum rc_code rc = RC_OK;
     struct entry *e;
     struct bucket *bk;
@@ -488,18 +598,8 @@ enum rc_code reg_deregister(struct reg_registry *reg, const struct ip_addr *ip,
 
     bk = &reg->buckets[t][b];
     pthread_mutex_lock(&bk->lock);
-    record_with(reg, &bk->rec, ip, 0, &next);
-    {
-        struct reg_change chg = {&bk->rec, next.nvalues ? &next : NULL};
-        rc = reg->prov->ops->apply(reg->prov, &chg, 1, detail, n);
-    }
+    rc = commit(reg, bk, ip, 0, detail, n);
     if (rc == RC_OK) {
-        reg_record_release(&bk->rec);
-        bk->rec = next;
-        next.values = NULL;
-        if (!bk->rec.nvalues)
-            bk->rec.weight = 0;
-        bump_generation(reg);
         fill_placement(out, ip, b, bk->rec.weight, REG_STATE_DEREGISTERED);
         log_change(reg, "remove", ip, &bk->rec);
     }
@@ -513,7 +613,6 @@ enum rc_code reg_deregister(struct reg_registry *reg, const struct ip_addr *ip,
     pthread_cond_broadcast(&reg->index_cond);
     pthread_mutex_unlock(&reg->index_lock);
     pthread_mutex_unlock(&bk->lock);
-    reg_record_release(&next);
     return rc;
 }
 

@@ -4,6 +4,7 @@
  * fails, and the memory store's compare-and-swap and journal.
  */
 #include <stdlib.h>
+#include <pthread.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -196,8 +197,20 @@ static void f_destroy(struct reg_provider *p)
 {
     free(p);
 }
-static const struct reg_provider_ops failing_ops = {"failing", f_load, f_apply, f_ready,
-                                                    f_destroy};
+static enum rc_code f_reload(struct reg_provider *p, enum reg_type t, unsigned b,
+                             struct reg_record *out, char *d, size_t dn)
+{
+    memset(out, 0, sizeof(*out));
+    return RC_OK;
+}
+static const struct reg_provider_ops failing_ops = {
+    .name = "failing",
+    .load = f_load,
+    .apply = f_apply,
+    .reload = f_reload,
+    .ready = f_ready,
+    .destroy = f_destroy,
+};
 
 static void test_provider_failure_rolls_back(void)
 {
@@ -377,6 +390,200 @@ static void test_journal_compaction(void)
     rmdir(dir);
 }
 
+/* A provider that forwards to a shared inner store: several registries over one store are
+ * several replicas over one zone. destroy() leaves the inner store alone. */
+struct shared {
+    struct reg_provider base;
+    struct reg_provider *inner;
+};
+static enum rc_code s_load(struct reg_provider *p, struct reg_record **recs, size_t *n, char *d,
+                           size_t dn)
+{
+    struct reg_provider *in = ((struct shared *)p)->inner;
+    return in->ops->load(in, recs, n, d, dn);
+}
+static enum rc_code s_apply(struct reg_provider *p, const struct reg_change *c, size_t n, char *d,
+                            size_t dn)
+{
+    struct reg_provider *in = ((struct shared *)p)->inner;
+    return in->ops->apply(in, c, n, d, dn);
+}
+static enum rc_code s_reload(struct reg_provider *p, enum reg_type t, unsigned b,
+                             struct reg_record *out, char *d, size_t dn)
+{
+    struct reg_provider *in = ((struct shared *)p)->inner;
+    return in->ops->reload(in, t, b, out, d, dn);
+}
+static const struct reg_provider_ops shared_ops = {
+    .name = "shared",
+    .load = s_load,
+    .apply = s_apply,
+    .reload = s_reload,
+    .ready = f_ready,
+    .destroy = f_destroy,
+};
+
+static struct reg_registry *replica(const struct reg_options *o, struct reg_provider *inner)
+{
+    struct shared *sp = calloc(1, sizeof(*sp));
+    char detail[256];
+    struct reg_registry *r;
+    sp->base.ops = &shared_ops;
+    sp->inner = inner;
+    r = reg_create(o, &sp->base);
+    CHECK_INT(reg_load(r, detail, sizeof(detail)), RC_OK);
+    return r;
+}
+
+static void stored(struct reg_provider *p, enum reg_type t, unsigned b, struct reg_record *out)
+{
+    char detail[256];
+    CHECK_INT(p->ops->reload(p, t, b, out, detail, sizeof(detail)), RC_OK);
+}
+
+/* Someone else (a person in the console, the old script) edits the store behind the
+ * registry's back: the next write detects it, adopts what is there and loses nothing. */
+static void test_foreign_edits(void)
+{
+    struct reg_options o = opts(1, 10, REG_BUCKETING_BALANCED, REG_WEIGHTS_PROPORTIONAL);
+    struct reg_provider *p = NULL;
+    struct reg_registry *r;
+    struct reg_placement pl;
+    struct reg_record cur = {0}, next;
+    struct ip_addr extra = ip("10.0.0.99");
+    char detail[256];
+    int created;
+
+    CHECK_INT(reg_provider_memory_create(NULL, &p, detail, sizeof(detail)), RC_OK);
+    r = replica(&o, p);
+    CHECK_INT(reg(r, "10.0.0.1", &pl, &created), RC_OK);
+
+    /* The console adds 10.0.0.99 and sets weight 1 (the old script's habit). */
+    stored(p, REG_A, 0, &cur);
+    reg_record_copy(&next, &cur);
+    next.values = realloc(next.values, 2 * sizeof(*next.values));
+    next.values[1] = extra;
+    next.nvalues = 2;
+    next.weight = 1;
+    {
+        struct reg_change c = {&cur, &next};
+        CHECK_INT(p->ops->apply(p, &c, 1, detail, sizeof(detail)), RC_OK);
+    }
+    reg_record_release(&cur);
+
+    /* Our next write conflicts, adopts 10.0.0.99, and lands on top with the right weight. */
+    CHECK_INT(reg(r, "10.0.0.2", &pl, &created), RC_OK);
+    CHECK_INT(pl.weight, 3);
+    stored(p, REG_A, 0, &cur);
+    CHECK_INT(cur.nvalues, 3);
+    CHECK_INT(cur.weight, 3);
+    reg_record_release(&cur);
+    CHECK_INT(reg_lookup(r, &extra, &pl), RC_OK);
+
+    /* The console removes 10.0.0.1; deregistering it is then simply done. */
+    stored(p, REG_A, 0, &cur);
+    reg_record_copy(&next, &cur);
+    memmove(next.values, next.values + 1, 2 * sizeof(*next.values));
+    next.nvalues = 2;
+    {
+        struct reg_change c = {&cur, &next};
+        CHECK_INT(p->ops->apply(p, &c, 1, detail, sizeof(detail)), RC_OK);
+    }
+    reg_record_release(&cur);
+    reg_record_release(&next);
+    CHECK_INT(dereg(r, "10.0.0.1"), RC_OK);
+    CHECK_INT(dereg(r, "10.0.0.1"), RC_NOT_REGISTERED);
+    stored(p, REG_A, 0, &cur);
+    CHECK_INT(cur.nvalues, 2); /* .2 and .99 */
+    reg_record_release(&cur);
+    CHECK_INT(dereg(r, "10.0.0.99"), RC_OK);
+    CHECK_INT(dereg(r, "10.0.0.2"), RC_OK);
+    stored(p, REG_A, 0, &cur);
+    CHECK_INT(cur.nvalues, 0); /* the last removal deleted the record */
+    reg_record_release(&cur);
+
+    reg_destroy(r);
+    p->ops->destroy(p);
+}
+
+/* Two replicas over one store, four threads each, crowded onto two buckets. */
+struct replica_job {
+    struct reg_registry *r;
+    int id;
+    int registered[40];
+    int errors;
+};
+
+static void *replica_worker(void *arg)
+{
+    struct replica_job *j = arg;
+    for (int round = 0; round < 3; round++)
+        for (int i = 0; i < 40; i++) {
+            char s[32];
+            struct reg_placement pl;
+            int created;
+            snprintf(s, sizeof(s), "10.%d.0.%d", j->id + 1, i + 1);
+            enum rc_code rc;
+            if ((i + round) % 3 == 0 && j->registered[i]) {
+                rc = dereg(j->r, s);
+                if (rc == RC_OK)
+                    j->registered[i] = 0;
+            } else {
+                rc = reg(j->r, s, &pl, &created);
+                if (rc == RC_OK)
+                    j->registered[i] = 1;
+            }
+            if (rc) {
+                fprintf(stderr, "replica %d %s: %s\n", j->id % 2, s, rc_slug(rc));
+                j->errors++;
+            }
+        }
+    return NULL;
+}
+
+static void test_two_replicas(void)
+{
+    struct reg_options o = opts(2, 250, REG_BUCKETING_BALANCED, REG_WEIGHTS_PROPORTIONAL);
+    struct reg_provider *p = NULL;
+    struct reg_registry *r[2];
+    struct replica_job jobs[8];
+    pthread_t t[8];
+    char detail[256];
+    size_t expected = 0, seen = 0;
+
+    CHECK_INT(reg_provider_memory_create(NULL, &p, detail, sizeof(detail)), RC_OK);
+    r[0] = replica(&o, p);
+    r[1] = replica(&o, p);
+    memset(jobs, 0, sizeof(jobs));
+    for (int i = 0; i < 8; i++) {
+        jobs[i].r = r[i % 2];
+        jobs[i].id = i;
+        pthread_create(&t[i], NULL, replica_worker, &jobs[i]);
+    }
+    for (int i = 0; i < 8; i++) {
+        pthread_join(t[i], NULL);
+        CHECK_INT(jobs[i].errors, 0);
+        for (int k = 0; k < 40; k++)
+            expected += (size_t)jobs[i].registered[k];
+    }
+    /* The store holds exactly what was acknowledged, each IP once. */
+    for (unsigned b = 0; b < 2; b++) {
+        struct reg_record cur = {0};
+        stored(p, REG_A, b, &cur);
+        for (size_t v = 0; v < cur.nvalues; v++) {
+            int job = cur.values[v].b[1] - 1, idx = cur.values[v].b[3] - 1;
+            CHECK(job >= 0 && job < 8 && idx >= 0 && idx < 40 && jobs[job].registered[idx]);
+        }
+        CHECK_INT(cur.weight, cur.nvalues);
+        seen += cur.nvalues;
+        reg_record_release(&cur);
+    }
+    CHECK_INT(seen, expected);
+    reg_destroy(r[0]);
+    reg_destroy(r[1]);
+    p->ops->destroy(p);
+}
+
 int main(void)
 {
     test_balanced();
@@ -387,5 +594,7 @@ int main(void)
     test_memory_cas();
     test_journal();
     test_journal_compaction();
+    test_foreign_edits();
+    test_two_replicas();
     return check_done("test_registry");
 }
