@@ -470,6 +470,7 @@ static void test_foreign_edits(void)
         CHECK_INT(p->ops->apply(p, &c, 1, detail, sizeof(detail)), RC_OK);
     }
     reg_record_release(&cur);
+    reg_record_release(&next);
 
     /* Our next write conflicts, adopts 10.0.0.99, and lands on top with the right weight. */
     CHECK_INT(reg(r, "10.0.0.2", &pl, &created), RC_OK);
