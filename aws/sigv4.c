@@ -7,6 +7,7 @@
  *   success; on failure every char ** out parameter is left NULL.
  * - Canonical forms are byte-exact: the URI and query are percent-encoded with uppercase hex,
  *   everything except A-Za-z0-9-_.~ (and '/' in the path) is encoded, sorting is bytewise.
+ *   The path is normalized first (dot segments, repeated slashes), the non-S3 rule.
  * - Secret material (the "AWS4"+secret HMAC key and the derived keys) is wiped before its
  *   storage is released; no secret is ever written to stderr or a log.
  *
@@ -166,6 +167,55 @@ static void hmac_sha256(const void *key, size_t keylen, const void *data, size_t
 }
 
 /* --- canonical request -------------------------------------------------------------------- */
+
+struct seg {
+    const char *p;
+    size_t n;
+};
+
+/* Append the canonical URI of a decoded path: dot segments removed (RFC 3986 5.2.4),
+ * empty segments (repeated slashes) dropped, then each segment percent-encoded. The result
+ * always starts with '/'; it ends with '/' when the path did, or when its last segment was "."
+ * or ".." (RFC 3986: "/a/b/.." is "/a/"), unless it is the root "/" itself. ".." at the root
+ * is dropped. */
+static void add_canonical_uri(struct buf *out, const char *path)
+{
+    struct seg *segs = NULL;
+    size_t nsegs = 0, cap = 0;
+    int trailing = 0;
+    const char *p = path ? path : "";
+
+    while (*p) {
+        const char *slash = strchr(p, '/');
+        size_t n = slash ? (size_t)(slash - p) : strlen(p);
+        int dot = n == 1 && p[0] == '.';
+        int dotdot = n == 2 && p[0] == '.' && p[1] == '.';
+
+        if (dotdot) {
+            if (nsegs)
+                nsegs--;
+        } else if (n && !dot) {
+            segs = xgrow(segs, &cap, nsegs + 1, sizeof(*segs));
+            segs[nsegs].p = p;
+            segs[nsegs].n = n;
+            nsegs++;
+        }
+        /* the path ends here: with a slash, a dot segment, or a plain segment */
+        if (!slash || !slash[1])
+            trailing = slash != NULL || dot || dotdot;
+        p += n;
+        if (*p == '/')
+            p++;
+    }
+
+    for (size_t i = 0; i < nsegs; i++) {
+        buf_addc(out, '/');
+        buf_add_encoded(out, segs[i].p, segs[i].n, 0);
+    }
+    if (!nsegs || trailing)
+        buf_addc(out, '/');
+    free(segs);
+}
 
 struct qparam {
     char *name; /* percent-encoded */
@@ -389,10 +439,7 @@ enum rc_code sigv4_canonical_request(const struct sigv4_request *req, char **cre
 
     buf_adds(&out, req->method);
     buf_addc(&out, '\n');
-    if (req->path && *req->path)
-        buf_add_encoded(&out, req->path, strlen(req->path), 1);
-    else
-        buf_addc(&out, '/');
+    add_canonical_uri(&out, req->path);
     buf_addc(&out, '\n');
     rc = add_canonical_query(&out, req->query);
     if (rc)

@@ -3,14 +3,19 @@
  *
  * The contract follows the official test suite (../shared/testdata/sigv4/) and botocore:
  * - path: the request path *decoded* (as the suite's .req files show it, e.g. "/ሴ" or
- *   "/2013-04-01/hostedzone/Z1/rrset/"); NULL or "" is "/". The canonical URI is that path
- *   with every byte except unreserved characters (A-Za-z0-9-_.~) and '/' percent-encoded with
+ *   "/2013-04-01/hostedzone/Z1/rrset/"); NULL or "" is "/". It is first normalized, as AWS
+ *   does for every service except S3 (the suite's normalize-path cases): dot segments are
+ *   removed (RFC 3986 5.2.4; ".." at the root is dropped) and repeated slashes collapsed, so
+ *   "//example//" is "/example/", "/./example" is "/example" and "/a/b/.." is "/a/". A
+ *   trailing slash is kept (and added after a final "." or ".."); the result always starts
+ *   with '/'. S3 requests must not be signed with this function. The canonical URI is then
+ *   every byte except unreserved characters (A-Za-z0-9-_.~) and '/' percent-encoded with
  *   uppercase hex. AWS's own rule for non-S3 services is "encode the already-encoded wire path
  *   once more"; the two agree for paths of unreserved characters and '/', which is all Route 53
- *   uses. ('%' is encoded like any byte, so a wire path passed here, "/a%20b", comes out as
- *   "/a%2520b": that rule.)
- *   Dot segments and repeated slashes are NOT normalized (Route 53 never sends them). AWS
- *   normalizes them for every service except S3; the suite's normalize-path cases test that.
+ *   uses (its paths hold no dot segments or repeated slashes, so normalization leaves them
+ *   unchanged). ('%' is encoded like any byte, so a wire path passed here, "/a%20b", comes out
+ *   as "/a%2520b": that rule.) Normalization sees the bytes as given: in a wire path "%2F" is
+ *   three ordinary bytes, not a separator.
  * - query: the raw query string without '?', or NULL/"" for none. Split on '&' (empty
  *   segments are dropped), each name and value is percent-decoded (RFC 3986: '+' stays a
  *   literal '+', it is not a space), then re-encoded (everything except unreserved, so '+'

@@ -2,7 +2,8 @@
 # case folder (jansson test/suites style), globbed at configure time.
 #
 # A case folder is one that holds <folder>/<folder>.req (normalize-path/ and post-sts-token/
-# group further case folders). Tests are named sigv4.<case>. Skips exit 77 (SKIP_RETURN_CODE)
+# group further case folders). Tests are named sigv4.<case>; the normalize-path cases run like
+# the others (sigv4.c normalizes the path, the rule for every service except S3). Skips exit 77 (SKIP_RETURN_CODE)
 # after printing why, so ctest reports them as skipped, never as passed.
 
 r53_test_exe(test_sigv4 ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_sigv4.c)
@@ -18,11 +19,6 @@ endfunction()
 r53_add_test(NAME sigv4.self COMMAND test_sigv4 --self LABELS "unit;sigv4" TIMEOUT 30)
 
 set(SIGV4_SUITE "${R53_TESTDATA}/sigv4")
-string(CONCAT SIGV4_NORMALIZE_REASON
-  "normalize-path case: needs dot-segment and duplicate-slash path normalisation "
-  "(the AWS rule for every service except S3), which sigv4.h leaves out because "
-  "Route 53 paths never contain them")
-
 if(IS_DIRECTORY "${SIGV4_SUITE}")
   file(GLOB_RECURSE sigv4_reqs CONFIGURE_DEPENDS "${SIGV4_SUITE}/*.req")
   list(SORT sigv4_reqs)
@@ -32,13 +28,7 @@ if(IS_DIRECTORY "${SIGV4_SUITE}")
     if(NOT req STREQUAL "${dir}/${case}.req")
       continue() # not a case folder's own request
     endif()
-    file(RELATIVE_PATH rel "${SIGV4_SUITE}" "${dir}")
-    if(rel MATCHES "^normalize-path/")
-      r53_add_test(NAME sigv4.${case} COMMAND test_sigv4 --skip "${SIGV4_NORMALIZE_REASON}"
-        LABELS "unit;sigv4" TIMEOUT 30)
-    else()
-      r53_add_test(NAME sigv4.${case} COMMAND test_sigv4 "${dir}" LABELS "unit;sigv4" TIMEOUT 30)
-    endif()
+    r53_add_test(NAME sigv4.${case} COMMAND test_sigv4 "${dir}" LABELS "unit;sigv4" TIMEOUT 30)
     sigv4_skip_code(sigv4.${case})
   endforeach()
 else()

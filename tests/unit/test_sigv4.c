@@ -386,7 +386,11 @@ static const struct {
     {NULL, NULL, "/", ""},
     {"/a b/$/\xe1\x88\xb4/+", NULL, "/a%20b/%24/%E1%88%B4/%2B", ""},
     {"/a%20b", NULL, "/a%2520b", ""}, /* a wire path passed in: encoded once more */
-    {"//x/./../", NULL, "//x/./../", ""}, /* no normalisation (see sigv4.h) */
+    {"//x/./../", NULL, "/", ""}, /* normalized: dot segments, repeated slashes (sigv4.h) */
+    {"/a/b/..", NULL, "/a/", ""},  /* RFC 3986 5.2.4: a final ".." leaves a slash */
+    {"/../a/./b", NULL, "/a/b", ""}, /* ".." at the root is dropped */
+    {"/a//b/", NULL, "/a/b/", ""},
+    {"a/..b/...", NULL, "/a/..b/...", ""}, /* only "." and ".." are dot segments */
     {"/", "a=%2", "/", NULL},
     {"/", "a=%", "/", NULL},
     {"/", "a%zz=1", "/", NULL},
