@@ -16,6 +16,7 @@
 #include "util/rc.h"
 
 struct reg_registry;
+struct api_async;
 
 struct api_request {
     const char *method;
@@ -25,7 +26,10 @@ struct api_request {
     const char *body;   /* may be NULL */
     size_t body_len;
     const char *request_id;
+    const char *wait;            /* the ?wait= query value, raw, or NULL */
+    unsigned insync_timeout_ms;  /* bound for ?wait=insync */
     struct reg_registry *reg;
+    struct api_async *async;     /* see API_PENDING */
 };
 
 struct api_response {
@@ -36,6 +40,15 @@ struct api_response {
     const char *content_type;  /* static string */
     char location[96];         /* Location header for 201, or "" */
 };
+
+/*
+ * A handler that cannot answer yet (its mutation waits for the committer) leaves
+ * res->status at API_PENDING and later calls api_async_complete(req->async, &res) exactly once,
+ * from any thread (possibly before the handler returned). The server parks the connection
+ * meanwhile without holding a thread. api_async_complete takes over res->body/res->raw.
+ */
+#define API_PENDING 0
+void api_async_complete(struct api_async *async, struct api_response *res);
 
 /* Fill res with an RFC 9457 problem for rc; detail may be NULL. */
 void api_problem(struct api_response *res, const struct api_request *req, enum rc_code rc,

@@ -10,14 +10,39 @@
 #include "registry/registry.h"
 #include "util/ip.h"
 
+static void json_ok(struct api_response *res, int status, json_t *body)
+{
+    res->status = status;
+    res->body = body;
+    res->content_type = "application/json";
+}
+
 static json_t *placement_json(const struct reg_registry *reg, const struct reg_placement *p)
 {
     char ip[IP_TEXT_MAX], sid[REG_SET_ID_MAX + 1];
+    json_t *o;
     reg_set_id(reg_options(reg), p->bucket, sid, sizeof(sid));
-    return json_pack("{s:s, s:s, s:i, s:s, s:i, s:s}", "ip", ip_format(&p->ip, ip), "type",
+    o = json_pack("{s:s, s:s, s:i, s:s, s:i, s:s}", "ip", ip_format(&p->ip, ip), "type",
                      reg_type_name(p->type), "bucket", (int)p->bucket, "set_identifier", sid,
                      "weight", (int)p->weight, "state",
                      p->state == REG_STATE_REGISTERED ? "registered" : "deregistered");
+    if (p->change_id[0])
+        json_object_set_new(o, "change_id", json_string(p->change_id));
+    return o;
+}
+
+/* ?wait=insync: 0 to go on (res untouched), -1 when res holds a 400. */
+static int parse_wait(const struct api_request *req, struct api_response *res, int *insync)
+{
+    *insync = 0;
+    if (!req->wait)
+        return 0;
+    if (!strcmp(req->wait, "insync")) {
+        *insync = 1;
+        return 0;
+    }
+    api_problem(res, req, RC_BAD_REQUEST, "wait must be 'insync' (or absent)");
+    return -1;
 }
 
 /* Parse the {ip} segment; on failure fill res with a 400 and return -1. */
@@ -30,13 +55,6 @@ static int parse_ip(const struct api_request *req, struct api_response *res, str
     return -1;
 }
 
-static void json_ok(struct api_response *res, int status, json_t *body)
-{
-    res->status = status;
-    res->body = body;
-    res->content_type = "application/json";
-}
-
 void api_backend_get(const struct api_request *req, struct api_response *res)
 {
     struct ip_addr ip;
@@ -45,6 +63,7 @@ void api_backend_get(const struct api_request *req, struct api_response *res)
 
     if (parse_ip(req, res, &ip))
         return;
+    memset(&p, 0, sizeof(p));
     if (reg_lookup(req->reg, &ip, &p) != RC_OK) {
         snprintf(detail, sizeof(detail), "%s is not registered", ip_format(&ip, txt));
         api_problem(res, req, RC_NOT_REGISTERED, detail);
@@ -53,45 +72,143 @@ void api_backend_get(const struct api_request *req, struct api_response *res)
     json_ok(res, 200, placement_json(req->reg, &p));
 }
 
-void api_backend_register(const struct api_request *req, struct api_response *res)
+/* A mutation in flight: what the answer needs once the registry is done. */
+struct pending {
+    struct api_async *async;
+    struct reg_registry *reg;
+    char path[160];
+    char request_id[32];
+    int insync;
+    unsigned insync_timeout_ms;
+    int is_delete;
+    struct reg_result res;
+    struct pending *next; /* insync queue */
+};
+
+static void answer(struct pending *pd)
+{
+    struct api_request req;
+    struct api_response res;
+    const struct reg_result *r = &pd->res;
+
+    memset(&req, 0, sizeof(req));
+    memset(&res, 0, sizeof(res));
+    req.path = pd->path;
+    req.request_id = pd->request_id;
+    if (r->rc) {
+        api_problem(&res, &req, r->rc, r->detail);
+        if (r->rc == RC_UPSTREAM_TIMEOUT && r->placement.change_id[0])
+            json_object_set_new(res.body, "change_id", json_string(r->placement.change_id));
+    } else {
+        json_t *body = placement_json(pd->reg, &r->placement);
+        if (pd->insync)
+            json_object_set_new(body, "insync", json_true());
+        json_ok(&res, pd->is_delete ? 200 : r->created ? 201 : 200, body);
+        if (!pd->is_delete && r->created) {
+            char txt[IP_TEXT_MAX];
+            snprintf(res.location, sizeof(res.location), "/backends/%s",
+                     ip_format(&r->placement.ip, txt));
+        }
+    }
+    api_async_complete(pd->async, &res);
+    free(pd);
+}
+
+/*
+ * ?wait=insync: one worker thread waits for changes to become INSYNC, so neither the
+ * committer nor an HTTP thread waits. Requests of one batch share its change id: the first
+ * wait settles it for the others.
+ */
+static pthread_mutex_t insync_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t insync_cond = PTHREAD_COND_INITIALIZER;
+static struct pending *insync_head, **insync_tail = &insync_head; /* guarded by insync_lock */
+static pthread_once_t insync_once = PTHREAD_ONCE_INIT;
+
+static void *insync_worker(void *arg)
+{
+    char last_id[REG_CHANGE_ID_MAX] = "";
+    (void)arg;
+    for (;;) {
+        struct pending *pd;
+        pthread_mutex_lock(&insync_lock);
+        while (!insync_head)
+            pthread_cond_wait(&insync_cond, &insync_lock);
+        pd = insync_head;
+        insync_head = pd->next;
+        if (!insync_head)
+            insync_tail = &insync_head;
+        pthread_mutex_unlock(&insync_lock);
+        if (strcmp(last_id, pd->res.placement.change_id) != 0) {
+            enum rc_code rc = reg_wait_insync(pd->reg, pd->res.placement.change_id,
+                                              pd->insync_timeout_ms, pd->res.detail,
+                                              sizeof(pd->res.detail));
+            if (rc)
+                pd->res.rc = rc;
+            else
+                snprintf(last_id, sizeof(last_id), "%s", pd->res.placement.change_id);
+        }
+        answer(pd);
+    }
+    return NULL;
+}
+
+static void insync_start(void)
+{
+    pthread_t t;
+    if (pthread_create(&t, NULL, insync_worker, NULL) == 0)
+        pthread_detach(t);
+}
+
+static void on_done(void *arg, const struct reg_result *res)
+{
+    struct pending *pd = arg;
+    pd->res = *res;
+    if (pd->insync && res->rc == RC_OK && res->placement.change_id[0]) {
+        pthread_once(&insync_once, insync_start);
+        pthread_mutex_lock(&insync_lock);
+        pd->next = NULL;
+        *insync_tail = pd;
+        insync_tail = &pd->next;
+        pthread_cond_signal(&insync_cond);
+        pthread_mutex_unlock(&insync_lock);
+        return;
+    }
+    answer(pd);
+}
+
+/* POST and DELETE /backends/{ip}: validate, then hand the mutation to the registry; the
+ * answer comes through on_done when it is committed (or refused). */
+static void submit(const struct api_request *req, struct api_response *res, enum reg_op op)
 {
     struct ip_addr ip;
-    struct reg_placement p;
-    char detail[REG_DETAIL_MAX] = "";
-    int created = 0;
-    enum rc_code rc;
+    struct pending *pd;
+    int insync;
 
-    if (parse_ip(req, res, &ip))
+    if (parse_ip(req, res, &ip) || parse_wait(req, res, &insync))
         return;
-    rc = reg_register(req->reg, &ip, &p, &created, detail, sizeof(detail));
-    if (rc) {
-        api_problem(res, req, rc, detail);
-        return;
-    }
-    json_ok(res, created ? 201 : 200, placement_json(req->reg, &p));
-    if (created) {
-        char txt[IP_TEXT_MAX];
-        snprintf(res->location, sizeof(res->location), "/backends/%s", ip_format(&ip, txt));
-    }
+    pd = calloc(1, sizeof(*pd));
+    if (!pd)
+        abort();
+    pd->async = req->async;
+    pd->reg = req->reg;
+    pd->insync = insync;
+    pd->insync_timeout_ms = req->insync_timeout_ms;
+    pd->is_delete = op == REG_OP_REMOVE;
+    snprintf(pd->path, sizeof(pd->path), "%s", req->path);
+    snprintf(pd->request_id, sizeof(pd->request_id), "%s",
+             req->request_id ? req->request_id : "");
+    res->status = API_PENDING;
+    reg_submit(req->reg, op, &ip, on_done, pd);
+}
+
+void api_backend_register(const struct api_request *req, struct api_response *res)
+{
+    submit(req, res, REG_OP_ADD);
 }
 
 void api_backend_deregister(const struct api_request *req, struct api_response *res)
 {
-    struct ip_addr ip;
-    struct reg_placement p;
-    char detail[REG_DETAIL_MAX] = "", txt[IP_TEXT_MAX];
-    enum rc_code rc;
-
-    if (parse_ip(req, res, &ip))
-        return;
-    rc = reg_deregister(req->reg, &ip, &p, detail, sizeof(detail));
-    if (rc == RC_NOT_REGISTERED)
-        snprintf(detail, sizeof(detail), "%s is not registered", ip_format(&ip, txt));
-    if (rc) {
-        api_problem(res, req, rc, detail);
-        return;
-    }
-    json_ok(res, 200, placement_json(req->reg, &p));
+    submit(req, res, REG_OP_REMOVE);
 }
 
 static int cmp_placement(const void *a, const void *b)

@@ -36,13 +36,22 @@ struct reg_provider_ops {
     /* Every stored record set (caller frees each with reg_record_release, then the array). */
     enum rc_code (*load)(struct reg_provider *p, struct reg_record **records, size_t *n,
                          char *detail, size_t detail_len);
-    /* Apply all changes or none; see above. detail says why on failure. */
+    /* Apply all changes or none; see above. On success change_id (REG_CHANGE_ID_MAX bytes, may
+     * be NULL) names the change for wait_insync(); detail says why on failure. */
     enum rc_code (*apply)(struct reg_provider *p, const struct reg_change *changes, size_t n,
-                          char *detail, size_t detail_len);
+                          char *change_id, char *detail, size_t detail_len);
+    /* Wait until the change is served by every name server, at most timeout_ms.
+     * RC_UPSTREAM_TIMEOUT when it was not in time (the change itself stays durable). */
+    enum rc_code (*wait_insync)(struct reg_provider *p, const char *change_id,
+                                unsigned timeout_ms, char *detail, size_t detail_len);
     /* Read one bucket afresh from the store (after RC_CONFLICT). *out is set; nvalues == 0
      * means the record does not exist. Caller releases *out. */
     enum rc_code (*reload)(struct reg_provider *p, enum reg_type type, unsigned bucket,
                            struct reg_record *out, char *detail, size_t detail_len);
+    /* Optional (NULL: never waits): block until a call to apply() could be made without
+     * waiting for the API rate limit, without using up that chance. The committer calls it
+     * before draining, so whatever arrives meanwhile joins the batch. */
+    void (*pace)(struct reg_provider *p);
     /* Is the store reachable now? */
     int (*ready)(struct reg_provider *p);
     /* Flush and free. */

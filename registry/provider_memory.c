@@ -42,6 +42,7 @@ struct memory_provider {
     /* guarded by lock */
     struct reg_record table[2][REG_MAX_BUCKETS]; /* nvalues == 0: absent */
     int fd;
+    unsigned long long changes; /* applied batches, for change ids */
     off_t journal_bytes;
     size_t live_values;
 };
@@ -356,7 +357,7 @@ static enum rc_code mem_load(struct reg_provider *p, struct reg_record **records
 }
 
 static enum rc_code mem_apply(struct reg_provider *p, const struct reg_change *changes, size_t n,
-                              char *detail, size_t detail_len)
+                              char *change_id, char *detail, size_t detail_len)
 {
     struct memory_provider *mp = (struct memory_provider *)p;
     enum rc_code rc = RC_OK;
@@ -398,6 +399,9 @@ static enum rc_code mem_apply(struct reg_provider *p, const struct reg_change *c
         const struct reg_record *key = changes[i].old ? changes[i].old : changes[i].new;
         table_put(mp, key->type, key->bucket, changes[i].new);
     }
+    mp->changes++;
+    if (change_id)
+        snprintf(change_id, REG_CHANGE_ID_MAX, "M%llu", mp->changes);
     if (mp->path && mp->journal_bytes > (off_t)COMPACT_MIN_BYTES &&
         (size_t)mp->journal_bytes > 4 * (mp->live_values * 24 + 4096)) {
         char cdetail[REG_DETAIL_MAX];
@@ -419,6 +423,13 @@ static enum rc_code mem_reload(struct reg_provider *p, enum reg_type type, unsig
     pthread_mutex_lock(&mp->lock);
     reg_record_copy(out, &mp->table[type][bucket]);
     pthread_mutex_unlock(&mp->lock);
+    return RC_OK;
+}
+
+/* A local store serves a change as soon as it is applied. */
+static enum rc_code mem_wait_insync(struct reg_provider *p, const char *change_id,
+                                    unsigned timeout_ms, char *detail, size_t detail_len)
+{
     return RC_OK;
 }
 
@@ -449,6 +460,7 @@ static const struct reg_provider_ops memory_ops = {
     .load = mem_load,
     .apply = mem_apply,
     .reload = mem_reload,
+    .wait_insync = mem_wait_insync,
     .ready = mem_ready,
     .destroy = mem_destroy,
 };

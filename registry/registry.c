@@ -30,14 +30,28 @@
 
 #include "registry/provider.h"
 #include "util/log.h"
+#include "util/metrics.h"
 #include "util/xalloc.h"
 
 enum entry_state { ENTRY_ADDING, ENTRY_PRESENT, ENTRY_REMOVING };
+
+/* A queued mutation (group commit). */
+struct intent {
+    int64_t submitted_ns; /* CLOCK_MONOTONIC */
+    enum reg_op op;
+    struct ip_addr ip;
+    unsigned bucket;
+    unsigned rounds; /* compare-and-swap conflicts met so far */
+    reg_done_fn done;
+    void *arg;
+    struct intent *next;
+};
 
 struct entry {
     struct ip_addr ip;
     unsigned bucket;
     enum entry_state state;
+    struct intent *waiters; /* group commit: later operations on this IP, in order */
     struct entry *next;
 };
 
@@ -45,6 +59,10 @@ struct bucket {
     pthread_mutex_t lock;
     /* guarded by lock */
     struct reg_record rec;
+    struct intent *queue; /* group commit: intents not yet sent, in arrival order */
+    struct intent **queue_tail;
+    int listed; /* guarded by the registry's work_lock: on the dirty list */
+    struct bucket *dirty_next; /* guarded by work_lock */
 };
 
 struct reg_registry {
@@ -62,6 +80,18 @@ struct reg_registry {
     size_t table_size; /* power of two */
     size_t count;
     unsigned reserved[2][REG_MAX_BUCKETS];
+
+    /* Group commit: the committer thread and its work list. Lock order: bucket lock, then
+     * work_lock; the committer never holds work_lock while taking a bucket lock. */
+    pthread_t committer;
+    int committer_started;
+    pthread_mutex_t work_lock;
+    pthread_cond_t work_cond;
+    /* guarded by work_lock */
+    struct bucket *dirty_head, **dirty_tail;
+    int stopping;
+    unsigned long long batches, batched_changes;
+    size_t queued; /* intents queued, not yet sent */
 };
 
 /* ---- small helpers --------------------------------------------------------------------- */
@@ -216,6 +246,72 @@ static int choose_bucket(struct reg_registry *reg, const struct ip_addr *ip)
 
 /* ---- lifecycle -------------------------------------------------------------------------- */
 
+static void *committer_main(void *arg);
+
+/* ---- metrics (process-wide families; gauges follow the latest registry) ---------------- */
+
+static struct metrics_counter_family *m_batches, *m_outcomes, *m_conflicts;
+static struct metrics_histogram_family *m_batch_changes, *m_batch_elements, *m_commit_latency;
+
+static double queued_value(void *arg)
+{
+    struct reg_registry *reg = arg;
+    double v;
+    pthread_mutex_lock(&reg->work_lock);
+    v = (double)reg->queued;
+    pthread_mutex_unlock(&reg->work_lock);
+    return v;
+}
+
+static void metrics_attach(struct reg_registry *reg)
+{
+    static const double changes_bounds[] = {1, 2, 5, 10, 20, 50, 100, 200};
+    static const double elements_bounds[] = {2, 10, 50, 100, 250, 500, 750, 1000};
+    static const double latency_bounds[] = {0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5,
+                                            1,     2.5,   5,    10,   30,  60,   120};
+    struct metrics_registry *mr = metrics_default();
+    m_batches = metrics_counter_create(mr, "r53reg_commit_batches_total",
+                                       "Store calls made by the committer", NULL);
+    m_outcomes = metrics_counter_create(mr, "r53reg_commit_mutations_total",
+                                        "Mutations settled, by operation and outcome",
+                                        "op,outcome");
+    m_conflicts = metrics_counter_create(mr, "r53reg_commit_conflicts_total",
+                                         "Compare-and-swap conflicts (the record changed "
+                                         "underneath; reloaded and retried)",
+                                         NULL);
+    m_batch_changes = metrics_histogram_create(mr, "r53reg_commit_batch_buckets",
+                                               "Bucket changes per store call", NULL,
+                                               changes_bounds, 8);
+    m_batch_elements = metrics_histogram_create(mr, "r53reg_commit_batch_elements",
+                                                "ResourceRecord elements per store call "
+                                                "(DELETE + CREATE values)",
+                                                NULL, elements_bounds, 8);
+    m_commit_latency = metrics_histogram_create(mr, "r53reg_commit_latency_seconds",
+                                                "Time from a mutation's submission to its "
+                                                "commit (or failure)",
+                                                NULL, latency_bounds, 14);
+    metrics_gauge_func(mr, "r53reg_commit_queue_depth",
+                       "Mutations queued for the committer, not yet sent", queued_value, reg);
+}
+
+static int64_t now_ns(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
+}
+
+static void count_outcome(enum reg_op op, int64_t submitted_ns, enum rc_code rc)
+{
+    if (!m_outcomes)
+        return;
+    metrics_counter_inc(
+        metrics_counter_with(m_outcomes, op == REG_OP_ADD ? "add" : "remove", rc_slug(rc)));
+    if (submitted_ns)
+        metrics_histogram_observe(metrics_histogram_child(m_commit_latency),
+                                  (double)(now_ns() - submitted_ns) / 1e9);
+}
+
 /* Process-wide, so a generation never repeats across registries (tests run several). */
 static atomic_ullong generations = 1;
 
@@ -245,6 +341,12 @@ struct reg_registry *reg_create(const struct reg_options *opt, struct reg_provid
         }
     pthread_mutex_init(&reg->index_lock, NULL);
     pthread_cond_init(&reg->index_cond, NULL);
+    pthread_mutex_init(&reg->work_lock, NULL);
+    pthread_cond_init(&reg->work_cond, NULL);
+    reg->dirty_tail = &reg->dirty_head;
+    for (int t = 0; t < 2; t++)
+        for (unsigned b = 0; b < REG_MAX_BUCKETS; b++)
+            reg->buckets[t][b].queue_tail = &reg->buckets[t][b].queue;
     reg->table_size = 1024;
     reg->table = xcalloc(reg->table_size, sizeof(*reg->table));
     return reg;
@@ -254,6 +356,16 @@ void reg_destroy(struct reg_registry *reg)
 {
     if (!reg)
         return;
+    if (atomic_load(&reg->loaded))
+        metrics_gauge_func(metrics_default(), "r53reg_commit_queue_depth", "", NULL, NULL);
+    if (reg->committer_started) {
+        /* The committer finishes what is queued, then stops. */
+        pthread_mutex_lock(&reg->work_lock);
+        reg->stopping = 1;
+        pthread_cond_signal(&reg->work_cond);
+        pthread_mutex_unlock(&reg->work_lock);
+        pthread_join(reg->committer, NULL);
+    }
     for (int t = 0; t < 2; t++)
         for (unsigned b = 0; b < REG_MAX_BUCKETS; b++) {
             reg_record_release(&reg->buckets[t][b].rec);
@@ -270,6 +382,8 @@ void reg_destroy(struct reg_registry *reg)
     free(reg->table);
     pthread_mutex_destroy(&reg->index_lock);
     pthread_cond_destroy(&reg->index_cond);
+    pthread_mutex_destroy(&reg->work_lock);
+    pthread_cond_destroy(&reg->work_cond);
     if (reg->prov)
         reg->prov->ops->destroy(reg->prov);
     free(reg);
@@ -307,6 +421,15 @@ enum rc_code reg_load(struct reg_registry *reg, char *detail, size_t n)
         }
         pthread_mutex_unlock(&reg->index_lock);
         pthread_mutex_unlock(&bk->lock);
+    }
+    metrics_attach(reg);
+    if (reg->opt.commit == REG_COMMIT_GROUP && !reg->committer_started) {
+        if (pthread_create(&reg->committer, NULL, committer_main, reg) != 0) {
+            snprintf(detail, n, "cannot start the committer thread");
+            rc = RC_INTERNAL;
+            goto out;
+        }
+        reg->committer_started = 1;
     }
     atomic_store(&reg->loaded, 1);
     bump_generation(reg);
@@ -372,6 +495,7 @@ static void record_with(const struct reg_registry *reg, const struct reg_record 
 static void fill_placement(struct reg_placement *out, const struct ip_addr *ip, unsigned bucket,
                            unsigned weight, enum reg_state state)
 {
+    /* change_id is the commit's: left as it is. */
     out->ip = *ip;
     out->type = reg_type_of(ip);
     out->bucket = bucket;
@@ -462,7 +586,7 @@ static void adopt(struct reg_registry *reg, struct bucket *bk, struct reg_record
  * On RC_OK bk->rec is what the store now holds.
  */
 static enum rc_code commit(struct reg_registry *reg, struct bucket *bk, const struct ip_addr *ip,
-                           int add, char *detail, size_t n)
+                           int add, char *change_id, char *detail, size_t n)
 {
     enum rc_code rc = RC_OK;
 
@@ -480,7 +604,7 @@ static enum rc_code commit(struct reg_registry *reg, struct bucket *bk, const st
         {
             struct reg_change chg = {bk->rec.nvalues ? &bk->rec : NULL,
                                      next.nvalues ? &next : NULL};
-            rc = reg->prov->ops->apply(reg->prov, &chg, 1, detail, n);
+            rc = reg->prov->ops->apply(reg->prov, &chg, 1, change_id, detail, n);
         }
         if (rc == RC_OK) {
             reg_record_release(&bk->rec);
@@ -511,8 +635,8 @@ static enum rc_code commit(struct reg_registry *reg, struct bucket *bk, const st
     }
 }
 
-enum rc_code reg_register(struct reg_registry *reg, const struct ip_addr *ip,
-                          struct reg_placement *out, int *created, char *detail, size_t n)
+static enum rc_code register_now(struct reg_registry *reg, const struct ip_addr *ip,
+                                 struct reg_placement *out, int *created, char *detail, size_t n)
 {
     enum reg_type t = reg_type_of(ip);
     enum rc_code rc = RC_OK;
@@ -538,7 +662,7 @@ enum rc_code reg_register(struct reg_registry *reg, const struct ip_addr *ip,
         }
         pthread_mutex_unlock(&bk->lock);
         /* Deregistered in between: register anew. */
-        return reg_register(reg, ip, out, created, detail, n);
+        return register_now(reg, ip, out, created, detail, n);
     }
     b = choose_bucket(reg, ip);
     if (b < 0) {
@@ -556,7 +680,7 @@ enum rc_code reg_register(struct reg_registry *reg, const struct ip_addr *ip,
 
     bk = &reg->buckets[t][b];
     pthread_mutex_lock(&bk->lock);
-    rc = commit(reg, bk, ip, 1, detail, n);
+    rc = commit(reg, bk, ip, 1, out->change_id, detail, n);
     if (rc == RC_OK) {
         fill_placement(out, ip, (unsigned)b, bk->rec.weight, REG_STATE_REGISTERED);
         *created = 1;
@@ -575,8 +699,8 @@ enum rc_code reg_register(struct reg_registry *reg, const struct ip_addr *ip,
     return rc;
 }
 
-enum rc_code reg_deregister(struct reg_registry *reg, const struct ip_addr *ip,
-                            struct reg_placement *out, char *detail, size_t n)
+static enum rc_code deregister_now(struct reg_registry *reg, const struct ip_addr *ip,
+                                   struct reg_placement *out, char *detail, size_t n)
 {
     enum reg_type t = reg_type_of(ip);
     enum rc_code rc = RC_OK;
@@ -598,7 +722,7 @@ enum rc_code reg_deregister(struct reg_registry *reg, const struct ip_addr *ip,
 
     bk = &reg->buckets[t][b];
     pthread_mutex_lock(&bk->lock);
-    rc = commit(reg, bk, ip, 0, detail, n);
+    rc = commit(reg, bk, ip, 0, out->change_id, detail, n);
     if (rc == RC_OK) {
         fill_placement(out, ip, b, bk->rec.weight, REG_STATE_DEREGISTERED);
         log_change(reg, "remove", ip, &bk->rec);
@@ -614,6 +738,574 @@ enum rc_code reg_deregister(struct reg_registry *reg, const struct ip_addr *ip,
     pthread_mutex_unlock(&reg->index_lock);
     pthread_mutex_unlock(&bk->lock);
     return rc;
+}
+
+/* ---- group commit ----------------------------------------------------------------------- */
+
+static void finish(struct intent *in, struct reg_result *res)
+{
+    count_outcome(in->op, in->submitted_ns, res->rc);
+    in->done(in->arg, res);
+    free(in);
+}
+
+static void fail(struct intent *in, enum rc_code rc, const char *detail)
+{
+    struct reg_result res;
+    memset(&res, 0, sizeof(res));
+    res.rc = rc;
+    snprintf(res.detail, sizeof(res.detail), "%s", detail ? detail : "");
+    finish(in, &res);
+}
+
+static void submit_intent(struct reg_registry *reg, struct intent *in);
+
+/* Resubmit operations that waited for an IP to settle (outside every lock). */
+static void resubmit(struct reg_registry *reg, struct intent *waiters)
+{
+    while (waiters) {
+        struct intent *next = waiters->next;
+        waiters->next = NULL;
+        submit_intent(reg, waiters);
+        waiters = next;
+    }
+}
+
+/* Queue in on its bucket and wake the committer. */
+static void enqueue(struct reg_registry *reg, struct intent *in, int front)
+{
+    struct bucket *bk = &reg->buckets[reg_type_of(&in->ip)][in->bucket];
+
+    pthread_mutex_lock(&bk->lock);
+    if (front) {
+        in->next = bk->queue;
+        bk->queue = in;
+        if (!in->next)
+            bk->queue_tail = &in->next;
+    } else {
+        in->next = NULL;
+        if (!bk->queue)
+            bk->queue_tail = &bk->queue;
+        *bk->queue_tail = in;
+        bk->queue_tail = &in->next;
+    }
+    pthread_mutex_unlock(&bk->lock);
+
+    pthread_mutex_lock(&reg->work_lock);
+    reg->queued++;
+    if (!bk->listed) {
+        bk->listed = 1;
+        bk->dirty_next = NULL;
+        *reg->dirty_tail = bk;
+        reg->dirty_tail = &bk->dirty_next;
+    }
+    pthread_cond_signal(&reg->work_cond);
+    pthread_mutex_unlock(&reg->work_lock);
+}
+
+static void submit_intent(struct reg_registry *reg, struct intent *in)
+{
+    enum reg_type t = reg_type_of(&in->ip);
+    struct entry *e;
+    int b;
+
+    pthread_mutex_lock(&reg->index_lock);
+    e = *index_slot(reg, &in->ip);
+    if (e && e->state != ENTRY_PRESENT) {
+        /* An operation on this IP is in flight: run after it, in order. */
+        struct intent **pp = &e->waiters;
+        while (*pp)
+            pp = &(*pp)->next;
+        in->next = NULL;
+        *pp = in;
+        pthread_mutex_unlock(&reg->index_lock);
+        return;
+    }
+    if (in->op == REG_OP_ADD) {
+        if (e) {
+            unsigned eb = e->bucket;
+            struct bucket *bk = &reg->buckets[t][eb];
+            struct reg_result res;
+            pthread_mutex_unlock(&reg->index_lock);
+            memset(&res, 0, sizeof(res));
+            pthread_mutex_lock(&bk->lock);
+            if (find_value(&bk->rec, &in->ip) >= 0) {
+                fill_placement(&res.placement, &in->ip, eb, bk->rec.weight,
+                               REG_STATE_REGISTERED);
+                pthread_mutex_unlock(&bk->lock);
+                finish(in, &res);
+                return;
+            }
+            pthread_mutex_unlock(&bk->lock);
+            submit_intent(reg, in); /* removed meanwhile by an adopt: place anew */
+            return;
+        }
+        b = choose_bucket(reg, &in->ip);
+        if (b < 0) {
+            char detail[REG_DETAIL_MAX];
+            pthread_mutex_unlock(&reg->index_lock);
+            snprintf(detail, sizeof(detail),
+                     "every %s bucket that may take this address holds %u values "
+                     "(--max-per-bucket); deregister some or raise the limits",
+                     reg_type_name(t), reg->opt.max_per_bucket);
+            fail(in, RC_BUCKETS_FULL, detail);
+            return;
+        }
+        index_insert(reg, &in->ip, (unsigned)b, ENTRY_ADDING);
+        reg->reserved[t][b]++;
+    } else {
+        if (!e) {
+            char detail[96], txt[IP_TEXT_MAX];
+            pthread_mutex_unlock(&reg->index_lock);
+            snprintf(detail, sizeof(detail), "%s is not registered", ip_format(&in->ip, txt));
+            fail(in, RC_NOT_REGISTERED, detail);
+            return;
+        }
+        e->state = ENTRY_REMOVING;
+        b = (int)e->bucket;
+    }
+    in->bucket = (unsigned)b;
+    pthread_mutex_unlock(&reg->index_lock);
+    enqueue(reg, in, 0);
+}
+
+/* One bucket's part of a batch. */
+struct slot {
+    struct bucket *bk;
+    struct reg_record old; /* copy of the committed record (nvalues 0: none) */
+    struct reg_record next;
+    struct intent *intents;
+};
+
+/* The record bk->rec with every intent applied, in order. */
+static void apply_intents(const struct reg_registry *reg, const struct reg_record *rec,
+                          const struct intent *in, struct reg_record *out)
+{
+    reg_record_copy(out, rec);
+    for (; in; in = in->next) {
+        long pos = find_value(out, &in->ip);
+        struct reg_record tmp;
+        if (in->op == REG_OP_ADD ? pos >= 0 : pos < 0)
+            continue;
+        record_with(reg, out, &in->ip, in->op == REG_OP_ADD, &tmp);
+        reg_record_release(out);
+        *out = tmp;
+    }
+    out->weight = reg_weight_for(&reg->opt, out->nvalues);
+    out->ttl = reg->opt.ttl;
+}
+
+/* Elements and value characters a DELETE old + CREATE next costs (Route 53's quota). */
+static void slot_cost(const struct slot *sl, size_t *elements, size_t *chars)
+{
+    char txt[IP_TEXT_MAX];
+    *elements = sl->old.nvalues + sl->next.nvalues;
+    *chars = 0;
+    for (size_t i = 0; i < sl->old.nvalues; i++)
+        *chars += strlen(ip_format(&sl->old.values[i], txt));
+    for (size_t i = 0; i < sl->next.nvalues; i++)
+        *chars += strlen(ip_format(&sl->next.values[i], txt));
+}
+
+#define BATCH_MAX_ELEMENTS 1000
+#define BATCH_MAX_CHARS 32000
+
+/* Settle a committed slot: the store holds next. Completions run after the locks. */
+static void settle_ok(struct reg_registry *reg, struct slot *sl, const char *change_id)
+{
+    struct bucket *bk = sl->bk;
+    enum reg_type t = bk->rec.type;
+    unsigned b = bk->rec.bucket;
+    struct intent *waiters = NULL, **wtail = &waiters, *in;
+    unsigned weight;
+
+    pthread_mutex_lock(&bk->lock);
+    reg_record_release(&bk->rec);
+    bk->rec = sl->next;
+    bk->rec.type = t;
+    bk->rec.bucket = b;
+    if (!bk->rec.nvalues)
+        bk->rec.weight = 0;
+    sl->next.values = NULL;
+    sl->next.nvalues = 0;
+    weight = bk->rec.weight;
+    bump_generation(reg);
+    pthread_mutex_lock(&reg->index_lock);
+    for (in = sl->intents; in; in = in->next) {
+        struct entry *e = *index_slot(reg, &in->ip);
+        if (!e)
+            continue;
+        if (e->waiters) {
+            *wtail = e->waiters;
+            while (*wtail)
+                wtail = &(*wtail)->next;
+            e->waiters = NULL;
+        }
+        if (in->op == REG_OP_ADD) {
+            e->state = ENTRY_PRESENT;
+        } else {
+            index_remove(reg, &in->ip);
+            reg->reserved[t][b]--;
+        }
+    }
+    pthread_mutex_unlock(&reg->index_lock);
+    pthread_mutex_unlock(&bk->lock);
+
+    while ((in = sl->intents)) {
+        struct reg_result res;
+        sl->intents = in->next;
+        memset(&res, 0, sizeof(res));
+        res.created = in->op == REG_OP_ADD;
+        fill_placement(&res.placement, &in->ip, b, weight,
+                       in->op == REG_OP_ADD ? REG_STATE_REGISTERED : REG_STATE_DEREGISTERED);
+        snprintf(res.placement.change_id, sizeof(res.placement.change_id), "%s", change_id);
+        log_change(reg, in->op == REG_OP_ADD ? "add" : "remove", &in->ip, &bk->rec);
+        finish(in, &res);
+    }
+    resubmit(reg, waiters);
+}
+
+/* Fail every intent of a slot: nothing of it was applied. */
+static void settle_failed(struct reg_registry *reg, struct slot *sl, enum rc_code rc,
+                          const char *detail)
+{
+    enum reg_type t = sl->bk->rec.type;
+    unsigned b = sl->bk->rec.bucket;
+    struct intent *waiters = NULL, **wtail = &waiters, *in;
+
+    pthread_mutex_lock(&reg->index_lock);
+    for (in = sl->intents; in; in = in->next) {
+        struct entry *e = *index_slot(reg, &in->ip);
+        if (!e)
+            continue;
+        if (e->waiters) {
+            *wtail = e->waiters;
+            while (*wtail)
+                wtail = &(*wtail)->next;
+            e->waiters = NULL;
+        }
+        if (in->op == REG_OP_ADD) {
+            index_remove(reg, &in->ip);
+            reg->reserved[t][b]--;
+        } else {
+            e->state = ENTRY_PRESENT;
+        }
+    }
+    pthread_mutex_unlock(&reg->index_lock);
+    while ((in = sl->intents)) {
+        sl->intents = in->next;
+        fail(in, rc, detail);
+    }
+    resubmit(reg, waiters);
+}
+
+/* Put a slot's intents back at the front of its queue (after a conflict). */
+static void requeue(struct reg_registry *reg, struct slot *sl)
+{
+    struct intent *in, *rev = NULL;
+    while ((in = sl->intents)) { /* reverse, so pushing to the front keeps the order */
+        sl->intents = in->next;
+        in->next = rev;
+        rev = in;
+    }
+    while ((in = rev)) {
+        rev = in->next;
+        if (++in->rounds >= CONFLICT_ROUNDS) {
+            struct slot one = {.bk = sl->bk, .intents = in};
+            in->next = NULL;
+            settle_failed(reg, &one, RC_CONFLICT,
+                          "the record kept changing underneath through another writer");
+            continue;
+        }
+        enqueue(reg, in, 1);
+    }
+}
+
+static void slot_release(struct slot *sl)
+{
+    reg_record_release(&sl->old);
+    reg_record_release(&sl->next);
+}
+
+/* Send slots[0..n) as one atomic store call; on failure isolate the cause by halving. */
+static void send_batch(struct reg_registry *reg, struct slot *slots, size_t n, int paced)
+{
+    struct reg_change *chg = xcalloc(n, sizeof(*chg));
+    char change_id[REG_CHANGE_ID_MAX] = "", detail[REG_DETAIL_MAX] = "";
+    enum rc_code rc;
+
+    if (!paced && reg->prov->ops->pace)
+        reg->prov->ops->pace(reg->prov);
+    for (size_t i = 0; i < n; i++) {
+        chg[i].old = slots[i].old.nvalues ? &slots[i].old : NULL;
+        chg[i].new = slots[i].next.nvalues ? &slots[i].next : NULL;
+    }
+    rc = reg->prov->ops->apply(reg->prov, chg, n, change_id, detail, sizeof(detail));
+    {
+        size_t elements = 0;
+        for (size_t i = 0; i < n; i++)
+            elements += slots[i].old.nvalues + slots[i].next.nvalues;
+        metrics_counter_inc(metrics_counter_child(m_batches));
+        metrics_histogram_observe(metrics_histogram_child(m_batch_changes), (double)n);
+        metrics_histogram_observe(metrics_histogram_child(m_batch_elements), (double)elements);
+        if (rc == RC_CONFLICT)
+            metrics_counter_inc(metrics_counter_child(m_conflicts));
+    }
+    free(chg);
+    pthread_mutex_lock(&reg->work_lock);
+    reg->batches++;
+    reg->batched_changes += n;
+    pthread_mutex_unlock(&reg->work_lock);
+
+    if (rc == RC_OK) {
+        for (size_t i = 0; i < n; i++)
+            settle_ok(reg, &slots[i], change_id);
+        return;
+    }
+    if (n > 1 && rc != RC_UNAVAILABLE && rc != RC_UPSTREAM_TIMEOUT && rc != RC_NOT_READY) {
+        /* One bucket's change spoils the batch: find it by halving, commit the rest. */
+        log_warn("msg=\"batch refused; splitting to isolate the cause\" changes=%zu rc=%s",
+                 n, rc_slug(rc));
+        send_batch(reg, slots, n / 2, 0);
+        send_batch(reg, slots + n / 2, n - n / 2, 0);
+        return;
+    }
+    if (rc == RC_CONFLICT) {
+        /* One bucket changed underneath: adopt what the store holds, then try again. */
+        struct bucket *bk = slots[0].bk;
+        struct reg_record fresh = {0};
+        enum rc_code lrc;
+        pthread_mutex_lock(&bk->lock);
+        lrc = reg->prov->ops->reload(reg->prov, bk->rec.type, bk->rec.bucket, &fresh, detail,
+                                     sizeof(detail));
+        if (lrc == RC_OK)
+            adopt(reg, bk, &fresh);
+        reg_record_release(&fresh);
+        pthread_mutex_unlock(&bk->lock);
+        if (lrc == RC_OK) {
+            /* Another writer is busy on this bucket: back off with full jitter (no lock
+             * held) so it cannot win every race against us. */
+            unsigned rounds = slots[0].intents ? slots[0].intents->rounds : 0;
+            unsigned cap_us = 1000u << (rounds < 6 ? rounds : 6);
+            struct timespec ts = {0, (long)(rand_below(cap_us) + 1) * 1000};
+            requeue(reg, &slots[0]);
+            nanosleep(&ts, NULL);
+            return;
+        }
+        rc = lrc;
+    }
+    for (size_t i = 0; i < n; i++)
+        settle_failed(reg, &slots[i], rc, detail);
+}
+
+/* Take queued intents of dirty buckets, oldest first, into one batch within the limits. */
+static size_t drain(struct reg_registry *reg, struct slot **out)
+{
+    struct bucket *list[2 * REG_MAX_BUCKETS], *bk, *skipped = NULL, **skipped_tail = &skipped;
+    size_t n = 0, cap = 0, elements = 0, chars = 0, nlist = 0;
+    struct slot *slots = NULL;
+
+    /* Take the dirty list as an array: once unlisted, a bucket's dirty_next belongs to whoever
+     * lists it again. */
+    pthread_mutex_lock(&reg->work_lock);
+    for (bk = reg->dirty_head; bk && nlist < 2 * REG_MAX_BUCKETS; bk = bk->dirty_next) {
+        bk->listed = 0;
+        list[nlist++] = bk;
+    }
+    reg->dirty_head = NULL;
+    reg->dirty_tail = &reg->dirty_head;
+    pthread_mutex_unlock(&reg->work_lock);
+
+    for (size_t k = 0; k < nlist; k++) {
+        struct slot sl;
+        size_t e, c, taken = 0;
+        bk = list[k];
+        memset(&sl, 0, sizeof(sl));
+        sl.bk = bk;
+        pthread_mutex_lock(&bk->lock);
+        if (!bk->queue) {
+            pthread_mutex_unlock(&bk->lock);
+            continue;
+        }
+        reg_record_copy(&sl.old, &bk->rec);
+        apply_intents(reg, &bk->rec, bk->queue, &sl.next);
+        slot_cost(&sl, &e, &c);
+        if (n && (elements + e > BATCH_MAX_ELEMENTS || chars + c > BATCH_MAX_CHARS)) {
+            pthread_mutex_unlock(&bk->lock);
+            slot_release(&sl);
+            pthread_mutex_lock(&reg->work_lock);
+            if (!bk->listed) { /* not listed again meanwhile: keep it for the next batch */
+                bk->listed = 1;
+                bk->dirty_next = NULL;
+                *skipped_tail = bk;
+                skipped_tail = &bk->dirty_next;
+            }
+            pthread_mutex_unlock(&reg->work_lock);
+            continue;
+        }
+        sl.intents = bk->queue;
+        for (struct intent *in = bk->queue; in; in = in->next)
+            taken++;
+        bk->queue = NULL;
+        bk->queue_tail = &bk->queue;
+        pthread_mutex_unlock(&bk->lock);
+        pthread_mutex_lock(&reg->work_lock);
+        reg->queued -= taken;
+        pthread_mutex_unlock(&reg->work_lock);
+
+        if (reg_record_equal(&sl.old, &sl.next) ||
+            (sl.old.nvalues == 0 && sl.next.nvalues == 0)) {
+            /* Nothing to change (adopted meanwhile): complete without a call. */
+            settle_ok(reg, &sl, "");
+            slot_release(&sl);
+            continue;
+        }
+        slots = xgrow(slots, &cap, n + 1, sizeof(*slots));
+        slots[n++] = sl;
+        elements += e;
+        chars += c;
+    }
+    /* Buckets that did not fit go first next time. */
+    if (skipped) {
+        pthread_mutex_lock(&reg->work_lock);
+        *skipped_tail = reg->dirty_head;
+        if (!reg->dirty_head)
+            reg->dirty_tail = skipped_tail;
+        reg->dirty_head = skipped;
+        pthread_mutex_unlock(&reg->work_lock);
+    }
+    *out = slots;
+    return n;
+}
+
+static void *committer_main(void *arg)
+{
+    struct reg_registry *reg = arg;
+    for (;;) {
+        struct slot *slots = NULL;
+        size_t n;
+        pthread_mutex_lock(&reg->work_lock);
+        while (!reg->dirty_head && !reg->stopping)
+            pthread_cond_wait(&reg->work_cond, &reg->work_lock);
+        if (!reg->dirty_head && reg->stopping) {
+            pthread_mutex_unlock(&reg->work_lock);
+            break;
+        }
+        pthread_mutex_unlock(&reg->work_lock);
+        /* Wait for the rate limit first: whatever arrives meanwhile joins this batch. */
+        if (reg->prov->ops->pace)
+            reg->prov->ops->pace(reg->prov);
+        n = drain(reg, &slots);
+        if (n)
+            send_batch(reg, slots, n, 1);
+        for (size_t i = 0; i < n; i++)
+            slot_release(&slots[i]);
+        free(slots);
+    }
+    return NULL;
+}
+
+/* Synchronous use of reg_submit (tests, immediate callers). */
+struct sync_wait {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    int done;
+    struct reg_result res;
+};
+
+static void sync_done(void *arg, const struct reg_result *res)
+{
+    struct sync_wait *w = arg;
+    pthread_mutex_lock(&w->lock);
+    w->res = *res;
+    w->done = 1;
+    pthread_cond_signal(&w->cond);
+    pthread_mutex_unlock(&w->lock);
+}
+
+static void run_now(struct reg_registry *reg, enum reg_op op, const struct ip_addr *ip,
+                    reg_done_fn done, void *arg)
+{
+    struct reg_result res;
+    int64_t t0 = now_ns();
+    memset(&res, 0, sizeof(res));
+    if (op == REG_OP_ADD)
+        res.rc = register_now(reg, ip, &res.placement, &res.created, res.detail,
+                              sizeof(res.detail));
+    else
+        res.rc = deregister_now(reg, ip, &res.placement, res.detail, sizeof(res.detail));
+    count_outcome(op, t0, res.rc);
+    done(arg, &res);
+}
+
+void reg_submit(struct reg_registry *reg, enum reg_op op, const struct ip_addr *ip,
+                reg_done_fn done, void *arg)
+{
+    struct intent *in;
+    if (!atomic_load(&reg->loaded)) {
+        struct reg_result res;
+        memset(&res, 0, sizeof(res));
+        res.rc = RC_NOT_READY;
+        snprintf(res.detail, sizeof(res.detail), "the buckets are not loaded yet");
+        done(arg, &res);
+        return;
+    }
+    if (reg->opt.commit == REG_COMMIT_IMMEDIATE) {
+        run_now(reg, op, ip, done, arg);
+        return;
+    }
+    in = xcalloc(1, sizeof(*in));
+    in->submitted_ns = now_ns();
+    in->op = op;
+    in->ip = *ip;
+    in->done = done;
+    in->arg = arg;
+    submit_intent(reg, in);
+}
+
+static enum rc_code submit_and_wait(struct reg_registry *reg, enum reg_op op,
+                                    const struct ip_addr *ip, struct reg_placement *out,
+                                    int *created, char *detail, size_t n)
+{
+    struct sync_wait w;
+    memset(&w, 0, sizeof(w));
+    pthread_mutex_init(&w.lock, NULL);
+    pthread_cond_init(&w.cond, NULL);
+    reg_submit(reg, op, ip, sync_done, &w);
+    pthread_mutex_lock(&w.lock);
+    while (!w.done)
+        pthread_cond_wait(&w.cond, &w.lock);
+    pthread_mutex_unlock(&w.lock);
+    pthread_mutex_destroy(&w.lock);
+    pthread_cond_destroy(&w.cond);
+    if (w.res.rc == RC_OK)
+        *out = w.res.placement;
+    if (created)
+        *created = w.res.created;
+    if (w.res.rc && detail && n)
+        snprintf(detail, n, "%s", w.res.detail);
+    return w.res.rc;
+}
+
+enum rc_code reg_register(struct reg_registry *reg, const struct ip_addr *ip,
+                          struct reg_placement *out, int *created, char *detail, size_t n)
+{
+    return submit_and_wait(reg, REG_OP_ADD, ip, out, created, detail, n);
+}
+
+enum rc_code reg_deregister(struct reg_registry *reg, const struct ip_addr *ip,
+                            struct reg_placement *out, char *detail, size_t n)
+{
+    return submit_and_wait(reg, REG_OP_REMOVE, ip, out, NULL, detail, n);
+}
+
+void reg_stats(struct reg_registry *reg, struct reg_stats *out)
+{
+    pthread_mutex_lock(&reg->work_lock);
+    out->queued = reg->queued;
+    out->batches = reg->batches;
+    out->batched_changes = reg->batched_changes;
+    pthread_mutex_unlock(&reg->work_lock);
 }
 
 enum rc_code reg_lookup(struct reg_registry *reg, const struct ip_addr *ip,
@@ -640,6 +1332,14 @@ enum rc_code reg_lookup(struct reg_registry *reg, const struct ip_addr *ip,
     }
     pthread_mutex_unlock(&reg->buckets[t][b].lock);
     return rc;
+}
+
+enum rc_code reg_wait_insync(struct reg_registry *reg, const char *change_id,
+                             unsigned timeout_ms, char *detail, size_t n)
+{
+    if (!change_id || !*change_id)
+        return RC_OK; /* nothing was changed */
+    return reg->prov->ops->wait_insync(reg->prov, change_id, timeout_ms, detail, n);
 }
 
 /* ---- reads ------------------------------------------------------------------------------ */

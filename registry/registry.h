@@ -19,11 +19,17 @@
 #define REG_NAME_MAX 253
 #define REG_SET_ID_MAX (REG_NAME_MAX + 8)
 #define REG_DETAIL_MAX 512
+#define REG_CHANGE_ID_MAX 128
 
 enum reg_type { REG_A = 0, REG_AAAA = 1 };
 enum reg_bucketing { REG_BUCKETING_BALANCED, REG_BUCKETING_MODULO };
 enum reg_weights { REG_WEIGHTS_PROPORTIONAL, REG_WEIGHTS_EQUAL };
 enum reg_state { REG_STATE_REGISTERED, REG_STATE_DEREGISTERED };
+enum reg_op { REG_OP_ADD, REG_OP_REMOVE };
+/* immediate: one store call per mutation, under the bucket lock, on the caller's thread.
+ * group: mutations are queued and a committer thread merges everything pending into as few
+ * store calls as the limits allow (docs/design-group-commit.md). */
+enum reg_commit { REG_COMMIT_GROUP, REG_COMMIT_IMMEDIATE };
 
 struct reg_options {
     char record_name[REG_NAME_MAX + 1]; /* lowercase, no trailing dot */
@@ -32,6 +38,7 @@ struct reg_options {
     unsigned ttl;
     enum reg_bucketing bucketing;
     enum reg_weights weights;
+    enum reg_commit commit;
 };
 
 /* One weighted record set: name = record_name, set identifier = <record_name>_<bucket>. */
@@ -51,6 +58,7 @@ struct reg_placement {
     unsigned bucket;
     unsigned weight; /* the bucket's weight after the operation */
     enum reg_state state;
+    char change_id[REG_CHANGE_ID_MAX]; /* the store's id of the change made, or "" (none) */
 };
 
 /* A copy of one bucket, for readers. */
@@ -85,6 +93,39 @@ enum rc_code reg_register(struct reg_registry *reg, const struct ip_addr *ip,
 /* Deregister ip. RC_NOT_REGISTERED when absent. out describes what was removed. */
 enum rc_code reg_deregister(struct reg_registry *reg, const struct ip_addr *ip,
                             struct reg_placement *out, char *detail, size_t n);
+
+/* Wait until the store serves the change change_id everywhere (Route 53: GetChange INSYNC),
+ * at most timeout_ms. RC_UPSTREAM_TIMEOUT when not in time. */
+enum rc_code reg_wait_insync(struct reg_registry *reg, const char *change_id,
+                             unsigned timeout_ms, char *detail, size_t n);
+
+/* The outcome of one submitted mutation. */
+struct reg_result {
+    enum rc_code rc;
+    int created; /* REG_OP_ADD: 1 when newly placed, 0 when it already was registered */
+    struct reg_placement placement; /* on RC_OK */
+    char detail[REG_DETAIL_MAX];    /* on error */
+};
+
+/* Called exactly once per submitted mutation, from the submitting thread (when the answer is
+ * known at once, or in immediate mode) or from the committer thread. res is valid only during
+ * the call. Must not call back into the registry's mutating functions. */
+typedef void (*reg_done_fn)(void *arg, const struct reg_result *res);
+
+/*
+ * Submit a mutation. done(arg, result) is called exactly once, possibly before reg_submit
+ * returns. In group mode the caller's thread never waits for the store; operations on the same
+ * IP are applied in submission order.
+ */
+void reg_submit(struct reg_registry *reg, enum reg_op op, const struct ip_addr *ip,
+                reg_done_fn done, void *arg);
+
+struct reg_stats {
+    size_t queued;                      /* intents waiting for the committer */
+    unsigned long long batches;         /* store calls made by the committer */
+    unsigned long long batched_changes; /* bucket changes in those calls */
+};
+void reg_stats(struct reg_registry *reg, struct reg_stats *out);
 
 /* Look ip up. RC_NOT_REGISTERED when absent (or its registration is still in flight). */
 enum rc_code reg_lookup(struct reg_registry *reg, const struct ip_addr *ip,

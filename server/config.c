@@ -33,10 +33,11 @@ static const char *const bucketing_choices[] = {"balanced", "modulo", NULL};
 static const char *const weights_choices[] = {"proportional", "equal", NULL};
 static const char *const provider_choices[] = {"memory", "route53", NULL};
 static const char *const level_choices[] = {"debug", "info", "warn", "error", NULL};
+static const char *const commit_choices[] = {"group", "immediate", NULL};
 
 enum opt_id {
-    O_LISTEN, O_RECORD_NAME, O_BUCKETS, O_MAX_PER_BUCKET, O_TTL, O_BUCKETING, O_WEIGHTS,
-    O_PROVIDER, O_STATE_FILE, O_TOKEN_FILE, O_TOKENS, O_ALLOW_ANONYMOUS, O_MAX_CONNECTIONS,
+    O_LISTEN, O_RECORD_NAME, O_BUCKETS, O_MAX_PER_BUCKET, O_TTL, O_BUCKETING, O_WEIGHTS, O_COMMIT,
+    O_PROVIDER, O_STATE_FILE, O_ZONE_ID, O_AWS_ENDPOINT, O_AWS_REGION, O_API_RPS, O_INSYNC_TIMEOUT, O_TOKEN_FILE, O_TOKENS, O_ALLOW_ANONYMOUS, O_MAX_CONNECTIONS,
     O_MAX_BODY, O_CLIENT_TIMEOUT, O_THREADS, O_SHUTDOWN_TIMEOUT, O_LOG_LEVEL, O_HELP, O_VERSION,
     O__COUNT
 };
@@ -55,10 +56,23 @@ static const struct opt opts[O__COUNT] = {
                      "balanced: least-filled bucket; modulo: address mod buckets"},
     [O_WEIGHTS] = {"weights", K_CHOICE, "proportional", 0, 0, weights_choices, "POLICY",
                    "proportional: weight = values in bucket; equal: weight 1"},
+    [O_COMMIT] = {"commit", K_CHOICE, "group", 0, 0, commit_choices, "MODE",
+                  "group: merge pending changes into few API calls; immediate: one call per "
+                  "change"},
     [O_PROVIDER] = {"provider", K_CHOICE, "memory", 0, 0, provider_choices, "NAME",
                     "memory (embedded store) or route53"},
     [O_STATE_FILE] = {"state-file", K_STR, NULL, 0, 0, NULL, "PATH",
                       "journal file that makes the memory store survive restarts"},
+    [O_ZONE_ID] = {"zone-id", K_STR, NULL, 0, 0, NULL, "ZONE",
+                   "Route 53 hosted zone id (required with --provider route53)"},
+    [O_AWS_ENDPOINT] = {"aws-endpoint", K_STR, NULL, 0, 0, NULL, "URL",
+                        "Route 53 endpoint [https://route53.amazonaws.com]"},
+    [O_AWS_REGION] = {"aws-region", K_STR, "us-east-1", 0, 0, NULL, "REGION",
+                      "signing region of the Route 53 endpoint"},
+    [O_API_RPS] = {"api-rps", K_UINT, "5", 1, 1000, NULL, "N",
+                   "Route 53 API calls per second, shared by all calls"},
+    [O_INSYNC_TIMEOUT] = {"insync-timeout", K_UINT, "120", 1, 3600, NULL, "SECONDS",
+                          "how long ?wait=insync waits for Route 53 to report INSYNC"},
     [O_TOKEN_FILE] = {"token-file", K_STR, NULL, 0, 0, NULL, "PATH",
                       "bearer tokens for mutations, one per line"},
     [O_TOKENS] = {"tokens", K_STR, NULL, 0, 0, NULL, "T1,T2",
@@ -304,11 +318,35 @@ static int set_opt(struct cfg *cfg, int i, const char *v, FILE *err)
     case O_TTL: cfg->reg.ttl = (unsigned)u; break;
     case O_BUCKETING: cfg->reg.bucketing = (enum reg_bucketing)c; break;
     case O_WEIGHTS: cfg->reg.weights = (enum reg_weights)c; break;
+    case O_COMMIT: cfg->reg.commit = c ? REG_COMMIT_IMMEDIATE : REG_COMMIT_GROUP; break;
     case O_PROVIDER: cfg->provider = (enum cfg_provider)c; break;
     case O_STATE_FILE:
         free(cfg->state_file);
         cfg->state_file = *v ? xstrdup(v) : NULL;
         break;
+    case O_ZONE_ID:
+        if (*v && (strlen(v) > 64 || strspn(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/hostedzn") !=
+                                          strlen(v))) {
+            fprintf(err, "r53reg: --zone-id: '%s' is not a hosted zone id (Z...)\n", v);
+            return -1;
+        }
+        free(cfg->zone_id);
+        cfg->zone_id = *v ? xstrdup(v) : NULL;
+        break;
+    case O_AWS_ENDPOINT:
+        if (*v && strncmp(v, "https://", 8) && strncmp(v, "http://", 7)) {
+            fprintf(err, "r53reg: --aws-endpoint: '%s' is not an http(s) URL\n", v);
+            return -1;
+        }
+        free(cfg->aws_endpoint);
+        cfg->aws_endpoint = *v ? xstrdup(v) : NULL;
+        break;
+    case O_AWS_REGION:
+        free(cfg->aws_region);
+        cfg->aws_region = xstrdup(v);
+        break;
+    case O_API_RPS: cfg->api_rps = (double)u; break;
+    case O_INSYNC_TIMEOUT: cfg->insync_timeout = (unsigned)u; break;
     case O_TOKEN_FILE:
         free(cfg->token_file);
         cfg->token_file = *v ? xstrdup(v) : NULL;
@@ -407,9 +445,9 @@ enum cfg_result cfg_parse(struct cfg *cfg, int argc, char **argv, cfg_getenv_fn 
     }
     if (cfg->token_file && load_token_file(cfg, cfg->token_file, err))
         goto usage;
-    if (cfg->provider == CFG_PROVIDER_ROUTE53) {
-        fprintf(err, "r53reg: --provider route53 is not available in this build yet; use "
-                     "--provider memory\n");
+    if (cfg->provider == CFG_PROVIDER_ROUTE53 && !cfg->zone_id) {
+        fprintf(err, "r53reg: --provider route53 needs --zone-id (the hosted zone holding "
+                     "--record-name)\n");
         goto usage;
     }
     if (cfg->state_file && cfg->provider != CFG_PROVIDER_MEMORY) {
@@ -440,5 +478,8 @@ void cfg_release(struct cfg *cfg)
     free(cfg->listen);
     free(cfg->state_file);
     free(cfg->token_file);
+    free(cfg->zone_id);
+    free(cfg->aws_endpoint);
+    free(cfg->aws_region);
     memset(cfg, 0, sizeof(*cfg));
 }

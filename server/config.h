@@ -23,6 +23,11 @@ struct cfg {
     struct reg_options reg; /* record name, buckets, capacity, ttl, policies */
     enum cfg_provider provider;
     char *state_file;
+    char *zone_id;      /* route53 */
+    char *aws_endpoint; /* route53; NULL: the real one */
+    char *aws_region;
+    double api_rps;
+    unsigned insync_timeout; /* seconds */
 
     char *token_file;
     char **tokens; /* from --token-file and R53REG_TOKENS; owned, wiped on release */

@@ -16,6 +16,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +27,7 @@
 #include "handlers/api.h"
 #include "server/router.h"
 #include "util/log.h"
+#include "util/metrics.h"
 #include "util/xalloc.h"
 
 #define DIGEST_LEN 32
@@ -34,15 +36,23 @@ struct srv_httpd {
     struct MHD_Daemon *daemon;
     struct reg_registry *reg;
     size_t max_body;
+    unsigned insync_timeout_ms;
     unsigned char (*token_digests)[DIGEST_LEN];
     size_t ntokens;
     atomic_int stopping;
     atomic_long in_flight;
+    atomic_long parked;
     atomic_ullong next_id;
     unsigned long long id_salt;
 };
 
-struct request {
+/*
+ * One request. It is also the handlers' struct api_async: a handler that parks the request
+ * completes it later through api_async_complete(). Two owners hold references while a request
+ * is parked: MHD (dropped in on_completed) and the pending completion (dropped in
+ * api_async_complete), so whichever comes last frees it.
+ */
+struct api_async {
     char id[24];
     struct timespec start;
     char *body;
@@ -51,7 +61,20 @@ struct request {
     int status;
     char method[24]; /* quoted for the log */
     char path[200];  /* quoted for the log */
+    const char *route;       /* route pattern (static), a metric label */
+    const char *method_name; /* a bounded metric label */
+    struct srv_httpd *h;
+    struct MHD_Connection *conn;
+    atomic_int refs;
+
+    pthread_mutex_t lock;
+    /* guarded by lock */
+    int completed;             /* res holds the answer */
+    int suspended;             /* the connection is parked */
+    int closed;                /* MHD is done with the request */
+    struct api_response res;
 };
+#define request api_async
 
 /* ---- helpers ---------------------------------------------------------------------------- */
 
@@ -144,6 +167,88 @@ static enum MHD_Result send_response(struct MHD_Connection *c, struct request *r
     return ret;
 }
 
+/* ---- metrics --------------------------------------------------------------------------- */
+
+static struct metrics_counter_family *m_requests;
+static struct metrics_histogram_family *m_duration;
+
+static double parked_value(void *arg)
+{
+    return (double)atomic_load(&((struct srv_httpd *)arg)->parked);
+}
+
+static double in_flight_value(void *arg)
+{
+    return (double)atomic_load(&((struct srv_httpd *)arg)->in_flight);
+}
+
+static void metrics_attach(struct srv_httpd *h)
+{
+    struct metrics_registry *mr = metrics_default();
+    m_requests = metrics_counter_create(mr, "r53reg_http_requests_total",
+                                        "HTTP requests answered, by route, method and status",
+                                        "route,method,status");
+    m_duration = metrics_histogram_create(mr, "r53reg_http_request_duration_seconds",
+                                          "Time from a request's headers to its answer "
+                                          "(parked time included)",
+                                          "route", NULL, 0);
+    metrics_gauge_func(mr, "r53reg_http_parked_requests",
+                       "Requests parked (connection suspended) until their change commits",
+                       parked_value, h);
+    metrics_gauge_func(mr, "r53reg_http_requests_in_flight", "Requests being handled",
+                       in_flight_value, h);
+}
+
+static void metrics_detach(void)
+{
+    struct metrics_registry *mr = metrics_default();
+    metrics_gauge_func(mr, "r53reg_http_parked_requests", "", NULL, NULL);
+    metrics_gauge_func(mr, "r53reg_http_requests_in_flight", "", NULL, NULL);
+}
+
+static const char *method_label(const char *m)
+{
+    static const char *const known[] = {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH",
+                                        "OPTIONS"};
+    for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+        if (!strcmp(m, known[i]))
+            return known[i];
+    return "other";
+}
+
+/* ---- parked requests --------------------------------------------------------------------- */
+
+static void request_unref(struct request *rq)
+{
+    if (atomic_fetch_sub(&rq->refs, 1) != 1)
+        return;
+    json_decref(rq->res.body);
+    free(rq->res.raw);
+    pthread_mutex_destroy(&rq->lock);
+    free(rq->body);
+    free(rq);
+}
+
+void api_async_complete(struct api_async *rq, struct api_response *res)
+{
+    pthread_mutex_lock(&rq->lock);
+    if (!rq->closed) {
+        rq->res = *res;
+        rq->completed = 1;
+        if (rq->suspended) {
+            rq->suspended = 0;
+            atomic_fetch_sub(&rq->h->parked, 1);
+            MHD_resume_connection(rq->conn);
+        }
+    } else {
+        json_decref(res->body);
+        free(res->raw);
+    }
+    memset(res, 0, sizeof(*res));
+    pthread_mutex_unlock(&rq->lock);
+    request_unref(rq);
+}
+
 /* ---- the access handler ----------------------------------------------------------------- */
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
@@ -161,10 +266,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
                                                      MHD_HTTP_HEADER_CONTENT_LENGTH);
         rq = xcalloc(1, sizeof(*rq));
+        rq->h = h;
+        rq->conn = c;
+        atomic_init(&rq->refs, 1);
+        pthread_mutex_init(&rq->lock, NULL);
         clock_gettime(CLOCK_MONOTONIC, &rq->start);
         request_id(h, c, rq->id);
         log_quote(method, rq->method, sizeof(rq->method));
         log_quote(url, rq->path, sizeof(rq->path));
+        rq->route = "unmatched";
+        rq->method_name = method_label(method);
         atomic_fetch_add(&h->in_flight, 1);
         *con_cls = rq;
         if (cl && strtoull(cl, NULL, 10) > h->max_body)
@@ -191,12 +302,24 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 
     memset(&req, 0, sizeof(req));
     memset(&res, 0, sizeof(res));
+    pthread_mutex_lock(&rq->lock);
+    if (rq->completed) {
+        /* Resumed: the parked request has its answer. */
+        res = rq->res;
+        memset(&rq->res, 0, sizeof(rq->res));
+        rq->completed = 0;
+        pthread_mutex_unlock(&rq->lock);
+        return send_response(c, rq, &res, NULL, 0);
+    }
+    pthread_mutex_unlock(&rq->lock);
     req.method = method;
     req.path = url;
     req.request_id = rq->id;
     req.reg = h->reg;
     req.body = rq->body;
     req.body_len = rq->len;
+    req.wait = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "wait");
+    req.insync_timeout_ms = h->insync_timeout_ms;
 
     if (rq->too_big) {
         char detail[96];
@@ -209,6 +332,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return send_response(c, rq, &res, NULL, 0);
     }
     srv_route(method, url, &m);
+    rq->route = m.pattern;
     if (!m.fn) {
         if (m.path_found) {
             char detail[128];
@@ -229,8 +353,26 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     }
     req.param = m.param;
     req.param_len = m.param_len;
+    req.async = rq;
+    atomic_fetch_add(&rq->refs, 1); /* the handler may go pending: its completion's reference */
     m.fn(&req, &res);
-    return send_response(c, rq, &res, NULL, strcmp(method, "HEAD") == 0);
+    if (res.status != API_PENDING) {
+        request_unref(rq);
+        return send_response(c, rq, &res, NULL, strcmp(method, "HEAD") == 0);
+    }
+    pthread_mutex_lock(&rq->lock);
+    if (rq->completed) { /* completed before we could park */
+        res = rq->res;
+        memset(&rq->res, 0, sizeof(rq->res));
+        rq->completed = 0;
+        pthread_mutex_unlock(&rq->lock);
+        return send_response(c, rq, &res, NULL, 0);
+    }
+    rq->suspended = 1;
+    atomic_fetch_add(&h->parked, 1);
+    MHD_suspend_connection(c);
+    pthread_mutex_unlock(&rq->lock);
+    return MHD_YES;
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
@@ -253,13 +395,30 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
             inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
                       peer, sizeof(peer));
     }
-    log_info("msg=request id=%s peer=%s method=%s path=%s status=%d dur_ms=%.3f bytes_in=%zu%s",
-             rq->id, peer, rq->method, rq->path, rq->status, ms_since(&rq->start), rq->len,
-             toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " aborted=1");
-    free(rq->body);
-    free(rq);
+    {
+        double ms = ms_since(&rq->start);
+        char status[8];
+        snprintf(status, sizeof(status), "%d", rq->status);
+        log_info("msg=request id=%s peer=%s method=%s path=%s status=%d dur_ms=%.3f "
+                 "bytes_in=%zu%s",
+                 rq->id, peer, rq->method, rq->path, rq->status, ms, rq->len,
+                 toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " aborted=1");
+        if (rq->status) {
+            metrics_counter_inc(
+                metrics_counter_with(m_requests, rq->route, rq->method_name, status));
+            metrics_histogram_observe(metrics_histogram_with(m_duration, rq->route), ms / 1e3);
+        }
+    }
+    pthread_mutex_lock(&rq->lock);
+    rq->closed = 1;
+    if (rq->suspended) {
+        rq->suspended = 0;
+        atomic_fetch_sub(&h->parked, 1);
+    }
+    pthread_mutex_unlock(&rq->lock);
     *con_cls = NULL;
     atomic_fetch_sub(&h->in_flight, 1);
+    request_unref(rq);
 }
 
 static void mhd_log(void *cls, const char *fmt, va_list ap)
@@ -286,12 +445,14 @@ enum rc_code srv_httpd_start(const struct srv_httpd_options *opt, struct reg_reg
 {
     struct srv_httpd *h = xcalloc(1, sizeof(*h));
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
-                     MHD_USE_ERROR_LOG;
+                     MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
 
     h->reg = reg;
     h->max_body = opt->max_body;
+    h->insync_timeout_ms = opt->insync_timeout_ms ? opt->insync_timeout_ms : 120000;
     atomic_init(&h->stopping, 0);
     atomic_init(&h->in_flight, 0);
+    atomic_init(&h->parked, 0);
     atomic_init(&h->next_id, 1);
     if (RAND_bytes((unsigned char *)&h->id_salt, sizeof(h->id_salt)) != 1)
         h->id_salt = (unsigned long long)time(NULL) ^ (unsigned long long)getpid();
@@ -303,6 +464,7 @@ enum rc_code srv_httpd_start(const struct srv_httpd_options *opt, struct reg_reg
     }
     if (opt->addr->sa_family == AF_INET6)
         flags |= MHD_USE_IPv6;
+    metrics_attach(h);
     h->daemon = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
         MHD_OPTION_SOCK_ADDR, opt->addr,
@@ -313,6 +475,7 @@ enum rc_code srv_httpd_start(const struct srv_httpd_options *opt, struct reg_reg
         MHD_OPTION_UNESCAPE_CALLBACK, no_unescape,
         NULL, MHD_OPTION_END);
     if (!h->daemon) {
+        metrics_detach();
         snprintf(detail, n, "cannot start the HTTP server (address in use or not available?)");
         free(h->token_digests);
         free(h);
@@ -350,6 +513,7 @@ void srv_httpd_stop(struct srv_httpd *h, unsigned timeout_s)
                  "in_flight=%ld",
                  (long)atomic_load(&h->in_flight));
     MHD_stop_daemon(h->daemon);
+    metrics_detach();
     if (h->token_digests)
         OPENSSL_cleanse(h->token_digests, h->ntokens * DIGEST_LEN);
     free(h->token_digests);

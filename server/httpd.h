@@ -21,6 +21,7 @@ struct srv_httpd_options {
     unsigned max_connections; /* concurrent connections */
     unsigned client_timeout;  /* seconds a connection may stay idle or slow */
     size_t max_body;          /* bytes; larger bodies get 413 */
+    unsigned insync_timeout_ms; /* bound for ?wait=insync */
     char *const *tokens;      /* bearer tokens; none: mutations are anonymous */
     size_t ntokens;
 };

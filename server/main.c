@@ -11,6 +11,7 @@
 #include <sys/resource.h>
 
 #include "registry/provider.h"
+#include "registry/provider_route53.h"
 #include "registry/registry.h"
 #include "server/config.h"
 #include "server/httpd.h"
@@ -24,6 +25,26 @@ static void raise_fd_limit(void)
         rl.rlim_cur = rl.rlim_max;
         setrlimit(RLIMIT_NOFILE, &rl);
     }
+}
+
+static enum rc_code open_provider(const struct cfg *cfg, struct reg_provider **prov,
+                                  char *detail, size_t n)
+{
+    struct reg_route53_options ro;
+    struct awscred_options co;
+
+    if (cfg->provider == CFG_PROVIDER_MEMORY)
+        return reg_provider_memory_create(cfg->state_file, prov, detail, n);
+    memset(&ro, 0, sizeof(ro));
+    memset(&co, 0, sizeof(co));
+    ro.reg = &cfg->reg;
+    ro.zone_id = cfg->zone_id;
+    ro.endpoint = cfg->aws_endpoint;
+    ro.region = cfg->aws_region;
+    ro.rps = cfg->api_rps;
+    ro.burst = cfg->api_rps;
+    ro.cred_options = &co;
+    return reg_provider_route53_create(&ro, prov, detail, n);
 }
 
 int main(int argc, char **argv)
@@ -52,8 +73,9 @@ int main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    if (reg_provider_memory_create(cfg.state_file, &prov, detail, sizeof(detail))) {
-        log_error("msg=\"cannot open the store\" detail=\"%s\"", detail);
+    if (open_provider(&cfg, &prov, detail, sizeof(detail))) {
+        log_error("msg=\"cannot open the store\" provider=%s detail=\"%s\"",
+                  cfg.provider == CFG_PROVIDER_ROUTE53 ? "route53" : "memory", detail);
         goto out;
     }
     reg = reg_create(&cfg.reg, prov);
@@ -69,6 +91,7 @@ int main(int argc, char **argv)
     hopt.max_connections = cfg.max_connections;
     hopt.client_timeout = cfg.client_timeout;
     hopt.max_body = cfg.max_body;
+    hopt.insync_timeout_ms = cfg.insync_timeout * 1000;
     hopt.tokens = cfg.tokens;
     hopt.ntokens = cfg.ntokens;
     if (srv_httpd_start(&hopt, reg, &httpd, detail, sizeof(detail))) {

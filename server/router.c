@@ -8,8 +8,11 @@
 
 #include <string.h>
 
+#include "handlers/metrics.h"
+
 struct route {
-    const char *prefix; /* literal part */
+    const char *pattern; /* for metrics and logs */
+    const char *prefix;  /* literal part */
     int has_param;      /* one segment follows the prefix */
     const char *method;
     srv_handler_fn fn;
@@ -17,13 +20,14 @@ struct route {
 };
 
 static const struct route routes[] = {
-    {"/backends", 0, "GET", api_backends_list, 0},
-    {"/backends/", 1, "GET", api_backend_get, 0},
-    {"/backends/", 1, "POST", api_backend_register, 1},
-    {"/backends/", 1, "DELETE", api_backend_deregister, 1},
-    {"/buckets", 0, "GET", api_buckets_list, 0},
-    {"/healthz", 0, "GET", api_healthz, 0},
-    {"/readyz", 0, "GET", api_readyz, 0},
+    {"/backends", "/backends", 0, "GET", api_backends_list, 0},
+    {"/backends/{ip}", "/backends/", 1, "GET", api_backend_get, 0},
+    {"/backends/{ip}", "/backends/", 1, "POST", api_backend_register, 1},
+    {"/backends/{ip}", "/backends/", 1, "DELETE", api_backend_deregister, 1},
+    {"/buckets", "/buckets", 0, "GET", api_buckets_list, 0},
+    {"/healthz", "/healthz", 0, "GET", api_healthz, 0},
+    {"/readyz", "/readyz", 0, "GET", api_readyz, 0},
+    {"/metrics", "/metrics", 0, "GET", api_metrics, 0},
 };
 
 /* Does path match r? Sets the parameter span. */
@@ -49,12 +53,14 @@ void srv_route(const char *method, const char *path, struct srv_route_match *m)
     size_t alen = 0;
 
     memset(m, 0, sizeof(*m));
+    m->pattern = "unmatched";
     for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
         const char *param = NULL;
         size_t param_len = 0;
         if (!path_matches(&routes[i], path, &param, &param_len))
             continue;
         m->path_found = 1;
+        m->pattern = routes[i].pattern;
         alen += (size_t)snprintf(m->allow + alen, sizeof(m->allow) - alen, "%s%s",
                                  alen ? ", " : "", routes[i].method);
         if (!strcmp(routes[i].method, "GET") && alen < sizeof(m->allow))

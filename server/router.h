@@ -16,6 +16,8 @@ struct srv_route_match {
     int path_found;    /* the path exists, the method does not: 405 with allow */
     int mutating;      /* the handler changes state: needs authorization */
     char allow[64];    /* "GET, HEAD, POST" for the path, when path_found */
+    const char *pattern; /* the route's path pattern ("/backends/{ip}"), a metric label;
+                            "unmatched" when no path matched */
     const char *param; /* the {ip} segment inside path, or NULL */
     size_t param_len;
 };

@@ -252,6 +252,29 @@ static void test_protocol_errors(void)
     http_reply_release(&r);
 }
 
+/* ?wait=insync waits for the store to serve the change (immediate for the memory store) and
+ * says so; other values are refused before anything changes. */
+static void test_wait_insync(void)
+{
+    struct http_reply r;
+    CHECK_INT(req("POST", "/backends/10.0.5.1?wait=insync", &r), 201);
+    CHECK(json_is_true(json_object_get(r.json, "insync")));
+    CHECK(jstr(r.json, "change_id") != NULL);
+    http_reply_release(&r);
+    CHECK_INT(req("POST", "/backends/10.0.5.1?wait=insync", &r), 200);
+    CHECK(jstr(r.json, "change_id") == NULL); /* nothing changed */
+    http_reply_release(&r);
+    req("POST", "/backends/10.0.5.2?wait=forever", &r);
+    check_problem(&r, 400, "bad-request");
+    http_reply_release(&r);
+    req("GET", "/backends/10.0.5.2", &r);
+    CHECK_INT(r.status, 404);
+    http_reply_release(&r);
+    CHECK_INT(req("DELETE", "/backends/10.0.5.1?wait=insync", &r), 200);
+    CHECK(json_is_true(json_object_get(r.json, "insync")));
+    http_reply_release(&r);
+}
+
 static void test_full(void)
 {
     struct http_reply r;
@@ -385,6 +408,7 @@ int main(void)
     test_register_lifecycle();
     test_invalid_ips_change_nothing();
     test_protocol_errors();
+    test_wait_insync();
     test_full();
     test_tokens();
     test_header_caps();

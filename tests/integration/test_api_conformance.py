@@ -321,6 +321,17 @@ class Checker:
                             % (ans.header("Content-Type"), ", ".join(sorted(content))))
             return problems
         schema = content[ctype].get("schema")
+        if not ctype.endswith("json"):
+            # Text media types (text/plain for /metrics): the body must be text for the schema.
+            try:
+                text = ans.body.decode("utf-8")
+            except UnicodeDecodeError as e:
+                problems.append("body is not UTF-8 text (%s)" % e)
+                return problems
+            if schema is not None:
+                for e in self.validate(schema, text):
+                    problems.append("body: %s" % e)
+            return problems
         try:
             body = ans.json()
         except (ValueError, UnicodeDecodeError) as e:
@@ -539,6 +550,9 @@ def run_anonymous(binary, chk, results):
 
     try:
         chk.check("healthz", R("GET", "/healthz"), 200)
+        chk.check("metrics", R("GET", "/metrics"), 200,
+                  lambda a: [] if b"# TYPE r53reg_commit_batches_total counter" in a.body
+                  else ["no r53reg_commit_batches_total family in /metrics"])
         chk.check("readyz", R("GET", "/readyz"), 200,
                   lambda a: [] if a.json().get("provider") == "memory"
                   else ["provider %r, expected 'memory'" % a.json().get("provider")])
@@ -573,6 +587,17 @@ def run_anonymous(binary, chk, results):
         chk.check("get deregistered", R("GET", "/backends/" + v4), 404,
                   problem_type("not-registered"))
         chk.check("buckets after delete", R("GET", "/buckets"), 200, buckets_view(0, 1))
+
+        # ?wait=insync (the embedded store is in sync at once) and a refused wait value.
+        insync = lambda a: [] if a.json().get("insync") is True and a.json().get("change_id") \
+            else ["insync/change_id missing: %r" % a.json()]
+        chk.check("register insync", R("POST", "/backends/127.0.0.11?wait=insync"), 201, insync)
+        chk.check("deregister insync", R("DELETE", "/backends/127.0.0.11?wait=insync"), 200,
+                  insync)
+        chk.check("bad wait value", R("POST", "/backends/127.0.0.11?wait=forever"), 400,
+                  problem_type("bad-request"))
+        chk.check("bad wait changed nothing", R("GET", "/backends/127.0.0.11"), 404,
+                  problem_type("not-registered"))
 
         # Invalid addresses (never valid backends: nothing is registered or contacted).
         invalid = ["01.2.3.4", "1.2.3.4/24", "1.2.3.4%2F24", "2001:DB8::1", "::ffff:1.2.3.4",

@@ -263,13 +263,17 @@ static void check_journal(const char *path, struct worker *w)
     CHECK_INT(seen, expected);
 }
 
-int main(void)
+static enum reg_commit commit_mode;
+
+int main(int argc, char **argv)
 {
     struct harness_opts o;
     static struct worker w[THREADS];
     char dir[] = "/tmp/r53reg-conc-XXXXXX", path[300];
     int created = 0, ok = 0, gone = 0, missing = 0, full = 0;
 
+    if (argc > 1 && !strcmp(argv[1], "immediate"))
+        commit_mode = REG_COMMIT_IMMEDIATE;
     if (!mkdtemp(dir))
         return 1;
     snprintf(path, sizeof(path), "%s/state.jsonl", dir);
@@ -278,6 +282,7 @@ int main(void)
     harness_default_opts(&o);
     o.reg.buckets = 8;
     o.reg.max_per_bucket = 50;
+    o.reg.commit = commit_mode;
     o.state_file = path;
     o.threads = 4;
     harness_start(&h, &o);
@@ -309,6 +314,7 @@ int main(void)
     harness_default_opts(&o);
     o.reg.buckets = 4;
     o.reg.max_per_bucket = 5;
+    o.reg.commit = commit_mode;
     harness_start(&h, &o);
     for (int i = 0; i < THREADS; i++)
         w[i].ncodes = 0;
@@ -337,8 +343,10 @@ int main(void)
 
     unlink(path);
     rmdir(dir);
-    printf("churn: %d threads x %d IPs x %d rounds; %d snapshots read meanwhile\n", THREADS,
-           PER_THREAD, ROUNDS, atomic_load(&snapshots_read));
+    printf("commit mode %s; churn: %d threads x %d IPs x %d rounds; %d snapshots read "
+           "meanwhile\n",
+           commit_mode == REG_COMMIT_IMMEDIATE ? "immediate" : "group", THREADS, PER_THREAD,
+           ROUNDS, atomic_load(&snapshots_read));
     CHECK(atomic_load(&snapshots_read) > 0);
     return check_done("test_concurrency");
 }

@@ -56,6 +56,7 @@ static void test_defaults(void)
     CHECK_INT(c.reg.bucketing, REG_BUCKETING_BALANCED);
     CHECK_INT(c.reg.weights, REG_WEIGHTS_PROPORTIONAL);
     CHECK_INT(c.provider, CFG_PROVIDER_MEMORY);
+    CHECK_INT(c.reg.commit, REG_COMMIT_GROUP);
     CHECK(c.state_file == NULL);
     CHECK_INT(c.ntokens, 0);
     cfg_release(&c);
@@ -103,8 +104,12 @@ static void test_bad_values(void)
         {"--record-name", "bad name.example.com", "--record-name"},
         {"--record-name", "a..b", "--record-name"},
         {"--log-level", "loud", "--log-level"},
+        {"--commit", "later", "--commit"},
         {"--token-file", "/nonexistent/tokens", "--token-file"},
-        {"--provider", "route53", "--provider route53"},
+        {"--provider", "route53", "--zone-id"},
+        {"--zone-id", "Z1; rm -rf", "--zone-id"},
+        {"--aws-endpoint", "ftp://x", "--aws-endpoint"},
+        {"--api-rps", "0", "--api-rps"},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         struct cfg c;

@@ -5,6 +5,8 @@
  */
 #include <stdlib.h>
 #include <pthread.h>
+#include <stdatomic.h>
+#include <time.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -12,11 +14,14 @@
 #include "registry/provider.h"
 #include "registry/registry.h"
 
+static enum reg_commit commit_mode; /* every test runs in both modes (see main) */
+
 static struct reg_options opts(unsigned buckets, unsigned max, enum reg_bucketing b,
                                enum reg_weights w)
 {
     struct reg_options o;
     memset(&o, 0, sizeof(o));
+    o.commit = commit_mode;
     snprintf(o.record_name, sizeof(o.record_name), "app.example.com");
     o.buckets = buckets;
     o.max_per_bucket = max;
@@ -183,11 +188,16 @@ static enum rc_code f_load(struct reg_provider *p, struct reg_record **recs, siz
     return RC_OK;
 }
 static enum rc_code f_apply(struct reg_provider *p, const struct reg_change *c, size_t n,
-                            char *d, size_t dn)
+                            char *id, char *d, size_t dn)
 {
     ((struct failing *)p)->applies++;
     snprintf(d, dn, "disk on fire");
     return RC_STORE_IO;
+}
+static enum rc_code s_wait(struct reg_provider *p, const char *id, unsigned ms, char *d,
+                           size_t dn)
+{
+    return RC_OK;
 }
 static int f_ready(struct reg_provider *p)
 {
@@ -208,6 +218,7 @@ static const struct reg_provider_ops failing_ops = {
     .load = f_load,
     .apply = f_apply,
     .reload = f_reload,
+    .wait_insync = s_wait,
     .ready = f_ready,
     .destroy = f_destroy,
 };
@@ -251,16 +262,16 @@ static void test_memory_cas(void)
     size_t n;
 
     CHECK_INT(reg_provider_memory_create(NULL, &p, detail, sizeof(detail)), RC_OK);
-    CHECK_INT(p->ops->apply(p, &create, 1, detail, sizeof(detail)), RC_OK);
-    CHECK_INT(p->ops->apply(p, &create, 1, detail, sizeof(detail)), RC_CONFLICT); /* exists */
-    CHECK_INT(p->ops->apply(p, &swap, 1, detail, sizeof(detail)), RC_OK);
-    CHECK_INT(p->ops->apply(p, &stale, 1, detail, sizeof(detail)), RC_CONFLICT); /* old gone */
+    CHECK_INT(p->ops->apply(p, &create, 1, NULL, detail, sizeof(detail)), RC_OK);
+    CHECK_INT(p->ops->apply(p, &create, 1, NULL, detail, sizeof(detail)), RC_CONFLICT); /* exists */
+    CHECK_INT(p->ops->apply(p, &swap, 1, NULL, detail, sizeof(detail)), RC_OK);
+    CHECK_INT(p->ops->apply(p, &stale, 1, NULL, detail, sizeof(detail)), RC_CONFLICT); /* old gone */
     /* A batch is atomic: one stale change fails the whole batch. */
     {
         struct ip_addr v9[1] = {ip("10.0.0.9")};
         struct reg_record r9 = {REG_A, 7, 1, 60, 1, v9};
         struct reg_change batch[2] = {{NULL, &r9}, {&r1, NULL}};
-        CHECK_INT(p->ops->apply(p, batch, 2, detail, sizeof(detail)), RC_CONFLICT);
+        CHECK_INT(p->ops->apply(p, batch, 2, NULL, detail, sizeof(detail)), RC_CONFLICT);
         CHECK_INT(p->ops->load(p, &recs, &n, detail, sizeof(detail)), RC_OK);
         CHECK_INT(n, 1); /* bucket 7 was not created */
         for (size_t i = 0; i < n; i++)
@@ -272,9 +283,9 @@ static void test_memory_cas(void)
         struct reg_record r2ttl = r2;
         struct reg_change c = {&r2ttl, NULL};
         r2ttl.ttl = 300;
-        CHECK_INT(p->ops->apply(p, &c, 1, detail, sizeof(detail)), RC_CONFLICT);
+        CHECK_INT(p->ops->apply(p, &c, 1, NULL, detail, sizeof(detail)), RC_CONFLICT);
     }
-    CHECK_INT(p->ops->apply(p, &del, 1, detail, sizeof(detail)), RC_OK);
+    CHECK_INT(p->ops->apply(p, &del, 1, NULL, detail, sizeof(detail)), RC_OK);
     CHECK_INT(p->ops->load(p, &recs, &n, detail, sizeof(detail)), RC_OK);
     CHECK_INT(n, 0);
     free(recs);
@@ -391,10 +402,15 @@ static void test_journal_compaction(void)
 }
 
 /* A provider that forwards to a shared inner store: several registries over one store are
- * several replicas over one zone. destroy() leaves the inner store alone. */
+ * several replicas over one zone. destroy() leaves the inner store alone. Knobs: pace_ms makes
+ * every call wait like a rate limit; poison refuses any batch touching that A bucket, as Route
+ * 53 refuses a batch with one bad change. */
 struct shared {
     struct reg_provider base;
     struct reg_provider *inner;
+    unsigned pace_ms;
+    int poison; /* -1: none */
+    atomic_int calls;
 };
 static enum rc_code s_load(struct reg_provider *p, struct reg_record **recs, size_t *n, char *d,
                            size_t dn)
@@ -402,12 +418,29 @@ static enum rc_code s_load(struct reg_provider *p, struct reg_record **recs, siz
     struct reg_provider *in = ((struct shared *)p)->inner;
     return in->ops->load(in, recs, n, d, dn);
 }
-static enum rc_code s_apply(struct reg_provider *p, const struct reg_change *c, size_t n, char *d,
-                            size_t dn)
+static enum rc_code s_apply(struct reg_provider *p, const struct reg_change *c, size_t n,
+                            char *id, char *d, size_t dn)
 {
-    struct reg_provider *in = ((struct shared *)p)->inner;
-    return in->ops->apply(in, c, n, d, dn);
+    struct shared *sp = (struct shared *)p;
+    struct reg_provider *in = sp->inner;
+    atomic_fetch_add(&sp->calls, 1);
+    for (size_t i = 0; i < n; i++) {
+        const struct reg_record *k = c[i].old ? c[i].old : c[i].new;
+        if (sp->poison >= 0 && k->type == REG_A && (int)k->bucket == sp->poison) {
+            snprintf(d, dn, "InvalidChangeBatch: bucket %d is poisoned", sp->poison);
+            return RC_UPSTREAM;
+        }
+    }
+    return in->ops->apply(in, c, n, id, d, dn);
 }
+static void s_pace(struct reg_provider *p)
+{
+    struct shared *sp = (struct shared *)p;
+    struct timespec ts = {0, (long)sp->pace_ms * 1000000};
+    if (sp->pace_ms)
+        nanosleep(&ts, NULL);
+}
+
 static enum rc_code s_reload(struct reg_provider *p, enum reg_type t, unsigned b,
                              struct reg_record *out, char *d, size_t dn)
 {
@@ -419,13 +452,19 @@ static const struct reg_provider_ops shared_ops = {
     .load = s_load,
     .apply = s_apply,
     .reload = s_reload,
+    .wait_insync = s_wait,
+    .pace = s_pace,
     .ready = f_ready,
     .destroy = f_destroy,
 };
 
+static struct shared *last_shared;
+
 static struct reg_registry *replica(const struct reg_options *o, struct reg_provider *inner)
 {
     struct shared *sp = calloc(1, sizeof(*sp));
+    last_shared = sp;
+    sp->poison = -1;
     char detail[256];
     struct reg_registry *r;
     sp->base.ops = &shared_ops;
@@ -467,7 +506,7 @@ static void test_foreign_edits(void)
     next.weight = 1;
     {
         struct reg_change c = {&cur, &next};
-        CHECK_INT(p->ops->apply(p, &c, 1, detail, sizeof(detail)), RC_OK);
+        CHECK_INT(p->ops->apply(p, &c, 1, NULL, detail, sizeof(detail)), RC_OK);
     }
     reg_record_release(&cur);
     reg_record_release(&next);
@@ -488,7 +527,7 @@ static void test_foreign_edits(void)
     next.nvalues = 2;
     {
         struct reg_change c = {&cur, &next};
-        CHECK_INT(p->ops->apply(p, &c, 1, detail, sizeof(detail)), RC_OK);
+        CHECK_INT(p->ops->apply(p, &c, 1, NULL, detail, sizeof(detail)), RC_OK);
     }
     reg_record_release(&cur);
     reg_record_release(&next);
@@ -585,17 +624,122 @@ static void test_two_replicas(void)
     p->ops->destroy(p);
 }
 
+/* Group commit: concurrent mutations while a call is paced share calls. */
+struct burst_job {
+    struct reg_registry *r;
+    int i;
+    enum rc_code rc;
+};
+
+static void *burst_worker(void *arg)
+{
+    struct burst_job *j = arg;
+    char s[32];
+    struct reg_placement pl;
+    int created;
+    snprintf(s, sizeof(s), "10.20.%d.%d", j->i / 200, j->i % 200 + 1);
+    j->rc = reg(j->r, s, &pl, &created);
+    return NULL;
+}
+
+static void run_burst(struct reg_registry *r, struct burst_job *jobs, int n)
+{
+    pthread_t t[200];
+    for (int i = 0; i < n; i++) {
+        jobs[i].r = r;
+        jobs[i].i = i;
+        pthread_create(&t[i], NULL, burst_worker, &jobs[i]);
+    }
+    for (int i = 0; i < n; i++)
+        pthread_join(t[i], NULL);
+}
+
+static void test_group_commit_batches(void)
+{
+    struct reg_options o = opts(10, 100, REG_BUCKETING_BALANCED, REG_WEIGHTS_PROPORTIONAL);
+    struct reg_provider *p = NULL;
+    struct reg_registry *r;
+    struct burst_job jobs[200];
+    struct reg_stats st;
+    struct shared *sp;
+    char detail[256];
+    int ok = 0;
+
+    CHECK_INT(reg_provider_memory_create(NULL, &p, detail, sizeof(detail)), RC_OK);
+    r = replica(&o, p);
+    sp = last_shared;
+    sp->pace_ms = 100; /* 10 calls/s */
+    run_burst(r, jobs, 200);
+    for (int i = 0; i < 200; i++)
+        ok += jobs[i].rc == RC_OK;
+    CHECK_INT(ok, 200);
+    reg_stats(r, &st);
+    printf("group commit: 200 registrations in %llu calls (%llu bucket changes)\n",
+           st.batches, st.batched_changes);
+    /* 200 mutations over 10 buckets while each call waits 100 ms: a handful of calls. */
+    CHECK(st.batches <= 10);
+    CHECK_INT(atomic_load(&sp->calls), st.batches);
+    CHECK_INT(st.queued, 0);
+    reg_destroy(r);
+    p->ops->destroy(p);
+}
+
+/* One bad bucket change fails only its own mutations; the rest of the batch commits. */
+static void test_group_commit_isolates_failures(void)
+{
+    struct reg_options o = opts(4, 100, REG_BUCKETING_BALANCED, REG_WEIGHTS_PROPORTIONAL);
+    struct reg_provider *p = NULL;
+    struct reg_registry *r;
+    struct burst_job jobs[100];
+    struct shared *sp;
+    char detail[256];
+    int ok = 0, refused = 0;
+
+    CHECK_INT(reg_provider_memory_create(NULL, &p, detail, sizeof(detail)), RC_OK);
+    r = replica(&o, p);
+    sp = last_shared;
+    sp->pace_ms = 20;
+    sp->poison = 2;
+    run_burst(r, jobs, 100);
+    for (int i = 0; i < 100; i++) {
+        ok += jobs[i].rc == RC_OK;
+        refused += jobs[i].rc == RC_UPSTREAM;
+    }
+    /* Balanced placement sends every 4th IP to bucket 2. */
+    CHECK_INT(refused, 25);
+    CHECK_INT(ok, 75);
+    {
+        struct reg_record cur = {0};
+        stored(p, REG_A, 2, &cur);
+        CHECK_INT(cur.nvalues, 0);
+        reg_record_release(&cur);
+        stored(p, REG_A, 1, &cur);
+        CHECK_INT(cur.nvalues, 25);
+        reg_record_release(&cur);
+    }
+    CHECK_INT(reg_free_capacity(r, REG_A), 400 - 75);
+    reg_destroy(r);
+    p->ops->destroy(p);
+}
+
 int main(void)
 {
-    test_balanced();
-    test_modulo();
-    test_weights();
-    test_snapshot_and_empty_bucket();
-    test_provider_failure_rolls_back();
-    test_memory_cas();
-    test_journal();
-    test_journal_compaction();
-    test_foreign_edits();
-    test_two_replicas();
+    for (int m = 0; m < 2; m++) {
+        commit_mode = m ? REG_COMMIT_IMMEDIATE : REG_COMMIT_GROUP;
+        printf("commit mode: %s\n", m ? "immediate" : "group");
+        test_balanced();
+        test_modulo();
+        test_weights();
+        test_snapshot_and_empty_bucket();
+        test_provider_failure_rolls_back();
+        test_memory_cas();
+        test_journal();
+        test_journal_compaction();
+        test_foreign_edits();
+        test_two_replicas();
+    }
+    commit_mode = REG_COMMIT_GROUP;
+    test_group_commit_batches();
+    test_group_commit_isolates_failures();
     return check_done("test_registry");
 }

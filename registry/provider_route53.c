@@ -1,0 +1,583 @@
+/*
+ * provider_route53.c: the registry's store in a Route 53 hosted zone (docs/design-route53.md).
+ *
+ * The records managed are the weighted A/AAAA record sets named <record-name>. with set
+ * identifiers <record-name>_<n>, n in 0..99. Every other record of the zone is ignored and never
+ * written. A write is a compare-and-swap: DELETE <the record exactly as Route 53 last showed
+ * it> + CREATE <new> in one ChangeResourceRecordSets batch; UPSERT is never used.
+ *
+ * The provider keeps, per bucket, the wire form Route 53 last showed (value texts as returned,
+ * HealthCheckId), so the DELETE repeats it byte for byte even when the zone was written by
+ * another tool with other spellings, and a HealthCheckId is carried over into the CREATE.
+ *
+ * Threading: apply/reload for one bucket are serialized by the registry's bucket lock; the
+ * wire cache is guarded by the provider's own mutex so different buckets proceed in parallel.
+ * The client (aws/route53.h) is thread-safe.
+ */
+#include <arpa/inet.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "aws/credentials.h"
+#include "aws/route53.h"
+#include "registry/provider.h"
+#include "registry/provider_route53.h"
+#include "util/log.h"
+#include "util/metrics.h"
+#include "util/xalloc.h"
+
+struct wire {
+    int exists;
+    unsigned weight;
+    long ttl;
+    char **values;
+    size_t nvalues;
+    char *health_check_id;
+};
+
+struct r53_provider {
+    struct reg_provider base;
+    struct r53_client *client;
+    struct ratelimit *limiter; /* shared by every call of the client */
+    struct awscred_provider *creds;
+    char *zone_id;
+    char fqdn[REG_NAME_MAX + 2]; /* record name with the trailing dot */
+    struct reg_options opt;
+    atomic_int reachable;
+
+    pthread_mutex_t lock;
+    /* guarded by lock */
+    struct wire wire[2][REG_MAX_BUCKETS];
+    struct r53_client_stats seen; /* counters already exported to metrics */
+};
+
+/* ---- metrics: the client's counters, exported as deltas after each call ----------------- */
+
+static struct metrics_counter_family *m_calls, *m_retries, *m_throttles, *m_transport;
+
+static void metrics_attach(void)
+{
+    struct metrics_registry *mr = metrics_default();
+    m_calls = metrics_counter_create(mr, "r53reg_route53_calls_total",
+                                     "Route 53 API calls, by call and outcome", "call,outcome");
+    m_retries = metrics_counter_create(mr, "r53reg_route53_retries_total",
+                                       "Route 53 attempts that were retries", NULL);
+    m_throttles = metrics_counter_create(mr, "r53reg_route53_throttles_total",
+                                         "Throttling answers received from Route 53", NULL);
+    m_transport = metrics_counter_create(mr, "r53reg_route53_transport_errors_total",
+                                         "Route 53 attempts that failed below HTTP (timeouts "
+                                         "included)",
+                                         NULL);
+}
+
+static void export_stats(struct r53_provider *rp)
+{
+    struct r53_client_stats st;
+    r53_client_stats(rp->client, &st);
+    pthread_mutex_lock(&rp->lock);
+    for (int k = 0; k < R53_CALL__COUNT; k++)
+        for (int o = 0; o < R53_OUTCOME__COUNT; o++)
+            if (st.calls[k][o] > rp->seen.calls[k][o])
+                metrics_counter_add(
+                    metrics_counter_with(m_calls, r53_call_kind_name((enum r53_call_kind)k),
+                                         r53_outcome_name((enum r53_outcome)o)),
+                    st.calls[k][o] - rp->seen.calls[k][o]);
+    if (st.retries > rp->seen.retries)
+        metrics_counter_add(metrics_counter_child(m_retries), st.retries - rp->seen.retries);
+    if (st.throttles > rp->seen.throttles)
+        metrics_counter_add(metrics_counter_child(m_throttles),
+                            st.throttles - rp->seen.throttles);
+    if (st.transport_errors > rp->seen.transport_errors)
+        metrics_counter_add(metrics_counter_child(m_transport),
+                            st.transport_errors - rp->seen.transport_errors);
+    rp->seen = st;
+    pthread_mutex_unlock(&rp->lock);
+}
+
+/* ---- wire cache ------------------------------------------------------------------------- */
+
+static void wire_release(struct wire *w)
+{
+    for (size_t i = 0; i < w->nvalues; i++)
+        free(w->values[i]);
+    free(w->values);
+    free(w->health_check_id);
+    memset(w, 0, sizeof(*w));
+}
+
+static void wire_from_rrset(struct wire *w, const struct r53_rrset *rs)
+{
+    wire_release(w);
+    w->exists = 1;
+    w->weight = rs->weight;
+    w->ttl = rs->ttl;
+    w->nvalues = rs->nvalues;
+    w->values = xcalloc(rs->nvalues ? rs->nvalues : 1, sizeof(char *));
+    for (size_t i = 0; i < rs->nvalues; i++)
+        w->values[i] = xstrdup(rs->values[i]);
+    w->health_check_id = rs->health_check_id ? xstrdup(rs->health_check_id) : NULL;
+}
+
+static void wire_from_record(struct wire *w, const struct reg_record *r, const char *hcid)
+{
+    char txt[IP_TEXT_MAX];
+    char *keep = hcid ? xstrdup(hcid) : NULL;
+    wire_release(w);
+    w->health_check_id = keep;
+    if (!r)
+        return;
+    w->exists = 1;
+    w->weight = r->weight;
+    w->ttl = r->ttl;
+    w->nvalues = r->nvalues;
+    w->values = xcalloc(r->nvalues ? r->nvalues : 1, sizeof(char *));
+    for (size_t i = 0; i < r->nvalues; i++)
+        w->values[i] = xstrdup(ip_format(&r->values[i], txt));
+}
+
+/* ---- record conversion ------------------------------------------------------------------ */
+
+/* Is rs one of our buckets? Sets type and bucket. */
+static int ours(const struct r53_provider *rp, const struct r53_rrset *rs, enum reg_type *t,
+                unsigned *bucket)
+{
+    size_t nlen = strlen(rp->opt.record_name);
+    const char *sid = rs->set_identifier;
+    char *end;
+    unsigned long b;
+
+    if (!r53xml_rrset_is_weighted(rs) || strcasecmp(rs->name, rp->fqdn) != 0)
+        return 0;
+    if (!strcmp(rs->type, "A"))
+        *t = REG_A;
+    else if (!strcmp(rs->type, "AAAA"))
+        *t = REG_AAAA;
+    else
+        return 0;
+    if (strncasecmp(sid, rp->opt.record_name, nlen) != 0 || sid[nlen] != '_' ||
+        sid[nlen + 1] < '0' || sid[nlen + 1] > '9')
+        return 0;
+    b = strtoul(sid + nlen + 1, &end, 10);
+    if (*end || b >= REG_MAX_BUCKETS || (sid[nlen + 1] == '0' && sid[nlen + 2]))
+        return 0;
+    *bucket = (unsigned)b;
+    return 1;
+}
+
+static int cmp_ip(const void *a, const void *b)
+{
+    return ip_cmp(a, b);
+}
+
+/* Build the registry's view of rs: values parsed leniently (any spelling inet_pton takes),
+ * sorted, duplicates dropped. */
+static void record_from_rrset(const struct r53_rrset *rs, enum reg_type t, unsigned bucket,
+                              struct reg_record *out)
+{
+    size_t k = 0;
+    memset(out, 0, sizeof(*out));
+    out->type = t;
+    out->bucket = bucket;
+    out->weight = rs->weight;
+    out->ttl = (unsigned)rs->ttl;
+    out->values = xcalloc(rs->nvalues ? rs->nvalues : 1, sizeof(*out->values));
+    for (size_t i = 0; i < rs->nvalues; i++) {
+        struct ip_addr a;
+        memset(&a, 0, sizeof(a));
+        a.family = t == REG_A ? IP_V4 : IP_V6;
+        if (inet_pton(t == REG_A ? AF_INET : AF_INET6, rs->values[i], a.b) != 1) {
+            log_warn("msg=\"value that is not an address ignored\" set_id=%s value_len=%zu",
+                     rs->set_identifier, strlen(rs->values[i]));
+            continue;
+        }
+        out->values[k++] = a;
+    }
+    qsort(out->values, k, sizeof(*out->values), cmp_ip);
+    out->nvalues = 0;
+    for (size_t i = 0; i < k; i++)
+        if (!out->nvalues || ip_cmp(&out->values[out->nvalues - 1], &out->values[i]))
+            out->values[out->nvalues++] = out->values[i];
+}
+
+static void note_outcome(struct r53_provider *rp, enum rc_code rc)
+{
+    export_stats(rp);
+    if (rc == RC_OK || rc == RC_CONFLICT || rc == RC_UPSTREAM || rc == RC_BAD_REQUEST)
+        atomic_store(&rp->reachable, 1);
+    else if (rc == RC_UNAVAILABLE || rc == RC_UPSTREAM_TIMEOUT)
+        atomic_store(&rp->reachable, 0);
+}
+
+static void say_error(const struct r53_error *err, const char *what, char *detail, size_t n)
+{
+    char line[768];
+    if (detail && n)
+        snprintf(detail, n, "Route 53 %s failed: %s", what,
+                 r53xml_error_format(err, line, sizeof(line)));
+}
+
+/* ---- ops -------------------------------------------------------------------------------- */
+
+static enum rc_code rt_load(struct reg_provider *p, struct reg_record **records, size_t *n,
+                            char *detail, size_t detail_len)
+{
+    struct r53_provider *rp = (struct r53_provider *)p;
+    struct r53_rrset_page page = {0};
+    struct r53_error err;
+    struct reg_record *out = NULL;
+    size_t count = 0, ignored = 0;
+    enum rc_code rc;
+
+    r53xml_error_init(&err);
+    rc = r53_list_all_rrsets_for_name(rp->client, rp->zone_id, rp->fqdn, &page, &err);
+    note_outcome(rp, rc);
+    if (rc) {
+        say_error(&err, "ListResourceRecordSets", detail, detail_len);
+        goto out;
+    }
+    out = xcalloc(page.n ? page.n : 1, sizeof(*out));
+    pthread_mutex_lock(&rp->lock);
+    for (size_t i = 0; i < page.n; i++) {
+        enum reg_type t;
+        unsigned b;
+        if (!ours(rp, &page.rrsets[i], &t, &b)) {
+            if (!strcasecmp(page.rrsets[i].name, rp->fqdn))
+                ignored++;
+            continue;
+        }
+        wire_from_rrset(&rp->wire[t][b], &page.rrsets[i]);
+        record_from_rrset(&page.rrsets[i], t, b, &out[count]);
+        if (out[count].nvalues)
+            count++;
+        else
+            reg_record_release(&out[count]);
+    }
+    pthread_mutex_unlock(&rp->lock);
+    log_info("msg=\"zone read\" zone=%s name=%s buckets=%zu other_records_of_name=%zu",
+             rp->zone_id, rp->fqdn, count, ignored);
+out:
+    r53xml_page_release(&page);
+    r53xml_error_release(&err);
+    *records = out;
+    *n = count;
+    return rc;
+}
+
+static enum rc_code rt_reload(struct reg_provider *p, enum reg_type t, unsigned bucket,
+                              struct reg_record *out, char *detail, size_t detail_len)
+{
+    struct r53_provider *rp = (struct r53_provider *)p;
+    struct r53_rrset_page page = {0};
+    struct r53_error err;
+    char sid[REG_SET_ID_MAX + 1];
+    enum rc_code rc;
+
+    memset(out, 0, sizeof(*out));
+    out->type = t;
+    out->bucket = bucket;
+    reg_set_id(&rp->opt, bucket, sid, sizeof(sid));
+    r53xml_error_init(&err);
+    /* The listing starts at exactly (name, type, identifier): the first record is the bucket
+     * if it exists. */
+    rc = r53_list_rrsets(rp->client, rp->zone_id, rp->fqdn, reg_type_name(t), sid, 1, &page,
+                         &err);
+    note_outcome(rp, rc);
+    if (rc) {
+        say_error(&err, "ListResourceRecordSets", detail, detail_len);
+        goto out;
+    }
+    pthread_mutex_lock(&rp->lock);
+    {
+        enum reg_type tt;
+        unsigned bb;
+        if (page.n && ours(rp, &page.rrsets[0], &tt, &bb) && tt == t && bb == bucket) {
+            wire_from_rrset(&rp->wire[t][bucket], &page.rrsets[0]);
+            record_from_rrset(&page.rrsets[0], t, bucket, out);
+        } else {
+            wire_release(&rp->wire[t][bucket]);
+        }
+    }
+    pthread_mutex_unlock(&rp->lock);
+out:
+    r53xml_page_release(&page);
+    r53xml_error_release(&err);
+    return rc;
+}
+
+static void build_rrset(const struct r53_provider *rp, const char *sid, enum reg_type t,
+                        unsigned weight, long ttl, const char **values, size_t n,
+                        const char *hcid, struct r53_rrset *rs)
+{
+    memset(rs, 0, sizeof(*rs));
+    rs->name = rp->fqdn;
+    rs->type = reg_type_name(t);
+    rs->set_identifier = sid;
+    rs->has_weight = 1;
+    rs->weight = weight;
+    rs->has_ttl = 1;
+    rs->ttl = ttl;
+    rs->values = values;
+    rs->nvalues = n;
+    rs->health_check_id = hcid;
+}
+
+static enum rc_code rt_apply(struct reg_provider *p, const struct reg_change *changes, size_t n,
+                             char *change_id, char *detail, size_t detail_len)
+{
+    struct r53_provider *rp = (struct r53_provider *)p;
+    struct r53_change *wire_changes = xcalloc(2 * n + 1, sizeof(*wire_changes));
+    struct r53_rrset *rrsets = xcalloc(2 * n + 1, sizeof(*rrsets));
+    char (*sids)[REG_SET_ID_MAX + 1] = xcalloc(n + 1, sizeof(*sids));
+    const char ***newvals = xcalloc(n + 1, sizeof(*newvals));
+    char ***texts = xcalloc(n + 1, sizeof(*texts));
+    struct wire *snap = xcalloc(n + 1, sizeof(*snap));
+    struct r53_change_info info;
+    struct r53_error err;
+    size_t nw = 0;
+    enum rc_code rc = RC_OK;
+
+    r53xml_error_init(&err);
+    /* Snapshot the wire forms of the buckets touched (the DELETE halves). */
+    pthread_mutex_lock(&rp->lock);
+    for (size_t i = 0; i < n; i++) {
+        const struct reg_record *key = changes[i].old ? changes[i].old : changes[i].new;
+        const struct wire *w = &rp->wire[key->type][key->bucket];
+        snap[i].exists = w->exists;
+        snap[i].weight = w->weight;
+        snap[i].ttl = w->ttl;
+        snap[i].nvalues = w->nvalues;
+        snap[i].values = xcalloc(w->nvalues ? w->nvalues : 1, sizeof(char *));
+        for (size_t v = 0; v < w->nvalues; v++)
+            snap[i].values[v] = xstrdup(w->values[v]);
+        snap[i].health_check_id = w->health_check_id ? xstrdup(w->health_check_id) : NULL;
+    }
+    pthread_mutex_unlock(&rp->lock);
+
+    for (size_t i = 0; i < n; i++) {
+        const struct reg_record *key = changes[i].old ? changes[i].old : changes[i].new;
+        reg_set_id(&rp->opt, key->bucket, sids[i], sizeof(sids[i]));
+        if (!!changes[i].old != snap[i].exists) {
+            /* Our view and the zone's last known state disagree: reload, never guess. */
+            snprintf(detail, detail_len, "%s %s: the cached record is out of date",
+                     reg_type_name(key->type), sids[i]);
+            rc = RC_CONFLICT;
+            goto out;
+        }
+        if (snap[i].exists) {
+            build_rrset(rp, sids[i], key->type, snap[i].weight, snap[i].ttl,
+                        (const char **)snap[i].values, snap[i].nvalues,
+                        snap[i].health_check_id, &rrsets[nw]);
+            wire_changes[nw].action = R53_ACTION_DELETE;
+            wire_changes[nw].rrset = &rrsets[nw];
+            nw++;
+        }
+        if (changes[i].new) {
+            const struct reg_record *nr = changes[i].new;
+            char txt[IP_TEXT_MAX];
+            texts[i] = xcalloc(nr->nvalues ? nr->nvalues : 1, sizeof(char *));
+            newvals[i] = (const char **)texts[i];
+            for (size_t v = 0; v < nr->nvalues; v++)
+                texts[i][v] = xstrdup(ip_format(&nr->values[v], txt));
+            build_rrset(rp, sids[i], nr->type, nr->weight, (long)nr->ttl, newvals[i],
+                        nr->nvalues, snap[i].health_check_id, &rrsets[nw]);
+            wire_changes[nw].action = R53_ACTION_CREATE;
+            wire_changes[nw].rrset = &rrsets[nw];
+            nw++;
+        }
+    }
+
+    rc = r53_change_rrsets(rp->client, rp->zone_id, wire_changes, nw, "r53reg", &info, &err);
+    note_outcome(rp, rc);
+    if (rc) {
+        say_error(&err, "ChangeResourceRecordSets", detail, detail_len);
+        if (rc != RC_CONFLICT)
+            log_warn("msg=\"Route 53 change failed\" zone=%s %s", rp->zone_id, detail);
+        goto out;
+    }
+    pthread_mutex_lock(&rp->lock);
+    for (size_t i = 0; i < n; i++) {
+        const struct reg_record *key = changes[i].old ? changes[i].old : changes[i].new;
+        wire_from_record(&rp->wire[key->type][key->bucket], changes[i].new,
+                         snap[i].health_check_id);
+    }
+    pthread_mutex_unlock(&rp->lock);
+    if (change_id)
+        snprintf(change_id, REG_CHANGE_ID_MAX, "%s", info.id);
+    log_debug("msg=\"Route 53 change accepted\" change_id=%s changes=%zu", info.id, nw);
+out:
+    for (size_t i = 0; i < n; i++) {
+        wire_release(&snap[i]);
+        if (texts[i]) {
+            const struct reg_record *nr = changes[i].new;
+            for (size_t v = 0; nr && v < nr->nvalues; v++)
+                free(texts[i][v]);
+            free(texts[i]);
+        }
+    }
+    free(snap);
+    free(texts);
+    free(newvals);
+    free(sids);
+    free(rrsets);
+    free(wire_changes);
+    r53xml_error_release(&err);
+    return rc;
+}
+
+static enum rc_code rt_wait_insync(struct reg_provider *p, const char *change_id,
+                                   unsigned timeout_ms, char *detail, size_t detail_len)
+{
+    struct r53_provider *rp = (struct r53_provider *)p;
+    int64_t deadline = ratelimit_now_ns() + (int64_t)timeout_ms * 1000000;
+    long pause_ms = 500;
+    enum rc_code rc;
+
+    for (;;) {
+        struct r53_change_info info;
+        struct r53_error err;
+        r53xml_error_init(&err);
+        rc = r53_get_change(rp->client, change_id, &info, &err);
+        note_outcome(rp, rc);
+        if (rc) {
+            say_error(&err, "GetChange", detail, detail_len);
+            r53xml_error_release(&err);
+            return rc;
+        }
+        r53xml_error_release(&err);
+        if (info.status == R53_CHANGE_INSYNC)
+            return RC_OK;
+        if (ratelimit_now_ns() + pause_ms * 1000000 > deadline) {
+            snprintf(detail, detail_len,
+                     "change %s was accepted (it is durable) but was not INSYNC within %u ms",
+                     change_id, timeout_ms);
+            return RC_UPSTREAM_TIMEOUT;
+        }
+        {
+            struct timespec ts = {pause_ms / 1000, (pause_ms % 1000) * 1000000};
+            nanosleep(&ts, NULL);
+        }
+        if (pause_ms < 4000)
+            pause_ms *= 2;
+    }
+}
+
+static void rt_pace(struct reg_provider *p)
+{
+    ratelimit_wait_available(((struct r53_provider *)p)->limiter);
+}
+
+static int rt_ready(struct reg_provider *p)
+{
+    return atomic_load(&((struct r53_provider *)p)->reachable);
+}
+
+static void rt_destroy(struct reg_provider *p)
+{
+    struct r53_provider *rp = (struct r53_provider *)p;
+    if (!rp)
+        return;
+    r53_client_destroy(rp->client);
+    ratelimit_destroy(rp->limiter);
+    awscred_provider_destroy(rp->creds);
+    for (int t = 0; t < 2; t++)
+        for (unsigned b = 0; b < REG_MAX_BUCKETS; b++)
+            wire_release(&rp->wire[t][b]);
+    pthread_mutex_destroy(&rp->lock);
+    free(rp->zone_id);
+    free(rp);
+}
+
+static const struct reg_provider_ops route53_ops = {
+    .name = "route53",
+    .load = rt_load,
+    .apply = rt_apply,
+    .reload = rt_reload,
+    .wait_insync = rt_wait_insync,
+    .pace = rt_pace,
+    .ready = rt_ready,
+    .destroy = rt_destroy,
+};
+
+/* Is name (no trailing dot) inside zone (with a trailing dot)? */
+static int in_zone(const char *name, const char *zone)
+{
+    size_t nl = strlen(name), zl = strlen(zone);
+    if (zl && zone[zl - 1] == '.')
+        zl--;
+    if (zl == 0)
+        return 1;
+    if (nl == zl)
+        return !strncasecmp(name, zone, zl);
+    return nl > zl && name[nl - zl - 1] == '.' && !strncasecmp(name + nl - zl, zone, zl);
+}
+
+enum rc_code reg_provider_route53_create(const struct reg_route53_options *o,
+                                         struct reg_provider **out, char *detail, size_t n)
+{
+    struct r53_provider *rp = xcalloc(1, sizeof(*rp));
+    struct r53_client_options co;
+    struct r53_hosted_zone zone;
+    struct r53_error err;
+    enum rc_code rc;
+
+    r53xml_error_init(&err);
+    rp->base.ops = &route53_ops;
+    rp->opt = *o->reg;
+    pthread_mutex_init(&rp->lock, NULL);
+    atomic_init(&rp->reachable, 0);
+    snprintf(rp->fqdn, sizeof(rp->fqdn), "%s.", o->reg->record_name);
+    rp->zone_id = xstrdup(r53xml_strip_id_prefix(o->zone_id));
+    metrics_attach();
+
+    if (o->static_creds == NULL) {
+        rc = awscred_provider_create(o->cred_options, &rp->creds, detail, n);
+        if (rc)
+            goto out;
+    }
+    {
+        struct ratelimit_options lo;
+        memset(&lo, 0, sizeof(lo));
+        lo.rate = o->rps > 0 ? o->rps : 5;
+        lo.burst = o->burst > 0 ? o->burst : lo.rate;
+        rp->limiter = ratelimit_create(&lo);
+    }
+    memset(&co, 0, sizeof(co));
+    co.ratelimit = rp->limiter;
+    co.endpoint = o->endpoint;
+    co.region = o->region;
+    co.provider = rp->creds;
+    co.static_creds = o->static_creds;
+    co.rps = o->rps;
+    co.burst = o->burst;
+    rc = r53_client_create(&co, &rp->client, detail, n);
+    if (rc)
+        goto out;
+
+    rc = r53_get_hosted_zone(rp->client, rp->zone_id, &zone, &err);
+    if (rc) {
+        say_error(&err, "GetHostedZone", detail, n);
+        goto out;
+    }
+    if (!in_zone(o->reg->record_name, zone.name)) {
+        snprintf(detail, n, "--record-name %s is not inside hosted zone %s (%s)",
+                 o->reg->record_name, rp->zone_id, zone.name);
+        rc = RC_CONFIG;
+        goto out;
+    }
+    atomic_store(&rp->reachable, 1);
+    log_info("msg=\"hosted zone found\" zone=%s zone_name=%s records=%lld private=%d",
+             rp->zone_id, zone.name, zone.rrset_count, zone.private_zone);
+out:
+    r53xml_error_release(&err);
+    if (rc) {
+        rt_destroy(&rp->base);
+        rp = NULL;
+    }
+    *out = rp ? &rp->base : NULL;
+    return rc;
+}
