@@ -37,7 +37,7 @@ static const char *const commit_choices[] = {"group", "immediate", NULL};
 
 enum opt_id {
     O_LISTEN, O_RECORD_NAME, O_BUCKETS, O_MAX_PER_BUCKET, O_TTL, O_BUCKETING, O_WEIGHTS, O_COMMIT,
-    O_PROVIDER, O_STATE_FILE, O_ZONE_ID, O_AWS_ENDPOINT, O_AWS_REGION, O_API_RPS, O_INSYNC_TIMEOUT, O_TOKEN_FILE, O_TOKENS, O_ALLOW_ANONYMOUS, O_MAX_CONNECTIONS,
+    O_PROVIDER, O_STATE_FILE, O_ZONE_ID, O_AWS_ENDPOINT, O_AWS_REGION, O_API_RPS, O_INSYNC_TIMEOUT, O_TOKEN_FILE, O_TOKENS, O_ALLOW_ANONYMOUS, O_MAX_CONNECTIONS, O_CONNECTION_MEMORY,
     O_MAX_BODY, O_CLIENT_TIMEOUT, O_THREADS, O_SHUTDOWN_TIMEOUT, O_LOG_LEVEL, O_HELP, O_VERSION,
     O__COUNT
 };
@@ -79,8 +79,10 @@ static const struct opt opts[O__COUNT] = {
                   "bearer tokens, comma separated (prefer the env var or a file)"},
     [O_ALLOW_ANONYMOUS] = {"allow-anonymous", K_FLAG, "0", 0, 1, NULL, NULL,
                            "allow mutations without a token on a non-loopback address"},
-    [O_MAX_CONNECTIONS] = {"max-connections", K_UINT, "1024", 1, 100000, NULL, "N",
-                           "concurrent connections"},
+    [O_MAX_CONNECTIONS] = {"max-connections", K_UINT, "16000", 1, 100000, NULL, "N",
+                           "concurrent connections (parked requests hold one each)"},
+    [O_CONNECTION_MEMORY] = {"connection-memory", K_SIZE, "8192", 4096, 1048576, NULL, "BYTES",
+                             "memory per connection: caps the request line and headers"},
     [O_MAX_BODY] = {"max-body", K_SIZE, "1048576", 1, 1ULL << 30, NULL, "BYTES",
                     "largest request body"},
     [O_CLIENT_TIMEOUT] = {"client-timeout", K_UINT, "30", 1, 3600, NULL, "SECONDS",
@@ -362,6 +364,7 @@ static int set_opt(struct cfg *cfg, int i, const char *v, FILE *err)
         break;
     case O_ALLOW_ANONYMOUS: cfg->allow_anonymous = b; break;
     case O_MAX_CONNECTIONS: cfg->max_connections = (unsigned)u; break;
+    case O_CONNECTION_MEMORY: cfg->connection_memory = (size_t)u; break;
     case O_MAX_BODY: cfg->max_body = (size_t)u; break;
     case O_CLIENT_TIMEOUT: cfg->client_timeout = (unsigned)u; break;
     case O_THREADS: cfg->threads = (unsigned)u; break;

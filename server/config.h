@@ -35,6 +35,7 @@ struct cfg {
     int allow_anonymous;
 
     unsigned max_connections;
+    size_t connection_memory;
     size_t max_body;
     unsigned client_timeout;   /* seconds */
     unsigned threads;          /* MHD worker threads */

@@ -470,7 +470,8 @@ enum rc_code srv_httpd_start(const struct srv_httpd_options *opt, struct reg_reg
         MHD_OPTION_SOCK_ADDR, opt->addr,
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(opt->threads > 1 ? opt->threads : 0),
         MHD_OPTION_CONNECTION_LIMIT, opt->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
-        opt->client_timeout, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)16384,
+        opt->client_timeout, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        opt->connection_memory ? opt->connection_memory : (size_t)8192,
         MHD_OPTION_LISTEN_BACKLOG_SIZE, 4096u, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
         MHD_OPTION_UNESCAPE_CALLBACK, no_unescape,
         NULL, MHD_OPTION_END);

@@ -19,6 +19,7 @@ struct srv_httpd_options {
     socklen_t addr_len;
     unsigned threads;         /* worker threads, >= 1 */
     unsigned max_connections; /* concurrent connections */
+    size_t connection_memory; /* per connection (request line + headers); 0: 8192 */
     unsigned client_timeout;  /* seconds a connection may stay idle or slow */
     size_t max_body;          /* bytes; larger bodies get 413 */
     unsigned insync_timeout_ms; /* bound for ?wait=insync */

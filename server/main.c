@@ -89,6 +89,7 @@ int main(int argc, char **argv)
     hopt.addr_len = cfg.listen_addr_len;
     hopt.threads = cfg.threads;
     hopt.max_connections = cfg.max_connections;
+    hopt.connection_memory = cfg.connection_memory;
     hopt.client_timeout = cfg.client_timeout;
     hopt.max_body = cfg.max_body;
     hopt.insync_timeout_ms = cfg.insync_timeout * 1000;
