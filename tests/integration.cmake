@@ -7,3 +7,9 @@ r53_add_test(NAME conformance.openapi
   COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_api_conformance.py
           @BIN@/r53reg ${PROJECT_SOURCE_DIR}/openapi.yaml
   LABELS "integration;openapi" TIMEOUT 120)
+
+# r53reg against the strict Route 53 emulator, as separate processes (issue 3's "done when"):
+# zone contents, restart, adoption, console edits, two replicas, fault mixes, group commit.
+r53_add_test(NAME integration.route53
+  COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_route53.py @BIN@
+  LABELS "integration;route53" TIMEOUT 600)

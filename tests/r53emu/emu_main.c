@@ -838,7 +838,7 @@ int main(int argc, char **argv)
     double rate = 0, burst = 0;
     long long insync = 100, seed = -1, threads = 4, v;
     int have_burst = 0, opt, lfd = -1, sig = 0, xml_lenient = 0;
-    enum emu_ttl_policy wttl = EMU_TTL_REJECT;
+    enum emu_ttl_policy wttl = EMU_TTL_REWRITE; /* ROUTE53.md; --weighted-ttl reject per public reports */
     struct sockaddr_in sa;
     socklen_t salen = sizeof(sa);
     sigset_t set;

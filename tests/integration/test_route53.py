@@ -1,0 +1,393 @@
+"""r53reg against the strict Route 53 emulator: real processes, real sockets, real SigV4.
+
+Usage: test_route53.py BIN_DIR   (holds r53reg and r53emu)
+
+Covers issue 3's "done when": registrations end in the zone; a restart keeps everything; a
+zone written by the old script is adopted; unrelated records are never touched; a console edit
+is adopted, not overwritten; two r53reg processes writing one zone lose nothing; with injected
+Throttling, 5xx and connection resets every acknowledged registration is in the zone and every
+failed one got an error; group commit shares calls. Prints 'N passed, M failed' last.
+"""
+import http.client
+import json
+import os
+import re
+import select
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'r53emu'))
+from emutest import Emu, Tally, ZONE  # noqa: E402
+
+BIN = sys.argv[1]
+T = Tally()
+NAME = 'app.example.com.'
+
+
+class Reg:
+    """One r53reg process on 127.0.0.1:0 against the emulator."""
+
+    def __init__(self, emu, *extra, env_extra=None):
+        env = dict(os.environ)
+        for k in list(env):
+            if k.startswith('AWS_') or k.startswith('R53REG_'):
+                del env[k]
+        env.update({'AWS_ACCESS_KEY_ID': emu.akid, 'AWS_SECRET_ACCESS_KEY': emu.secret,
+                    'AWS_EC2_METADATA_DISABLED': 'true', 'HOME': tempfile.gettempdir()})
+        env.update(env_extra or {})
+        args = [os.path.join(BIN, 'r53reg'), '--provider', 'route53', '--zone-id', ZONE,
+                '--aws-endpoint', emu.endpoint, '--listen', '127.0.0.1:0',
+                '--record-name', 'app.example.com', '--buckets', '4', '--max-per-bucket', '50',
+                '--api-rps', '20']
+        args += list(extra)
+        self.log = tempfile.NamedTemporaryFile(prefix='r53reg-', suffix='.log', delete=False)
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                     env=env)
+        self.port = None
+        deadline = time.monotonic() + 20
+        buf = b''
+        fd = self.proc.stderr.fileno()
+        # os.read, not readline: select() cannot see lines a buffered reader already holds.
+        while time.monotonic() < deadline and self.port is None:
+            ready, _, _ = select.select([fd], [], [], 1)
+            if not ready:
+                if self.proc.poll() is not None:
+                    break
+                continue
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                break
+            buf += chunk
+            m = re.search(rb'msg=listening listen=127\.0\.0\.1:(\d+)', buf)
+            if m:
+                self.port = int(m.group(1))
+        if self.port is None:
+            self.proc.kill()
+            raise RuntimeError('r53reg did not start:\n' + buf.decode(errors='replace'))
+        self.log.write(buf)
+        # Keep draining stderr into the log file so the pipe never fills.
+        self.drain = threading.Thread(target=self._drain, daemon=True)
+        self.drain.start()
+
+    def _drain(self):
+        fd = self.proc.stderr.fileno()
+        while True:
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                break
+            self.log.write(chunk)
+        self.log.flush()
+
+    def req(self, method, path, body=None, timeout=120):
+        conn = http.client.HTTPConnection('127.0.0.1', self.port, timeout=timeout)
+        conn.request(method, path, body=body)
+        resp = conn.getresponse()
+        data = resp.read()
+        conn.close()
+        try:
+            doc = json.loads(data)
+        except ValueError:
+            doc = None
+        return resp.status, doc
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            rc = self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            rc = self.proc.wait()
+        self.drain.join(5)
+        if os.environ.get("KEEP_LOG"):
+            print(open(self.log.name).read())
+        os.unlink(self.log.name)
+        return rc
+
+
+def ours(emu):
+    """{set_identifier: (type, weight, ttl, sorted values)} of the app.example.com sets."""
+    out = {}
+    for rs in emu.rrsets():
+        if rs['name'] == NAME and rs.get('set_identifier', '').startswith('app.example.com_'):
+            out[rs['set_identifier'] + '/' + rs['type']] = (
+                rs['type'], rs.get('weight'), rs.get('ttl'), sorted(rs['values']))
+    return out
+
+
+def zone_ips(emu):
+    ips = []
+    for _, (_, _, _, values) in ours(emu).items():
+        ips += values
+    return ips
+
+
+def others(emu):
+    """Every record r53reg must not touch. Route 53 itself gives every weighted set of one
+    name and type the TTL written last (ROUTE53.md), so a foreign set in our group is compared
+    without its TTL."""
+    out = []
+    for rs in emu.rrsets():
+        if rs['name'] == NAME and rs.get('set_identifier', '').startswith('app.example.com_'):
+            continue
+        rs = dict(rs)
+        if rs['name'] == NAME and 'weight' in rs:
+            rs.pop('ttl', None)
+        out.append(rs)
+    return out
+
+
+POLICY = {}
+
+
+def fresh(emu):
+    """An empty zone, no faults, the weighted-TTL policy of this round."""
+    emu.reset()
+    emu.faults(weighted_ttl=POLICY['ttl'])
+
+
+def check_weights(emu, what):
+    for sid, (_, weight, ttl, values) in ours(emu).items():
+        T.eq((weight, ttl), (len(values), 60), f'{what}: {sid} weight = count, TTL 60')
+
+
+def test_register_deregister(emu):
+    fresh(emu)
+    r = Reg(emu)
+    try:
+        st, doc = r.req('GET', '/readyz')
+        T.eq((st, doc and doc.get('provider')), (200, 'route53'), 'ready on route53')
+        for ip in ('10.1.0.1', '10.1.0.2', '2001:db8::1'):
+            st, doc = r.req('POST', '/backends/' + ip)
+            T.eq(st, 201, f'register {ip}')
+            T.check(doc and doc.get('change_id'), f'{ip} answer names the Route 53 change')
+        T.eq(sorted(zone_ips(emu)), ['10.1.0.1', '10.1.0.2', '2001:db8::1'], 'zone holds them')
+        check_weights(emu, 'after registering')
+        st, doc = r.req('POST', '/backends/10.1.0.1')
+        T.eq(st, 200, 'repeat is idempotent')
+        st, doc = r.req('POST', '/backends/10.1.0.3?wait=insync')
+        T.eq((st, doc and doc.get('insync')), (201, True), 'wait=insync waits for INSYNC')
+        st, _ = r.req('DELETE', '/backends/10.1.0.2')
+        T.eq(st, 200, 'deregister')
+        st, _ = r.req('DELETE', '/backends/2001:db8::1')
+        T.eq(st, 200, 'deregister the only AAAA')
+        T.eq(sorted(zone_ips(emu)), ['10.1.0.1', '10.1.0.3'], 'zone follows')
+        T.check(not any(v[0] == 'AAAA' for v in ours(emu).values()),
+                'the emptied AAAA bucket was deleted, not left empty')
+        st, _ = r.req('DELETE', '/backends/10.1.0.2')
+        T.eq(st, 404, 'deregistering again is 404')
+    finally:
+        T.eq(r.stop(), 0, 'SIGTERM exits 0')
+
+
+def test_restart_keeps_everything(emu):
+    fresh(emu)
+    r = Reg(emu)
+    for i in range(1, 21):
+        r.req('POST', f'/backends/10.2.0.{i}')
+    before = r.req('GET', '/backends')[1]
+    T.eq(r.stop(), 0, 'first process stops cleanly')
+    r = Reg(emu)
+    try:
+        after = r.req('GET', '/backends')[1]
+        T.eq(after, before, 'a restart reloads every placement from the zone')
+        st, doc = r.req('POST', '/backends/10.2.0.5')
+        T.eq(st, 200, 'a reloaded IP is known as registered')
+        st, _ = r.req('POST', '/backends/10.2.0.99')
+        T.eq(st, 201, 'and new ones still land')
+        T.eq(len(zone_ips(emu)), 21, 'zone holds all 21')
+    finally:
+        r.stop()
+
+
+def test_adopt_old_script_zone(emu):
+    fresh(emu)
+    # The old script: weight 1, TTL 300, set identifiers app.example.com_<n>, many values; plus
+    # records r53reg must never touch (another weighted set of the same name, other names).
+    old = [{'name': 'app.example.com', 'type': 'A', 'ttl': 300, 'weight': 1,
+            'set_identifier': f'app.example.com_{n}',
+            'values': [f'10.3.{n}.{i}' for i in range(1, 6)]} for n in range(3)]
+    foreign = [{'name': 'app.example.com', 'type': 'A', 'ttl': 300, 'weight': 0,
+                'set_identifier': 'blue-green', 'values': ['10.9.9.9']},
+               {'name': 'www.example.com', 'type': 'A', 'ttl': 300, 'values': ['10.8.8.8']},
+               {'name': 'app2.example.com', 'type': 'AAAA', 'ttl': 300, 'weight': 3,
+                'set_identifier': 'app.example.com_1', 'values': ['2001:db8::8']}]
+    st, _ = emu.control('POST', f'zones/{ZONE}/rrsets', {'upsert': old + foreign})
+    T.eq(st, 200, 'zone pre-populated the old way')
+    before_others = others(emu)
+    r = Reg(emu, '--bucketing', 'modulo', '--buckets', '100')
+    try:
+        st, doc = r.req('GET', '/backends')
+        T.eq(doc and doc.get('count'), 15, 'the 15 old registrations are adopted')
+        st, doc = r.req('GET', '/backends/10.3.2.4')
+        T.eq((st, doc and doc.get('set_identifier')), (200, 'app.example.com_2'),
+             'an adopted IP keeps its bucket')
+        # 10.3.1.0/24 lands by modulo; pick an address whose bucket is 1 (the old rule).
+        ip = next(f'10.3.1.{i}' for i in range(6, 250)
+                  if (10 << 24 | 3 << 16 | 1 << 8 | i) % 100 == 1)
+        st, doc = r.req('POST', '/backends/' + ip)
+        T.eq((st, doc and doc.get('bucket')), (201, 1), f'modulo places {ip} in bucket 1')
+        sets = ours(emu)
+        T.eq(sets.get('app.example.com_1/A', (None, None, None, []))[1:3], (6, 60),
+             'the written bucket has its weight and TTL corrected')
+        T.eq(len(sets['app.example.com_1/A'][3]), 6, 'and lost none of its old values')
+        T.eq(others(emu), before_others, 'unrelated records are untouched')
+        st, _ = r.req('DELETE', '/backends/10.3.0.1')
+        T.eq(st, 200, 'an adopted IP can be deregistered')
+        T.check('10.3.0.1' not in zone_ips(emu), 'and leaves the zone')
+        T.eq(others(emu), before_others, 'unrelated records still untouched')
+    finally:
+        r.stop()
+
+
+def test_console_edit_is_adopted(emu):
+    fresh(emu)
+    r = Reg(emu, '--buckets', '1')
+    try:
+        T.eq(r.req('POST', '/backends/10.4.0.1')[0], 201, 'register')
+        # A person adds an IP to the bucket in the console, behind r53reg's back.
+        st, _ = emu.control('POST', f'zones/{ZONE}/rrsets', {'upsert': [
+            {'name': 'app.example.com', 'type': 'A', 'ttl': 60, 'weight': 1,
+             'set_identifier': 'app.example.com_0', 'values': ['10.4.0.1', '10.4.0.77']}]})
+        T.eq(st, 200, 'console edit')
+        st, doc = r.req('POST', '/backends/10.4.0.2')
+        T.eq(st, 201, 'the next write succeeds after the compare-and-swap conflict')
+        T.eq(sorted(zone_ips(emu)), ['10.4.0.1', '10.4.0.2', '10.4.0.77'],
+             'the console IP was kept, not overwritten')
+        T.eq(r.req('GET', '/backends/10.4.0.77')[0], 200, 'and adopted into the registry')
+        check_weights(emu, 'after the conflict')
+    finally:
+        r.stop()
+
+
+def burst(reg, ips, method='POST', path_suffix=''):
+    results = {}
+    lock = threading.Lock()
+
+    def one(ip):
+        try:
+            st, doc = reg.req(method, '/backends/' + ip + path_suffix)
+        except Exception as e:  # a transport failure is an answer too
+            st, doc = -1, {'error': str(e)}
+        with lock:
+            results[ip] = (st, doc)
+
+    threads = [threading.Thread(target=one, args=(ip,)) for ip in ips]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results
+
+
+def test_two_replicas(emu):
+    fresh(emu)
+    a, b = Reg(emu), Reg(emu)
+    try:
+        ips_a = [f'10.5.0.{i}' for i in range(1, 61)]
+        ips_b = [f'10.5.1.{i}' for i in range(1, 61)]
+        out = {}
+        ta = threading.Thread(target=lambda: out.update(burst(a, ips_a)))
+        tb = threading.Thread(target=lambda: out.update(burst(b, ips_b)))
+        ta.start()
+        tb.start()
+        ta.join()
+        tb.join()
+        codes = sorted(set(st for st, _ in out.values()))
+        T.eq(codes, [201], 'every registration through either replica acknowledged')
+        T.eq(sorted(zone_ips(emu)), sorted(ips_a + ips_b), 'the zone holds all 120, each once')
+        check_weights(emu, 'two replicas')
+        st = emu.control('GET', 'stats')[1]
+        print(f'    two replicas: {st["calls"]}', flush=True)
+    finally:
+        a.stop()
+        b.stop()
+
+
+def test_faults(emu, label, faults, commit):
+    fresh(emu)
+    r = Reg(emu, '--api-rps', '100', '--commit', commit)
+    label = f'{label} ({commit})'
+    try:
+        emu.control('POST', 'reset-stats')
+        emu.faults(seed=7, **faults)
+        ips = [f'10.6.{i // 200}.{i % 200 + 1}' for i in range(150)]
+        out = burst(r, ips)
+        emu.faults(err5xx=0, reset=0, throttle=0, prior=0, reset_after_apply=0)
+        acked = [ip for ip, (st, _) in out.items() if st in (200, 201)]
+        failed = {ip: v for ip, v in out.items() if v[0] not in (200, 201)}
+        zone = set(zone_ips(emu))
+        T.check(all(ip in zone for ip in acked), f'{label}: every acknowledged IP is in the zone',
+                str([ip for ip in acked if ip not in zone]))
+        for ip, (st, doc) in failed.items():
+            T.check(st in (502, 503, 504) and doc and doc.get('status') == st and doc.get('detail'),
+                    f'{label}: a failure is an honest 5xx problem', f'{ip}: {st} {doc}')
+        # The registry agrees with the zone about every IP, acknowledged or not.
+        disagree = [ip for ip in ips
+                    if (r.req('GET', '/backends/' + ip)[0] == 200) != (ip in zone)]
+        T.eq(disagree, [], f'{label}: r53reg and the zone agree on every IP')
+        check_weights(emu, label)
+        st = emu.control('GET', 'stats')[1]
+        print(f'    {label}: {len(acked)} acknowledged, {len(failed)} failed; emulator faults '
+              f'{st["faults"]}, calls {st["calls"]}', flush=True)
+    finally:
+        r.stop()
+
+
+def test_group_commit_shares_calls(_):
+    # A fresh emulator throttled at 5 calls/s from its start, as Route 53 is.
+    emu = Emu(os.path.join(BIN, 'r53emu'), '--rate', '5', '--burst', '5')
+    r = Reg(emu, '--api-rps', '5', '--buckets', '10')
+    try:
+        emu.control('POST', 'reset-stats')
+        ips = [f'10.7.0.{i}' for i in range(1, 201)]
+        t0 = time.monotonic()
+        out = burst(r, ips)
+        wall = time.monotonic() - t0
+        T.eq(sorted(set(st for st, _ in out.values())), [201], 'all 200 acknowledged')
+        st = emu.control('GET', 'stats')[1]
+        changes = st['calls'].get('ChangeResourceRecordSets', {}).get('ok', 0)
+        T.check(changes <= 10, '200 registrations share at most 10 ChangeResourceRecordSets',
+                f'{changes} calls')
+        T.eq(st['throttled'], 0, 'no Throttling caused at --api-rps 5')
+        T.eq(len(zone_ips(emu)), 200, 'zone holds all 200')
+        print(f'    group commit: 200 registrations, {changes} calls, {wall:.2f} s', flush=True)
+    finally:
+        r.stop()
+        emu.stop()
+
+
+def main():
+    for policy in ('rewrite', 'reject'):
+        POLICY['ttl'] = policy
+        emu = Emu(os.path.join(BIN, 'r53emu'), '--weighted-ttl', policy, '--insync-after-ms', '50')
+        try:
+            T.run(f'[{policy}] register and deregister', test_register_deregister, emu)
+            T.run(f'[{policy}] restart keeps everything', test_restart_keeps_everything, emu)
+            T.run(f'[{policy}] console edit adopted', test_console_edit_is_adopted, emu)
+            T.run(f'[{policy}] two replicas', test_two_replicas, emu)
+            if policy == 'rewrite':
+                # The old script used TTL 300; only Route 53's rewrite rule lets one bucket
+                # move to TTL 60 alone (docs/design-route53.md).
+                T.run('[rewrite] adopt the old script zone', test_adopt_old_script_zone, emu)
+                for commit in ('immediate', 'group'):
+                    T.run(f'[rewrite] faults: 5xx, {commit}', test_faults, emu, '5xx',
+                          {'err5xx': 0.2}, commit)
+                    T.run(f'[rewrite] faults: resets, {commit}', test_faults, emu, 'resets',
+                          {'reset': 0.1, 'reset_after_apply': 0.1}, commit)
+                    T.run(f'[rewrite] faults: mix, {commit}', test_faults, emu, 'mix',
+                          {'err5xx': 0.1, 'reset': 0.05, 'throttle': 0.05, 'prior': 0.05,
+                           'reset_after_apply': 0.05}, commit)
+                    T.run(f'[rewrite] faults: harsh, {commit}', test_faults, emu, 'harsh',
+                          {'err5xx': 0.5, 'reset': 0.2, 'throttle': 0.1}, commit)
+                T.run('[rewrite] group commit', test_group_commit_shares_calls, emu)
+        finally:
+            emu.stop()
+    T.finish()
+
+
+if __name__ == '__main__':
+    main()
