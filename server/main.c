@@ -42,7 +42,7 @@ static enum rc_code open_provider(const struct cfg *cfg, struct reg_provider **p
     ro.endpoint = cfg->aws_endpoint;
     ro.region = cfg->aws_region;
     ro.rps = cfg->api_rps;
-    ro.burst = cfg->api_rps;
+    ro.burst = 1; /* evenly spaced calls: no burst can overrun the account bucket */
     ro.cred_options = &co;
     return reg_provider_route53_create(&ro, prov, detail, n);
 }
