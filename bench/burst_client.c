@@ -62,7 +62,7 @@ int main(int argc, char **argv)
     int bind = 1;
     struct req *reqs;
     CURLM *multi;
-    double start, last = 0, *lat;
+    double start, last = 0, last_sent = 0, *lat;
     long codes[600] = {0}, transport_errors = 0;
     struct curl_slist *hdrs = NULL;
     struct rlimit rl;
@@ -145,7 +145,11 @@ int main(int argc, char **argv)
             curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&r);
             r->t1 = now_s();
             if (msg->data.result == CURLE_OK) {
+                curl_off_t pre = 0;
                 curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &r->status);
+                curl_easy_getinfo(r->easy, CURLINFO_PRETRANSFER_TIME_T, &pre);
+                if (r->t0 + (double)pre / 1e6 > last_sent)
+                    last_sent = r->t0 + (double)pre / 1e6;
                 if (r->status > 0 && r->status < 600)
                     codes[r->status]++;
             } else {
@@ -174,9 +178,10 @@ int main(int argc, char **argv)
             fprintf(f, "%.3f\n", lat[i]);
         fclose(f);
     }
-    printf("{\"op\": \"%s\", \"n\": %ld, \"start\": %.6f, \"last\": %.6f, \"wall_s\": %.3f, \"p50_ms\": %.1f, \"p99_ms\": %.1f, "
+    printf("{\"op\": \"%s\", \"n\": %ld, \"start\": %.6f, \"last\": %.6f, "
+           "\"last_sent\": %.6f, \"wall_s\": %.3f, \"p50_ms\": %.1f, \"p99_ms\": %.1f, "
            "\"max_ms\": %.1f, \"transport_errors\": %ld, \"codes\": {",
-           op, n, start, last, last - start, lat[n / 2], lat[(n * 99) / 100 < n ? (n * 99) / 100 : n - 1],
+           op, n, start, last, last_sent, last - start, lat[n / 2], lat[(n * 99) / 100 < n ? (n * 99) / 100 : n - 1],
            lat[n - 1], transport_errors);
     for (int c = 0, first = 1; c < 600; c++)
         if (codes[c]) {

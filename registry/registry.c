@@ -1098,7 +1098,57 @@ static void send_batch(struct reg_registry *reg, struct slot *slots, size_t n, i
         settle_failed(reg, &slots[i], rc, detail);
 }
 
-/* Take queued intents of dirty buckets, oldest first, into one batch within the limits. */
+/* How much a bucket's change achieves per element it costs: a DELETE+CREATE resends every
+ * value the bucket already holds, so a bucket with many queued intents and few values is the
+ * best use of a call. Intents that waited longer than STARVE_NS go first whatever their gain. */
+#define STARVE_NS 1000000000LL
+
+struct ranked {
+    struct bucket *bk;
+    double score;
+};
+
+static int cmp_ranked(const void *a, const void *b)
+{
+    double x = ((const struct ranked *)a)->score, y = ((const struct ranked *)b)->score;
+    return x > y ? -1 : x < y;
+}
+
+/* Sort buckets (the dirty list, in arrival order) by gain per element, stable for ties. */
+static void order_by_gain(struct bucket **list, size_t n)
+{
+    struct ranked r[2 * REG_MAX_BUCKETS];
+    int64_t now = now_ns();
+
+    for (size_t i = 0; i < n; i++) {
+        struct bucket *bk = list[i];
+        size_t adds = 0, removes = 0, c;
+        int64_t oldest = 0;
+        pthread_mutex_lock(&bk->lock);
+        c = bk->rec.nvalues;
+        for (struct intent *in = bk->queue; in; in = in->next) {
+            if (!oldest)
+                oldest = in->submitted_ns;
+            if (in->op == REG_OP_ADD)
+                adds++;
+            else
+                removes++;
+        }
+        pthread_mutex_unlock(&bk->lock);
+        r[i].bk = bk;
+        if (oldest && now - oldest > STARVE_NS) {
+            r[i].score = 1e9 - (double)i; /* starving: first, in arrival order */
+        } else {
+            double cost = (double)c + (double)(c + adds > removes ? c + adds - removes : 0);
+            r[i].score = (double)(adds + removes) / (cost > 0 ? cost : 1) - (double)i * 1e-9;
+        }
+    }
+    qsort(r, n, sizeof(r[0]), cmp_ranked);
+    for (size_t i = 0; i < n; i++)
+        list[i] = r[i].bk;
+}
+
+/* Take queued intents of dirty buckets, best gain first, into one batch within the limits. */
 static size_t drain(struct reg_registry *reg, struct slot **out)
 {
     struct bucket *list[2 * REG_MAX_BUCKETS], *bk, *skipped = NULL, **skipped_tail = &skipped;
@@ -1115,6 +1165,7 @@ static size_t drain(struct reg_registry *reg, struct slot **out)
     reg->dirty_head = NULL;
     reg->dirty_tail = &reg->dirty_head;
     pthread_mutex_unlock(&reg->work_lock);
+    order_by_gain(list, nlist);
 
     for (size_t k = 0; k < nlist; k++) {
         struct slot sl;

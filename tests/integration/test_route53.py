@@ -23,7 +23,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'r53emu'))
 from emutest import Emu, Tally, ZONE  # noqa: E402
 
-BIN = sys.argv[1]
+BIN = sys.argv[1] if __name__ == '__main__' else None  # set by importers
 T = Tally()
 NAME = 'app.example.com.'
 
