@@ -30,6 +30,7 @@ struct api_request {
     unsigned insync_timeout_ms;  /* bound for ?wait=insync */
     struct reg_registry *reg;
     struct api_async *async;     /* see API_PENDING */
+    const char *content_type;    /* the Content-Type header as received, or NULL when absent */
 };
 
 struct api_response {
@@ -81,6 +82,24 @@ void api_backend_get(const struct api_request *req, struct api_response *res);
 void api_backend_register(const struct api_request *req, struct api_response *res);
 void api_backend_deregister(const struct api_request *req, struct api_response *res);
 void api_backends_list(const struct api_request *req, struct api_response *res);
+/*
+ * handlers/bulk.c: the JSON list endpoints (docs/design-group-commit.md "Also in this issue").
+ * POST /backends registers every listed IP, DELETE /backends deregisters them, PUT /backends
+ * makes the registered set (both types) equal to the listed one. The body is
+ * {"backends": [ip...]} (POST and DELETE also take a bare array; PUT also "allow_empty"),
+ * Content-Type application/json, at most API_BULK_MAX_ITEMS items. Every item is validated
+ * before anything is submitted: one bad item refuses the whole request (400 with an "errors"
+ * list). The answer (200, per-item results in request order) comes once every item completed;
+ * with ?wait=none it is 202 at once and the answer is kept as a change (handlers/changes.h).
+ */
+#define API_BULK_MAX_ITEMS 10000
+void api_backends_register_bulk(const struct api_request *req, struct api_response *res);
+void api_backends_deregister_bulk(const struct api_request *req, struct api_response *res);
+void api_backends_replace(const struct api_request *req, struct api_response *res);
+/* A placement as the API renders it ({"ip", "type", "bucket", "set_identifier", "weight",
+ * "state"} and "change_id" when one is set). New reference; never NULL. */
+struct reg_placement;
+json_t *api_placement_json(const struct reg_registry *reg, const struct reg_placement *p);
 /* handlers/buckets.c */
 void api_buckets_list(const struct api_request *req, struct api_response *res);
 /* handlers/health.c */

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "handlers/api.h"
+#include "handlers/changes.h"
 #include "registry/registry.h"
 #include "util/ip.h"
 
@@ -17,7 +18,7 @@ static void json_ok(struct api_response *res, int status, json_t *body)
     res->content_type = "application/json";
 }
 
-static json_t *placement_json(const struct reg_registry *reg, const struct reg_placement *p)
+json_t *api_placement_json(const struct reg_registry *reg, const struct reg_placement *p)
 {
     char ip[IP_TEXT_MAX], sid[REG_SET_ID_MAX + 1];
     json_t *o;
@@ -31,17 +32,22 @@ static json_t *placement_json(const struct reg_registry *reg, const struct reg_p
     return o;
 }
 
-/* ?wait=insync: 0 to go on (res untouched), -1 when res holds a 400. */
-static int parse_wait(const struct api_request *req, struct api_response *res, int *insync)
+/* ?wait=insync|none: 0 to go on (res untouched), -1 when res holds a 400. */
+static int parse_wait(const struct api_request *req, struct api_response *res, int *insync,
+                      int *none)
 {
-    *insync = 0;
+    *insync = *none = 0;
     if (!req->wait)
         return 0;
     if (!strcmp(req->wait, "insync")) {
         *insync = 1;
         return 0;
     }
-    api_problem(res, req, RC_BAD_REQUEST, "wait must be 'insync' (or absent)");
+    if (!strcmp(req->wait, "none")) {
+        *none = 1;
+        return 0;
+    }
+    api_problem(res, req, RC_BAD_REQUEST, "wait must be 'insync' or 'none' (or absent)");
     return -1;
 }
 
@@ -69,7 +75,7 @@ void api_backend_get(const struct api_request *req, struct api_response *res)
         api_problem(res, req, RC_NOT_REGISTERED, detail);
         return;
     }
-    json_ok(res, 200, placement_json(req->reg, &p));
+    json_ok(res, 200, api_placement_json(req->reg, &p));
 }
 
 /* A mutation in flight: what the answer needs once the registry is done. */
@@ -100,7 +106,7 @@ static void answer(struct pending *pd)
         if (r->rc == RC_UPSTREAM_TIMEOUT && r->placement.change_id[0])
             json_object_set_new(res.body, "change_id", json_string(r->placement.change_id));
     } else {
-        json_t *body = placement_json(pd->reg, &r->placement);
+        json_t *body = api_placement_json(pd->reg, &r->placement);
         if (pd->insync)
             json_object_set_new(body, "insync", json_true());
         json_ok(&res, pd->is_delete ? 200 : r->created ? 201 : 200, body);
@@ -182,10 +188,14 @@ static void submit(const struct api_request *req, struct api_response *res, enum
 {
     struct ip_addr ip;
     struct pending *pd;
-    int insync;
+    int insync, none;
 
-    if (parse_ip(req, res, &ip) || parse_wait(req, res, &insync))
+    if (parse_ip(req, res, &ip) || parse_wait(req, res, &insync, &none))
         return;
+    if (none) {
+        api_changes_accept(req, res, op, &ip); /* 202 now; GET /changes/{id} later */
+        return;
+    }
     pd = calloc(1, sizeof(*pd));
     if (!pd)
         abort();
@@ -239,7 +249,7 @@ static void render_list(const struct api_request *req, struct api_response *res)
         }
     qsort(all, total, sizeof(*all), cmp_placement);
     for (size_t i = 0; i < total; i++)
-        json_array_append_new(arr, placement_json(req->reg, &all[i]));
+        json_array_append_new(arr, api_placement_json(req->reg, &all[i]));
     free(all);
     reg_views_free(views, nviews);
     json_ok(res, 200, json_pack("{s:o, s:I}", "backends", arr, "count", (json_int_t)total));

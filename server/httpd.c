@@ -319,6 +319,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     req.body = rq->body;
     req.body_len = rq->len;
     req.wait = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "wait");
+    req.content_type =
+        MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
     req.insync_timeout_ms = h->insync_timeout_ms;
 
     if (rq->too_big) {

@@ -1,13 +1,15 @@
 /*
  * router.c: the route table. A pattern is a literal path or a literal prefix followed by a
- * parameter ("{ip}": the rest of the path, at least one byte). The parameter takes the rest,
- * slashes included, so "/backends/10.0.0.0/8" reaches the IP parser and is refused as a CIDR
- * (400) rather than as an unknown path. Pure, thread-safe.
+ * parameter ("{ip}", "{id}": the rest of the path, at least one byte). The parameter takes the
+ * rest, slashes included, so "/backends/10.0.0.0/8" reaches the IP parser and is refused as a
+ * CIDR (400) rather than as an unknown path. The Allow header of a path lists its methods in
+ * table order. Pure, thread-safe.
  */
 #include "server/router.h"
 
 #include <string.h>
 
+#include "handlers/changes.h"
 #include "handlers/metrics.h"
 
 struct route {
@@ -21,6 +23,9 @@ struct route {
 
 static const struct route routes[] = {
     {"/backends", "/backends", 0, "GET", api_backends_list, 0},
+    {"/backends", "/backends", 0, "POST", api_backends_register_bulk, 1},
+    {"/backends", "/backends", 0, "PUT", api_backends_replace, 1},
+    {"/backends", "/backends", 0, "DELETE", api_backends_deregister_bulk, 1},
     {"/backends/{ip}", "/backends/", 1, "GET", api_backend_get, 0},
     {"/backends/{ip}", "/backends/", 1, "POST", api_backend_register, 1},
     {"/backends/{ip}", "/backends/", 1, "DELETE", api_backend_deregister, 1},
@@ -28,6 +33,7 @@ static const struct route routes[] = {
     {"/healthz", "/healthz", 0, "GET", api_healthz, 0},
     {"/readyz", "/readyz", 0, "GET", api_readyz, 0},
     {"/metrics", "/metrics", 0, "GET", api_metrics, 0},
+    {"/changes/{id}", "/changes/", 1, "GET", api_changes_get, 0},
 };
 
 /* Does path match r? Sets the parameter span. */

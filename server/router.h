@@ -18,7 +18,7 @@ struct srv_route_match {
     char allow[64];    /* "GET, HEAD, POST" for the path, when path_found */
     const char *pattern; /* the route's path pattern ("/backends/{ip}"), a metric label;
                             "unmatched" when no path matched */
-    const char *param; /* the {ip} segment inside path, or NULL */
+    const char *param; /* the {ip} or {id} segment inside path, or NULL */
     size_t param_len;
 };
 

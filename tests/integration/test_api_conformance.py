@@ -643,7 +643,7 @@ def run_anonymous(binary, chk, results):
         for p in ("/nope", "/bucketsx", "/healthz/x", "/backend", "/"):
             if chk.spec.match(p)[1] is None:
                 chk.check("unknown path %s" % p, R("GET", p), 404, problem_type("not-found"))
-        for m, p in (("PUT", "/buckets"), ("POST", "/buckets"), ("DELETE", "/backends"),
+        for m, p in (("PUT", "/buckets"), ("POST", "/buckets"), ("PATCH", "/backends"),
                      ("PATCH", "/backends/127.0.0.20"), ("PUT", "/backends/127.0.0.20"),
                      ("POST", "/healthz"), ("DELETE", "/readyz")):
             chk.check("%s %s" % (m, p), R(m, p), 405, problem_type("method-not-allowed"))
@@ -699,6 +699,22 @@ def run_with_token(binary, chk, results):
                     headers={"Authorization": "Bearer " + WRONG_TOKEN}), 401, unauthorized)
         chk.check("DELETE with token", R("DELETE", "/backends/" + ip, headers=good), 200,
                   lambda a: [] if a.json().get("state") == "deregistered" else ["not deregistered"])
+        # The list endpoints are mutations too; GET /changes/{id} is a read.
+        body = json.dumps({"backends": [ip]}).encode()
+        js = {"Content-Type": "application/json"}
+        for m in ("POST", "DELETE", "PUT"):
+            chk.check("%s /backends without token" % m, R(m, "/backends", headers=js, body=body),
+                      401, unauthorized)
+        chk.check("bulk refused without a token registered nothing", R("GET", "/backends/" + ip),
+                  404, problem_type("not-registered"))
+        chk.check("bulk POST with token",
+                  R("POST", "/backends", headers=dict(js, **good), body=body), 200,
+                  lambda a: [] if a.json().get("created") == 1 else ["created %r" % a.json()])
+        chk.check("bulk DELETE with token",
+                  R("DELETE", "/backends", headers=dict(js, **good), body=body), 200,
+                  lambda a: [] if a.json().get("removed") == 1 else ["removed %r" % a.json()])
+        chk.check("GET /changes/{id} needs no token",
+                  R("GET", "/changes/" + "0" * 32), 404, problem_type("not-found"))
         chk.check("readyz", R("GET", "/readyz"), 200)
     finally:
         rc = srv.stop()
@@ -708,6 +724,245 @@ def run_with_token(binary, chk, results):
         leaked = [t for t in (TOKEN, WRONG_TOKEN) if t in log]
         results.record("tokens never reach the log",
                        ["%r appears in stderr" % t for t in leaked])
+
+
+# --- the list endpoints, ?wait=none and /changes ----------------------------------------------
+
+def jbody(obj):
+    return json.dumps(obj).encode("utf-8")
+
+
+JSON_CT = {"Content-Type": "application/json"}
+
+
+def item_statuses(want):
+    """The per-item results have these statuses, in order."""
+    def extra(ans):
+        got = [r.get("status") for r in ans.json()["results"]]
+        return [] if got == want else ["item statuses %s, expected %s" % (got, want)]
+    return extra
+
+
+def counts(**want):
+    def extra(ans):
+        d = ans.json()
+        return ["%s %r, expected %r" % (k, d.get(k), v) for k, v in want.items() if d.get(k) != v]
+    return extra
+
+
+def items_in_order(ips):
+    def extra(ans):
+        got = [r.get("ip") for r in ans.json()["results"]]
+        return [] if got == ips else ["results for %s, expected the request's order %s"
+                                      % (got, ips)]
+    return extra
+
+
+def replace_result(added, removed, unchanged, failed=0):
+    def extra(ans):
+        d = ans.json()
+        out = []
+        got_a = [p["ip"] for p in d["added"]]
+        got_r = sorted(p["ip"] for p in d["removed"])
+        if got_a != added:
+            out.append("added %s, expected %s" % (got_a, added))
+        if got_r != sorted(removed):
+            out.append("removed %s, expected %s" % (got_r, sorted(removed)))
+        if d["unchanged"] != unchanged:
+            out.append("unchanged %r, expected %r" % (d["unchanged"], unchanged))
+        if len(d["failed"]) != failed:
+            out.append("%d failed, expected %d: %s" % (len(d["failed"]), failed, d["failed"]))
+        if any(p["state"] != "deregistered" for p in d["removed"]):
+            out.append("a removed placement is not deregistered")
+        return out
+    return extra
+
+
+def errors_at(indices):
+    def extra(ans):
+        got = [e.get("index") for e in ans.json().get("errors", [])]
+        return [] if got == indices else ["errors at %s, expected %s" % (got, indices)]
+    return extra
+
+
+def accepted(ans):
+    d = ans.json()
+    out = []
+    if ans.header("Location") != d.get("href"):
+        out.append("Location %r differs from href %r" % (ans.header("Location"), d.get("href")))
+    return out
+
+
+def run_bulk(binary, chk, results):
+    srv = Server(binary)
+    try:
+        port = srv.wait_listening()
+    except RuntimeError as e:
+        srv.kill()
+        results.record("start r53reg for the list endpoints", [str(e)])
+        return
+    results.record("start r53reg for the list endpoints (port %d)" % port, [])
+    R = lambda m, p, **kw: request(port, m, p, **kw)  # noqa: E731
+
+    def send(method, path, obj, headers=JSON_CT):
+        return R(method, path, headers=headers, body=jbody(obj))
+
+    def poll(label, href, expect="committed", extra=None):
+        """GET the change until it is no longer queued; check the final answer."""
+        ans = None
+        for _ in range(500):
+            ans = R("GET", href)
+            if ans.status != 200 or ans.json().get("status") != "queued":
+                break
+            threading.Event().wait(0.01)
+
+        def final(a):
+            d = a.json()
+            out = []
+            if d.get("status") != expect:
+                out.append("status %r, expected %r" % (d.get("status"), expect))
+            if "result" not in d or "completed_at" not in d:
+                out.append("no result or completed_at")
+            if href != "/changes/" + d.get("id", ""):
+                out.append("id %r does not match %s" % (d.get("id"), href))
+            if extra is not None:
+                out += extra(d) or []
+            return out
+        return chk.check(label, ans, 200, final)
+
+    try:
+        v4 = ["127.0.0.%d" % i for i in (1, 2, 3)]
+        v6 = ["2001:db8::%d" % i for i in (1, 2, 3)]
+        both_ = v4 + v6
+        chk.check("bulk register", send("POST", "/backends", {"backends": both_}), 200,
+                  both(items_in_order(both_), item_statuses([201] * 6),
+                       counts(created=6, unchanged=0, failed=0)))
+        chk.check("bulk register again (bare array)", send("POST", "/backends", both_), 200,
+                  both(item_statuses([200] * 6), counts(created=0, unchanged=6, failed=0)))
+        chk.check("bulk list", R("GET", "/backends"), 200, backends_list(both_))
+        # 4 buckets x 3: 9 more A fit, the 10th gets 409 inside the 200.
+        more = ["127.0.0.%d" % i for i in range(10, 20)]
+        chk.check("bulk register over capacity",
+                  send("POST", "/backends", {"backends": more}), 200,
+                  both(item_statuses([201] * 9 + [409]), counts(created=9, unchanged=0, failed=1)))
+        chk.check("bulk deregister",
+                  send("DELETE", "/backends", {"backends": more + ["127.0.0.99"]}), 200,
+                  both(item_statuses([200] * 9 + [404, 404]),
+                       counts(removed=9, not_registered=2, failed=0)))
+        chk.check("bulk deregister as a bare array", send("DELETE", "/backends", v6[2:]), 200,
+                  counts(removed=1, not_registered=0, failed=0))
+
+        # PUT: converge, then nothing to do; the empty-set guard.
+        want = ["127.0.0.2", "127.0.0.3", "127.0.0.4", "2001:db8::2", "2001:db8::4"]
+        chk.check("PUT desired set", send("PUT", "/backends", {"backends": want}), 200,
+                  replace_result(["127.0.0.4", "2001:db8::4"], ["127.0.0.1", "2001:db8::1"], 3))
+        chk.check("PUT again changes nothing", send("PUT", "/backends", {"backends": want}), 200,
+                  replace_result([], [], 5))
+        chk.check("list after PUT", R("GET", "/backends"), 200, backends_list(want))
+        chk.check("PUT empty without allow_empty", send("PUT", "/backends", {"backends": []}),
+                  400, problem_type("bad-request"))
+        chk.check("PUT empty refused removed nothing", R("GET", "/backends"), 200,
+                  backends_list(want))
+
+        # Refused whole: 415, malformed JSON, invalid or duplicate items, unknown members.
+        chk.check("bulk without Content-Type",
+                  R("POST", "/backends", body=jbody(["127.0.0.50"])), 415,
+                  problem_type("unsupported-media-type"))
+        chk.check("bulk as text/plain",
+                  send("POST", "/backends", ["127.0.0.50"], headers={"Content-Type": "text/plain"}),
+                  415, problem_type("unsupported-media-type"))
+        chk.check("PUT as form data",
+                  send("PUT", "/backends", [], headers={"Content-Type":
+                                                        "application/x-www-form-urlencoded"}),
+                  415, problem_type("unsupported-media-type"))
+        chk.check("bulk malformed JSON",
+                  R("POST", "/backends", headers=JSON_CT, body=b'{"backends": ["127.0.0.50",]}'),
+                  400, both(problem_type("bad-request"),
+                            lambda a: [] if "line 1, column" in a.json().get("detail", "")
+                            else ["detail %r names no line/column" % a.json().get("detail")]))
+        chk.check("bulk invalid and duplicate items",
+                  send("POST", "/backends", ["127.0.0.50", "127.0.0.050", "2001:DB8::50",
+                                             "127.0.0.50", 5]),
+                  400, both(problem_type("invalid-ip"), errors_at([1, 2, 3, 4])))
+        chk.check("DELETE with an invalid item", send("DELETE", "/backends", want + ["::"]), 400,
+                  both(problem_type("invalid-ip"), errors_at([5])))
+        chk.check("PUT with an invalid item", send("PUT", "/backends", {"backends": ["1.2.3"]}),
+                  400, both(problem_type("invalid-ip"), errors_at([0])))
+        chk.check("bulk unknown member", send("POST", "/backends", {"backend": ["127.0.0.50"]}),
+                  400, problem_type("bad-request"))
+        chk.check("bulk wait=insync refused", send("POST", "/backends?wait=insync", ["127.0.0.50"]),
+                  400, problem_type("bad-request"))
+        chk.check("refused requests changed nothing", R("GET", "/backends"), 200,
+                  backends_list(want))
+
+        # 413: more than 10,000 items, and a body over --max-body.
+        many = ["127.1.%d.%d" % (i // 250, i % 250 + 1) for i in range(10001)]
+        chk.check("bulk with 10,001 items", send("POST", "/backends", many), 413,
+                  both(problem_type("body-too-large"),
+                       lambda a: [] if "10000" in a.json().get("detail", "")
+                       else ["detail %r does not name the limit" % a.json().get("detail")]))
+        chk.check("bulk body over --max-body",
+                  R("POST", "/backends", headers=JSON_CT, body=b" " * BIG_BODY), 413,
+                  problem_type("body-too-large"))
+
+        # ?wait=none: 202 with a change, then GET /changes/{id} until committed.
+        a = chk.check("bulk register wait=none",
+                      send("POST", "/backends?wait=none", ["127.0.0.5", "2001:db8::5"]), 202,
+                      accepted)
+        if a.status == 202:
+            href = a.json()["href"]
+            poll("change of bulk register", href, extra=lambda d: (
+                [] if d["result"].get("created") == 2 and d.get("http_status") == 200
+                and d.get("method") == "POST" and d.get("route53_change_id")
+                else ["result %r" % d]))
+            chk.check("HEAD change", R("HEAD", href), 200, empty_body)
+            chk.check("POST on a change", R("POST", href), 405,
+                      problem_type("method-not-allowed"))
+        a = chk.check("bulk deregister wait=none",
+                      send("DELETE", "/backends?wait=none", ["127.0.0.5", "127.0.0.77"]), 202,
+                      accepted)
+        if a.status == 202:
+            poll("change of bulk deregister", a.json()["href"], extra=lambda d: (
+                [] if d["result"].get("removed") == 1 and d["result"].get("not_registered") == 1
+                else ["result %r" % d["result"]]))
+        a = chk.check("PUT wait=none", send("PUT", "/backends?wait=none", {"backends": want}), 202,
+                      accepted)
+        if a.status == 202:
+            poll("change of PUT", a.json()["href"], extra=lambda d: (
+                [] if d["result"].get("removed") and d["result"].get("unchanged") == 5
+                else ["result %r" % d["result"]]))
+        a = chk.check("PUT empty with allow_empty wait=none",
+                      send("PUT", "/backends?wait=none", {"backends": [], "allow_empty": True}),
+                      202, accepted)
+        if a.status == 202:
+            poll("change of emptying PUT", a.json()["href"], extra=lambda d: (
+                [] if len(d["result"].get("removed", [])) == 5 else ["result %r" % d["result"]]))
+        chk.check("list after emptying PUT", R("GET", "/backends"), 200, backends_list([]))
+
+        # ?wait=none on one IP: the change's result is the placement, or the problem.
+        one = "2001:db8::60"
+        a = chk.check("register one wait=none", R("POST", "/backends/%s?wait=none" % one), 202,
+                      accepted)
+        if a.status == 202:
+            poll("change of one registration", a.json()["href"], extra=lambda d: (
+                [] if d["result"].get("ip") == one and d.get("http_status") == 201
+                else ["result %r" % d]))
+        a = chk.check("deregister unknown wait=none",
+                      R("DELETE", "/backends/127.0.0.61?wait=none"), 202, accepted)
+        if a.status == 202:
+            poll("change of a failed deregistration", a.json()["href"], expect="failed",
+                 extra=lambda d: [] if d.get("http_status") == 404 and
+                 d["result"].get("type") == "urn:r53reg:problem:not-registered"
+                 else ["result %r" % d])
+
+        chk.check("unknown change", R("GET", "/changes/" + "f" * 32), 404,
+                  problem_type("not-found"))
+        chk.check("malformed change id", R("GET", "/changes/not-an-id"), 404,
+                  problem_type("not-found"))
+    finally:
+        rc = srv.stop()
+        results.record("SIGTERM exits 0 (list endpoints)", [] if rc == 0 else
+                       ["exit status %r; last stderr:\n%s" % (rc, "\n".join(srv.lines[-20:]))])
 
 
 def main(argv):
@@ -723,6 +978,7 @@ def main(argv):
     spec = Spec(spec_path)
     chk = Checker(spec, results)
     run_anonymous(binary, chk, results)
+    run_bulk(binary, chk, results)
     run_with_token(binary, chk, results)
     return results.summary()
 
