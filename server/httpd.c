@@ -42,6 +42,9 @@ struct srv_httpd {
     atomic_int stopping;
     atomic_long in_flight;
     atomic_long parked;
+    pthread_mutex_t parked_lock; /* taken after a request's lock, never before it */
+    /* guarded by parked_lock */
+    struct api_async *parked_head;
     atomic_ullong next_id;
     unsigned long long id_salt;
 };
@@ -70,8 +73,10 @@ struct api_async {
     pthread_mutex_t lock;
     /* guarded by lock */
     int completed;             /* res holds the answer */
-    int suspended;             /* the connection is parked */
+    int suspended;             /* the connection is parked (and on the parked list) */
     int closed;                /* MHD is done with the request */
+    int abandoned;             /* answered 503 at shutdown: a late completion is dropped */
+    struct api_async *pnext, *pprev; /* the parked list, guarded by h->parked_lock */
     struct api_response res;
 };
 #define request api_async
@@ -229,15 +234,45 @@ static void request_unref(struct request *rq)
     free(rq);
 }
 
+/* Park / unpark: the caller holds rq->lock. */
+static void park(struct request *rq)
+{
+    struct srv_httpd *h = rq->h;
+    rq->suspended = 1;
+    atomic_fetch_add(&h->parked, 1);
+    pthread_mutex_lock(&h->parked_lock);
+    rq->pprev = NULL;
+    rq->pnext = h->parked_head;
+    if (h->parked_head)
+        h->parked_head->pprev = rq;
+    h->parked_head = rq;
+    pthread_mutex_unlock(&h->parked_lock);
+}
+
+static void unpark(struct request *rq)
+{
+    struct srv_httpd *h = rq->h;
+    rq->suspended = 0;
+    atomic_fetch_sub(&h->parked, 1);
+    pthread_mutex_lock(&h->parked_lock);
+    if (rq->pprev)
+        rq->pprev->pnext = rq->pnext;
+    else
+        h->parked_head = rq->pnext;
+    if (rq->pnext)
+        rq->pnext->pprev = rq->pprev;
+    rq->pnext = rq->pprev = NULL;
+    pthread_mutex_unlock(&h->parked_lock);
+}
+
 void api_async_complete(struct api_async *rq, struct api_response *res)
 {
     pthread_mutex_lock(&rq->lock);
-    if (!rq->closed) {
+    if (!rq->closed && !rq->abandoned) {
         rq->res = *res;
         rq->completed = 1;
         if (rq->suspended) {
-            rq->suspended = 0;
-            atomic_fetch_sub(&rq->h->parked, 1);
+            unpark(rq);
             MHD_resume_connection(rq->conn);
         }
     } else {
@@ -370,8 +405,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         pthread_mutex_unlock(&rq->lock);
         return send_response(c, rq, &res, NULL, 0);
     }
-    rq->suspended = 1;
-    atomic_fetch_add(&h->parked, 1);
+    park(rq);
     MHD_suspend_connection(c);
     pthread_mutex_unlock(&rq->lock);
     return MHD_YES;
@@ -413,10 +447,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     }
     pthread_mutex_lock(&rq->lock);
     rq->closed = 1;
-    if (rq->suspended) {
-        rq->suspended = 0;
-        atomic_fetch_sub(&h->parked, 1);
-    }
+    if (rq->suspended)
+        unpark(rq);
     pthread_mutex_unlock(&rq->lock);
     *con_cls = NULL;
     atomic_fetch_sub(&h->in_flight, 1);
@@ -455,6 +487,7 @@ enum rc_code srv_httpd_start(const struct srv_httpd_options *opt, struct reg_reg
     atomic_init(&h->stopping, 0);
     atomic_init(&h->in_flight, 0);
     atomic_init(&h->parked, 0);
+    pthread_mutex_init(&h->parked_lock, NULL);
     atomic_init(&h->next_id, 1);
     if (RAND_bytes((unsigned char *)&h->id_salt, sizeof(h->id_salt)) != 1)
         h->id_salt = (unsigned long long)time(NULL) ^ (unsigned long long)getpid();
@@ -495,6 +528,45 @@ unsigned srv_httpd_port(const struct srv_httpd *h)
     return di ? di->port : 0;
 }
 
+/*
+ * At the end of a shutdown: answer every request still parked with 503 (its change may yet be
+ * committed by the registry, which the answer says), so MHD can close the connections; MHD
+ * refuses to stop while any is suspended. A completion arriving later is dropped.
+ */
+static void answer_parked(struct srv_httpd *h)
+{
+    struct request **v = NULL;
+    size_t n = 0, cap = 0;
+
+    pthread_mutex_lock(&h->parked_lock);
+    for (struct request *rq = h->parked_head; rq; rq = rq->pnext) {
+        atomic_fetch_add(&rq->refs, 1);
+        v = xgrow(v, &cap, n + 1, sizeof(*v));
+        v[n++] = rq;
+    }
+    pthread_mutex_unlock(&h->parked_lock);
+    for (size_t i = 0; i < n; i++) {
+        struct request *rq = v[i];
+        pthread_mutex_lock(&rq->lock);
+        if (rq->suspended && !rq->completed) {
+            struct api_request req;
+            memset(&req, 0, sizeof(req));
+            req.path = rq->path;
+            req.request_id = rq->id;
+            api_problem(&rq->res, &req, RC_SHUTTING_DOWN,
+                        "the service stopped before this change was committed; it may still "
+                        "be committed: look it up before retrying");
+            rq->completed = 1;
+            rq->abandoned = 1;
+            unpark(rq);
+            MHD_resume_connection(rq->conn);
+        }
+        pthread_mutex_unlock(&rq->lock);
+        request_unref(rq);
+    }
+    free(v);
+}
+
 void srv_httpd_stop(struct srv_httpd *h, unsigned timeout_s)
 {
     struct timespec t0;
@@ -511,11 +583,24 @@ void srv_httpd_stop(struct srv_httpd *h, unsigned timeout_s)
         struct timespec ts = {0, 10 * 1000 * 1000};
         nanosleep(&ts, NULL);
     }
-    if (atomic_load(&h->in_flight) > 0)
-        log_warn("msg=\"shutdown timeout; closing connections with requests in flight\" "
-                 "in_flight=%ld",
-                 (long)atomic_load(&h->in_flight));
+    if (atomic_load(&h->in_flight) > 0) {
+        log_warn("msg=\"shutdown timeout; answering parked requests 503\" in_flight=%ld "
+                 "parked=%ld",
+                 (long)atomic_load(&h->in_flight), (long)atomic_load(&h->parked));
+        /* Resume them, then give MHD a moment to send the answers. */
+        for (int round = 0; round < 200 && atomic_load(&h->parked) > 0; round++) {
+            struct timespec ts = {0, 10 * 1000 * 1000};
+            answer_parked(h);
+            nanosleep(&ts, NULL);
+        }
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        while (atomic_load(&h->in_flight) > 0 && ms_since(&t0) < 2000.0) {
+            struct timespec ts = {0, 10 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+        }
+    }
     MHD_stop_daemon(h->daemon);
+    pthread_mutex_destroy(&h->parked_lock);
     metrics_detach();
     if (h->token_digests)
         OPENSSL_cleanse(h->token_digests, h->ntokens * DIGEST_LEN);
