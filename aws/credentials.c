@@ -13,6 +13,8 @@
  *   token, container authorization token) are re-read on every refresh because they rotate.
  * - Every buffer holding a secret (response bodies, token files, request bodies, header lists,
  *   credential strings) is wiped before it is released. Secrets never reach a log or a detail.
+ *   A struct buf that may hold a secret never grows by realloc (that would leave an unwiped
+ *   copy): it is sized once with buf_reserve() and released with buf_wipe().
  * - Every HTTP response is capped at RESPONSE_CAP bytes; files at FILE_CAP.
  *
  * Threading: the provider's configuration is immutable after create. The current credentials
@@ -40,7 +42,9 @@
 #include <libxml/tree.h>
 #include <openssl/crypto.h>
 
+#include "util/buf.h"
 #include "util/log.h"
+#include "util/rc.h"
 #include "util/xalloc.h"
 
 #define RESPONSE_CAP (64 * 1024)
@@ -55,77 +59,6 @@
 #define DEFAULT_CONTAINER_HOST "http://169.254.170.2"
 #define DEFAULT_IMDS "http://169.254.169.254"
 #define DEFAULT_IMDS_V6 "http://[fd00:ec2::254]"
-
-/* --- growable string ---------------------------------------------------------------------- */
-
-struct sbuf {
-    char *p;
-    size_t len, cap;
-};
-
-static void sb_add(struct sbuf *b, const char *s, size_t n)
-{
-    b->p = xgrow(b->p, &b->cap, b->len + n + 1, 1);
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void sb_adds(struct sbuf *b, const char *s)
-{
-    sb_add(b, s, strlen(s));
-}
-
-static void sb_printf(struct sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void sb_printf(struct sbuf *b, const char *fmt, ...)
-{
-    va_list ap;
-    int n;
-
-    va_start(ap, fmt);
-    n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (n <= 0)
-        return;
-    b->p = xgrow(b->p, &b->cap, b->len + (size_t)n + 1, 1);
-    va_start(ap, fmt);
-    vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    b->len += (size_t)n;
-}
-
-static const char *sb_str(const struct sbuf *b)
-{
-    return b->p ? b->p : "";
-}
-
-static void sb_release(struct sbuf *b)
-{
-    free(b->p);
-    memset(b, 0, sizeof(*b));
-}
-
-/* For buffers that held secrets. Callers that may hold secrets never let the buffer grow by
- * realloc (that would leave an unwiped copy): they size it once (sb_reserve). */
-static void sb_wipe(struct sbuf *b)
-{
-    if (b->p)
-        xfree_secret(b->p, b->cap);
-    memset(b, 0, sizeof(*b));
-}
-
-static void sb_reserve(struct sbuf *b, size_t cap)
-{
-    b->p = xgrow(b->p, &b->cap, cap, 1);
-    b->p[b->len] = '\0';
-}
-
-static void copy_detail(char *detail, size_t n, const char *s)
-{
-    if (detail && n)
-        snprintf(detail, n, "%s", s);
-}
 
 static char *free_secret_str(char *s)
 {
@@ -240,8 +173,8 @@ static void format_time(time_t t, char out[32])
 /* --- files -------------------------------------------------------------------------------- */
 
 /* Read a whole file (at most cap bytes) into a NUL-terminated buffer sized once, so a secret
- * content is wiped by sb_wipe. On error *err_no is errno (EFBIG when too large). */
-static enum rc_code read_file(const char *path, size_t cap, struct sbuf *out, int *err_no)
+ * content is wiped by buf_wipe. On error *err_no is errno (EFBIG when too large). */
+static enum rc_code read_file(const char *path, size_t cap, struct buf *out, int *err_no)
 {
     FILE *f = NULL;
     enum rc_code rc = RC_OK;
@@ -255,7 +188,7 @@ static enum rc_code read_file(const char *path, size_t cap, struct sbuf *out, in
         rc = RC_IO;
         goto out;
     }
-    sb_reserve(out, cap + 2);
+    buf_reserve(out, cap + 2);
     n = fread(out->p, 1, cap + 1, f);
     if (ferror(f)) {
         *err_no = errno ? errno : EIO;
@@ -273,7 +206,7 @@ out:
     if (f)
         fclose(f);
     if (rc)
-        sb_wipe(out);
+        buf_wipe(out);
     return rc;
 }
 
@@ -285,10 +218,10 @@ static const char *errno_text(int e)
 /* "~/x" expands with home; other paths are copied. */
 static char *expand_home(const char *path, const char *home)
 {
-    struct sbuf b = {0};
+    struct buf b = {0};
     if (path[0] == '~' && (path[1] == '/' || path[1] == '\0') && home) {
-        sb_adds(&b, home);
-        sb_adds(&b, path + 1);
+        buf_adds(&b, home);
+        buf_adds(&b, path + 1);
         return b.p;
     }
     return xstrdup(path);
@@ -297,9 +230,9 @@ static char *expand_home(const char *path, const char *home)
 /* Read a token file: trimmed of surrounding whitespace, non-empty, no CR/LF inside.
  * The token is a secret: release it with free_secret_str(). */
 static enum rc_code read_token_file(const char *what, const char *path, char **token,
-                                    struct sbuf *err)
+                                    struct buf *err)
 {
-    struct sbuf data = {0};
+    struct buf data = {0};
     enum rc_code rc;
     int e;
     size_t n;
@@ -308,19 +241,19 @@ static enum rc_code read_token_file(const char *what, const char *path, char **t
     *token = NULL;
     rc = read_file(path, RESPONSE_CAP, &data, &e);
     if (rc) {
-        sb_printf(err, "%s %s: %s", what, path, errno_text(e));
+        buf_addf(err, "%s %s: %s", what, path, errno_text(e));
         goto out;
     }
     n = data.len;
     s = trim(data.p, &n);
     if (n == 0 || memchr(s, '\n', n) || memchr(s, '\r', n) || memchr(s, '\0', n)) {
-        sb_printf(err, "%s %s: %s", what, path, n ? "holds line breaks or NUL" : "empty");
+        buf_addf(err, "%s %s: %s", what, path, n ? "holds line breaks or NUL" : "empty");
         rc = RC_PARSE;
         goto out;
     }
     *token = xstrndup(s, n);
 out:
-    sb_wipe(&data);
+    buf_wipe(&data);
     return rc;
 }
 
@@ -328,7 +261,7 @@ out:
 
 struct http_reply {
     long status;
-    struct sbuf body; /* sized once to RESPONSE_CAP + 1: may hold secrets */
+    struct buf body; /* sized once to RESPONSE_CAP + 1: may hold secrets */
     int too_big;
 };
 
@@ -349,7 +282,7 @@ static size_t on_write(char *ptr, size_t size, size_t nmemb, void *ud)
 
 static void http_reply_release(struct http_reply *r)
 {
-    sb_wipe(&r->body);
+    buf_wipe(&r->body);
     r->status = 0;
     r->too_big = 0;
 }
@@ -419,7 +352,7 @@ struct http_call {
 
 /* Perform one request. RC_OK means an HTTP response arrived (any status, in r->status);
  * RC_UNAVAILABLE a transport failure, RC_PARSE a body over RESPONSE_CAP, both with err. */
-static enum rc_code http_do(const struct http_call *hc, struct http_reply *r, struct sbuf *err)
+static enum rc_code http_do(const struct http_call *hc, struct http_reply *r, struct buf *err)
 {
     CURL *h = NULL;
     struct curl_slist *hdrs = NULL;
@@ -429,17 +362,17 @@ static enum rc_code http_do(const struct http_call *hc, struct http_reply *r, st
     CURLcode cc;
 
     memset(r, 0, sizeof(*r));
-    sb_reserve(&r->body, RESPONSE_CAP + 1);
+    buf_reserve(&r->body, RESPONSE_CAP + 1);
     h = curl_easy_init();
     if (!h) {
-        sb_printf(err, "%s: curl_easy_init failed", hc->url);
+        buf_addf(err, "%s: curl_easy_init failed", hc->url);
         rc = RC_INTERNAL;
         goto out;
     }
     for (const char *const *p = hc->headers; p && *p; p++) {
         struct curl_slist *n = curl_slist_append(hdrs, *p);
         if (!n) {
-            sb_printf(err, "%s: out of memory", hc->url);
+            buf_addf(err, "%s: out of memory", hc->url);
             rc = RC_INTERNAL;
             goto out;
         }
@@ -476,12 +409,12 @@ static enum rc_code http_do(const struct http_call *hc, struct http_reply *r, st
 
     cc = curl_easy_perform(h);
     if (r->too_big || cc == CURLE_FILESIZE_EXCEEDED) {
-        sb_printf(err, "%s: response larger than %d bytes", hc->url, RESPONSE_CAP);
+        buf_addf(err, "%s: response larger than %d bytes", hc->url, RESPONSE_CAP);
         rc = RC_PARSE;
         goto out;
     }
     if (cc != CURLE_OK) {
-        sb_printf(err, "%s: %s", hc->url, errbuf[0] ? errbuf : curl_easy_strerror(cc));
+        buf_addf(err, "%s: %s", hc->url, errbuf[0] ? errbuf : curl_easy_strerror(cc));
         rc = cc == CURLE_OPERATION_TIMEDOUT ? RC_UPSTREAM_TIMEOUT : RC_UNAVAILABLE;
         goto out;
     }
@@ -499,16 +432,16 @@ out:
 }
 
 /* application/x-www-form-urlencoded value: everything but unreserved percent-encoded. */
-static void sb_add_form(struct sbuf *b, const char *s)
+static void add_form(struct buf *b, const char *s)
 {
     static const char hex[] = "0123456789ABCDEF";
     for (; *s; s++) {
         unsigned char c = (unsigned char)*s;
         if (isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-            sb_add(b, (const char *)&c, 1);
+            buf_add(b, (const char *)&c, 1);
         } else {
             char esc[3] = {'%', hex[c >> 4], hex[c & 15]};
-            sb_add(b, esc, 3);
+            buf_add(b, esc, 3);
         }
     }
 }
@@ -539,16 +472,16 @@ void awscred_release(struct awscred *c)
 
 /* Checks shared by every source that returns temporary credentials. */
 static enum rc_code check_expiration(const char *what, const char *exp_text, time_t *exp,
-                                     struct sbuf *err)
+                                     struct buf *err)
 {
     if (parse_iso8601(exp_text, exp)) {
-        sb_printf(err, "%s: Expiration is not an ISO 8601 time", what);
+        buf_addf(err, "%s: Expiration is not an ISO 8601 time", what);
         return RC_PARSE;
     }
     if (*exp <= time(NULL)) {
         char when[32];
         format_time(*exp, when);
-        sb_printf(err, "%s: credentials already expired (Expiration %s)", what, when);
+        buf_addf(err, "%s: credentials already expired (Expiration %s)", what, when);
         return RC_UPSTREAM;
     }
     return RC_OK;
@@ -577,7 +510,7 @@ static void json_wipe(json_t *obj)
 
 /* {"AccessKeyId","SecretAccessKey","Token","Expiration"} (IMDS adds "Code": "Success"). */
 static enum rc_code parse_json_creds(const char *what, const struct http_reply *r, int imds,
-                                     const char *source, struct awscred *out, struct sbuf *err)
+                                     const char *source, struct awscred *out, struct buf *err)
 {
     json_error_t jerr;
     json_t *root = NULL;
@@ -587,7 +520,7 @@ static enum rc_code parse_json_creds(const char *what, const struct http_reply *
 
     root = json_loadb(r->body.p, r->body.len, 0, &jerr);
     if (!root || !json_is_object(root)) {
-        sb_printf(err, "%s: reply is not a JSON object (HTTP %ld)", what, r->status);
+        buf_addf(err, "%s: reply is not a JSON object (HTTP %ld)", what, r->status);
         rc = RC_PARSE;
         goto out;
     }
@@ -595,8 +528,8 @@ static enum rc_code parse_json_creds(const char *what, const struct http_reply *
         const char *code = json_str(root, "Code");
         if (!code || strcmp(code, "Success") != 0) {
             const char *msg = json_str(root, "Message");
-            sb_printf(err, "%s: Code %s%s%s", what, code ? code : "missing", msg ? ": " : "",
-                      msg ? msg : "");
+            buf_addf(err, "%s: Code %s%s%s", what, code ? code : "missing", msg ? ": " : "",
+                     msg ? msg : "");
             rc = RC_UPSTREAM;
             goto out;
         }
@@ -606,11 +539,11 @@ static enum rc_code parse_json_creds(const char *what, const struct http_reply *
     token = json_str(root, "Token");
     exp_text = json_str(root, "Expiration");
     if (!akid || !*akid || !secret || !*secret || !token || !*token || !exp_text) {
-        sb_printf(err, "%s: reply lacks %s", what,
-                  !akid || !*akid       ? "AccessKeyId"
-                  : !secret || !*secret ? "SecretAccessKey"
-                  : !token || !*token   ? "Token"
-                                        : "Expiration");
+        buf_addf(err, "%s: reply lacks %s", what,
+                 !akid || !*akid       ? "AccessKeyId"
+                 : !secret || !*secret ? "SecretAccessKey"
+                 : !token || !*token   ? "Token"
+                                       : "Expiration");
         rc = RC_PARSE;
         goto out;
     }
@@ -665,7 +598,7 @@ static char *xml_text(xmlDoc *doc, xmlNode *n)
 }
 
 static enum rc_code parse_sts_reply(const char *what, const struct http_reply *r,
-                                    struct awscred *out, struct sbuf *err)
+                                    struct awscred *out, struct buf *err)
 {
     xmlDoc *doc = NULL;
     xmlNode *root, *creds;
@@ -677,7 +610,7 @@ static enum rc_code parse_sts_reply(const char *what, const struct http_reply *r
                         XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
     root = doc ? xmlDocGetRootElement(doc) : NULL;
     if (!root) {
-        sb_printf(err, "%s: HTTP %ld, reply is not XML", what, r->status);
+        buf_addf(err, "%s: HTTP %ld, reply is not XML", what, r->status);
         rc = RC_PARSE;
         goto out;
     }
@@ -685,22 +618,22 @@ static enum rc_code parse_sts_reply(const char *what, const struct http_reply *r
         xmlNode *e = xml_child(root, "Error");
         char *code = xml_text(doc, xml_child(e, "Code"));
         char *msg = xml_text(doc, xml_child(e, "Message"));
-        sb_printf(err, "%s: HTTP %ld %s%s%s", what, r->status, code ? code : "(no Code)",
-                  msg ? ": " : "", msg ? msg : "");
+        buf_addf(err, "%s: HTTP %ld %s%s%s", what, r->status, code ? code : "(no Code)",
+                 msg ? ": " : "", msg ? msg : "");
         free(code);
         free(msg);
         rc = RC_UPSTREAM;
         goto out;
     }
     if (r->status != 200) {
-        sb_printf(err, "%s: HTTP %ld", what, r->status);
+        buf_addf(err, "%s: HTTP %ld", what, r->status);
         rc = RC_UPSTREAM;
         goto out;
     }
     if (strcmp((const char *)root->name, "AssumeRoleWithWebIdentityResponse") != 0 || !root->ns ||
         !root->ns->href || strcmp((const char *)root->ns->href, STS_NS) != 0) {
-        sb_printf(err, "%s: unexpected reply <%s> (want AssumeRoleWithWebIdentityResponse in %s)",
-                  what, (const char *)root->name, STS_NS);
+        buf_addf(err, "%s: unexpected reply <%s> (want AssumeRoleWithWebIdentityResponse in %s)",
+                 what, (const char *)root->name, STS_NS);
         rc = RC_PARSE;
         goto out;
     }
@@ -710,12 +643,12 @@ static enum rc_code parse_sts_reply(const char *what, const struct http_reply *r
     token = xml_text(doc, xml_child(creds, "SessionToken"));
     exp_text = xml_text(doc, xml_child(creds, "Expiration"));
     if (!akid || !*akid || !secret || !*secret || !token || !*token || !exp_text) {
-        sb_printf(err, "%s: reply lacks Credentials/%s", what,
-                  !creds                ? "" /* whole element */
-                  : !akid || !*akid     ? "AccessKeyId"
-                  : !secret || !*secret ? "SecretAccessKey"
-                  : !token || !*token   ? "SessionToken"
-                                        : "Expiration");
+        buf_addf(err, "%s: reply lacks Credentials/%s", what,
+                 !creds                ? "" /* whole element */
+                 : !akid || !*akid     ? "AccessKeyId"
+                 : !secret || !*secret ? "SecretAccessKey"
+                 : !token || !*token   ? "SessionToken"
+                                       : "Expiration");
         rc = RC_PARSE;
         goto out;
     }
@@ -774,25 +707,25 @@ static char *sts_url(const struct awscred_options *o)
 {
     const char *v = o->sts_endpoint ? o->sts_endpoint : env_get(o, "AWS_ENDPOINT_URL_STS");
     const char *region = env_get(o, "AWS_REGION");
-    struct sbuf b = {0};
+    struct buf b = {0};
 
     if (v)
         return strip_slash(v);
     if (!region)
         region = env_get(o, "AWS_DEFAULT_REGION");
     if (region && strspn(region, "abcdefghijklmnopqrstuvwxyz0123456789-") == strlen(region)) {
-        sb_printf(&b, "https://sts.%s.amazonaws.com%s", region,
-                  !strncmp(region, "cn-", 3) ? ".cn" : "");
+        buf_addf(&b, "https://sts.%s.amazonaws.com%s", region,
+                 !strncmp(region, "cn-", 3) ? ".cn" : "");
         return b.p;
     }
     return xstrdup(DEFAULT_STS);
 }
 
 static enum rc_code fetch_web_identity(const struct awscred_provider *p, struct awscred *out,
-                                       struct sbuf *err)
+                                       struct buf *err)
 {
     char *token = NULL;
-    struct sbuf body = {0}, url = {0};
+    struct buf body = {0}, url = {0};
     struct http_reply r = {0};
     static const char *const headers[] = {"Accept: text/xml", NULL};
     struct http_call hc;
@@ -802,14 +735,14 @@ static enum rc_code fetch_web_identity(const struct awscred_provider *p, struct 
     if (rc)
         goto out;
     /* sized once: the body holds the token */
-    sb_reserve(&body, 256 + 3 * (strlen(p->role_arn) + strlen(p->session_name) + strlen(token)));
-    sb_adds(&body, "Action=AssumeRoleWithWebIdentity&Version=2011-06-15&RoleArn=");
-    sb_add_form(&body, p->role_arn);
-    sb_adds(&body, "&RoleSessionName=");
-    sb_add_form(&body, p->session_name);
-    sb_adds(&body, "&WebIdentityToken=");
-    sb_add_form(&body, token);
-    sb_printf(&url, "%s/", p->sts_url);
+    buf_reserve(&body, 256 + 3 * (strlen(p->role_arn) + strlen(p->session_name) + strlen(token)));
+    buf_adds(&body, "Action=AssumeRoleWithWebIdentity&Version=2011-06-15&RoleArn=");
+    add_form(&body, p->role_arn);
+    buf_adds(&body, "&RoleSessionName=");
+    add_form(&body, p->session_name);
+    buf_adds(&body, "&WebIdentityToken=");
+    add_form(&body, token);
+    buf_addf(&url, "%s/", p->sts_url);
 
     memset(&hc, 0, sizeof(hc));
     hc.method = "POST";
@@ -820,26 +753,26 @@ static enum rc_code fetch_web_identity(const struct awscred_provider *p, struct 
     hc.connect_ms = (long)p->timeout_ms;
     rc = http_do(&hc, &r, err);
     if (rc) {
-        struct sbuf e = {0};
-        sb_printf(&e, "STS %s", sb_str(err));
-        sb_release(err);
+        struct buf e = {0};
+        buf_addf(&e, "STS %s", buf_str(err));
+        buf_release(err);
         *err = e;
         goto out;
     }
     rc = parse_sts_reply("STS AssumeRoleWithWebIdentity", &r, out, err);
 out:
     free_secret_str(token);
-    sb_wipe(&body);
-    sb_release(&url);
+    buf_wipe(&body);
+    buf_release(&url);
     http_reply_release(&r);
     return rc;
 }
 
 static enum rc_code fetch_container(const struct awscred_provider *p, struct awscred *out,
-                                    struct sbuf *err)
+                                    struct buf *err)
 {
     char *token = NULL;
-    struct sbuf auth = {0};
+    struct buf auth = {0};
     struct http_reply r = {0};
     const char *headers[3] = {"Accept: application/json", NULL, NULL};
     struct http_call hc;
@@ -854,13 +787,13 @@ static enum rc_code fetch_container(const struct awscred_provider *p, struct aws
     tok = token ? token : p->container_auth;
     if (tok) {
         if (strchr(tok, '\n') || strchr(tok, '\r')) {
-            sb_adds(err, "authorization token holds line breaks");
+            buf_adds(err, "authorization token holds line breaks");
             rc = RC_CONFIG;
             goto out;
         }
-        sb_reserve(&auth, strlen(tok) + 32);
-        sb_adds(&auth, "Authorization: ");
-        sb_adds(&auth, tok);
+        buf_reserve(&auth, strlen(tok) + 32);
+        buf_adds(&auth, "Authorization: ");
+        buf_adds(&auth, tok);
         headers[1] = auth.p;
     }
     memset(&hc, 0, sizeof(hc));
@@ -877,8 +810,8 @@ static enum rc_code fetch_container(const struct awscred_provider *p, struct aws
         const char *msg = json_is_object(j) ? json_str(j, "message") : NULL;
         if (!msg && json_is_object(j))
             msg = json_str(j, "Message");
-        sb_printf(err, "%s: HTTP %ld%s%s", p->container_url, r.status, msg ? ": " : "",
-                  msg ? msg : "");
+        buf_addf(err, "%s: HTTP %ld%s%s", p->container_url, r.status, msg ? ": " : "",
+                 msg ? msg : "");
         if (j) {
             json_wipe(j);
             json_decref(j);
@@ -889,15 +822,15 @@ static enum rc_code fetch_container(const struct awscred_provider *p, struct aws
     rc = parse_json_creds(p->container_url, &r, 0, "container", out, err);
 out:
     free_secret_str(token);
-    sb_wipe(&auth);
+    buf_wipe(&auth);
     http_reply_release(&r);
     return rc;
 }
 
 static enum rc_code fetch_imds(const struct awscred_provider *p, struct awscred *out,
-                               struct sbuf *err)
+                               struct buf *err)
 {
-    struct sbuf url = {0}, tokhdr = {0};
+    struct buf url = {0}, tokhdr = {0};
     struct http_reply r = {0};
     const char *headers[2] = {NULL, NULL};
     struct http_call hc;
@@ -913,7 +846,7 @@ static enum rc_code fetch_imds(const struct awscred_provider *p, struct awscred 
     hc.headers = headers;
 
     /* 1. session token */
-    sb_printf(&url, "%s/latest/api/token", p->imds_url);
+    buf_addf(&url, "%s/latest/api/token", p->imds_url);
     headers[0] = "X-aws-ec2-metadata-token-ttl-seconds: " IMDS_TOKEN_TTL;
     hc.method = "PUT";
     hc.url = url.p;
@@ -924,13 +857,13 @@ static enum rc_code fetch_imds(const struct awscred_provider *p, struct awscred 
     n = r.body.len;
     s = trim(r.body.p, &n);
     if (r.status != 200 || n == 0 || memchr(s, '\n', n) || memchr(s, '\r', n)) {
-        sb_printf(err, "%s: HTTP %ld%s", url.p, r.status, r.status == 200 ? ", bad token" : "");
+        buf_addf(err, "%s: HTTP %ld%s", url.p, r.status, r.status == 200 ? ", bad token" : "");
         rc = RC_UPSTREAM;
         goto out;
     }
-    sb_reserve(&tokhdr, n + 64);
-    sb_adds(&tokhdr, "X-aws-ec2-metadata-token: ");
-    sb_add(&tokhdr, s, n);
+    buf_reserve(&tokhdr, n + 64);
+    buf_adds(&tokhdr, "X-aws-ec2-metadata-token: ");
+    buf_add(&tokhdr, s, n);
     http_reply_release(&r);
     headers[0] = tokhdr.p;
     hc.method = "GET";
@@ -938,7 +871,7 @@ static enum rc_code fetch_imds(const struct awscred_provider *p, struct awscred 
 
     /* 2. role name: the first line */
     url.len = 0;
-    sb_printf(&url, "%s/latest/meta-data/iam/security-credentials/", p->imds_url);
+    buf_addf(&url, "%s/latest/meta-data/iam/security-credentials/", p->imds_url);
     hc.url = url.p;
     rc = http_do(&hc, &r, err);
     if (rc)
@@ -947,19 +880,19 @@ static enum rc_code fetch_imds(const struct awscred_provider *p, struct awscred 
     n = strcspn(s, "\r\n");
     s = trim(s, &n);
     if (r.status == 404 || (r.status == 200 && n == 0)) {
-        sb_printf(err, "%s: no IAM role attached to the instance (HTTP %ld)", url.p, r.status);
+        buf_addf(err, "%s: no IAM role attached to the instance (HTTP %ld)", url.p, r.status);
         rc = RC_UPSTREAM;
         goto out;
     }
     if (r.status != 200) {
-        sb_printf(err, "%s: HTTP %ld", url.p, r.status);
+        buf_addf(err, "%s: HTTP %ld", url.p, r.status);
         rc = RC_UPSTREAM;
         goto out;
     }
     role = xstrndup(s, n);
     for (const char *c = role; *c; c++) {
         if (!isalnum((unsigned char)*c) && !strchr("+=,.@_-", *c)) {
-            sb_printf(err, "%s: malformed role name", url.p);
+            buf_addf(err, "%s: malformed role name", url.p);
             rc = RC_PARSE;
             goto out;
         }
@@ -968,26 +901,26 @@ static enum rc_code fetch_imds(const struct awscred_provider *p, struct awscred 
 
     /* 3. the role's credentials */
     url.len = 0;
-    sb_printf(&url, "%s/latest/meta-data/iam/security-credentials/%s", p->imds_url, role);
+    buf_addf(&url, "%s/latest/meta-data/iam/security-credentials/%s", p->imds_url, role);
     hc.url = url.p;
     rc = http_do(&hc, &r, err);
     if (rc)
         goto out;
     if (r.status != 200) {
-        sb_printf(err, "%s: HTTP %ld", url.p, r.status);
+        buf_addf(err, "%s: HTTP %ld", url.p, r.status);
         rc = RC_UPSTREAM;
         goto out;
     }
     rc = parse_json_creds(url.p, &r, 1, "imds", out, err);
 out:
-    sb_release(&url);
-    sb_wipe(&tokhdr);
+    buf_release(&url);
+    buf_wipe(&tokhdr);
     free(role);
     http_reply_release(&r);
     return rc;
 }
 
-static enum rc_code fetch(const struct awscred_provider *p, struct awscred *out, struct sbuf *err)
+static enum rc_code fetch(const struct awscred_provider *p, struct awscred *out, struct buf *err)
 {
     switch (p->kind) {
     case SRC_WEB_IDENTITY: return fetch_web_identity(p, out, err);
@@ -995,7 +928,7 @@ static enum rc_code fetch(const struct awscred_provider *p, struct awscred *out,
     case SRC_IMDS: return fetch_imds(p, out, err);
     case SRC_STATIC: break;
     }
-    sb_adds(err, "static credentials cannot be refreshed");
+    buf_adds(err, "static credentials cannot be refreshed");
     return RC_INTERNAL;
 }
 
@@ -1007,9 +940,9 @@ enum try_result {
     TRY_FAIL   /* configured but failed: note appended, stop */
 };
 
-static void note(struct sbuf *notes, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void note(struct buf *notes, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-static void note(struct sbuf *notes, const char *fmt, ...)
+static void note(struct buf *notes, const char *fmt, ...)
 {
     va_list ap;
     char tmp[1024];
@@ -1018,20 +951,20 @@ static void note(struct sbuf *notes, const char *fmt, ...)
     vsnprintf(tmp, sizeof(tmp), fmt, ap);
     va_end(ap);
     if (notes->len)
-        sb_adds(notes, "; ");
-    sb_adds(notes, tmp);
+        buf_adds(notes, "; ");
+    buf_adds(notes, tmp);
 }
 
 /* Fetch once at create time for a refreshable source. */
-static enum try_result first_fetch(struct awscred_provider *p, const char *label,
-                                   struct sbuf *notes, enum try_result on_error)
+static enum try_result first_fetch(struct awscred_provider *p, const char *label, struct buf *notes,
+                                   enum try_result on_error)
 {
-    struct sbuf err = {0};
+    struct buf err = {0};
     enum rc_code rc = fetch(p, &p->cur, &err);
 
     if (rc)
-        note(notes, "%s: %s", label, sb_str(&err));
-    sb_release(&err);
+        note(notes, "%s: %s", label, buf_str(&err));
+    buf_release(&err);
     return rc ? on_error : TRY_FOUND;
 }
 
@@ -1044,7 +977,7 @@ static enum try_result try_static(struct awscred_provider *p, const char *akid, 
 }
 
 static enum try_result try_env(const struct awscred_options *o, struct awscred_provider *p,
-                               struct sbuf *notes)
+                               struct buf *notes)
 {
     const char *akid = env_get(o, "AWS_ACCESS_KEY_ID");
     const char *secret = env_get(o, "AWS_SECRET_ACCESS_KEY");
@@ -1064,8 +997,8 @@ static enum try_result try_env(const struct awscred_options *o, struct awscred_p
 
 static char *default_session_name(void)
 {
-    struct sbuf b = {0};
-    sb_printf(&b, "r53reg-%lld", (long long)time(NULL));
+    struct buf b = {0};
+    buf_addf(&b, "r53reg-%lld", (long long)time(NULL));
     return b.p;
 }
 
@@ -1073,7 +1006,7 @@ static enum try_result setup_web_identity(const struct awscred_options *o,
                                           struct awscred_provider *p, const char *label,
                                           const char *token_file, const char *role_arn,
                                           const char *session_name, const char *home,
-                                          struct sbuf *notes)
+                                          struct buf *notes)
 {
     p->kind = SRC_WEB_IDENTITY;
     p->token_file = expand_home(token_file, home);
@@ -1084,7 +1017,7 @@ static enum try_result setup_web_identity(const struct awscred_options *o,
 }
 
 static enum try_result try_web_identity(const struct awscred_options *o, struct awscred_provider *p,
-                                        const char *home, struct sbuf *notes)
+                                        const char *home, struct buf *notes)
 {
     const char *file = env_get(o, "AWS_WEB_IDENTITY_TOKEN_FILE");
     const char *role = env_get(o, "AWS_ROLE_ARN");
@@ -1258,17 +1191,17 @@ static void ini_parse(const char *text, int config, struct ini *ini)
 /* home + suffix, or NULL without a home. */
 static char *home_path(const char *home, const char *suffix)
 {
-    struct sbuf b = {0};
+    struct buf b = {0};
     if (!home)
         return NULL;
-    sb_printf(&b, "%s%s", home, suffix);
+    buf_addf(&b, "%s%s", home, suffix);
     return b.p;
 }
 
 /* Read and parse one shared file. Returns 0 when parsed; otherwise *why says why not. */
 static int shared_file_load(const char *path, int config, struct ini *ini, char *why, size_t n)
 {
-    struct sbuf data = {0};
+    struct buf data = {0};
     int e;
 
     memset(ini, 0, sizeof(*ini));
@@ -1277,7 +1210,7 @@ static int shared_file_load(const char *path, int config, struct ini *ini, char 
         return -1;
     }
     ini_parse(data.p, config, ini);
-    sb_wipe(&data);
+    buf_wipe(&data);
     return 0;
 }
 
@@ -1288,7 +1221,7 @@ static const char *const unsupported_keys[] = {
     "sso_account_id",     "sso_role_name",  NULL};
 
 static enum try_result try_shared_files(const struct awscred_options *o, struct awscred_provider *p,
-                                        const char *home, struct sbuf *notes)
+                                        const char *home, struct buf *notes)
 {
     const char *profile = env_get(o, "AWS_PROFILE");
     int explicit_profile = profile != NULL;
@@ -1299,7 +1232,7 @@ static enum try_result try_shared_files(const struct awscred_options *o, struct 
     char cred_why[128] = "", conf_why[128] = "";
     const struct ini_section *cs = NULL, *fs = NULL, *keys;
     enum try_result tr = TRY_NEXT;
-    struct sbuf unsupported = {0};
+    struct buf unsupported = {0};
     const char *role, *wif;
 
     if (!profile)
@@ -1349,13 +1282,13 @@ static enum try_result try_shared_files(const struct awscred_options *o, struct 
     }
     for (const char *const *k = unsupported_keys; *k; k++) {
         if (ini_get(cs, *k) || ini_get(fs, *k))
-            sb_printf(&unsupported, "%s%s", unsupported.len ? ", " : "", *k);
+            buf_addf(&unsupported, "%s%s", unsupported.len ? ", " : "", *k);
     }
     if (unsupported.len) {
         note(notes,
              "shared files: profile '%s' uses %s, which r53reg does not support (use "
              "static keys, web identity, container or instance credentials)",
-             profile, sb_str(&unsupported));
+             profile, buf_str(&unsupported));
         tr = TRY_FAIL;
         goto out;
     }
@@ -1380,7 +1313,7 @@ static enum try_result try_shared_files(const struct awscred_options *o, struct 
         tr = try_static(p, akid, secret, ini_get(keys, "aws_session_token"), "shared-file");
     }
 out:
-    sb_release(&unsupported);
+    buf_release(&unsupported);
     ini_release(&cred_ini);
     ini_release(&conf_ini);
     free(cred_path);
@@ -1415,14 +1348,14 @@ static int full_uri_allowed(const char *url, const char **why)
 }
 
 static enum try_result try_container(const struct awscred_options *o, struct awscred_provider *p,
-                                     struct sbuf *notes)
+                                     struct buf *notes)
 {
     const char *rel = env_get(o, "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI");
     const char *full = env_get(o, "AWS_CONTAINER_CREDENTIALS_FULL_URI");
     const char *auth_file = env_get(o, "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE");
     const char *auth = env_get(o, "AWS_CONTAINER_AUTHORIZATION_TOKEN");
     const char *why = NULL;
-    struct sbuf url = {0};
+    struct buf url = {0};
 
     if (!rel && !full) {
         note(notes, "container: AWS_CONTAINER_CREDENTIALS_RELATIVE_URI/FULL_URI not set");
@@ -1430,14 +1363,14 @@ static enum try_result try_container(const struct awscred_options *o, struct aws
     }
     if (rel) {
         char *host = strip_slash(o->container_host ? o->container_host : DEFAULT_CONTAINER_HOST);
-        sb_printf(&url, "%s%s%s", host, rel[0] == '/' ? "" : "/", rel);
+        buf_addf(&url, "%s%s%s", host, rel[0] == '/' ? "" : "/", rel);
         free(host);
     } else {
         if (!full_uri_allowed(full, &why)) {
             note(notes, "container: AWS_CONTAINER_CREDENTIALS_FULL_URI %s", why);
             return TRY_FAIL;
         }
-        sb_adds(&url, full);
+        buf_adds(&url, full);
     }
     p->kind = SRC_CONTAINER;
     p->container_url = url.p;
@@ -1449,7 +1382,7 @@ static enum try_result try_container(const struct awscred_options *o, struct aws
 }
 
 static enum try_result try_imds(const struct awscred_options *o, struct awscred_provider *p,
-                                struct sbuf *notes)
+                                struct buf *notes)
 {
     const char *disabled = env_get(o, "AWS_EC2_METADATA_DISABLED");
     const char *endpoint = o->imds_endpoint;
@@ -1475,18 +1408,18 @@ enum rc_code awscred_provider_create(const struct awscred_options *opt,
 {
     static const struct awscred_options defaults;
     struct awscred_provider *p = NULL;
-    struct sbuf notes = {0}, msg = {0};
+    struct buf notes = {0}, msg = {0};
     enum try_result tr;
     enum rc_code rc = RC_OK;
     const char *home;
     char when[32] = "never";
 
     *out = NULL;
-    copy_detail(detail, n, "");
+    rc_detail(detail, n, "%s", "");
     if (!opt)
         opt = &defaults;
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-        copy_detail(detail, n, "curl_global_init failed");
+        rc_detail(detail, n, "curl_global_init failed");
         rc = RC_INTERNAL;
         goto out;
     }
@@ -1510,11 +1443,11 @@ enum rc_code awscred_provider_create(const struct awscred_options *opt,
         tr = try_imds(opt, p, &notes);
 
     if (tr != TRY_FOUND) {
-        sb_printf(&msg, "%s%s", tr == TRY_NEXT ? "no AWS credentials found: " : "AWS credentials: ",
-                  sb_str(&notes));
+        buf_addf(&msg, "%s%s", tr == TRY_NEXT ? "no AWS credentials found: " : "AWS credentials: ",
+                 buf_str(&notes));
         if (tr == TRY_FAIL)
-            sb_adds(&msg, " (later sources not tried)");
-        copy_detail(detail, n, sb_str(&msg));
+            buf_adds(&msg, " (later sources not tried)");
+        rc_detail(detail, n, "%s", buf_str(&msg));
         rc = RC_CONFIG;
         awscred_provider_destroy(p);
         p = NULL;
@@ -1526,8 +1459,8 @@ enum rc_code awscred_provider_create(const struct awscred_options *opt,
              p->cur.session_token ? "true" : "false", when);
     *out = p;
 out:
-    sb_release(&notes);
-    sb_release(&msg);
+    buf_release(&notes);
+    buf_release(&msg);
     return rc;
 }
 
@@ -1543,13 +1476,13 @@ static void copy_out(const struct awscred *c, struct awscred *out)
 enum rc_code awscred_get(struct awscred_provider *p, struct awscred *out, char *detail, size_t n)
 {
     enum rc_code rc = RC_OK;
-    struct sbuf err = {0};
+    struct buf err = {0};
     struct awscred fresh = {0};
     time_t now;
     char qerr[768], when[32];
 
     memset(out, 0, sizeof(*out));
-    copy_detail(detail, n, "");
+    rc_detail(detail, n, "%s", "");
     pthread_mutex_lock(&p->lock);
     now = time(NULL);
     if (p->cur.expiration == 0 || p->cur.expiration - now > p->refresh_ahead)
@@ -1574,22 +1507,22 @@ enum rc_code awscred_get(struct awscred_provider *p, struct awscred *out, char *
         if (p->warned != rc) {
             log_warn("msg=\"aws credentials refresh failed, using current ones\" source=%s "
                      "expires=%s kind=%s error=%s",
-                     p->cur.source, when, rc_slug(rc), log_quote(sb_str(&err), qerr, sizeof(qerr)));
+                     p->cur.source, when, rc_slug(rc),
+                     log_quote(buf_str(&err), qerr, sizeof(qerr)));
             p->warned = rc;
         }
         rc = RC_OK;
         goto copy;
     }
-    if (detail && n)
-        snprintf(detail, n, "aws credentials (%s) expired at %s and refresh failed: %s",
-                 p->cur.source, when, sb_str(&err));
+    rc_detail(detail, n, "aws credentials (%s) expired at %s and refresh failed: %s", p->cur.source,
+              when, buf_str(&err));
     rc = RC_UNAVAILABLE;
     goto out;
 copy:
     copy_out(&p->cur, out);
 out:
     pthread_mutex_unlock(&p->lock);
-    sb_release(&err);
+    buf_release(&err);
     awscred_release(&fresh);
     return rc;
 }

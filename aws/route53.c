@@ -25,7 +25,6 @@
 
 #include <ctype.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,7 +35,9 @@
 #include <curl/curl.h>
 
 #include "aws/retry.h"
+#include "util/buf.h"
 #include "util/log.h"
+#include "util/rc.h"
 #include "util/xalloc.h"
 
 #define POOL_MAX 8
@@ -45,45 +46,6 @@
 #define MAX_PAGES 10000
 
 /* --- small helpers ------------------------------------------------------------------------ */
-
-struct buf {
-    char *p;
-    size_t len, cap;
-};
-
-static void buf_add(struct buf *b, const void *s, size_t n)
-{
-    b->p = xgrow(b->p, &b->cap, b->len + n + 1, 1);
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void buf_adds(struct buf *b, const char *s)
-{
-    buf_add(b, s, strlen(s));
-}
-
-static void buf_release(struct buf *b)
-{
-    free(b->p);
-    b->p = NULL;
-    b->len = b->cap = 0;
-}
-
-static void set_detail(char *detail, size_t n, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_detail(char *detail, size_t n, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (!detail || n == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(detail, n, fmt, ap);
-    va_end(ap);
-}
 
 static char *dup_secret(const char *s)
 {
@@ -168,19 +130,19 @@ enum rc_code r53_client_create(const struct r53_client_options *opt, struct r53_
 
     *out = NULL;
     if (!opt) {
-        set_detail(detail, detail_len, "route53: no options");
+        rc_detail(detail, detail_len, "route53: no options");
         goto out;
     }
     if (!opt->provider &&
         (!opt->static_creds || !opt->static_creds->access_key_id ||
          !*opt->static_creds->access_key_id || !opt->static_creds->secret_access_key ||
          !*opt->static_creds->secret_access_key)) {
-        set_detail(detail, detail_len,
-                   "route53: no credentials (need a provider or static key id and secret)");
+        rc_detail(detail, detail_len,
+                  "route53: no credentials (need a provider or static key id and secret)");
         goto out;
     }
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-        set_detail(detail, detail_len, "route53: curl_global_init failed");
+        rc_detail(detail, detail_len, "route53: curl_global_init failed");
         rc = RC_INTERNAL;
         goto out;
     }
@@ -188,8 +150,8 @@ enum rc_code r53_client_create(const struct r53_client_options *opt, struct r53_
     c = xcalloc(1, sizeof(*c));
     ep = opt->endpoint ? opt->endpoint : R53_DEFAULT_ENDPOINT;
     if (parse_endpoint(ep, &c->base_url, &c->host)) {
-        set_detail(detail, detail_len,
-                   "route53: endpoint must be http(s)://host[:port] without a path");
+        rc_detail(detail, detail_len,
+                  "route53: endpoint must be http(s)://host[:port] without a path");
         goto out;
     }
     c->region = xstrdup(opt->region ? opt->region : R53_DEFAULT_REGION);
@@ -402,7 +364,7 @@ static enum rc_code creds_get(struct r53_client *c, struct creds *cr, char *deta
     rc = awscred_get(c->provider, &ac, detail, n);
     if (rc == RC_OK) {
         if (!ac.access_key_id || !ac.secret_access_key) {
-            set_detail(detail, n, "credential provider returned an incomplete key");
+            rc_detail(detail, n, "credential provider returned an incomplete key");
             rc = RC_UNAVAILABLE;
         } else {
             cr->akid = xstrdup(ac.access_key_id);

@@ -20,7 +20,6 @@
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,56 +27,9 @@
 #include <libxml/parser.h>
 #include <libxml/tree.h>
 
+#include "util/buf.h"
+#include "util/rc.h"
 #include "util/xalloc.h"
-
-/* --- growable NUL-terminated string ------------------------------------------------------- */
-
-struct buf {
-    char *p;
-    size_t len, cap;
-};
-
-static void buf_add(struct buf *b, const void *s, size_t n)
-{
-    b->p = xgrow(b->p, &b->cap, b->len + n + 1, 1);
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void buf_adds(struct buf *b, const char *s)
-{
-    buf_add(b, s, strlen(s));
-}
-
-static char *buf_detach(struct buf *b)
-{
-    char *s = b->p ? b->p : xstrdup("");
-    b->p = NULL;
-    b->len = b->cap = 0;
-    return s;
-}
-
-static void buf_release(struct buf *b)
-{
-    free(b->p);
-    b->p = NULL;
-    b->len = b->cap = 0;
-}
-
-static void set_detail(char *detail, size_t n, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_detail(char *detail, size_t n, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (!detail || n == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(detail, n, fmt, ap);
-    va_end(ap);
-}
 
 /* --- record sets -------------------------------------------------------------------------- */
 
@@ -223,43 +175,43 @@ static int add_change(struct buf *b, const struct r53_change *c, size_t idx, cha
 
     if (c->action != R53_ACTION_CREATE && c->action != R53_ACTION_DELETE &&
         c->action != R53_ACTION_UPSERT) {
-        set_detail(detail, dn, "change %zu: invalid action %d", idx, (int)c->action);
+        rc_detail(detail, dn, "change %zu: invalid action %d", idx, (int)c->action);
         return -1;
     }
     if (!r || !nonempty(r->name) || !nonempty(r->type)) {
-        set_detail(detail, dn, "change %zu: record name and type are required", idx);
+        rc_detail(detail, dn, "change %zu: record name and type are required", idx);
         return -1;
     }
     if (r->flags & ~(unsigned)BUILDABLE_FLAGS) {
-        set_detail(detail, dn, "change %zu: routing features 0x%x cannot be written", idx,
-                   r->flags & ~(unsigned)BUILDABLE_FLAGS);
+        rc_detail(detail, dn, "change %zu: routing features 0x%x cannot be written", idx,
+                  r->flags & ~(unsigned)BUILDABLE_FLAGS);
         return -1;
     }
     if (r->set_identifier &&
         (strlen(r->set_identifier) < 1 || strlen(r->set_identifier) > R53_SET_ID_MAX)) {
-        set_detail(detail, dn, "change %zu: SetIdentifier must be 1..%d characters", idx,
-                   R53_SET_ID_MAX);
+        rc_detail(detail, dn, "change %zu: SetIdentifier must be 1..%d characters", idx,
+                  R53_SET_ID_MAX);
         return -1;
     }
     if (r->has_weight && r->weight > R53_MAX_WEIGHT) {
-        set_detail(detail, dn, "change %zu: weight %u > %d", idx, r->weight, R53_MAX_WEIGHT);
+        rc_detail(detail, dn, "change %zu: weight %u > %d", idx, r->weight, R53_MAX_WEIGHT);
         return -1;
     }
     if (r->has_ttl && (r->ttl < 0 || r->ttl > R53_MAX_TTL)) {
-        set_detail(detail, dn, "change %zu: TTL %ld out of range", idx, r->ttl);
+        rc_detail(detail, dn, "change %zu: TTL %ld out of range", idx, r->ttl);
         return -1;
     }
     is_alias = r->alias.dns_name != NULL || r->alias.hosted_zone_id != NULL;
     if (is_alias && (!nonempty(r->alias.dns_name) || !nonempty(r->alias.hosted_zone_id))) {
-        set_detail(detail, dn, "change %zu: alias target needs HostedZoneId and DNSName", idx);
+        rc_detail(detail, dn, "change %zu: alias target needs HostedZoneId and DNSName", idx);
         return -1;
     }
     if (is_alias == (r->nvalues > 0)) {
-        set_detail(detail, dn, "change %zu: a record needs either values or an alias target", idx);
+        rc_detail(detail, dn, "change %zu: a record needs either values or an alias target", idx);
         return -1;
     }
     if (r->nvalues > 0 && !r->has_ttl) {
-        set_detail(detail, dn, "change %zu: a record with values needs a TTL", idx);
+        rc_detail(detail, dn, "change %zu: a record with values needs a TTL", idx);
         return -1;
     }
 
@@ -283,7 +235,7 @@ static int add_change(struct buf *b, const struct r53_change *c, size_t idx, cha
         buf_adds(b, "<ResourceRecords>");
         for (i = 0; i < r->nvalues; i++) {
             if (!r->values[i]) {
-                set_detail(detail, dn, "change %zu: value %zu is NULL", idx, i);
+                rc_detail(detail, dn, "change %zu: value %zu is NULL", idx, i);
                 return -1;
             }
             buf_adds(b, "<ResourceRecord>");
@@ -307,8 +259,8 @@ static int add_change(struct buf *b, const struct r53_change *c, size_t idx, cha
     return 0;
 
 bad_text:
-    set_detail(detail, dn,
-               "change %zu: a text is not valid UTF-8 or holds a character XML cannot carry", idx);
+    rc_detail(detail, dn,
+              "change %zu: a text is not valid UTF-8 or holds a character XML cannot carry", idx);
     return -1;
 }
 
@@ -324,17 +276,17 @@ enum rc_code r53xml_build_change_batch(const struct r53_change *changes, size_t 
     if (len)
         *len = 0;
     if (!changes || n == 0) {
-        set_detail(detail, detail_len, "a change batch needs at least one change");
+        rc_detail(detail, detail_len, "a change batch needs at least one change");
         goto out;
     }
     if (comment && strlen(comment) > R53_COMMENT_MAX) {
-        set_detail(detail, detail_len, "comment longer than %d characters", R53_COMMENT_MAX);
+        rc_detail(detail, detail_len, "comment longer than %d characters", R53_COMMENT_MAX);
         goto out;
     }
     buf_adds(&b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
                  "<ChangeResourceRecordSetsRequest xmlns=\"" R53_XMLNS "\"><ChangeBatch>");
     if (comment && add_elem(&b, "Comment", comment)) {
-        set_detail(detail, detail_len, "comment is not valid UTF-8 or holds a control character");
+        rc_detail(detail, detail_len, "comment is not valid UTF-8 or holds a control character");
         goto out;
     }
     buf_adds(&b, "<Changes>");
@@ -443,21 +395,21 @@ static xmlDocPtr parse_doc(const char *xml, size_t len, char *detail, size_t dn)
 
     pthread_once(&xml_once, xml_init);
     if (!xml || len == 0) {
-        set_detail(detail, dn, "empty XML document");
+        rc_detail(detail, dn, "empty XML document");
         goto out;
     }
     if (len > R53XML_MAX_INPUT) {
-        set_detail(detail, dn, "XML document of %zu bytes exceeds the %u byte cap", len,
-                   R53XML_MAX_INPUT);
+        rc_detail(detail, dn, "XML document of %zu bytes exceeds the %u byte cap", len,
+                  R53XML_MAX_INPUT);
         goto out;
     }
     if (memmem(xml, len, "<!DOCTYPE", 9) || memmem(xml, len, "<!ENTITY", 8)) {
-        set_detail(detail, dn, "XML documents with a DOCTYPE are not accepted");
+        rc_detail(detail, dn, "XML documents with a DOCTYPE are not accepted");
         goto out;
     }
     ctxt = xmlNewParserCtxt();
     if (!ctxt) {
-        set_detail(detail, dn, "libxml2 could not create a parser");
+        rc_detail(detail, dn, "libxml2 could not create a parser");
         goto out;
     }
     doc = xmlCtxtReadMemory(ctxt, xml, (int)len, NULL, NULL,
@@ -465,8 +417,8 @@ static xmlDocPtr parse_doc(const char *xml, size_t len, char *detail, size_t dn)
                                 XML_PARSE_NOCDATA);
     if (!doc || !ctxt->wellFormed) {
         e = &ctxt->lastError;
-        set_detail(detail, dn, "malformed XML (line %d): %.120s", e->line,
-                   e->message ? e->message : "not well-formed");
+        rc_detail(detail, dn, "malformed XML (line %d): %.120s", e->line,
+                  e->message ? e->message : "not well-formed");
         if (detail && dn) {
             size_t l = strlen(detail);
             while (l > 0 && (detail[l - 1] == '\n' || detail[l - 1] == ' '))
@@ -478,13 +430,13 @@ static xmlDocPtr parse_doc(const char *xml, size_t len, char *detail, size_t dn)
         goto out;
     }
     if (doc->intSubset || doc->extSubset) {
-        set_detail(detail, dn, "XML documents with a DOCTYPE are not accepted");
+        rc_detail(detail, dn, "XML documents with a DOCTYPE are not accepted");
         xmlFreeDoc(doc);
         doc = NULL;
         goto out;
     }
     if (!xmlDocGetRootElement(doc)) {
-        set_detail(detail, dn, "XML document without a root element");
+        rc_detail(detail, dn, "XML document without a root element");
         xmlFreeDoc(doc);
         doc = NULL;
     }
@@ -616,9 +568,9 @@ static int parse_values(struct r53_rrset *r, const xmlNode *list, char *detail, 
         if (c->type != XML_ELEMENT_NODE)
             continue;
         if (!is_elem(c, "ResourceRecord") || !(v = child(c, "Value")) || !(s = leaf_text(v, 0))) {
-            set_detail(detail, dn,
-                       "ResourceRecords holds something other than "
-                       "ResourceRecord/Value text");
+            rc_detail(detail, dn,
+                      "ResourceRecords holds something other than "
+                      "ResourceRecord/Value text");
             return -1;
         }
         r->values = xgrow((void *)r->values, &cap, r->nvalues + 1, sizeof(*r->values));
@@ -656,7 +608,7 @@ static int parse_alias(struct r53_rrset *r, const xmlNode *n, char *detail, size
     }
     return 0;
 bad:
-    set_detail(detail, dn, "malformed AliasTarget");
+    rc_detail(detail, dn, "malformed AliasTarget");
     return -1;
 }
 
@@ -687,7 +639,7 @@ static int parse_rrset(const xmlNode *n, struct r53_rrset *r, char *detail, size
         } else if (is_elem(c, "Weight")) {
             s = leaf_text(c, 1);
             if (parse_num(s, R53_MAX_WEIGHT, &v)) {
-                set_detail(detail, dn, "Weight '%.32s' is not 0..%d", s ? s : "", R53_MAX_WEIGHT);
+                rc_detail(detail, dn, "Weight '%.32s' is not 0..%d", s ? s : "", R53_MAX_WEIGHT);
                 free(s);
                 goto fail;
             }
@@ -697,7 +649,7 @@ static int parse_rrset(const xmlNode *n, struct r53_rrset *r, char *detail, size
         } else if (is_elem(c, "TTL")) {
             s = leaf_text(c, 1);
             if (parse_num(s, R53_MAX_TTL, &v)) {
-                set_detail(detail, dn, "TTL '%.32s' is not 0..%ld", s ? s : "", R53_MAX_TTL);
+                rc_detail(detail, dn, "TTL '%.32s' is not 0..%ld", s ? s : "", R53_MAX_TTL);
                 free(s);
                 goto fail;
             }
@@ -734,14 +686,14 @@ static int parse_rrset(const xmlNode *n, struct r53_rrset *r, char *detail, size
         }
     }
     if (!nonempty(r->name) || !nonempty(r->type)) {
-        set_detail(detail, dn, "ResourceRecordSet without Name or Type");
+        rc_detail(detail, dn, "ResourceRecordSet without Name or Type");
         goto fail;
     }
     return 0;
 
 bad_leaf:
-    set_detail(detail, dn, "ResourceRecordSet/%s holds markup or an entity reference",
-               (const char *)c->name);
+    rc_detail(detail, dn, "ResourceRecordSet/%s holds markup or an entity reference",
+              (const char *)c->name);
 fail:
     r53xml_rrset_release(r);
     return -1;
@@ -773,32 +725,32 @@ enum rc_code r53xml_parse_change_info(const char *xml, size_t len, struct r53_ch
         goto out;
     root = xmlDocGetRootElement(doc);
     if (!is_elem(root, "ChangeResourceRecordSetsResponse") && !is_elem(root, "GetChangeResponse")) {
-        set_detail(detail, detail_len, "unexpected root element <%.64s>", (const char *)root->name);
+        rc_detail(detail, detail_len, "unexpected root element <%.64s>", (const char *)root->name);
         goto out;
     }
     if (!(info = child(root, "ChangeInfo"))) {
-        set_detail(detail, detail_len, "no ChangeInfo");
+        rc_detail(detail, detail_len, "no ChangeInfo");
         goto out;
     }
     if (!(n = child(info, "Id")) || !(id = leaf_text(n, 1)) || !*id ||
         copy_fixed(ci.id, sizeof(ci.id), r53xml_strip_id_prefix(id)) || !ci.id[0]) {
-        set_detail(detail, detail_len, "ChangeInfo/Id missing, empty or too long");
+        rc_detail(detail, detail_len, "ChangeInfo/Id missing, empty or too long");
         goto out;
     }
     if (!(n = child(info, "Status")) || !(status = leaf_text(n, 1)) ||
         copy_fixed(ci.status_text, sizeof(ci.status_text), status)) {
-        set_detail(detail, detail_len, "ChangeInfo/Status missing or too long");
+        rc_detail(detail, detail_len, "ChangeInfo/Status missing or too long");
         goto out;
     }
     ci.status = status_of(status);
     if ((n = child(info, "SubmittedAt")) &&
         (!(at = leaf_text(n, 1)) || copy_fixed(ci.submitted_at, sizeof(ci.submitted_at), at))) {
-        set_detail(detail, detail_len, "ChangeInfo/SubmittedAt malformed or too long");
+        rc_detail(detail, detail_len, "ChangeInfo/SubmittedAt malformed or too long");
         goto out;
     }
     if ((n = child(info, "Comment")) &&
         (!(comment = leaf_text(n, 0)) || copy_fixed(ci.comment, sizeof(ci.comment), comment))) {
-        set_detail(detail, detail_len, "ChangeInfo/Comment malformed or too long");
+        rc_detail(detail, detail_len, "ChangeInfo/Comment malformed or too long");
         goto out;
     }
     *out = ci;
@@ -830,7 +782,7 @@ enum rc_code r53xml_parse_list_rrsets(const char *xml, size_t len, struct r53_rr
         goto out;
     root = xmlDocGetRootElement(doc);
     if (!is_elem(root, "ListResourceRecordSetsResponse")) {
-        set_detail(detail, detail_len, "unexpected root element <%.64s>", (const char *)root->name);
+        rc_detail(detail, detail_len, "unexpected root element <%.64s>", (const char *)root->name);
         goto out;
     }
     if ((list = child(root, "ResourceRecordSets"))) {
@@ -838,8 +790,8 @@ enum rc_code r53xml_parse_list_rrsets(const char *xml, size_t len, struct r53_rr
             if (c->type != XML_ELEMENT_NODE)
                 continue;
             if (!is_elem(c, "ResourceRecordSet")) {
-                set_detail(detail, detail_len, "unexpected <%.64s> in ResourceRecordSets",
-                           (const char *)c->name);
+                rc_detail(detail, detail_len, "unexpected <%.64s> in ResourceRecordSets",
+                          (const char *)c->name);
                 goto out;
             }
             page.rrsets = xgrow(page.rrsets, &cap, page.n + 1, sizeof(*page.rrsets));
@@ -850,14 +802,14 @@ enum rc_code r53xml_parse_list_rrsets(const char *xml, size_t len, struct r53_rr
     }
     if (!(n = child(root, "IsTruncated")) || !(s = leaf_text(n, 1)) ||
         parse_bool(s, &page.is_truncated)) {
-        set_detail(detail, detail_len, "IsTruncated missing or not true/false");
+        rc_detail(detail, detail_len, "IsTruncated missing or not true/false");
         goto out;
     }
     free(s);
     s = NULL;
     if ((n = child(root, "NextRecordName"))) {
         if (!(s = leaf_text(n, 1))) {
-            set_detail(detail, detail_len, "malformed NextRecordName");
+            rc_detail(detail, detail_len, "malformed NextRecordName");
             goto out;
         }
         page.next_name = r53xml_decode_name(s);
@@ -865,21 +817,21 @@ enum rc_code r53xml_parse_list_rrsets(const char *xml, size_t len, struct r53_rr
         s = NULL;
     }
     if ((n = child(root, "NextRecordType")) && take_leaf(&page.next_type, n, 1)) {
-        set_detail(detail, detail_len, "malformed NextRecordType");
+        rc_detail(detail, detail_len, "malformed NextRecordType");
         goto out;
     }
     if ((n = child(root, "NextRecordIdentifier")) && take_leaf(&page.next_identifier, n, 0)) {
-        set_detail(detail, detail_len, "malformed NextRecordIdentifier");
+        rc_detail(detail, detail_len, "malformed NextRecordIdentifier");
         goto out;
     }
     if (page.is_truncated && !nonempty(page.next_name)) {
-        set_detail(detail, detail_len, "IsTruncated is true but NextRecordName is missing");
+        rc_detail(detail, detail_len, "IsTruncated is true but NextRecordName is missing");
         goto out;
     }
     if ((n = child(root, "MaxItems"))) {
         s = leaf_text(n, 1);
         if (parse_num(s, LONG_MAX, &v)) {
-            set_detail(detail, detail_len, "MaxItems is not a number");
+            rc_detail(detail, detail_len, "MaxItems is not a number");
             goto out;
         }
         page.max_items = (long)v;
@@ -911,27 +863,27 @@ enum rc_code r53xml_parse_hosted_zone(const char *xml, size_t len, struct r53_ho
         goto out;
     root = xmlDocGetRootElement(doc);
     if (!is_elem(root, "GetHostedZoneResponse")) {
-        set_detail(detail, detail_len, "unexpected root element <%.64s>", (const char *)root->name);
+        rc_detail(detail, detail_len, "unexpected root element <%.64s>", (const char *)root->name);
         goto out;
     }
     if (!(zone = child(root, "HostedZone"))) {
-        set_detail(detail, detail_len, "no HostedZone");
+        rc_detail(detail, detail_len, "no HostedZone");
         goto out;
     }
     if (!(n = child(zone, "Id")) || !(id = leaf_text(n, 1)) ||
         copy_fixed(hz.id, sizeof(hz.id), r53xml_strip_id_prefix(id)) || !hz.id[0]) {
-        set_detail(detail, detail_len, "HostedZone/Id missing, empty or too long");
+        rc_detail(detail, detail_len, "HostedZone/Id missing, empty or too long");
         goto out;
     }
     if (!(n = child(zone, "Name")) || !(name = leaf_text(n, 1)) || !*name ||
         copy_fixed(hz.name, sizeof(hz.name), (dec = r53xml_decode_name(name)))) {
-        set_detail(detail, detail_len, "HostedZone/Name missing, empty or too long");
+        rc_detail(detail, detail_len, "HostedZone/Name missing, empty or too long");
         goto out;
     }
     if ((n = child(zone, "ResourceRecordSetCount"))) {
         s = leaf_text(n, 1);
         if (parse_num(s, LLONG_MAX, &v)) {
-            set_detail(detail, detail_len, "ResourceRecordSetCount is not a number");
+            rc_detail(detail, detail_len, "ResourceRecordSetCount is not a number");
             goto out;
         }
         hz.has_rrset_count = 1;
@@ -942,7 +894,7 @@ enum rc_code r53xml_parse_hosted_zone(const char *xml, size_t len, struct r53_ho
     if ((cfg = child(zone, "Config")) && (n = child(cfg, "PrivateZone"))) {
         s = leaf_text(n, 1);
         if (parse_bool(s, &hz.private_zone)) {
-            set_detail(detail, detail_len, "Config/PrivateZone is not true/false");
+            rc_detail(detail, detail_len, "Config/PrivateZone is not true/false");
             goto out;
         }
     }

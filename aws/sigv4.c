@@ -3,7 +3,7 @@
  * string to sign, the derived signing key and the Authorization header (contract: sigv4.h).
  *
  * Invariants:
- * - Output is built in a private growable buffer (struct buf) and reaches the caller only on
+ * - Output is built in a growable buffer (struct buf, util/buf.h) and reaches the caller only on
  *   success; on failure every char ** out parameter is left NULL.
  * - Canonical forms are byte-exact: the URI and query are percent-encoded with uppercase hex,
  *   everything except A-Za-z0-9-_.~ (and '/' in the path) is encoded, sorting is bytewise.
@@ -24,52 +24,12 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include "util/buf.h"
 #include "util/xalloc.h"
 
 #define SHA256_LEN 32
 #define ALGORITHM "AWS4-HMAC-SHA256"
 #define TERMINATOR "aws4_request"
-
-/* --- growable NUL-terminated string ------------------------------------------------------- */
-
-struct buf {
-    char *p;
-    size_t len, cap;
-};
-
-static void buf_add(struct buf *b, const void *s, size_t n)
-{
-    b->p = xgrow(b->p, &b->cap, b->len + n + 1, 1);
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void buf_adds(struct buf *b, const char *s)
-{
-    buf_add(b, s, strlen(s));
-}
-
-static void buf_addc(struct buf *b, char c)
-{
-    buf_add(b, &c, 1);
-}
-
-/* Hand the string to the caller (never NULL, "" when nothing was added). */
-static char *buf_detach(struct buf *b)
-{
-    char *s = b->p ? b->p : xstrdup("");
-    b->p = NULL;
-    b->len = b->cap = 0;
-    return s;
-}
-
-static void buf_release(struct buf *b)
-{
-    free(b->p);
-    b->p = NULL;
-    b->len = b->cap = 0;
-}
 
 /* --- encoding ----------------------------------------------------------------------------- */
 
@@ -83,7 +43,7 @@ static int is_unreserved(unsigned char c)
 }
 
 /* Append s[0..n) percent-encoded: all but unreserved (and '/' when keep_slash) become %XX. */
-static void buf_add_encoded(struct buf *b, const char *s, size_t n, int keep_slash)
+static void add_encoded(struct buf *b, const char *s, size_t n, int keep_slash)
 {
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
@@ -109,7 +69,7 @@ static int hexval(char c)
 
 /* Percent-decode s[0..n) into out. '+' stays '+' (RFC 3986, not form encoding).
  * RC_BAD_REQUEST for a '%' not followed by two hex digits. */
-static enum rc_code buf_add_decoded(struct buf *out, const char *s, size_t n)
+static enum rc_code add_decoded(struct buf *out, const char *s, size_t n)
 {
     enum rc_code rc = RC_OK;
 
@@ -210,7 +170,7 @@ static void add_canonical_uri(struct buf *out, const char *path)
 
     for (size_t i = 0; i < nsegs; i++) {
         buf_addc(out, '/');
-        buf_add_encoded(out, segs[i].p, segs[i].n, 0);
+        add_encoded(out, segs[i].p, segs[i].n, 0);
     }
     if (!nsegs || trailing)
         buf_addc(out, '/');
@@ -236,10 +196,10 @@ static enum rc_code reencode(const char *s, size_t n, char **out)
     enum rc_code rc;
 
     *out = NULL;
-    rc = buf_add_decoded(&dec, s, n);
+    rc = add_decoded(&dec, s, n);
     if (rc)
         goto out;
-    buf_add_encoded(&enc, dec.p ? dec.p : "", dec.len, 0);
+    add_encoded(&enc, dec.p ? dec.p : "", dec.len, 0);
     *out = buf_detach(&enc);
 out:
     buf_release(&dec);

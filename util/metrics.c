@@ -31,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/buf.h"
 #include "util/xalloc.h"
 
 enum kind { KIND_COUNTER, KIND_GAUGE, KIND_GAUGE_FUNC, KIND_HISTOGRAM };
@@ -563,36 +564,18 @@ void metrics_histogram_observe(struct metrics_histogram *h, double v)
 
 /* --- rendering ------------------------------------------------------------------------------ */
 
-struct buf {
-    char *p;
-    size_t len, cap;
-};
-
-static void put_mem(struct buf *b, const char *s, size_t n)
-{
-    b->p = xgrow(b->p, &b->cap, b->len + n + 1, 1);
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void put(struct buf *b, const char *s)
-{
-    put_mem(b, s, strlen(s));
-}
-
 /* s with backslash and newline escaped, and double quote too when quote is set. */
 static void put_escaped(struct buf *b, const char *s, int quote)
 {
     for (; *s; s++) {
         if (*s == '\\')
-            put_mem(b, "\\\\", 2);
+            buf_add(b, "\\\\", 2);
         else if (*s == '\n')
-            put_mem(b, "\\n", 2);
+            buf_add(b, "\\n", 2);
         else if (quote && *s == '"')
-            put_mem(b, "\\\"", 2);
+            buf_add(b, "\\\"", 2);
         else
-            put_mem(b, s, 1);
+            buf_add(b, s, 1);
     }
 }
 
@@ -628,28 +611,28 @@ static const char *fmt_double(double v, char out[32])
 static void put_sample(struct buf *b, const struct family *f, const char *suffix,
                        const struct child *c, const char *le, const char *value)
 {
-    put(b, f->name);
-    put(b, suffix);
+    buf_adds(b, f->name);
+    buf_adds(b, suffix);
     if (f->nlabels || le) {
-        put(b, "{");
+        buf_adds(b, "{");
         for (size_t i = 0; i < f->nlabels; i++) {
             if (i)
-                put(b, ",");
-            put(b, f->labels[i]);
-            put(b, "=\"");
+                buf_adds(b, ",");
+            buf_adds(b, f->labels[i]);
+            buf_adds(b, "=\"");
             put_escaped(b, c->values[i], 1);
-            put(b, "\"");
+            buf_adds(b, "\"");
         }
         if (le) {
-            put(b, f->nlabels ? ",le=\"" : "le=\"");
-            put(b, le);
-            put(b, "\"");
+            buf_adds(b, f->nlabels ? ",le=\"" : "le=\"");
+            buf_adds(b, le);
+            buf_adds(b, "\"");
         }
-        put(b, "}");
+        buf_adds(b, "}");
     }
-    put(b, " ");
-    put(b, value);
-    put(b, "\n");
+    buf_adds(b, " ");
+    buf_adds(b, value);
+    buf_adds(b, "\n");
 }
 
 static void put_histogram(struct buf *b, const struct family *f, const struct metrics_histogram *h)
@@ -683,17 +666,17 @@ static void put_family(struct buf *b, const struct family *f)
         return;
     }
     if (f->help) {
-        put(b, "# HELP ");
-        put(b, f->name);
-        put(b, " ");
+        buf_adds(b, "# HELP ");
+        buf_adds(b, f->name);
+        buf_adds(b, " ");
         put_escaped(b, f->help, 0);
-        put(b, "\n");
+        buf_adds(b, "\n");
     }
-    put(b, "# TYPE ");
-    put(b, f->name);
-    put(b, " ");
-    put(b, kind_names[f->kind]);
-    put(b, "\n");
+    buf_adds(b, "# TYPE ");
+    buf_adds(b, f->name);
+    buf_adds(b, " ");
+    buf_adds(b, kind_names[f->kind]);
+    buf_adds(b, "\n");
     if (f->kind == KIND_GAUGE_FUNC) {
         put_sample(b, f, "", NULL, NULL, fmt_double(fn_value, num));
         return;
@@ -718,13 +701,12 @@ static void put_family(struct buf *b, const struct family *f)
 
 void metrics_render(struct metrics_registry *reg, char **out, size_t *len)
 {
-    struct buf b = {NULL, 0, 0};
+    struct buf b = {0};
 
-    put_mem(&b, "", 0); /* "" for an empty registry, never NULL */
     pthread_mutex_lock(&reg->lock);
     for (const struct family *f = reg->first; f; f = f->next)
         put_family(&b, f);
     pthread_mutex_unlock(&reg->lock);
-    *out = b.p;
     *len = b.len;
+    *out = buf_detach(&b); /* "" for an empty registry, never NULL */
 }

@@ -1,5 +1,9 @@
-/* rc.c: tables behind util/rc.h, generated from RC_MAP. Pure functions, thread-safe. */
+/* rc.c: tables behind util/rc.h, generated from RC_MAP, and rc_detail(). Pure functions,
+ * thread-safe. */
 #include "util/rc.h"
+
+#include <stdarg.h>
+#include <stdio.h>
 
 static const struct {
     int http;
@@ -31,4 +35,15 @@ const char *rc_slug(enum rc_code rc)
 const char *rc_title(enum rc_code rc)
 {
     return valid(rc) ? rc_table[rc].title : "Internal error";
+}
+
+void rc_detail(char *detail, size_t n, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (!detail || n == 0)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(detail, n, fmt, ap);
+    va_end(ap);
 }

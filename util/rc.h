@@ -4,9 +4,13 @@
  * Every function that can fail returns an enum rc_code; 0 (RC_OK) is success. One X-macro list
  * (libuv's UV_ERRNO_MAP) gives each code its HTTP status, a stable slug used in problem+json
  * "type" URIs and metrics, and a human title. Add codes here, nowhere else.
+ * Functions that explain a failure take an optional `char *detail, size_t n` buffer, filled
+ * with rc_detail().
  */
 #ifndef R53REG_UTIL_RC_H
 #define R53REG_UTIL_RC_H
+
+#include <stddef.h>
 
 /* XX(name, http status, slug, title) */
 #define RC_MAP(XX)                                                                          \
@@ -47,5 +51,12 @@ int rc_http_status(enum rc_code rc);
 const char *rc_slug(enum rc_code rc);
 /* Short human title; never NULL. */
 const char *rc_title(enum rc_code rc);
+
+/*
+ * Write a printf-style detail text into the caller's buffer detail of n bytes (truncated and
+ * NUL-terminated as snprintf does). A NULL detail or n == 0 means the caller wants no detail:
+ * nothing is written. Thread-safe (only touches detail).
+ */
+void rc_detail(char *detail, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 #endif

@@ -3,7 +3,7 @@
  * and benchmarks (see README.md in this folder for the command line and the control API).
  *
  * Modules (one .c each):
- * - emu_util.c   growable strings, AWS-shaped errors, clocks, a seeded PRNG.
+ * - emu_util.c   XML text escaping, AWS-shaped errors, clocks, a seeded PRNG.
  * - emu_xml.c    strict parsing of the ChangeResourceRecordSetsRequest document (libxml2) into an
  *                emu_batch, with Xerces-style schema messages as Route 53 sends them.
  * - emu_zone.c   the hosted zones, their record sets and the change log behind one mutex:
@@ -23,23 +23,14 @@
 
 #include <jansson.h>
 
+#include "util/buf.h"
+
 #define EMU_NS "https://route53.amazonaws.com/doc/2013-04-01/"
 
-/* --- growable NUL-terminated string (emu_util.c) ------------------------------------------ */
+/* --- XML text into a struct buf (emu_util.c) ---------------------------------------------- */
 
-struct ebuf {
-    char *p;
-    size_t len, cap;
-};
-
-void ebuf_add(struct ebuf *b, const void *s, size_t n);
-void ebuf_adds(struct ebuf *b, const char *s);
-void ebuf_addf(struct ebuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Append s as XML text: & < > and " escaped (Route 53 escapes " too, and leaves ' alone). */
-void ebuf_add_xml(struct ebuf *b, const char *s);
-/* The string (never NULL; "" when empty); b is reset. Caller frees. */
-char *ebuf_detach(struct ebuf *b);
-void ebuf_release(struct ebuf *b);
+void emu_buf_add_xml(struct buf *b, const char *s);
 
 /* --- errors as Route 53 sends them (emu_util.c) ------------------------------------------- */
 
@@ -128,13 +119,13 @@ int emu_store_add_zone(struct emu_store *s, const char *id, const char *name, ch
 /* Each call below takes the store lock for its whole duration; all are thread-safe.
  * On failure they return -1 with err set; on success 0 with the answer's XML in xml. */
 int emu_store_change(struct emu_store *s, const char *zone_id, const struct emu_batch *batch,
-                     enum emu_ttl_policy ttl_policy, struct ebuf *xml, struct emu_err *err);
+                     enum emu_ttl_policy ttl_policy, struct buf *xml, struct emu_err *err);
 int emu_store_list(struct emu_store *s, const char *zone_id, const char *name, const char *type,
-                   const char *identifier, const char *maxitems, struct ebuf *xml,
+                   const char *identifier, const char *maxitems, struct buf *xml,
                    struct emu_err *err);
 int emu_store_get_change(struct emu_store *s, const char *change_id, long long insync_after_ms,
-                         struct ebuf *xml, struct emu_err *err);
-int emu_store_get_zone(struct emu_store *s, const char *zone_id, struct ebuf *xml,
+                         struct buf *xml, struct emu_err *err);
+int emu_store_get_zone(struct emu_store *s, const char *zone_id, struct buf *xml,
                        struct emu_err *err);
 
 /* JSON views for the control API. NULL when the zone is unknown (zone_id NULL: all zones as

@@ -102,14 +102,14 @@ static void trim(char **s)
 }
 
 /* Split "AWS4-HMAC-SHA256 Credential=..., SignedHeaders=..., Signature=...". */
-static int parse_authorization(const char *hdr, struct auth_parts *p, struct ebuf *why)
+static int parse_authorization(const char *hdr, struct auth_parts *p, struct buf *why)
 {
     char *copy = NULL, *save = NULL, *tok;
     size_t alen = strlen(ALGO);
     int rc = -1;
 
     if (strncmp(hdr, ALGO, alen) != 0 || (hdr[alen] != ' ' && hdr[alen] != '\t')) {
-        ebuf_adds(why, "Unsupported AWS 'algorithm': only AWS4-HMAC-SHA256 is accepted");
+        buf_adds(why, "Unsupported AWS 'algorithm': only AWS4-HMAC-SHA256 is accepted");
         goto out;
     }
     copy = xstrdup(hdr + alen);
@@ -130,11 +130,11 @@ static int parse_authorization(const char *hdr, struct auth_parts *p, struct ebu
             p->signature = xstrdup(val);
     }
     if (!p->credential)
-        ebuf_adds(why, "Authorization header requires 'Credential' parameter. ");
+        buf_adds(why, "Authorization header requires 'Credential' parameter. ");
     if (!p->signature)
-        ebuf_adds(why, "Authorization header requires 'Signature' parameter. ");
+        buf_adds(why, "Authorization header requires 'Signature' parameter. ");
     if (!p->signed_headers)
-        ebuf_adds(why, "Authorization header requires 'SignedHeaders' parameter. ");
+        buf_adds(why, "Authorization header requires 'SignedHeaders' parameter. ");
     if (why->len)
         goto out;
     rc = 0;
@@ -171,7 +171,7 @@ int emu_auth_verify(const struct emu_creds *creds, const struct emu_auth_request
                     struct emu_err *err)
 {
     struct auth_parts parts = {0};
-    struct ebuf why = {0};
+    struct buf why = {0};
     struct sigv4_header *signed_hdrs = NULL;
     size_t nsigned = 0, cap = 0;
     char *cred = NULL, *elems[5] = {0};
@@ -203,10 +203,10 @@ int emu_auth_verify(const struct emu_creds *creds, const struct emu_auth_request
         p = slash ? slash + 1 : NULL;
     }
     if (nelems != 5) {
-        ebuf_addf(&why,
-                  "Credential must have exactly 5 slash-delimited elements, e.g. "
-                  "keyid/date/region/service/term, got '%s'",
-                  parts.credential);
+        buf_addf(&why,
+                 "Credential must have exactly 5 slash-delimited elements, e.g. "
+                 "keyid/date/region/service/term, got '%s'",
+                 parts.credential);
         rc = deny(err, "IncompleteSignature", why.p);
         goto out;
     }
@@ -231,10 +231,10 @@ int emu_auth_verify(const struct emu_creds *creds, const struct emu_auth_request
         goto out;
     }
     if (parse_amz_date(amz_date, &t)) {
-        ebuf_addf(&why,
-                  "Date must be in ISO-8601 'basic format'. Got '%s'. See "
-                  "http://en.wikipedia.org/wiki/ISO_8601",
-                  amz_date);
+        buf_addf(&why,
+                 "Date must be in ISO-8601 'basic format'. Got '%s'. See "
+                 "http://en.wikipedia.org/wiki/ISO_8601",
+                 amz_date);
         rc = deny(err, "IncompleteSignature", why.p);
         goto out;
     }
@@ -255,15 +255,15 @@ int emu_auth_verify(const struct emu_creds *creds, const struct emu_auth_request
         goto out;
     }
     if (strlen(elems[1]) != 8 || strncmp(elems[1], amz_date, 8) != 0) {
-        ebuf_addf(&why,
-                  "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date "
-                  "from HTTP: '%s' != '%.8s', from '%s'.",
-                  elems[1], amz_date, amz_date);
+        buf_addf(&why,
+                 "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date "
+                 "from HTTP: '%s' != '%.8s', from '%s'.",
+                 elems[1], amz_date, amz_date);
         rc = deny(err, "SignatureDoesNotMatch", why.p);
         goto out;
     }
     if (strcmp(elems[2], "us-east-1") != 0) {
-        ebuf_addf(&why, "Credential should be scoped to a valid region, not '%s'. ", elems[2]);
+        buf_addf(&why, "Credential should be scoped to a valid region, not '%s'. ", elems[2]);
         rc = deny(err, "SignatureDoesNotMatch", why.p);
         goto out;
     }
@@ -273,9 +273,9 @@ int emu_auth_verify(const struct emu_creds *creds, const struct emu_auth_request
         goto out;
     }
     if (strcmp(elems[4], "aws4_request") != 0) {
-        ebuf_addf(&why,
-                  "Credential should be scoped with a valid terminator: 'aws4_request', not '%s'.",
-                  elems[4]);
+        buf_addf(&why,
+                 "Credential should be scoped with a valid terminator: 'aws4_request', not '%s'.",
+                 elems[4]);
         rc = deny(err, "SignatureDoesNotMatch", why.p);
         goto out;
     }
@@ -285,11 +285,11 @@ int emu_auth_verify(const struct emu_creds *creds, const struct emu_auth_request
         sigv4_amz_date(req->now_s, now);
         sigv4_amz_date(past ? req->now_s - SKEW_S : req->now_s + SKEW_S, edge);
         if (past)
-            ebuf_addf(&why, "Signature expired: %s is now earlier than %s (%s - 5 min.)", amz_date,
-                      edge, now);
+            buf_addf(&why, "Signature expired: %s is now earlier than %s (%s - 5 min.)", amz_date,
+                     edge, now);
         else
-            ebuf_addf(&why, "Signature not yet current: %s is still later than %s (%s + 5 min.)",
-                      amz_date, edge, now);
+            buf_addf(&why, "Signature not yet current: %s is still later than %s (%s + 5 min.)",
+                     amz_date, edge, now);
         rc = deny(err, "SignatureDoesNotMatch", why.p);
         goto out;
     }
@@ -324,12 +324,12 @@ int emu_auth_verify(const struct emu_creds *creds, const struct emu_auth_request
         sigv4_signature(&scope, creds->secret_key, sts, sig);
     }
     if (strcmp(sh, parts.signed_headers) != 0 || !ct_equal(sig, parts.signature)) {
-        ebuf_addf(&why,
-                  "The request signature we calculated does not match the signature you provided. "
-                  "Check your AWS Secret Access Key and signing method. Consult the service "
-                  "documentation for details.\n\nThe Canonical String for this request should "
-                  "have been\n'%s'\n\nThe String-to-Sign should have been\n'%s'\n",
-                  creq, sts);
+        buf_addf(&why,
+                 "The request signature we calculated does not match the signature you provided. "
+                 "Check your AWS Secret Access Key and signing method. Consult the service "
+                 "documentation for details.\n\nThe Canonical String for this request should "
+                 "have been\n'%s'\n\nThe String-to-Sign should have been\n'%s'\n",
+                 creq, sts);
         rc = deny(err, "SignatureDoesNotMatch", why.p);
         goto out;
     }
@@ -344,6 +344,6 @@ out:
     free(creq);
     free(sh);
     free(sts);
-    ebuf_release(&why);
+    buf_release(&why);
     return rc;
 }

@@ -261,41 +261,41 @@ static void log_call(const struct req *r, int status, const char *outcome)
              status, outcome, emu_mono_ms() - r->start_ms);
 }
 
-static enum MHD_Result send_xml(struct MHD_Connection *conn, struct req *r, struct ebuf *xml)
+static enum MHD_Result send_xml(struct MHD_Connection *conn, struct req *r, struct buf *xml)
 {
     emu_stats_call(g.faults, r->op, "ok");
     log_call(r, 200, "ok");
-    return send_body(conn, 200, "text/xml", ebuf_detach(xml), r->id);
+    return send_body(conn, 200, "text/xml", buf_detach(xml), r->id);
 }
 
 static enum MHD_Result send_error(struct MHD_Connection *conn, struct req *r,
                                   const struct emu_err *e)
 {
-    struct ebuf b = {0};
+    struct buf b = {0};
 
     if (!strcmp(e->code, "InvalidChangeBatch") && e->nmessages &&
         emu_faults_icb_shape(g.faults) == EMU_ICB_ROOT) {
-        ebuf_adds(&b,
-                  "<?xml version=\"1.0\"?>\n<InvalidChangeBatch xmlns=\"" EMU_NS "\"><Messages>");
+        buf_adds(&b,
+                 "<?xml version=\"1.0\"?>\n<InvalidChangeBatch xmlns=\"" EMU_NS "\"><Messages>");
         for (size_t i = 0; i < e->nmessages; i++) {
-            ebuf_adds(&b, "<Message>");
-            ebuf_add_xml(&b, e->messages[i]);
-            ebuf_adds(&b, "</Message>");
+            buf_adds(&b, "<Message>");
+            emu_buf_add_xml(&b, e->messages[i]);
+            buf_adds(&b, "</Message>");
         }
-        ebuf_addf(&b, "</Messages><RequestId>%s</RequestId></InvalidChangeBatch>", r->id);
+        buf_addf(&b, "</Messages><RequestId>%s</RequestId></InvalidChangeBatch>", r->id);
     } else {
         char *text = emu_err_text(e);
-        ebuf_addf(&b,
-                  "<?xml version=\"1.0\"?>\n<ErrorResponse xmlns=\"" EMU_NS
-                  "\"><Error><Type>%s</Type><Code>%s</Code><Message>",
-                  e->type ? e->type : "Sender", e->code);
-        ebuf_add_xml(&b, text);
-        ebuf_addf(&b, "</Message></Error><RequestId>%s</RequestId></ErrorResponse>", r->id);
+        buf_addf(&b,
+                 "<?xml version=\"1.0\"?>\n<ErrorResponse xmlns=\"" EMU_NS
+                 "\"><Error><Type>%s</Type><Code>%s</Code><Message>",
+                 e->type ? e->type : "Sender", e->code);
+        emu_buf_add_xml(&b, text);
+        buf_addf(&b, "</Message></Error><RequestId>%s</RequestId></ErrorResponse>", r->id);
         free(text);
     }
     emu_stats_call(g.faults, r->op, e->code);
     log_call(r, e->status, e->code);
-    return send_body(conn, e->status, "text/xml", ebuf_detach(&b), r->id);
+    return send_body(conn, e->status, "text/xml", buf_detach(&b), r->id);
 }
 
 static enum MHD_Result send_json(struct MHD_Connection *conn, int status, json_t *o)
@@ -346,22 +346,22 @@ static int hexval(char c)
 /* Percent-decode s[0..n) ('+' stays '+'); NULL for a malformed escape or a NUL byte. */
 static char *pct_decode(const char *s, size_t n)
 {
-    struct ebuf b = {0};
+    struct buf b = {0};
     for (size_t i = 0; i < n; i++) {
         char c = s[i];
         if (c == '%') {
             int h = i + 2 < n ? hexval(s[i + 1]) : -1;
             int l = i + 2 < n ? hexval(s[i + 2]) : -1;
             if (h < 0 || l < 0 || (h == 0 && l == 0)) {
-                ebuf_release(&b);
+                buf_release(&b);
                 return NULL;
             }
             c = (char)(h << 4 | l);
             i += 2;
         }
-        ebuf_add(&b, &c, 1);
+        buf_add(&b, &c, 1);
     }
-    return ebuf_detach(&b);
+    return buf_detach(&b);
 }
 
 /* First value of a query parameter, decoded (caller frees), or NULL. */
@@ -450,7 +450,7 @@ static enum MHD_Result handle_api(struct MHD_Connection *conn, const char *metho
 {
     struct route rt;
     struct emu_err err = {0};
-    struct ebuf xml = {0};
+    struct buf xml = {0};
     struct hdr_list hl = {0};
     struct emu_batch batch = {0};
     enum MHD_Result ret;
@@ -567,7 +567,7 @@ fail:
 out:
     free(rt.id);
     free(hl.h);
-    ebuf_release(&xml);
+    buf_release(&xml);
     emu_err_release(&err);
     emu_batch_release(&batch);
     return ret;

@@ -1,6 +1,7 @@
 /*
- * emu_util.c: small helpers shared by the r53emu modules: a growable string, AWS-shaped error
- * values, clocks and a seeded PRNG (splitmix64). Pure or caller-owned state; thread-safe.
+ * emu_util.c: small helpers shared by the r53emu modules: XML text escaping into a struct buf
+ * (util/buf.h), AWS-shaped error values, clocks and a seeded PRNG (splitmix64). Pure or
+ * caller-owned state; thread-safe.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -11,40 +12,9 @@
 #include "emu.h"
 #include "util/xalloc.h"
 
-/* --- ebuf ---------------------------------------------------------------------------------- */
+/* --- XML text ------------------------------------------------------------------------------ */
 
-void ebuf_add(struct ebuf *b, const void *s, size_t n)
-{
-    b->p = xgrow(b->p, &b->cap, b->len + n + 1, 1);
-    if (n)
-        memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-void ebuf_adds(struct ebuf *b, const char *s)
-{
-    ebuf_add(b, s, strlen(s));
-}
-
-void ebuf_addf(struct ebuf *b, const char *fmt, ...)
-{
-    va_list ap;
-    int n;
-
-    va_start(ap, fmt);
-    n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (n <= 0)
-        return;
-    b->p = xgrow(b->p, &b->cap, b->len + (size_t)n + 1, 1);
-    va_start(ap, fmt);
-    vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    b->len += (size_t)n;
-}
-
-void ebuf_add_xml(struct ebuf *b, const char *s)
+void emu_buf_add_xml(struct buf *b, const char *s)
 {
     const char *run = s;
 
@@ -59,26 +29,11 @@ void ebuf_add_xml(struct ebuf *b, const char *s)
         }
         if (!rep)
             continue;
-        ebuf_add(b, run, (size_t)(s - run));
-        ebuf_adds(b, rep);
+        buf_add(b, run, (size_t)(s - run));
+        buf_adds(b, rep);
         run = s + 1;
     }
-    ebuf_add(b, run, (size_t)(s - run));
-}
-
-char *ebuf_detach(struct ebuf *b)
-{
-    char *s = b->p ? b->p : xstrdup("");
-    b->p = NULL;
-    b->len = b->cap = 0;
-    return s;
-}
-
-void ebuf_release(struct ebuf *b)
-{
-    free(b->p);
-    b->p = NULL;
-    b->len = b->cap = 0;
+    buf_add(b, run, (size_t)(s - run));
 }
 
 /* --- errors -------------------------------------------------------------------------------- */
@@ -129,20 +84,20 @@ void emu_err_icb(struct emu_err *e, const char *fmt, ...)
 
 char *emu_err_text(const struct emu_err *e)
 {
-    struct ebuf b = {0};
+    struct buf b = {0};
 
     if (e->nmessages) {
-        ebuf_adds(&b, "[");
+        buf_adds(&b, "[");
         for (size_t i = 0; i < e->nmessages; i++) {
             if (i)
-                ebuf_adds(&b, ", ");
-            ebuf_adds(&b, e->messages[i]);
+                buf_adds(&b, ", ");
+            buf_adds(&b, e->messages[i]);
         }
-        ebuf_adds(&b, "]");
+        buf_adds(&b, "]");
     } else if (e->message) {
-        ebuf_adds(&b, e->message);
+        buf_adds(&b, e->message);
     }
-    return ebuf_detach(&b);
+    return buf_detach(&b);
 }
 
 void emu_err_release(struct emu_err *e)

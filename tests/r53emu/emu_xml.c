@@ -107,7 +107,7 @@ static int element_children(const xmlNode *parent, xmlNode ***out, size_t *n, st
     return 0;
 }
 
-static void expected_list(struct ebuf *b, const struct seq_item *items, size_t nitems, size_t pos,
+static void expected_list(struct buf *b, const struct seq_item *items, size_t nitems, size_t pos,
                           int count)
 {
     int first = 1;
@@ -115,7 +115,7 @@ static void expected_list(struct ebuf *b, const struct seq_item *items, size_t n
     for (size_t i = pos; i < nitems; i++) {
         int cnt = i == pos ? count : 0;
         if (items[i].max < 0 || cnt < items[i].max) {
-            ebuf_addf(b, "%s\"%s\":%s", first ? "" : ", ", EMU_NS, items[i].name);
+            buf_addf(b, "%s\"%s\":%s", first ? "" : ", ", EMU_NS, items[i].name);
             first = 0;
         }
         if (cnt < items[i].min)
@@ -129,7 +129,7 @@ static int walk_any(const xmlNode *parent, const struct seq_item *items, size_t 
                     xmlNode **kids, size_t nkids, size_t *which, struct emu_err *err)
 {
     int *count = xcalloc(nitems, sizeof(*count));
-    struct ebuf list = {0};
+    struct buf list = {0};
     int rc = 0;
 
     for (size_t k = 0; k < nkids; k++) {
@@ -142,7 +142,7 @@ static int walk_any(const xmlNode *parent, const struct seq_item *items, size_t 
         if (p == nitems) {
             for (size_t i = 0; i < nitems; i++) {
                 if (items[i].max < 0 || count[i] < items[i].max)
-                    ebuf_addf(&list, "%s\"%s\":%s", list.len ? ", " : "", EMU_NS, items[i].name);
+                    buf_addf(&list, "%s\"%s\":%s", list.len ? ", " : "", EMU_NS, items[i].name);
             }
             emu_err_set(err, 400, "InvalidInput",
                         XML_PREFIX "cvc-complex-type.2.4.a: Invalid content was found starting "
@@ -156,7 +156,7 @@ static int walk_any(const xmlNode *parent, const struct seq_item *items, size_t 
     }
     for (size_t i = 0; i < nitems; i++) {
         if (count[i] < items[i].min)
-            ebuf_addf(&list, "%s\"%s\":%s", list.len ? ", " : "", EMU_NS, items[i].name);
+            buf_addf(&list, "%s\"%s\":%s", list.len ? ", " : "", EMU_NS, items[i].name);
     }
     if (list.len) {
         emu_err_set(err, 400, "InvalidInput",
@@ -167,7 +167,7 @@ static int walk_any(const xmlNode *parent, const struct seq_item *items, size_t 
     }
 out:
     free(count);
-    ebuf_release(&list);
+    buf_release(&list);
     return rc;
 }
 
@@ -177,7 +177,7 @@ static int walk_seq(const xmlNode *parent, const struct seq_item *items, size_t 
 {
     size_t pos = 0;
     int count = 0;
-    struct ebuf list = {0};
+    struct buf list = {0};
     int rc = 0;
 
     for (size_t k = 0; k < nkids; k++) {
@@ -226,14 +226,14 @@ static int walk_seq(const xmlNode *parent, const struct seq_item *items, size_t 
         }
     }
 out:
-    ebuf_release(&list);
+    buf_release(&list);
     return rc;
 }
 
 /* The text of a simple-typed element (no element children allowed). */
 static int simple_text(const xmlNode *el, char **out, struct emu_err *err)
 {
-    struct ebuf b = {0};
+    struct buf b = {0};
 
     *out = NULL;
     for (xmlNode *c = el->children; c; c = c->next) {
@@ -242,13 +242,13 @@ static int simple_text(const xmlNode *el, char **out, struct emu_err *err)
                         XML_PREFIX "cvc-type.3.1.2: Element '%s' is a simple type, so it must "
                                    "have no element information item [children].",
                         (const char *)el->name);
-            ebuf_release(&b);
+            buf_release(&b);
             return -1;
         }
         if ((c->type == XML_TEXT_NODE || c->type == XML_CDATA_SECTION_NODE) && c->content)
-            ebuf_adds(&b, (const char *)c->content);
+            buf_adds(&b, (const char *)c->content);
     }
-    *out = ebuf_detach(&b);
+    *out = buf_detach(&b);
     return 0;
 }
 
@@ -295,19 +295,19 @@ static int check_length(const char *v, const char *type_name, size_t minlen, siz
 
 static int check_enum(const char *v, const char *const *vals, struct emu_err *err)
 {
-    struct ebuf list = {0};
+    struct buf list = {0};
 
     for (size_t i = 0; vals[i]; i++) {
         if (!strcmp(v, vals[i]))
             return 0;
     }
     for (size_t i = 0; vals[i]; i++)
-        ebuf_addf(&list, "%s%s", i ? ", " : "", vals[i]);
+        buf_addf(&list, "%s%s", i ? ", " : "", vals[i]);
     emu_err_set(err, 400, "InvalidInput",
                 XML_PREFIX "cvc-enumeration-valid: Value '%s' is not facet-valid with respect to "
                            "enumeration '[%s]'. It must be a value from the enumeration.",
                 v, list.p);
-    ebuf_release(&list);
+    buf_release(&list);
     return -1;
 }
 

@@ -76,7 +76,7 @@ static int plain_char(unsigned char c)
 
 int emu_name_normalize(const char *in, char **out, char *why, size_t why_len)
 {
-    struct ebuf b = {0};
+    struct buf b = {0};
     size_t n = strlen(in), label = 0, wire = 1;
     int rc = -1;
 
@@ -108,7 +108,7 @@ int emu_name_normalize(const char *in, char **out, char *why, size_t why_len)
             }
             wire += label + 1;
             label = 0;
-            ebuf_adds(&b, ".");
+            buf_adds(&b, ".");
             continue;
         }
         c = (unsigned char)in[i];
@@ -122,9 +122,9 @@ int emu_name_normalize(const char *in, char **out, char *why, size_t why_len)
         if (c >= 'A' && c <= 'Z')
             c = (unsigned char)(c - 'A' + 'a');
         if (plain_char(c))
-            ebuf_add(&b, &c, 1);
+            buf_add(&b, &c, 1);
         else
-            ebuf_addf(&b, "\\%03o", c);
+            buf_addf(&b, "\\%03o", c);
         label++;
     }
     if (wire > 255) {
@@ -134,10 +134,10 @@ int emu_name_normalize(const char *in, char **out, char *why, size_t why_len)
                  in);
         goto out;
     }
-    *out = ebuf_detach(&b);
+    *out = buf_detach(&b);
     rc = 0;
 out:
-    ebuf_release(&b);
+    buf_release(&b);
     return rc;
 }
 
@@ -147,7 +147,7 @@ out:
  * therefore sort before the dot: a-b.example.com. comes before x.a.example.com. */
 static char *name_rkey(const char *name)
 {
-    struct ebuf b = {0};
+    struct buf b = {0};
     size_t n = strlen(name);
 
     if (n && name[n - 1] == '.')
@@ -166,12 +166,12 @@ static char *name_rkey(const char *name)
                 else
                     i += 3;
             }
-            ebuf_add(&b, &c, 1);
+            buf_add(&b, &c, 1);
         }
-        ebuf_add(&b, ".", 1);
+        buf_add(&b, ".", 1);
         n = start ? start - 1 : 0;
     }
-    return ebuf_detach(&b);
+    return buf_detach(&b);
 }
 
 static int name_in_zone(const char *name, const struct zone *z)
@@ -486,18 +486,18 @@ static const char *action_name(enum emu_action a)
     return a == EMU_CREATE ? "CREATE" : a == EMU_DELETE ? "DELETE" : "UPSERT";
 }
 
-static void change_desc(struct ebuf *b, const struct emu_change *ch, const char *name)
+static void change_desc(struct buf *b, const struct emu_change *ch, const char *name)
 {
-    ebuf_addf(b, "[Action=%s, Name=%s, Type=%s, SetIdentifier=%s]", action_name(ch->action), name,
-              ch->type, ch->set_id ? ch->set_id : "null");
+    buf_addf(b, "[Action=%s, Name=%s, Type=%s, SetIdentifier=%s]", action_name(ch->action), name,
+             ch->type, ch->set_id ? ch->set_id : "null");
 }
 
-static void rr_desc(struct ebuf *b, const char *name, const char *type, const char *sid)
+static void rr_desc(struct buf *b, const char *name, const char *type, const char *sid)
 {
     if (sid)
-        ebuf_addf(b, "[name='%s', type='%s', set-identifier='%s']", name, type, sid);
+        buf_addf(b, "[name='%s', type='%s', set-identifier='%s']", name, type, sid);
     else
-        ebuf_addf(b, "[name='%s', type='%s']", name, type);
+        buf_addf(b, "[name='%s', type='%s']", name, type);
 }
 
 static int value_ok(const char *type, const char *v, struct emu_err *err)
@@ -541,7 +541,7 @@ static int value_ok(const char *type, const char *v, struct emu_err *err)
  * (Route 53 reports one request error); InvalidChangeBatch messages accumulate. */
 static int check_static(struct batch_ctx *c, const struct emu_batch *b, struct emu_err *err)
 {
-    struct ebuf d = {0};
+    struct buf d = {0};
     char why[512];
 
     if (b->record_units > MAX_RECORD_UNITS) {
@@ -628,10 +628,10 @@ static int check_static(struct batch_ctx *c, const struct emu_batch *b, struct e
             }
         }
     }
-    ebuf_release(&d);
+    buf_release(&d);
     return err->status ? -1 : 0;
 fail:
-    ebuf_release(&d);
+    buf_release(&d);
     return -1;
 }
 
@@ -683,7 +683,7 @@ static void check_touches(struct batch_ctx *c, const struct emu_batch *b, struct
 
 static void simulate(struct batch_ctx *c, const struct emu_batch *b, struct emu_err *err)
 {
-    struct ebuf d = {0};
+    struct buf d = {0};
 
     for (size_t i = 0; i < b->n; i++) {
         const struct emu_change *ch = &b->changes[i];
@@ -725,7 +725,7 @@ static void simulate(struct batch_ctx *c, const struct emu_batch *b, struct emu_
                            ch->nvalues);
         o->written = 1;
     }
-    ebuf_release(&d);
+    buf_release(&d);
 }
 
 /* The final record sets at one name (all types), in list order: the zone's, with the overlay
@@ -932,24 +932,23 @@ static long change_index(const struct emu_store *s, const char *id)
     return v;
 }
 
-static void change_info_xml(struct ebuf *xml, const char *id, const char *status,
+static void change_info_xml(struct buf *xml, const char *id, const char *status,
                             const struct change_rec *rec)
 {
     char when[32];
     emu_iso8601(rec->real_ms, when);
-    ebuf_addf(xml,
-              "<ChangeInfo><Id>/change/%s</Id><Status>%s</Status><SubmittedAt>%s</SubmittedAt>", id,
-              status, when);
+    buf_addf(xml, "<ChangeInfo><Id>/change/%s</Id><Status>%s</Status><SubmittedAt>%s</SubmittedAt>",
+             id, status, when);
     if (rec->comment) {
-        ebuf_adds(xml, "<Comment>");
-        ebuf_add_xml(xml, rec->comment);
-        ebuf_adds(xml, "</Comment>");
+        buf_adds(xml, "<Comment>");
+        emu_buf_add_xml(xml, rec->comment);
+        buf_adds(xml, "</Comment>");
     }
-    ebuf_adds(xml, "</ChangeInfo>");
+    buf_adds(xml, "</ChangeInfo>");
 }
 
 int emu_store_change(struct emu_store *s, const char *zone_id, const struct emu_batch *batch,
-                     enum emu_ttl_policy ttl_policy, struct ebuf *xml, struct emu_err *err)
+                     enum emu_ttl_policy ttl_policy, struct buf *xml, struct emu_err *err)
 {
     struct batch_ctx c = {0};
     struct zone *z;
@@ -995,10 +994,10 @@ int emu_store_change(struct emu_store *s, const char *zone_id, const struct emu_
     rec->comment = batch->comment ? xstrdup(batch->comment) : NULL;
     change_id(s, s->nchanges, id);
     s->nchanges++;
-    ebuf_adds(xml, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-                   "<ChangeResourceRecordSetsResponse xmlns=\"" EMU_NS "\">");
+    buf_adds(xml, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+                  "<ChangeResourceRecordSetsResponse xmlns=\"" EMU_NS "\">");
     change_info_xml(xml, id, "PENDING", rec);
-    ebuf_adds(xml, "</ChangeResourceRecordSetsResponse>");
+    buf_adds(xml, "</ChangeResourceRecordSetsResponse>");
     rc = 0;
 out:
     pthread_mutex_unlock(&s->lock);
@@ -1007,7 +1006,7 @@ out:
 }
 
 int emu_store_get_change(struct emu_store *s, const char *change_id_s, long long insync_after_ms,
-                         struct ebuf *xml, struct emu_err *err)
+                         struct buf *xml, struct emu_err *err)
 {
     long idx;
     int rc = -1;
@@ -1022,10 +1021,10 @@ int emu_store_get_change(struct emu_store *s, const char *change_id_s, long long
     }
     const struct change_rec *rec = &s->changes[idx];
     int insync = emu_mono_ms() - rec->mono_ms >= insync_after_ms;
-    ebuf_adds(xml, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-                   "<GetChangeResponse xmlns=\"" EMU_NS "\">");
+    buf_adds(xml, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+                  "<GetChangeResponse xmlns=\"" EMU_NS "\">");
     change_info_xml(xml, change_id_s, insync ? "INSYNC" : "PENDING", rec);
-    ebuf_adds(xml, "</GetChangeResponse>");
+    buf_adds(xml, "</GetChangeResponse>");
     rc = 0;
 out:
     pthread_mutex_unlock(&s->lock);
@@ -1034,23 +1033,23 @@ out:
 
 /* --- listing ------------------------------------------------------------------------------- */
 
-static void rrset_xml(struct ebuf *xml, const struct rrset *r)
+static void rrset_xml(struct buf *xml, const struct rrset *r)
 {
-    ebuf_adds(xml, "<ResourceRecordSet><Name>");
-    ebuf_add_xml(xml, r->name);
-    ebuf_addf(xml, "</Name><Type>%s</Type>", r->type);
+    buf_adds(xml, "<ResourceRecordSet><Name>");
+    emu_buf_add_xml(xml, r->name);
+    buf_addf(xml, "</Name><Type>%s</Type>", r->type);
     if (r->set_id) {
-        ebuf_adds(xml, "<SetIdentifier>");
-        ebuf_add_xml(xml, r->set_id);
-        ebuf_addf(xml, "</SetIdentifier><Weight>%ld</Weight>", r->weight);
+        buf_adds(xml, "<SetIdentifier>");
+        emu_buf_add_xml(xml, r->set_id);
+        buf_addf(xml, "</SetIdentifier><Weight>%ld</Weight>", r->weight);
     }
-    ebuf_addf(xml, "<TTL>%lld</TTL><ResourceRecords>", r->ttl);
+    buf_addf(xml, "<TTL>%lld</TTL><ResourceRecords>", r->ttl);
     for (size_t i = 0; i < r->nvalues; i++) {
-        ebuf_adds(xml, "<ResourceRecord><Value>");
-        ebuf_add_xml(xml, r->values[i]);
-        ebuf_adds(xml, "</Value></ResourceRecord>");
+        buf_adds(xml, "<ResourceRecord><Value>");
+        emu_buf_add_xml(xml, r->values[i]);
+        buf_adds(xml, "</Value></ResourceRecord>");
     }
-    ebuf_adds(xml, "</ResourceRecords></ResourceRecordSet>");
+    buf_adds(xml, "</ResourceRecords></ResourceRecordSet>");
 }
 
 static int parse_maxitems(const char *s, long *out)
@@ -1068,7 +1067,7 @@ static int parse_maxitems(const char *s, long *out)
 }
 
 int emu_store_list(struct emu_store *s, const char *zone_id, const char *name, const char *type,
-                   const char *identifier, const char *maxitems, struct ebuf *xml,
+                   const char *identifier, const char *maxitems, struct buf *xml,
                    struct emu_err *err)
 {
     struct zone *z;
@@ -1124,24 +1123,24 @@ int emu_store_list(struct emu_store *s, const char *zone_id, const char *name, c
         rkey = name_rkey(canon);
         i = lower_bound(z->sets, z->n, rkey, type ? type : "", identifier);
     }
-    ebuf_adds(xml, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-                   "<ListResourceRecordSetsResponse xmlns=\"" EMU_NS "\"><ResourceRecordSets>");
+    buf_adds(xml, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+                  "<ListResourceRecordSetsResponse xmlns=\"" EMU_NS "\"><ResourceRecordSets>");
     for (; i < z->n && shown < (size_t)max; i++, shown++)
         rrset_xml(xml, z->sets[i]);
-    ebuf_adds(xml, "</ResourceRecordSets>");
+    buf_adds(xml, "</ResourceRecordSets>");
     if (i < z->n) {
-        ebuf_adds(xml, "<IsTruncated>true</IsTruncated><NextRecordName>");
-        ebuf_add_xml(xml, z->sets[i]->name);
-        ebuf_addf(xml, "</NextRecordName><NextRecordType>%s</NextRecordType>", z->sets[i]->type);
+        buf_adds(xml, "<IsTruncated>true</IsTruncated><NextRecordName>");
+        emu_buf_add_xml(xml, z->sets[i]->name);
+        buf_addf(xml, "</NextRecordName><NextRecordType>%s</NextRecordType>", z->sets[i]->type);
         if (z->sets[i]->set_id) {
-            ebuf_adds(xml, "<NextRecordIdentifier>");
-            ebuf_add_xml(xml, z->sets[i]->set_id);
-            ebuf_adds(xml, "</NextRecordIdentifier>");
+            buf_adds(xml, "<NextRecordIdentifier>");
+            emu_buf_add_xml(xml, z->sets[i]->set_id);
+            buf_adds(xml, "</NextRecordIdentifier>");
         }
     } else {
-        ebuf_adds(xml, "<IsTruncated>false</IsTruncated>");
+        buf_adds(xml, "<IsTruncated>false</IsTruncated>");
     }
-    ebuf_addf(xml, "<MaxItems>%ld</MaxItems></ListResourceRecordSetsResponse>", max);
+    buf_addf(xml, "<MaxItems>%ld</MaxItems></ListResourceRecordSetsResponse>", max);
     rc = 0;
 out:
     pthread_mutex_unlock(&s->lock);
@@ -1150,7 +1149,7 @@ out:
     return rc;
 }
 
-int emu_store_get_zone(struct emu_store *s, const char *zone_id, struct ebuf *xml,
+int emu_store_get_zone(struct emu_store *s, const char *zone_id, struct buf *xml,
                        struct emu_err *err)
 {
     struct zone *z;
@@ -1164,18 +1163,18 @@ int emu_store_get_zone(struct emu_store *s, const char *zone_id, struct ebuf *xm
         goto out;
     }
     ns_names(z->index, ns);
-    ebuf_adds(xml, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-                   "<GetHostedZoneResponse xmlns=\"" EMU_NS "\"><HostedZone>");
-    ebuf_addf(xml, "<Id>/hostedzone/%s</Id><Name>", z->id);
-    ebuf_add_xml(xml, z->name);
-    ebuf_addf(xml,
-              "</Name><CallerReference>r53emu-%s</CallerReference><Config><PrivateZone>false"
-              "</PrivateZone></Config><ResourceRecordSetCount>%zu</ResourceRecordSetCount>"
-              "</HostedZone><DelegationSet><NameServers>",
-              z->id, z->n);
+    buf_adds(xml, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+                  "<GetHostedZoneResponse xmlns=\"" EMU_NS "\"><HostedZone>");
+    buf_addf(xml, "<Id>/hostedzone/%s</Id><Name>", z->id);
+    emu_buf_add_xml(xml, z->name);
+    buf_addf(xml,
+             "</Name><CallerReference>r53emu-%s</CallerReference><Config><PrivateZone>false"
+             "</PrivateZone></Config><ResourceRecordSetCount>%zu</ResourceRecordSetCount>"
+             "</HostedZone><DelegationSet><NameServers>",
+             z->id, z->n);
     for (int i = 0; i < 4; i++)
-        ebuf_addf(xml, "<NameServer>%s</NameServer>", ns[i]);
-    ebuf_adds(xml, "</NameServers></DelegationSet></GetHostedZoneResponse>");
+        buf_addf(xml, "<NameServer>%s</NameServer>", ns[i]);
+    buf_adds(xml, "</NameServers></DelegationSet></GetHostedZoneResponse>");
     rc = 0;
 out:
     pthread_mutex_unlock(&s->lock);
