@@ -386,6 +386,16 @@ static void xml_init(void)
     xmlInitParser();
 }
 
+/* libxml2 prints some errors (encoding conversion, I/O) through its generic error handler
+ * whatever XML_PARSE_NOERROR says; that handler is per thread, so parse_doc sets this one. */
+static void silent(void *ctx, const char *msg, ...) __attribute__((format(printf, 2, 3)));
+
+static void silent(void *ctx, const char *msg, ...)
+{
+    (void)ctx;
+    (void)msg;
+}
+
 /* Parse xml; NULL with detail set on any failure (see the invariants above). */
 static xmlDocPtr parse_doc(const char *xml, size_t len, char *detail, size_t dn)
 {
@@ -394,6 +404,7 @@ static xmlDocPtr parse_doc(const char *xml, size_t len, char *detail, size_t dn)
     const xmlError *e;
 
     pthread_once(&xml_once, xml_init);
+    xmlSetGenericErrorFunc(NULL, silent);
     if (!xml || len == 0) {
         rc_detail(detail, dn, "empty XML document");
         goto out;
@@ -420,9 +431,13 @@ static xmlDocPtr parse_doc(const char *xml, size_t len, char *detail, size_t dn)
         rc_detail(detail, dn, "malformed XML (line %d): %.120s", e->line,
                   e->message ? e->message : "not well-formed");
         if (detail && dn) {
+            /* One line: the detail ends up in logs and problem bodies. */
             size_t l = strlen(detail);
             while (l > 0 && (detail[l - 1] == '\n' || detail[l - 1] == ' '))
                 detail[--l] = '\0';
+            for (char *p = detail; *p; p++)
+                if (*p == '\n' || *p == '\r')
+                    *p = ' ';
         }
         if (doc)
             xmlFreeDoc(doc);

@@ -169,7 +169,7 @@ static void test_invalid_ips_change_nothing(void)
         "/backends/2001:DB8::7",     "/backends/::ffff:10.0.0.7", "/backends/fe80::1%25eth0",
         "/backends/%31%30.0.0.7",    "/backends/host.example", "/backends/10.0.0.7%20",
         "/backends/0.0.0.0",         "/backends/224.0.0.1",    "/backends/2001:db8:0:0:0:0:0:7",
-        "/backends/1.2.3",           "/backends/" "1111:2222:3333:4444:5555:6666:7777:8888:9999",
+        "/backends/1.2.3",           "/backends/1111:2222:3333:4444:5555:6666:7777:8888:9999",
     };
     long long before = backend_count();
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
