@@ -13,6 +13,8 @@
 #include <pthread.h>
 #include <stddef.h>
 
+#include "util/cidr.h"
+#include "util/ip.h"
 #include "util/rc.h"
 
 struct reg_registry;
@@ -31,7 +33,18 @@ struct api_request {
     struct reg_registry *reg;
     struct api_async *async;     /* see API_PENDING */
     const char *content_type;    /* the Content-Type header as received, or NULL when absent */
+
+    /* Who asks, set by the server (docs/security.md). The server has already refused what
+     * needs no target to decide (no/invalid token, read scope, PUT with a self token); the
+     * handlers check each address a mutation changes with api_change_refusal(). */
+    const char *token_name;       /* the bearer token's name, or NULL when anonymous */
+    int self_only;                /* scope self: may change only *caller */
+    const struct ip_addr *caller; /* the caller's address (TCP peer, or X-Forwarded-For from a
+                                     trusted proxy), or NULL when it is not known */
+    const struct cidr_set *allow_cidr; /* only these may be registered; NULL or empty: any */
 };
+
+#define API_AUDIT_ID_MAX 160
 
 struct api_response {
     int status;
@@ -40,6 +53,13 @@ struct api_response {
     size_t raw_len;
     const char *content_type;  /* static string */
     char location[96];         /* Location header for 201, or "" */
+    unsigned retry_after;      /* seconds for a Retry-After header (429), or 0 */
+
+    /* For the audit line of a mutation (optional; set by the mutating handlers). */
+    char audit_target[IP_TEXT_MAX]; /* the one address acted on, or "" */
+    int audit_list;                 /* a list request: audit_items counts its addresses */
+    size_t audit_items;
+    char audit_change_id[API_AUDIT_ID_MAX]; /* the store's change id(s), comma separated */
 };
 
 /*
@@ -82,6 +102,17 @@ void api_backend_get(const struct api_request *req, struct api_response *res);
 void api_backend_register(const struct api_request *req, struct api_response *res);
 void api_backend_deregister(const struct api_request *req, struct api_response *res);
 void api_backends_list(const struct api_request *req, struct api_response *res);
+/* /backends/self: the same on the caller's own address (req->caller). */
+void api_backend_get_self(const struct api_request *req, struct api_response *res);
+void api_backend_register_self(const struct api_request *req, struct api_response *res);
+void api_backend_deregister_self(const struct api_request *req, struct api_response *res);
+/*
+ * May req change ip (registering: add it, else remove it)? NULL when it may; otherwise why
+ * not, one sentence naming the rule (a self token's caller address, --allow-cidr) written
+ * into why[0..n). Pure, thread-safe.
+ */
+const char *api_change_refusal(const struct api_request *req, const struct ip_addr *ip,
+                               int registering, char *why, size_t n);
 /*
  * handlers/bulk.c: the JSON list endpoints (docs/design-group-commit.md "Also in this issue").
  * POST /backends registers every listed IP, DELETE /backends deregisters them, PUT /backends

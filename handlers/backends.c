@@ -1,6 +1,8 @@
 /*
- * backends.c: /backends and /backends/{ip}. Validates the IP strictly (util/ip.h), calls the
- * registry, renders placements. Thread-safe: all state is in the registry.
+ * backends.c: /backends, /backends/{ip} and /backends/self. Validates the IP strictly
+ * (util/ip.h), checks that the caller may change it (a self token: only its own address;
+ * --allow-cidr: what may be registered), calls the registry, renders placements.
+ * Thread-safe: all state is in the registry.
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -51,6 +53,33 @@ static int parse_wait(const struct api_request *req, struct api_response *res, i
     return -1;
 }
 
+const char *api_change_refusal(const struct api_request *req, const struct ip_addr *ip,
+                               int registering, char *why, size_t n)
+{
+    char t[IP_TEXT_MAX], c[IP_TEXT_MAX];
+    const char *name = req->token_name ? req->token_name : "-";
+
+    if (req->self_only) {
+        if (!req->caller) {
+            snprintf(why, n, "token '%s' has scope self: it may only change the caller's own "
+                     "address, and that address is not known", name);
+            return why;
+        }
+        if (ip_cmp(ip, req->caller) != 0) {
+            snprintf(why, n, "token '%s' has scope self: it may only change %s, the caller's "
+                     "address", name, ip_format(req->caller, c));
+            return why;
+        }
+    }
+    if (registering && req->allow_cidr && req->allow_cidr->n &&
+        !cidr_set_contains(req->allow_cidr, ip)) {
+        snprintf(why, n, "%s is outside --allow-cidr %s: only addresses inside may be "
+                 "registered", ip_format(ip, t), req->allow_cidr->text);
+        return why;
+    }
+    return NULL;
+}
+
 /* Parse the {ip} segment; on failure fill res with a 400 and return -1. */
 static int parse_ip(const struct api_request *req, struct api_response *res, struct ip_addr *ip)
 {
@@ -61,14 +90,15 @@ static int parse_ip(const struct api_request *req, struct api_response *res, str
     return -1;
 }
 
-void api_backend_get(const struct api_request *req, struct api_response *res)
+static int caller_ip(const struct api_request *req, struct api_response *res, struct ip_addr *ip);
+
+static void get_one(const struct api_request *req, struct api_response *res,
+                    const struct ip_addr *ip0)
 {
-    struct ip_addr ip;
+    struct ip_addr ip = *ip0;
     struct reg_placement p;
     char txt[IP_TEXT_MAX], detail[96];
 
-    if (parse_ip(req, res, &ip))
-        return;
     memset(&p, 0, sizeof(p));
     if (reg_lookup(req->reg, &ip, &p) != RC_OK) {
         snprintf(detail, sizeof(detail), "%s is not registered", ip_format(&ip, txt));
@@ -76,6 +106,20 @@ void api_backend_get(const struct api_request *req, struct api_response *res)
         return;
     }
     json_ok(res, 200, api_placement_json(req->reg, &p));
+}
+
+void api_backend_get(const struct api_request *req, struct api_response *res)
+{
+    struct ip_addr ip;
+    if (parse_ip(req, res, &ip) == 0)
+        get_one(req, res, &ip);
+}
+
+void api_backend_get_self(const struct api_request *req, struct api_response *res)
+{
+    struct ip_addr ip;
+    if (caller_ip(req, res, &ip) == 0)
+        get_one(req, res, &ip);
 }
 
 /* A mutation in flight: what the answer needs once the registry is done. */
@@ -87,6 +131,7 @@ struct pending {
     int insync;
     unsigned insync_timeout_ms;
     int is_delete;
+    char ip[IP_TEXT_MAX];
     struct reg_result res;
     struct pending *next; /* insync queue */
 };
@@ -116,6 +161,8 @@ static void answer(struct pending *pd)
                      ip_format(&r->placement.ip, txt));
         }
     }
+    snprintf(res.audit_target, sizeof(res.audit_target), "%s", pd->ip);
+    snprintf(res.audit_change_id, sizeof(res.audit_change_id), "%s", r->placement.change_id);
     api_async_complete(pd->async, &res);
     free(pd);
 }
@@ -182,19 +229,27 @@ static void on_done(void *arg, const struct reg_result *res)
     answer(pd);
 }
 
-/* POST and DELETE /backends/{ip}: validate, then hand the mutation to the registry; the
- * answer comes through on_done when it is committed (or refused). */
-static void submit(const struct api_request *req, struct api_response *res, enum reg_op op)
+/* POST and DELETE of one address (validated): check that the caller may, then hand the
+ * mutation to the registry; the answer comes through on_done when it is committed (or
+ * refused). */
+static void submit(const struct api_request *req, struct api_response *res, enum reg_op op,
+                   const struct ip_addr *ip0)
 {
-    struct ip_addr ip;
+    struct ip_addr ip = *ip0;
     struct pending *pd;
     int insync, none;
+    char why[256], txt[IP_TEXT_MAX];
 
-    if (parse_ip(req, res, &ip) || parse_wait(req, res, &insync, &none))
-        return;
+    ip_format(&ip, txt);
+    if (parse_wait(req, res, &insync, &none))
+        goto out;
+    if (api_change_refusal(req, &ip, op == REG_OP_ADD, why, sizeof(why))) {
+        api_problem(res, req, RC_FORBIDDEN, why);
+        goto out;
+    }
     if (none) {
         api_changes_accept(req, res, op, &ip); /* 202 now; GET /changes/{id} later */
-        return;
+        goto out;
     }
     pd = calloc(1, sizeof(*pd));
     if (!pd)
@@ -204,21 +259,64 @@ static void submit(const struct api_request *req, struct api_response *res, enum
     pd->insync = insync;
     pd->insync_timeout_ms = req->insync_timeout_ms;
     pd->is_delete = op == REG_OP_REMOVE;
+    snprintf(pd->ip, sizeof(pd->ip), "%s", txt);
     snprintf(pd->path, sizeof(pd->path), "%s", req->path);
     snprintf(pd->request_id, sizeof(pd->request_id), "%s",
              req->request_id ? req->request_id : "");
     res->status = API_PENDING;
     reg_submit(req->reg, op, &ip, on_done, pd);
+    return;
+out:
+    snprintf(res->audit_target, sizeof(res->audit_target), "%s", txt);
 }
 
 void api_backend_register(const struct api_request *req, struct api_response *res)
 {
-    submit(req, res, REG_OP_ADD);
+    struct ip_addr ip;
+    if (parse_ip(req, res, &ip) == 0)
+        submit(req, res, REG_OP_ADD, &ip);
 }
 
 void api_backend_deregister(const struct api_request *req, struct api_response *res)
 {
-    submit(req, res, REG_OP_REMOVE);
+    struct ip_addr ip;
+    if (parse_ip(req, res, &ip) == 0)
+        submit(req, res, REG_OP_REMOVE, &ip);
+}
+
+/* The caller's address as a backend address: 0, or -1 with res holding a 400. */
+static int caller_ip(const struct api_request *req, struct api_response *res, struct ip_addr *ip)
+{
+    char txt[IP_TEXT_MAX], detail[240];
+    if (!req->caller) {
+        api_problem(res, req, RC_BAD_REQUEST,
+                    "the caller's address is not known (X-Forwarded-For from a trusted proxy "
+                    "holds no usable address); name the address: /backends/{ip}");
+        return -1;
+    }
+    ip_format(req->caller, txt);
+    if (ip_parse(txt, strlen(txt), ip, detail, sizeof(detail)) != RC_OK) {
+        char msg[360];
+        snprintf(msg, sizeof(msg), "the caller's address %s cannot be a backend: %s", txt,
+                 detail);
+        api_problem(res, req, RC_INVALID_IP, msg);
+        return -1;
+    }
+    return 0;
+}
+
+void api_backend_register_self(const struct api_request *req, struct api_response *res)
+{
+    struct ip_addr ip;
+    if (caller_ip(req, res, &ip) == 0)
+        submit(req, res, REG_OP_ADD, &ip);
+}
+
+void api_backend_deregister_self(const struct api_request *req, struct api_response *res)
+{
+    struct ip_addr ip;
+    if (caller_ip(req, res, &ip) == 0)
+        submit(req, res, REG_OP_REMOVE, &ip);
 }
 
 static int cmp_placement(const void *a, const void *b)

@@ -5,6 +5,11 @@
  * its shape, the item count, every item (strict util/ip.h parser) and duplicates. Any bad
  * item refuses the request (400 listing every bad item with its index); nothing changes.
  *
+ * Then every item is checked against what the caller may change (api_change_refusal(): a self
+ * token only its own address, --allow-cidr for what is registered; PUT with a self token is
+ * refused by the server before it gets here): any refused item refuses the request (403
+ * listing every refused item); nothing changes.
+ *
  * Then every item is handed to the registry with reg_submit() (PUT: the removals first, then
  * the desired set) and the request waits, parked, for all of them. Each completion records
  * its outcome in its item under the request's mutex and drops one reference; the handler
@@ -176,10 +181,22 @@ static void finish(struct bulk *b)
 
     if (b->async) {
         struct api_response res;
+        size_t off = 0;
         memset(&res, 0, sizeof(res));
         res.status = 200;
         res.content_type = "application/json";
         res.body = body;
+        res.audit_list = 1;
+        res.audit_items = b->n;
+        for (size_t i = 0; i < b->nids; i++) {
+            size_t len = strlen(b->ids[i]);
+            if (off + len + 2 + 3 >= sizeof(res.audit_change_id)) {
+                snprintf(res.audit_change_id + off, sizeof(res.audit_change_id) - off, "...");
+                break;
+            }
+            off += (size_t)snprintf(res.audit_change_id + off, sizeof(res.audit_change_id) - off,
+                                    "%s%s", i ? "," : "", b->ids[i]);
+        }
         api_async_complete(b->async, &res);
     } else {
         api_changes_finish(b->change_id, failed > 0, 200, body,
@@ -490,6 +507,42 @@ static struct ip_addr *unwanted(struct reg_registry *reg, const struct ip_addr *
     return out;
 }
 
+/* Refuse the request (403 listing every refused item) when the caller may not change one of
+ * the listed addresses; 0 when it may change them all. */
+static int check_allowed(const struct api_request *req, struct api_response *res, enum kind kind,
+                         const struct parsed *p)
+{
+    json_t *errors = NULL;
+    size_t nbad = 0;
+    char why[256], first[256] = "", detail[400], txt[IP_TEXT_MAX];
+
+    if (kind == BULK_REPLACE && req->self_only) {
+        snprintf(detail, sizeof(detail), "token '%s' has scope self: PUT /backends may change "
+                 "every address and needs an admin token", req->token_name ? req->token_name
+                                                                          : "-");
+        api_problem(res, req, RC_FORBIDDEN, detail);
+        return -1;
+    }
+    for (size_t i = 0; i < p->n; i++) {
+        if (!api_change_refusal(req, &p->ips[i], kind != BULK_DEREGISTER, why, sizeof(why)))
+            continue;
+        if (!errors)
+            errors = json_array();
+        if (!nbad++)
+            snprintf(first, sizeof(first), "%s", why);
+        json_array_append_new(errors, json_pack("{s:I, s:s, s:s}", "index", (json_int_t)i,
+                                                "value", ip_format(&p->ips[i], txt), "detail",
+                                                why));
+    }
+    if (!nbad)
+        return 0;
+    snprintf(detail, sizeof(detail), "%s (%zu of %zu item(s) refused, see errors); nothing was "
+             "submitted", first, nbad, p->n);
+    api_problem(res, req, RC_FORBIDDEN, detail);
+    json_object_set_new(res->body, "errors", errors);
+    return -1;
+}
+
 static void run(const struct api_request *req, struct api_response *res, enum kind kind)
 {
     struct parsed p;
@@ -499,6 +552,12 @@ static void run(const struct api_request *req, struct api_response *res, enum ki
 
     if (parse_request(req, res, kind, &p))
         return;
+    res->audit_list = 1;
+    res->audit_items = p.n;
+    if (check_allowed(req, res, kind, &p)) {
+        free(p.ips);
+        return;
+    }
     if (kind == BULK_REPLACE)
         gone = unwanted(req->reg, p.ips, p.n, &ngone);
     b = xcalloc(1, sizeof(*b));
@@ -527,6 +586,8 @@ static void run(const struct api_request *req, struct api_response *res, enum ki
     if (p.wait_none) {
         api_changes_create(req, b->change_id);
         api_changes_accepted(res, b->change_id);
+        res->audit_list = 1;
+        res->audit_items = b->n;
     } else {
         b->async = req->async;
         res->status = API_PENDING; /* before any completion can answer */

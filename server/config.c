@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/cidr.h"
 #include "util/log.h"
 #include "util/xalloc.h"
 
@@ -37,9 +38,11 @@ static const char *const commit_choices[] = {"group", "immediate", NULL};
 
 enum opt_id {
     O_LISTEN, O_RECORD_NAME, O_BUCKETS, O_MAX_PER_BUCKET, O_TTL, O_BUCKETING, O_WEIGHTS, O_COMMIT,
-    O_PROVIDER, O_STATE_FILE, O_ZONE_ID, O_AWS_ENDPOINT, O_AWS_REGION, O_API_RPS, O_INSYNC_TIMEOUT, O_TOKEN_FILE, O_TOKENS, O_ALLOW_ANONYMOUS, O_MAX_CONNECTIONS, O_CONNECTION_MEMORY,
-    O_MAX_BODY, O_CLIENT_TIMEOUT, O_THREADS, O_SHUTDOWN_TIMEOUT, O_LOG_LEVEL, O_HELP, O_VERSION,
-    O__COUNT
+    O_PROVIDER, O_STATE_FILE, O_ZONE_ID, O_AWS_ENDPOINT, O_AWS_REGION, O_API_RPS, O_INSYNC_TIMEOUT,
+    O_TOKEN_FILE, O_TOKENS, O_ALLOW_ANONYMOUS, O_TRUSTED_PROXY, O_ALLOW_CIDR, O_CLIENT_RPS,
+    O_CLIENT_BURST, O_TLS_CERT, O_TLS_KEY, O_MAX_CONNECTIONS, O_MAX_CONNECTIONS_PER_IP,
+    O_CONNECTION_MEMORY, O_MAX_BODY, O_CLIENT_TIMEOUT, O_THREADS, O_SHUTDOWN_TIMEOUT, O_LOG_LEVEL,
+    O_HELP, O_VERSION, O__COUNT
 };
 
 static const struct opt opts[O__COUNT] = {
@@ -74,13 +77,30 @@ static const struct opt opts[O__COUNT] = {
     [O_INSYNC_TIMEOUT] = {"insync-timeout", K_UINT, "120", 1, 3600, NULL, "SECONDS",
                           "how long ?wait=insync waits for Route 53 to report INSYNC"},
     [O_TOKEN_FILE] = {"token-file", K_STR, NULL, 0, 0, NULL, "PATH",
-                      "bearer tokens for mutations, one per line"},
+                      "bearer tokens, one '<admin|self|read> <name> <token>' per line (or a bare "
+                      "token: admin); re-read on SIGHUP"},
     [O_TOKENS] = {"tokens", K_STR, NULL, 0, 0, NULL, "T1,T2",
-                  "bearer tokens, comma separated (prefer the env var or a file)"},
+                  "bearer tokens, comma separated, each scope:name:token or bare (admin); "
+                  "prefer the env var or a file"},
     [O_ALLOW_ANONYMOUS] = {"allow-anonymous", K_FLAG, "0", 0, 1, NULL, NULL,
                            "allow mutations without a token on a non-loopback address"},
+    [O_TRUSTED_PROXY] = {"trusted-proxy", K_STR, NULL, 0, 0, NULL, "CIDR[,CIDR]",
+                         "peers whose X-Forwarded-For names the caller (right-most untrusted "
+                         "entry)"},
+    [O_ALLOW_CIDR] = {"allow-cidr", K_STR, NULL, 0, 0, NULL, "CIDR[,CIDR]",
+                      "only addresses inside may be registered [any]"},
+    [O_CLIENT_RPS] = {"client-rps", K_UINT, "20", 0, 1000000, NULL, "N",
+                      "mutations per second per caller address (token bucket; 0: no limit)"},
+    [O_CLIENT_BURST] = {"client-burst", K_UINT, "40", 1, 1000000, NULL, "N",
+                        "mutations a caller may send at once before --client-rps applies"},
+    [O_TLS_CERT] = {"tls-cert", K_STR, NULL, 0, 0, NULL, "PATH",
+                    "serve HTTPS with this PEM certificate (chain); re-read on SIGHUP"},
+    [O_TLS_KEY] = {"tls-key", K_STR, NULL, 0, 0, NULL, "PATH",
+                   "the PEM private key of --tls-cert; re-read on SIGHUP"},
     [O_MAX_CONNECTIONS] = {"max-connections", K_UINT, "16000", 1, 100000, NULL, "N",
                            "concurrent connections (parked requests hold one each)"},
+    [O_MAX_CONNECTIONS_PER_IP] = {"max-connections-per-ip", K_UINT, "64", 0, 100000, NULL, "N",
+                                  "concurrent connections per TCP peer address (0: no cap)"},
     [O_CONNECTION_MEMORY] = {"connection-memory", K_SIZE, "8192", 4096, 1048576, NULL, "BYTES",
                              "memory per connection: caps the request line and headers"},
     [O_MAX_BODY] = {"max-body", K_SIZE, "1048576", 1, 1ULL << 30, NULL, "BYTES",
@@ -229,37 +249,41 @@ static int parse_listen(struct cfg *cfg, const char *s)
     return 0;
 }
 
-static void add_token(struct cfg *cfg, const char *s, size_t len)
+/* R53REG_TOKENS / --tokens: comma-separated entries (server/auth.h). */
+static int add_tokens(struct cfg *cfg, const char *v, FILE *err)
 {
-    while (len && isspace((unsigned char)*s)) {
-        s++;
-        len--;
+    char detail[200];
+    size_t entry = 1;
+    for (const char *p = v;; entry++) {
+        const char *comma = strchr(p, ',');
+        if (srv_tokens_add_entry(&cfg->token_list, p, comma ? (size_t)(comma - p) : strlen(p),
+                                 detail, sizeof(detail))) {
+            fprintf(err, "r53reg: --tokens: entry %zu: %s\n", entry, detail);
+            return -1;
+        }
+        if (!comma)
+            return 0;
+        p = comma + 1;
     }
-    while (len && isspace((unsigned char)s[len - 1]))
-        len--;
-    if (!len || *s == '#')
-        return;
-    cfg->tokens = xrealloc(cfg->tokens, (cfg->ntokens + 1) * sizeof(*cfg->tokens));
-    cfg->tokens[cfg->ntokens++] = xstrndup(s, len);
 }
 
-static int load_token_file(struct cfg *cfg, const char *path, FILE *err)
+/* Both lists of ranges are checked here so a typo exits 2 naming its flag. */
+static int check_cidrs(const char *flag, const char *v, FILE *err)
 {
-    FILE *f = fopen(path, "r");
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t len;
-
-    if (!f) {
-        fprintf(err, "r53reg: --token-file %s: %s\n", path, strerror(errno));
+    struct cidr_set set;
+    char detail[200];
+    if (cidr_set_parse(&set, v, detail, sizeof(detail))) {
+        fprintf(err, "r53reg: --%s: %s\n", flag, detail);
         return -1;
     }
-    while ((len = getline(&line, &cap, f)) >= 0)
-        add_token(cfg, line, (size_t)len);
-    if (line)
-        xfree_secret(line, cap);
-    fclose(f);
+    cidr_set_release(&set);
     return 0;
+}
+
+static void set_str(char **dst, const char *v)
+{
+    free(*dst);
+    *dst = *v ? xstrdup(v) : NULL;
 }
 
 /* Store value v of option i into cfg; -1 with a message naming the flag. */
@@ -354,16 +378,26 @@ static int set_opt(struct cfg *cfg, int i, const char *v, FILE *err)
         cfg->token_file = *v ? xstrdup(v) : NULL;
         break;
     case O_TOKENS:
-        for (const char *p = v;;) {
-            const char *comma = strchr(p, ',');
-            add_token(cfg, p, comma ? (size_t)(comma - p) : strlen(p));
-            if (!comma)
-                break;
-            p = comma + 1;
-        }
+        if (add_tokens(cfg, v, err))
+            return -1;
         break;
     case O_ALLOW_ANONYMOUS: cfg->allow_anonymous = b; break;
+    case O_TRUSTED_PROXY:
+        if (check_cidrs(o->name, v, err))
+            return -1;
+        set_str(&cfg->trusted_proxy, v);
+        break;
+    case O_ALLOW_CIDR:
+        if (check_cidrs(o->name, v, err))
+            return -1;
+        set_str(&cfg->allow_cidr, v);
+        break;
+    case O_CLIENT_RPS: cfg->client_rps = (unsigned)u; break;
+    case O_CLIENT_BURST: cfg->client_burst = (unsigned)u; break;
+    case O_TLS_CERT: set_str(&cfg->tls_cert, v); break;
+    case O_TLS_KEY: set_str(&cfg->tls_key, v); break;
     case O_MAX_CONNECTIONS: cfg->max_connections = (unsigned)u; break;
+    case O_MAX_CONNECTIONS_PER_IP: cfg->max_connections_per_ip = (unsigned)u; break;
     case O_CONNECTION_MEMORY: cfg->connection_memory = (size_t)u; break;
     case O_MAX_BODY: cfg->max_body = (size_t)u; break;
     case O_CLIENT_TIMEOUT: cfg->client_timeout = (unsigned)u; break;
@@ -446,8 +480,29 @@ enum cfg_result cfg_parse(struct cfg *cfg, int argc, char **argv, cfg_getenv_fn 
         if (set_opt(cfg, i, val, err))
             goto usage;
     }
-    if (cfg->token_file && load_token_file(cfg, cfg->token_file, err))
+    cfg->ntokens_static = cfg->token_list.n;
+    if (cfg->token_file) {
+        char detail[300];
+        if (srv_tokens_load_file(&cfg->token_list, cfg->token_file, detail, sizeof(detail))) {
+            fprintf(err, "r53reg: --token-file: %s\n", detail);
+            goto usage;
+        }
+    }
+    {
+        char detail[200];
+        if (srv_tokens_check(&cfg->token_list, detail, sizeof(detail))) {
+            fprintf(err, "r53reg: --tokens/--token-file: %s\n", detail);
+            goto usage;
+        }
+    }
+    cfg->ntokens = cfg->token_list.n;
+    cfg->tokens = xcalloc(cfg->ntokens ? cfg->ntokens : 1, sizeof(*cfg->tokens));
+    for (size_t i = 0; i < cfg->ntokens; i++)
+        cfg->tokens[i] = cfg->token_list.v[i].secret;
+    if (!cfg->tls_cert != !cfg->tls_key) {
+        fprintf(err, "r53reg: --tls-cert and --tls-key go together (HTTPS needs both)\n");
         goto usage;
+    }
     if (cfg->provider == CFG_PROVIDER_ROUTE53 && !cfg->zone_id) {
         fprintf(err, "r53reg: --provider route53 needs --zone-id (the hosted zone holding "
                      "--record-name)\n");
@@ -475,9 +530,12 @@ void cfg_release(struct cfg *cfg)
 {
     if (!cfg)
         return;
-    for (size_t i = 0; i < cfg->ntokens; i++)
-        xfree_secret(cfg->tokens[i], strlen(cfg->tokens[i]));
+    srv_tokens_release(&cfg->token_list);
     free(cfg->tokens);
+    free(cfg->trusted_proxy);
+    free(cfg->allow_cidr);
+    free(cfg->tls_cert);
+    free(cfg->tls_key);
     free(cfg->listen);
     free(cfg->state_file);
     free(cfg->token_file);

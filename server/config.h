@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 
 #include "registry/registry.h"
+#include "server/auth.h"
 
 enum cfg_provider { CFG_PROVIDER_MEMORY, CFG_PROVIDER_ROUTE53 };
 
@@ -30,9 +31,20 @@ struct cfg {
     unsigned insync_timeout; /* seconds */
 
     char *token_file;
-    char **tokens; /* from --token-file and R53REG_TOKENS; owned, wiped on release */
+    /* Every token: R53REG_TOKENS/--tokens first (the first ntokens_static), then the token
+     * file's. Owned; secrets wiped on release. */
+    struct srv_token_list token_list;
+    size_t ntokens_static;
+    char **tokens; /* the secrets of token_list, in order (pointers into it) */
     size_t ntokens;
     int allow_anonymous;
+    char *trusted_proxy; /* --trusted-proxy as given (validated), or NULL */
+    char *allow_cidr;    /* --allow-cidr as given (validated), or NULL: any address */
+    unsigned client_rps;   /* mutations per second per caller address; 0: no limit */
+    unsigned client_burst; /* bucket size of that limit */
+    unsigned max_connections_per_ip; /* 0: no cap */
+    char *tls_cert; /* PEM files: both or neither */
+    char *tls_key;
 
     unsigned max_connections;
     size_t connection_memory;

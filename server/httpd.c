@@ -7,38 +7,59 @@
  * answered on the last one (never on the first: MHD would close the connection, see
  * ../shared/TOOLCHAIN.md), and logged and freed in the completion callback.
  *
- * The only shared state is the daemon, the registry (thread-safe) and a few atomics.
+ * Who may do what (docs/security.md): the route says whether a request mutates and what;
+ * for a mutation, the per-client rate limit (keyed by the caller's address) comes first,
+ * then the bearer token (srv_auth: 401 without a valid one when tokens are configured),
+ * then the token's scope (read: 403; self: PUT 403, single addresses checked by the
+ * handlers against the caller). The caller is the TCP peer, or, when the peer is a trusted
+ * proxy, the right-most X-Forwarded-For entry that is not one.
+ *
+ * The shared state is the daemon, the registry (thread-safe), the authenticator (its own
+ * rwlock), the rate limiter (its own locks), the TLS credentials (their own lock), the CIDR
+ * sets (read-only after start) and a few atomics. reload_lock serializes reloads only.
  */
 #include "server/httpd.h"
 
 #include <arpa/inet.h>
 #include <microhttpd.h>
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "handlers/api.h"
+#include "server/auth.h"
+#include "server/ratelimit.h"
 #include "server/router.h"
+#include "server/tls.h"
+#include "util/cidr.h"
 #include "util/log.h"
 #include "util/metrics.h"
 #include "util/xalloc.h"
 
-#define DIGEST_LEN 32
+/* TLS 1.2 and 1.3 only; the rest of GnuTLS's NORMAL set. */
+#define TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
+#define XFF_MAX 4096 /* bytes of X-Forwarded-For considered (headers are capped anyway) */
 
 struct srv_httpd {
     struct MHD_Daemon *daemon;
     struct reg_registry *reg;
     size_t max_body;
     unsigned insync_timeout_ms;
-    unsigned char (*token_digests)[DIGEST_LEN];
-    size_t ntokens;
+    struct srv_auth *auth;
+    struct srv_token_list static_tokens; /* kept across reloads; secrets wiped at stop */
+    char *token_file;
+    struct cidr_set trusted; /* read-only after start */
+    struct cidr_set allow;   /* read-only after start */
+    struct srv_ratelimit *rl; /* NULL: no per-client limit */
+    unsigned client_rps, client_burst;
+    struct srv_tls *tls; /* NULL: plain HTTP */
+    pthread_mutex_t reload_lock;
     atomic_int stopping;
     atomic_long in_flight;
     atomic_long parked;
@@ -66,6 +87,18 @@ struct api_async {
     char path[200];  /* quoted for the log */
     const char *route;       /* route pattern (static), a metric label */
     const char *method_name; /* a bounded metric label */
+    int mutating;
+    struct ip_addr peer_ip, caller_ip;
+    int has_peer, has_caller;
+    char peer[IP_TEXT_MAX], caller[IP_TEXT_MAX]; /* "-" when unknown */
+    char token[SRV_TOKEN_NAME_MAX + 1];          /* name, "-" (none) or "-invalid-" */
+    const char *scope;                           /* "admin", ..., "anonymous" or "-" */
+    /* the audit facts of the answer (handlers/api.h) */
+    char target[IP_TEXT_MAX + 2];
+    int audit_list;
+    size_t audit_items;
+    char change_id[API_AUDIT_ID_MAX];
+    char accepted[48];
     struct srv_httpd *h;
     struct MHD_Connection *conn;
     atomic_int refs;
@@ -90,28 +123,112 @@ static double ms_since(const struct timespec *t0)
     return (double)(now.tv_sec - t0->tv_sec) * 1e3 + (double)(now.tv_nsec - t0->tv_nsec) / 1e6;
 }
 
-static void sha256(const void *data, size_t len, unsigned char out[DIGEST_LEN])
+/* ---- the caller's address ----------------------------------------------------------------- */
+
+struct xff {
+    char buf[XFF_MAX + 1];
+    size_t len;
+};
+
+static enum MHD_Result collect_xff(void *cls, enum MHD_ValueKind kind, const char *key,
+                                   const char *value)
 {
-    unsigned int olen = DIGEST_LEN;
-    EVP_Digest(data, len, out, &olen, EVP_sha256(), NULL);
+    struct xff *x = cls;
+    size_t n;
+    (void)kind;
+    if (!key || !value || strcasecmp(key, "X-Forwarded-For") != 0)
+        return MHD_YES;
+    n = strlen(value);
+    if (x->len + n + 1 > XFF_MAX) {
+        x->len = XFF_MAX + 1; /* too long to trust: the caller is unknown */
+        return MHD_NO;
+    }
+    if (x->len)
+        x->buf[x->len++] = ',';
+    memcpy(x->buf + x->len, value, n);
+    x->len += n;
+    x->buf[x->len] = '\0';
+    return MHD_YES;
 }
 
-/* Constant time over every configured token: no early exit. */
-static int token_ok(const struct srv_httpd *h, const char *header)
+/* One X-Forwarded-For entry: "a.b.c.d", "a.b.c.d:port", "v6", "[v6]" or "[v6]:port". */
+static int xff_entry(const char *s, size_t len, struct ip_addr *out)
 {
-    unsigned char digest[DIGEST_LEN];
-    int ok = 0;
+    char txt[INET6_ADDRSTRLEN + 1];
+    const char *colon;
+    struct sockaddr_in6 a6;
+    struct sockaddr_in a4;
 
-    if (!header || strncasecmp(header, "Bearer ", 7) != 0)
+    while (len && (*s == ' ' || *s == '\t')) {
+        s++;
+        len--;
+    }
+    while (len && (s[len - 1] == ' ' || s[len - 1] == '\t'))
+        len--;
+    colon = memchr(s, ':', len);
+    if (len && *s == '[') {
+        const char *close = memchr(s, ']', len);
+        if (!close)
+            return -1;
+        len = (size_t)(close - s - 1);
+        s++;
+    } else if (colon && memchr(s, '.', len) &&
+               !memchr(colon + 1, ':', len - (size_t)(colon - s) - 1)) {
+        len = (size_t)(colon - s); /* a.b.c.d:port: one colon after a dotted quad */
+    }
+    if (len == 0 || len >= sizeof(txt))
+        return -1;
+    memcpy(txt, s, len);
+    txt[len] = '\0';
+    memset(&a4, 0, sizeof(a4));
+    memset(&a6, 0, sizeof(a6));
+    if (inet_pton(AF_INET, txt, &a4.sin_addr) == 1) {
+        a4.sin_family = AF_INET;
+        return ip_from_sockaddr((const struct sockaddr *)&a4, out);
+    }
+    if (inet_pton(AF_INET6, txt, &a6.sin6_addr) == 1) {
+        a6.sin6_family = AF_INET6;
+        return ip_from_sockaddr((const struct sockaddr *)&a6, out);
+    }
+    return -1;
+}
+
+/*
+ * The caller: the peer; or, when the peer is a trusted proxy, the right-most entry of
+ * X-Forwarded-For (all such headers, in order) that is not a trusted proxy, walking from the
+ * right; when every entry is trusted, the left-most. An unparsable entry on that walk makes
+ * the caller unknown (-1): whatever is left of it could be anything.
+ */
+static int resolve_caller(const struct srv_httpd *h, struct MHD_Connection *c,
+                          const struct ip_addr *peer, struct ip_addr *out)
+{
+    struct xff x;
+    struct ip_addr last = *peer;
+
+    *out = *peer;
+    if (!h->trusted.n || !cidr_set_contains(&h->trusted, peer))
         return 0;
-    header += 7;
-    while (*header == ' ')
-        header++;
-    sha256(header, strlen(header), digest);
-    for (size_t i = 0; i < h->ntokens; i++)
-        ok |= CRYPTO_memcmp(digest, h->token_digests[i], DIGEST_LEN) == 0;
-    OPENSSL_cleanse(digest, sizeof(digest));
-    return ok;
+    x.len = 0;
+    x.buf[0] = '\0';
+    MHD_get_connection_values(c, MHD_HEADER_KIND, collect_xff, &x);
+    if (x.len > XFF_MAX)
+        return -1;
+    for (size_t end = x.len; end > 0;) {
+        size_t start = end;
+        struct ip_addr a;
+        while (start > 0 && x.buf[start - 1] != ',')
+            start--;
+        if (xff_entry(x.buf + start, end - start, &a))
+            return -1;
+        if (!cidr_set_contains(&h->trusted, &a)) {
+            *out = a;
+            return 0;
+        }
+        last = a;
+        end = start ? start - 1 : 0;
+    }
+    *out = last;
+    return 0;
 }
 
 /* Take the client's X-Request-Id when it is short and plain; otherwise make one. */
@@ -161,6 +278,22 @@ static enum MHD_Result send_response(struct MHD_Connection *c, struct request *r
     if (res->status == 401)
         MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
                                 "Bearer realm=\"r53reg\"");
+    if (res->retry_after) {
+        char ra[16];
+        snprintf(ra, sizeof(ra), "%u", res->retry_after);
+        MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, ra);
+    }
+    /* The audit facts, for on_completed's audit line. */
+    if (res->audit_target[0])
+        snprintf(rq->target, sizeof(rq->target), "%s", res->audit_target);
+    if (res->audit_list) {
+        rq->audit_list = 1;
+        rq->audit_items = res->audit_items;
+    }
+    if (res->audit_change_id[0])
+        snprintf(rq->change_id, sizeof(rq->change_id), "%s", res->audit_change_id);
+    if (res->status == 202 && !strncmp(res->location, "/changes/", 9))
+        snprintf(rq->accepted, sizeof(rq->accepted), "%s", res->location + 9);
     if (res->status == 503 || res->status == 413)
         MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
     (void)head_only; /* MHD drops the body of HEAD responses itself */
@@ -175,6 +308,8 @@ static enum MHD_Result send_response(struct MHD_Connection *c, struct request *r
 /* ---- metrics --------------------------------------------------------------------------- */
 
 static struct metrics_counter_family *m_requests;
+static struct metrics_counter_family *m_by_token;
+static struct metrics_counter_family *m_limited;
 static struct metrics_histogram_family *m_duration;
 
 static double parked_value(void *arg)
@@ -193,6 +328,15 @@ static void metrics_attach(struct srv_httpd *h)
     m_requests = metrics_counter_create(mr, "r53reg_http_requests_total",
                                         "HTTP requests answered, by route, method and status",
                                         "route,method,status");
+    m_by_token = metrics_counter_create(mr, "r53reg_http_requests_by_token_total",
+                                        "HTTP requests answered, by bearer token name (\"-\": "
+                                        "none, \"-invalid-\": not a configured token), method "
+                                        "and status",
+                                        "token,method,status");
+    m_limited = metrics_counter_create(mr, "r53reg_http_rate_limited_total",
+                                       "Mutations refused 429 by the per-client rate limit "
+                                       "(--client-rps)",
+                                       NULL);
     m_duration = metrics_histogram_create(mr, "r53reg_http_request_duration_seconds",
                                           "Time from a request's headers to its answer "
                                           "(parked time included)",
@@ -284,6 +428,91 @@ void api_async_complete(struct api_async *rq, struct api_response *res)
     request_unref(rq);
 }
 
+/* ---- who may do what ------------------------------------------------------------------------ */
+
+/*
+ * Rate limit, authenticate and check the scope of a request (docs/security.md). Fills
+ * req->token_name and req->self_only for the handler and returns 0; or fills res with the
+ * refusal (429, 401, 403) and returns -1.
+ */
+static int authorize(struct srv_httpd *h, struct MHD_Connection *c, struct request *rq,
+                     const struct srv_route_match *m, struct api_request *req,
+                     struct api_response *res)
+{
+    const char *authz =
+        MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    enum srv_auth_result ar = SRV_AUTH_MISSING;
+    enum srv_scope scope = SRV_SCOPE_ADMIN;
+    char name[SRV_TOKEN_NAME_MAX + 1], detail[320];
+
+    if (!m->mutating) {
+        /* Reads need no token; a presented one is still named in the log. */
+        if (authz) {
+            ar = srv_auth_check(h->auth, authz, name, &scope);
+            if (ar == SRV_AUTH_OK) {
+                snprintf(rq->token, sizeof(rq->token), "%s", name);
+                rq->scope = srv_scope_name(scope);
+                req->token_name = rq->token;
+            } else if (ar == SRV_AUTH_INVALID) {
+                snprintf(rq->token, sizeof(rq->token), "-invalid-");
+            }
+        }
+        return 0;
+    }
+    if (h->rl) {
+        unsigned retry = 1;
+        const struct ip_addr *key = rq->has_caller ? &rq->caller_ip : &rq->peer_ip;
+        if ((rq->has_caller || rq->has_peer) && !srv_ratelimit_take(h->rl, key, &retry)) {
+            snprintf(detail, sizeof(detail),
+                     "more than %u changes per second from %s (--client-rps %u, "
+                     "--client-burst %u); retry after %u s",
+                     h->client_rps, rq->has_caller ? rq->caller : rq->peer, h->client_rps,
+                     h->client_burst, retry);
+            api_problem(res, req, RC_TOO_MANY_REQUESTS, detail);
+            res->retry_after = retry;
+            metrics_counter_inc(metrics_counter_child(m_limited));
+            return -1;
+        }
+    }
+    ar = srv_auth_check(h->auth, authz, name, &scope);
+    switch (ar) {
+    case SRV_AUTH_ANONYMOUS:
+        rq->scope = "anonymous";
+        return 0; /* no token configured: today's rule (config.c) decided this is fine */
+    case SRV_AUTH_MISSING:
+    case SRV_AUTH_INVALID:
+        if (ar == SRV_AUTH_INVALID)
+            snprintf(rq->token, sizeof(rq->token), "-invalid-");
+        api_problem(res, req, RC_UNAUTHORIZED,
+                    ar == SRV_AUTH_INVALID
+                        ? "the bearer token is not valid (not configured, or removed by a reload)"
+                        : "this endpoint needs Authorization: Bearer <token>");
+        return -1;
+    case SRV_AUTH_OK:
+        break;
+    }
+    snprintf(rq->token, sizeof(rq->token), "%s", name);
+    rq->scope = srv_scope_name(scope);
+    req->token_name = rq->token;
+    if (scope == SRV_SCOPE_READ) {
+        snprintf(detail, sizeof(detail), "token '%s' has scope read: it may only read (GET, HEAD)",
+                 name);
+        api_problem(res, req, RC_FORBIDDEN, detail);
+        return -1;
+    }
+    if (scope == SRV_SCOPE_SELF) {
+        if (m->access == SRV_ACCESS_REPLACE) {
+            snprintf(detail, sizeof(detail),
+                     "token '%s' has scope self: PUT /backends may change every address and "
+                     "needs an admin token", name);
+            api_problem(res, req, RC_FORBIDDEN, detail);
+            return -1;
+        }
+        req->self_only = 1; /* the handlers check each address against req->caller */
+    }
+    return 0;
+}
+
 /* ---- the access handler ----------------------------------------------------------------- */
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
@@ -311,6 +540,22 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         log_quote(url, rq->path, sizeof(rq->path));
         rq->route = "unmatched";
         rq->method_name = method_label(method);
+        snprintf(rq->peer, sizeof(rq->peer), "-");
+        snprintf(rq->caller, sizeof(rq->caller), "-");
+        snprintf(rq->token, sizeof(rq->token), "-");
+        rq->scope = "-";
+        {
+            const union MHD_ConnectionInfo *ci =
+                MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+            if (ci && ci->client_addr && ip_from_sockaddr(ci->client_addr, &rq->peer_ip) == 0) {
+                rq->has_peer = 1;
+                ip_format(&rq->peer_ip, rq->peer);
+                if (resolve_caller(h, c, &rq->peer_ip, &rq->caller_ip) == 0) {
+                    rq->has_caller = 1;
+                    ip_format(&rq->caller_ip, rq->caller);
+                }
+            }
+        }
         atomic_fetch_add(&h->in_flight, 1);
         *con_cls = rq;
         if (cl && strtoull(cl, NULL, 10) > h->max_body)
@@ -357,7 +602,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     req.content_type =
         MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
     req.insync_timeout_ms = h->insync_timeout_ms;
+    req.caller = rq->has_caller ? &rq->caller_ip : NULL;
+    req.allow_cidr = &h->allow;
 
+    srv_route(method, url, &m);
+    rq->mutating = m.mutating;
     if (rq->too_big) {
         char detail[96];
         snprintf(detail, sizeof(detail), "the body exceeds %zu bytes (--max-body)", h->max_body);
@@ -368,7 +617,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         api_problem(&res, &req, RC_SHUTTING_DOWN, "the service is shutting down; retry");
         return send_response(c, rq, &res, NULL, 0);
     }
-    srv_route(method, url, &m);
     rq->route = m.pattern;
     if (!m.fn) {
         if (m.path_found) {
@@ -381,13 +629,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         api_problem(&res, &req, RC_NOT_FOUND, "no such endpoint");
         return send_response(c, rq, &res, NULL, 0);
     }
-    if (m.mutating && h->ntokens &&
-        !token_ok(h, MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-                                                 MHD_HTTP_HEADER_AUTHORIZATION))) {
-        api_problem(&res, &req, RC_UNAUTHORIZED,
-                    "this endpoint needs Authorization: Bearer <token>");
+    if (authorize(h, c, rq, &m, &req, &res))
         return send_response(c, rq, &res, NULL, 0);
-    }
     req.param = m.param;
     req.param_len = m.param_len;
     req.async = rq;
@@ -416,32 +659,36 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 {
     struct srv_httpd *h = cls;
     struct request *rq = *con_cls;
-    const union MHD_ConnectionInfo *ci;
-    char peer[INET6_ADDRSTRLEN + 8] = "-";
 
     if (!rq)
         return;
-    ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    if (ci && ci->client_addr) {
-        const struct sockaddr *sa = ci->client_addr;
-        if (sa->sa_family == AF_INET)
-            inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, peer,
-                      sizeof(peer));
-        else if (sa->sa_family == AF_INET6)
-            inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
-                      peer, sizeof(peer));
-    }
+    (void)c;
     {
         double ms = ms_since(&rq->start);
         char status[8];
         snprintf(status, sizeof(status), "%d", rq->status);
-        log_info("msg=request id=%s peer=%s method=%s path=%s status=%d dur_ms=%.3f "
-                 "bytes_in=%zu%s",
-                 rq->id, peer, rq->method, rq->path, rq->status, ms, rq->len,
-                 toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " aborted=1");
+        log_info("msg=request id=%s peer=%s caller=%s token=%s method=%s path=%s status=%d "
+                 "dur_ms=%.3f bytes_in=%zu%s",
+                 rq->id, rq->peer, rq->caller, rq->token, rq->method, rq->path, rq->status, ms,
+                 rq->len, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " aborted=1");
+        if (rq->mutating) {
+            char what[64];
+            if (rq->audit_list)
+                snprintf(what, sizeof(what), "items=%zu", rq->audit_items);
+            else
+                snprintf(what, sizeof(what), "target=%s", rq->target[0] ? rq->target : "-");
+            log_info("msg=audit id=%s token=%s scope=%s caller=%s peer=%s method=%s path=%s %s "
+                     "status=%d change_id=%s%s%s%s",
+                     rq->id, rq->token, rq->scope, rq->caller, rq->peer, rq->method, rq->path,
+                     what, rq->status, rq->change_id[0] ? rq->change_id : "-",
+                     rq->accepted[0] ? " accepted_change=" : "", rq->accepted,
+                     toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " aborted=1");
+        }
         if (rq->status) {
             metrics_counter_inc(
                 metrics_counter_with(m_requests, rq->route, rq->method_name, status));
+            metrics_counter_inc(
+                metrics_counter_with(m_by_token, rq->token, rq->method_name, status));
             metrics_histogram_observe(metrics_histogram_with(m_duration, rq->route), ms / 1e3);
         }
     }
@@ -454,6 +701,9 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     atomic_fetch_sub(&h->in_flight, 1);
     request_unref(rq);
 }
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
 
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
@@ -474,13 +724,75 @@ static size_t no_unescape(void *cls, struct MHD_Connection *c, char *s)
 
 /* ---- lifecycle -------------------------------------------------------------------------- */
 
+/* TLS connections carry their srv_tls context (server/tls.h) from start to close. */
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    struct srv_httpd *h = cls;
+    (void)c;
+    if (!h->tls)
+        return;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        *socket_context = srv_tls_conn_open(h->tls);
+    } else if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
+        srv_tls_conn_close(*socket_context);
+        *socket_context = NULL;
+    }
+}
+
+/* The bare and scoped tokens of the options, then the token file's: the full set. */
+static enum rc_code build_tokens(const struct srv_httpd *h, struct srv_token_list *l,
+                                 char *detail, size_t n)
+{
+    enum rc_code rc;
+    char why[300];
+
+    memset(l, 0, sizeof(*l));
+    for (size_t i = 0; i < h->static_tokens.n; i++)
+        srv_tokens_add_copy(l, &h->static_tokens.v[i]);
+    if (h->token_file) {
+        rc = srv_tokens_load_file(l, h->token_file, why, sizeof(why));
+        if (rc) {
+            snprintf(detail, n, "--token-file: %s", why);
+            goto bad;
+        }
+    }
+    rc = srv_tokens_check(l, why, sizeof(why));
+    if (rc) {
+        snprintf(detail, n, "tokens: %s", why);
+        goto bad;
+    }
+    return RC_OK;
+bad:
+    srv_tokens_release(l);
+    return rc;
+}
+
+static void free_httpd(struct srv_httpd *h)
+{
+    srv_auth_destroy(h->auth);
+    srv_tokens_release(&h->static_tokens);
+    free(h->token_file);
+    cidr_set_release(&h->trusted);
+    cidr_set_release(&h->allow);
+    srv_ratelimit_destroy(h->rl);
+    srv_tls_destroy(h->tls);
+    pthread_mutex_destroy(&h->parked_lock);
+    pthread_mutex_destroy(&h->reload_lock);
+    free(h);
+}
+
 enum rc_code srv_httpd_start(const struct srv_httpd_options *opt, struct reg_registry *reg,
                              struct srv_httpd **out, char *detail, size_t n)
 {
     struct srv_httpd *h = xcalloc(1, sizeof(*h));
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
                      MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+    struct srv_token_list tokens = {0};
+    enum rc_code rc;
+    char why[400];
 
+    *out = NULL;
     h->reg = reg;
     h->max_body = opt->max_body;
     h->insync_timeout_ms = opt->insync_timeout_ms ? opt->insync_timeout_ms : 120000;
@@ -488,38 +800,146 @@ enum rc_code srv_httpd_start(const struct srv_httpd_options *opt, struct reg_reg
     atomic_init(&h->in_flight, 0);
     atomic_init(&h->parked, 0);
     pthread_mutex_init(&h->parked_lock, NULL);
+    pthread_mutex_init(&h->reload_lock, NULL);
     atomic_init(&h->next_id, 1);
     if (RAND_bytes((unsigned char *)&h->id_salt, sizeof(h->id_salt)) != 1)
         h->id_salt = (unsigned long long)time(NULL) ^ (unsigned long long)getpid();
-    if (opt->ntokens) {
-        h->token_digests = xcalloc(opt->ntokens, DIGEST_LEN);
-        h->ntokens = opt->ntokens;
-        for (size_t i = 0; i < opt->ntokens; i++)
-            sha256(opt->tokens[i], strlen(opt->tokens[i]), h->token_digests[i]);
+
+    /* Tokens: bare (admin, token-<n>), scoped, then the file's. */
+    h->auth = srv_auth_create();
+    for (size_t i = 0; i < opt->ntokens; i++) {
+        struct srv_token t;
+        memset(&t, 0, sizeof(t));
+        snprintf(t.name, sizeof(t.name), "token-%zu", h->static_tokens.n + 1);
+        t.scope = SRV_SCOPE_ADMIN;
+        t.secret = opt->tokens[i];
+        srv_tokens_add_copy(&h->static_tokens, &t);
     }
+    for (size_t i = 0; i < opt->nscoped_tokens; i++)
+        srv_tokens_add_copy(&h->static_tokens, &opt->scoped_tokens[i]);
+    h->token_file = opt->token_file ? xstrdup(opt->token_file) : NULL;
+    rc = build_tokens(h, &tokens, detail, n);
+    if (rc)
+        goto fail;
+    srv_auth_set(h->auth, &tokens);
+    srv_tokens_release(&tokens);
+
+    rc = cidr_set_parse(&h->trusted, opt->trusted_proxies, why, sizeof(why));
+    if (rc) {
+        snprintf(detail, n, "--trusted-proxy: %s", why);
+        goto fail;
+    }
+    rc = cidr_set_parse(&h->allow, opt->allow_cidr, why, sizeof(why));
+    if (rc) {
+        snprintf(detail, n, "--allow-cidr: %s", why);
+        goto fail;
+    }
+    if (opt->client_rps) {
+        h->client_rps = opt->client_rps;
+        h->client_burst = opt->client_burst ? opt->client_burst : 2 * opt->client_rps;
+        h->rl = srv_ratelimit_create((double)h->client_rps, (double)h->client_burst);
+    }
+    if (opt->tls_cert || opt->tls_key) {
+        if (!opt->tls_cert || !opt->tls_key) {
+            snprintf(detail, n, "--tls-cert and --tls-key go together");
+            rc = RC_CONFIG;
+            goto fail;
+        }
+        rc = srv_tls_create(opt->tls_cert, opt->tls_key, &h->tls, detail, n);
+        if (rc)
+            goto fail;
+        flags |= MHD_USE_TLS;
+    }
+
     if (opt->addr->sa_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     metrics_attach(h);
+    /* The TLS options come last: without TLS the first of them is MHD_OPTION_END, so
+     * libmicrohttpd stops reading there and never sees them. */
     h->daemon = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
         MHD_OPTION_SOCK_ADDR, opt->addr,
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(opt->threads > 1 ? opt->threads : 0),
-        MHD_OPTION_CONNECTION_LIMIT, opt->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
-        opt->client_timeout, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        MHD_OPTION_CONNECTION_LIMIT, opt->max_connections,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, opt->max_connections_per_ip,
+        MHD_OPTION_CONNECTION_TIMEOUT, opt->client_timeout, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
         opt->connection_memory ? opt->connection_memory : (size_t)8192,
         MHD_OPTION_LISTEN_BACKLOG_SIZE, 4096u, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
-        MHD_OPTION_UNESCAPE_CALLBACK, no_unescape,
-        NULL, MHD_OPTION_END);
+        MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, NULL,
+        h->tls ? MHD_OPTION_HTTPS_CERT_CALLBACK : MHD_OPTION_END, srv_tls_retrieve,
+        MHD_OPTION_HTTPS_PRIORITIES, TLS_PRIORITIES,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, h,
+        MHD_OPTION_END);
     if (!h->daemon) {
         metrics_detach();
         snprintf(detail, n, "cannot start the HTTP server (address in use or not available?)");
-        free(h->token_digests);
-        free(h);
-        *out = NULL;
-        return RC_IO;
+        rc = RC_IO;
+        goto fail;
+    }
+    if (h->tls) {
+        srv_tls_describe(h->tls, why, sizeof(why));
+        log_info("msg=tls %s", why);
     }
     *out = h;
     return RC_OK;
+fail:
+    free_httpd(h);
+    return rc;
+}
+
+enum rc_code srv_httpd_reload(struct srv_httpd *h, char *detail, size_t n)
+{
+    enum rc_code rc = RC_OK, r;
+    char why[400], q[480];
+
+    pthread_mutex_lock(&h->reload_lock);
+    if (h->token_file) {
+        struct srv_token_list l;
+        size_t before = srv_auth_count(h->auth);
+        r = build_tokens(h, &l, why, sizeof(why));
+        if (!r && l.n == 0 && before > 0) {
+            snprintf(why, sizeof(why), "--token-file %s now holds no token: that would turn "
+                     "authentication off", h->token_file);
+            srv_tokens_release(&l);
+            r = RC_CONFIG;
+        }
+        if (r) {
+            log_error("msg=\"reload: keeping the tokens in use\" tokens=%zu detail=%s", before,
+                      log_quote(why, q, sizeof(q)));
+            rc = r;
+            snprintf(detail, n, "%s", why);
+        } else {
+            char names[400];
+            size_t off = 0;
+            names[0] = '\0';
+            for (size_t i = 0; i < l.n && off + SRV_TOKEN_NAME_MAX + 8 < sizeof(names); i++)
+                off += (size_t)snprintf(names + off, sizeof(names) - off, "%s%s:%s",
+                                        i ? "," : "", l.v[i].name,
+                                        srv_scope_name(l.v[i].scope));
+            srv_auth_set(h->auth, &l);
+            log_info("msg=\"reload: tokens replaced\" tokens=%zu names=%s", l.n,
+                     log_quote(names, q, sizeof(q)));
+            srv_tokens_release(&l);
+        }
+    }
+    if (h->tls) {
+        int changed = 0;
+        r = srv_tls_reload(h->tls, &changed, why, sizeof(why));
+        if (r) {
+            log_error("msg=\"reload: keeping the TLS certificate in use\" detail=%s",
+                      log_quote(why, q, sizeof(q)));
+            if (!rc) {
+                rc = r;
+                snprintf(detail, n, "%s", why);
+            }
+        } else {
+            srv_tls_describe(h->tls, why, sizeof(why));
+            log_info("msg=\"reload: TLS certificate %s\" %s", changed ? "replaced" : "unchanged",
+                     why);
+        }
+    }
+    pthread_mutex_unlock(&h->reload_lock);
+    return rc;
 }
 
 unsigned srv_httpd_port(const struct srv_httpd *h)
@@ -600,10 +1020,6 @@ void srv_httpd_stop(struct srv_httpd *h, unsigned timeout_s)
         }
     }
     MHD_stop_daemon(h->daemon);
-    pthread_mutex_destroy(&h->parked_lock);
     metrics_detach();
-    if (h->token_digests)
-        OPENSSL_cleanse(h->token_digests, h->ntokens * DIGEST_LEN);
-    free(h->token_digests);
-    free(h);
+    free_httpd(h);
 }

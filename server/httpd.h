@@ -1,7 +1,8 @@
 /*
  * httpd.h: the HTTP front end (libmicrohttpd). It owns connections, limits, authorization,
- * request ids, the request log and problem responses for protocol-level errors; everything
- * else is the handlers' (handlers/api.h).
+ * the caller's address, per-client rate limits, TLS, request ids, the request and audit log
+ * and problem responses for protocol-level errors; everything else is the handlers'
+ * (handlers/api.h). docs/security.md describes the rules.
  */
 #ifndef R53REG_SERVER_HTTPD_H
 #define R53REG_SERVER_HTTPD_H
@@ -9,6 +10,7 @@
 #include <stddef.h>
 #include <sys/socket.h>
 
+#include "server/auth.h"
 #include "util/rc.h"
 
 struct reg_registry;
@@ -23,19 +25,43 @@ struct srv_httpd_options {
     unsigned client_timeout;  /* seconds a connection may stay idle or slow */
     size_t max_body;          /* bytes; larger bodies get 413 */
     unsigned insync_timeout_ms; /* bound for ?wait=insync */
-    char *const *tokens;      /* bearer tokens; none: mutations are anonymous */
+    char *const *tokens;      /* bare bearer tokens: scope admin, named token-<n> */
     size_t ntokens;
+    /* Tokens with names and scopes, after the bare ones. These and the bare ones are kept
+     * across reloads. No token at all (here and in token_file): mutations are anonymous. */
+    const struct srv_token *scoped_tokens;
+    size_t nscoped_tokens;
+    const char *token_file;        /* its tokens come last; read at start and on reload */
+    const char *trusted_proxies;   /* CIDR list: peers whose X-Forwarded-For names the caller */
+    const char *allow_cidr;        /* CIDR list: only these may be registered; NULL: any */
+    unsigned client_rps;           /* mutations per second per caller address; 0: no limit */
+    unsigned client_burst;         /* bucket size; 0: 2 * client_rps */
+    unsigned max_connections_per_ip; /* per TCP peer address; 0: no cap */
+    const char *tls_cert;          /* PEM files: serve HTTPS (re-read on reload); NULL: HTTP */
+    const char *tls_key;
 };
 
 /*
- * Start serving reg. The tokens are copied as SHA-256 digests; the caller may wipe its copy.
- * Errors: RC_IO with detail (cannot bind, ...).
+ * Start serving reg. Tokens are kept as SHA-256 digests for checking (and the reloadable
+ * ones' secrets, to rebuild the set on reload); the caller may wipe its copy.
+ * Errors: RC_CONFIG (a bad token file, CIDR list, certificate or key) or RC_IO (cannot
+ * bind, cannot read a file) with detail.
  */
 enum rc_code srv_httpd_start(const struct srv_httpd_options *opt, struct reg_registry *reg,
                              struct srv_httpd **out, char *detail, size_t n);
 
 /* The bound port (useful after asking for port 0). */
 unsigned srv_httpd_port(const struct srv_httpd *h);
+
+/*
+ * SIGHUP: read the token file and the TLS certificate and key again and swap each in
+ * atomically; connections stay open and requests in flight finish with what they started
+ * with. A bad token file (or one that would leave no token when tokens are in use: that would
+ * turn authentication off) keeps the old tokens; a bad certificate or key keeps the old pair.
+ * Each outcome is logged. Returns RC_OK, or the first error with detail. Thread-safe
+ * (reloads are serialized).
+ */
+enum rc_code srv_httpd_reload(struct srv_httpd *h, char *detail, size_t n);
 
 /*
  * Graceful stop: stop accepting, answer 503 to new requests on open connections, wait up to

@@ -1,7 +1,8 @@
 /*
  * main.c: the r53reg process. Parse the configuration, create the provider and the registry,
- * load the buckets, serve HTTP, and stop gracefully on SIGTERM/SIGINT. Everything else lives in
- * the core library (server/, handlers/, registry/, aws/, util/).
+ * load the buckets, serve HTTP, reload the token file and the TLS certificate on SIGHUP, and
+ * stop gracefully on SIGTERM/SIGINT. Everything else lives in the core library (server/,
+ * handlers/, registry/, aws/, util/).
  *
  * Signals are blocked in every thread and taken synchronously here with sigwait().
  */
@@ -70,6 +71,7 @@ int main(int argc, char **argv)
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGTERM);
     sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
@@ -93,8 +95,17 @@ int main(int argc, char **argv)
     hopt.client_timeout = cfg.client_timeout;
     hopt.max_body = cfg.max_body;
     hopt.insync_timeout_ms = cfg.insync_timeout * 1000;
-    hopt.tokens = cfg.tokens;
-    hopt.ntokens = cfg.ntokens;
+    /* R53REG_TOKENS/--tokens are kept across reloads; the file is re-read on SIGHUP. */
+    hopt.scoped_tokens = cfg.token_list.v;
+    hopt.nscoped_tokens = cfg.ntokens_static;
+    hopt.token_file = cfg.token_file;
+    hopt.trusted_proxies = cfg.trusted_proxy;
+    hopt.allow_cidr = cfg.allow_cidr;
+    hopt.client_rps = cfg.client_rps;
+    hopt.client_burst = cfg.client_burst;
+    hopt.max_connections_per_ip = cfg.max_connections_per_ip;
+    hopt.tls_cert = cfg.tls_cert;
+    hopt.tls_key = cfg.tls_key;
     if (srv_httpd_start(&hopt, reg, &httpd, detail, sizeof(detail))) {
         log_error("msg=\"cannot listen\" listen=%s detail=\"%s\"", cfg.listen, detail);
         goto out;
@@ -105,13 +116,24 @@ int main(int argc, char **argv)
         snprintf(where, sizeof(where), "%.*s:%u", (int)(colon - cfg.listen), cfg.listen,
                  srv_httpd_port(httpd));
         log_info("msg=listening listen=%s provider=%s record_name=%s buckets=%u "
-                 "max_per_bucket=%u auth=%s version=%s",
+                 "max_per_bucket=%u auth=%s tokens=%zu scheme=%s version=%s",
                  where, reg_provider_name(reg), cfg.reg.record_name, cfg.reg.buckets,
-                 cfg.reg.max_per_bucket, cfg.ntokens ? "bearer" : "anonymous", R53REG_VERSION);
+                 cfg.reg.max_per_bucket, cfg.ntokens ? "bearer" : "anonymous", cfg.ntokens,
+                 cfg.tls_cert ? "https" : "http", R53REG_VERSION);
     }
 
-    if (sigwait(&sigs, &sig) == 0)
+    for (;;) {
+        if (sigwait(&sigs, &sig) != 0)
+            continue;
+        if (sig == SIGHUP) {
+            /* Logs its own outcome; a bad file keeps what is in use. */
+            log_info("msg=reload signal=SIGHUP");
+            srv_httpd_reload(httpd, detail, sizeof(detail));
+            continue;
+        }
         log_info("msg=\"shutting down\" signal=%s", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+        break;
+    }
     srv_httpd_stop(httpd, cfg.shutdown_timeout);
     httpd = NULL;
     status = 0;

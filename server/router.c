@@ -2,8 +2,10 @@
  * router.c: the route table. A pattern is a literal path or a literal prefix followed by a
  * parameter ("{ip}", "{id}": the rest of the path, at least one byte). The parameter takes the
  * rest, slashes included, so "/backends/10.0.0.0/8" reaches the IP parser and is refused as a
- * CIDR (400) rather than as an unknown path. The Allow header of a path lists its methods in
- * table order. Pure, thread-safe.
+ * CIDR (400) rather than as an unknown path. The first route whose pattern matches the path
+ * decides the pattern: only the routes of that pattern are considered, so the literal
+ * "/backends/self" (listed first) shadows "/backends/{ip}". The Allow header of a path lists
+ * its methods in table order. Pure, thread-safe.
  */
 #include "server/router.h"
 
@@ -18,23 +20,32 @@ struct route {
     int has_param;      /* one segment follows the prefix */
     const char *method;
     srv_handler_fn fn;
-    int mutating;
+    enum srv_access access;
 };
 
+#define R SRV_ACCESS_READ
+#define C SRV_ACCESS_CHANGE
 static const struct route routes[] = {
-    {"/backends", "/backends", 0, "GET", api_backends_list, 0},
-    {"/backends", "/backends", 0, "POST", api_backends_register_bulk, 1},
-    {"/backends", "/backends", 0, "PUT", api_backends_replace, 1},
-    {"/backends", "/backends", 0, "DELETE", api_backends_deregister_bulk, 1},
-    {"/backends/{ip}", "/backends/", 1, "GET", api_backend_get, 0},
-    {"/backends/{ip}", "/backends/", 1, "POST", api_backend_register, 1},
-    {"/backends/{ip}", "/backends/", 1, "DELETE", api_backend_deregister, 1},
-    {"/buckets", "/buckets", 0, "GET", api_buckets_list, 0},
-    {"/healthz", "/healthz", 0, "GET", api_healthz, 0},
-    {"/readyz", "/readyz", 0, "GET", api_readyz, 0},
-    {"/metrics", "/metrics", 0, "GET", api_metrics, 0},
-    {"/changes/{id}", "/changes/", 1, "GET", api_changes_get, 0},
+    {"/backends", "/backends", 0, "GET", api_backends_list, R},
+    {"/backends", "/backends", 0, "POST", api_backends_register_bulk, C},
+    {"/backends", "/backends", 0, "PUT", api_backends_replace, SRV_ACCESS_REPLACE},
+    {"/backends", "/backends", 0, "DELETE", api_backends_deregister_bulk, C},
+    {"/backends/self", "/backends/self", 0, "GET", api_backend_get_self, R},
+    {"/backends/self", "/backends/self", 0, "POST", api_backend_register_self,
+     SRV_ACCESS_CHANGE_SELF},
+    {"/backends/self", "/backends/self", 0, "DELETE", api_backend_deregister_self,
+     SRV_ACCESS_CHANGE_SELF},
+    {"/backends/{ip}", "/backends/", 1, "GET", api_backend_get, R},
+    {"/backends/{ip}", "/backends/", 1, "POST", api_backend_register, C},
+    {"/backends/{ip}", "/backends/", 1, "DELETE", api_backend_deregister, C},
+    {"/buckets", "/buckets", 0, "GET", api_buckets_list, R},
+    {"/healthz", "/healthz", 0, "GET", api_healthz, R},
+    {"/readyz", "/readyz", 0, "GET", api_readyz, R},
+    {"/metrics", "/metrics", 0, "GET", api_metrics, R},
+    {"/changes/{id}", "/changes/", 1, "GET", api_changes_get, R},
 };
+#undef R
+#undef C
 
 /* Does path match r? Sets the parameter span. */
 static int path_matches(const struct route *r, const char *path, const char **param,
@@ -63,17 +74,21 @@ void srv_route(const char *method, const char *path, struct srv_route_match *m)
     for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
         const char *param = NULL;
         size_t param_len = 0;
+        if (m->path_found && strcmp(routes[i].pattern, m->pattern) != 0)
+            continue; /* an earlier pattern took the path */
         if (!path_matches(&routes[i], path, &param, &param_len))
             continue;
         m->path_found = 1;
         m->pattern = routes[i].pattern;
-        alen += (size_t)snprintf(m->allow + alen, sizeof(m->allow) - alen, "%s%s",
-                                 alen ? ", " : "", routes[i].method);
+        if (alen < sizeof(m->allow))
+            alen += (size_t)snprintf(m->allow + alen, sizeof(m->allow) - alen, "%s%s",
+                                     alen ? ", " : "", routes[i].method);
         if (!strcmp(routes[i].method, "GET") && alen < sizeof(m->allow))
             alen += (size_t)snprintf(m->allow + alen, sizeof(m->allow) - alen, ", HEAD");
         if (!m->fn && strcmp(routes[i].method, want) == 0) {
             m->fn = routes[i].fn;
-            m->mutating = routes[i].mutating;
+            m->access = routes[i].access;
+            m->mutating = routes[i].access != SRV_ACCESS_READ;
             m->param = param;
             m->param_len = param_len;
         }

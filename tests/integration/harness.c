@@ -28,6 +28,15 @@ void harness_default_opts(struct harness_opts *o)
 
 void harness_start(struct harness *h, const struct harness_opts *o)
 {
+    char detail[512];
+    if (harness_try_start(h, o, detail, sizeof(detail))) {
+        fprintf(stderr, "harness: %s\n", detail);
+        abort();
+    }
+}
+
+int harness_try_start(struct harness *h, const struct harness_opts *o, char *err, size_t errlen)
+{
     struct reg_provider *prov = NULL;
     struct srv_httpd_options ho;
     struct sockaddr_in sa;
@@ -55,11 +64,27 @@ void harness_start(struct harness *h, const struct harness_opts *o)
     ho.max_body = o->max_body;
     ho.tokens = o->tokens;
     ho.ntokens = o->ntokens;
-    if (srv_httpd_start(&ho, h->reg, &h->httpd, detail, sizeof(detail))) {
-        fprintf(stderr, "harness: httpd: %s\n", detail);
-        abort();
+    ho.scoped_tokens = o->scoped_tokens;
+    ho.nscoped_tokens = o->nscoped_tokens;
+    ho.token_file = o->token_file;
+    ho.trusted_proxies = o->trusted_proxies;
+    ho.allow_cidr = o->allow_cidr;
+    ho.client_rps = o->client_rps;
+    ho.client_burst = o->client_burst;
+    ho.max_connections_per_ip = o->max_connections_per_ip;
+    ho.tls_cert = o->tls_cert;
+    ho.tls_key = o->tls_key;
+    {
+        int rc = (int)srv_httpd_start(&ho, h->reg, &h->httpd, detail, sizeof(detail));
+        if (rc) {
+            snprintf(err, errlen, "httpd: %s", detail);
+            reg_destroy(h->reg);
+            memset(h, 0, sizeof(*h));
+            return rc;
+        }
     }
     h->port = srv_httpd_port(h->httpd);
+    return 0;
 }
 
 void harness_stop(struct harness *h)
@@ -110,20 +135,35 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
     copy_header(p, len, "Location", r->location, sizeof(r->location));
     copy_header(p, len, "WWW-Authenticate", r->www_authenticate, sizeof(r->www_authenticate));
     copy_header(p, len, "X-Request-Id", r->request_id, sizeof(r->request_id));
+    copy_header(p, len, "Retry-After", r->retry_after, sizeof(r->retry_after));
     return len;
 }
 
 int http_do(void **curlp, unsigned port, const char *method, const char *path,
             const char *body, size_t body_len, const char *extra_header, struct http_reply *r)
 {
+    struct http_opts o;
+    memset(&o, 0, sizeof(o));
+    o.method = method;
+    o.path = path;
+    o.body = body;
+    o.body_len = body_len;
+    o.headers[0] = extra_header;
+    return http_do_opts(curlp, port, &o, r);
+}
+
+int http_do_opts(void **curlp, unsigned port, const struct http_opts *o, struct http_reply *r)
+{
     CURL *c = curlp && *curlp ? *curlp : curl_easy_init();
     struct curl_slist *hdrs = NULL;
     struct sink s = {0};
-    char url[512];
+    char url[512], iface[64], errbuf[CURL_ERROR_SIZE] = "";
+    const char *method = o->method, *path = o->path, *body = o->body;
+    size_t body_len = o->body_len;
     CURLcode cc;
 
     memset(r, 0, sizeof(*r));
-    snprintf(url, sizeof(url), "http://127.0.0.1:%u%s", port, path);
+    snprintf(url, sizeof(url), "%s://127.0.0.1:%u%s", o->https ? "https" : "http", port, path);
     curl_easy_reset(c);
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
@@ -142,15 +182,26 @@ int http_do(void **curlp, unsigned port, const char *method, const char *path,
         hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
     }
     hdrs = curl_slist_append(hdrs, "Expect:");
-    if (extra_header)
-        hdrs = curl_slist_append(hdrs, extra_header);
+    for (size_t i = 0; i < sizeof(o->headers) / sizeof(o->headers[0]) && o->headers[i]; i++)
+        hdrs = curl_slist_append(hdrs, o->headers[i]);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+    if (o->local_ip) {
+        snprintf(iface, sizeof(iface), "host!%s", o->local_ip);
+        curl_easy_setopt(c, CURLOPT_INTERFACE, iface);
+    }
+    if (o->https && o->cainfo)
+        curl_easy_setopt(c, CURLOPT_CAINFO, o->cainfo);
     cc = curl_easy_perform(c);
     curl_slist_free_all(hdrs);
-    if (cc == CURLE_OK)
+    curl_easy_getinfo(c, CURLINFO_NUM_CONNECTS, &r->num_connects);
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, NULL);
+    if (cc == CURLE_OK) {
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
-    else
-        fprintf(stderr, "http_do %s %s: %s\n", method, path, curl_easy_strerror(cc));
+    } else {
+        snprintf(r->error, sizeof(r->error), "%s: %.200s", curl_easy_strerror(cc), errbuf);
+        fprintf(stderr, "http_do %s %s: %s\n", method, path, r->error);
+    }
     if (curlp)
         *curlp = c;
     else

@@ -9,6 +9,7 @@
 #include <stddef.h>
 
 #include "registry/registry.h"
+#include "server/auth.h"
 
 struct harness {
     struct reg_registry *reg;
@@ -24,12 +25,23 @@ struct harness_opts {
     unsigned threads;
     size_t max_body;
     unsigned client_timeout; /* seconds; 0: 30 */
+    /* Security (server/httpd.h srv_httpd_options): all off by default. */
+    const struct srv_token *scoped_tokens;
+    size_t nscoped_tokens;
+    const char *token_file;
+    const char *trusted_proxies;
+    const char *allow_cidr;
+    unsigned client_rps, client_burst;
+    unsigned max_connections_per_ip;
+    const char *tls_cert, *tls_key;
 };
 
 /* Defaults: 4 buckets, 3 per bucket, ttl 60, balanced, proportional, 4 threads, 1 MiB. */
 void harness_default_opts(struct harness_opts *o);
 /* Start; aborts the test on failure. */
 void harness_start(struct harness *h, const struct harness_opts *o);
+/* Start; on failure returns the error and its detail instead of aborting. */
+int harness_try_start(struct harness *h, const struct harness_opts *o, char *detail, size_t n);
 void harness_stop(struct harness *h);
 
 struct http_reply {
@@ -41,6 +53,9 @@ struct http_reply {
     char location[96];
     char www_authenticate[64];
     char request_id[32];
+    char retry_after[16];
+    long num_connects;    /* new connections this transfer made (0: a kept-alive one) */
+    char error[320];      /* libcurl's message on a transport error */
 };
 
 /*
@@ -50,6 +65,20 @@ struct http_reply {
 int http_do(void **curl, unsigned port, const char *method, const char *path,
             const char *body, size_t body_len, const char *extra_header, struct http_reply *r);
 void http_reply_release(struct http_reply *r);
+
+/* Everything one request may need; zero means default. */
+struct http_opts {
+    const char *method;
+    const char *path;
+    const char *body; /* sent with Content-Type: application/json */
+    size_t body_len;
+    const char *headers[8]; /* extra header lines, NULL-terminated when fewer */
+    const char *local_ip;   /* connect from this address (127.x: any loopback address) */
+    int https;              /* https://127.0.0.1:port, verified against cainfo */
+    const char *cainfo;     /* PEM file of the trusted certificate */
+};
+/* As http_do(), with the options above. */
+int http_do_opts(void **curl, unsigned port, const struct http_opts *o, struct http_reply *r);
 void http_handle_free(void *curl);
 
 #endif

@@ -15,7 +15,9 @@ OpenAPI description:
   - the JSON body validates against the declared schema (JSON Schema 2020-12, `$ref`s
     resolved, formats checked).
 A few contract facts from docs/design-core.md that a schema cannot express are checked too
-(201 then 200, sorting, totals, 409 changes nothing, tokens never logged, SIGTERM exits 0).
+(201 then 200, sorting, totals, 409 changes nothing, tokens never logged, SIGTERM exits 0),
+and the security rules (token scopes, /backends/self, --allow-cidr, 429 with Retry-After,
+one audit line per mutation).
 
 Backend addresses are 127.0.0.x and 2001:db8::/32 only. Prints every mismatch, then
 `N passed, M failed`; exits 1 when anything failed.
@@ -50,6 +52,9 @@ START_TIMEOUT = 15.0
 STOP_TIMEOUT = 20.0
 HTTP_TIMEOUT = 10.0
 BIG_BODY = 2 * 1024 * 1024  # the server's --max-body default is 1 MiB
+# These runs send many mutations from 127.0.0.1 in a burst; the per-client rate limit
+# (--client-rps, default 20/s) is checked by run_security instead.
+NO_CLIENT_LIMIT = ("--client-rps", "0")
 
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 
@@ -538,7 +543,7 @@ def empty_body(ans):
 
 
 def run_anonymous(binary, chk, results):
-    srv = Server(binary)
+    srv = Server(binary, args_extra=NO_CLIENT_LIMIT)
     try:
         port = srv.wait_listening()
     except RuntimeError as e:
@@ -668,7 +673,7 @@ def run_anonymous(binary, chk, results):
 
 
 def run_with_token(binary, chk, results):
-    srv = Server(binary, env_extra={"R53REG_TOKENS": TOKEN})
+    srv = Server(binary, env_extra={"R53REG_TOKENS": TOKEN}, args_extra=NO_CLIENT_LIMIT)
     try:
         port = srv.wait_listening()
     except RuntimeError as e:
@@ -794,7 +799,7 @@ def accepted(ans):
 
 
 def run_bulk(binary, chk, results):
-    srv = Server(binary)
+    srv = Server(binary, args_extra=NO_CLIENT_LIMIT)
     try:
         port = srv.wait_listening()
     except RuntimeError as e:
@@ -965,6 +970,130 @@ def run_bulk(binary, chk, results):
                        ["exit status %r; last stderr:\n%s" % (rc, "\n".join(srv.lines[-20:]))])
 
 
+# --- who may change what: scopes, /backends/self, --allow-cidr, the rate limit ------------------
+
+FLEET, OPS, RO = "fleet-tok-5521", "ops-tok-8817", "ro-tok-3390"
+
+
+def detail_has(text):
+    def extra(ans):
+        d = ans.json().get("detail") or ""
+        return [] if text in d else ["detail %r lacks %r" % (d, text)]
+    return extra
+
+
+def ip_is(ip):
+    def extra(ans):
+        got = ans.json().get("ip")
+        return [] if got == ip else ["ip %r, expected the caller's %r" % (got, ip)]
+    return extra
+
+
+def run_security(binary, chk, results):
+    tokens = "self:fleet:%s,admin:ops:%s,read:ro:%s" % (FLEET, OPS, RO)
+    srv = Server(binary, env_extra={"R53REG_TOKENS": tokens},
+                 args_extra=NO_CLIENT_LIMIT + ("--allow-cidr", "127.0.0.0/28,2001:db8::/32"))
+    try:
+        port = srv.wait_listening()
+    except RuntimeError as e:
+        srv.kill()
+        results.record("start r53reg with scoped tokens", [str(e)])
+        return
+    results.record("start r53reg with scoped tokens (port %d)" % port, [])
+    R = lambda m, p, **kw: request(port, m, p, **kw)  # noqa: E731
+    fleet = {"Authorization": "Bearer " + FLEET}
+    ops = {"Authorization": "Bearer " + OPS}
+    ro = {"Authorization": "Bearer " + RO}
+    forbidden = problem_type("forbidden")
+    try:
+        # /backends/self: the caller (127.0.0.1) registers itself.
+        chk.check("self: POST /backends/self", R("POST", "/backends/self", headers=fleet), 201,
+                  ip_is("127.0.0.1"))
+        chk.check("self: POST /backends/self again", R("POST", "/backends/self", headers=fleet),
+                  200, ip_is("127.0.0.1"))
+        chk.check("GET /backends/self", R("GET", "/backends/self"), 200, ip_is("127.0.0.1"))
+        chk.check("HEAD /backends/self", R("HEAD", "/backends/self"), 200, empty_body)
+        chk.check("POST /backends/self without a token", R("POST", "/backends/self"), 401,
+                  problem_type("unauthorized"))
+        chk.check("PUT /backends/self", R("PUT", "/backends/self", headers=fleet), 405,
+                  problem_type("method-not-allowed"))
+        # A self token and another address: directly, in a list, by PUT.
+        chk.check("self: POST another address", R("POST", "/backends/127.0.0.2", headers=fleet),
+                  403, both(forbidden, detail_has("token 'fleet' has scope self: it may only "
+                                                  "change 127.0.0.1, the caller's address")))
+        chk.check("self: X-Forwarded-For from an untrusted peer is ignored",
+                  R("POST", "/backends/127.0.0.2", headers=dict(fleet, **{
+                      "X-Forwarded-For": "127.0.0.2"})), 403, forbidden)
+        chk.check("self: DELETE another address",
+                  R("DELETE", "/backends/127.0.0.2", headers=fleet), 403, forbidden)
+        chk.check("self: list with another address",
+                  R("POST", "/backends", headers=dict(JSON_CT, **fleet),
+                    body=jbody(["127.0.0.1", "127.0.0.2"])), 403,
+                  both(forbidden, errors_at([1])))
+        chk.check("self: list of its own address",
+                  R("DELETE", "/backends", headers=dict(JSON_CT, **fleet),
+                    body=jbody(["127.0.0.1"])), 200, counts(removed=1))
+        chk.check("self: PUT", R("PUT", "/backends", headers=dict(JSON_CT, **fleet),
+                                 body=jbody(["127.0.0.1"])), 403,
+                  both(forbidden, detail_has("needs an admin token")))
+        chk.check("self: DELETE /backends/self when not registered",
+                  R("DELETE", "/backends/self", headers=fleet), 404,
+                  problem_type("not-registered"))
+        # read: nothing but reads.
+        chk.check("read: POST", R("POST", "/backends/127.0.0.3", headers=ro), 403,
+                  both(forbidden, detail_has("scope read")))
+        chk.check("read: GET", R("GET", "/backends", headers=ro), 200)
+        # admin, and --allow-cidr.
+        chk.check("admin: POST", R("POST", "/backends/127.0.0.3", headers=ops), 201,
+                  placement_of("127.0.0.3", "A"))
+        chk.check("admin: outside --allow-cidr", R("POST", "/backends/127.0.0.200", headers=ops),
+                  403, both(forbidden, detail_has("outside --allow-cidr 127.0.0.0/28")))
+        chk.check("admin: list with an address outside --allow-cidr",
+                  R("POST", "/backends", headers=dict(JSON_CT, **ops),
+                    body=jbody(["127.0.0.4", "127.0.0.201"])), 403,
+                  both(forbidden, errors_at([1])))
+        chk.check("admin: deregistering is not limited by --allow-cidr",
+                  R("DELETE", "/backends/127.0.0.200", headers=ops), 404,
+                  problem_type("not-registered"))
+        chk.check("refused requests changed nothing", R("GET", "/backends"), 200,
+                  backends_list(["127.0.0.3"]))
+    finally:
+        rc = srv.stop()
+        results.record("SIGTERM exits 0 (scoped tokens)", [] if rc == 0 else
+                       ["exit status %r" % rc])
+        log = srv.log()
+        results.record("every mutation has an audit line naming its token",
+                       [] if log.count("msg=audit") >= 15 and "token=fleet scope=self" in log
+                       and "token=ops scope=admin" in log else
+                       ["%d audit lines" % log.count("msg=audit")])
+        results.record("scoped tokens never reach the log",
+                       ["%r appears in stderr" % t for t in (FLEET, OPS, RO) if t in log])
+
+    # The per-client rate limit: 429 with Retry-After.
+    srv = Server(binary, args_extra=("--client-rps", "1", "--client-burst", "2"))
+    try:
+        port = srv.wait_listening()
+    except RuntimeError as e:
+        srv.kill()
+        results.record("start r53reg with --client-rps 1", [str(e)])
+        return
+    R = lambda m, p, **kw: request(port, m, p, **kw)  # noqa: E731
+    try:
+        chk.check("within the burst", R("POST", "/backends/127.0.0.5"), 201)
+        chk.check("within the burst (2)", R("DELETE", "/backends/127.0.0.5"), 200)
+        chk.check("over the rate", R("POST", "/backends/127.0.0.6"), 429,
+                  both(problem_type("too-many-requests"),
+                       lambda a: [] if a.header("Retry-After") == "1"
+                       else ["Retry-After %r" % a.header("Retry-After")]))
+        chk.check("list over the rate", R("PUT", "/backends", headers=JSON_CT,
+                                          body=jbody(["127.0.0.6"])), 429,
+                  problem_type("too-many-requests"))
+        chk.check("reads are not limited", R("GET", "/backends/127.0.0.6"), 404,
+                  problem_type("not-registered"))
+    finally:
+        srv.stop()
+
+
 def main(argv):
     if len(argv) < 2:
         print("usage: %s R53REG_BINARY [OPENAPI_YAML]" % argv[0], file=sys.stderr)
@@ -980,6 +1109,7 @@ def main(argv):
     run_anonymous(binary, chk, results)
     run_bulk(binary, chk, results)
     run_with_token(binary, chk, results)
+    run_security(binary, chk, results)
     return results.summary()
 
 

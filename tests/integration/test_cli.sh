@@ -30,6 +30,27 @@ expect 2 "--allow-anonymous" --listen 0.0.0.0:0
 export R53REG_TTL=-5
 expect 2 "R53REG_TTL"
 unset R53REG_TTL
+# Security flags: bad values exit 2 naming the flag; a token never appears in a message.
+expect 0 "--trusted-proxy CIDR[,CIDR]" --help
+expect 0 "R53REG_MAX_CONNECTIONS_PER_IP" --help
+expect 2 "--allow-cidr" --allow-cidr 10.0.0.0/40
+expect 2 "did you mean 192.0.2.0/24?" --trusted-proxy 192.0.2.1/24
+expect 2 "--tls-key" --tls-cert /nonexistent/cert.pem
+expect 2 "--client-burst" --client-burst 0
+expect 2 "--tokens: entry 2" --tokens "good-token,self:fleet"
+out=$("$bin" --tokens "admin:ops:has space" 2>&1)
+if printf '%s' "$out" | grep -q "has space"; then
+    echo "FAIL: a refused token is repeated in the message: $out"
+    fail=$((fail + 1))
+else
+    pass=$((pass + 1))
+fi
+tf=$(mktemp)
+printf 'admin ops\n' >"$tf"
+expect 2 "line 1" --token-file "$tf"
+rm -f "$tf"
+# A certificate that cannot be read: the API cannot start, exit 1 naming the file.
+expect 1 "/nonexistent/cert.pem" --tls-cert /nonexistent/cert.pem --tls-key /nonexistent/key.pem
 # An address this machine does not have (TEST-NET-1; nothing is sent): a clear error, exit 1.
 expect 1 "cannot listen" --listen 192.0.2.1:8080 --allow-anonymous
 

@@ -42,7 +42,9 @@ class Reg:
         args = [os.path.join(BIN, 'r53reg'), '--provider', 'route53', '--zone-id', ZONE,
                 '--aws-endpoint', emu.endpoint, '--listen', '127.0.0.1:0',
                 '--record-name', 'app.example.com', '--buckets', '4', '--max-per-bucket', '50',
-                '--api-rps', '20']
+                '--api-rps', '20',
+                # Every request of these tests comes from 127.0.0.1: no per-client limits.
+                '--client-rps', '0', '--max-connections-per-ip', '0']
         args += list(extra)
         self.log = tempfile.NamedTemporaryFile(prefix='r53reg-', suffix='.log', delete=False)
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,

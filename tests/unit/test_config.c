@@ -110,6 +110,23 @@ static void test_bad_values(void)
         {"--zone-id", "Z1; rm -rf", "--zone-id"},
         {"--aws-endpoint", "ftp://x", "--aws-endpoint"},
         {"--api-rps", "0", "--api-rps"},
+        {"--tokens", "self:fleet", "--tokens"},
+        {"--tokens", "admin:bad name:tok", "--tokens"},
+        {"--tokens", "read:-x:tok", "--tokens"},
+        {"--tokens", "admin:ops:#tok", "--tokens"},
+        {"--tokens", "admin:ops:two words", "--tokens"},
+        {"--tokens", "a,self:x:tok,b,read:x:tok2", "two tokens are named 'x'"},
+        {"--tokens", "same,admin:ops:same", "the same secret"},
+        {"--trusted-proxy", "10.0.0.0/33", "--trusted-proxy"},
+        {"--trusted-proxy", "10.0.0.1/8", "did you mean 10.0.0.0/8?"},
+        {"--trusted-proxy", "proxy.example", "--trusted-proxy"},
+        {"--allow-cidr", "10.0.0.0/8,", "--allow-cidr"},
+        {"--allow-cidr", "2001:db8::/129", "--allow-cidr"},
+        {"--client-rps", "-1", "--client-rps"},
+        {"--client-burst", "0", "--client-burst"},
+        {"--max-connections-per-ip", "x", "--max-connections-per-ip"},
+        {"--tls-cert", "/tmp/cert.pem", "--tls-key"},
+        {"--tls-key", "/tmp/key.pem", "--tls-cert"},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         struct cfg c;
@@ -172,11 +189,114 @@ static void test_non_loopback_needs_token(void)
     rmdir(dir);
 }
 
+static void test_security_flags(void)
+{
+    struct cfg c;
+    char err[512];
+    const char *env[] = {"R53REG_TOKENS", "legacy-1, self:fleet:fleet-tok , read:ro:r:o", NULL};
+
+    CHECK_INT(parse(&c, NULL, err, sizeof(err), NULL), CFG_RUN);
+    CHECK_INT(c.client_rps, 20);
+    CHECK_INT(c.client_burst, 40);
+    CHECK_INT(c.max_connections_per_ip, 64);
+    CHECK(c.trusted_proxy == NULL && c.allow_cidr == NULL && c.tls_cert == NULL);
+    cfg_release(&c);
+
+    CHECK_INT(parse(&c, env, err, sizeof(err), "--trusted-proxy", "10.0.0.0/8, ::1",
+                    "--allow-cidr", "192.0.2.0/24,2001:db8::/32", "--client-rps", "0",
+                    "--client-burst", "5", "--max-connections-per-ip", "0", "--tls-cert",
+                    "/etc/r53reg/cert.pem", "--tls-key", "/etc/r53reg/key.pem", NULL),
+              CFG_RUN);
+    CHECK_STR(c.trusted_proxy, "10.0.0.0/8, ::1");
+    CHECK_STR(c.allow_cidr, "192.0.2.0/24,2001:db8::/32");
+    CHECK_INT(c.client_rps, 0);
+    CHECK_INT(c.client_burst, 5);
+    CHECK_INT(c.max_connections_per_ip, 0);
+    CHECK_STR(c.tls_cert, "/etc/r53reg/cert.pem");
+    CHECK_STR(c.tls_key, "/etc/r53reg/key.pem");
+    /* Bare entries are admin tokens named by position; scoped ones keep their name. */
+    CHECK_INT(c.ntokens, 3);
+    CHECK_INT(c.ntokens_static, 3);
+    if (c.ntokens == 3) {
+        CHECK_STR(c.token_list.v[0].name, "token-1");
+        CHECK_INT(c.token_list.v[0].scope, SRV_SCOPE_ADMIN);
+        CHECK_STR(c.tokens[0], "legacy-1");
+        CHECK_STR(c.token_list.v[1].name, "fleet");
+        CHECK_INT(c.token_list.v[1].scope, SRV_SCOPE_SELF);
+        CHECK_STR(c.tokens[1], "fleet-tok");
+        CHECK_STR(c.token_list.v[2].name, "ro");
+        CHECK_INT(c.token_list.v[2].scope, SRV_SCOPE_READ);
+        CHECK_STR(c.tokens[2], "r:o"); /* the token is everything after the second ':' */
+    }
+    cfg_release(&c);
+}
+
+static void test_token_file_scopes(void)
+{
+    struct cfg c;
+    char err[512], dir[] = "/tmp/r53reg-cfg-XXXXXX", path[300];
+    const char *env[] = {"R53REG_TOKENS", "env-token", NULL};
+    static const struct {
+        const char *text, *needle; /* needle NULL: accepted */
+    } files[] = {
+        {"# fleet\nadmin ops ops-tok\nself  fleet\tfleet-tok\n\nread ro ro-tok\nbare-tok\n", NULL},
+        {"admin ops\n", "line 1: expected '<scope> <name> <token>'"},
+        {"\n\nroot ops tok\n", "line 3: scope 'root' is not admin, self or read"},
+        {"admin ops tok extra\n", "found 4 fields"},
+        {"self fl/eet tok\n", "token name 'fl/eet'"},
+        {"admin ops env-token\n", "the same secret"},
+        {"admin token-1 x-tok\n", "two tokens are named 'token-1'"},
+        {"a\0b\n", "NUL byte"},
+    };
+
+    if (!mkdtemp(dir)) {
+        CHECK(0);
+        return;
+    }
+    snprintf(path, sizeof(path), "%s/tokens", dir);
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+        FILE *f = fopen(path, "wb");
+        size_t len = strlen(files[i].text);
+        if (i == sizeof(files) / sizeof(files[0]) - 1)
+            len = 4; /* "a\0b\n" */
+        fwrite(files[i].text, 1, len, f);
+        fclose(f);
+        if (!files[i].needle) {
+            CHECK_INT(parse(&c, env, err, sizeof(err), "--token-file", path, NULL), CFG_RUN);
+            CHECK_INT(c.ntokens, 5);
+            CHECK_INT(c.ntokens_static, 1);
+            if (c.ntokens == 5) {
+                CHECK_STR(c.token_list.v[0].name, "token-1");
+                CHECK_STR(c.token_list.v[1].name, "ops");
+                CHECK_STR(c.token_list.v[2].name, "fleet");
+                CHECK_INT(c.token_list.v[2].scope, SRV_SCOPE_SELF);
+                CHECK_STR(c.tokens[2], "fleet-tok");
+                CHECK_INT(c.token_list.v[3].scope, SRV_SCOPE_READ);
+                CHECK_STR(c.token_list.v[4].name, "token-5");
+                CHECK_STR(c.tokens[4], "bare-tok");
+            }
+            cfg_release(&c);
+            continue;
+        }
+        CHECK_INT(parse(&c, env, err, sizeof(err), "--token-file", path, NULL), CFG_EXIT_USAGE);
+        if (!strstr(err, files[i].needle) || !strstr(err, "--token") ||
+            strstr(err, "env-token") || strstr(err, "x-tok")) {
+            fprintf(stderr, "token file %zu: message '%s' lacks '%s' (or shows a token)\n", i,
+                    err, files[i].needle);
+            CHECK(0);
+        }
+    }
+    unlink(path);
+    rmdir(dir);
+}
+
 int main(void)
 {
     test_defaults();
     test_env_and_flags();
     test_bad_values();
     test_non_loopback_needs_token();
+    test_security_flags();
+    test_token_file_scopes();
     return check_done("test_config");
 }
