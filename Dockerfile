@@ -14,6 +14,7 @@ RUN apt-get update \
         gcc \
         libc6-dev \
         libcurl4-openssl-dev \
+        libgnutls28-dev \
         libjansson-dev \
         libmicrohttpd-dev \
         libssl-dev \
@@ -60,6 +61,8 @@ ENV R53REG_LISTEN=0.0.0.0:8080
 USER r53reg
 EXPOSE 8080
 
+# With R53REG_TLS_CERT/R53REG_TLS_KEY set, the API speaks https: override this check with
+# `curl -fsSk https://127.0.0.1:8080/healthz`.
 HEALTHCHECK --interval=30s --timeout=3s --retries=3 \
     CMD curl -fsS http://127.0.0.1:8080/healthz || exit 1
 
