@@ -942,27 +942,29 @@ out:
     return rc;
 }
 
-enum rc_code r53_get_change(struct r53_client *c, const char *change_id,
-                            struct r53_change_info *out, struct r53_error *err)
+/* A GET of one resource by id: validate the id, call, parse the body with parse(). */
+static enum rc_code get_by_id(struct r53_client *c, enum r53_call_kind kind, const char *what,
+                              const char *prefix, const char *raw_id,
+                              enum rc_code (*parse)(const char *, size_t, void *, char *, size_t),
+                              void *out, size_t out_size, struct r53_error *err)
 {
     struct r53_error local;
     struct r53_error *e = err ? err : &local;
-    struct req rq = {.kind = R53_CALL_GET_CHANGE, .method = "GET"};
+    struct req rq = {.kind = kind, .method = "GET"};
     struct buf body = {0};
     char detail[256] = "";
-    const char *id = r53xml_strip_id_prefix(change_id);
+    const char *id = r53xml_strip_id_prefix(raw_id);
     enum rc_code rc;
 
     r53xml_error_init(&local);
-    memset(out, 0, sizeof(*out));
+    memset(out, 0, out_size);
     if (check_id(id)) {
-        rc = invalid(c, rq.kind, e, "invalid change id");
+        rc = invalid(c, rq.kind, e, what);
         goto out;
     }
-    snprintf(rq.path, sizeof(rq.path), "/2013-04-01/change/%s", id);
+    snprintf(rq.path, sizeof(rq.path), "%s%s", prefix, id);
     rc = perform_call(c, &rq, &body, e);
-    if (rc == RC_OK &&
-        r53xml_parse_change_info(body.p, body.len, out, detail, sizeof(detail)) != RC_OK) {
+    if (rc == RC_OK && parse(body.p, body.len, out, detail, sizeof(detail)) != RC_OK) {
         local_error(e, R53_E_BAD_RESPONSE, detail);
         rc = RC_UPSTREAM;
     }
@@ -973,35 +975,28 @@ out:
     return rc;
 }
 
+static enum rc_code parse_change(const char *xml, size_t len, void *out, char *d, size_t n)
+{
+    return r53xml_parse_change_info(xml, len, out, d, n);
+}
+
+static enum rc_code parse_zone(const char *xml, size_t len, void *out, char *d, size_t n)
+{
+    return r53xml_parse_hosted_zone(xml, len, out, d, n);
+}
+
+enum rc_code r53_get_change(struct r53_client *c, const char *change_id,
+                            struct r53_change_info *out, struct r53_error *err)
+{
+    return get_by_id(c, R53_CALL_GET_CHANGE, "invalid change id", "/2013-04-01/change/",
+                     change_id, parse_change, out, sizeof(*out), err);
+}
+
 enum rc_code r53_get_hosted_zone(struct r53_client *c, const char *zone_id,
                                  struct r53_hosted_zone *out, struct r53_error *err)
 {
-    struct r53_error local;
-    struct r53_error *e = err ? err : &local;
-    struct req rq = {.kind = R53_CALL_GET_HOSTED_ZONE, .method = "GET"};
-    struct buf body = {0};
-    char detail[256] = "";
-    const char *id = r53xml_strip_id_prefix(zone_id);
-    enum rc_code rc;
-
-    r53xml_error_init(&local);
-    memset(out, 0, sizeof(*out));
-    if (check_id(id)) {
-        rc = invalid(c, rq.kind, e, "invalid hosted zone id");
-        goto out;
-    }
-    snprintf(rq.path, sizeof(rq.path), "/2013-04-01/hostedzone/%s", id);
-    rc = perform_call(c, &rq, &body, e);
-    if (rc == RC_OK &&
-        r53xml_parse_hosted_zone(body.p, body.len, out, detail, sizeof(detail)) != RC_OK) {
-        local_error(e, R53_E_BAD_RESPONSE, detail);
-        rc = RC_UPSTREAM;
-    }
-    rc = finish(c, rq.kind, rc, e);
-out:
-    buf_release(&body);
-    r53xml_error_release(&local);
-    return rc;
+    return get_by_id(c, R53_CALL_GET_HOSTED_ZONE, "invalid hosted zone id",
+                     "/2013-04-01/hostedzone/", zone_id, parse_zone, out, sizeof(*out), err);
 }
 
 /* --- counters ------------------------------------------------------------------------------ */
