@@ -7,4 +7,4 @@ scripts/install-deps.sh --test
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBUILD_TESTING=ON -DR53REG_SANITIZER_SUITES=ON
 cmake --build build -j"$(nproc)"
 cd build
-exec ctest -j"$(nproc)" --output-on-failure
+exec ctest -j"$(nproc)" --output-on-failure --no-label-summary
