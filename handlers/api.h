@@ -101,6 +101,7 @@ void api_cache_serve(struct api_cache *c, const struct api_request *req,
 void api_backend_get(const struct api_request *req, struct api_response *res);
 void api_backend_register(const struct api_request *req, struct api_response *res);
 void api_backend_deregister(const struct api_request *req, struct api_response *res);
+void api_backend_heartbeat(const struct api_request *req, struct api_response *res);
 void api_backends_list(const struct api_request *req, struct api_response *res);
 /* /backends/self: the same on the caller's own address (req->caller). */
 void api_backend_get_self(const struct api_request *req, struct api_response *res);

@@ -7,6 +7,8 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <time.h>
 
 #include "handlers/api.h"
 #include "handlers/changes.h"
@@ -31,7 +33,64 @@ json_t *api_placement_json(const struct reg_registry *reg, const struct reg_plac
                      p->state == REG_STATE_REGISTERED ? "registered" : "deregistered");
     if (p->change_id[0])
         json_object_set_new(o, "change_id", json_string(p->change_id));
+    if (p->lease_seconds) {
+        char when[32];
+        time_t t = (time_t)p->lease_expires_at;
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+        json_object_set_new(o, "lease_seconds", json_integer(p->lease_seconds));
+        json_object_set_new(o, "lease_expires_at", json_string(when));
+    }
     return o;
+}
+
+/*
+ * The optional body of POST /backends/{ip}: {"lease_seconds": N}. 0 to go on (*lease set, 0
+ * when absent), -1 when res holds the 400/415.
+ */
+static int parse_register_body(const struct api_request *req, struct api_response *res,
+                               unsigned *lease)
+{
+    json_error_t jerr;
+    json_t *doc, *v;
+    const char *key;
+    int bad = 0;
+
+    *lease = 0;
+    if (!req->body || req->body_len == 0)
+        return 0;
+    if (!req->content_type || strncasecmp(req->content_type, "application/json", 16) != 0) {
+        api_problem(res, req, RC_UNSUPPORTED_MEDIA_TYPE,
+                    "a body must be JSON (Content-Type: application/json)");
+        return -1;
+    }
+    doc = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!doc || !json_is_object(doc)) {
+        char d[256];
+        snprintf(d, sizeof(d), "the body must be a JSON object like {\"lease_seconds\": 300}%s%.150s",
+                 doc ? "" : ": ", doc ? "" : jerr.text);
+        json_decref(doc);
+        api_problem(res, req, RC_BAD_REQUEST, d);
+        return -1;
+    }
+    json_object_foreach(doc, key, v)
+    {
+        if (strcmp(key, "lease_seconds") != 0 || !json_is_integer(v) ||
+            json_integer_value(v) < 1 || json_integer_value(v) > REG_MAX_LEASE)
+            bad = 1;
+        else
+            *lease = (unsigned)json_integer_value(v);
+    }
+    json_decref(doc);
+    if (bad) {
+        char d[160];
+        snprintf(d, sizeof(d), "the body may only hold \"lease_seconds\": an integer in 1..%u",
+                 REG_MAX_LEASE);
+        api_problem(res, req, RC_BAD_REQUEST, d);
+        return -1;
+    }
+    return 0;
 }
 
 /* ?wait=insync|none: 0 to go on (res untouched), -1 when res holds a 400. */
@@ -131,6 +190,7 @@ struct pending {
     int insync;
     unsigned insync_timeout_ms;
     int is_delete;
+    unsigned lease; /* lease_seconds asked for, or 0 */
     char ip[IP_TEXT_MAX];
     struct reg_result res;
     struct pending *next; /* insync queue */
@@ -216,6 +276,20 @@ static void on_done(void *arg, const struct reg_result *res)
 {
     struct pending *pd = arg;
     pd->res = *res;
+    if (!pd->is_delete && res->rc == RC_OK &&
+        (pd->lease || reg_options(pd->reg)->default_lease)) {
+        /* The committer holds no lock while it completes: set the lease asked for, or show
+         * the default one. */
+        struct reg_placement p;
+        enum rc_code rc;
+        memset(&p, 0, sizeof(p));
+        rc = pd->lease ? reg_set_lease(pd->reg, &res->placement.ip, pd->lease, &p)
+                       : reg_lookup(pd->reg, &res->placement.ip, &p);
+        if (rc == RC_OK) {
+            pd->res.placement.lease_seconds = p.lease_seconds;
+            pd->res.placement.lease_expires_at = p.lease_expires_at;
+        }
+    }
     if (pd->insync && res->rc == RC_OK && res->placement.change_id[0]) {
         pthread_once(&insync_once, insync_start);
         pthread_mutex_lock(&insync_lock);
@@ -238,10 +312,13 @@ static void submit(const struct api_request *req, struct api_response *res, enum
     struct ip_addr ip = *ip0;
     struct pending *pd;
     int insync, none;
+    unsigned lease = 0;
     char why[256], txt[IP_TEXT_MAX];
 
     ip_format(&ip, txt);
     if (parse_wait(req, res, &insync, &none))
+        goto out;
+    if (op == REG_OP_ADD && parse_register_body(req, res, &lease))
         goto out;
     if (api_change_refusal(req, &ip, op == REG_OP_ADD, why, sizeof(why))) {
         api_problem(res, req, RC_FORBIDDEN, why);
@@ -259,6 +336,7 @@ static void submit(const struct api_request *req, struct api_response *res, enum
     pd->insync = insync;
     pd->insync_timeout_ms = req->insync_timeout_ms;
     pd->is_delete = op == REG_OP_REMOVE;
+    pd->lease = lease;
     snprintf(pd->ip, sizeof(pd->ip), "%s", txt);
     snprintf(pd->path, sizeof(pd->path), "%s", req->path);
     snprintf(pd->request_id, sizeof(pd->request_id), "%s",
@@ -358,4 +436,28 @@ static struct api_cache list_cache = API_CACHE_INIT;
 void api_backends_list(const struct api_request *req, struct api_response *res)
 {
     api_cache_serve(&list_cache, req, res, render_list);
+}
+
+/* PUT /backends/{ip}/heartbeat: renew the backend's lease (or start --default-lease). */
+void api_backend_heartbeat(const struct api_request *req, struct api_response *res)
+{
+    struct ip_addr ip;
+    struct reg_placement p;
+    char why[256], txt[IP_TEXT_MAX], detail[96];
+
+    if (parse_ip(req, res, &ip))
+        return;
+    ip_format(&ip, txt);
+    snprintf(res->audit_target, sizeof(res->audit_target), "%s", txt);
+    if (api_change_refusal(req, &ip, 0, why, sizeof(why))) {
+        api_problem(res, req, RC_FORBIDDEN, why);
+        return;
+    }
+    memset(&p, 0, sizeof(p));
+    if (reg_heartbeat(req->reg, &ip, &p) != RC_OK) {
+        snprintf(detail, sizeof(detail), "%s is not registered (or its lease ran out)", txt);
+        api_problem(res, req, RC_NOT_REGISTERED, detail);
+        return;
+    }
+    json_ok(res, 200, api_placement_json(req->reg, &p));
 }

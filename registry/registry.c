@@ -51,6 +51,9 @@ struct entry {
     struct ip_addr ip;
     unsigned bucket;
     enum entry_state state;
+    int64_t lease_deadline_ns; /* CLOCK_MONOTONIC; 0: no lease */
+    unsigned lease_s;
+    int lease_expiring;        /* a removal for the expired lease is in flight */
     struct intent *waiters; /* group commit: later operations on this IP, in order */
     struct entry *next;
 };
@@ -92,6 +95,13 @@ struct reg_registry {
     int stopping;
     unsigned long long batches, batched_changes;
     size_t queued; /* intents queued, not yet sent */
+
+    /* Leases: a reaper thread deregisters backends whose lease ran out. */
+    pthread_t reaper;
+    int reaper_started;
+    pthread_mutex_t reaper_lock;
+    pthread_cond_t reaper_cond;
+    int reaper_stop; /* guarded by reaper_lock */
 };
 
 /* ---- small helpers --------------------------------------------------------------------- */
@@ -301,6 +311,31 @@ static int64_t now_ns(void)
     return (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
 }
 
+/* ---- leases ----------------------------------------------------------------------------- */
+
+/* A backend that becomes present gets the default lease unless it has one. Caller holds
+ * index_lock. */
+static void lease_start(struct reg_registry *reg, struct entry *e)
+{
+    if (!reg->opt.default_lease || e->lease_s)
+        return;
+    e->lease_s = reg->opt.default_lease;
+    e->lease_deadline_ns = now_ns() + (int64_t)e->lease_s * 1000000000;
+}
+
+/* The lease as the API shows it: Unix seconds of the deadline. */
+static void lease_fill(struct reg_placement *out, int64_t deadline_ns, unsigned lease_s)
+{
+    out->lease_seconds = lease_s;
+    out->lease_expires_at = 0;
+    if (deadline_ns) {
+        int64_t left = deadline_ns - now_ns();
+        out->lease_expires_at = (long long)time(NULL) + (left > 0 ? left / 1000000000 : 0);
+    }
+}
+
+static void *reaper_main(void *arg);
+
 static void count_outcome(enum reg_op op, int64_t submitted_ns, enum rc_code rc)
 {
     if (!m_outcomes)
@@ -343,6 +378,8 @@ struct reg_registry *reg_create(const struct reg_options *opt, struct reg_provid
     pthread_cond_init(&reg->index_cond, NULL);
     pthread_mutex_init(&reg->work_lock, NULL);
     pthread_cond_init(&reg->work_cond, NULL);
+    pthread_mutex_init(&reg->reaper_lock, NULL);
+    pthread_cond_init(&reg->reaper_cond, NULL);
     reg->dirty_tail = &reg->dirty_head;
     for (int t = 0; t < 2; t++)
         for (unsigned b = 0; b < REG_MAX_BUCKETS; b++)
@@ -358,6 +395,13 @@ void reg_destroy(struct reg_registry *reg)
         return;
     if (atomic_load(&reg->loaded))
         metrics_gauge_func(metrics_default(), "r53reg_commit_queue_depth", "", NULL, NULL);
+    if (reg->reaper_started) {
+        pthread_mutex_lock(&reg->reaper_lock);
+        reg->reaper_stop = 1;
+        pthread_cond_signal(&reg->reaper_cond);
+        pthread_mutex_unlock(&reg->reaper_lock);
+        pthread_join(reg->reaper, NULL);
+    }
     if (reg->committer_started) {
         /* The committer finishes what is queued, then stops. */
         pthread_mutex_lock(&reg->work_lock);
@@ -384,6 +428,8 @@ void reg_destroy(struct reg_registry *reg)
     pthread_cond_destroy(&reg->index_cond);
     pthread_mutex_destroy(&reg->work_lock);
     pthread_cond_destroy(&reg->work_cond);
+    pthread_mutex_destroy(&reg->reaper_lock);
+    pthread_cond_destroy(&reg->reaper_cond);
     if (reg->prov)
         reg->prov->ops->destroy(reg->prov);
     free(reg);
@@ -417,12 +463,21 @@ enum rc_code reg_load(struct reg_registry *reg, char *detail, size_t n)
                 dups++;
                 continue;
             }
-            index_insert(reg, &bk->rec.values[v], bk->rec.bucket, ENTRY_PRESENT);
+            lease_start(reg, index_insert(reg, &bk->rec.values[v], bk->rec.bucket,
+                                          ENTRY_PRESENT));
         }
         pthread_mutex_unlock(&reg->index_lock);
         pthread_mutex_unlock(&bk->lock);
     }
     metrics_attach(reg);
+    if (!reg->reaper_started) {
+        if (pthread_create(&reg->reaper, NULL, reaper_main, reg) != 0) {
+            snprintf(detail, n, "cannot start the lease reaper thread");
+            rc = RC_INTERNAL;
+            goto out;
+        }
+        reg->reaper_started = 1;
+    }
     if (reg->opt.commit == REG_COMMIT_GROUP && !reg->committer_started) {
         if (pthread_create(&reg->committer, NULL, committer_main, reg) != 0) {
             snprintf(detail, n, "cannot start the committer thread");
@@ -560,7 +615,7 @@ static void adopt(struct reg_registry *reg, struct bucket *bk, struct reg_record
     for (size_t i = 0; i < fresh->nvalues; i++) {
         if (find_value(&bk->rec, &fresh->values[i]) >= 0 || *index_slot(reg, &fresh->values[i]))
             continue;
-        index_insert(reg, &fresh->values[i], b, ENTRY_PRESENT);
+        lease_start(reg, index_insert(reg, &fresh->values[i], b, ENTRY_PRESENT));
         reg->reserved[t][b]++;
         added++;
     }
@@ -689,6 +744,7 @@ static enum rc_code register_now(struct reg_registry *reg, const struct ip_addr 
     pthread_mutex_lock(&reg->index_lock);
     if (rc == RC_OK) {
         e->state = ENTRY_PRESENT;
+        lease_start(reg, e);
     } else {
         index_remove(reg, ip);
         reg->reserved[t][b]--;
@@ -943,6 +999,7 @@ static void settle_ok(struct reg_registry *reg, struct slot *sl, const char *cha
         }
         if (in->op == REG_OP_ADD) {
             e->state = ENTRY_PRESENT;
+            lease_start(reg, e);
         } else {
             index_remove(reg, &in->ip);
             reg->reserved[t][b]--;
@@ -1350,6 +1407,80 @@ enum rc_code reg_deregister(struct reg_registry *reg, const struct ip_addr *ip,
     return submit_and_wait(reg, REG_OP_REMOVE, ip, out, NULL, detail, n);
 }
 
+/* The reaper: every 250 ms, deregister (through the committer) the backends whose lease ran
+ * out. A failed removal is retried on a later pass. */
+struct expiry {
+    struct reg_registry *reg;
+    struct ip_addr ip;
+};
+
+static void expired_done(void *arg, const struct reg_result *res)
+{
+    struct expiry *x = arg;
+    char txt[IP_TEXT_MAX];
+    ip_format(&x->ip, txt);
+    if (res->rc == RC_OK || res->rc == RC_NOT_REGISTERED) {
+        log_info("msg=\"lease expired; deregistered\" ip=%s", txt);
+    } else {
+        struct entry *e;
+        pthread_mutex_lock(&x->reg->index_lock);
+        e = *index_slot(x->reg, &x->ip);
+        if (e)
+            e->lease_expiring = 0; /* try again on a later pass */
+        pthread_mutex_unlock(&x->reg->index_lock);
+        log_warn("msg=\"lease expired but the deregistration failed; will retry\" ip=%s rc=%s "
+                 "detail=\"%s\"",
+                 txt, rc_slug(res->rc), res->detail);
+    }
+    free(x);
+}
+
+static void *reaper_main(void *arg)
+{
+    struct reg_registry *reg = arg;
+    for (;;) {
+        struct ip_addr *due = NULL;
+        size_t n = 0, cap = 0;
+        struct timespec until;
+        int64_t now;
+
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += 250 * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        pthread_mutex_lock(&reg->reaper_lock);
+        if (!reg->reaper_stop)
+            pthread_cond_timedwait(&reg->reaper_cond, &reg->reaper_lock, &until);
+        if (reg->reaper_stop) {
+            pthread_mutex_unlock(&reg->reaper_lock);
+            break;
+        }
+        pthread_mutex_unlock(&reg->reaper_lock);
+
+        now = now_ns();
+        pthread_mutex_lock(&reg->index_lock);
+        for (size_t i = 0; i < reg->table_size; i++)
+            for (struct entry *e = reg->table[i]; e; e = e->next)
+                if (e->lease_deadline_ns && e->lease_deadline_ns <= now &&
+                    e->state == ENTRY_PRESENT && !e->lease_expiring) {
+                    e->lease_expiring = 1;
+                    due = xgrow(due, &cap, n + 1, sizeof(*due));
+                    due[n++] = e->ip;
+                }
+        pthread_mutex_unlock(&reg->index_lock);
+        for (size_t i = 0; i < n; i++) {
+            struct expiry *x = xcalloc(1, sizeof(*x));
+            x->reg = reg;
+            x->ip = due[i];
+            reg_submit(reg, REG_OP_REMOVE, &due[i], expired_done, x);
+        }
+        free(due);
+    }
+    return NULL;
+}
+
 void reg_stats(struct reg_registry *reg, struct reg_stats *out)
 {
     pthread_mutex_lock(&reg->work_lock);
@@ -1374,15 +1505,52 @@ enum rc_code reg_lookup(struct reg_registry *reg, const struct ip_addr *ip,
         return RC_NOT_REGISTERED;
     }
     b = e->bucket;
-    pthread_mutex_unlock(&reg->index_lock);
-
-    pthread_mutex_lock(&reg->buckets[t][b].lock);
-    if (find_value(&reg->buckets[t][b].rec, ip) >= 0) {
-        fill_placement(out, ip, b, reg->buckets[t][b].rec.weight, REG_STATE_REGISTERED);
-        rc = RC_OK;
+    {
+        int64_t deadline = e->lease_deadline_ns;
+        unsigned lease_s = e->lease_s;
+        pthread_mutex_unlock(&reg->index_lock);
+        pthread_mutex_lock(&reg->buckets[t][b].lock);
+        if (find_value(&reg->buckets[t][b].rec, ip) >= 0) {
+            fill_placement(out, ip, b, reg->buckets[t][b].rec.weight, REG_STATE_REGISTERED);
+            lease_fill(out, deadline, lease_s);
+            rc = RC_OK;
+        }
+        pthread_mutex_unlock(&reg->buckets[t][b].lock);
     }
-    pthread_mutex_unlock(&reg->buckets[t][b].lock);
     return rc;
+}
+
+enum rc_code reg_set_lease(struct reg_registry *reg, const struct ip_addr *ip, unsigned seconds,
+                           struct reg_placement *out)
+{
+    struct entry *e;
+    pthread_mutex_lock(&reg->index_lock);
+    e = *index_slot(reg, ip);
+    if (!e || e->state != ENTRY_PRESENT) {
+        pthread_mutex_unlock(&reg->index_lock);
+        return RC_NOT_REGISTERED;
+    }
+    e->lease_s = seconds > REG_MAX_LEASE ? REG_MAX_LEASE : seconds;
+    e->lease_deadline_ns = e->lease_s ? now_ns() + (int64_t)e->lease_s * 1000000000 : 0;
+    pthread_mutex_unlock(&reg->index_lock);
+    return reg_lookup(reg, ip, out);
+}
+
+enum rc_code reg_heartbeat(struct reg_registry *reg, const struct ip_addr *ip,
+                           struct reg_placement *out)
+{
+    struct entry *e;
+    pthread_mutex_lock(&reg->index_lock);
+    e = *index_slot(reg, ip);
+    if (!e || e->state != ENTRY_PRESENT || e->lease_expiring) {
+        pthread_mutex_unlock(&reg->index_lock);
+        return RC_NOT_REGISTERED;
+    }
+    if (!e->lease_s)
+        e->lease_s = reg->opt.default_lease;
+    e->lease_deadline_ns = e->lease_s ? now_ns() + (int64_t)e->lease_s * 1000000000 : 0;
+    pthread_mutex_unlock(&reg->index_lock);
+    return reg_lookup(reg, ip, out);
 }
 
 enum rc_code reg_wait_insync(struct reg_registry *reg, const char *change_id,

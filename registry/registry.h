@@ -39,6 +39,7 @@ struct reg_options {
     enum reg_bucketing bucketing;
     enum reg_weights weights;
     enum reg_commit commit;
+    unsigned default_lease; /* seconds a registration lives without a heartbeat; 0: forever */
 };
 
 /* One weighted record set: name = record_name, set identifier = <record_name>_<bucket>. */
@@ -59,6 +60,8 @@ struct reg_placement {
     unsigned weight; /* the bucket's weight after the operation */
     enum reg_state state;
     char change_id[REG_CHANGE_ID_MAX]; /* the store's id of the change made, or "" (none) */
+    long long lease_expires_at;        /* Unix seconds; 0: no lease */
+    unsigned lease_seconds;            /* the lease's length; 0: no lease */
 };
 
 /* A copy of one bucket, for readers. */
@@ -126,6 +129,20 @@ struct reg_stats {
     unsigned long long batched_changes; /* bucket changes in those calls */
 };
 void reg_stats(struct reg_registry *reg, struct reg_stats *out);
+
+/*
+ * Leases. A leased backend is deregistered (through the committer, like any change) when its
+ * deadline passes without a heartbeat. Leases live in memory: after a restart every backend
+ * gets --default-lease (or none) from the time of the restart.
+ * reg_set_lease: give ip a lease of seconds (> 0) from now. reg_heartbeat: renew ip's lease
+ * (or start the default one). Both fill out (lease fields and placement) and return
+ * RC_NOT_REGISTERED when ip is not registered.
+ */
+enum rc_code reg_set_lease(struct reg_registry *reg, const struct ip_addr *ip, unsigned seconds,
+                           struct reg_placement *out);
+enum rc_code reg_heartbeat(struct reg_registry *reg, const struct ip_addr *ip,
+                           struct reg_placement *out);
+#define REG_MAX_LEASE 604800u /* a week */
 
 /* Look ip up. RC_NOT_REGISTERED when absent (or its registration is still in flight). */
 enum rc_code reg_lookup(struct reg_registry *reg, const struct ip_addr *ip,

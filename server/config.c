@@ -38,6 +38,7 @@ static const char *const commit_choices[] = {"group", "immediate", NULL};
 
 enum opt_id {
     O_LISTEN, O_RECORD_NAME, O_BUCKETS, O_MAX_PER_BUCKET, O_TTL, O_BUCKETING, O_WEIGHTS, O_COMMIT,
+    O_DEFAULT_LEASE,
     O_PROVIDER, O_STATE_FILE, O_ZONE_ID, O_AWS_ENDPOINT, O_AWS_REGION, O_API_RPS, O_INSYNC_TIMEOUT,
     O_TOKEN_FILE, O_TOKENS, O_ALLOW_ANONYMOUS, O_TRUSTED_PROXY, O_ALLOW_CIDR, O_CLIENT_RPS,
     O_CLIENT_BURST, O_TLS_CERT, O_TLS_KEY, O_MAX_CONNECTIONS, O_MAX_CONNECTIONS_PER_IP,
@@ -59,6 +60,8 @@ static const struct opt opts[O__COUNT] = {
                      "balanced: least-filled bucket; modulo: address mod buckets"},
     [O_WEIGHTS] = {"weights", K_CHOICE, "proportional", 0, 0, weights_choices, "POLICY",
                    "proportional: weight = values in bucket; equal: weight 1"},
+    [O_DEFAULT_LEASE] = {"default-lease", K_UINT, "0", 0, REG_MAX_LEASE, NULL, "SECONDS",
+                         "registrations without a heartbeat within this expire (0: never)"},
     [O_COMMIT] = {"commit", K_CHOICE, "group", 0, 0, commit_choices, "MODE",
                   "group: merge pending changes into few API calls; immediate: one call per "
                   "change"},
@@ -344,6 +347,7 @@ static int set_opt(struct cfg *cfg, int i, const char *v, FILE *err)
     case O_TTL: cfg->reg.ttl = (unsigned)u; break;
     case O_BUCKETING: cfg->reg.bucketing = (enum reg_bucketing)c; break;
     case O_WEIGHTS: cfg->reg.weights = (enum reg_weights)c; break;
+    case O_DEFAULT_LEASE: cfg->reg.default_lease = (unsigned)u; break;
     case O_COMMIT: cfg->reg.commit = c ? REG_COMMIT_IMMEDIATE : REG_COMMIT_GROUP; break;
     case O_PROVIDER: cfg->provider = (enum cfg_provider)c; break;
     case O_STATE_FILE:

@@ -17,7 +17,8 @@
 struct route {
     const char *pattern; /* for metrics and logs */
     const char *prefix;  /* literal part */
-    int has_param;      /* one segment follows the prefix */
+    int has_param;      /* 1: the parameter is the rest of the path; 2: the parameter is
+                           followed by the literal suffix that ends the pattern after '}' */
     const char *method;
     srv_handler_fn fn;
     enum srv_access access;
@@ -35,6 +36,7 @@ static const struct route routes[] = {
      SRV_ACCESS_CHANGE_SELF},
     {"/backends/self", "/backends/self", 0, "DELETE", api_backend_deregister_self,
      SRV_ACCESS_CHANGE_SELF},
+    {"/backends/{ip}/heartbeat", "/backends/", 2, "PUT", api_backend_heartbeat, C},
     {"/backends/{ip}", "/backends/", 1, "GET", api_backend_get, R},
     {"/backends/{ip}", "/backends/", 1, "POST", api_backend_register, C},
     {"/backends/{ip}", "/backends/", 1, "DELETE", api_backend_deregister, C},
@@ -61,6 +63,13 @@ static int path_matches(const struct route *r, const char *path, const char **pa
         return 0;
     *param = seg;
     *param_len = strlen(seg);
+    if (r->has_param == 2) {
+        const char *suffix = strchr(r->pattern, '}') + 1;
+        size_t slen = strlen(suffix);
+        if (*param_len <= slen || strcmp(seg + *param_len - slen, suffix) != 0)
+            return 0;
+        *param_len -= slen;
+    }
     return 1;
 }
 

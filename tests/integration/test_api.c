@@ -399,6 +399,62 @@ static void test_slow_client_times_out(void)
     harness_stop(&slow);
 }
 
+/* Leases: a lease in the POST body, heartbeats, expiry through the committer. */
+static void test_leases(void)
+{
+    struct harness_opts o;
+    struct harness saved = h;
+    struct http_reply r;
+    int gone = 0;
+
+    harness_default_opts(&o);
+    o.reg.default_lease = 1;
+    harness_start(&h, &o);
+
+    http_do(NULL, h.port, "POST", "/backends/10.0.9.1", "{\"lease_seconds\": 600}", 22,
+            NULL, &r);
+    CHECK_INT(r.status, 201);
+    CHECK_INT(jint(r.json, "lease_seconds"), 600);
+    CHECK(jstr(r.json, "lease_expires_at") != NULL);
+    http_reply_release(&r);
+    CHECK_INT(req("POST", "/backends/10.0.9.2", &r), 201); /* the default lease: 1 s */
+    CHECK_INT(jint(r.json, "lease_seconds"), 1);
+    http_reply_release(&r);
+
+    http_do(NULL, h.port, "POST", "/backends/10.0.9.3", "{\"lease\": 5}", 12, NULL, &r);
+    check_problem(&r, 400, "bad-request");
+    http_reply_release(&r);
+    http_do(NULL, h.port, "POST", "/backends/10.0.9.3", "{\"lease_seconds\": 0}", 20, NULL, &r);
+    check_problem(&r, 400, "bad-request");
+    http_reply_release(&r);
+    CHECK_INT(req("GET", "/backends/10.0.9.3", &r), 404); /* refused bodies change nothing */
+    http_reply_release(&r);
+
+    CHECK_INT(req("PUT", "/backends/10.0.9.1/heartbeat", &r), 200);
+    CHECK_INT(jint(r.json, "lease_seconds"), 600);
+    http_reply_release(&r);
+    req("PUT", "/backends/10.0.9.9/heartbeat", &r);
+    check_problem(&r, 404, "not-registered");
+    http_reply_release(&r);
+    req("POST", "/backends/10.0.9.1/heartbeat", &r);
+    check_problem(&r, 405, "method-not-allowed");
+    CHECK_STR(r.allow, "PUT");
+    http_reply_release(&r);
+
+    /* 10.0.9.2 has no heartbeat: it leaves within a few reaper passes (bounded wait). */
+    for (int i = 0; i < 100 && !gone; i++) {
+        struct timespec ts = {0, 100 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+        gone = req("GET", "/backends/10.0.9.2", &r) == 404;
+        http_reply_release(&r);
+    }
+    CHECK(gone);
+    CHECK_INT(req("GET", "/backends/10.0.9.1", &r), 200); /* its lease is 600 s */
+    http_reply_release(&r);
+    harness_stop(&h);
+    h = saved;
+}
+
 int main(void)
 {
     struct harness_opts o;
@@ -411,6 +467,7 @@ int main(void)
     test_wait_insync();
     test_full();
     test_tokens();
+    test_leases();
     test_header_caps();
     test_slow_client_times_out();
     harness_stop(&h);

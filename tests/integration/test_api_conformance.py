@@ -604,6 +604,25 @@ def run_anonymous(binary, chk, results):
         chk.check("bad wait changed nothing", R("GET", "/backends/127.0.0.11"), 404,
                   problem_type("not-registered"))
 
+        # Leases: a lease in the body, heartbeats, a body that is not JSON.
+        leased = lambda a: [] if a.json().get("lease_seconds") == 300 and \
+            a.json().get("lease_expires_at") else ["no lease in %r" % a.json()]
+        chk.check("register with a lease", R("POST", "/backends/127.0.0.12",
+                  headers={"Content-Type": "application/json"},
+                  body=b'{"lease_seconds": 300}'), 201, leased)
+        chk.check("heartbeat", R("PUT", "/backends/127.0.0.12/heartbeat"), 200, leased)
+        chk.check("heartbeat unknown", R("PUT", "/backends/127.0.0.13/heartbeat"), 404,
+                  problem_type("not-registered"))
+        chk.check("heartbeat wrong method", R("GET", "/backends/127.0.0.12/heartbeat"), 405,
+                  problem_type("method-not-allowed"))
+        chk.check("lease body not JSON", R("POST", "/backends/127.0.0.13",
+                  headers={"Content-Type": "text/plain"}, body=b"lease=5"), 415,
+                  problem_type("unsupported-media-type"))
+        chk.check("bad lease", R("POST", "/backends/127.0.0.13",
+                  headers={"Content-Type": "application/json"},
+                  body=b'{"lease_seconds": -1}'), 400, problem_type("bad-request"))
+        R("DELETE", "/backends/127.0.0.12")
+
         # Invalid addresses (never valid backends: nothing is registered or contacted).
         invalid = ["01.2.3.4", "1.2.3.4/24", "1.2.3.4%2F24", "2001:DB8::1", "::ffff:1.2.3.4",
                    "%31.2.3.4", "host.example", "127.0.0.1:80", "2001:db8:0:0:0:0:0:1",

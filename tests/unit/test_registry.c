@@ -624,6 +624,37 @@ static void test_two_replicas(void)
     p->ops->destroy(p);
 }
 
+/* Leases: an expired lease deregisters (in both commit modes); a heartbeat keeps it. */
+static void test_leases(void)
+{
+    struct reg_options o = opts(2, 10, REG_BUCKETING_BALANCED, REG_WEIGHTS_PROPORTIONAL);
+    struct reg_registry *r;
+    struct reg_placement p;
+    struct ip_addr a = ip("10.30.0.1"), b = ip("10.30.0.2");
+    int created, gone = 0;
+
+    o.default_lease = 1;
+    r = mem_registry(&o, NULL);
+    CHECK_INT(reg(r, "10.30.0.1", &p, &created), RC_OK);
+    CHECK_INT(reg(r, "10.30.0.2", &p, &created), RC_OK);
+    CHECK_INT(reg_set_lease(r, &b, 600, &p), RC_OK);
+    CHECK_INT(p.lease_seconds, 600);
+    CHECK_INT(reg_lookup(r, &a, &p), RC_OK);
+    CHECK_INT(p.lease_seconds, 1);
+    CHECK(p.lease_expires_at > 0);
+    for (int i = 0; i < 100 && !gone; i++) { /* bounded: 10 s */
+        struct timespec ts = {0, 100 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+        gone = reg_lookup(r, &a, &p) == RC_NOT_REGISTERED;
+    }
+    CHECK(gone);
+    CHECK_INT(reg_lookup(r, &b, &p), RC_OK);
+    CHECK_INT(reg_heartbeat(r, &a, &p), RC_NOT_REGISTERED);
+    CHECK_INT(reg_heartbeat(r, &b, &p), RC_OK);
+    CHECK_INT(reg_free_capacity(r, REG_A), 20 - 1);
+    reg_destroy(r);
+}
+
 /* Group commit: concurrent mutations while a call is paced share calls. */
 struct burst_job {
     struct reg_registry *r;
@@ -742,6 +773,7 @@ int main(void)
         test_journal_compaction();
         test_foreign_edits();
         test_two_replicas();
+        test_leases();
     }
     commit_mode = REG_COMMIT_GROUP;
     test_group_commit_batches();
