@@ -37,7 +37,7 @@ def start_reg(args, emu, *extra):
     import test_route53  # its Reg class starts r53reg and reads the port
     test_route53.BIN = args.bin
     return test_route53.Reg(emu, '--buckets', '100', '--max-per-bucket', '400',
-                            '--api-rps', str(args.rps),
+                            '--api-rps', str(args.rps), '--log-level', os.environ.get('BENCH_LOG', 'info'),
                             '--max-connections', '16000', *extra)
 
 

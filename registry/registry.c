@@ -95,6 +95,9 @@ struct reg_registry {
     int stopping;
     unsigned long long batches, batched_changes;
     size_t queued; /* intents queued, not yet sent */
+    atomic_ullong submitted;                /* intents ever submitted (arrival rate) */
+    int64_t rate_sample_ns;                 /* committer thread only */
+    unsigned long long rate_sample_count;   /* committer thread only */
 
     /* Leases: a reaper thread deregisters backends whose lease ran out. */
     pthread_t reaper;
@@ -367,6 +370,7 @@ struct reg_registry *reg_create(const struct reg_options *opt, struct reg_provid
     reg->prov = prov;
     atomic_init(&reg->loaded, 0);
     atomic_init(&reg->generation, 0);
+    atomic_init(&reg->submitted, 0);
     bump_generation(reg);
     for (int t = 0; t < 2; t++)
         for (unsigned b = 0; b < REG_MAX_BUCKETS; b++) {
@@ -1107,6 +1111,8 @@ static void send_batch(struct reg_registry *reg, struct slot *slots, size_t n, i
         metrics_histogram_observe(metrics_histogram_child(m_batch_elements), (double)elements);
         if (rc == RC_CONFLICT)
             metrics_counter_inc(metrics_counter_child(m_conflicts));
+        log_debug("msg=batch buckets=%zu elements=%zu queued=%zu rc=%s", n, elements,
+                  reg->queued, rc_slug(rc));
     }
     free(chg);
     pthread_mutex_lock(&reg->work_lock);
@@ -1172,7 +1178,7 @@ static int cmp_ranked(const void *a, const void *b)
 }
 
 /* Sort buckets (the dirty list, in arrival order) by gain per element, stable for ties. */
-static void order_by_gain(struct bucket **list, size_t n)
+static void order_by_gain(struct bucket **list, size_t n, double *scores)
 {
     struct ranked r[2 * REG_MAX_BUCKETS];
     int64_t now = now_ns();
@@ -1201,14 +1207,41 @@ static void order_by_gain(struct bucket **list, size_t n)
         }
     }
     qsort(r, n, sizeof(r[0]), cmp_ranked);
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
         list[i] = r[i].bk;
+        scores[i] = r[i].score;
+    }
+}
+
+/*
+ * During a burst (mutations arriving faster than BURST_RATE per second) nothing is sent until
+ * the burst calms down or an intent has waited STARVE_NS: balanced placement spreads a burst
+ * over every bucket, so a bucket written while the burst still arrives would be resent whole
+ * (DELETE must repeat the exact old record) by a later call. Waiting turns a burst into calls
+ * that each carry final buckets. An idle service or a slow stream is never held: a lone
+ * registration is committed at once.
+ */
+#define BURST_RATE 2000.0
+#define BURST_MIN_GAIN 1e9 /* hold everything but starving intents */
+
+static double min_gain_now(struct reg_registry *reg)
+{
+    int64_t now = now_ns();
+    unsigned long long count = atomic_load(&reg->submitted);
+    double rate = 0;
+    if (reg->rate_sample_ns && now > reg->rate_sample_ns)
+        rate = (double)(count - reg->rate_sample_count) * 1e9 /
+               (double)(now - reg->rate_sample_ns);
+    reg->rate_sample_ns = now;
+    reg->rate_sample_count = count;
+    return rate > BURST_RATE ? BURST_MIN_GAIN : 0;
 }
 
 /* Take queued intents of dirty buckets, best gain first, into one batch within the limits. */
 static size_t drain(struct reg_registry *reg, struct slot **out)
 {
     struct bucket *list[2 * REG_MAX_BUCKETS], *bk, *skipped = NULL, **skipped_tail = &skipped;
+    double scores[2 * REG_MAX_BUCKETS], min_gain = min_gain_now(reg);
     size_t n = 0, cap = 0, elements = 0, chars = 0, nlist = 0;
     struct slot *slots = NULL;
 
@@ -1222,7 +1255,7 @@ static size_t drain(struct reg_registry *reg, struct slot **out)
     reg->dirty_head = NULL;
     reg->dirty_tail = &reg->dirty_head;
     pthread_mutex_unlock(&reg->work_lock);
-    order_by_gain(list, nlist);
+    order_by_gain(list, nlist, scores);
 
     for (size_t k = 0; k < nlist; k++) {
         struct slot sl;
@@ -1238,7 +1271,8 @@ static size_t drain(struct reg_registry *reg, struct slot **out)
         reg_record_copy(&sl.old, &bk->rec);
         apply_intents(reg, &bk->rec, bk->queue, &sl.next);
         slot_cost(&sl, &e, &c);
-        if (n && (elements + e > BATCH_MAX_ELEMENTS || chars + c > BATCH_MAX_CHARS)) {
+        if ((n && (elements + e > BATCH_MAX_ELEMENTS || chars + c > BATCH_MAX_CHARS)) ||
+            scores[k] < min_gain) {
             pthread_mutex_unlock(&bk->lock);
             slot_release(&sl);
             pthread_mutex_lock(&reg->work_lock);
@@ -1304,8 +1338,13 @@ static void *committer_main(void *arg)
         if (reg->prov->ops->pace)
             reg->prov->ops->pace(reg->prov);
         n = drain(reg, &slots);
-        if (n)
+        if (n) {
             send_batch(reg, slots, n, 1);
+        } else {
+            /* Everything waits for a burst to fill it (min_gain_now): look again shortly. */
+            struct timespec ts = {0, 10 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+        }
         for (size_t i = 0; i < n; i++)
             slot_release(&slots[i]);
         free(slots);
@@ -1362,6 +1401,7 @@ void reg_submit(struct reg_registry *reg, enum reg_op op, const struct ip_addr *
         run_now(reg, op, ip, done, arg);
         return;
     }
+    atomic_fetch_add(&reg->submitted, 1);
     in = xcalloc(1, sizeof(*in));
     in->submitted_ns = now_ns();
     in->op = op;
