@@ -1103,7 +1103,7 @@ static void send_batch(struct reg_registry *reg, struct slot *slots, size_t n, i
     }
     rc = reg->prov->ops->apply(reg->prov, chg, n, change_id, detail, sizeof(detail));
     {
-        size_t elements = 0;
+        size_t elements = 0, queued;
         for (size_t i = 0; i < n; i++)
             elements += slots[i].old.nvalues + slots[i].next.nvalues;
         metrics_counter_inc(metrics_counter_child(m_batches));
@@ -1111,14 +1111,15 @@ static void send_batch(struct reg_registry *reg, struct slot *slots, size_t n, i
         metrics_histogram_observe(metrics_histogram_child(m_batch_elements), (double)elements);
         if (rc == RC_CONFLICT)
             metrics_counter_inc(metrics_counter_child(m_conflicts));
-        log_debug("msg=batch buckets=%zu elements=%zu queued=%zu rc=%s", n, elements,
-                  reg->queued, rc_slug(rc));
+        pthread_mutex_lock(&reg->work_lock);
+        reg->batches++;
+        reg->batched_changes += n;
+        queued = reg->queued;
+        pthread_mutex_unlock(&reg->work_lock);
+        log_debug("msg=batch buckets=%zu elements=%zu queued=%zu rc=%s", n, elements, queued,
+                  rc_slug(rc));
     }
     free(chg);
-    pthread_mutex_lock(&reg->work_lock);
-    reg->batches++;
-    reg->batched_changes += n;
-    pthread_mutex_unlock(&reg->work_lock);
 
     if (rc == RC_OK) {
         for (size_t i = 0; i < n; i++)
