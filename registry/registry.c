@@ -970,13 +970,46 @@ static void slot_cost(const struct slot *sl, size_t *elements, size_t *chars)
 #define BATCH_MAX_ELEMENTS 1000
 #define BATCH_MAX_CHARS 32000
 
+/*
+ * Settle the index entries of a slot's intents: committed, an ADD becomes PRESENT and a REMOVE
+ * leaves the index; rolled back, the reverse. Returns the operations that waited on those IPs,
+ * in order, for the caller to resubmit once no lock is held. Caller holds index_lock.
+ */
+static struct intent *settle_entries(struct reg_registry *reg, struct slot *sl, int committed)
+{
+    enum reg_type t = sl->bk->rec.type;
+    unsigned b = sl->bk->rec.bucket;
+    struct intent *waiters = NULL, **wtail = &waiters;
+
+    for (struct intent *in = sl->intents; in; in = in->next) {
+        struct entry *e = *index_slot(reg, &in->ip);
+        if (!e)
+            continue;
+        if (e->waiters) {
+            *wtail = e->waiters;
+            while (*wtail)
+                wtail = &(*wtail)->next;
+            e->waiters = NULL;
+        }
+        if ((in->op == REG_OP_ADD) == !!committed) {
+            e->state = ENTRY_PRESENT; /* added, or its removal rolled back */
+            if (committed)
+                lease_start(reg, e);
+        } else {
+            index_remove(reg, &in->ip); /* removed, or its addition rolled back */
+            reg->reserved[t][b]--;
+        }
+    }
+    return waiters;
+}
+
 /* Settle a committed slot: the store holds next. Completions run after the locks. */
 static void settle_ok(struct reg_registry *reg, struct slot *sl, const char *change_id)
 {
     struct bucket *bk = sl->bk;
     enum reg_type t = bk->rec.type;
     unsigned b = bk->rec.bucket;
-    struct intent *waiters = NULL, **wtail = &waiters, *in;
+    struct intent *waiters, *in;
     unsigned weight;
 
     pthread_mutex_lock(&bk->lock);
@@ -991,24 +1024,7 @@ static void settle_ok(struct reg_registry *reg, struct slot *sl, const char *cha
     weight = bk->rec.weight;
     bump_generation(reg);
     pthread_mutex_lock(&reg->index_lock);
-    for (in = sl->intents; in; in = in->next) {
-        struct entry *e = *index_slot(reg, &in->ip);
-        if (!e)
-            continue;
-        if (e->waiters) {
-            *wtail = e->waiters;
-            while (*wtail)
-                wtail = &(*wtail)->next;
-            e->waiters = NULL;
-        }
-        if (in->op == REG_OP_ADD) {
-            e->state = ENTRY_PRESENT;
-            lease_start(reg, e);
-        } else {
-            index_remove(reg, &in->ip);
-            reg->reserved[t][b]--;
-        }
-    }
+    waiters = settle_entries(reg, sl, 1);
     pthread_mutex_unlock(&reg->index_lock);
     pthread_mutex_unlock(&bk->lock);
 
@@ -1030,28 +1046,10 @@ static void settle_ok(struct reg_registry *reg, struct slot *sl, const char *cha
 static void settle_failed(struct reg_registry *reg, struct slot *sl, enum rc_code rc,
                           const char *detail)
 {
-    enum reg_type t = sl->bk->rec.type;
-    unsigned b = sl->bk->rec.bucket;
-    struct intent *waiters = NULL, **wtail = &waiters, *in;
+    struct intent *waiters, *in;
 
     pthread_mutex_lock(&reg->index_lock);
-    for (in = sl->intents; in; in = in->next) {
-        struct entry *e = *index_slot(reg, &in->ip);
-        if (!e)
-            continue;
-        if (e->waiters) {
-            *wtail = e->waiters;
-            while (*wtail)
-                wtail = &(*wtail)->next;
-            e->waiters = NULL;
-        }
-        if (in->op == REG_OP_ADD) {
-            index_remove(reg, &in->ip);
-            reg->reserved[t][b]--;
-        } else {
-            e->state = ENTRY_PRESENT;
-        }
-    }
+    waiters = settle_entries(reg, sl, 0);
     pthread_mutex_unlock(&reg->index_lock);
     while ((in = sl->intents)) {
         sl->intents = in->next;
