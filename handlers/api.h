@@ -102,6 +102,9 @@ void api_backend_get(const struct api_request *req, struct api_response *res);
 void api_backend_register(const struct api_request *req, struct api_response *res);
 void api_backend_deregister(const struct api_request *req, struct api_response *res);
 void api_backend_heartbeat(const struct api_request *req, struct api_response *res);
+
+/* Is the Content-Type application/json (parameters such as charset allowed)? NULL: no. */
+int api_media_is_json(const char *content_type);
 void api_backends_list(const struct api_request *req, struct api_response *res);
 /* /backends/self: the same on the caller's own address (req->caller). */
 void api_backend_get_self(const struct api_request *req, struct api_response *res);

@@ -7,7 +7,6 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 
 #include "handlers/api.h"
@@ -60,7 +59,7 @@ static int parse_register_body(const struct api_request *req, struct api_respons
     *lease = 0;
     if (!req->body || req->body_len == 0)
         return 0;
-    if (!req->content_type || strncasecmp(req->content_type, "application/json", 16) != 0) {
+    if (!api_media_is_json(req->content_type)) {
         api_problem(res, req, RC_UNSUPPORTED_MEDIA_TYPE,
                     "a body must be JSON (Content-Type: application/json)");
         return -1;

@@ -257,8 +257,7 @@ static void item_done(void *arg, const struct reg_result *r)
 
 /* ---- validation --------------------------------------------------------------------------- */
 
-/* Is the Content-Type application/json (parameters such as charset allowed)? */
-static int media_is_json(const char *ct)
+int api_media_is_json(const char *ct)
 {
     static const char want[] = "application/json";
     if (!ct)
@@ -399,7 +398,7 @@ static int parse_request(const struct api_request *req, struct api_response *res
         }
         p->wait_none = 1;
     }
-    if (!media_is_json(req->content_type)) {
+    if (!api_media_is_json(req->content_type)) {
         snprintf(detail, sizeof(detail), "the body must be application/json (Content-Type: %.64s)",
                  req->content_type ? req->content_type : "absent");
         api_problem(res, req, RC_UNSUPPORTED_MEDIA_TYPE, detail);
