@@ -216,9 +216,8 @@ static void note_outcome(struct r53_provider *rp, enum rc_code rc)
 static void say_error(const struct r53_error *err, const char *what, char *detail, size_t n)
 {
     char line[768];
-    if (detail && n)
-        snprintf(detail, n, "Route 53 %s failed: %s", what,
-                 r53xml_error_format(err, line, sizeof(line)));
+    rc_detail(detail, n, "Route 53 %s failed: %s", what,
+              r53xml_error_format(err, line, sizeof(line)));
 }
 
 /* ---- ops -------------------------------------------------------------------------------- */

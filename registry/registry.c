@@ -240,6 +240,15 @@ static void index_remove(struct reg_registry *reg, const struct ip_addr *ip)
     reg->count--;
 }
 
+/* The detail of RC_BUCKETS_FULL, for both commit modes. */
+static void say_full(const struct reg_registry *reg, enum reg_type t, char *detail, size_t n)
+{
+    rc_detail(detail, n,
+              "every %s bucket that may take this address holds %u values "
+              "(--max-per-bucket); deregister some or raise the limits",
+              reg_type_name(t), reg->opt.max_per_bucket);
+}
+
 /* Choose a bucket for a new ip; caller holds index_lock. Returns -1 when all are full. */
 static int choose_bucket(struct reg_registry *reg, const struct ip_addr *ip)
 {
@@ -655,8 +664,7 @@ static enum rc_code commit(struct reg_registry *reg, struct bucket *bk, const st
         if (add ? pos >= 0 : pos < 0)
             return RC_OK; /* already so: done by another writer, or by a lost earlier answer */
         if (add && bk->rec.nvalues >= reg->opt.max_per_bucket) {
-            if (detail && n)
-                snprintf(detail, n, "the bucket filled up through another writer; retry");
+            rc_detail(detail, n, "the bucket filled up through another writer; retry");
             return RC_CONFLICT;
         }
         record_with(reg, &bk->rec, ip, add, &next);
@@ -726,11 +734,7 @@ static enum rc_code register_now(struct reg_registry *reg, const struct ip_addr 
     b = choose_bucket(reg, ip);
     if (b < 0) {
         pthread_mutex_unlock(&reg->index_lock);
-        if (detail && n)
-            snprintf(detail, n,
-                     "every %s bucket that may take this address holds %u values "
-                     "(--max-per-bucket); deregister some or raise the limits",
-                     reg_type_name(t), reg->opt.max_per_bucket);
+        say_full(reg, t, detail, n);
         return RC_BUCKETS_FULL;
     }
     e = index_insert(reg, ip, (unsigned)b, ENTRY_ADDING);
@@ -904,10 +908,7 @@ static void submit_intent(struct reg_registry *reg, struct intent *in)
         if (b < 0) {
             char detail[REG_DETAIL_MAX];
             pthread_mutex_unlock(&reg->index_lock);
-            snprintf(detail, sizeof(detail),
-                     "every %s bucket that may take this address holds %u values "
-                     "(--max-per-bucket); deregister some or raise the limits",
-                     reg_type_name(t), reg->opt.max_per_bucket);
+            say_full(reg, t, detail, sizeof(detail));
             fail(in, RC_BUCKETS_FULL, detail);
             return;
         }
