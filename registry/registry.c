@@ -249,6 +249,13 @@ static void say_full(const struct reg_registry *reg, enum reg_type t, char *deta
               reg_type_name(t), reg->opt.max_per_bucket);
 }
 
+/* The detail of RC_NOT_REGISTERED for a deregistration, for both commit modes. */
+static void say_not_registered(const struct ip_addr *ip, char *detail, size_t n)
+{
+    char txt[IP_TEXT_MAX];
+    rc_detail(detail, n, "%s is not registered", ip_format(ip, txt));
+}
+
 /* Choose a bucket for a new ip; caller holds index_lock. Returns -1 when all are full. */
 static int choose_bucket(struct reg_registry *reg, const struct ip_addr *ip)
 {
@@ -778,6 +785,7 @@ static enum rc_code deregister_now(struct reg_registry *reg, const struct ip_add
     e = settled_entry(reg, ip);
     if (!e) {
         pthread_mutex_unlock(&reg->index_lock);
+        say_not_registered(ip, detail, n);
         return RC_NOT_REGISTERED;
     }
     e->state = ENTRY_REMOVING;
@@ -916,9 +924,9 @@ static void submit_intent(struct reg_registry *reg, struct intent *in)
         reg->reserved[t][b]++;
     } else {
         if (!e) {
-            char detail[96], txt[IP_TEXT_MAX];
+            char detail[96];
             pthread_mutex_unlock(&reg->index_lock);
-            snprintf(detail, sizeof(detail), "%s is not registered", ip_format(&in->ip, txt));
+            say_not_registered(&in->ip, detail, sizeof(detail));
             fail(in, RC_NOT_REGISTERED, detail);
             return;
         }

@@ -100,6 +100,12 @@ static void test_balanced(void)
     /* Free a slot in bucket 1; the next IP goes there; IPs never move. */
     CHECK_INT(dereg(r, "10.0.0.2"), RC_OK);
     CHECK_INT(dereg(r, "10.0.0.2"), RC_NOT_REGISTERED);
+    {
+        struct ip_addr a = ip("10.0.0.2");
+        char detail[256] = "";
+        CHECK_INT(reg_deregister(r, &a, &p, detail, sizeof(detail)), RC_NOT_REGISTERED);
+        CHECK_STR(detail, "10.0.0.2 is not registered"); /* in both commit modes */
+    }
     CHECK_INT(reg(r, "10.0.0.8", &p, &created), RC_OK);
     CHECK_INT(p.bucket, 1);
     CHECK_INT(reg(r, "10.0.0.1", &p, &created), RC_OK);
