@@ -515,6 +515,16 @@ static int authorize(struct srv_httpd *h, struct MHD_Connection *c, struct reque
 
 /* ---- the access handler ----------------------------------------------------------------- */
 
+/* Send the answer a completion left in rq. Caller holds rq->lock; it is released. */
+static enum MHD_Result send_completed(struct MHD_Connection *c, struct request *rq)
+{
+    struct api_response res = rq->res;
+    memset(&rq->res, 0, sizeof(rq->res));
+    rq->completed = 0;
+    pthread_mutex_unlock(&rq->lock);
+    return send_response(c, rq, &res, NULL, 0);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_data_size,
@@ -583,14 +593,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     memset(&req, 0, sizeof(req));
     memset(&res, 0, sizeof(res));
     pthread_mutex_lock(&rq->lock);
-    if (rq->completed) {
-        /* Resumed: the parked request has its answer. */
-        res = rq->res;
-        memset(&rq->res, 0, sizeof(rq->res));
-        rq->completed = 0;
-        pthread_mutex_unlock(&rq->lock);
-        return send_response(c, rq, &res, NULL, 0);
-    }
+    if (rq->completed) /* resumed: the parked request has its answer */
+        return send_completed(c, rq);
     pthread_mutex_unlock(&rq->lock);
     req.method = method;
     req.path = url;
@@ -641,13 +645,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return send_response(c, rq, &res, NULL, strcmp(method, "HEAD") == 0);
     }
     pthread_mutex_lock(&rq->lock);
-    if (rq->completed) { /* completed before we could park */
-        res = rq->res;
-        memset(&rq->res, 0, sizeof(rq->res));
-        rq->completed = 0;
-        pthread_mutex_unlock(&rq->lock);
-        return send_response(c, rq, &res, NULL, 0);
-    }
+    if (rq->completed) /* completed before we could park */
+        return send_completed(c, rq);
     park(rq);
     MHD_suspend_connection(c);
     pthread_mutex_unlock(&rq->lock);
