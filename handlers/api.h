@@ -87,10 +87,6 @@ struct api_cache {
     size_t len;
 };
 #define API_CACHE_INIT {PTHREAD_MUTEX_INITIALIZER, 0, NULL, 0}
-/* A copy of the cached text when it was rendered at generation gen, else NULL. */
-char *api_cache_get(struct api_cache *c, unsigned long long gen, size_t *len);
-/* Remember text (copied) as rendered at generation gen. */
-void api_cache_put(struct api_cache *c, unsigned long long gen, const char *text, size_t len);
 /* Serve a JSON body through cache c: on a hit res->raw is set, on a miss render() fills
  * res->body, which is then rendered into res->raw and cached. */
 void api_cache_serve(struct api_cache *c, const struct api_request *req,

@@ -12,7 +12,8 @@
 #include "registry/registry.h"
 #include "util/xalloc.h"
 
-char *api_cache_get(struct api_cache *c, unsigned long long gen, size_t *len)
+/* A copy of the cached text when it was rendered at generation gen, else NULL. */
+static char *cache_get(struct api_cache *c, unsigned long long gen, size_t *len)
 {
     char *copy = NULL;
     pthread_mutex_lock(&c->lock);
@@ -25,7 +26,9 @@ char *api_cache_get(struct api_cache *c, unsigned long long gen, size_t *len)
     return copy;
 }
 
-void api_cache_put(struct api_cache *c, unsigned long long gen, const char *text, size_t len)
+/* Remember text (copied) as rendered at generation gen. */
+static void cache_put(struct api_cache *c, unsigned long long gen, const char *text,
+                      size_t len)
 {
     char *copy = xmalloc(len + 1);
     memcpy(copy, text, len);
@@ -43,7 +46,7 @@ void api_cache_serve(struct api_cache *c, const struct api_request *req,
                      void (*render)(const struct api_request *, struct api_response *))
 {
     unsigned long long gen = reg_generation(req->reg);
-    res->raw = api_cache_get(c, gen, &res->raw_len);
+    res->raw = cache_get(c, gen, &res->raw_len);
     if (res->raw) {
         res->status = 200;
         res->content_type = "application/json";
@@ -56,5 +59,5 @@ void api_cache_serve(struct api_cache *c, const struct api_request *req,
     res->raw_len = strlen(res->raw);
     json_decref(res->body);
     res->body = NULL;
-    api_cache_put(c, gen, res->raw, res->raw_len);
+    cache_put(c, gen, res->raw, res->raw_len);
 }
