@@ -98,6 +98,8 @@ void api_backend_get(const struct api_request *req, struct api_response *res);
 void api_backend_register(const struct api_request *req, struct api_response *res);
 void api_backend_deregister(const struct api_request *req, struct api_response *res);
 void api_backend_heartbeat(const struct api_request *req, struct api_response *res);
+void api_backend_drain(const struct api_request *req, struct api_response *res);
+void api_backend_drain_self(const struct api_request *req, struct api_response *res);
 
 /* Is the Content-Type application/json (parameters such as charset allowed)? NULL: no. */
 int api_media_is_json(const char *content_type);
@@ -131,6 +133,9 @@ void api_backends_replace(const struct api_request *req, struct api_response *re
  * "state"} and "change_id" when one is set). New reference; never NULL. */
 struct reg_placement;
 json_t *api_placement_json(const struct reg_registry *reg, const struct reg_placement *p);
+/* Complete a mutation's placement with what only a lookup knows (lease, health, since when
+ * down or draining). Call with no registry lock held (completions qualify). */
+void api_placement_enrich(struct reg_registry *reg, struct reg_placement *p);
 /* handlers/buckets.c */
 void api_buckets_list(const struct api_request *req, struct api_response *res);
 /* handlers/health.c */

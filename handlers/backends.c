@@ -5,6 +5,8 @@
  * Thread-safe: all state is in the registry.
  */
 #include <pthread.h>
+#include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -21,6 +23,43 @@ static void json_ok(struct api_response *res, int status, json_t *body)
     res->content_type = "application/json";
 }
 
+void api_placement_enrich(struct reg_registry *reg, struct reg_placement *pl)
+{
+    struct reg_placement p;
+    memset(&p, 0, sizeof(p));
+    if (reg_lookup(reg, &pl->ip, &p) != RC_OK)
+        return;
+    pl->lease_seconds = p.lease_seconds;
+    pl->lease_expires_at = p.lease_expires_at;
+    pl->since_ms = p.since_ms;
+    pl->checked = p.checked;
+    pl->held = p.held;
+    pl->health = p.health;
+}
+
+/* Unix ms as RFC 3339 UTC with milliseconds. */
+static json_t *json_time_ms(long long ms)
+{
+    char when[40];
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(when + strlen(when), sizeof(when) - strlen(when), ".%03dZ", (int)(ms % 1000));
+    return json_string(when);
+}
+
+static const char *state_name(enum reg_state s)
+{
+    switch (s) {
+    case REG_STATE_REGISTERED: return "registered";
+    case REG_STATE_DEREGISTERED: return "deregistered";
+    case REG_STATE_DOWN: return "down";
+    case REG_STATE_DRAINING: return "draining";
+    }
+    return "registered";
+}
+
 json_t *api_placement_json(const struct reg_registry *reg, const struct reg_placement *p)
 {
     char ip[IP_TEXT_MAX], sid[REG_SET_ID_MAX + 1];
@@ -28,35 +67,152 @@ json_t *api_placement_json(const struct reg_registry *reg, const struct reg_plac
     reg_set_id(reg_options(reg), p->bucket, sid, sizeof(sid));
     o = json_pack("{s:s, s:s, s:i, s:s, s:i, s:s}", "ip", ip_format(&p->ip, ip), "type",
                      reg_type_name(p->type), "bucket", (int)p->bucket, "set_identifier", sid,
-                     "weight", (int)p->weight, "state",
-                     p->state == REG_STATE_REGISTERED ? "registered" : "deregistered");
+                     "weight", (int)p->weight, "state", state_name(p->state));
     if (p->change_id[0])
         json_object_set_new(o, "change_id", json_string(p->change_id));
     if (p->lease_seconds) {
-        char when[32];
-        time_t t = (time_t)p->lease_expires_at;
-        struct tm tm;
-        gmtime_r(&t, &tm);
-        strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
         json_object_set_new(o, "lease_seconds", json_integer(p->lease_seconds));
-        json_object_set_new(o, "lease_expires_at", json_string(when));
+        json_object_set_new(o, "lease_expires_at", json_time_ms(p->lease_expires_at * 1000));
+    }
+    if (p->state == REG_STATE_DOWN && p->since_ms)
+        json_object_set_new(o, "down_since", json_time_ms(p->since_ms));
+    if (p->state == REG_STATE_DRAINING && p->since_ms) {
+        /* Resolvers may serve the address until the TTL of the last answer holding it ran
+         * out: no new traffic after drained_at + TTL. */
+        long long after = p->since_ms + (long long)reg_options(reg)->ttl * 1000;
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
+        json_object_set_new(o, "drained_at", json_time_ms(p->since_ms));
+        json_object_set_new(o, "no_new_traffic_after", json_time_ms(after));
+        json_object_set_new(o, "drained",
+                            json_boolean((long long)now.tv_sec * 1000 + now.tv_nsec / 1000000 >=
+                                         after));
+    }
+    if (p->checked) {
+        const struct hc_status *h = &p->health;
+        json_t *hj = json_pack("{s:s, s:I, s:I, s:I, s:I}", "status", h->up ? "up" : "down",
+                               "consecutive_successes", (json_int_t)h->consecutive_ok,
+                               "consecutive_failures", (json_int_t)h->consecutive_fail,
+                               "checks", (json_int_t)h->checks, "failures",
+                               (json_int_t)h->failures);
+        if (h->last_error[0])
+            json_object_set_new(hj, "last_error", json_string(h->last_error));
+        if (h->last_check_ms)
+            json_object_set_new(hj, "last_check_at", json_time_ms(h->last_check_ms));
+        if (h->last_change_ms)
+            json_object_set_new(hj, "last_change_at", json_time_ms(h->last_change_ms));
+        if (p->held)
+            json_object_set_new(hj, "kept_by_fail_open", json_true());
+        json_object_set_new(o, "health", hj);
     }
     return o;
 }
 
+/* A registration's own health check, from the POST body. */
+struct body_check {
+    int given;
+    struct hc_check check;
+    char path[HC_PATH_MAX + 1];
+};
+
 /*
- * The optional body of POST /backends/{ip}: {"lease_seconds": N}. 0 to go on (*lease set, 0
- * when absent), -1 when res holds the 400/415.
+ * The "check" member of a POST body: {"type": "tcp|http|https", "port": N, "path": "/p",
+ * "status": "200-299", "interval_ms": N, "timeout_ms": N, "rise": N, "fall": N}, every member
+ * optional (the server's --check* settings fill the rest). 0, or -1 with why filled.
+ */
+static int parse_check(json_t *o, struct body_check *bc, char *why, size_t n)
+{
+    static const struct {
+        const char *name;
+        size_t off;
+        json_int_t min, max;
+    } ints[] = {
+        {"port", offsetof(struct hc_check, port), 1, 65535},
+        {"interval_ms", offsetof(struct hc_check, interval_ms), 10, 86400000},
+        {"timeout_ms", offsetof(struct hc_check, timeout_ms), 1, 3600000},
+        {"rise", offsetof(struct hc_check, rise), 1, 1000},
+        {"fall", offsetof(struct hc_check, fall), 1, 1000},
+    };
+    const char *key;
+    json_t *v;
+
+    if (!json_is_object(o)) {
+        snprintf(why, n, "\"check\" must be an object like {\"type\": \"http\", \"port\": "
+                         "8080, \"path\": \"/healthz\"}");
+        return -1;
+    }
+    memset(bc, 0, sizeof(*bc));
+    bc->given = 1;
+    json_object_foreach(o, key, v)
+    {
+        size_t i;
+        if (!strcmp(key, "type")) {
+            const char *t = json_string_value(v);
+            if (t && !strcmp(t, "tcp"))
+                bc->check.kind = HC_TCP;
+            else if (t && !strcmp(t, "http"))
+                bc->check.kind = HC_HTTP;
+            else if (t && !strcmp(t, "https"))
+                bc->check.kind = HC_HTTPS;
+            else {
+                snprintf(why, n, "check \"type\" must be \"tcp\", \"http\" or \"https\"");
+                return -1;
+            }
+            continue;
+        }
+        if (!strcmp(key, "path")) {
+            const char *p = json_string_value(v);
+            if (!p || strlen(p) > HC_PATH_MAX) {
+                snprintf(why, n, "check \"path\" must be a string of at most %d bytes",
+                         HC_PATH_MAX);
+                return -1;
+            }
+            snprintf(bc->path, sizeof(bc->path), "%s", p);
+            bc->check.path = bc->path;
+            continue;
+        }
+        if (!strcmp(key, "status")) {
+            const char *st = json_string_value(v);
+            if (!st || hc_parse_status_range(st, &bc->check.status_min, &bc->check.status_max)) {
+                snprintf(why, n, "check \"status\" must be a range like \"200-299\" within "
+                                 "100-599");
+                return -1;
+            }
+            continue;
+        }
+        for (i = 0; i < sizeof(ints) / sizeof(ints[0]); i++)
+            if (!strcmp(key, ints[i].name))
+                break;
+        if (i == sizeof(ints) / sizeof(ints[0])) {
+            snprintf(why, n, "check members are type, port, path, status, interval_ms, "
+                             "timeout_ms, rise and fall; \"%.40s\" is not one", key);
+            return -1;
+        }
+        if (!json_is_integer(v) || json_integer_value(v) < ints[i].min ||
+            json_integer_value(v) > ints[i].max) {
+            snprintf(why, n, "check \"%s\" must be an integer in %lld..%lld", ints[i].name,
+                     (long long)ints[i].min, (long long)ints[i].max);
+            return -1;
+        }
+        *(unsigned *)((char *)&bc->check + ints[i].off) = (unsigned)json_integer_value(v);
+    }
+    return 0;
+}
+
+/*
+ * The optional body of POST /backends/{ip}: {"lease_seconds": N, "check": {...}}. 0 to go on
+ * (*lease set, 0 when absent; bc->given when a check came), -1 when res holds the 400/415.
  */
 static int parse_register_body(const struct api_request *req, struct api_response *res,
-                               unsigned *lease)
+                               unsigned *lease, struct body_check *bc)
 {
     json_error_t jerr;
     json_t *doc, *v;
     const char *key;
-    int bad = 0;
+    char why[300] = "";
 
     *lease = 0;
+    memset(bc, 0, sizeof(*bc));
     if (!req->body || req->body_len == 0)
         return 0;
     if (!api_media_is_json(req->content_type)) {
@@ -75,18 +231,25 @@ static int parse_register_body(const struct api_request *req, struct api_respons
     }
     json_object_foreach(doc, key, v)
     {
-        if (strcmp(key, "lease_seconds") != 0 || !json_is_integer(v) ||
-            json_integer_value(v) < 1 || json_integer_value(v) > REG_MAX_LEASE)
-            bad = 1;
-        else
+        if (!strcmp(key, "lease_seconds") && json_is_integer(v) && json_integer_value(v) >= 1 &&
+            json_integer_value(v) <= REG_MAX_LEASE) {
             *lease = (unsigned)json_integer_value(v);
+        } else if (!strcmp(key, "check")) {
+            if (parse_check(v, bc, why, sizeof(why)))
+                break;
+        } else {
+            snprintf(why, sizeof(why),
+                     "the body may only hold \"lease_seconds\" (an integer in 1..%u) and "
+                     "\"check\" (an object)",
+                     REG_MAX_LEASE);
+            break;
+        }
     }
     json_decref(doc);
-    if (bad) {
-        char d[160];
-        snprintf(d, sizeof(d), "the body may only hold \"lease_seconds\": an integer in 1..%u",
-                 REG_MAX_LEASE);
-        api_problem(res, req, RC_BAD_REQUEST, d);
+    if (!why[0] && bc->given)
+        reg_check_valid(req->reg, &bc->check, why, sizeof(why));
+    if (why[0]) {
+        api_problem(res, req, RC_BAD_REQUEST, why);
         return -1;
     }
     return 0;
@@ -190,6 +353,7 @@ struct pending {
     unsigned insync_timeout_ms;
     int is_delete;
     unsigned lease; /* lease_seconds asked for, or 0 */
+    struct body_check check;
     char ip[IP_TEXT_MAX];
     struct reg_result res;
     struct pending *next; /* insync queue */
@@ -275,19 +439,23 @@ static void on_done(void *arg, const struct reg_result *res)
 {
     struct pending *pd = arg;
     pd->res = *res;
-    if (!pd->is_delete && res->rc == RC_OK &&
-        (pd->lease || reg_options(pd->reg)->default_lease)) {
-        /* The committer holds no lock while it completes: set the lease asked for, or show
-         * the default one. */
+    if (!pd->is_delete && res->rc == RC_OK) {
+        /* The registry holds no lock while it completes: set the lease and the check asked
+         * for, and show the backend's state (lease, health, drain times). */
         struct reg_placement p;
         enum rc_code rc;
-        memset(&p, 0, sizeof(p));
-        rc = pd->lease ? reg_set_lease(pd->reg, &res->placement.ip, pd->lease, &p)
-                       : reg_lookup(pd->reg, &res->placement.ip, &p);
-        if (rc == RC_OK) {
-            pd->res.placement.lease_seconds = p.lease_seconds;
-            pd->res.placement.lease_expires_at = p.lease_expires_at;
+        if (pd->check.given) {
+            pd->check.check.path = pd->check.path[0] ? pd->check.path : NULL;
+            rc = reg_set_check(pd->reg, &res->placement.ip, &pd->check.check, pd->res.detail,
+                               sizeof(pd->res.detail));
+            if (rc && rc != RC_NOT_REGISTERED)
+                pd->res.rc = rc; /* validated before: not expected */
         }
+        if (pd->lease) {
+            memset(&p, 0, sizeof(p));
+            reg_set_lease(pd->reg, &res->placement.ip, pd->lease, &p);
+        }
+        api_placement_enrich(pd->reg, &pd->res.placement);
     }
     if (pd->insync && res->rc == RC_OK && res->placement.change_id[0]) {
         pthread_once(&insync_once, insync_start);
@@ -312,13 +480,21 @@ static void submit(const struct api_request *req, struct api_response *res, enum
     struct pending *pd;
     int insync, none;
     unsigned lease = 0;
+    struct body_check check;
     char why[256], txt[IP_TEXT_MAX];
 
     ip_format(&ip, txt);
+    memset(&check, 0, sizeof(check));
     if (parse_wait(req, res, &insync, &none))
         goto out;
-    if (op == REG_OP_ADD && parse_register_body(req, res, &lease))
+    if (op == REG_OP_ADD && parse_register_body(req, res, &lease, &check))
         goto out;
+    if (none && (lease || check.given)) {
+        api_problem(res, req, RC_BAD_REQUEST,
+                    "?wait=none takes no body: register first, then set the lease and the "
+                    "check with a plain POST");
+        goto out;
+    }
     if (api_change_refusal(req, &ip, op == REG_OP_ADD, why, sizeof(why))) {
         api_problem(res, req, RC_FORBIDDEN, why);
         goto out;
@@ -336,6 +512,7 @@ static void submit(const struct api_request *req, struct api_response *res, enum
     pd->insync_timeout_ms = req->insync_timeout_ms;
     pd->is_delete = op == REG_OP_REMOVE;
     pd->lease = lease;
+    pd->check = check;
     snprintf(pd->ip, sizeof(pd->ip), "%s", txt);
     snprintf(pd->path, sizeof(pd->path), "%s", req->path);
     snprintf(pd->request_id, sizeof(pd->request_id), "%s",
@@ -359,6 +536,14 @@ void api_backend_deregister(const struct api_request *req, struct api_response *
     struct ip_addr ip;
     if (parse_ip(req, res, &ip) == 0)
         submit(req, res, REG_OP_REMOVE, &ip);
+}
+
+/* POST /backends/{ip}/drain: out of DNS at once, still registered (state draining). */
+void api_backend_drain(const struct api_request *req, struct api_response *res)
+{
+    struct ip_addr ip;
+    if (parse_ip(req, res, &ip) == 0)
+        submit(req, res, REG_OP_DRAIN, &ip);
 }
 
 /* The caller's address as a backend address: 0, or -1 with res holding a 400. */
@@ -396,6 +581,13 @@ void api_backend_deregister_self(const struct api_request *req, struct api_respo
         submit(req, res, REG_OP_REMOVE, &ip);
 }
 
+void api_backend_drain_self(const struct api_request *req, struct api_response *res)
+{
+    struct ip_addr ip;
+    if (caller_ip(req, res, &ip) == 0)
+        submit(req, res, REG_OP_DRAIN, &ip);
+}
+
 static int cmp_placement(const void *a, const void *b)
 {
     return ip_cmp(&((const struct reg_placement *)a)->ip, &((const struct reg_placement *)b)->ip);
@@ -404,24 +596,29 @@ static int cmp_placement(const void *a, const void *b)
 static void render_list(const struct api_request *req, struct api_response *res)
 {
     struct reg_bucket_view *views = NULL;
-    size_t nviews = reg_snapshot(req->reg, &views), total = 0, k = 0;
+    size_t nviews = reg_snapshot(req->reg, &views), total = 0, n = 0;
     struct reg_placement *all;
     json_t *arr = json_array();
 
     for (size_t i = 0; i < nviews; i++)
-        total += views[i].rec.nvalues;
+        total += views[i].rec.nvalues + views[i].down.nvalues + views[i].draining.nvalues;
     all = calloc(total ? total : 1, sizeof(*all));
     if (!all)
         abort();
-    for (size_t i = 0; i < nviews; i++)
-        for (size_t v = 0; v < views[i].rec.nvalues; v++) {
-            all[k].ip = views[i].rec.values[v];
-            all[k].type = views[i].rec.type;
-            all[k].bucket = views[i].rec.bucket;
-            all[k].weight = views[i].rec.weight;
-            all[k].state = REG_STATE_REGISTERED;
-            k++;
-        }
+    for (size_t i = 0; i < nviews; i++) {
+        const struct reg_record *sets[] = {&views[i].rec, &views[i].down, &views[i].draining};
+        static const enum reg_state states[] = {REG_STATE_REGISTERED, REG_STATE_DOWN,
+                                                REG_STATE_DRAINING};
+        for (size_t k = 0; k < 3; k++)
+            for (size_t v = 0; v < sets[k]->nvalues; v++) {
+                all[n].ip = sets[k]->values[v];
+                all[n].type = views[i].rec.type;
+                all[n].bucket = views[i].rec.bucket;
+                all[n].weight = views[i].rec.weight;
+                all[n].state = states[k];
+                n++;
+            }
+    }
     qsort(all, total, sizeof(*all), cmp_placement);
     for (size_t i = 0; i < total; i++)
         json_array_append_new(arr, api_placement_json(req->reg, &all[i]));

@@ -1,17 +1,26 @@
 /*
  * buckets.c: GET /buckets, the operator's view of what DNS serves: every existing bucket of
- * both types with its values, plus totals. Each bucket is copied under its own lock.
+ * both types with its served values and the registered backends it keeps out of DNS (down,
+ * draining), plus totals. Each bucket is copied under its own lock.
  */
 #include <pthread.h>
 
 #include "handlers/api.h"
 #include "registry/registry.h"
 
+static json_t *ip_array(const struct reg_record *r, char *txt)
+{
+    json_t *vals = json_array();
+    for (size_t v = 0; v < r->nvalues; v++)
+        json_array_append_new(vals, json_string(ip_format(&r->values[v], txt)));
+    return vals;
+}
+
 static void render(const struct api_request *req, struct api_response *res)
 {
     const struct reg_options *opt = reg_options(req->reg);
     struct reg_bucket_view *views = NULL;
-    size_t n = reg_snapshot(req->reg, &views), count[2] = {0, 0};
+    size_t n = reg_snapshot(req->reg, &views), count[2] = {0, 0}, down = 0, draining = 0;
     /* Free slots from the same snapshot: every eligible bucket holds max_per_bucket. */
     long long free_slots = 2LL * opt->buckets * opt->max_per_bucket;
     json_t *arr = json_array();
@@ -19,30 +28,35 @@ static void render(const struct api_request *req, struct api_response *res)
 
     for (size_t i = 0; i < n; i++) {
         const struct reg_record *r = &views[i].rec;
-        json_t *vals = json_array();
-        for (size_t v = 0; v < r->nvalues; v++)
-            json_array_append_new(vals, json_string(ip_format(&r->values[v], txt)));
+        size_t used = r->nvalues + views[i].down.nvalues + views[i].draining.nvalues;
+        json_t *o;
         reg_set_id(opt, r->bucket, sid, sizeof(sid));
-        json_array_append_new(
-            arr, json_pack("{s:s, s:s, s:i, s:i, s:I, s:o, s:I, s:i, s:b}", "set_identifier",
-                           sid, "type", reg_type_name(r->type), "bucket", (int)r->bucket,
-                           "weight", (int)r->weight, "ttl", (json_int_t)r->ttl, "values", vals,
-                           "count", (json_int_t)r->nvalues, "capacity", (int)views[i].capacity,
-                           "accepting", views[i].accepting));
-        count[r->type] += r->nvalues;
+        o = json_pack("{s:s, s:s, s:i, s:i, s:I, s:o, s:I, s:i, s:b}", "set_identifier", sid,
+                      "type", reg_type_name(r->type), "bucket", (int)r->bucket, "weight",
+                      (int)r->weight, "ttl", (json_int_t)opt->ttl, "values", ip_array(r, txt),
+                      "count", (json_int_t)r->nvalues, "capacity", (int)views[i].capacity,
+                      "accepting", views[i].accepting);
+        if (r->nvalues)
+            json_object_set_new(o, "ttl", json_integer((json_int_t)r->ttl));
+        /* Registered but out of DNS: they keep their place in the bucket. */
+        json_object_set_new(o, "down", ip_array(&views[i].down, txt));
+        json_object_set_new(o, "draining", ip_array(&views[i].draining, txt));
+        json_array_append_new(arr, o);
+        count[r->type] += used;
+        down += views[i].down.nvalues;
+        draining += views[i].draining.nvalues;
         if (r->bucket < opt->buckets)
-            free_slots -= (long long)(r->nvalues < opt->max_per_bucket ? r->nvalues
-                                                                       : opt->max_per_bucket);
+            free_slots -= (long long)(used < opt->max_per_bucket ? used : opt->max_per_bucket);
     }
     reg_views_free(views, n);
     res->status = 200;
     res->content_type = "application/json";
     res->body = json_pack(
-        "{s:s, s:I, s:o, s:{s:I, s:I, s:I, s:I, s:I}}", "record_name", opt->record_name, "ttl",
-        (json_int_t)opt->ttl, "buckets", arr, "totals", "backends",
+        "{s:s, s:I, s:o, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I}}", "record_name",
+        opt->record_name, "ttl", (json_int_t)opt->ttl, "buckets", arr, "totals", "backends",
         (json_int_t)(count[0] + count[1]), "a", (json_int_t)count[0], "aaaa",
-        (json_int_t)count[1], "buckets", (json_int_t)n, "capacity",
-        (json_int_t)free_slots);
+        (json_int_t)count[1], "down", (json_int_t)down, "draining", (json_int_t)draining,
+        "buckets", (json_int_t)n, "capacity", (json_int_t)free_slots);
 }
 
 static struct api_cache cache = API_CACHE_INIT;

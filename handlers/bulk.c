@@ -47,6 +47,7 @@ struct item {
     int created;
     unsigned bucket;
     unsigned weight;
+    enum reg_state state; /* added: where it is (a down backend stays down) */
     int change;   /* index into b->ids, or -1 */
     char *detail; /* on error; owned */
 };
@@ -78,7 +79,7 @@ static json_t *item_placement(const struct bulk *b, const struct item *it)
     p.type = reg_type_of(&it->ip);
     p.bucket = it->bucket;
     p.weight = it->weight;
-    p.state = it->op == REG_OP_ADD ? REG_STATE_REGISTERED : REG_STATE_DEREGISTERED;
+    p.state = it->op == REG_OP_ADD ? it->state : REG_STATE_DEREGISTERED;
     if (it->change >= 0)
         memcpy(p.change_id, b->ids[it->change], sizeof(p.change_id));
     return api_placement_json(b->reg, &p);
@@ -244,6 +245,7 @@ static void item_done(void *arg, const struct reg_result *r)
     it->created = r->created;
     it->bucket = r->placement.bucket;
     it->weight = r->placement.weight;
+    it->state = r->placement.state;
     it->change = -1;
     if (r->rc)
         it->detail = xstrdup(r->detail);
@@ -493,12 +495,16 @@ static struct ip_addr *unwanted(struct reg_registry *reg, const struct ip_addr *
     memcpy(want, desired, ndesired * sizeof(*want));
     qsort(want, ndesired, sizeof(*want), cmp_ip);
     for (size_t i = 0; i < nviews; i++)
-        total += views[i].rec.nvalues;
+        total += views[i].rec.nvalues + views[i].down.nvalues + views[i].draining.nvalues;
     out = xcalloc(total ? total : 1, sizeof(*out));
-    for (size_t i = 0; i < nviews; i++)
-        for (size_t v = 0; v < views[i].rec.nvalues; v++)
-            if (!bsearch(&views[i].rec.values[v], want, ndesired, sizeof(*want), cmp_ip))
-                out[k++] = views[i].rec.values[v];
+    for (size_t i = 0; i < nviews; i++) {
+        /* Down and draining backends are registered too. */
+        const struct reg_record *sets[] = {&views[i].rec, &views[i].down, &views[i].draining};
+        for (size_t s = 0; s < 3; s++)
+            for (size_t v = 0; v < sets[s]->nvalues; v++)
+                if (!bsearch(&sets[s]->values[v], want, ndesired, sizeof(*want), cmp_ip))
+                    out[k++] = sets[s]->values[v];
+    }
     reg_views_free(views, nviews);
     free(want);
     qsort(out, k, sizeof(*out), cmp_ip);
@@ -595,9 +601,13 @@ static void run(const struct api_request *req, struct api_response *res, enum ki
         size_t n = b->n;
         struct item *items = b->items;
         struct reg_registry *reg = b->reg;
+        /* PUT states the registered set: a desired backend that is draining or down stays so
+         * (REG_OP_ENSURE); POST registers, which returns a draining one to service. */
+        enum reg_op add = kind == BULK_REPLACE ? REG_OP_ENSURE : REG_OP_ADD;
         /* b stays alive until release() below: the handler's reference. */
         for (size_t i = 0; i < n; i++)
-            reg_submit(reg, items[i].op, &items[i].ip, item_done, &items[i]);
+            reg_submit(reg, items[i].op == REG_OP_ADD ? add : items[i].op, &items[i].ip,
+                       item_done, &items[i]);
     }
     release(b);
 }

@@ -225,7 +225,10 @@ static void one_done(void *arg, const struct reg_result *r)
         api_changes_finish(o->id, 1, res.status, res.body, r->placement.change_id);
     } else {
         int status = o->op == REG_OP_ADD && r->created ? 201 : 200;
-        api_changes_finish(o->id, 0, status, api_placement_json(o->reg, &r->placement),
+        struct reg_placement pl = r->placement;
+        if (o->op != REG_OP_REMOVE)
+            api_placement_enrich(o->reg, &pl);
+        api_changes_finish(o->id, 0, status, api_placement_json(o->reg, &pl),
                            r->placement.change_id);
     }
     free(o);

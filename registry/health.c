@@ -1101,8 +1101,32 @@ void hc_engine_destroy(struct hc_engine *e)
     free(e);
 }
 
+int hc_parse_status_range(const char *s, int *min, int *max)
+{
+    int v[2] = {0, 0};
+    for (int k = 0; k < 2; k++) {
+        int digits = 0;
+        for (; *s >= '0' && *s <= '9' && digits < 4; s++, digits++)
+            v[k] = v[k] * 10 + (*s - '0');
+        if (digits != 3 || *s != (k ? '\0' : '-'))
+            return -1;
+        s++;
+    }
+    if (v[0] < 100 || v[1] > 599 || v[0] > v[1])
+        return -1;
+    *min = v[0];
+    *max = v[1];
+    return 0;
+}
+
 enum rc_code hc_engine_add(struct hc_engine *e, const struct ip_addr *ip,
                            const struct hc_check *override)
+{
+    return hc_engine_add_as(e, ip, override, e->start_down ? 0 : 1);
+}
+
+enum rc_code hc_engine_add_as(struct hc_engine *e, const struct ip_addr *ip,
+                              const struct hc_check *override, int up)
 {
     struct cfg *c = NULL;
     struct target **slot, *t;
@@ -1136,7 +1160,7 @@ enum rc_code hc_engine_add(struct hc_engine *e, const struct ip_addr *ip,
         t->cfg = c ? c : &e->defcfg;
         t->state = T_NEW;
         t->fd = -1;
-        t->up = !e->start_down;
+        t->up = !!up;
         t->added_ms = wall_ms();
         *slot = t;
         e->count++;

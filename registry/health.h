@@ -133,6 +133,9 @@ struct hc_stats {
 
 struct hc_engine;
 
+/* Parse a status range "MIN-MAX" (digits only, 100 <= MIN <= MAX <= 599). 0, or -1. Pure. */
+int hc_parse_status_range(const char *s, int *min, int *max);
+
 /*
  * Check that c is a valid override (0/NULL fields allowed), for callers that take check
  * settings from users. On error returns RC_BAD_REQUEST and writes a one-sentence reason into
@@ -164,6 +167,11 @@ void hc_engine_destroy(struct hc_engine *e);
  */
 enum rc_code hc_engine_add(struct hc_engine *e, const struct ip_addr *ip,
                            const struct hc_check *override);
+
+/* hc_engine_add(), but a new target starts up (up = 1) or down (up = 0) whatever
+ * hc_options.start_down says: the registry restarts targets in the state the store kept. */
+enum rc_code hc_engine_add_as(struct hc_engine *e, const struct ip_addr *ip,
+                              const struct hc_check *override, int up);
 
 /*
  * Stop checking ip: its status is gone at once, a check in flight is cancelled, and no

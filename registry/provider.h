@@ -2,7 +2,9 @@
  * provider.h: how the registry talks to a DNS store. Two implementations: memory (the embedded
  * store, registry/provider_memory.c) and route53 (issue 3).
  *
- * A provider stores the weighted record sets of one name, both types. apply() is atomic and
+ * A provider stores the weighted record sets of one name, both types, and of each bucket's
+ * down and draining sets (registry.h, enum reg_kind): a record is identified by (type, kind,
+ * bucket). apply() is atomic and
  * conditional: every change names the record it expects to replace (old, or NULL when it
  * expects none) and the record to put in its place (new, or NULL to delete). If any old does
  * not match the stored record, nothing is applied and RC_CONFLICT is returned. That is the
@@ -44,10 +46,11 @@ struct reg_provider_ops {
      * RC_UPSTREAM_TIMEOUT when it was not in time (the change itself stays durable). */
     enum rc_code (*wait_insync)(struct reg_provider *p, const char *change_id,
                                 unsigned timeout_ms, char *detail, size_t detail_len);
-    /* Read one bucket afresh from the store (after RC_CONFLICT). *out is set; nvalues == 0
-     * means the record does not exist. Caller releases *out. */
-    enum rc_code (*reload)(struct reg_provider *p, enum reg_type type, unsigned bucket,
-                           struct reg_record *out, char *detail, size_t detail_len);
+    /* Read one record set afresh from the store (after RC_CONFLICT). *out is set (type, kind,
+     * bucket always); nvalues == 0 means the record does not exist. Caller releases *out. */
+    enum rc_code (*reload)(struct reg_provider *p, enum reg_type type, enum reg_kind kind,
+                           unsigned bucket, struct reg_record *out, char *detail,
+                           size_t detail_len);
     /* Optional (NULL: never waits): block until a call to apply() could be made without
      * waiting for the API rate limit, without using up that chance. The committer calls it
      * before draining, so whatever arrives meanwhile joins the batch. */

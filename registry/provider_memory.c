@@ -1,18 +1,23 @@
 /*
  * provider_memory.c: the embedded store behind --provider memory.
  *
- * Records live in a table indexed by [type][bucket]. apply() checks every change's expected
- * old record against the table (the same compare-and-swap rule Route 53's DELETE+CREATE batch
- * enforces), then applies all of them, under one mutex.
+ * Records live in a table indexed by [type][kind][bucket] (kind: served, down, draining; see
+ * enum reg_kind). apply() checks every change's expected old record against the table (the
+ * same compare-and-swap rule Route 53's DELETE+CREATE batch enforces), then applies all of
+ * them, under one mutex; one batch may mix types, kinds and buckets.
  *
  * With a state file, the file is a journal of JSON lines:
  *   {"snapshot":[record...]}           first line: the whole store at compaction time
- *   {"apply":[{"type":"A","bucket":3,"record":record|null}...]}   one line per applied batch
- * where record = {"type","bucket","weight","ttl","values":[...]}. A batch is acknowledged only
- * after its line is written and fsynced. A torn last line (a crash mid-write, never
- * acknowledged) is ignored at load and cut off; a corrupt line before the last stops startup.
- * When the journal grows past 4x the size of a snapshot (and at least 1 MiB), it is rewritten as
- * a single snapshot line through a temporary file, fsync and rename.
+ *   {"apply":[{"type":"A","kind":"down","bucket":3,"record":record|null}...]}
+ *                                      one line per applied batch
+ * where record = {"type","kind","bucket","weight","ttl","values":[...]}. "kind" is "down" or
+ * "draining" and is written only for those kinds: a served record has no "kind" member, and a
+ * missing one reads as served, so journals written before kinds existed load unchanged. A
+ * batch is acknowledged only after its line is written and fsynced. A torn last line (a crash
+ * mid-write, never acknowledged) is ignored at load and cut off; a corrupt line before the last
+ * stops startup. When the journal grows past 4x the size of a snapshot (and at least 1 MiB), it
+ * is rewritten as a single snapshot line (every kind) through a temporary file, fsync and
+ * rename.
  *
  * Threading: one mutex guards the table and the file; apply/load/ready may be called from any
  * thread.
@@ -40,7 +45,7 @@ struct memory_provider {
 
     pthread_mutex_t lock;
     /* guarded by lock */
-    struct reg_record table[2][REG_MAX_BUCKETS]; /* nvalues == 0: absent */
+    struct reg_record table[2][REG_KINDS][REG_MAX_BUCKETS]; /* nvalues == 0: absent */
     int fd;
     unsigned long long changes; /* applied batches, for change ids */
     off_t journal_bytes;
@@ -49,15 +54,48 @@ struct memory_provider {
 
 /* ---- JSON <-> records ------------------------------------------------------------------- */
 
+/* The journal's name of a kind; NULL for served (no "kind" member is written). */
+static const char *kind_json_name(enum reg_kind k)
+{
+    switch (k) {
+    case REG_KIND_DOWN: return "down";
+    case REG_KIND_DRAINING: return "draining";
+    case REG_KIND_SERVED:
+    default: return NULL;
+    }
+}
+
+/* s NULL (member absent) is served; "served" is never written but read as served too. */
+static int parse_kind(const char *s, enum reg_kind *k)
+{
+    if (!s || !strcmp(s, "served"))
+        *k = REG_KIND_SERVED;
+    else if (!strcmp(s, "down"))
+        *k = REG_KIND_DOWN;
+    else if (!strcmp(s, "draining"))
+        *k = REG_KIND_DRAINING;
+    else
+        return -1;
+    return 0;
+}
+
+/* For messages: "served", "down", "draining". */
+static const char *kind_label(enum reg_kind k)
+{
+    const char *s = kind_json_name(k);
+    return s ? s : "served";
+}
+
 static json_t *record_json(const struct reg_record *r)
 {
     json_t *vals = json_array();
     char txt[IP_TEXT_MAX];
     for (size_t i = 0; i < r->nvalues; i++)
         json_array_append_new(vals, json_string(ip_format(&r->values[i], txt)));
-    return json_pack("{s:s, s:I, s:I, s:I, s:o}", "type", reg_type_name(r->type), "bucket",
-                     (json_int_t)r->bucket, "weight", (json_int_t)r->weight, "ttl",
-                     (json_int_t)r->ttl, "values", vals);
+    /* s*: no "kind" member at all for a served record (NULL) */
+    return json_pack("{s:s, s:s*, s:I, s:I, s:I, s:o}", "type", reg_type_name(r->type), "kind",
+                     kind_json_name(r->kind), "bucket", (json_int_t)r->bucket, "weight",
+                     (json_int_t)r->weight, "ttl", (json_int_t)r->ttl, "values", vals);
 }
 
 static int parse_type(const char *s, enum reg_type *t)
@@ -74,15 +112,20 @@ static int parse_type(const char *s, enum reg_type *t)
 /* Parse a record object; -1 with msg on malformed input. */
 static int record_parse(json_t *o, struct reg_record *r, char *msg, size_t n)
 {
-    const char *type;
+    const char *type, *kind = NULL;
     json_int_t bucket, weight, ttl;
     json_t *vals;
     json_error_t jerr;
 
     memset(r, 0, sizeof(*r));
-    if (json_unpack_ex(o, &jerr, JSON_STRICT, "{s:s, s:I, s:I, s:I, s:o}", "type", &type,
-                       "bucket", &bucket, "weight", &weight, "ttl", &ttl, "values", &vals)) {
+    if (json_unpack_ex(o, &jerr, JSON_STRICT, "{s:s, s?:s, s:I, s:I, s:I, s:o}", "type", &type,
+                       "kind", &kind, "bucket", &bucket, "weight", &weight, "ttl", &ttl, "values",
+                       &vals)) {
         snprintf(msg, n, "bad record: %s", jerr.text);
+        return -1;
+    }
+    if (parse_kind(kind, &r->kind)) {
+        snprintf(msg, n, "bad record: unknown kind \"%.40s\"", kind);
         return -1;
     }
     if (parse_type(type, &r->type) || bucket < 0 || bucket >= REG_MAX_BUCKETS || weight < 0 ||
@@ -111,10 +154,10 @@ static int record_parse(json_t *o, struct reg_record *r, char *msg, size_t n)
 
 /* ---- the table -------------------------------------------------------------------------- */
 
-static void table_put(struct memory_provider *mp, enum reg_type t, unsigned b,
+static void table_put(struct memory_provider *mp, enum reg_type t, enum reg_kind k, unsigned b,
                       const struct reg_record *r)
 {
-    struct reg_record *slot = &mp->table[t][b];
+    struct reg_record *slot = &mp->table[t][k][b];
     mp->live_values -= slot->nvalues;
     reg_record_release(slot);
     if (r && r->nvalues) {
@@ -122,6 +165,7 @@ static void table_put(struct memory_provider *mp, enum reg_type t, unsigned b,
         mp->live_values += r->nvalues;
     }
     slot->type = t;
+    slot->kind = k;
     slot->bucket = b;
 }
 
@@ -129,9 +173,10 @@ static json_t *snapshot_json(struct memory_provider *mp)
 {
     json_t *arr = json_array();
     for (int t = 0; t < 2; t++)
-        for (unsigned b = 0; b < REG_MAX_BUCKETS; b++)
-            if (mp->table[t][b].nvalues)
-                json_array_append_new(arr, record_json(&mp->table[t][b]));
+        for (int k = 0; k < REG_KINDS; k++)
+            for (unsigned b = 0; b < REG_MAX_BUCKETS; b++)
+                if (mp->table[t][k][b].nvalues)
+                    json_array_append_new(arr, record_json(&mp->table[t][k][b]));
     return json_pack("{s:o}", "snapshot", arr);
 }
 
@@ -227,14 +272,15 @@ static int apply_json_line(struct memory_provider *mp, json_t *doc, char *msg, s
 
     if (snap && json_is_array(snap)) {
         for (int t = 0; t < 2; t++)
-            for (unsigned b = 0; b < REG_MAX_BUCKETS; b++)
-                table_put(mp, (enum reg_type)t, b, NULL);
+            for (int k = 0; k < REG_KINDS; k++)
+                for (unsigned b = 0; b < REG_MAX_BUCKETS; b++)
+                    table_put(mp, (enum reg_type)t, (enum reg_kind)k, b, NULL);
         json_array_foreach(snap, i, item)
         {
             struct reg_record r;
             if (record_parse(item, &r, msg, n))
                 return -1;
-            table_put(mp, r.type, r.bucket, &r);
+            table_put(mp, r.type, r.kind, r.bucket, &r);
             reg_record_release(&r);
         }
         return 0;
@@ -246,22 +292,25 @@ static int apply_json_line(struct memory_provider *mp, json_t *doc, char *msg, s
     json_array_foreach(changes, i, item)
     {
         const char *type = json_string_value(json_object_get(item, "type"));
+        json_t *jk = json_object_get(item, "kind");
         json_t *jb = json_object_get(item, "bucket");
         json_t *rec = json_object_get(item, "record");
         enum reg_type t;
+        enum reg_kind k;
         json_int_t b = json_integer_value(jb);
-        if (!type || parse_type(type, &t) || !json_is_integer(jb) || b < 0 ||
+        if (!type || parse_type(type, &t) || (jk && !json_is_string(jk)) ||
+            parse_kind(json_string_value(jk), &k) || !json_is_integer(jb) || b < 0 ||
             b >= REG_MAX_BUCKETS || !rec) {
             snprintf(msg, n, "bad change %zu", i);
             return -1;
         }
         if (json_is_null(rec)) {
-            table_put(mp, t, (unsigned)b, NULL);
+            table_put(mp, t, k, (unsigned)b, NULL);
         } else {
             struct reg_record r;
             if (record_parse(rec, &r, msg, n))
                 return -1;
-            table_put(mp, t, (unsigned)b, &r);
+            table_put(mp, t, k, (unsigned)b, &r);
             reg_record_release(&r);
         }
     }
@@ -342,14 +391,16 @@ static enum rc_code mem_load(struct reg_provider *p, struct reg_record **records
 
     pthread_mutex_lock(&mp->lock);
     for (int t = 0; t < 2; t++)
-        for (unsigned b = 0; b < REG_MAX_BUCKETS; b++)
-            count += mp->table[t][b].nvalues ? 1 : 0;
+        for (int k = 0; k < REG_KINDS; k++)
+            for (unsigned b = 0; b < REG_MAX_BUCKETS; b++)
+                count += mp->table[t][k][b].nvalues ? 1 : 0;
     out = xcalloc(count ? count : 1, sizeof(*out));
     count = 0;
     for (int t = 0; t < 2; t++)
-        for (unsigned b = 0; b < REG_MAX_BUCKETS; b++)
-            if (mp->table[t][b].nvalues)
-                reg_record_copy(&out[count++], &mp->table[t][b]);
+        for (int k = 0; k < REG_KINDS; k++)
+            for (unsigned b = 0; b < REG_MAX_BUCKETS; b++)
+                if (mp->table[t][k][b].nvalues)
+                    reg_record_copy(&out[count++], &mp->table[t][k][b]);
     pthread_mutex_unlock(&mp->lock);
     *records = out;
     *n = count;
@@ -367,15 +418,14 @@ static enum rc_code mem_apply(struct reg_provider *p, const struct reg_change *c
     pthread_mutex_lock(&mp->lock);
     for (size_t i = 0; i < n; i++) {
         const struct reg_record *key = changes[i].old ? changes[i].old : changes[i].new;
-        const struct reg_record *cur = &mp->table[key->type][key->bucket];
+        const struct reg_record *cur = &mp->table[key->type][key->kind][key->bucket];
         int match = changes[i].old ? cur->nvalues && reg_record_equal(cur, changes[i].old)
                                    : cur->nvalues == 0;
         if (!match) {
-            char sid[REG_SET_ID_MAX + 1];
-            snprintf(sid, sizeof(sid), "bucket %u", key->bucket);
             snprintf(detail, detail_len,
-                     "%s record %s changed underneath the update (compare-and-swap failed)",
-                     reg_type_name(key->type), sid);
+                     "%s record %s set of bucket %u changed underneath the update "
+                     "(compare-and-swap failed)",
+                     reg_type_name(key->type), kind_label(key->kind), key->bucket);
             rc = RC_CONFLICT;
             goto out;
         }
@@ -385,9 +435,10 @@ static enum rc_code mem_apply(struct reg_provider *p, const struct reg_change *c
         for (size_t i = 0; i < n; i++) {
             const struct reg_record *key = changes[i].old ? changes[i].old : changes[i].new;
             json_array_append_new(
-                arr, json_pack("{s:s, s:I, s:o}", "type", reg_type_name(key->type), "bucket",
-                               (json_int_t)key->bucket, "record",
-                               changes[i].new ? record_json(changes[i].new) : json_null()));
+                arr,
+                json_pack("{s:s, s:s*, s:I, s:o}", "type", reg_type_name(key->type), "kind",
+                          kind_json_name(key->kind), "bucket", (json_int_t)key->bucket, "record",
+                          changes[i].new ? record_json(changes[i].new) : json_null()));
         }
         doc = json_pack("{s:o}", "apply", arr);
         line = json_dumps(doc, JSON_COMPACT);
@@ -397,7 +448,7 @@ static enum rc_code mem_apply(struct reg_provider *p, const struct reg_change *c
     }
     for (size_t i = 0; i < n; i++) {
         const struct reg_record *key = changes[i].old ? changes[i].old : changes[i].new;
-        table_put(mp, key->type, key->bucket, changes[i].new);
+        table_put(mp, key->type, key->kind, key->bucket, changes[i].new);
     }
     mp->changes++;
     if (change_id)
@@ -416,12 +467,13 @@ out:
     return rc;
 }
 
-static enum rc_code mem_reload(struct reg_provider *p, enum reg_type type, unsigned bucket,
-                               struct reg_record *out, char *detail, size_t detail_len)
+static enum rc_code mem_reload(struct reg_provider *p, enum reg_type type, enum reg_kind kind,
+                               unsigned bucket, struct reg_record *out, char *detail,
+                               size_t detail_len)
 {
     struct memory_provider *mp = (struct memory_provider *)p;
     pthread_mutex_lock(&mp->lock);
-    reg_record_copy(out, &mp->table[type][bucket]);
+    reg_record_copy(out, &mp->table[type][kind][bucket]);
     pthread_mutex_unlock(&mp->lock);
     return RC_OK;
 }
@@ -444,8 +496,9 @@ static void mem_destroy(struct reg_provider *p)
     if (!mp)
         return;
     for (int t = 0; t < 2; t++)
-        for (unsigned b = 0; b < REG_MAX_BUCKETS; b++)
-            reg_record_release(&mp->table[t][b]);
+        for (int k = 0; k < REG_KINDS; k++)
+            for (unsigned b = 0; b < REG_MAX_BUCKETS; b++)
+                reg_record_release(&mp->table[t][k][b]);
     if (mp->fd >= 0) {
         fsync(mp->fd);
         close(mp->fd);
@@ -475,10 +528,12 @@ enum rc_code reg_provider_memory_create(const char *state_file, struct reg_provi
     mp->fd = -1;
     pthread_mutex_init(&mp->lock, NULL);
     for (int t = 0; t < 2; t++)
-        for (unsigned b = 0; b < REG_MAX_BUCKETS; b++) {
-            mp->table[t][b].type = (enum reg_type)t;
-            mp->table[t][b].bucket = b;
-        }
+        for (int k = 0; k < REG_KINDS; k++)
+            for (unsigned b = 0; b < REG_MAX_BUCKETS; b++) {
+                mp->table[t][k][b].type = (enum reg_type)t;
+                mp->table[t][k][b].kind = (enum reg_kind)k;
+                mp->table[t][k][b].bucket = b;
+            }
     if (state_file) {
         mp->path = xstrdup(state_file);
         rc = journal_load(mp, detail, detail_len);

@@ -1,14 +1,19 @@
 /*
  * provider_route53.c: the registry's store in a Route 53 hosted zone (docs/design-route53.md).
  *
- * The records managed are the weighted A/AAAA record sets named <record-name>. with set
- * identifiers <record-name>_<n>, n in 0..99. Every other record of the zone is ignored and never
- * written. A write is a compare-and-swap: DELETE <the record exactly as Route 53 last showed
- * it> + CREATE <new> in one ChangeResourceRecordSets batch; UPSERT is never used.
+ * The records managed are the weighted A/AAAA record sets with set identifiers
+ * <record-name>_<n>, n in 0..99, under three names, one per kind (registry.h, enum reg_kind):
+ * <record-name>. (served, the bucket's weight), _down.<record-name>. and
+ * _draining.<record-name>. (never served to clients, weight 0). Every other record of the zone
+ * is ignored and never written. A write is a compare-and-swap: DELETE <the record exactly as
+ * Route 53 last showed it> + CREATE <new> in one ChangeResourceRecordSets batch; UPSERT is
+ * never used. One batch may touch sets of several kinds and buckets (moving an IP from a
+ * bucket's served set to its down set is one atomic batch).
  *
- * The provider keeps, per bucket, the wire form Route 53 last showed (value texts as returned,
- * HealthCheckId), so the DELETE repeats it byte for byte even when the zone was written by
- * another tool with other spellings, and a HealthCheckId is carried over into the CREATE.
+ * The provider keeps, per (type, kind, bucket), the wire form Route 53 last showed (value texts
+ * as returned, HealthCheckId), so the DELETE repeats it byte for byte even when the zone was
+ * written by another tool with other spellings, and a HealthCheckId is carried over into the
+ * CREATE.
  *
  * Threading: apply/reload for one bucket are serialized by the registry's bucket lock; the
  * wire cache is guarded by the provider's own mutex so different buckets proceed in parallel.
@@ -31,6 +36,9 @@
 #include "util/metrics.h"
 #include "util/xalloc.h"
 
+/* "_draining." + record name + "." + NUL */
+#define FQDN_MAX (REG_NAME_MAX + 12)
+
 struct wire {
     int exists;
     unsigned weight;
@@ -46,13 +54,14 @@ struct r53_provider {
     struct ratelimit *limiter; /* shared by every call of the client */
     struct awscred_provider *creds;
     char *zone_id;
-    char fqdn[REG_NAME_MAX + 2]; /* record name with the trailing dot */
+    /* per kind: reg_kind_prefix(kind), the record name and the trailing dot */
+    char fqdn[REG_KINDS][FQDN_MAX];
     struct reg_options opt;
     atomic_int reachable;
 
     pthread_mutex_t lock;
     /* guarded by lock */
-    struct wire wire[2][REG_MAX_BUCKETS];
+    struct wire wire[2][REG_KINDS][REG_MAX_BUCKETS];
     struct r53_client_stats seen; /* counters already exported to metrics */
 };
 
@@ -142,16 +151,26 @@ static void wire_from_record(struct wire *w, const struct reg_record *r, const c
 
 /* ---- record conversion ------------------------------------------------------------------ */
 
-/* Is rs one of our buckets? Sets type and bucket. */
+/* The kind whose name is name (case-insensitive, trailing dot required), or -1. */
+static int kind_of_name(const struct r53_provider *rp, const char *name)
+{
+    for (int k = 0; k < REG_KINDS; k++)
+        if (!strcasecmp(name, rp->fqdn[k]))
+            return k;
+    return -1;
+}
+
+/* Is rs one of our record sets? Sets type, kind and bucket. */
 static int ours(const struct r53_provider *rp, const struct r53_rrset *rs, enum reg_type *t,
-                unsigned *bucket)
+                enum reg_kind *kind, unsigned *bucket)
 {
     size_t nlen = strlen(rp->opt.record_name);
     const char *sid = rs->set_identifier;
     char *end;
     unsigned long b;
+    int k;
 
-    if (!r53xml_rrset_is_weighted(rs) || strcasecmp(rs->name, rp->fqdn) != 0)
+    if (!r53xml_rrset_is_weighted(rs) || (k = kind_of_name(rp, rs->name)) < 0)
         return 0;
     if (!strcmp(rs->type, "A"))
         *t = REG_A;
@@ -165,6 +184,7 @@ static int ours(const struct r53_provider *rp, const struct r53_rrset *rs, enum 
     b = strtoul(sid + nlen + 1, &end, 10);
     if (*end || b >= REG_MAX_BUCKETS || (sid[nlen + 1] == '0' && sid[nlen + 2]))
         return 0;
+    *kind = (enum reg_kind)k;
     *bucket = (unsigned)b;
     return 1;
 }
@@ -176,12 +196,13 @@ static int cmp_ip(const void *a, const void *b)
 
 /* Build the registry's view of rs: values parsed leniently (any spelling inet_pton takes),
  * sorted, duplicates dropped. */
-static void record_from_rrset(const struct r53_rrset *rs, enum reg_type t, unsigned bucket,
-                              struct reg_record *out)
+static void record_from_rrset(const struct r53_rrset *rs, enum reg_type t, enum reg_kind kind,
+                              unsigned bucket, struct reg_record *out)
 {
     size_t k = 0;
     memset(out, 0, sizeof(*out));
     out->type = t;
+    out->kind = kind;
     out->bucket = bucket;
     out->weight = rs->weight;
     out->ttl = (unsigned)rs->ttl;
@@ -226,49 +247,63 @@ static enum rc_code rt_load(struct reg_provider *p, struct reg_record **records,
                             char *detail, size_t detail_len)
 {
     struct r53_provider *rp = (struct r53_provider *)p;
-    struct r53_rrset_page page = {0};
+    struct r53_rrset_page page[REG_KINDS];
     struct r53_error err;
     struct reg_record *out = NULL;
-    size_t count = 0, ignored = 0;
-    enum rc_code rc;
+    size_t count = 0, total = 0, ignored = 0, per_kind[REG_KINDS] = {0};
+    enum rc_code rc = RC_OK;
 
+    memset(page, 0, sizeof(page));
     r53xml_error_init(&err);
-    rc = r53_list_all_rrsets_for_name(rp->client, rp->zone_id, rp->fqdn, &page, &err);
-    note_outcome(rp, rc);
-    if (rc) {
-        say_error(&err, "ListResourceRecordSets", detail, detail_len);
-        goto out;
-    }
-    out = xcalloc(page.n ? page.n : 1, sizeof(*out));
-    pthread_mutex_lock(&rp->lock);
-    for (size_t i = 0; i < page.n; i++) {
-        enum reg_type t;
-        unsigned b;
-        if (!ours(rp, &page.rrsets[i], &t, &b)) {
-            if (!strcasecmp(page.rrsets[i].name, rp->fqdn))
-                ignored++;
-            continue;
+    /* One listing per name: each stops at the first record past its name. */
+    for (int k = 0; k < REG_KINDS; k++) {
+        rc = r53_list_all_rrsets_for_name(rp->client, rp->zone_id, rp->fqdn[k], &page[k], &err);
+        note_outcome(rp, rc);
+        if (rc) {
+            say_error(&err, "ListResourceRecordSets", detail, detail_len);
+            goto out;
         }
-        wire_from_rrset(&rp->wire[t][b], &page.rrsets[i]);
-        record_from_rrset(&page.rrsets[i], t, b, &out[count]);
-        if (out[count].nvalues)
-            count++;
-        else
-            reg_record_release(&out[count]);
+        total += page[k].n;
     }
+    out = xcalloc(total ? total : 1, sizeof(*out));
+    pthread_mutex_lock(&rp->lock);
+    for (int k = 0; k < REG_KINDS; k++)
+        for (size_t i = 0; i < page[k].n; i++) {
+            const struct r53_rrset *rs = &page[k].rrsets[i];
+            enum reg_type t;
+            enum reg_kind kind;
+            unsigned b;
+            if (!ours(rp, rs, &t, &kind, &b)) {
+                if (kind_of_name(rp, rs->name) >= 0)
+                    ignored++;
+                continue;
+            }
+            wire_from_rrset(&rp->wire[t][kind][b], rs);
+            record_from_rrset(rs, t, kind, b, &out[count]);
+            if (out[count].nvalues) {
+                per_kind[kind]++;
+                count++;
+            } else {
+                reg_record_release(&out[count]);
+            }
+        }
     pthread_mutex_unlock(&rp->lock);
-    log_info("msg=\"zone read\" zone=%s name=%s buckets=%zu other_records_of_name=%zu",
-             rp->zone_id, rp->fqdn, count, ignored);
+    log_info("msg=\"zone read\" zone=%s name=%s served=%zu down=%zu draining=%zu "
+             "other_records_of_names=%zu",
+             rp->zone_id, rp->fqdn[REG_KIND_SERVED], per_kind[REG_KIND_SERVED],
+             per_kind[REG_KIND_DOWN], per_kind[REG_KIND_DRAINING], ignored);
 out:
-    r53xml_page_release(&page);
+    for (int k = 0; k < REG_KINDS; k++)
+        r53xml_page_release(&page[k]);
     r53xml_error_release(&err);
     *records = out;
     *n = count;
     return rc;
 }
 
-static enum rc_code rt_reload(struct reg_provider *p, enum reg_type t, unsigned bucket,
-                              struct reg_record *out, char *detail, size_t detail_len)
+static enum rc_code rt_reload(struct reg_provider *p, enum reg_type t, enum reg_kind kind,
+                              unsigned bucket, struct reg_record *out, char *detail,
+                              size_t detail_len)
 {
     struct r53_provider *rp = (struct r53_provider *)p;
     struct r53_rrset_page page = {0};
@@ -278,12 +313,13 @@ static enum rc_code rt_reload(struct reg_provider *p, enum reg_type t, unsigned 
 
     memset(out, 0, sizeof(*out));
     out->type = t;
+    out->kind = kind;
     out->bucket = bucket;
     reg_set_id(&rp->opt, bucket, sid, sizeof(sid));
     r53xml_error_init(&err);
-    /* The listing starts at exactly (name, type, identifier): the first record is the bucket
-     * if it exists. */
-    rc = r53_list_rrsets(rp->client, rp->zone_id, rp->fqdn, reg_type_name(t), sid, 1, &page,
+    /* The listing starts at exactly (name, type, identifier): the first record is the set if
+     * it exists. */
+    rc = r53_list_rrsets(rp->client, rp->zone_id, rp->fqdn[kind], reg_type_name(t), sid, 1, &page,
                          &err);
     note_outcome(rp, rc);
     if (rc) {
@@ -293,12 +329,14 @@ static enum rc_code rt_reload(struct reg_provider *p, enum reg_type t, unsigned 
     pthread_mutex_lock(&rp->lock);
     {
         enum reg_type tt;
+        enum reg_kind kk;
         unsigned bb;
-        if (page.n && ours(rp, &page.rrsets[0], &tt, &bb) && tt == t && bb == bucket) {
-            wire_from_rrset(&rp->wire[t][bucket], &page.rrsets[0]);
-            record_from_rrset(&page.rrsets[0], t, bucket, out);
+        if (page.n && ours(rp, &page.rrsets[0], &tt, &kk, &bb) && tt == t && kk == kind &&
+            bb == bucket) {
+            wire_from_rrset(&rp->wire[t][kind][bucket], &page.rrsets[0]);
+            record_from_rrset(&page.rrsets[0], t, kind, bucket, out);
         } else {
-            wire_release(&rp->wire[t][bucket]);
+            wire_release(&rp->wire[t][kind][bucket]);
         }
     }
     pthread_mutex_unlock(&rp->lock);
@@ -309,11 +347,11 @@ out:
 }
 
 static void build_rrset(const struct r53_provider *rp, const char *sid, enum reg_type t,
-                        unsigned weight, long ttl, const char **values, size_t n,
-                        const char *hcid, struct r53_rrset *rs)
+                        enum reg_kind kind, unsigned weight, long ttl, const char **values,
+                        size_t n, const char *hcid, struct r53_rrset *rs)
 {
     memset(rs, 0, sizeof(*rs));
-    rs->name = rp->fqdn;
+    rs->name = rp->fqdn[kind];
     rs->type = reg_type_name(t);
     rs->set_identifier = sid;
     rs->has_weight = 1;
@@ -345,7 +383,7 @@ static enum rc_code rt_apply(struct reg_provider *p, const struct reg_change *ch
     pthread_mutex_lock(&rp->lock);
     for (size_t i = 0; i < n; i++) {
         const struct reg_record *key = changes[i].old ? changes[i].old : changes[i].new;
-        const struct wire *w = &rp->wire[key->type][key->bucket];
+        const struct wire *w = &rp->wire[key->type][key->kind][key->bucket];
         snap[i].exists = w->exists;
         snap[i].weight = w->weight;
         snap[i].ttl = w->ttl;
@@ -362,15 +400,15 @@ static enum rc_code rt_apply(struct reg_provider *p, const struct reg_change *ch
         reg_set_id(&rp->opt, key->bucket, sids[i], sizeof(sids[i]));
         if (!!changes[i].old != snap[i].exists) {
             /* Our view and the zone's last known state disagree: reload, never guess. */
-            snprintf(detail, detail_len, "%s %s: the cached record is out of date",
-                     reg_type_name(key->type), sids[i]);
+            snprintf(detail, detail_len, "%s %s set %s: the cached record is out of date",
+                     reg_type_name(key->type), rp->fqdn[key->kind], sids[i]);
             rc = RC_CONFLICT;
             goto out;
         }
         if (snap[i].exists) {
-            build_rrset(rp, sids[i], key->type, snap[i].weight, snap[i].ttl,
-                        (const char **)snap[i].values, snap[i].nvalues,
-                        snap[i].health_check_id, &rrsets[nw]);
+            build_rrset(rp, sids[i], key->type, key->kind, snap[i].weight, snap[i].ttl,
+                        (const char **)snap[i].values, snap[i].nvalues, snap[i].health_check_id,
+                        &rrsets[nw]);
             wire_changes[nw].action = R53_ACTION_DELETE;
             wire_changes[nw].rrset = &rrsets[nw];
             nw++;
@@ -382,7 +420,7 @@ static enum rc_code rt_apply(struct reg_provider *p, const struct reg_change *ch
             newvals[i] = (const char **)texts[i];
             for (size_t v = 0; v < nr->nvalues; v++)
                 texts[i][v] = xstrdup(ip_format(&nr->values[v], txt));
-            build_rrset(rp, sids[i], nr->type, nr->weight, (long)nr->ttl, newvals[i],
+            build_rrset(rp, sids[i], nr->type, key->kind, nr->weight, (long)nr->ttl, newvals[i],
                         nr->nvalues, snap[i].health_check_id, &rrsets[nw]);
             wire_changes[nw].action = R53_ACTION_CREATE;
             wire_changes[nw].rrset = &rrsets[nw];
@@ -401,7 +439,7 @@ static enum rc_code rt_apply(struct reg_provider *p, const struct reg_change *ch
     pthread_mutex_lock(&rp->lock);
     for (size_t i = 0; i < n; i++) {
         const struct reg_record *key = changes[i].old ? changes[i].old : changes[i].new;
-        wire_from_record(&rp->wire[key->type][key->bucket], changes[i].new,
+        wire_from_record(&rp->wire[key->type][key->kind][key->bucket], changes[i].new,
                          snap[i].health_check_id);
     }
     pthread_mutex_unlock(&rp->lock);
@@ -484,8 +522,9 @@ static void rt_destroy(struct reg_provider *p)
     ratelimit_destroy(rp->limiter);
     awscred_provider_destroy(rp->creds);
     for (int t = 0; t < 2; t++)
-        for (unsigned b = 0; b < REG_MAX_BUCKETS; b++)
-            wire_release(&rp->wire[t][b]);
+        for (int k = 0; k < REG_KINDS; k++)
+            for (unsigned b = 0; b < REG_MAX_BUCKETS; b++)
+                wire_release(&rp->wire[t][k][b]);
     pthread_mutex_destroy(&rp->lock);
     free(rp->zone_id);
     free(rp);
@@ -529,9 +568,20 @@ enum rc_code reg_provider_route53_create(const struct reg_route53_options *o,
     rp->opt = *o->reg;
     pthread_mutex_init(&rp->lock, NULL);
     atomic_init(&rp->reachable, 0);
-    snprintf(rp->fqdn, sizeof(rp->fqdn), "%s.", o->reg->record_name);
+    for (int k = 0; k < REG_KINDS; k++)
+        snprintf(rp->fqdn[k], sizeof(rp->fqdn[k]), "%s%s.", reg_kind_prefix((enum reg_kind)k),
+                 o->reg->record_name);
     rp->zone_id = xstrdup(r53xml_strip_id_prefix(o->zone_id));
     metrics_attach();
+    /* The longest of the three names must still be a DNS name (253 characters). */
+    if (strlen(rp->fqdn[REG_KIND_DRAINING]) - 1 > REG_NAME_MAX) {
+        snprintf(detail, n,
+                 "--record-name is too long: its draining set's name %s would exceed %d "
+                 "characters",
+                 rp->fqdn[REG_KIND_DRAINING], REG_NAME_MAX);
+        rc = RC_CONFIG;
+        goto out;
+    }
 
     if (o->static_creds == NULL) {
         rc = awscred_provider_create(o->cred_options, &rp->creds, detail, n);

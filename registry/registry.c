@@ -1,22 +1,26 @@
 /*
- * registry.c: buckets, assignment and per-bucket locks.
+ * registry.c: buckets, assignment, per-bucket locks, the committer, leases and the health
+ * reconciler.
  *
- * State: for each type (A, AAAA) REG_MAX_BUCKETS buckets, each one committed record (nvalues
- * == 0: the record does not exist); an index ip -> {bucket, state}; per-bucket reservation
- * counts (committed values + registrations in flight) that assignment reads.
+ * State: for each type (A, AAAA) REG_MAX_BUCKETS buckets, each three committed record sets
+ * (enum reg_kind: served, down, draining; nvalues == 0: the set does not exist, see
+ * docs/design-health.md); an index ip -> {bucket, set, state}; per-bucket reservation counts
+ * that assignment reads.
  *
- * Lock order: a bucket lock, then the index lock. The index lock is never held while waiting
- * for a bucket lock or across a provider call; a bucket lock is held across the provider call
- * that changes that bucket (the embedded store is local; the Route 53 provider's immediate mode
- * does the same, and group commit replaces this path), but never across a sleep: the backoff
- * between compare-and-swap rounds releases it.
+ * Lock order: a bucket lock, then the index lock, then (inside hc_engine_*) the checker's own
+ * lock. The index lock is never held while waiting for a bucket lock or across a provider call;
+ * a bucket lock is held across the provider call that changes that bucket in immediate mode,
+ * but never across a sleep: the backoff between compare-and-swap rounds releases it.
  *
  * Invariants (whenever no lock is held):
- * - an index entry is PRESENT iff its IP is in the committed record of its bucket;
- * - reserved[t][b] == committed count of bucket b + ADDING entries for b;
- * - an IP is acknowledged only after the provider applied the change.
- * Entries in flight (ADDING, REMOVING) are waited for on index_cond by anyone else touching
- * the same IP, so duplicate requests serialize and answer consistently.
+ * - an index entry is PRESENT iff its IP is in one of the committed sets of its bucket, and
+ *   `where` names that set;
+ * - reserved[t][b] == committed values of bucket b's three sets + ADDING entries for b, so a
+ *   backend that is down or draining keeps its place and always has room to come back;
+ * - an IP is acknowledged only after the provider applied the change;
+ * - one IP has at most one operation in flight: later ones wait (index_cond in immediate mode,
+ *   the entry's waiters in group mode), so duplicate requests serialize and answer
+ *   consistently.
  */
 #include "registry/registry.h"
 
@@ -33,15 +37,19 @@
 #include "util/metrics.h"
 #include "util/xalloc.h"
 
-enum entry_state { ENTRY_ADDING, ENTRY_PRESENT, ENTRY_REMOVING };
+enum entry_state { ENTRY_ADDING, ENTRY_PRESENT, ENTRY_REMOVING, ENTRY_MOVING };
+enum transition { TRANS_NONE, TRANS_DOWN, TRANS_UP };
 
-/* A queued mutation (group commit). */
+/* A queued mutation. */
 struct intent {
     int64_t submitted_ns; /* CLOCK_MONOTONIC */
     enum reg_op op;
     struct ip_addr ip;
     unsigned bucket;
     unsigned rounds; /* compare-and-swap conflicts met so far */
+    int created;     /* REG_OP_ADD of an IP that was not registered */
+    int to_down;     /* REG_OP_ADD of a draining IP whose checks fail: back to the down set */
+    int kind_after;  /* settling: the set holding the IP after the commit, -1: none */
     reg_done_fn done;
     void *arg;
     struct intent *next;
@@ -51,9 +59,18 @@ struct entry {
     struct ip_addr ip;
     unsigned bucket;
     enum entry_state state;
+    enum reg_kind where; /* the set holding it (unless ADDING) */
+    int64_t since_ms;    /* Unix ms it entered where, for down and draining */
     int64_t lease_deadline_ns; /* CLOCK_MONOTONIC; 0: no lease */
     unsigned lease_s;
-    int lease_expiring;        /* a removal for the expired lease is in flight */
+    int lease_expiring; /* a removal for the expired lease is in flight */
+    /* health checks */
+    unsigned char checked;     /* handed to the checker */
+    unsigned char health_down; /* the checker's verdict */
+    unsigned char held;        /* its verdict is down but the fail-open guard keeps it served */
+    unsigned char transition;  /* enum transition: a move for the verdict is in flight */
+    int64_t verdict_ns;        /* CLOCK_MONOTONIC of the latest verdict */
+    int64_t retry_ns;          /* a failed move is retried from then on */
     struct intent *waiters; /* group commit: later operations on this IP, in order */
     struct entry *next;
 };
@@ -61,7 +78,7 @@ struct entry {
 struct bucket {
     pthread_mutex_t lock;
     /* guarded by lock */
-    struct reg_record rec;
+    struct reg_record rec[REG_KINDS]; /* served, down, draining */
     struct intent *queue; /* group commit: intents not yet sent, in arrival order */
     struct intent **queue_tail;
     int listed; /* guarded by the registry's work_lock: on the dirty list */
@@ -99,12 +116,22 @@ struct reg_registry {
     int64_t rate_sample_ns;                 /* committer thread only */
     unsigned long long rate_sample_count;   /* committer thread only */
 
-    /* Leases: a reaper thread deregisters backends whose lease ran out. */
+    /* The maintainer thread: expires leases and moves backends to and from the down sets as
+     * the checker's verdicts say (the reconciler). */
     pthread_t reaper;
     int reaper_started;
     pthread_mutex_t reaper_lock;
     pthread_cond_t reaper_cond;
     int reaper_stop; /* guarded by reaper_lock */
+    int reaper_kick; /* guarded by reaper_lock: a verdict changed, look now */
+
+    /* Health checks (may be NULL). Set before reg_load, destroyed in reg_destroy. */
+    struct hc_engine *checker;
+    int check_all;
+    unsigned check_port;      /* the defaults' port, 0: none */
+    unsigned check_interval_ms, check_timeout_ms; /* the defaults' */
+    size_t held;              /* reaper thread: backends the guard keeps served */
+    int64_t held_logged_ns;   /* reaper thread */
 };
 
 /* ---- small helpers --------------------------------------------------------------------- */
@@ -112,6 +139,25 @@ struct reg_registry {
 const char *reg_type_name(enum reg_type type)
 {
     return type == REG_A ? "A" : "AAAA";
+}
+
+const char *reg_kind_prefix(enum reg_kind kind)
+{
+    static const char *const prefixes[REG_KINDS] = {"", "_down.", "_draining."};
+    return (unsigned)kind < REG_KINDS ? prefixes[kind] : "";
+}
+
+static const char *op_name(enum reg_op op)
+{
+    static const char *const names[] = {"add", "remove", "down", "up", "drain", "ensure"};
+    return names[op];
+}
+
+static enum reg_state state_of(int kind)
+{
+    return kind == REG_KIND_DOWN       ? REG_STATE_DOWN
+           : kind == REG_KIND_DRAINING ? REG_STATE_DRAINING
+                                       : REG_STATE_REGISTERED;
 }
 
 enum reg_type reg_type_of(const struct ip_addr *ip)
@@ -159,8 +205,8 @@ void reg_record_release(struct reg_record *rec)
 
 int reg_record_equal(const struct reg_record *a, const struct reg_record *b)
 {
-    if (a->type != b->type || a->bucket != b->bucket || a->weight != b->weight ||
-        a->ttl != b->ttl || a->nvalues != b->nvalues)
+    if (a->type != b->type || a->kind != b->kind || a->bucket != b->bucket ||
+        a->weight != b->weight || a->ttl != b->ttl || a->nvalues != b->nvalues)
         return 0;
     for (size_t i = 0; i < a->nvalues; i++)
         if (ip_cmp(&a->values[i], &b->values[i]))
@@ -183,6 +229,147 @@ static long find_value(const struct reg_record *rec, const struct ip_addr *ip)
             hi = mid;
     }
     return -(long)lo - 1;
+}
+
+/* ---- a bucket's three sets ------------------------------------------------------------- */
+
+/* The set of tr[REG_KINDS] holding ip, or -1. */
+static int triple_find(const struct reg_record *tr, const struct ip_addr *ip)
+{
+    for (int k = 0; k < REG_KINDS; k++)
+        if (find_value(&tr[k], ip) >= 0)
+            return k;
+    return -1;
+}
+
+static size_t triple_count(const struct reg_record *tr)
+{
+    return tr[0].nvalues + tr[1].nvalues + tr[2].nvalues;
+}
+
+static void triple_copy(struct reg_record *dst, const struct reg_record *src)
+{
+    for (int k = 0; k < REG_KINDS; k++)
+        reg_record_copy(&dst[k], &src[k]);
+}
+
+static void triple_release(struct reg_record *tr)
+{
+    for (int k = 0; k < REG_KINDS; k++)
+        reg_record_release(&tr[k]);
+}
+
+/* Does the store need a change to go from old to next? */
+static int set_changed(const struct reg_record *old, const struct reg_record *next)
+{
+    if (!old->nvalues && !next->nvalues)
+        return 0;
+    return !old->nvalues || !next->nvalues || !reg_record_equal(old, next);
+}
+
+/* The changes turning old[] into next[] (at most REG_KINDS) into chg; returns their count and,
+ * in *mask, which sets they touch. */
+static size_t triple_changes(const struct reg_record *old, const struct reg_record *next,
+                             struct reg_change *chg, unsigned *mask)
+{
+    size_t n = 0;
+    *mask = 0;
+    for (int k = 0; k < REG_KINDS; k++) {
+        if (!set_changed(&old[k], &next[k]))
+            continue;
+        chg[n].old = old[k].nvalues ? &old[k] : NULL;
+        chg[n].new = next[k].nvalues ? &next[k] : NULL;
+        *mask |= 1u << k;
+        n++;
+    }
+    return n;
+}
+
+/* Build old +/- ip into out (a fresh record with old's identity, weight and TTL). */
+static void record_with(const struct reg_record *old, const struct ip_addr *ip, int add,
+                        struct reg_record *out)
+{
+    long pos = find_value(old, ip);
+    size_t n = old->nvalues + (add ? 1 : 0) - (add ? 0 : 1);
+
+    *out = *old;
+    out->values = n ? xmalloc(n * sizeof(*out->values)) : NULL;
+    out->nvalues = n;
+    /* Copy the values before and after the slot (memcpy of 0 bytes from NULL is UB). */
+    size_t at = add ? (size_t)(-pos - 1) : (size_t)pos;
+    size_t tail = old->nvalues - at - (add ? 0 : 1);
+    if (at)
+        memcpy(out->values, old->values, at * sizeof(*old->values));
+    if (add)
+        out->values[at] = *ip;
+    if (tail)
+        memcpy(out->values + at + (add ? 1 : 0), old->values + at + (add ? 0 : 1),
+               tail * sizeof(*old->values));
+}
+
+/* Apply in to tr[] in place; returns the sets it changed (a bit per kind). */
+static unsigned apply_op(struct reg_record *tr, const struct intent *in)
+{
+    const struct ip_addr *ip = &in->ip;
+    int from = triple_find(tr, ip), to = from;
+    unsigned mask = 0;
+    struct reg_record tmp;
+
+    switch (in->op) {
+    case REG_OP_ADD: /* a draining backend registered again returns to service */
+        to = from < 0                     ? REG_KIND_SERVED
+             : from != REG_KIND_DRAINING ? from
+             : in->to_down               ? REG_KIND_DOWN
+                                         : REG_KIND_SERVED;
+        break;
+    case REG_OP_ENSURE:
+        to = from < 0 ? REG_KIND_SERVED : from;
+        break;
+    case REG_OP_REMOVE:
+        to = -1;
+        break;
+    case REG_OP_DOWN:
+        to = from == REG_KIND_SERVED ? REG_KIND_DOWN : from;
+        break;
+    case REG_OP_UP:
+        to = from == REG_KIND_DOWN ? REG_KIND_SERVED : from;
+        break;
+    case REG_OP_DRAIN:
+        to = from < 0 ? -1 : REG_KIND_DRAINING;
+        break;
+    }
+    if (to == from)
+        return 0;
+    if (from >= 0) {
+        record_with(&tr[from], ip, 0, &tmp);
+        reg_record_release(&tr[from]);
+        tr[from] = tmp;
+        mask |= 1u << from;
+    }
+    if (to >= 0) {
+        record_with(&tr[to], ip, 1, &tmp);
+        reg_record_release(&tr[to]);
+        tr[to] = tmp;
+        mask |= 1u << to;
+    }
+    return mask;
+}
+
+/* The sets of rec[] with every intent applied, in order, into out[]. Sets whose values
+ * changed get the configured TTL, and the weight: the served set's follows its values, the
+ * others are 0. */
+static void apply_intents(const struct reg_registry *reg, const struct reg_record *rec,
+                          const struct intent *in, struct reg_record *out)
+{
+    unsigned mask = 0;
+    triple_copy(out, rec);
+    for (; in; in = in->next)
+        mask |= apply_op(out, in);
+    for (int k = 0; k < REG_KINDS; k++)
+        if (mask & (1u << k)) {
+            out[k].weight = k == REG_KIND_SERVED ? reg_weight_for(&reg->opt, out[k].nvalues) : 0;
+            out[k].ttl = reg->opt.ttl;
+        }
 }
 
 /* ---- index ------------------------------------------------------------------------------ */
@@ -224,6 +411,7 @@ static struct entry *index_insert(struct reg_registry *reg, const struct ip_addr
     e->ip = *ip;
     e->bucket = bucket;
     e->state = state;
+    e->where = REG_KIND_SERVED;
     *pp = e;
     reg->count++;
     return e;
@@ -249,7 +437,7 @@ static void say_full(const struct reg_registry *reg, enum reg_type t, char *deta
               reg_type_name(t), reg->opt.max_per_bucket);
 }
 
-/* The detail of RC_NOT_REGISTERED for a deregistration, for both commit modes. */
+/* The detail of RC_NOT_REGISTERED, for both commit modes. */
 static void say_not_registered(const struct ip_addr *ip, char *detail, size_t n)
 {
     char txt[IP_TEXT_MAX];
@@ -273,14 +461,27 @@ static int choose_bucket(struct reg_registry *reg, const struct ip_addr *ip)
     return best;
 }
 
-/* ---- lifecycle -------------------------------------------------------------------------- */
+/* ---- time ------------------------------------------------------------------------------- */
 
-static void *committer_main(void *arg);
+static int64_t now_ns(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
+}
+
+static int64_t wall_ms(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+}
 
 /* ---- metrics (process-wide families; gauges follow the latest registry) ---------------- */
 
-static struct metrics_counter_family *m_batches, *m_outcomes, *m_conflicts;
-static struct metrics_histogram_family *m_batch_changes, *m_batch_elements, *m_commit_latency;
+static struct metrics_counter_family *m_batches, *m_outcomes, *m_conflicts, *m_fail_open;
+static struct metrics_histogram_family *m_batch_changes, *m_batch_elements, *m_commit_latency,
+    *m_detect_to_dns;
 
 static double queued_value(void *arg)
 {
@@ -291,6 +492,60 @@ static double queued_value(void *arg)
     pthread_mutex_unlock(&reg->work_lock);
     return v;
 }
+
+static double count_where(struct reg_registry *reg, enum reg_kind kind)
+{
+    size_t n = 0;
+    pthread_mutex_lock(&reg->index_lock);
+    for (size_t i = 0; i < reg->table_size; i++)
+        for (struct entry *e = reg->table[i]; e; e = e->next)
+            n += e->state != ENTRY_ADDING && e->where == kind;
+    pthread_mutex_unlock(&reg->index_lock);
+    return (double)n;
+}
+
+static double served_value(void *arg)
+{
+    return count_where(arg, REG_KIND_SERVED);
+}
+
+static double down_value(void *arg)
+{
+    return count_where(arg, REG_KIND_DOWN);
+}
+
+static double draining_value(void *arg)
+{
+    return count_where(arg, REG_KIND_DRAINING);
+}
+
+static double held_value(void *arg)
+{
+    struct reg_registry *reg = arg;
+    size_t n = 0;
+    pthread_mutex_lock(&reg->index_lock);
+    for (size_t i = 0; i < reg->table_size; i++)
+        for (struct entry *e = reg->table[i]; e; e = e->next)
+            n += e->held;
+    pthread_mutex_unlock(&reg->index_lock);
+    return (double)n;
+}
+
+static const struct {
+    const char *name, *help;
+    double (*fn)(void *);
+} gauges[] = {
+    {"r53reg_commit_queue_depth", "Mutations queued for the committer, not yet sent",
+     queued_value},
+    {"r53reg_backends_served", "Registered backends in DNS", served_value},
+    {"r53reg_backends_down", "Registered backends taken out of DNS by health checks",
+     down_value},
+    {"r53reg_backends_draining", "Registered backends taken out of DNS by a drain",
+     draining_value},
+    {"r53reg_health_fail_open_held",
+     "Backends failing their checks that the fail-open guard (--max-down-share) keeps in DNS",
+     held_value},
+};
 
 static void metrics_attach(struct reg_registry *reg)
 {
@@ -308,8 +563,12 @@ static void metrics_attach(struct reg_registry *reg)
                                          "Compare-and-swap conflicts (the record changed "
                                          "underneath; reloaded and retried)",
                                          NULL);
+    m_fail_open = metrics_counter_create(mr, "r53reg_health_fail_open_total",
+                                         "Times the fail-open guard started keeping failing "
+                                         "backends in DNS",
+                                         NULL);
     m_batch_changes = metrics_histogram_create(mr, "r53reg_commit_batch_buckets",
-                                               "Bucket changes per store call", NULL,
+                                               "Record set changes per store call", NULL,
                                                changes_bounds, 8);
     m_batch_elements = metrics_histogram_create(mr, "r53reg_commit_batch_elements",
                                                 "ResourceRecord elements per store call "
@@ -319,15 +578,28 @@ static void metrics_attach(struct reg_registry *reg)
                                                 "Time from a mutation's submission to its "
                                                 "commit (or failure)",
                                                 NULL, latency_bounds, 14);
-    metrics_gauge_func(mr, "r53reg_commit_queue_depth",
-                       "Mutations queued for the committer, not yet sent", queued_value, reg);
+    m_detect_to_dns = metrics_histogram_create(mr, "r53reg_health_detection_to_dns_seconds",
+                                               "Time from a checker's verdict (down or up) to "
+                                               "the store holding the backend in its new set",
+                                               NULL, latency_bounds, 14);
+    for (size_t i = 0; i < sizeof(gauges) / sizeof(gauges[0]); i++)
+        metrics_gauge_func(mr, gauges[i].name, gauges[i].help, gauges[i].fn, reg);
 }
 
-static int64_t now_ns(void)
+static void metrics_detach(void)
 {
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
+    for (size_t i = 0; i < sizeof(gauges) / sizeof(gauges[0]); i++)
+        metrics_gauge_func(metrics_default(), gauges[i].name, "", NULL, NULL);
+}
+
+static void count_outcome(enum reg_op op, int64_t submitted_ns, enum rc_code rc)
+{
+    if (!m_outcomes)
+        return;
+    metrics_counter_inc(metrics_counter_with(m_outcomes, op_name(op), rc_slug(rc)));
+    if (submitted_ns)
+        metrics_histogram_observe(metrics_histogram_child(m_commit_latency),
+                                  (double)(now_ns() - submitted_ns) / 1e9);
 }
 
 /* ---- leases ----------------------------------------------------------------------------- */
@@ -353,18 +625,43 @@ static void lease_fill(struct reg_placement *out, int64_t deadline_ns, unsigned 
     }
 }
 
-static void *reaper_main(void *arg);
+/* ---- the checker's side of the index (caller holds index_lock) -------------------------- */
 
-static void count_outcome(enum reg_op op, int64_t submitted_ns, enum rc_code rc)
+/* Hand a backend that just became present to the checker (when every backend is checked). */
+static void checker_add(struct reg_registry *reg, struct entry *e)
 {
-    if (!m_outcomes)
+    if (!reg->checker || !reg->check_all || e->checked)
         return;
-    metrics_counter_inc(
-        metrics_counter_with(m_outcomes, op == REG_OP_ADD ? "add" : "remove", rc_slug(rc)));
-    if (submitted_ns)
-        metrics_histogram_observe(metrics_histogram_child(m_commit_latency),
-                                  (double)(now_ns() - submitted_ns) / 1e9);
+    if (hc_engine_add_as(reg->checker, &e->ip, NULL, e->where != REG_KIND_DOWN) == RC_OK) {
+        e->checked = 1;
+        e->health_down = e->where == REG_KIND_DOWN;
+    }
 }
+
+/* A backend leaves the index: stop checking it, then drop its entry and its place. */
+static void drop_entry(struct reg_registry *reg, struct entry *e)
+{
+    enum reg_type t = reg_type_of(&e->ip);
+    unsigned b = e->bucket;
+    if (e->checked)
+        hc_engine_remove(reg->checker, &e->ip);
+    index_remove(reg, &e->ip);
+    reg->reserved[t][b]--;
+}
+
+/* The entry now lives in set kind. */
+static void entry_moved(struct entry *e, int kind)
+{
+    if (e->where == (enum reg_kind)kind)
+        return;
+    e->where = (enum reg_kind)kind;
+    e->since_ms = kind == REG_KIND_SERVED ? 0 : wall_ms();
+}
+
+/* ---- lifecycle -------------------------------------------------------------------------- */
+
+static void *committer_main(void *arg);
+static void *reaper_main(void *arg);
 
 /* Process-wide, so a generation never repeats across registries (tests run several). */
 static atomic_ullong generations = 1;
@@ -390,9 +687,14 @@ struct reg_registry *reg_create(const struct reg_options *opt, struct reg_provid
     bump_generation(reg);
     for (int t = 0; t < 2; t++)
         for (unsigned b = 0; b < REG_MAX_BUCKETS; b++) {
-            pthread_mutex_init(&reg->buckets[t][b].lock, NULL);
-            reg->buckets[t][b].rec.type = (enum reg_type)t;
-            reg->buckets[t][b].rec.bucket = b;
+            struct bucket *bk = &reg->buckets[t][b];
+            pthread_mutex_init(&bk->lock, NULL);
+            for (int k = 0; k < REG_KINDS; k++) {
+                bk->rec[k].type = (enum reg_type)t;
+                bk->rec[k].kind = (enum reg_kind)k;
+                bk->rec[k].bucket = b;
+            }
+            bk->queue_tail = &bk->queue;
         }
     pthread_mutex_init(&reg->index_lock, NULL);
     pthread_cond_init(&reg->index_cond, NULL);
@@ -401,12 +703,21 @@ struct reg_registry *reg_create(const struct reg_options *opt, struct reg_provid
     pthread_mutex_init(&reg->reaper_lock, NULL);
     pthread_cond_init(&reg->reaper_cond, NULL);
     reg->dirty_tail = &reg->dirty_head;
-    for (int t = 0; t < 2; t++)
-        for (unsigned b = 0; b < REG_MAX_BUCKETS; b++)
-            reg->buckets[t][b].queue_tail = &reg->buckets[t][b].queue;
     reg->table_size = 1024;
     reg->table = xcalloc(reg->table_size, sizeof(*reg->table));
     return reg;
+}
+
+void reg_set_checker(struct reg_registry *reg, struct hc_engine *engine, int check_all,
+                     const struct hc_check *defaults)
+{
+    reg->checker = engine;
+    reg->check_all = engine && check_all;
+    reg->check_port = defaults ? defaults->port : 0;
+    reg->check_interval_ms = defaults && defaults->interval_ms ? defaults->interval_ms
+                                                               : HC_DEFAULT_INTERVAL_MS;
+    reg->check_timeout_ms = defaults && defaults->timeout_ms ? defaults->timeout_ms
+                                                             : HC_DEFAULT_TIMEOUT_MS;
 }
 
 void reg_destroy(struct reg_registry *reg)
@@ -414,7 +725,7 @@ void reg_destroy(struct reg_registry *reg)
     if (!reg)
         return;
     if (atomic_load(&reg->loaded))
-        metrics_gauge_func(metrics_default(), "r53reg_commit_queue_depth", "", NULL, NULL);
+        metrics_detach();
     if (reg->reaper_started) {
         pthread_mutex_lock(&reg->reaper_lock);
         reg->reaper_stop = 1;
@@ -430,9 +741,11 @@ void reg_destroy(struct reg_registry *reg)
         pthread_mutex_unlock(&reg->work_lock);
         pthread_join(reg->committer, NULL);
     }
+    /* Settling above may still have added or removed targets; no verdict matters now. */
+    hc_engine_destroy(reg->checker);
     for (int t = 0; t < 2; t++)
         for (unsigned b = 0; b < REG_MAX_BUCKETS; b++) {
-            reg_record_release(&reg->buckets[t][b].rec);
+            triple_release(reg->buckets[t][b].rec);
             pthread_mutex_destroy(&reg->buckets[t][b].lock);
         }
     for (size_t i = 0; i < reg->table_size; i++) {
@@ -458,33 +771,42 @@ void reg_destroy(struct reg_registry *reg)
 enum rc_code reg_load(struct reg_registry *reg, char *detail, size_t n)
 {
     struct reg_record *recs = NULL;
-    size_t nrecs = 0, dups = 0;
+    size_t nrecs = 0, dups = 0, nk[REG_KINDS] = {0};
     enum rc_code rc = reg->prov->ops->load(reg->prov, &recs, &nrecs, detail, n);
     if (rc)
         goto out;
     for (size_t i = 0; i < nrecs; i++) {
         struct reg_record *r = &recs[i];
-        if (r->bucket >= REG_MAX_BUCKETS || r->nvalues == 0)
+        if (r->bucket >= REG_MAX_BUCKETS || r->nvalues == 0 || (unsigned)r->kind >= REG_KINDS)
             continue; /* providers filter these; belt and braces */
         struct bucket *bk = &reg->buckets[r->type][r->bucket];
+        struct reg_record *slot = &bk->rec[r->kind];
         pthread_mutex_lock(&bk->lock);
         pthread_mutex_lock(&reg->index_lock);
-        reg_record_release(&bk->rec);
-        bk->rec = *r;
+        reg->reserved[r->type][r->bucket] -= (unsigned)slot->nvalues;
+        reg_record_release(slot);
+        *slot = *r;
         r->values = NULL;
         r->nvalues = 0;
-        reg->reserved[bk->rec.type][bk->rec.bucket] = (unsigned)bk->rec.nvalues;
-        for (size_t v = 0; v < bk->rec.nvalues; v++) {
-            if (*index_slot(reg, &bk->rec.values[v])) {
+        reg->reserved[slot->type][slot->bucket] += (unsigned)slot->nvalues;
+        for (size_t v = 0; v < slot->nvalues; v++) {
+            struct entry *e;
+            if (*index_slot(reg, &slot->values[v])) {
                 char ip[IP_TEXT_MAX];
-                log_warn("msg=\"IP found in two buckets; deregistering it removes it from the "
-                         "first only\" ip=%s bucket=%u",
-                         ip_format(&bk->rec.values[v], ip), bk->rec.bucket);
+                log_warn("msg=\"IP found in two record sets; it is kept in the first\" ip=%s "
+                         "bucket=%u set=%s",
+                         ip_format(&slot->values[v], ip), slot->bucket,
+                         slot->kind == REG_KIND_SERVED ? "served"
+                         : slot->kind == REG_KIND_DOWN ? "down"
+                                                       : "draining");
                 dups++;
                 continue;
             }
-            lease_start(reg, index_insert(reg, &bk->rec.values[v], bk->rec.bucket,
-                                          ENTRY_PRESENT));
+            e = index_insert(reg, &slot->values[v], slot->bucket, ENTRY_PRESENT);
+            entry_moved(e, (int)slot->kind);
+            lease_start(reg, e);
+            checker_add(reg, e);
+            nk[slot->kind]++;
         }
         pthread_mutex_unlock(&reg->index_lock);
         pthread_mutex_unlock(&bk->lock);
@@ -508,8 +830,10 @@ enum rc_code reg_load(struct reg_registry *reg, char *detail, size_t n)
     }
     atomic_store(&reg->loaded, 1);
     bump_generation(reg);
-    log_info("msg=loaded provider=%s records=%zu backends=%zu duplicates=%zu",
-             reg->prov->ops->name, nrecs, reg->count, dups);
+    log_info("msg=loaded provider=%s records=%zu backends=%zu served=%zu down=%zu draining=%zu "
+             "duplicates=%zu",
+             reg->prov->ops->name, nrecs, reg->count, nk[REG_KIND_SERVED], nk[REG_KIND_DOWN],
+             nk[REG_KIND_DRAINING], dups);
 out:
     for (size_t i = 0; i < nrecs; i++)
         reg_record_release(&recs[i]);
@@ -532,39 +856,18 @@ const char *reg_provider_name(const struct reg_registry *reg)
     return reg->prov->ops->name;
 }
 
-/* ---- mutations -------------------------------------------------------------------------- */
+/* ---- mutations: shared by both commit modes -------------------------------------------- */
 
-static void log_change(const struct reg_registry *reg, const char *op, const struct ip_addr *ip,
-                       const struct reg_record *rec)
+static void log_change(const struct reg_registry *reg, enum reg_op op, const struct ip_addr *ip,
+                       const struct bucket *bk)
 {
     char ipt[IP_TEXT_MAX], sid[REG_SET_ID_MAX + 1];
-    reg_set_id(&reg->opt, rec->bucket, sid, sizeof(sid));
-    log_info("msg=store_change op=%s ip=%s type=%s set_id=%s count=%zu weight=%u", op,
-             ip_format(ip, ipt), reg_type_name(rec->type), sid, rec->nvalues, rec->weight);
-}
-
-/* Build old +/- ip into out (a fresh record). */
-static void record_with(const struct reg_registry *reg, const struct reg_record *old,
-                        const struct ip_addr *ip, int add, struct reg_record *out)
-{
-    long pos = find_value(old, ip);
-    size_t n = old->nvalues + (add ? 1 : 0) - (add ? 0 : 1);
-
-    *out = *old;
-    out->values = n ? xmalloc(n * sizeof(*out->values)) : NULL;
-    out->nvalues = n;
-    /* Copy the values before and after the slot (memcpy of 0 bytes from NULL is UB). */
-    size_t at = add ? (size_t)(-pos - 1) : (size_t)pos;
-    size_t tail = old->nvalues - at - (add ? 0 : 1);
-    if (at)
-        memcpy(out->values, old->values, at * sizeof(*old->values));
-    if (add)
-        out->values[at] = *ip;
-    if (tail)
-        memcpy(out->values + at + (add ? 1 : 0), old->values + at + (add ? 0 : 1),
-               tail * sizeof(*old->values));
-    out->weight = reg_weight_for(&reg->opt, n);
-    out->ttl = reg->opt.ttl;
+    const struct reg_record *rec = bk->rec;
+    reg_set_id(&reg->opt, rec[0].bucket, sid, sizeof(sid));
+    log_info("msg=store_change op=%s ip=%s type=%s set_id=%s count=%zu weight=%u down=%zu "
+             "draining=%zu",
+             op_name(op), ip_format(ip, ipt), reg_type_name(rec[0].type), sid, rec[0].nvalues,
+             rec[0].weight, rec[REG_KIND_DOWN].nvalues, rec[REG_KIND_DRAINING].nvalues);
 }
 
 static void fill_placement(struct reg_placement *out, const struct ip_addr *ip, unsigned bucket,
@@ -576,6 +879,167 @@ static void fill_placement(struct reg_placement *out, const struct ip_addr *ip, 
     out->bucket = bucket;
     out->weight = weight;
     out->state = state;
+}
+
+static void finish(struct intent *in, struct reg_result *res)
+{
+    count_outcome(in->op, in->submitted_ns, res->rc);
+    in->done(in->arg, res);
+    free(in);
+}
+
+static void fail(struct intent *in, enum rc_code rc, const char *detail)
+{
+    struct reg_result res;
+    memset(&res, 0, sizeof(res));
+    res.rc = rc;
+    snprintf(res.detail, sizeof(res.detail), "%s", detail ? detail : "");
+    finish(in, &res);
+}
+
+enum admission { ADMIT_ANSWERED, ADMIT_QUEUE, ADMIT_AS_IS };
+
+/*
+ * Decide what in needs, given e, the IP's settled entry (or NULL). ADMIT_QUEUE: in->bucket is
+ * set and the entry marked in flight (a new one inserted for an ADD): the change must be
+ * committed. ADMIT_ANSWERED: res holds the answer (unknown IP, buckets full). ADMIT_AS_IS: the
+ * IP already is where in wants it: answer with its placement (answer_as_is). Caller holds
+ * index_lock.
+ */
+static enum admission admit(struct reg_registry *reg, struct intent *in, struct entry *e,
+                            struct reg_result *res)
+{
+    enum reg_type t = reg_type_of(&in->ip);
+
+    if (!e && (in->op == REG_OP_ADD || in->op == REG_OP_ENSURE)) {
+        int b = choose_bucket(reg, &in->ip);
+        if (b < 0) {
+            res->rc = RC_BUCKETS_FULL;
+            say_full(reg, t, res->detail, sizeof(res->detail));
+            return ADMIT_ANSWERED;
+        }
+        index_insert(reg, &in->ip, (unsigned)b, ENTRY_ADDING);
+        reg->reserved[t][b]++;
+        in->bucket = (unsigned)b;
+        in->created = 1;
+        return ADMIT_QUEUE;
+    }
+    if (!e) {
+        res->rc = RC_NOT_REGISTERED;
+        say_not_registered(&in->ip, res->detail, sizeof(res->detail));
+        return ADMIT_ANSWERED;
+    }
+    in->bucket = e->bucket;
+    switch (in->op) {
+    case REG_OP_ADD:
+        if (e->where != REG_KIND_DRAINING)
+            return ADMIT_AS_IS;
+        in->to_down = e->checked && e->health_down;
+        break;
+    case REG_OP_ENSURE:
+        return ADMIT_AS_IS;
+    case REG_OP_REMOVE:
+        e->state = ENTRY_REMOVING;
+        return ADMIT_QUEUE;
+    case REG_OP_DOWN:
+        if (e->where != REG_KIND_SERVED)
+            return ADMIT_AS_IS;
+        break;
+    case REG_OP_UP:
+        if (e->where != REG_KIND_DOWN)
+            return ADMIT_AS_IS;
+        break;
+    case REG_OP_DRAIN:
+        if (e->where == REG_KIND_DRAINING)
+            return ADMIT_AS_IS;
+        break;
+    }
+    e->state = ENTRY_MOVING;
+    return ADMIT_QUEUE;
+}
+
+/* ADMIT_AS_IS: report where the IP is. 0 when it vanished meanwhile (adopted away by another
+ * writer's change): the caller starts over. */
+static int answer_as_is(struct reg_registry *reg, struct intent *in, struct reg_result *res)
+{
+    struct bucket *bk = &reg->buckets[reg_type_of(&in->ip)][in->bucket];
+    int k;
+    pthread_mutex_lock(&bk->lock);
+    k = triple_find(bk->rec, &in->ip);
+    if (k >= 0) {
+        res->rc = RC_OK;
+        fill_placement(&res->placement, &in->ip, in->bucket, bk->rec[REG_KIND_SERVED].weight,
+                       state_of(k));
+    }
+    pthread_mutex_unlock(&bk->lock);
+    return k >= 0;
+}
+
+/*
+ * Settle the index entries of intents (a list) of bucket bk after their commit (committed) or
+ * failure: each entry follows what bk's committed sets now hold, which is what the store holds
+ * (a failure may have adopted another writer's change). An IP in one of the sets is PRESENT
+ * there; an IP in none leaves the index. Records each intent's kind_after. Returns the
+ * operations that waited on those IPs, in order, for the caller to resubmit once no lock is
+ * held. Caller holds bk->lock and index_lock.
+ */
+static struct intent *settle_entries(struct reg_registry *reg, struct bucket *bk,
+                                     struct intent *intents, int committed)
+{
+    struct intent *waiters = NULL, **wtail = &waiters;
+    int64_t now = now_ns();
+
+    for (struct intent *in = intents; in; in = in->next) {
+        struct entry *e = *index_slot(reg, &in->ip);
+        in->kind_after = triple_find(bk->rec, &in->ip);
+        if (!e)
+            continue;
+        if (e->waiters) {
+            *wtail = e->waiters;
+            while (*wtail)
+                wtail = &(*wtail)->next;
+            e->waiters = NULL;
+        }
+        if (in->kind_after < 0) {
+            drop_entry(reg, e); /* removed, or its addition rolled back */
+            continue;
+        }
+        if (e->state == ENTRY_ADDING) {
+            e->state = ENTRY_PRESENT;
+            entry_moved(e, in->kind_after);
+            if (committed)
+                lease_start(reg, e);
+            checker_add(reg, e);
+            continue;
+        }
+        e->state = ENTRY_PRESENT;
+        if (committed && e->verdict_ns && e->where != (enum reg_kind)in->kind_after &&
+            (in->op == REG_OP_DOWN || in->op == REG_OP_UP) && m_detect_to_dns)
+            metrics_histogram_observe(metrics_histogram_child(m_detect_to_dns),
+                                      (double)(now - e->verdict_ns) / 1e9);
+        entry_moved(e, in->kind_after);
+    }
+    return waiters;
+}
+
+/* The answer to a settled intent (kind_after set by settle_entries), with the bucket's served
+ * weight after the commit. */
+static void result_of(const struct intent *in, unsigned weight, const char *change_id,
+                      struct reg_result *res)
+{
+    memset(res, 0, sizeof(*res));
+    if (in->op != REG_OP_REMOVE && in->kind_after < 0) {
+        char txt[IP_TEXT_MAX];
+        res->rc = RC_NOT_REGISTERED;
+        rc_detail(res->detail, sizeof(res->detail),
+                  "%s is not registered (another writer removed it meanwhile)",
+                  ip_format(&in->ip, txt));
+        return;
+    }
+    res->created = in->created;
+    fill_placement(&res->placement, &in->ip, in->bucket, weight,
+                   in->op == REG_OP_REMOVE ? REG_STATE_DEREGISTERED : state_of(in->kind_after));
+    snprintf(res->placement.change_id, sizeof(res->placement.change_id), "%s", change_id);
 }
 
 /*
@@ -607,228 +1071,230 @@ static unsigned rand_below(unsigned n)
     return n ? (unsigned)(state % n) : 0;
 }
 
-/*
- * The store holds something else than bk->rec (another replica, a person in the console, the
- * old script): take fresh as the truth and fix the index. IPs that vanished are dropped (unless
- * an operation on them is in flight: its owner settles it); IPs that appeared are adopted.
- * Caller holds bk->lock.
- */
-static void adopt(struct reg_registry *reg, struct bucket *bk, struct reg_record *fresh)
+/* Full-jitter pause before compare-and-swap round `rounds` + 1 (no lock may be held). */
+static void backoff(unsigned rounds)
 {
-    enum reg_type t = bk->rec.type;
-    unsigned b = bk->rec.bucket;
-    size_t dropped = 0, added = 0;
+    unsigned cap_us = 1000u << (rounds < 6 ? rounds : 6);
+    struct timespec ts = {0, (long)(rand_below(cap_us) + 1) * 1000};
+    nanosleep(&ts, NULL);
+}
+
+/*
+ * The store holds something else than bk's sets (another replica, a person in the console,
+ * the old script): fresh[k], for each kind k in mask, is what it holds; take it as the truth
+ * and fix the index. IPs that vanished are dropped (unless an operation on them is in flight:
+ * its owner settles it); IPs that appeared are adopted; IPs another writer moved between the
+ * sets follow. Takes fresh's values. Caller holds bk->lock.
+ */
+static void adopt(struct reg_registry *reg, struct bucket *bk, struct reg_record *fresh,
+                  unsigned mask)
+{
+    enum reg_type t = bk->rec[0].type;
+    unsigned b = bk->rec[0].bucket;
+    struct reg_record now[REG_KINDS];
+    size_t dropped = 0, added = 0, moved = 0, before = triple_count(bk->rec);
     char sid[REG_SET_ID_MAX + 1];
 
+    for (int k = 0; k < REG_KINDS; k++)
+        now[k] = mask & (1u << k) ? fresh[k] : bk->rec[k];
     pthread_mutex_lock(&reg->index_lock);
-    for (size_t i = 0; i < bk->rec.nvalues; i++) {
-        struct entry *e;
-        if (find_value(fresh, &bk->rec.values[i]) >= 0)
-            continue;
-        e = *index_slot(reg, &bk->rec.values[i]);
-        if (e && e->state == ENTRY_PRESENT && e->bucket == b) {
-            index_remove(reg, &bk->rec.values[i]);
-            reg->reserved[t][b]--;
-            dropped++;
+    for (int k = 0; k < REG_KINDS; k++)
+        for (size_t i = 0; i < bk->rec[k].nvalues; i++) {
+            struct entry *e;
+            if (triple_find(now, &bk->rec[k].values[i]) >= 0)
+                continue;
+            e = *index_slot(reg, &bk->rec[k].values[i]);
+            if (e && e->state == ENTRY_PRESENT && e->bucket == b) {
+                drop_entry(reg, e);
+                dropped++;
+            }
         }
-    }
-    for (size_t i = 0; i < fresh->nvalues; i++) {
-        if (find_value(&bk->rec, &fresh->values[i]) >= 0 || *index_slot(reg, &fresh->values[i]))
-            continue;
-        lease_start(reg, index_insert(reg, &fresh->values[i], b, ENTRY_PRESENT));
-        reg->reserved[t][b]++;
-        added++;
-    }
+    for (int k = 0; k < REG_KINDS; k++)
+        for (size_t i = 0; i < now[k].nvalues; i++) {
+            struct entry *e = *index_slot(reg, &now[k].values[i]);
+            if (!e) {
+                e = index_insert(reg, &now[k].values[i], b, ENTRY_PRESENT);
+                entry_moved(e, k);
+                reg->reserved[t][b]++;
+                lease_start(reg, e);
+                checker_add(reg, e);
+                added++;
+            } else if (e->state == ENTRY_PRESENT && e->bucket == b && e->where != (unsigned)k) {
+                entry_moved(e, k);
+                moved++;
+            }
+        }
     pthread_cond_broadcast(&reg->index_cond);
     pthread_mutex_unlock(&reg->index_lock);
 
+    for (int k = 0; k < REG_KINDS; k++) {
+        if (!(mask & (1u << k)))
+            continue;
+        reg_record_release(&bk->rec[k]);
+        bk->rec[k] = fresh[k];
+        bk->rec[k].type = t;
+        bk->rec[k].kind = (enum reg_kind)k;
+        bk->rec[k].bucket = b;
+        fresh[k].values = NULL;
+        fresh[k].nvalues = 0;
+    }
     reg_set_id(&reg->opt, b, sid, sizeof(sid));
     log_warn("msg=\"record changed underneath; adopted what the store holds\" type=%s "
-             "set_id=%s count_before=%zu count_after=%zu adopted=%zu dropped=%zu",
-             reg_type_name(t), sid, bk->rec.nvalues, fresh->nvalues, added, dropped);
-    reg_record_release(&bk->rec);
-    bk->rec = *fresh;
-    bk->rec.type = t;
-    bk->rec.bucket = b;
-    fresh->values = NULL;
-    fresh->nvalues = 0;
+             "set_id=%s count_before=%zu count_after=%zu adopted=%zu dropped=%zu moved=%zu",
+             reg_type_name(t), sid, before, triple_count(bk->rec), added, dropped, moved);
     bump_generation(reg);
 }
 
+/* Read the sets in mask of bk afresh and adopt them. When an IP vanished from one of them,
+ * another writer may have moved it to a set not read: read the others too, so a moved backend
+ * is never taken for a removed one. Caller holds bk->lock. */
+static enum rc_code reload_and_adopt(struct reg_registry *reg, struct bucket *bk, unsigned mask,
+                                     char *detail, size_t n)
+{
+    struct reg_record fresh[REG_KINDS];
+    enum rc_code rc = RC_OK;
+    unsigned want = mask, have = 0;
+
+    memset(fresh, 0, sizeof(fresh));
+    while (rc == RC_OK && want != have) {
+        int vanished = 0;
+        for (int k = 0; k < REG_KINDS && rc == RC_OK; k++)
+            if ((want & ~have) & (1u << k)) {
+                rc = reg->prov->ops->reload(reg->prov, bk->rec[0].type, (enum reg_kind)k,
+                                            bk->rec[0].bucket, &fresh[k], detail, n);
+                have |= 1u << k;
+            }
+        for (int k = 0; k < REG_KINDS && !vanished; k++)
+            if (have & (1u << k))
+                for (size_t i = 0; i < bk->rec[k].nvalues && !vanished; i++)
+                    vanished = find_value(&fresh[k], &bk->rec[k].values[i]) < 0;
+        if (vanished)
+            want = (1u << REG_KINDS) - 1;
+    }
+    if (rc == RC_OK)
+        adopt(reg, bk, fresh, have);
+    triple_release(fresh);
+    return rc;
+}
+
+/* The committed sets of bk become next[] (taking its values). Caller holds bk->lock. */
+static void install(struct reg_registry *reg, struct bucket *bk, struct reg_record *next)
+{
+    for (int k = 0; k < REG_KINDS; k++) {
+        enum reg_type t = bk->rec[k].type;
+        unsigned b = bk->rec[k].bucket;
+        reg_record_release(&bk->rec[k]);
+        bk->rec[k] = next[k];
+        bk->rec[k].type = t;
+        bk->rec[k].kind = (enum reg_kind)k;
+        bk->rec[k].bucket = b;
+        if (!bk->rec[k].nvalues)
+            bk->rec[k].weight = 0;
+        next[k].values = NULL;
+        next[k].nvalues = 0;
+    }
+    bump_generation(reg);
+}
+
+/* ---- immediate mode: one store call per mutation, on the caller's thread --------------- */
+
 /*
- * Make bk hold (add) or not hold (!add) ip in the store, as a compare-and-swap of bk->rec;
- * on a conflict adopt what the store holds and try again on top of it. Caller holds bk->lock.
- * On RC_OK bk->rec is what the store now holds.
+ * Commit in alone as a compare-and-swap of bk's sets; on a conflict adopt what the store holds
+ * and try again on top of it. Caller holds bk->lock. On RC_OK bk's sets are what the store now
+ * holds.
  */
-static enum rc_code commit(struct reg_registry *reg, struct bucket *bk, const struct ip_addr *ip,
-                           int add, char *change_id, char *detail, size_t n)
+static enum rc_code commit_now(struct reg_registry *reg, struct bucket *bk, struct intent *in,
+                               char *change_id, char *detail, size_t n)
 {
     enum rc_code rc = RC_OK;
 
-    for (int round = 0;; round++) {
-        struct reg_record next = {0}, fresh = {0};
-        long pos = find_value(&bk->rec, ip);
-        if (add ? pos >= 0 : pos < 0)
-            return RC_OK; /* already so: done by another writer, or by a lost earlier answer */
-        if (add && bk->rec.nvalues >= reg->opt.max_per_bucket) {
+    for (unsigned round = 0;; round++) {
+        struct reg_record next[REG_KINDS];
+        struct reg_change chg[REG_KINDS];
+        unsigned mask;
+        size_t nchg;
+
+        if (in->created && triple_find(bk->rec, &in->ip) < 0 &&
+            triple_count(bk->rec) >= reg->opt.max_per_bucket) {
             rc_detail(detail, n, "the bucket filled up through another writer; retry");
             return RC_CONFLICT;
         }
-        record_with(reg, &bk->rec, ip, add, &next);
-        {
-            struct reg_change chg = {bk->rec.nvalues ? &bk->rec : NULL,
-                                     next.nvalues ? &next : NULL};
-            rc = reg->prov->ops->apply(reg->prov, &chg, 1, change_id, detail, n);
-        }
-        if (rc == RC_OK) {
-            reg_record_release(&bk->rec);
-            bk->rec = next;
-            if (!bk->rec.nvalues)
-                bk->rec.weight = 0;
-            bump_generation(reg);
+        apply_intents(reg, bk->rec, in, next);
+        nchg = triple_changes(bk->rec, next, chg, &mask);
+        if (!nchg) {
+            triple_release(next); /* already so: done by another writer, or a lost answer */
             return RC_OK;
         }
-        reg_record_release(&next);
+        rc = reg->prov->ops->apply(reg->prov, chg, nchg, change_id, detail, n);
+        if (rc == RC_OK) {
+            install(reg, bk, next);
+            return RC_OK;
+        }
+        triple_release(next);
         if (rc != RC_CONFLICT || round + 1 == CONFLICT_ROUNDS)
             return rc;
         if (round >= 1) {
-            /* A hot contender (another replica's pipeline) can win every race: back off with
-             * full jitter, without holding the bucket lock while asleep. */
-            unsigned cap_us = 1000u << (round < 6 ? round : 6);
-            struct timespec ts = {0, (long)(rand_below(cap_us) + 1) * 1000};
+            /* A hot contender (another replica's pipeline) can win every race: back off
+             * without holding the bucket lock while asleep. */
             pthread_mutex_unlock(&bk->lock);
-            nanosleep(&ts, NULL);
+            backoff(round);
             pthread_mutex_lock(&bk->lock);
         }
-        rc = reg->prov->ops->reload(reg->prov, bk->rec.type, bk->rec.bucket, &fresh, detail, n);
-        if (rc) {
-            reg_record_release(&fresh);
+        rc = reload_and_adopt(reg, bk, mask, detail, n);
+        if (rc)
             return rc;
-        }
-        adopt(reg, bk, &fresh);
     }
 }
 
-static enum rc_code register_now(struct reg_registry *reg, const struct ip_addr *ip,
-                                 struct reg_placement *out, int *created, char *detail, size_t n)
+static void run_now(struct reg_registry *reg, struct intent *in)
 {
-    enum reg_type t = reg_type_of(ip);
-    enum rc_code rc = RC_OK;
-    struct entry *e;
+    struct reg_result res;
+    char change_id[REG_CHANGE_ID_MAX] = "";
     struct bucket *bk;
-    int b;
+    enum rc_code rc;
+    unsigned weight;
 
-    *created = 0;
-    if (!atomic_load(&reg->loaded))
-        return RC_NOT_READY;
+    memset(&res, 0, sizeof(res));
     pthread_mutex_lock(&reg->index_lock);
-    e = settled_entry(reg, ip);
-    if (e) {
-        /* Already registered: report where, with the bucket's current weight. */
-        unsigned eb = e->bucket;
+    switch (admit(reg, in, settled_entry(reg, &in->ip), &res)) {
+    case ADMIT_ANSWERED:
         pthread_mutex_unlock(&reg->index_lock);
-        bk = &reg->buckets[t][eb];
-        pthread_mutex_lock(&bk->lock);
-        if (find_value(&bk->rec, ip) >= 0) {
-            fill_placement(out, ip, eb, bk->rec.weight, REG_STATE_REGISTERED);
-            pthread_mutex_unlock(&bk->lock);
-            return RC_OK;
-        }
-        pthread_mutex_unlock(&bk->lock);
-        /* Deregistered in between: register anew. */
-        return register_now(reg, ip, out, created, detail, n);
-    }
-    b = choose_bucket(reg, ip);
-    if (b < 0) {
+        finish(in, &res);
+        return;
+    case ADMIT_AS_IS:
         pthread_mutex_unlock(&reg->index_lock);
-        say_full(reg, t, detail, n);
-        return RC_BUCKETS_FULL;
+        if (answer_as_is(reg, in, &res))
+            finish(in, &res);
+        else
+            run_now(reg, in); /* removed meanwhile by an adopt: start over */
+        return;
+    case ADMIT_QUEUE:
+        break;
     }
-    e = index_insert(reg, ip, (unsigned)b, ENTRY_ADDING);
-    reg->reserved[t][b]++;
     pthread_mutex_unlock(&reg->index_lock);
 
-    bk = &reg->buckets[t][b];
+    bk = &reg->buckets[reg_type_of(&in->ip)][in->bucket];
+    in->next = NULL;
     pthread_mutex_lock(&bk->lock);
-    rc = commit(reg, bk, ip, 1, out->change_id, detail, n);
-    if (rc == RC_OK) {
-        fill_placement(out, ip, (unsigned)b, bk->rec.weight, REG_STATE_REGISTERED);
-        *created = 1;
-        log_change(reg, "add", ip, &bk->rec);
-    }
+    rc = commit_now(reg, bk, in, change_id, res.detail, sizeof(res.detail));
     pthread_mutex_lock(&reg->index_lock);
-    if (rc == RC_OK) {
-        e->state = ENTRY_PRESENT;
-        lease_start(reg, e);
-    } else {
-        index_remove(reg, ip);
-        reg->reserved[t][b]--;
-    }
+    settle_entries(reg, bk, in, rc == RC_OK);
     pthread_cond_broadcast(&reg->index_cond);
     pthread_mutex_unlock(&reg->index_lock);
+    weight = bk->rec[REG_KIND_SERVED].weight;
+    if (rc == RC_OK)
+        log_change(reg, in->op, &in->ip, bk);
     pthread_mutex_unlock(&bk->lock);
-    return rc;
-}
-
-static enum rc_code deregister_now(struct reg_registry *reg, const struct ip_addr *ip,
-                                   struct reg_placement *out, char *detail, size_t n)
-{
-    enum reg_type t = reg_type_of(ip);
-    enum rc_code rc = RC_OK;
-    struct entry *e;
-    struct bucket *bk;
-    unsigned b;
-
-    if (!atomic_load(&reg->loaded))
-        return RC_NOT_READY;
-    pthread_mutex_lock(&reg->index_lock);
-    e = settled_entry(reg, ip);
-    if (!e) {
-        pthread_mutex_unlock(&reg->index_lock);
-        say_not_registered(ip, detail, n);
-        return RC_NOT_REGISTERED;
-    }
-    e->state = ENTRY_REMOVING;
-    b = e->bucket;
-    pthread_mutex_unlock(&reg->index_lock);
-
-    bk = &reg->buckets[t][b];
-    pthread_mutex_lock(&bk->lock);
-    rc = commit(reg, bk, ip, 0, out->change_id, detail, n);
     if (rc == RC_OK) {
-        fill_placement(out, ip, b, bk->rec.weight, REG_STATE_DEREGISTERED);
-        log_change(reg, "remove", ip, &bk->rec);
-    }
-    pthread_mutex_lock(&reg->index_lock);
-    if (rc == RC_OK) {
-        index_remove(reg, ip);
-        reg->reserved[t][b]--;
+        result_of(in, weight, change_id, &res);
     } else {
-        e->state = ENTRY_PRESENT;
+        res.rc = rc;
+        res.placement.ip = in->ip;
     }
-    pthread_cond_broadcast(&reg->index_cond);
-    pthread_mutex_unlock(&reg->index_lock);
-    pthread_mutex_unlock(&bk->lock);
-    return rc;
+    finish(in, &res);
 }
 
 /* ---- group commit ----------------------------------------------------------------------- */
-
-static void finish(struct intent *in, struct reg_result *res)
-{
-    count_outcome(in->op, in->submitted_ns, res->rc);
-    in->done(in->arg, res);
-    free(in);
-}
-
-static void fail(struct intent *in, enum rc_code rc, const char *detail)
-{
-    struct reg_result res;
-    memset(&res, 0, sizeof(res));
-    res.rc = rc;
-    snprintf(res.detail, sizeof(res.detail), "%s", detail ? detail : "");
-    finish(in, &res);
-}
 
 static void submit_intent(struct reg_registry *reg, struct intent *in);
 
@@ -877,10 +1343,10 @@ static void enqueue(struct reg_registry *reg, struct intent *in, int front)
 
 static void submit_intent(struct reg_registry *reg, struct intent *in)
 {
-    enum reg_type t = reg_type_of(&in->ip);
+    struct reg_result res;
     struct entry *e;
-    int b;
 
+    memset(&res, 0, sizeof(res));
     pthread_mutex_lock(&reg->index_lock);
     e = *index_slot(reg, &in->ip);
     if (e && e->state != ENTRY_PRESENT) {
@@ -893,159 +1359,75 @@ static void submit_intent(struct reg_registry *reg, struct intent *in)
         pthread_mutex_unlock(&reg->index_lock);
         return;
     }
-    if (in->op == REG_OP_ADD) {
-        if (e) {
-            unsigned eb = e->bucket;
-            struct bucket *bk = &reg->buckets[t][eb];
-            struct reg_result res;
-            pthread_mutex_unlock(&reg->index_lock);
-            memset(&res, 0, sizeof(res));
-            pthread_mutex_lock(&bk->lock);
-            if (find_value(&bk->rec, &in->ip) >= 0) {
-                fill_placement(&res.placement, &in->ip, eb, bk->rec.weight,
-                               REG_STATE_REGISTERED);
-                pthread_mutex_unlock(&bk->lock);
-                finish(in, &res);
-                return;
-            }
-            pthread_mutex_unlock(&bk->lock);
+    switch (admit(reg, in, e, &res)) {
+    case ADMIT_QUEUE:
+        pthread_mutex_unlock(&reg->index_lock);
+        enqueue(reg, in, 0);
+        return;
+    case ADMIT_ANSWERED:
+        pthread_mutex_unlock(&reg->index_lock);
+        finish(in, &res);
+        return;
+    case ADMIT_AS_IS:
+        pthread_mutex_unlock(&reg->index_lock);
+        if (answer_as_is(reg, in, &res))
+            finish(in, &res);
+        else
             submit_intent(reg, in); /* removed meanwhile by an adopt: place anew */
-            return;
-        }
-        b = choose_bucket(reg, &in->ip);
-        if (b < 0) {
-            char detail[REG_DETAIL_MAX];
-            pthread_mutex_unlock(&reg->index_lock);
-            say_full(reg, t, detail, sizeof(detail));
-            fail(in, RC_BUCKETS_FULL, detail);
-            return;
-        }
-        index_insert(reg, &in->ip, (unsigned)b, ENTRY_ADDING);
-        reg->reserved[t][b]++;
-    } else {
-        if (!e) {
-            char detail[96];
-            pthread_mutex_unlock(&reg->index_lock);
-            say_not_registered(&in->ip, detail, sizeof(detail));
-            fail(in, RC_NOT_REGISTERED, detail);
-            return;
-        }
-        e->state = ENTRY_REMOVING;
-        b = (int)e->bucket;
+        return;
     }
-    in->bucket = (unsigned)b;
-    pthread_mutex_unlock(&reg->index_lock);
-    enqueue(reg, in, 0);
 }
 
 /* One bucket's part of a batch. */
 struct slot {
     struct bucket *bk;
-    struct reg_record old; /* copy of the committed record (nvalues 0: none) */
-    struct reg_record next;
+    struct reg_record old[REG_KINDS]; /* copies of the committed sets (nvalues 0: none) */
+    struct reg_record next[REG_KINDS];
     struct intent *intents;
 };
 
-/* The record bk->rec with every intent applied, in order. */
-static void apply_intents(const struct reg_registry *reg, const struct reg_record *rec,
-                          const struct intent *in, struct reg_record *out)
-{
-    reg_record_copy(out, rec);
-    for (; in; in = in->next) {
-        long pos = find_value(out, &in->ip);
-        struct reg_record tmp;
-        if (in->op == REG_OP_ADD ? pos >= 0 : pos < 0)
-            continue;
-        record_with(reg, out, &in->ip, in->op == REG_OP_ADD, &tmp);
-        reg_record_release(out);
-        *out = tmp;
-    }
-    out->weight = reg_weight_for(&reg->opt, out->nvalues);
-    out->ttl = reg->opt.ttl;
-}
-
-/* Elements and value characters a DELETE old + CREATE next costs (Route 53's quota). */
+/* Elements and value characters the slot's DELETE old + CREATE next pairs cost (Route 53's
+ * quota). */
 static void slot_cost(const struct slot *sl, size_t *elements, size_t *chars)
 {
     char txt[IP_TEXT_MAX];
-    *elements = sl->old.nvalues + sl->next.nvalues;
+    *elements = 0;
     *chars = 0;
-    for (size_t i = 0; i < sl->old.nvalues; i++)
-        *chars += strlen(ip_format(&sl->old.values[i], txt));
-    for (size_t i = 0; i < sl->next.nvalues; i++)
-        *chars += strlen(ip_format(&sl->next.values[i], txt));
+    for (int k = 0; k < REG_KINDS; k++) {
+        if (!set_changed(&sl->old[k], &sl->next[k]))
+            continue;
+        *elements += sl->old[k].nvalues + sl->next[k].nvalues;
+        for (size_t i = 0; i < sl->old[k].nvalues; i++)
+            *chars += strlen(ip_format(&sl->old[k].values[i], txt));
+        for (size_t i = 0; i < sl->next[k].nvalues; i++)
+            *chars += strlen(ip_format(&sl->next[k].values[i], txt));
+    }
 }
 
 #define BATCH_MAX_ELEMENTS 1000
 #define BATCH_MAX_CHARS 32000
 
-/*
- * Settle the index entries of a slot's intents: committed, an ADD becomes PRESENT and a REMOVE
- * leaves the index; rolled back, the reverse. Returns the operations that waited on those IPs,
- * in order, for the caller to resubmit once no lock is held. Caller holds index_lock.
- */
-static struct intent *settle_entries(struct reg_registry *reg, struct slot *sl, int committed)
-{
-    enum reg_type t = sl->bk->rec.type;
-    unsigned b = sl->bk->rec.bucket;
-    struct intent *waiters = NULL, **wtail = &waiters;
-
-    for (struct intent *in = sl->intents; in; in = in->next) {
-        struct entry *e = *index_slot(reg, &in->ip);
-        if (!e)
-            continue;
-        if (e->waiters) {
-            *wtail = e->waiters;
-            while (*wtail)
-                wtail = &(*wtail)->next;
-            e->waiters = NULL;
-        }
-        if ((in->op == REG_OP_ADD) == !!committed) {
-            e->state = ENTRY_PRESENT; /* added, or its removal rolled back */
-            if (committed)
-                lease_start(reg, e);
-        } else {
-            index_remove(reg, &in->ip); /* removed, or its addition rolled back */
-            reg->reserved[t][b]--;
-        }
-    }
-    return waiters;
-}
-
 /* Settle a committed slot: the store holds next. Completions run after the locks. */
 static void settle_ok(struct reg_registry *reg, struct slot *sl, const char *change_id)
 {
     struct bucket *bk = sl->bk;
-    enum reg_type t = bk->rec.type;
-    unsigned b = bk->rec.bucket;
     struct intent *waiters, *in;
     unsigned weight;
 
     pthread_mutex_lock(&bk->lock);
-    reg_record_release(&bk->rec);
-    bk->rec = sl->next;
-    bk->rec.type = t;
-    bk->rec.bucket = b;
-    if (!bk->rec.nvalues)
-        bk->rec.weight = 0;
-    sl->next.values = NULL;
-    sl->next.nvalues = 0;
-    weight = bk->rec.weight;
-    bump_generation(reg);
+    install(reg, bk, sl->next);
+    weight = bk->rec[REG_KIND_SERVED].weight;
     pthread_mutex_lock(&reg->index_lock);
-    waiters = settle_entries(reg, sl, 1);
+    waiters = settle_entries(reg, bk, sl->intents, 1);
     pthread_mutex_unlock(&reg->index_lock);
+    for (in = sl->intents; in; in = in->next)
+        log_change(reg, in->op, &in->ip, bk);
     pthread_mutex_unlock(&bk->lock);
 
     while ((in = sl->intents)) {
         struct reg_result res;
         sl->intents = in->next;
-        memset(&res, 0, sizeof(res));
-        res.created = in->op == REG_OP_ADD;
-        fill_placement(&res.placement, &in->ip, b, weight,
-                       in->op == REG_OP_ADD ? REG_STATE_REGISTERED : REG_STATE_DEREGISTERED);
-        snprintf(res.placement.change_id, sizeof(res.placement.change_id), "%s", change_id);
-        log_change(reg, in->op == REG_OP_ADD ? "add" : "remove", &in->ip, &bk->rec);
+        result_of(in, weight, change_id, &res);
         finish(in, &res);
     }
     resubmit(reg, waiters);
@@ -1057,9 +1439,11 @@ static void settle_failed(struct reg_registry *reg, struct slot *sl, enum rc_cod
 {
     struct intent *waiters, *in;
 
+    pthread_mutex_lock(&sl->bk->lock);
     pthread_mutex_lock(&reg->index_lock);
-    waiters = settle_entries(reg, sl, 0);
+    waiters = settle_entries(reg, sl->bk, sl->intents, 0);
     pthread_mutex_unlock(&reg->index_lock);
+    pthread_mutex_unlock(&sl->bk->lock);
     while ((in = sl->intents)) {
         sl->intents = in->next;
         fail(in, rc, detail);
@@ -1091,41 +1475,45 @@ static void requeue(struct reg_registry *reg, struct slot *sl)
 
 static void slot_release(struct slot *sl)
 {
-    reg_record_release(&sl->old);
-    reg_record_release(&sl->next);
+    triple_release(sl->old);
+    triple_release(sl->next);
 }
 
-/* Send slots[0..n) as one atomic store call; on failure isolate the cause by halving. */
+/* Send slots[0..n) as one atomic store call; on failure isolate the cause by halving. A slot
+ * (one bucket's sets) is never split: its changes stay in one call. */
 static void send_batch(struct reg_registry *reg, struct slot *slots, size_t n, int paced)
 {
-    struct reg_change *chg = xcalloc(n, sizeof(*chg));
+    struct reg_change *chg = xcalloc(n * REG_KINDS, sizeof(*chg));
     char change_id[REG_CHANGE_ID_MAX] = "", detail[REG_DETAIL_MAX] = "";
+    size_t nchg = 0, elements = 0, queued;
+    unsigned mask0 = 0;
     enum rc_code rc;
 
     if (!paced && reg->prov->ops->pace)
         reg->prov->ops->pace(reg->prov);
     for (size_t i = 0; i < n; i++) {
-        chg[i].old = slots[i].old.nvalues ? &slots[i].old : NULL;
-        chg[i].new = slots[i].next.nvalues ? &slots[i].next : NULL;
+        unsigned mask;
+        size_t c = triple_changes(slots[i].old, slots[i].next, chg + nchg, &mask);
+        for (size_t j = nchg; j < nchg + c; j++)
+            elements += (chg[j].old ? chg[j].old->nvalues : 0) +
+                        (chg[j].new ? chg[j].new->nvalues : 0);
+        nchg += c;
+        if (i == 0)
+            mask0 = mask;
     }
-    rc = reg->prov->ops->apply(reg->prov, chg, n, change_id, detail, sizeof(detail));
-    {
-        size_t elements = 0, queued;
-        for (size_t i = 0; i < n; i++)
-            elements += slots[i].old.nvalues + slots[i].next.nvalues;
-        metrics_counter_inc(metrics_counter_child(m_batches));
-        metrics_histogram_observe(metrics_histogram_child(m_batch_changes), (double)n);
-        metrics_histogram_observe(metrics_histogram_child(m_batch_elements), (double)elements);
-        if (rc == RC_CONFLICT)
-            metrics_counter_inc(metrics_counter_child(m_conflicts));
-        pthread_mutex_lock(&reg->work_lock);
-        reg->batches++;
-        reg->batched_changes += n;
-        queued = reg->queued;
-        pthread_mutex_unlock(&reg->work_lock);
-        log_debug("msg=batch buckets=%zu elements=%zu queued=%zu rc=%s", n, elements, queued,
-                  rc_slug(rc));
-    }
+    rc = reg->prov->ops->apply(reg->prov, chg, nchg, change_id, detail, sizeof(detail));
+    metrics_counter_inc(metrics_counter_child(m_batches));
+    metrics_histogram_observe(metrics_histogram_child(m_batch_changes), (double)nchg);
+    metrics_histogram_observe(metrics_histogram_child(m_batch_elements), (double)elements);
+    if (rc == RC_CONFLICT)
+        metrics_counter_inc(metrics_counter_child(m_conflicts));
+    pthread_mutex_lock(&reg->work_lock);
+    reg->batches++;
+    reg->batched_changes += nchg;
+    queued = reg->queued;
+    pthread_mutex_unlock(&reg->work_lock);
+    log_debug("msg=batch buckets=%zu changes=%zu elements=%zu queued=%zu rc=%s", n, nchg,
+              elements, queued, rc_slug(rc));
     free(chg);
 
     if (rc == RC_OK) {
@@ -1135,8 +1523,8 @@ static void send_batch(struct reg_registry *reg, struct slot *slots, size_t n, i
     }
     if (n > 1 && rc != RC_UNAVAILABLE && rc != RC_UPSTREAM_TIMEOUT && rc != RC_NOT_READY) {
         /* One bucket's change spoils the batch: find it by halving, commit the rest. */
-        log_warn("msg=\"batch refused; splitting to isolate the cause\" changes=%zu rc=%s",
-                 n, rc_slug(rc));
+        log_warn("msg=\"batch refused; splitting to isolate the cause\" buckets=%zu rc=%s", n,
+                 rc_slug(rc));
         send_batch(reg, slots, n / 2, 0);
         send_batch(reg, slots + n / 2, n - n / 2, 0);
         return;
@@ -1144,23 +1532,16 @@ static void send_batch(struct reg_registry *reg, struct slot *slots, size_t n, i
     if (rc == RC_CONFLICT) {
         /* One bucket changed underneath: adopt what the store holds, then try again. */
         struct bucket *bk = slots[0].bk;
-        struct reg_record fresh = {0};
         enum rc_code lrc;
         pthread_mutex_lock(&bk->lock);
-        lrc = reg->prov->ops->reload(reg->prov, bk->rec.type, bk->rec.bucket, &fresh, detail,
-                                     sizeof(detail));
-        if (lrc == RC_OK)
-            adopt(reg, bk, &fresh);
-        reg_record_release(&fresh);
+        lrc = reload_and_adopt(reg, bk, mask0, detail, sizeof(detail));
         pthread_mutex_unlock(&bk->lock);
         if (lrc == RC_OK) {
             /* Another writer is busy on this bucket: back off with full jitter (no lock
              * held) so it cannot win every race against us. */
             unsigned rounds = slots[0].intents ? slots[0].intents->rounds : 0;
-            unsigned cap_us = 1000u << (rounds < 6 ? rounds : 6);
-            struct timespec ts = {0, (long)(rand_below(cap_us) + 1) * 1000};
             requeue(reg, &slots[0]);
-            nanosleep(&ts, NULL);
+            backoff(rounds);
             return;
         }
         rc = lrc;
@@ -1196,11 +1577,11 @@ static void order_by_gain(struct bucket **list, size_t n, double *scores)
         size_t adds = 0, removes = 0, c;
         int64_t oldest = 0;
         pthread_mutex_lock(&bk->lock);
-        c = bk->rec.nvalues;
+        c = bk->rec[REG_KIND_SERVED].nvalues;
         for (struct intent *in = bk->queue; in; in = in->next) {
             if (!oldest)
                 oldest = in->submitted_ns;
-            if (in->op == REG_OP_ADD)
+            if (in->op == REG_OP_ADD || in->op == REG_OP_ENSURE)
                 adds++;
             else
                 removes++;
@@ -1220,7 +1601,6 @@ static void order_by_gain(struct bucket **list, size_t n, double *scores)
         scores[i] = r[i].score;
     }
 }
-
 /*
  * During a burst (mutations arriving faster than BURST_RATE per second) nothing is sent until
  * the burst calms down or an intent has waited STARVE_NS: balanced placement spreads a burst
@@ -1267,7 +1647,7 @@ static size_t drain(struct reg_registry *reg, struct slot **out)
 
     for (size_t k = 0; k < nlist; k++) {
         struct slot sl;
-        size_t e, c, taken = 0;
+        size_t e, c, taken = 0, changed;
         bk = list[k];
         memset(&sl, 0, sizeof(sl));
         sl.bk = bk;
@@ -1276,8 +1656,8 @@ static size_t drain(struct reg_registry *reg, struct slot **out)
             pthread_mutex_unlock(&bk->lock);
             continue;
         }
-        reg_record_copy(&sl.old, &bk->rec);
-        apply_intents(reg, &bk->rec, bk->queue, &sl.next);
+        triple_copy(sl.old, bk->rec);
+        apply_intents(reg, bk->rec, bk->queue, sl.next);
         slot_cost(&sl, &e, &c);
         if ((n && (elements + e > BATCH_MAX_ELEMENTS || chars + c > BATCH_MAX_CHARS)) ||
             scores[k] < min_gain) {
@@ -1303,8 +1683,12 @@ static size_t drain(struct reg_registry *reg, struct slot **out)
         reg->queued -= taken;
         pthread_mutex_unlock(&reg->work_lock);
 
-        if (reg_record_equal(&sl.old, &sl.next) ||
-            (sl.old.nvalues == 0 && sl.next.nvalues == 0)) {
+        {
+            struct reg_change unused[REG_KINDS];
+            unsigned mask;
+            changed = triple_changes(sl.old, sl.next, unused, &mask);
+        }
+        if (!changed) {
             /* Nothing to change (adopted meanwhile): complete without a call. */
             settle_ok(reg, &sl, "");
             slot_release(&sl);
@@ -1360,6 +1744,35 @@ static void *committer_main(void *arg)
     return NULL;
 }
 
+
+/* ---- submission ------------------------------------------------------------------------- */
+
+void reg_submit(struct reg_registry *reg, enum reg_op op, const struct ip_addr *ip,
+                reg_done_fn done, void *arg)
+{
+    struct intent *in;
+    if (!atomic_load(&reg->loaded)) {
+        struct reg_result res;
+        memset(&res, 0, sizeof(res));
+        res.rc = RC_NOT_READY;
+        snprintf(res.detail, sizeof(res.detail), "the buckets are not loaded yet");
+        done(arg, &res);
+        return;
+    }
+    atomic_fetch_add(&reg->submitted, 1);
+    in = xcalloc(1, sizeof(*in));
+    in->submitted_ns = now_ns();
+    in->op = op;
+    in->ip = *ip;
+    in->kind_after = -1;
+    in->done = done;
+    in->arg = arg;
+    if (reg->opt.commit == REG_COMMIT_IMMEDIATE)
+        run_now(reg, in);
+    else
+        submit_intent(reg, in);
+}
+
 /* Synchronous use of reg_submit (tests, immediate callers). */
 struct sync_wait {
     pthread_mutex_t lock;
@@ -1376,47 +1789,6 @@ static void sync_done(void *arg, const struct reg_result *res)
     w->done = 1;
     pthread_cond_signal(&w->cond);
     pthread_mutex_unlock(&w->lock);
-}
-
-static void run_now(struct reg_registry *reg, enum reg_op op, const struct ip_addr *ip,
-                    reg_done_fn done, void *arg)
-{
-    struct reg_result res;
-    int64_t t0 = now_ns();
-    memset(&res, 0, sizeof(res));
-    if (op == REG_OP_ADD)
-        res.rc = register_now(reg, ip, &res.placement, &res.created, res.detail,
-                              sizeof(res.detail));
-    else
-        res.rc = deregister_now(reg, ip, &res.placement, res.detail, sizeof(res.detail));
-    count_outcome(op, t0, res.rc);
-    done(arg, &res);
-}
-
-void reg_submit(struct reg_registry *reg, enum reg_op op, const struct ip_addr *ip,
-                reg_done_fn done, void *arg)
-{
-    struct intent *in;
-    if (!atomic_load(&reg->loaded)) {
-        struct reg_result res;
-        memset(&res, 0, sizeof(res));
-        res.rc = RC_NOT_READY;
-        snprintf(res.detail, sizeof(res.detail), "the buckets are not loaded yet");
-        done(arg, &res);
-        return;
-    }
-    if (reg->opt.commit == REG_COMMIT_IMMEDIATE) {
-        run_now(reg, op, ip, done, arg);
-        return;
-    }
-    atomic_fetch_add(&reg->submitted, 1);
-    in = xcalloc(1, sizeof(*in));
-    in->submitted_ns = now_ns();
-    in->op = op;
-    in->ip = *ip;
-    in->done = done;
-    in->arg = arg;
-    submit_intent(reg, in);
 }
 
 static enum rc_code submit_and_wait(struct reg_registry *reg, enum reg_op op,
@@ -1455,16 +1827,28 @@ enum rc_code reg_deregister(struct reg_registry *reg, const struct ip_addr *ip,
     return submit_and_wait(reg, REG_OP_REMOVE, ip, out, NULL, detail, n);
 }
 
-/* The reaper: every 250 ms, deregister (through the committer) the backends whose lease ran
- * out. A failed removal is retried on a later pass. */
-struct expiry {
+/* ---- the maintainer: leases and health verdicts ----------------------------------------- */
+
+/* A deregistration for an expired lease, or a move for a verdict, in flight. */
+struct chore {
     struct reg_registry *reg;
     struct ip_addr ip;
+    enum reg_op op;
 };
+
+static void chore_submit(struct reg_registry *reg, const struct ip_addr *ip, enum reg_op op,
+                         reg_done_fn done)
+{
+    struct chore *c = xcalloc(1, sizeof(*c));
+    c->reg = reg;
+    c->ip = *ip;
+    c->op = op;
+    reg_submit(reg, op, ip, done, c);
+}
 
 static void expired_done(void *arg, const struct reg_result *res)
 {
-    struct expiry *x = arg;
+    struct chore *x = arg;
     char txt[IP_TEXT_MAX];
     ip_format(&x->ip, txt);
     if (res->rc == RC_OK || res->rc == RC_NOT_REGISTERED) {
@@ -1483,15 +1867,140 @@ static void expired_done(void *arg, const struct reg_result *res)
     free(x);
 }
 
+/* A failed move is retried after this long (the store is failing: do not hammer it). */
+#define TRANSITION_RETRY_NS (5 * 1000000000LL)
+
+static void transition_done(void *arg, const struct reg_result *res)
+{
+    struct chore *x = arg;
+    char txt[IP_TEXT_MAX];
+    struct entry *e;
+
+    ip_format(&x->ip, txt);
+    pthread_mutex_lock(&x->reg->index_lock);
+    e = *index_slot(x->reg, &x->ip);
+    if (e) {
+        e->transition = TRANS_NONE;
+        if (res->rc != RC_OK)
+            e->retry_ns = now_ns() + TRANSITION_RETRY_NS;
+    }
+    pthread_mutex_unlock(&x->reg->index_lock);
+    if (res->rc == RC_OK)
+        log_info("msg=\"health: backend %s\" ip=%s change_id=%s",
+                 x->op == REG_OP_DOWN ? "taken out of DNS" : "back in DNS", txt,
+                 res->placement.change_id[0] ? res->placement.change_id : "-");
+    else if (res->rc != RC_NOT_REGISTERED)
+        log_warn("msg=\"health: moving the backend failed; will retry\" op=%s ip=%s rc=%s "
+                 "detail=\"%s\"",
+                 op_name(x->op), txt, rc_slug(res->rc), res->detail);
+    free(x);
+}
+
+/* Submit the deregistrations of expired leases. */
+static void reap_leases(struct reg_registry *reg)
+{
+    struct ip_addr *due = NULL;
+    size_t n = 0, cap = 0;
+    int64_t now = now_ns();
+
+    pthread_mutex_lock(&reg->index_lock);
+    for (size_t i = 0; i < reg->table_size; i++)
+        for (struct entry *e = reg->table[i]; e; e = e->next)
+            if (e->lease_deadline_ns && e->lease_deadline_ns <= now &&
+                e->state == ENTRY_PRESENT && !e->lease_expiring) {
+                e->lease_expiring = 1;
+                due = xgrow(due, &cap, n + 1, sizeof(*due));
+                due[n++] = e->ip;
+            }
+    pthread_mutex_unlock(&reg->index_lock);
+    for (size_t i = 0; i < n; i++)
+        chore_submit(reg, &due[i], REG_OP_REMOVE, expired_done);
+    free(due);
+}
+
+/*
+ * Move backends whose set disagrees with their checker's verdict: served but down -> the down
+ * set, down but up -> served. Level-triggered, so a failed move is simply tried again. The
+ * fail-open guard: per type, never more than max_down_share of the registered, not draining
+ * backends in the down set (counting moves in flight); recoveries always go through.
+ */
+static void reconcile(struct reg_registry *reg)
+{
+    struct chore_item {
+        struct ip_addr ip;
+        enum reg_op op;
+    } *todo = NULL;
+    size_t n = 0, cap = 0, total[2] = {0, 0}, down[2] = {0, 0}, held = 0;
+    double share = reg->opt.max_down_share;
+    int64_t now = now_ns();
+
+    if (!reg->checker)
+        return;
+    pthread_mutex_lock(&reg->index_lock);
+    for (size_t i = 0; i < reg->table_size; i++)
+        for (struct entry *e = reg->table[i]; e; e = e->next) {
+            enum reg_type t = reg_type_of(&e->ip);
+            if (e->state == ENTRY_ADDING || e->where == REG_KIND_DRAINING)
+                continue;
+            total[t]++;
+            down[t] += e->where == REG_KIND_DOWN || e->transition == TRANS_DOWN;
+        }
+    for (size_t i = 0; i < reg->table_size; i++)
+        for (struct entry *e = reg->table[i]; e; e = e->next) {
+            enum reg_type t = reg_type_of(&e->ip);
+            enum reg_op op;
+            if (e->state != ENTRY_PRESENT || e->transition || e->lease_expiring ||
+                e->retry_ns > now) {
+                held += e->held;
+                continue;
+            }
+            if (e->where == REG_KIND_SERVED && e->health_down) {
+                if (share < 1 && (double)(down[t] + 1) > share * (double)total[t]) {
+                    e->held = 1;
+                    held++;
+                    continue;
+                }
+                op = REG_OP_DOWN;
+                down[t]++;
+                e->transition = TRANS_DOWN;
+            } else if (e->where == REG_KIND_DOWN && !e->health_down) {
+                op = REG_OP_UP;
+                e->transition = TRANS_UP;
+            } else {
+                e->held = 0;
+                continue;
+            }
+            e->held = 0;
+            todo = xgrow(todo, &cap, n + 1, sizeof(*todo));
+            todo[n].ip = e->ip;
+            todo[n++].op = op;
+        }
+    pthread_mutex_unlock(&reg->index_lock);
+
+    if (held && (!reg->held || now - reg->held_logged_ns > 60 * 1000000000LL)) {
+        log_error("msg=\"fail-open: health checks find more backends down than "
+                  "--max-down-share allows; keeping them in DNS\" held=%zu max_down_share=%.2f "
+                  "registered_a=%zu registered_aaaa=%zu down_a=%zu down_aaaa=%zu",
+                  held, share, total[REG_A], total[REG_AAAA], down[REG_A], down[REG_AAAA]);
+        if (!reg->held && m_fail_open)
+            metrics_counter_inc(metrics_counter_child(m_fail_open));
+        reg->held_logged_ns = now;
+    } else if (!held && reg->held) {
+        log_warn("msg=\"fail-open guard released: no failing backend is kept in DNS any "
+                 "more\"");
+    }
+    reg->held = held;
+    for (size_t i = 0; i < n; i++)
+        chore_submit(reg, &todo[i].ip, todo[i].op, transition_done);
+    free(todo);
+}
+
+/* Every 250 ms, or at once when a verdict changed. */
 static void *reaper_main(void *arg)
 {
     struct reg_registry *reg = arg;
     for (;;) {
-        struct ip_addr *due = NULL;
-        size_t n = 0, cap = 0;
         struct timespec until;
-        int64_t now;
-
         clock_gettime(CLOCK_REALTIME, &until);
         until.tv_nsec += 250 * 1000000L;
         if (until.tv_nsec >= 1000000000L) {
@@ -1499,52 +2008,128 @@ static void *reaper_main(void *arg)
             until.tv_nsec -= 1000000000L;
         }
         pthread_mutex_lock(&reg->reaper_lock);
-        if (!reg->reaper_stop)
+        if (!reg->reaper_stop && !reg->reaper_kick)
             pthread_cond_timedwait(&reg->reaper_cond, &reg->reaper_lock, &until);
+        reg->reaper_kick = 0;
         if (reg->reaper_stop) {
             pthread_mutex_unlock(&reg->reaper_lock);
             break;
         }
         pthread_mutex_unlock(&reg->reaper_lock);
-
-        now = now_ns();
-        pthread_mutex_lock(&reg->index_lock);
-        for (size_t i = 0; i < reg->table_size; i++)
-            for (struct entry *e = reg->table[i]; e; e = e->next)
-                if (e->lease_deadline_ns && e->lease_deadline_ns <= now &&
-                    e->state == ENTRY_PRESENT && !e->lease_expiring) {
-                    e->lease_expiring = 1;
-                    due = xgrow(due, &cap, n + 1, sizeof(*due));
-                    due[n++] = e->ip;
-                }
-        pthread_mutex_unlock(&reg->index_lock);
-        for (size_t i = 0; i < n; i++) {
-            struct expiry *x = xcalloc(1, sizeof(*x));
-            x->reg = reg;
-            x->ip = due[i];
-            reg_submit(reg, REG_OP_REMOVE, &due[i], expired_done, x);
-        }
-        free(due);
+        reap_leases(reg);
+        reconcile(reg);
     }
     return NULL;
 }
 
+void reg_health_changed(void *arg, const struct ip_addr *ip, int up, const char *last_error)
+{
+    struct reg_registry *reg = arg;
+    struct entry *e;
+    int known;
+
+    (void)last_error;
+    pthread_mutex_lock(&reg->index_lock);
+    e = *index_slot(reg, ip);
+    known = e && e->checked;
+    if (known) {
+        e->health_down = !up;
+        e->verdict_ns = now_ns();
+        e->retry_ns = 0;
+    }
+    pthread_mutex_unlock(&reg->index_lock);
+    if (!known)
+        return; /* the engine logged the verdict; the move is logged when committed */
+    pthread_mutex_lock(&reg->reaper_lock);
+    reg->reaper_kick = 1;
+    pthread_cond_signal(&reg->reaper_cond);
+    pthread_mutex_unlock(&reg->reaper_lock);
+}
+
+enum rc_code reg_check_valid(const struct reg_registry *reg, const struct hc_check *override,
+                             char *detail, size_t n)
+{
+    enum rc_code rc;
+    if (!reg->checker) {
+        rc_detail(detail, n, "health checks are not available in this server");
+        return RC_BAD_REQUEST;
+    }
+    rc = hc_check_validate(override, detail, n);
+    if (rc == RC_OK && !override->port && !reg->check_port) {
+        rc_detail(detail, n, "the check needs a \"port\" (the server has no --check-port)");
+        rc = RC_BAD_REQUEST;
+    }
+    if (rc == RC_OK) {
+        unsigned interval = override->interval_ms ? override->interval_ms
+                                                  : reg->check_interval_ms;
+        unsigned timeout = override->timeout_ms ? override->timeout_ms : reg->check_timeout_ms;
+        if (timeout > interval) {
+            rc_detail(detail, n, "the check's timeout (%u ms) exceeds its interval (%u ms): a "
+                                 "check must end before the next starts", timeout, interval);
+            rc = RC_BAD_REQUEST;
+        }
+    }
+    return rc;
+}
+
+enum rc_code reg_set_check(struct reg_registry *reg, const struct ip_addr *ip,
+                           const struct hc_check *override, char *detail, size_t n)
+{
+    struct entry *e;
+    enum rc_code rc = reg_check_valid(reg, override, detail, n);
+
+    if (rc)
+        return rc;
+    pthread_mutex_lock(&reg->index_lock);
+    e = *index_slot(reg, ip);
+    if (!e || e->state == ENTRY_ADDING) {
+        pthread_mutex_unlock(&reg->index_lock);
+        say_not_registered(ip, detail, n);
+        return RC_NOT_REGISTERED;
+    }
+    rc = hc_engine_add_as(reg->checker, ip, override, e->where != REG_KIND_DOWN);
+    if (rc == RC_OK && !e->checked) {
+        e->checked = 1;
+        e->health_down = e->where == REG_KIND_DOWN;
+    }
+    pthread_mutex_unlock(&reg->index_lock);
+    if (rc)
+        rc_detail(detail, n, "the check was refused by the checker");
+    return rc;
+}
+
 void reg_stats(struct reg_registry *reg, struct reg_stats *out)
 {
+    memset(out, 0, sizeof(*out));
     pthread_mutex_lock(&reg->work_lock);
     out->queued = reg->queued;
     out->batches = reg->batches;
     out->batched_changes = reg->batched_changes;
     pthread_mutex_unlock(&reg->work_lock);
+    pthread_mutex_lock(&reg->index_lock);
+    for (size_t i = 0; i < reg->table_size; i++)
+        for (struct entry *e = reg->table[i]; e; e = e->next) {
+            if (e->state == ENTRY_ADDING)
+                continue;
+            out->served += e->where == REG_KIND_SERVED;
+            out->down += e->where == REG_KIND_DOWN;
+            out->draining += e->where == REG_KIND_DRAINING;
+            out->held += e->held;
+        }
+    pthread_mutex_unlock(&reg->index_lock);
 }
+
+/* ---- reads and leases ------------------------------------------------------------------- */
 
 enum rc_code reg_lookup(struct reg_registry *reg, const struct ip_addr *ip,
                         struct reg_placement *out)
 {
     enum reg_type t = reg_type_of(ip);
     struct entry *e;
-    unsigned b;
-    enum rc_code rc = RC_NOT_REGISTERED;
+    struct bucket *bk;
+    int64_t deadline, since;
+    unsigned lease_s;
+    int checked, held, k;
 
     pthread_mutex_lock(&reg->index_lock);
     e = *index_slot(reg, ip);
@@ -1552,20 +2137,27 @@ enum rc_code reg_lookup(struct reg_registry *reg, const struct ip_addr *ip,
         pthread_mutex_unlock(&reg->index_lock);
         return RC_NOT_REGISTERED;
     }
-    b = e->bucket;
-    {
-        int64_t deadline = e->lease_deadline_ns;
-        unsigned lease_s = e->lease_s;
-        pthread_mutex_unlock(&reg->index_lock);
-        pthread_mutex_lock(&reg->buckets[t][b].lock);
-        if (find_value(&reg->buckets[t][b].rec, ip) >= 0) {
-            fill_placement(out, ip, b, reg->buckets[t][b].rec.weight, REG_STATE_REGISTERED);
-            lease_fill(out, deadline, lease_s);
-            rc = RC_OK;
-        }
-        pthread_mutex_unlock(&reg->buckets[t][b].lock);
-    }
-    return rc;
+    bk = &reg->buckets[t][e->bucket];
+    deadline = e->lease_deadline_ns;
+    lease_s = e->lease_s;
+    since = e->since_ms;
+    checked = e->checked;
+    held = e->held;
+    pthread_mutex_unlock(&reg->index_lock);
+
+    pthread_mutex_lock(&bk->lock);
+    k = triple_find(bk->rec, ip);
+    if (k >= 0)
+        fill_placement(out, ip, bk->rec[0].bucket, bk->rec[REG_KIND_SERVED].weight,
+                       state_of(k));
+    pthread_mutex_unlock(&bk->lock);
+    if (k < 0)
+        return RC_NOT_REGISTERED;
+    lease_fill(out, deadline, lease_s);
+    out->since_ms = k == REG_KIND_SERVED ? 0 : since;
+    out->held = held && k == REG_KIND_SERVED;
+    out->checked = checked && hc_engine_status(reg->checker, ip, &out->health) == RC_OK;
+    return RC_OK;
 }
 
 enum rc_code reg_set_lease(struct reg_registry *reg, const struct ip_addr *ip, unsigned seconds,
@@ -1609,8 +2201,6 @@ enum rc_code reg_wait_insync(struct reg_registry *reg, const char *change_id,
     return reg->prov->ops->wait_insync(reg->prov, change_id, timeout_ms, detail, n);
 }
 
-/* ---- reads ------------------------------------------------------------------------------ */
-
 size_t reg_snapshot(struct reg_registry *reg, struct reg_bucket_view **views)
 {
     size_t n = 0, cap = 0;
@@ -1619,13 +2209,16 @@ size_t reg_snapshot(struct reg_registry *reg, struct reg_bucket_view **views)
     for (int t = 0; t < 2; t++)
         for (unsigned b = 0; b < REG_MAX_BUCKETS; b++) {
             struct bucket *bk = &reg->buckets[t][b];
+            size_t count;
             pthread_mutex_lock(&bk->lock);
-            if (bk->rec.nvalues) {
+            count = triple_count(bk->rec);
+            if (count) {
                 v = xgrow(v, &cap, n + 1, sizeof(*v));
-                reg_record_copy(&v[n].rec, &bk->rec);
+                reg_record_copy(&v[n].rec, &bk->rec[REG_KIND_SERVED]);
+                reg_record_copy(&v[n].down, &bk->rec[REG_KIND_DOWN]);
+                reg_record_copy(&v[n].draining, &bk->rec[REG_KIND_DRAINING]);
                 v[n].capacity = reg->opt.max_per_bucket;
-                v[n].accepting =
-                    b < reg->opt.buckets && bk->rec.nvalues < reg->opt.max_per_bucket;
+                v[n].accepting = b < reg->opt.buckets && count < reg->opt.max_per_bucket;
                 n++;
             }
             pthread_mutex_unlock(&bk->lock);
@@ -1636,8 +2229,11 @@ size_t reg_snapshot(struct reg_registry *reg, struct reg_bucket_view **views)
 
 void reg_views_free(struct reg_bucket_view *views, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
         reg_record_release(&views[i].rec);
+        reg_record_release(&views[i].down);
+        reg_record_release(&views[i].draining);
+    }
     free(views);
 }
 

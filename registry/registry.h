@@ -10,6 +10,7 @@
 
 #include <stddef.h>
 
+#include "registry/health.h"
 #include "util/ip.h"
 #include "util/rc.h"
 
@@ -17,6 +18,8 @@
 #define REG_MAX_VALUES 400  /* values in one record set (Route 53) */
 #define REG_MAX_WEIGHT 255
 #define REG_NAME_MAX 253
+/* The longest record name: its _draining.<name> sibling must fit in REG_NAME_MAX. */
+#define REG_RECORD_NAME_MAX (REG_NAME_MAX - 10)
 #define REG_SET_ID_MAX (REG_NAME_MAX + 8)
 #define REG_DETAIL_MAX 512
 #define REG_CHANGE_ID_MAX 128
@@ -24,8 +27,23 @@
 enum reg_type { REG_A = 0, REG_AAAA = 1 };
 enum reg_bucketing { REG_BUCKETING_BALANCED, REG_BUCKETING_MODULO };
 enum reg_weights { REG_WEIGHTS_PROPORTIONAL, REG_WEIGHTS_EQUAL };
-enum reg_state { REG_STATE_REGISTERED, REG_STATE_DEREGISTERED };
-enum reg_op { REG_OP_ADD, REG_OP_REMOVE };
+/* registered = served; down = registered, taken out of DNS by health checks; draining =
+ * registered, taken out of DNS by POST /backends/{ip}/drain. */
+enum reg_state { REG_STATE_REGISTERED, REG_STATE_DEREGISTERED, REG_STATE_DOWN, REG_STATE_DRAINING };
+/* ADD also returns a draining backend to service (into the down set when its checks fail);
+ * ENSURE is ADD that leaves a registered backend where it is (PUT /backends); DOWN/UP move a
+ * backend between its bucket's served and down sets (health checks); DRAIN moves it to the
+ * draining set. */
+enum reg_op { REG_OP_ADD, REG_OP_REMOVE, REG_OP_DOWN, REG_OP_UP, REG_OP_DRAIN, REG_OP_ENSURE };
+/*
+ * Each bucket is three record sets in the store, written together in one atomic batch
+ * (docs/design-health.md): the served set (name <record_name>, weighted, the bucket's weight)
+ * and two that are never served to clients, holding the bucket's registered backends that
+ * health checks took down and the ones being drained (names _down.<record_name> and
+ * _draining.<record_name>, same set identifier, weight 0).
+ */
+enum reg_kind { REG_KIND_SERVED = 0, REG_KIND_DOWN = 1, REG_KIND_DRAINING = 2 };
+#define REG_KINDS 3
 /* immediate: one store call per mutation, under the bucket lock, on the caller's thread.
  * group: mutations are queued and a committer thread merges everything pending into as few
  * store calls as the limits allow (docs/design-group-commit.md). */
@@ -40,11 +58,16 @@ struct reg_options {
     enum reg_weights weights;
     enum reg_commit commit;
     unsigned default_lease; /* seconds a registration lives without a heartbeat; 0: forever */
+    /* Health checks never take down more than this share of a type's registered (not
+     * draining) backends; past it they stay served (fail-open). >= 1: no limit. */
+    double max_down_share;
 };
 
-/* One weighted record set: name = record_name, set identifier = <record_name>_<bucket>. */
+/* One weighted record set: name = record_name (or its _down./_draining. sibling, by kind),
+ * set identifier = <record_name>_<bucket>. */
 struct reg_record {
     enum reg_type type;
+    enum reg_kind kind;
     unsigned bucket;
     unsigned weight;
     unsigned ttl;
@@ -62,11 +85,19 @@ struct reg_placement {
     char change_id[REG_CHANGE_ID_MAX]; /* the store's id of the change made, or "" (none) */
     long long lease_expires_at;        /* Unix seconds; 0: no lease */
     unsigned lease_seconds;            /* the lease's length; 0: no lease */
+    long long since_ms; /* down or draining: Unix ms it entered that state (or, after a
+                           restart, the time the registry loaded it); else 0 */
+    int checked;        /* health checked; health is valid */
+    int held;           /* its checks fail, but the fail-open guard keeps it served */
+    struct hc_status health;
 };
 
-/* A copy of one bucket, for readers. */
+/* A copy of one bucket, for readers: rec is the served set; down and draining hold the
+ * bucket's registered backends that are out of DNS. */
 struct reg_bucket_view {
     struct reg_record rec;
+    struct reg_record down;
+    struct reg_record draining;
     unsigned capacity; /* max_per_bucket */
     int accepting;     /* eligible for new IPs and not full */
 };
@@ -126,7 +157,9 @@ void reg_submit(struct reg_registry *reg, enum reg_op op, const struct ip_addr *
 struct reg_stats {
     size_t queued;                      /* intents waiting for the committer */
     unsigned long long batches;         /* store calls made by the committer */
-    unsigned long long batched_changes; /* bucket changes in those calls */
+    unsigned long long batched_changes; /* record set changes in those calls */
+    size_t served, down, draining;      /* registered backends by state */
+    size_t held;                        /* failing checks but kept served (fail-open) */
 };
 void reg_stats(struct reg_registry *reg, struct reg_stats *out);
 
@@ -143,6 +176,26 @@ enum rc_code reg_set_lease(struct reg_registry *reg, const struct ip_addr *ip, u
 enum rc_code reg_heartbeat(struct reg_registry *reg, const struct ip_addr *ip,
                            struct reg_placement *out);
 #define REG_MAX_LEASE 604800u /* a week */
+
+/*
+ * Health checks (docs/design-health.md). reg_set_checker hands the registry an engine (it owns
+ * it from then on and destroys it in reg_destroy) whose hc_options.on_change is
+ * reg_health_changed with arg = the registry; call it before reg_load. With check_all every
+ * registered backend is checked with the engine's defaults; otherwise only those given an
+ * override with reg_set_check. A backend the checker finds down moves to its bucket's down set
+ * (through the committer, within --max-down-share), and back when it recovers.
+ */
+void reg_set_checker(struct reg_registry *reg, struct hc_engine *engine, int check_all,
+                     const struct hc_check *defaults);
+void reg_health_changed(void *reg, const struct ip_addr *ip, int up, const char *last_error);
+/* Would override be accepted by reg_set_check? RC_OK, or RC_BAD_REQUEST with detail (invalid,
+ * no port from it or the defaults, a timeout longer than the interval, or no checker). Pure. */
+enum rc_code reg_check_valid(const struct reg_registry *reg, const struct hc_check *override,
+                             char *detail, size_t n);
+/* Check ip with override (0/NULL fields: the engine's defaults). RC_NOT_REGISTERED, or
+ * RC_BAD_REQUEST with detail when the override is invalid or no checker is set. */
+enum rc_code reg_set_check(struct reg_registry *reg, const struct ip_addr *ip,
+                           const struct hc_check *override, char *detail, size_t n);
 
 /* Look ip up. RC_NOT_REGISTERED when absent (or its registration is still in flight). */
 enum rc_code reg_lookup(struct reg_registry *reg, const struct ip_addr *ip,
@@ -171,6 +224,9 @@ void reg_set_id(const struct reg_options *opt, unsigned bucket, char *out, size_
 /* The weight a bucket of nvalues values gets under opt. */
 unsigned reg_weight_for(const struct reg_options *opt, size_t nvalues);
 const char *reg_type_name(enum reg_type type);
+/* "" for REG_KIND_SERVED, "_down." and "_draining." for the others: the prefix of the record
+ * name of a kind's sets. */
+const char *reg_kind_prefix(enum reg_kind kind);
 enum reg_type reg_type_of(const struct ip_addr *ip);
 
 /* Record helpers (deep copies; release accepts a zeroed record). */

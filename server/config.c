@@ -35,10 +35,12 @@ static const char *const weights_choices[] = {"proportional", "equal", NULL};
 static const char *const provider_choices[] = {"memory", "route53", NULL};
 static const char *const level_choices[] = {"debug", "info", "warn", "error", NULL};
 static const char *const commit_choices[] = {"group", "immediate", NULL};
+static const char *const check_choices[] = {"off", "tcp", "http", "https", NULL};
 
 enum opt_id {
     O_LISTEN, O_RECORD_NAME, O_BUCKETS, O_MAX_PER_BUCKET, O_TTL, O_BUCKETING, O_WEIGHTS, O_COMMIT,
-    O_DEFAULT_LEASE,
+    O_DEFAULT_LEASE, O_CHECK, O_CHECK_PORT, O_CHECK_PATH, O_CHECK_STATUS, O_CHECK_INTERVAL_MS,
+    O_CHECK_TIMEOUT_MS, O_CHECK_RISE, O_CHECK_FALL, O_CHECK_PARALLEL, O_MAX_DOWN_SHARE,
     O_PROVIDER, O_STATE_FILE, O_ZONE_ID, O_AWS_ENDPOINT, O_AWS_REGION, O_API_RPS, O_INSYNC_TIMEOUT,
     O_TOKEN_FILE, O_TOKENS, O_ALLOW_ANONYMOUS, O_TRUSTED_PROXY, O_ALLOW_CIDR, O_CLIENT_RPS,
     O_CLIENT_BURST, O_TLS_CERT, O_TLS_KEY, O_MAX_CONNECTIONS, O_MAX_CONNECTIONS_PER_IP,
@@ -62,6 +64,27 @@ static const struct opt opts[O__COUNT] = {
                    "proportional: weight = values in bucket; equal: weight 1"},
     [O_DEFAULT_LEASE] = {"default-lease", K_UINT, "0", 0, REG_MAX_LEASE, NULL, "SECONDS",
                          "registrations without a heartbeat within this expire (0: never)"},
+    [O_CHECK] = {"check", K_CHOICE, "off", 0, 0, check_choices, "KIND",
+                 "health-check every backend: tcp connect, or http/https GET of --check-path "
+                 "(off: only backends registered with a check)"},
+    [O_CHECK_PORT] = {"check-port", K_UINT, "0", 0, 65535, NULL, "N",
+                      "port the checks connect to (needed with --check)"},
+    [O_CHECK_PATH] = {"check-path", K_STR, "/", 0, 0, NULL, "PATH", "HTTP(S) check path"},
+    [O_CHECK_STATUS] = {"check-status", K_STR, "200-399", 0, 0, NULL, "MIN-MAX",
+                        "HTTP(S) statuses that pass"},
+    [O_CHECK_INTERVAL_MS] = {"check-interval-ms", K_UINT, "2000", 10, 86400000, NULL, "MS",
+                             "time between the starts of two checks of a backend"},
+    [O_CHECK_TIMEOUT_MS] = {"check-timeout-ms", K_UINT, "1000", 1, 3600000, NULL, "MS",
+                            "a check slower than this fails (connect included)"},
+    [O_CHECK_RISE] = {"check-rise", K_UINT, "2", 1, 1000, NULL, "N",
+                      "consecutive passing checks that return a down backend to DNS"},
+    [O_CHECK_FALL] = {"check-fall", K_UINT, "3", 1, 1000, NULL, "N",
+                      "consecutive failing checks that take a backend out of DNS"},
+    [O_CHECK_PARALLEL] = {"check-parallel", K_UINT, "500", 1, 100000, NULL, "N",
+                          "checks in flight at most"},
+    [O_MAX_DOWN_SHARE] = {"max-down-share", K_STR, "0.5", 0, 0, NULL, "F",
+                          "fail-open: checks never take out more than this share of a type's "
+                          "backends (0..1; 1: no limit)"},
     [O_COMMIT] = {"commit", K_CHOICE, "group", 0, 0, commit_choices, "MODE",
                   "group: merge pending changes into few API calls; immediate: one call per "
                   "change"},
@@ -189,7 +212,7 @@ static int valid_dns_name(const char *s, char *norm, size_t n)
     size_t len = strlen(s), label = 0;
     if (len && s[len - 1] == '.')
         len--;
-    if (len == 0 || len > REG_NAME_MAX || len >= n)
+    if (len == 0 || len > REG_RECORD_NAME_MAX || len >= n)
         return -1;
     for (size_t i = 0; i < len; i++) {
         char c = (char)tolower((unsigned char)s[i]);
@@ -338,7 +361,8 @@ static int set_opt(struct cfg *cfg, int i, const char *v, FILE *err)
     case O_RECORD_NAME:
         if (valid_dns_name(v, cfg->reg.record_name, sizeof(cfg->reg.record_name))) {
             fprintf(err, "r53reg: --record-name: '%s' is not a DNS name (labels of a-z 0-9 - _, "
-                         "at most 63 each and 253 in all)\n", v);
+                         "at most 63 each and %d in all, so that _draining.<name> fits in 253)\n",
+                    v, REG_RECORD_NAME_MAX);
             return -1;
         }
         break;
@@ -348,6 +372,45 @@ static int set_opt(struct cfg *cfg, int i, const char *v, FILE *err)
     case O_BUCKETING: cfg->reg.bucketing = (enum reg_bucketing)c; break;
     case O_WEIGHTS: cfg->reg.weights = (enum reg_weights)c; break;
     case O_DEFAULT_LEASE: cfg->reg.default_lease = (unsigned)u; break;
+    case O_CHECK: cfg->check.kind = c ? (enum hc_kind)c : HC_KIND_INHERIT; break;
+    case O_CHECK_PORT: cfg->check.port = (unsigned)u; break;
+    case O_CHECK_PATH:
+        if (*v != '/' || strlen(v) > HC_PATH_MAX || strspn(v, "!\"#$%&'()*+,-./0123456789:;<=>?@"
+                                                          "ABCDEFGHIJKLMNOPQRSTUVWXYZ[\\]^_`"
+                                                          "abcdefghijklmnopqrstuvwxyz{|}~") !=
+                                                       strlen(v)) {
+            fprintf(err, "r53reg: --check-path: '%s' must start with '/' and hold only printable "
+                         "ASCII without spaces\n", v);
+            return -1;
+        }
+        free(cfg->check_path);
+        cfg->check_path = xstrdup(v);
+        cfg->check.path = cfg->check_path;
+        break;
+    case O_CHECK_STATUS:
+        if (hc_parse_status_range(v, &cfg->check.status_min, &cfg->check.status_max)) {
+            fprintf(err, "r53reg: --check-status: '%s' is not a range MIN-MAX within 100-599\n",
+                    v);
+            return -1;
+        }
+        break;
+    case O_CHECK_INTERVAL_MS: cfg->check.interval_ms = (unsigned)u; break;
+    case O_CHECK_TIMEOUT_MS: cfg->check.timeout_ms = (unsigned)u; break;
+    case O_CHECK_RISE: cfg->check.rise = (unsigned)u; break;
+    case O_CHECK_FALL: cfg->check.fall = (unsigned)u; break;
+    case O_CHECK_PARALLEL: cfg->check_parallel = (unsigned)u; break;
+    case O_MAX_DOWN_SHARE: {
+        char *end;
+        double d;
+        errno = 0;
+        d = strtod(v, &end);
+        if (!*v || *end || errno || !(d >= 0 && d <= 1)) {
+            fprintf(err, "r53reg: --max-down-share: '%s' is not a number in 0..1\n", v);
+            return -1;
+        }
+        cfg->reg.max_down_share = d;
+        break;
+    }
     case O_COMMIT: cfg->reg.commit = c ? REG_COMMIT_IMMEDIATE : REG_COMMIT_GROUP; break;
     case O_PROVIDER: cfg->provider = (enum cfg_provider)c; break;
     case O_STATE_FILE:
@@ -512,6 +575,17 @@ enum cfg_result cfg_parse(struct cfg *cfg, int argc, char **argv, cfg_getenv_fn 
                      "--record-name)\n");
         goto usage;
     }
+    if (cfg->check.kind != HC_KIND_INHERIT && !cfg->check.port) {
+        fprintf(err, "r53reg: --check %s needs --check-port (the port of the backends to "
+                     "check)\n", check_choices[cfg->check.kind]);
+        goto usage;
+    }
+    if (cfg->check.timeout_ms > cfg->check.interval_ms) {
+        fprintf(err, "r53reg: --check-timeout-ms %u exceeds --check-interval-ms %u (a check must "
+                     "end before the next starts)\n", cfg->check.timeout_ms,
+                cfg->check.interval_ms);
+        goto usage;
+    }
     if (cfg->state_file && cfg->provider != CFG_PROVIDER_MEMORY) {
         fprintf(err, "r53reg: --state-file applies to --provider memory only\n");
         goto usage;
@@ -546,5 +620,6 @@ void cfg_release(struct cfg *cfg)
     free(cfg->zone_id);
     free(cfg->aws_endpoint);
     free(cfg->aws_region);
+    free(cfg->check_path);
     memset(cfg, 0, sizeof(*cfg));
 }

@@ -22,6 +22,11 @@ struct cfg {
     int listen_loopback;
 
     struct reg_options reg; /* record name, buckets, capacity, ttl, policies */
+    /* Health checks: check.kind HC_KIND_INHERIT means --check off (only backends registered
+     * with a check of their own are checked); the rest are the engine's defaults. */
+    struct hc_check check;
+    char *check_path; /* owned; check.path points here */
+    unsigned check_parallel;
     enum cfg_provider provider;
     char *state_file;
     char *zone_id;      /* route53 */

@@ -81,6 +81,23 @@ int main(int argc, char **argv)
         goto out;
     }
     reg = reg_create(&cfg.reg, prov);
+    {
+        /* The checker always runs (idle without targets): a registration may bring its own
+         * check even when --check is off. */
+        struct hc_options ho;
+        struct hc_engine *engine;
+        memset(&ho, 0, sizeof(ho));
+        ho.defaults = cfg.check;
+        ho.max_parallel = cfg.check_parallel;
+        ho.on_change = reg_health_changed;
+        ho.arg = reg;
+        engine = hc_engine_create(&ho);
+        if (!engine) {
+            log_error("msg=\"cannot start the health checker\"");
+            goto out;
+        }
+        reg_set_checker(reg, engine, cfg.check.kind != HC_KIND_INHERIT, &cfg.check);
+    }
     if (reg_load(reg, detail, sizeof(detail))) {
         log_error("msg=\"cannot load the buckets\" detail=\"%s\"", detail);
         goto out;
@@ -115,11 +132,12 @@ int main(int argc, char **argv)
         const char *colon = strrchr(cfg.listen, ':');
         snprintf(where, sizeof(where), "%.*s:%u", (int)(colon - cfg.listen), cfg.listen,
                  srv_httpd_port(httpd));
+        static const char *const checks[] = {"off", "tcp", "http", "https"};
         log_info("msg=listening listen=%s provider=%s record_name=%s buckets=%u "
-                 "max_per_bucket=%u auth=%s tokens=%zu scheme=%s version=%s",
+                 "max_per_bucket=%u auth=%s tokens=%zu scheme=%s check=%s version=%s",
                  where, reg_provider_name(reg), cfg.reg.record_name, cfg.reg.buckets,
                  cfg.reg.max_per_bucket, cfg.ntokens ? "bearer" : "anonymous", cfg.ntokens,
-                 cfg.tls_cert ? "https" : "http", R53REG_VERSION);
+                 cfg.tls_cert ? "https" : "http", checks[cfg.check.kind], R53REG_VERSION);
     }
 
     for (;;) {

@@ -17,7 +17,10 @@ OpenAPI description:
 A few contract facts from docs/design-core.md that a schema cannot express are checked too
 (201 then 200, sorting, totals, 409 changes nothing, tokens never logged, SIGTERM exits 0),
 and the security rules (token scopes, /backends/self, --allow-cidr, 429 with Retry-After,
-one audit line per mutation).
+one audit line per mutation). Drains and health checks get their own run (--ttl 1): drain,
+drained after one TTL, return to service, /backends/self/drain, the `check` body, and two
+backends whose checks fail (TCP to port 9 of 127.0.0.x) of which --max-down-share 0.5 lets
+one go down and keeps the other in DNS.
 
 Backend addresses are 127.0.0.x and 2001:db8::/32 only. Prints every mismatch, then
 `N passed, M failed`; exits 1 when anything failed.
@@ -25,6 +28,7 @@ Backend addresses are 127.0.0.x and 2001:db8::/32 only. Prints every mismatch, t
 Only the standard library plus Debian's python3-yaml and python3-jsonschema.
 """
 
+import datetime
 import http.client
 import ipaddress
 import json
@@ -57,6 +61,8 @@ BIG_BODY = 2 * 1024 * 1024  # the server's --max-body default is 1 MiB
 NO_CLIENT_LIMIT = ("--client-rps", "0")
 
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+# The server renders its times as RFC 3339 UTC with milliseconds.
+MS_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
 
 # --- results ---------------------------------------------------------------------------------
@@ -500,17 +506,25 @@ def backends_list(expected_ips):
     return extra
 
 
-def buckets_view(n_a, n_aaaa):
+def buckets_view(n_a, n_aaaa, down=(), draining=()):
+    """GET /buckets holds n_a/n_aaaa registered backends (served, down and draining); the
+    listed addresses are down or draining, every other one is served."""
     def extra(ans):
         d = ans.json()
         out = []
         bs = d["buckets"]
-        a = sum(b["count"] for b in bs if b["type"] == "A")
-        aaaa = sum(b["count"] for b in bs if b["type"] == "AAAA")
+        used = lambda b: b["count"] + len(b["down"]) + len(b["draining"])  # noqa: E731
+        a = sum(used(b) for b in bs if b["type"] == "A")
+        aaaa = sum(used(b) for b in bs if b["type"] == "AAAA")
         t = d["totals"]
         if (a, aaaa) != (n_a, n_aaaa):
-            out.append("bucket values A=%d AAAA=%d, expected %d and %d" % (a, aaaa, n_a, n_aaaa))
+            out.append("registered A=%d AAAA=%d, expected %d and %d" % (a, aaaa, n_a, n_aaaa))
+        for key, want_ips in (("down", down), ("draining", draining)):
+            got = sorted(ip for b in bs for ip in b[key])
+            if got != sorted(want_ips):
+                out.append("%s addresses %s, expected %s" % (key, got, sorted(want_ips)))
         want = {"backends": n_a + n_aaaa, "a": n_a, "aaaa": n_aaaa, "buckets": len(bs),
+                "down": len(down), "draining": len(draining),
                 "capacity": 2 * BUCKETS * MAX_PER_BUCKET - n_a - n_aaaa}
         for k, v in want.items():
             if t.get(k) != v:
@@ -521,15 +535,20 @@ def buckets_view(n_a, n_aaaa):
                 out.append("set_identifier %r, expected %r" % (b["set_identifier"], sid))
             if b["count"] != len(b["values"]):
                 out.append("%s: count %d but %d values" % (sid, b["count"], len(b["values"])))
-            if b["values"] != sorted(b["values"], key=lambda v: int(ipaddress.ip_address(v))):
-                out.append("%s: values not sorted: %s" % (sid, b["values"]))
+            if not used(b):
+                out.append("%s: listed without any registered backend" % sid)
+            for key in ("values", "down", "draining"):
+                if b[key] != sorted(b[key], key=lambda v: int(ipaddress.ip_address(v))):
+                    out.append("%s: %s not sorted: %s" % (sid, key, b[key]))
+            if len(set(b["values"]) | set(b["down"]) | set(b["draining"])) != used(b):
+                out.append("%s: an address is in two of values/down/draining" % sid)
             if b["weight"] != min(b["count"], 255):
                 out.append("%s: weight %d, proportional weight is %d"
                            % (sid, b["weight"], b["count"]))
             if b["capacity"] != MAX_PER_BUCKET:
                 out.append("%s: capacity %d, expected --max-per-bucket %d"
                            % (sid, b["capacity"], MAX_PER_BUCKET))
-            accepting = b["bucket"] < BUCKETS and b["count"] < MAX_PER_BUCKET
+            accepting = b["bucket"] < BUCKETS and used(b) < MAX_PER_BUCKET
             if b["accepting"] != accepting:
                 out.append("%s: accepting %r, expected %r" % (sid, b["accepting"], accepting))
             if b["ttl"] != d["ttl"]:
@@ -606,7 +625,8 @@ def run_anonymous(binary, chk, results):
 
         # Leases: a lease in the body, heartbeats, a body that is not JSON.
         leased = lambda a: [] if a.json().get("lease_seconds") == 300 and \
-            a.json().get("lease_expires_at") else ["no lease in %r" % a.json()]
+            MS_TIME.match(a.json().get("lease_expires_at") or "") \
+            else ["no lease (with milliseconds) in %r" % a.json()]
         chk.check("register with a lease", R("POST", "/backends/127.0.0.12",
                   headers={"Content-Type": "application/json"},
                   body=b'{"lease_seconds": 300}'), 201, leased)
@@ -989,6 +1009,308 @@ def run_bulk(binary, chk, results):
                        ["exit status %r; last stderr:\n%s" % (rc, "\n".join(srv.lines[-20:]))])
 
 
+# --- down, draining and health checks ---------------------------------------------------------
+
+DRAIN_TTL = 1  # --ttl of that run: drains are `drained` one second after drained_at
+DEFAULT_TTL = 60  # the other runs use the default --ttl
+# A check that fails at once and often: nothing listens on the discard port of 127.0.0.x.
+FAILING_CHECK = {"type": "tcp", "port": 9, "interval_ms": 50, "timeout_ms": 40, "rise": 1,
+                 "fall": 1}
+
+
+def ms_time(text):
+    return datetime.datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def in_state(state, detail=True, ttl=DRAIN_TTL):
+    """The placement is in state; with detail, it carries exactly the members of that state
+    (down_since when down; drained_at, no_new_traffic_after = drained_at + ttl and drained
+    when draining)."""
+    def extra(ans):
+        p = ans.json()
+        out = []
+        if p.get("state") != state:
+            out.append("state %r, expected %r" % (p.get("state"), state))
+        if not detail:
+            return out
+        has_down = "down_since" in p
+        if has_down != (state == "down"):
+            out.append("down_since %s in state %s" % ("present" if has_down else "missing",
+                                                      state))
+        drain_keys = [k for k in ("drained_at", "no_new_traffic_after", "drained") if k in p]
+        if state == "draining" and len(drain_keys) != 3:
+            out.append("state draining with only %s of drained_at, no_new_traffic_after, "
+                       "drained" % drain_keys)
+        if state != "draining" and drain_keys:
+            out.append("%s present in state %s" % (drain_keys, state))
+        for k in ("down_since", "drained_at", "no_new_traffic_after", "lease_expires_at"):
+            if k in p and not MS_TIME.match(p[k]):
+                out.append("%s %r is not RFC 3339 UTC with milliseconds" % (k, p[k]))
+        if state == "draining" and len(drain_keys) == 3:
+            gap = ms_time(p["no_new_traffic_after"]) - ms_time(p["drained_at"])
+            if gap != datetime.timedelta(seconds=ttl):
+                out.append("no_new_traffic_after - drained_at = %s, expected the TTL %ds"
+                           % (gap, ttl))
+        return out
+    return extra
+
+
+def has_change(want=True):
+    def extra(ans):
+        got = bool(ans.json().get("change_id"))
+        return [] if got == want else ["change_id %s: %r" % ("missing" if want else "present",
+                                                               ans.json().get("change_id"))]
+    return extra
+
+
+def member_is(name, value):
+    def extra(ans):
+        got = ans.json().get(name)
+        return [] if got == value else ["%s %r, expected %r" % (name, got, value)]
+    return extra
+
+
+def checked(ans):
+    h = ans.json().get("health")
+    if not isinstance(h, dict):
+        return ["no health object in %r" % ans.json()]
+    return [] if h.get("failures", 0) <= h.get("checks", 0) else ["failures > checks: %r" % h]
+
+
+def run_drain_and_health(binary, chk, results):
+    srv = Server(binary, args_extra=NO_CLIENT_LIMIT + ("--ttl", str(DRAIN_TTL),
+                                                       "--max-down-share", "0.5"))
+    try:
+        port = srv.wait_listening()
+    except RuntimeError as e:
+        srv.kill()
+        results.record("start r53reg for drains and health checks", [str(e)])
+        return
+    results.record("start r53reg for drains and health checks (port %d)" % port, [])
+    R = lambda m, p, **kw: request(port, m, p, **kw)  # noqa: E731
+
+    def send(method, path, obj):
+        return R(method, path, headers=JSON_CT, body=jbody(obj))
+
+    def poll_change(label, href, extra):
+        ans = None
+        for _ in range(500):
+            ans = R("GET", href)
+            if ans.status != 200 or ans.json().get("status") != "queued":
+                break
+            threading.Event().wait(0.01)
+        return chk.check(label, ans, 200, lambda a: extra(a.json()))
+
+    def wait_for(path, cond, seconds):
+        """GET path until cond(placement) holds (or the time is up); the last answer."""
+        ans = None
+        for _ in range(int(seconds / 0.05)):
+            ans = R("GET", path)
+            if ans.status == 200 and cond(ans.json()):
+                break
+            threading.Event().wait(0.05)
+        return ans
+
+    try:
+        # Drain a registered backend: out of DNS, still registered.
+        v4, v6 = "127.0.0.30", "2001:db8::30"
+        a = chk.check("register for a drain", R("POST", "/backends/" + v4), 201,
+                      placement_of(v4, "A"))
+        first = a.json() if a.status == 201 else {}
+        chk.check("register IPv6 for a drain", R("POST", "/backends/" + v6), 201)
+        a = chk.check("drain", R("POST", "/backends/%s/drain" % v4), 200,
+                      both(same_placement(first), in_state("draining"), has_change(),
+                           member_is("drained", False)))
+        drained = a.json() if a.status == 200 else {}
+        chk.check("drain again changes nothing", R("POST", "/backends/%s/drain" % v4), 200,
+                  both(in_state("draining"), has_change(False),
+                       member_is("drained_at", drained.get("drained_at"))))
+        chk.check("GET a draining backend", R("GET", "/backends/" + v4), 200,
+                  both(same_placement(first), in_state("draining"),
+                       member_is("drained_at", drained.get("drained_at"))))
+        chk.check("HEAD a draining backend", R("HEAD", "/backends/" + v4), 200, empty_body)
+        chk.check("list with a draining backend", R("GET", "/backends"), 200,
+                  both(backends_list([v4, v6]),
+                       lambda a: [] if [p["state"] for p in a.json()["backends"]]
+                       == ["draining", "registered"] else ["states %r" % a.json()]))
+        chk.check("buckets with a draining backend", R("GET", "/buckets"), 200,
+                  buckets_view(1, 1, draining=[v4]))
+        chk.check("heartbeat of a draining backend", R("PUT", "/backends/%s/heartbeat" % v4),
+                  200, in_state("draining"))
+        chk.check("drain an IPv6 backend (insync)",
+                  R("POST", "/backends/%s/drain?wait=insync" % v6), 200,
+                  both(in_state("draining"), member_is("insync", True), has_change()))
+        chk.check("buckets with two draining backends", R("GET", "/buckets"), 200,
+                  buckets_view(1, 1, draining=[v4, v6]))
+        # One TTL after drained_at no new traffic arrives: drained turns true.
+        a = wait_for("/backends/" + v4, lambda p: p.get("drained") is True, DRAIN_TTL + 5)
+        chk.check("drained once the TTL passed", a, 200,
+                  both(in_state("draining"), member_is("drained", True),
+                       member_is("drained_at", drained.get("drained_at"))))
+        # Registering again returns it to service, in its bucket.
+        chk.check("POST returns a draining backend to service", R("POST", "/backends/" + v4),
+                  200, both(same_placement(first), in_state("registered"), has_change()))
+        chk.check("buckets after the return", R("GET", "/buckets"), 200,
+                  buckets_view(1, 1, draining=[v6]))
+        chk.check("DELETE a draining backend", R("DELETE", "/backends/" + v6), 200,
+                  in_state("deregistered"))
+        chk.check("buckets after deleting the draining one", R("GET", "/buckets"), 200,
+                  buckets_view(1, 0))
+
+        # Refused drains.
+        chk.check("drain an unknown IP", R("POST", "/backends/127.0.0.31/drain"), 404,
+                  problem_type("not-registered"))
+        for ip in ("01.2.3.4", "1.2.3.4/24", "2001:DB8::30", "::"):
+            chk.check("drain invalid %r" % ip, R("POST", "/backends/%s/drain" % ip), 400,
+                      problem_type("invalid-ip"))
+        chk.check("drain with a bad wait", R("POST", "/backends/%s/drain?wait=forever" % v4),
+                  400, problem_type("bad-request"))
+        chk.check("drain refused changed nothing", R("GET", "/backends/" + v4), 200,
+                  in_state("registered"))
+        for m in ("GET", "PUT", "DELETE"):
+            chk.check("%s on a drain" % m, R(m, "/backends/%s/drain" % v4), 405,
+                      problem_type("method-not-allowed"))
+
+        # ?wait=none: 202, then the change holds the placement (or the problem).
+        a = chk.check("drain wait=none", R("POST", "/backends/%s/drain?wait=none" % v4), 202,
+                      accepted)
+        if a.status == 202:
+            poll_change("change of a drain", a.json()["href"], lambda d: (
+                [] if d.get("status") == "committed" and d.get("http_status") == 200
+                and d.get("path") == "/backends/%s/drain" % v4
+                and d["result"].get("state") == "draining" else ["change %r" % d]))
+        chk.check("drained by the queued change", R("GET", "/backends/" + v4), 200,
+                  in_state("draining"))
+        a = chk.check("drain unknown wait=none",
+                      R("POST", "/backends/127.0.0.31/drain?wait=none"), 202, accepted)
+        if a.status == 202:
+            poll_change("change of a failed drain", a.json()["href"], lambda d: (
+                [] if d.get("status") == "failed" and d.get("http_status") == 404
+                and d["result"].get("type") == "urn:r53reg:problem:not-registered"
+                else ["change %r" % d]))
+        a = chk.check("return to service wait=none", R("POST", "/backends/%s?wait=none" % v4),
+                      202, accepted)
+        if a.status == 202:
+            poll_change("change of a return to service", a.json()["href"], lambda d: (
+                [] if d.get("http_status") == 200 and d["result"].get("state") == "registered"
+                else ["change %r" % d]))
+
+        # /backends/self/drain: the caller (127.0.0.1) drains itself.
+        me = "127.0.0.1"
+        chk.check("drain self when not registered", R("POST", "/backends/self/drain"), 404,
+                  problem_type("not-registered"))
+        chk.check("register self", R("POST", "/backends/self"), 201, ip_is(me))
+        chk.check("drain self", R("POST", "/backends/self/drain"), 200,
+                  both(ip_is(me), in_state("draining"), has_change()))
+        chk.check("GET self while draining", R("GET", "/backends/self"), 200,
+                  both(ip_is(me), in_state("draining")))
+        chk.check("GET on /backends/self/drain", R("GET", "/backends/self/drain"), 405,
+                  problem_type("method-not-allowed"))
+        chk.check("drain self wait=none", R("POST", "/backends/self/drain?wait=none"), 202,
+                  accepted)
+        chk.check("register self returns it to service",
+                  send("POST", "/backends/self", {"lease_seconds": 300}), 200,
+                  both(ip_is(me), in_state("registered"), member_is("lease_seconds", 300)))
+        chk.check("register self with a text body",
+                  R("POST", "/backends/self", headers={"Content-Type": "text/plain"},
+                    body=b"lease=5"), 415, problem_type("unsupported-media-type"))
+        chk.check("deregister self", R("DELETE", "/backends/self"), 200,
+                  both(ip_is(me), in_state("deregistered")))
+
+        # A registration with its own health check: the answer carries `health`.
+        bad = {
+            "check type udp": {"check": {"type": "udp", "port": 9}},
+            "check port 0": {"check": {"port": 0}},
+            "check port 65536": {"check": {"port": 65536}},
+            "check path without /": {"check": {"port": 9, "path": "healthz"}},
+            "check path with a space": {"check": {"port": 9, "path": "/a b"}},
+            "check status reversed": {"check": {"port": 9, "status": "299-200"}},
+            "check status 600": {"check": {"port": 9, "status": "200-600"}},
+            "check interval 5 ms": {"check": {"port": 9, "interval_ms": 5}},
+            "check rise 0": {"check": {"port": 9, "rise": 0}},
+            "check fall 1001": {"check": {"port": 9, "fall": 1001}},
+            "check unknown member": {"check": {"port": 9, "colour": "red"}},
+            "check not an object": {"check": "tcp"},
+            "check without a port (no --check-port)": {"check": {"type": "http"}},
+            "check with a bad lease": {"check": {"port": 9}, "lease_seconds": 0},
+        }
+        for label, body in bad.items():
+            chk.check("POST with %s" % label, send("POST", "/backends/127.0.0.40", body), 400,
+                      problem_type("bad-request"))
+        chk.check("wait=none with a check", send("POST", "/backends/127.0.0.40?wait=none",
+                                                 {"check": {"port": 9}}), 400,
+                  problem_type("bad-request"))
+        chk.check("wait=none with a lease", send("POST", "/backends/127.0.0.40?wait=none",
+                                                 {"lease_seconds": 30}), 400,
+                  problem_type("bad-request"))
+        chk.check("refused checks registered nothing", R("GET", "/backends/127.0.0.40"), 404,
+                  problem_type("not-registered"))
+        chk.check("register with every check member",
+                  send("POST", "/backends/127.0.0.40", {"check": {
+                      "type": "http", "port": 9, "path": "/healthz?deep=1", "status": "200-299",
+                      "interval_ms": 100, "timeout_ms": 50, "rise": 2, "fall": 1000}}),
+                  201, both(placement_of("127.0.0.40", "A"), checked))
+        # Two backends whose checks fail at once, next to one served without a check: the
+        # fail-open guard (--max-down-share 0.5 of 3) lets one go down and keeps the other.
+        failing = ["127.0.0.41", "127.0.0.42"]
+        chk.check("DELETE the slow-failing one", R("DELETE", "/backends/127.0.0.40"), 200,
+                  in_state("deregistered"))
+        for ip in failing:
+            chk.check("register %s with a failing check" % ip,
+                      send("POST", "/backends/" + ip, {"check": FAILING_CHECK}), 201,
+                      both(placement_of(ip, "A"), checked))
+        views = {}
+        for _ in range(200):
+            views = {ip: R("GET", "/backends/" + ip) for ip in failing}
+            states = sorted(v.json().get("state") for v in views.values() if v.status == 200)
+            held = [v for v in views.values() if v.status == 200 and
+                    (v.json().get("health") or {}).get("kept_by_fail_open")]
+            if states == ["down", "registered"] and len(held) == 1:
+                break
+            threading.Event().wait(0.05)
+        down_ip = next((ip for ip, v in views.items() if v.status == 200 and
+                        v.json().get("state") == "down"), None)
+        held_ip = next((ip for ip in failing if ip != down_ip), None)
+        results.record("one failing backend down, the other kept by --max-down-share",
+                       [] if down_ip else ["states after 10 s: %s" %
+                                           {ip: v.body[:400] for ip, v in views.items()}])
+        if down_ip:
+            chk.check("GET the down backend", views[down_ip], 200,
+                      both(in_state("down"), checked,
+                           lambda a: [] if a.json()["health"].get("status") == "down"
+                           and a.json()["health"].get("last_error")
+                           and a.json()["health"].get("last_change_at")
+                           else ["health %r" % a.json()["health"]]))
+            chk.check("GET the backend kept by fail-open", views[held_ip], 200,
+                      both(in_state("registered"), checked,
+                           lambda a: [] if a.json()["health"].get("status") == "down"
+                           else ["health %r" % a.json()["health"]]))
+            chk.check("buckets with a down backend", R("GET", "/buckets"), 200,
+                      buckets_view(3, 0, down=[down_ip]))
+            chk.check("list with a down backend", R("GET", "/backends"), 200,
+                      both(backends_list([v4] + failing),
+                           lambda a: [] if {p["ip"]: p["state"] for p in a.json()["backends"]}
+                           .get(down_ip) == "down" else ["states %r" % a.json()]))
+            chk.check("POST a down backend leaves it down", R("POST", "/backends/" + down_ip),
+                      200, both(in_state("down"), has_change(False)))
+            chk.check("metrics count the down backend", R("GET", "/metrics"), 200,
+                      lambda a: [] if re.search(rb"(?m)^r53reg_backends_down 1$", a.body)
+                      and b"r53reg_health_checks_total" in a.body
+                      and b"r53reg_health_fail_open_held" in a.body
+                      else ["no r53reg_backends_down 1 / health series in /metrics"])
+            chk.check("drain a down backend", R("POST", "/backends/%s/drain" % down_ip), 200,
+                      both(in_state("draining"), has_change(), checked))
+            chk.check("DELETE a draining backend with a check",
+                      R("DELETE", "/backends/" + down_ip), 200, in_state("deregistered"))
+        for ip in failing:
+            R("DELETE", "/backends/" + ip)
+        chk.check("buckets at the end", R("GET", "/buckets"), 200, buckets_view(1, 0))
+    finally:
+        rc = srv.stop()
+        results.record("SIGTERM exits 0 (drains and health checks)", [] if rc == 0 else
+                       ["exit status %r; last stderr:\n%s" % (rc, "\n".join(srv.lines[-20:]))])
+
+
 # --- who may change what: scopes, /backends/self, --allow-cidr, the rate limit ------------------
 
 FLEET, OPS, RO = "fleet-tok-5521", "ops-tok-8817", "ro-tok-3390"
@@ -1076,6 +1398,41 @@ def run_security(binary, chk, results):
                   problem_type("not-registered"))
         chk.check("refused requests changed nothing", R("GET", "/backends"), 200,
                   backends_list(["127.0.0.3"]))
+        # Drains: like the heartbeat, a self token only for the caller's own address;
+        # --allow-cidr does not limit them.
+        chk.check("self: POST /backends/self to drain it",
+                  R("POST", "/backends/self", headers=fleet), 201, ip_is("127.0.0.1"))
+        chk.check("POST /backends/self/drain without a token",
+                  R("POST", "/backends/self/drain"), 401, problem_type("unauthorized"))
+        chk.check("read: POST /backends/self/drain",
+                  R("POST", "/backends/self/drain", headers=ro), 403, forbidden)
+        chk.check("self: POST /backends/self/drain",
+                  R("POST", "/backends/self/drain", headers=fleet), 200,
+                  both(ip_is("127.0.0.1"), in_state("draining", ttl=DEFAULT_TTL)))
+        chk.check("self: drain its own address by IP",
+                  R("POST", "/backends/127.0.0.1/drain", headers=fleet), 200,
+                  both(ip_is("127.0.0.1"), in_state("draining", ttl=DEFAULT_TTL),
+                       has_change(False)))
+        chk.check("self: drain another address",
+                  R("POST", "/backends/127.0.0.3/drain", headers=fleet), 403,
+                  both(forbidden, detail_has("it may only change 127.0.0.1")))
+        chk.check("read: drain", R("POST", "/backends/127.0.0.3/drain", headers=ro), 403,
+                  both(forbidden, detail_has("scope read")))
+        chk.check("admin: drain", R("POST", "/backends/127.0.0.3/drain", headers=ops), 200,
+                  both(ip_is("127.0.0.3"), in_state("draining", ttl=DEFAULT_TTL)))
+        chk.check("admin: drain outside --allow-cidr is not refused",
+                  R("POST", "/backends/127.0.0.200/drain", headers=ops), 404,
+                  problem_type("not-registered"))
+        chk.check("self: heartbeat its own draining address",
+                  R("PUT", "/backends/127.0.0.1/heartbeat", headers=fleet), 200,
+                  both(ip_is("127.0.0.1"), in_state("draining", ttl=DEFAULT_TTL)))
+        chk.check("self: heartbeat another address",
+                  R("PUT", "/backends/127.0.0.3/heartbeat", headers=fleet), 403, forbidden)
+        chk.check("self: DELETE /backends/self while draining",
+                  R("DELETE", "/backends/self", headers=fleet), 200,
+                  in_state("deregistered"))
+        chk.check("drains kept their backends registered", R("GET", "/backends"), 200,
+                  backends_list(["127.0.0.3"]))
     finally:
         rc = srv.stop()
         results.record("SIGTERM exits 0 (scoped tokens)", [] if rc == 0 else
@@ -1128,6 +1485,7 @@ def main(argv):
     run_anonymous(binary, chk, results)
     run_bulk(binary, chk, results)
     run_with_token(binary, chk, results)
+    run_drain_and_health(binary, chk, results)
     run_security(binary, chk, results)
     return results.summary()
 

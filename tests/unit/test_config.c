@@ -59,6 +59,31 @@ static void test_defaults(void)
     CHECK_INT(c.reg.commit, REG_COMMIT_GROUP);
     CHECK(c.state_file == NULL);
     CHECK_INT(c.ntokens, 0);
+    CHECK_INT(c.check.kind, HC_KIND_INHERIT); /* --check off */
+    CHECK(c.reg.max_down_share == 0.5);
+    cfg_release(&c);
+}
+
+static void test_check_flags(void)
+{
+    struct cfg c;
+    char err[512];
+    CHECK_INT(parse(&c, NULL, err, sizeof(err), "--check", "http", "--check-port", "8080",
+                    "--check-path", "/healthz?full=1", "--check-status", "200-299",
+                    "--check-interval-ms", "500", "--check-timeout-ms", "400", "--check-rise",
+                    "3", "--check-fall", "4", "--max-down-share", "0.25", NULL),
+              CFG_RUN);
+    CHECK_INT(c.check.kind, HC_HTTP);
+    CHECK_INT(c.check.port, 8080);
+    CHECK_STR(c.check.path, "/healthz?full=1");
+    CHECK_INT(c.check.status_min, 200);
+    CHECK_INT(c.check.status_max, 299);
+    CHECK_INT(c.check.interval_ms, 500);
+    CHECK_INT(c.check.timeout_ms, 400);
+    CHECK_INT(c.check.rise, 3);
+    CHECK_INT(c.check.fall, 4);
+    CHECK(c.reg.max_down_share == 0.25);
+    CHECK(hc_check_validate(&c.check, err, sizeof(err)) == RC_OK);
     cfg_release(&c);
 }
 
@@ -127,6 +152,28 @@ static void test_bad_values(void)
         {"--max-connections-per-ip", "x", "--max-connections-per-ip"},
         {"--tls-cert", "/tmp/cert.pem", "--tls-key"},
         {"--tls-key", "/tmp/key.pem", "--tls-cert"},
+        {"--check", "icmp", "--check"},
+        {"--check", "tcp", "--check-port"},
+        {"--check-port", "65536", "--check-port"},
+        {"--check-path", "healthz", "--check-path"},
+        {"--check-path", "/a b", "--check-path"},
+        {"--check-status", "200", "--check-status"},
+        {"--check-status", "+200-299", "--check-status"},
+        {"--check-status", "300-200", "--check-status"},
+        {"--check-status", "200-600", "--check-status"},
+        {"--check-interval-ms", "5", "--check-interval-ms"},
+        {"--check-timeout-ms", "5000", "exceeds --check-interval-ms"},
+        {"--check-rise", "0", "--check-rise"},
+        {"--check-fall", "1001", "--check-fall"},
+        {"--check-parallel", "0", "--check-parallel"},
+        {"--max-down-share", "1.5", "--max-down-share"},
+        {"--max-down-share", "half", "--max-down-share"},
+        {"--max-down-share", "-0.1", "--max-down-share"},
+        {"--record-name", "a123456789.b123456789.c123456789.d123456789.e123456789.f12345678"
+                          "9.g123456789.h123456789.i123456789.j123456789.k123456789.l12345678"
+                          "9.m123456789.n123456789.o123456789.p123456789.q123456789.r12345678"
+                          "9.s123456789.t123456789.u123456789.v12345678.example.com",
+         "_draining.<name>"},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         struct cfg c;
@@ -294,6 +341,7 @@ int main(void)
 {
     test_defaults();
     test_env_and_flags();
+    test_check_flags();
     test_bad_values();
     test_non_loopback_needs_token();
     test_security_flags();

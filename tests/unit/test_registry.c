@@ -213,8 +213,8 @@ static void f_destroy(struct reg_provider *p)
 {
     free(p);
 }
-static enum rc_code f_reload(struct reg_provider *p, enum reg_type t, unsigned b,
-                             struct reg_record *out, char *d, size_t dn)
+static enum rc_code f_reload(struct reg_provider *p, enum reg_type t, enum reg_kind k,
+                             unsigned b, struct reg_record *out, char *d, size_t dn)
 {
     memset(out, 0, sizeof(*out));
     return RC_OK;
@@ -261,7 +261,7 @@ static void test_memory_cas(void)
     struct reg_provider *p = NULL;
     char detail[256];
     struct ip_addr v1[1] = {ip("10.0.0.1")}, v2[2] = {ip("10.0.0.1"), ip("10.0.0.2")};
-    struct reg_record r1 = {REG_A, 3, 1, 60, 1, v1}, r2 = {REG_A, 3, 2, 60, 2, v2};
+    struct reg_record r1 = {REG_A, REG_KIND_SERVED, 3, 1, 60, 1, v1}, r2 = {REG_A, REG_KIND_SERVED, 3, 2, 60, 2, v2};
     struct reg_change create = {NULL, &r1}, swap = {&r1, &r2}, stale = {&r1, &r2},
                       del = {&r2, NULL};
     struct reg_record *recs;
@@ -275,7 +275,7 @@ static void test_memory_cas(void)
     /* A batch is atomic: one stale change fails the whole batch. */
     {
         struct ip_addr v9[1] = {ip("10.0.0.9")};
-        struct reg_record r9 = {REG_A, 7, 1, 60, 1, v9};
+        struct reg_record r9 = {REG_A, REG_KIND_SERVED, 7, 1, 60, 1, v9};
         struct reg_change batch[2] = {{NULL, &r9}, {&r1, NULL}};
         CHECK_INT(p->ops->apply(p, batch, 2, NULL, detail, sizeof(detail)), RC_CONFLICT);
         CHECK_INT(p->ops->load(p, &recs, &n, detail, sizeof(detail)), RC_OK);
@@ -447,11 +447,11 @@ static void s_pace(struct reg_provider *p)
         nanosleep(&ts, NULL);
 }
 
-static enum rc_code s_reload(struct reg_provider *p, enum reg_type t, unsigned b,
-                             struct reg_record *out, char *d, size_t dn)
+static enum rc_code s_reload(struct reg_provider *p, enum reg_type t, enum reg_kind k,
+                             unsigned b, struct reg_record *out, char *d, size_t dn)
 {
     struct reg_provider *in = ((struct shared *)p)->inner;
-    return in->ops->reload(in, t, b, out, d, dn);
+    return in->ops->reload(in, t, k, b, out, d, dn);
 }
 static const struct reg_provider_ops shared_ops = {
     .name = "shared",
@@ -483,7 +483,7 @@ static struct reg_registry *replica(const struct reg_options *o, struct reg_prov
 static void stored(struct reg_provider *p, enum reg_type t, unsigned b, struct reg_record *out)
 {
     char detail[256];
-    CHECK_INT(p->ops->reload(p, t, b, out, detail, sizeof(detail)), RC_OK);
+    CHECK_INT(p->ops->reload(p, t, REG_KIND_SERVED, b, out, detail, sizeof(detail)), RC_OK);
 }
 
 /* Someone else (a person in the console, the old script) edits the store behind the
@@ -661,6 +661,231 @@ static void test_leases(void)
     reg_destroy(r);
 }
 
+
+/* ---- down and draining (issue 5) -------------------------------------------------------- */
+
+/* reg_submit(op) and wait. */
+struct box {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    int done;
+    struct reg_result res;
+};
+
+static void box_done(void *arg, const struct reg_result *res)
+{
+    struct box *w = arg;
+    pthread_mutex_lock(&w->lock);
+    w->res = *res;
+    w->done = 1;
+    pthread_cond_signal(&w->cond);
+    pthread_mutex_unlock(&w->lock);
+}
+
+static enum rc_code op_wait(struct reg_registry *r, enum reg_op op, const char *s,
+                            struct reg_result *out)
+{
+    struct ip_addr a = ip(s);
+    struct box w;
+    memset(&w, 0, sizeof(w));
+    pthread_mutex_init(&w.lock, NULL);
+    pthread_cond_init(&w.cond, NULL);
+    reg_submit(r, op, &a, box_done, &w);
+    pthread_mutex_lock(&w.lock);
+    while (!w.done)
+        pthread_cond_wait(&w.cond, &w.lock);
+    pthread_mutex_unlock(&w.lock);
+    pthread_mutex_destroy(&w.lock);
+    pthread_cond_destroy(&w.cond);
+    *out = w.res;
+    return w.res.rc;
+}
+
+static void stored_kind(struct reg_provider *p, enum reg_kind k, unsigned b,
+                        struct reg_record *out)
+{
+    char detail[256];
+    CHECK_INT(p->ops->reload(p, REG_A, k, b, out, detail, sizeof(detail)), RC_OK);
+}
+
+/* The store's set of kind k of bucket 0 holds exactly the listed addresses (NULL ended) with
+ * weight w (-1: the set must not exist). */
+static void expect_set(struct reg_provider *p, enum reg_kind k, int w, const char *const *ips)
+{
+    struct reg_record cur = {0};
+    size_t n = 0;
+    stored_kind(p, k, 0, &cur);
+    while (ips && ips[n])
+        n++;
+    CHECK_INT(cur.nvalues, n);
+    if (w >= 0 && cur.nvalues)
+        CHECK_INT(cur.weight, w);
+    for (size_t i = 0; i < n && i < cur.nvalues; i++) {
+        char txt[IP_TEXT_MAX];
+        CHECK_STR(ip_format(&cur.values[i], txt), ips[i]);
+    }
+    CHECK_INT(cur.kind, k);
+    reg_record_release(&cur);
+}
+
+/* DOWN/UP/DRAIN move a backend between its bucket's three sets in one atomic change; it
+ * stays registered and keeps its place; ADD of a draining backend returns it to service. */
+static void test_states(void)
+{
+    struct reg_options o = opts(1, 3, REG_BUCKETING_BALANCED, REG_WEIGHTS_PROPORTIONAL);
+    struct reg_provider *p = NULL;
+    struct reg_registry *r;
+    struct reg_result res;
+    struct reg_placement pl;
+    struct ip_addr a1 = ip("10.40.0.1"), a3 = ip("10.40.0.3");
+    char detail[256], dir[] = "/tmp/r53reg-states-XXXXXX", path[300];
+    int created;
+    static const char *const all3[] = {"10.40.0.1", "10.40.0.2", "10.40.0.3", NULL};
+    static const char *const two_three[] = {"10.40.0.2", "10.40.0.3", NULL};
+    static const char *const one[] = {"10.40.0.1", NULL}, *const two[] = {"10.40.0.2", NULL};
+    static const char *const one_three[] = {"10.40.0.1", "10.40.0.3", NULL};
+    static const char *const three[] = {"10.40.0.3", NULL};
+
+    CHECK(mkdtemp(dir) != NULL);
+    snprintf(path, sizeof(path), "%s/state", dir);
+    CHECK_INT(reg_provider_memory_create(path, &p, detail, sizeof(detail)), RC_OK);
+    r = replica(&o, p); /* the store outlives the registry: restart below */
+    CHECK_INT(reg(r, "10.40.0.1", &pl, &created), RC_OK);
+    CHECK_INT(reg(r, "10.40.0.2", &pl, &created), RC_OK);
+    CHECK_INT(reg(r, "10.40.0.3", &pl, &created), RC_OK);
+    expect_set(p, REG_KIND_SERVED, 3, all3);
+
+    /* Down: out of the served set (weight follows), into the down set, still registered. */
+    CHECK_INT(op_wait(r, REG_OP_DOWN, "10.40.0.1", &res), RC_OK);
+    CHECK_INT(res.placement.state, REG_STATE_DOWN);
+    CHECK_INT(res.placement.weight, 2);
+    CHECK(res.placement.change_id[0] != '\0');
+    expect_set(p, REG_KIND_SERVED, 2, two_three);
+    expect_set(p, REG_KIND_DOWN, 0, one);
+    CHECK_INT(reg_lookup(r, &a1, &pl), RC_OK);
+    CHECK_INT(pl.state, REG_STATE_DOWN);
+    CHECK(pl.since_ms > 0);
+    /* Again: nothing to change, answered as is. */
+    CHECK_INT(op_wait(r, REG_OP_DOWN, "10.40.0.1", &res), RC_OK);
+    CHECK_INT(res.placement.state, REG_STATE_DOWN);
+    CHECK_STR(res.placement.change_id, "");
+    /* A down backend keeps its place: the bucket (3) is full. */
+    CHECK_INT(reg(r, "10.40.0.4", &pl, &created), RC_BUCKETS_FULL);
+    /* Registering a down backend again does not bring it back: the checks decide. */
+    CHECK_INT(op_wait(r, REG_OP_ADD, "10.40.0.1", &res), RC_OK);
+    CHECK_INT(res.placement.state, REG_STATE_DOWN);
+    CHECK_INT(res.created, 0);
+
+    /* Drain a served one and the down one. */
+    CHECK_INT(op_wait(r, REG_OP_DRAIN, "10.40.0.3", &res), RC_OK);
+    CHECK_INT(res.placement.state, REG_STATE_DRAINING);
+    CHECK_INT(res.placement.weight, 1);
+    expect_set(p, REG_KIND_SERVED, 1, two);
+    expect_set(p, REG_KIND_DRAINING, 0, three);
+    CHECK_INT(op_wait(r, REG_OP_DRAIN, "10.40.0.1", &res), RC_OK);
+    expect_set(p, REG_KIND_DOWN, -1, NULL);
+    expect_set(p, REG_KIND_DRAINING, 0, one_three);
+    /* PUT's ENSURE leaves a registered backend where it is. */
+    CHECK_INT(op_wait(r, REG_OP_ENSURE, "10.40.0.3", &res), RC_OK);
+    CHECK_INT(res.placement.state, REG_STATE_DRAINING);
+    CHECK_STR(res.placement.change_id, "");
+    /* Draining stays draining whatever the checks say. */
+    CHECK_INT(op_wait(r, REG_OP_DOWN, "10.40.0.3", &res), RC_OK);
+    CHECK_INT(res.placement.state, REG_STATE_DRAINING);
+    CHECK_INT(op_wait(r, REG_OP_UP, "10.40.0.3", &res), RC_OK);
+    CHECK_INT(res.placement.state, REG_STATE_DRAINING);
+
+    /* A restart keeps every state (the sets are in the store). */
+    reg_destroy(r);
+    r = replica(&o, p);
+    CHECK_INT(reg_lookup(r, &a1, &pl), RC_OK);
+    CHECK_INT(pl.state, REG_STATE_DRAINING);
+    CHECK(pl.since_ms > 0);
+    CHECK_INT(reg_lookup(r, &a3, &pl), RC_OK);
+    CHECK_INT(pl.state, REG_STATE_DRAINING);
+
+    /* Registering a draining backend returns it to service. */
+    CHECK_INT(op_wait(r, REG_OP_ADD, "10.40.0.3", &res), RC_OK);
+    CHECK_INT(res.placement.state, REG_STATE_REGISTERED);
+    CHECK_INT(res.created, 0);
+    CHECK_INT(res.placement.weight, 2);
+    expect_set(p, REG_KIND_DRAINING, 0, one);
+    /* Deregistering a draining backend removes it from the store entirely. */
+    CHECK_INT(dereg(r, "10.40.0.1"), RC_OK);
+    expect_set(p, REG_KIND_DRAINING, -1, NULL);
+    CHECK_INT(reg_lookup(r, &a1, &pl), RC_NOT_REGISTERED);
+    /* Up from down. */
+    CHECK_INT(op_wait(r, REG_OP_DOWN, "10.40.0.2", &res), RC_OK);
+    CHECK_INT(op_wait(r, REG_OP_UP, "10.40.0.2", &res), RC_OK);
+    CHECK_INT(res.placement.state, REG_STATE_REGISTERED);
+    expect_set(p, REG_KIND_DOWN, -1, NULL);
+    /* ENSURE registers an unknown address like ADD. */
+    CHECK_INT(op_wait(r, REG_OP_ENSURE, "10.40.0.5", &res), RC_OK);
+    CHECK_INT(res.placement.state, REG_STATE_REGISTERED);
+    CHECK_INT(res.created, 1);
+    CHECK_INT(dereg(r, "10.40.0.5"), RC_OK);
+    /* Unknown addresses. */
+    CHECK_INT(op_wait(r, REG_OP_DOWN, "10.40.0.9", &res), RC_NOT_REGISTERED);
+    CHECK_INT(op_wait(r, REG_OP_DRAIN, "10.40.0.9", &res), RC_NOT_REGISTERED);
+    CHECK(strstr(res.detail, "10.40.0.9") != NULL);
+    /* The index and the snapshot agree with the store. */
+    {
+        struct reg_bucket_view *v;
+        size_t n = reg_snapshot(r, &v);
+        struct reg_stats st;
+        CHECK_INT(n, 1);
+        if (n) {
+            CHECK_INT(v[0].rec.nvalues, 2);
+            CHECK_INT(v[0].down.nvalues, 0);
+            CHECK_INT(v[0].draining.nvalues, 0);
+        }
+        reg_views_free(v, n);
+        reg_stats(r, &st);
+        CHECK_INT(st.served, 2);
+        CHECK_INT(st.down, 0);
+        CHECK_INT(st.draining, 0);
+    }
+    reg_destroy(r);
+    p->ops->destroy(p);
+    unlink(path);
+    rmdir(dir);
+}
+
+/* Another replica moves a backend to the down set behind this registry's back: this one's
+ * next write to the bucket conflicts, re-reads every set (the backend vanished from the
+ * served one) and follows the move instead of forgetting the backend. */
+static void test_foreign_move(void)
+{
+    struct reg_options o = opts(1, 10, REG_BUCKETING_BALANCED, REG_WEIGHTS_PROPORTIONAL);
+    struct reg_provider *p = NULL;
+    struct reg_registry *r1, *r2;
+    struct reg_result res;
+    struct reg_placement pl;
+    struct ip_addr a1 = ip("10.41.0.1");
+    char detail[256];
+    int created;
+    static const char *const served[] = {"10.41.0.2", "10.41.0.3", NULL};
+    static const char *const down[] = {"10.41.0.1", NULL};
+
+    CHECK_INT(reg_provider_memory_create(NULL, &p, detail, sizeof(detail)), RC_OK);
+    r1 = replica(&o, p);
+    CHECK_INT(reg(r1, "10.41.0.1", &pl, &created), RC_OK);
+    CHECK_INT(reg(r1, "10.41.0.2", &pl, &created), RC_OK);
+    r2 = replica(&o, p);
+    CHECK_INT(op_wait(r1, REG_OP_DOWN, "10.41.0.1", &res), RC_OK);
+    CHECK_INT(reg(r2, "10.41.0.3", &pl, &created), RC_OK); /* conflict, adopt, retry */
+    expect_set(p, REG_KIND_SERVED, 2, served);
+    expect_set(p, REG_KIND_DOWN, 0, down);
+    CHECK_INT(reg_lookup(r2, &a1, &pl), RC_OK);
+    CHECK_INT(pl.state, REG_STATE_DOWN);
+    /* r2 can still deregister it. */
+    CHECK_INT(dereg(r2, "10.41.0.1"), RC_OK);
+    expect_set(p, REG_KIND_DOWN, -1, NULL);
+    reg_destroy(r1);
+    reg_destroy(r2);
+    p->ops->destroy(p);
+}
+
 /* Group commit: concurrent mutations while a call is paced share calls. */
 struct burst_job {
     struct reg_registry *r;
@@ -780,6 +1005,8 @@ int main(void)
         test_foreign_edits();
         test_two_replicas();
         test_leases();
+        test_states();
+        test_foreign_move();
     }
     commit_mode = REG_COMMIT_GROUP;
     test_group_commit_batches();
