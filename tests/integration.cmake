@@ -13,3 +13,10 @@ r53_add_test(NAME conformance.openapi
 r53_add_test(NAME integration.route53
   COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_route53.py @BIN@
   LABELS "integration;route53" TIMEOUT 600)
+
+# Health checks, fail-open guard, leases and drain against real TCP/HTTP backends on
+# 127.0.3.x-127.0.9.x and the strict Route 53 emulator, plus a restart on the embedded store
+# (issue 5's "done when"). Prints the measured detection-to-DNS times. About 25 s.
+r53_add_test(NAME integration.health
+  COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_health.py @BIN@
+  LABELS "integration;health" TIMEOUT 120)
