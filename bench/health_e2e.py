@@ -11,8 +11,13 @@ backend has been checked, then:
   failing check, plus one commit), then reopens it and times the way back (rise x interval);
 - prints r53reg_health_detection_to_dns_seconds (verdict to commit) from /metrics.
 
+With --route53, r53reg writes to the strict Route 53 emulator (tests/r53emu) throttled like
+the real API (5 calls/s, r53reg --api-rps 5) instead of its embedded store. With --kill K, K
+listeners are then closed at once (a rack failing) and the time until all K are out of DNS,
+and back after they reopen, is printed with the ChangeResourceRecordSets calls it took.
+
 Usage: health_e2e.py BIN_DIR [--n 10000] [--seconds 30] [--interval-ms 5000] [--fall 3]
-                             [--rise 2]
+                             [--rise 2] [--route53] [--kill K]
 Only 127.0.0.0/8 addresses are used. Not a test: it prints numbers.
 """
 import argparse
@@ -105,6 +110,8 @@ def main():
     ap.add_argument('--interval-ms', type=int, default=5000)
     ap.add_argument('--fall', type=int, default=3)
     ap.add_argument('--rise', type=int, default=2)
+    ap.add_argument('--route53', action='store_true')
+    ap.add_argument('--kill', type=int, default=0)
     a = ap.parse_args()
 
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -120,7 +127,18 @@ def main():
             '--check-fall', str(a.fall), '--check-rise', str(a.rise),
             '--client-rps', '0', '--max-connections-per-ip', '0', '--max-body', '4194304',
             '--log-level', 'info']
-    proc = subprocess.Popen(args, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)
+    env = dict(os.environ)
+    emu = None
+    if a.route53:
+        sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..',
+                                        'tests', 'r53emu'))
+        from emutest import Emu, ZONE
+        emu = Emu(os.path.join(a.bin, 'r53emu'), '--rate', '5', '--burst', '5')
+        args += ['--provider', 'route53', '--zone-id', ZONE, '--aws-endpoint', emu.endpoint,
+                 '--api-rps', '5']
+        env.update({'AWS_ACCESS_KEY_ID': emu.akid, 'AWS_SECRET_ACCESS_KEY': emu.secret,
+                    'AWS_EC2_METADATA_DISABLED': 'true'})
+    proc = subprocess.Popen(args, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, env=env)
     port = None
     buf = b''
     deadline = time.time() + 20
@@ -187,6 +205,41 @@ def main():
         if up_at is not None:
             print('recovery (listener reopened -> served again): %.2f s (rise %d x interval)' %
                   (up_at - t_open, a.rise))
+        if a.kill:
+            calls = 'r53reg_route53_calls_total{call="change_rrsets"'
+            victims = [ip for ip in lis.ips[::max(1, len(lis.ips) // a.kill)]][:a.kill]
+            c0 = metric(port, calls)
+            for ip in victims:
+                lis.close(ip)
+            t_close = time.time()
+            first = last = None
+            while time.time() - t_close < (a.fall + 2) * a.interval_ms / 1000 + 120:
+                down = metric(port, 'r53reg_backends_down')
+                if down and first is None:
+                    first = time.time()
+                if down >= len(victims):
+                    last = time.time()
+                    break
+                time.sleep(0.05)
+            c1 = metric(port, calls)
+            if last is None:
+                print('mass failure: only %d of %d went down' % (down, len(victims)))
+            else:
+                print('mass failure: %d listeners closed at once: first out of DNS after %.2f s, '
+                      'all %d out after %.2f s, %d ChangeResourceRecordSets calls' %
+                      (len(victims), first - t_close, len(victims), last - t_close, c1 - c0))
+            for ip in victims:
+                lis.open(ip)
+            t_open = time.time()
+            back = None
+            while time.time() - t_open < (a.rise + 2) * a.interval_ms / 1000 + 120:
+                if metric(port, 'r53reg_backends_down') == 0:
+                    back = time.time()
+                    break
+                time.sleep(0.05)
+            if back is not None:
+                print('mass recovery: all %d served again after %.2f s, %d calls' %
+                      (len(victims), back - t_open, metric(port, calls) - c1))
         n = metric(port, 'r53reg_health_detection_to_dns_seconds_count')
         s = metric(port, 'r53reg_health_detection_to_dns_seconds_sum')
         if n:
@@ -201,6 +254,8 @@ def main():
     finally:
         proc.terminate()
         proc.wait()
+        if emu:
+            emu.stop()
         print('r53reg log: %s' % log.name)
 
 

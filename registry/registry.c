@@ -976,6 +976,29 @@ static int answer_as_is(struct reg_registry *reg, struct intent *in, struct reg_
 }
 
 /*
+ * admit() and answer what needs no commit. Caller holds index_lock; it is released. Returns 1
+ * when in must be committed (in->bucket set); 0 when it was answered, or started over through
+ * again() because an adopt removed the IP meanwhile.
+ */
+static int admit_or_answer(struct reg_registry *reg, struct intent *in, struct entry *e,
+                           void (*again)(struct reg_registry *, struct intent *))
+{
+    struct reg_result res;
+    enum admission a;
+
+    memset(&res, 0, sizeof(res));
+    a = admit(reg, in, e, &res);
+    pthread_mutex_unlock(&reg->index_lock);
+    if (a == ADMIT_QUEUE)
+        return 1;
+    if (a == ADMIT_ANSWERED || answer_as_is(reg, in, &res))
+        finish(in, &res);
+    else
+        again(reg, in);
+    return 0;
+}
+
+/*
  * Settle the index entries of intents (a list) of bucket bk after their commit (committed) or
  * failure: each entry follows what bk's committed sets now hold, which is what the store holds
  * (a failure may have adopted another writer's change). An IP in one of the sets is PRESENT
@@ -1256,22 +1279,8 @@ static void run_now(struct reg_registry *reg, struct intent *in)
 
     memset(&res, 0, sizeof(res));
     pthread_mutex_lock(&reg->index_lock);
-    switch (admit(reg, in, settled_entry(reg, &in->ip), &res)) {
-    case ADMIT_ANSWERED:
-        pthread_mutex_unlock(&reg->index_lock);
-        finish(in, &res);
+    if (!admit_or_answer(reg, in, settled_entry(reg, &in->ip), run_now))
         return;
-    case ADMIT_AS_IS:
-        pthread_mutex_unlock(&reg->index_lock);
-        if (answer_as_is(reg, in, &res))
-            finish(in, &res);
-        else
-            run_now(reg, in); /* removed meanwhile by an adopt: start over */
-        return;
-    case ADMIT_QUEUE:
-        break;
-    }
-    pthread_mutex_unlock(&reg->index_lock);
 
     bk = &reg->buckets[reg_type_of(&in->ip)][in->bucket];
     in->next = NULL;
@@ -1343,10 +1352,8 @@ static void enqueue(struct reg_registry *reg, struct intent *in, int front)
 
 static void submit_intent(struct reg_registry *reg, struct intent *in)
 {
-    struct reg_result res;
     struct entry *e;
 
-    memset(&res, 0, sizeof(res));
     pthread_mutex_lock(&reg->index_lock);
     e = *index_slot(reg, &in->ip);
     if (e && e->state != ENTRY_PRESENT) {
@@ -1359,23 +1366,8 @@ static void submit_intent(struct reg_registry *reg, struct intent *in)
         pthread_mutex_unlock(&reg->index_lock);
         return;
     }
-    switch (admit(reg, in, e, &res)) {
-    case ADMIT_QUEUE:
-        pthread_mutex_unlock(&reg->index_lock);
+    if (admit_or_answer(reg, in, e, submit_intent))
         enqueue(reg, in, 0);
-        return;
-    case ADMIT_ANSWERED:
-        pthread_mutex_unlock(&reg->index_lock);
-        finish(in, &res);
-        return;
-    case ADMIT_AS_IS:
-        pthread_mutex_unlock(&reg->index_lock);
-        if (answer_as_is(reg, in, &res))
-            finish(in, &res);
-        else
-            submit_intent(reg, in); /* removed meanwhile by an adopt: place anew */
-        return;
-    }
 }
 
 /* One bucket's part of a batch. */
