@@ -19,4 +19,4 @@ r53_add_test(NAME integration.route53
 # (issue 5's "done when"). Prints the measured detection-to-DNS times. About 25 s.
 r53_add_test(NAME integration.health
   COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_health.py @BIN@
-  LABELS "integration;health" TIMEOUT 120)
+  LABELS "integration;health" TIMEOUT 120 TSAN)
