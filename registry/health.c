@@ -1047,8 +1047,9 @@ struct hc_engine *hc_engine_create(const struct hc_options *opt)
         goto fail;
     }
     e->thread_started = 1;
-    log_info("msg=health_engine_started check=%s port=%u interval_ms=%u timeout_ms=%u rise=%u "
-             "fall=%u max_parallel=%u",
+    /* The defaults of targets added without an override (the server's --check*). */
+    log_info("msg=health_engine_started default_check=%s default_port=%u interval_ms=%u "
+             "timeout_ms=%u rise=%u fall=%u max_parallel=%u",
              kind_name(e->defcfg.kind), e->defcfg.port, e->defcfg.interval_ms, e->defcfg.timeout_ms,
              e->defcfg.rise, e->defcfg.fall, e->max_parallel);
     return e;
