@@ -240,6 +240,11 @@ def main():
             if back is not None:
                 print('mass recovery: all %d served again after %.2f s, %d calls' %
                       (len(victims), back - t_open, metric(port, calls) - c1))
+        f = metric(port, 'r53reg_health_failure_to_dns_seconds_count')
+        if f:
+            print('first failing (or passing) check to commit '
+                  '(r53reg_health_failure_to_dns_seconds): %d moves, mean %.2f s' %
+                  (f, metric(port, 'r53reg_health_failure_to_dns_seconds_sum') / f))
         n = metric(port, 'r53reg_health_detection_to_dns_seconds_count')
         s = metric(port, 'r53reg_health_detection_to_dns_seconds_sum')
         if n:

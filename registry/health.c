@@ -94,6 +94,7 @@ struct target {
     int last_ok;
     char last_error[HC_ERROR_MAX];
     int64_t last_check_ms, last_change_ms, added_ms;
+    int64_t run_started_ms; /* the first check of the current run of equal results */
 
     /* engine thread only */
     struct cfg *cfg; /* own override or &engine->defcfg */
@@ -480,12 +481,16 @@ static void record(struct hc_engine *e, struct target *t, int ok, const char *er
         t->last_ok = ok;
         t->last_check_ms = wall_ms();
         if (ok) {
+            if (!t->cons_ok)
+                t->run_started_ms = t->last_check_ms;
             t->cons_ok++;
             t->cons_fail = 0;
             if (!t->up && t->cons_ok >= t->cfg->rise)
                 changed = 1;
         } else {
             t->failures++;
+            if (!t->cons_fail)
+                t->run_started_ms = t->last_check_ms;
             t->cons_fail++;
             t->cons_ok = 0;
             snprintf(t->last_error, sizeof(t->last_error), "%s", err);
@@ -1230,6 +1235,7 @@ enum rc_code hc_engine_status(struct hc_engine *e, const struct ip_addr *ip, str
         out->last_check_ms = t->last_check_ms;
         out->last_change_ms = t->last_change_ms;
         out->added_ms = t->added_ms;
+        out->run_started_ms = t->run_started_ms;
         rc = RC_OK;
     }
     pthread_mutex_unlock(&e->lock);

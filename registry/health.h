@@ -116,6 +116,9 @@ struct hc_status {
     int64_t last_check_ms;         /* Unix time (ms) the latest check completed; 0: none yet */
     int64_t last_change_ms;        /* Unix time (ms) of the latest transition; 0: none yet */
     int64_t added_ms;              /* Unix time (ms) the target was added */
+    int64_t run_started_ms;        /* Unix time (ms) the first check of the current run of
+                                      equal results completed (the first failure of a streak
+                                      that took it down); 0: none yet */
 };
 
 struct hc_stats {

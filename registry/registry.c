@@ -70,6 +70,7 @@ struct entry {
     unsigned char held;        /* its verdict is down but the fail-open guard keeps it served */
     unsigned char transition;  /* enum transition: a move for the verdict is in flight */
     int64_t verdict_ns;        /* CLOCK_MONOTONIC of the latest verdict */
+    int64_t streak_ms;         /* Unix ms of the first check of the streak behind it */
     int64_t retry_ns;          /* a failed move is retried from then on */
     struct intent *waiters; /* group commit: later operations on this IP, in order */
     struct entry *next;
@@ -481,7 +482,7 @@ static int64_t wall_ms(void)
 
 static struct metrics_counter_family *m_batches, *m_outcomes, *m_conflicts, *m_fail_open;
 static struct metrics_histogram_family *m_batch_changes, *m_batch_elements, *m_commit_latency,
-    *m_detect_to_dns;
+    *m_detect_to_dns, *m_failure_to_dns;
 
 static double queued_value(void *arg)
 {
@@ -582,6 +583,11 @@ static void metrics_attach(struct reg_registry *reg)
                                                "Time from a checker's verdict (down or up) to "
                                                "the store holding the backend in its new set",
                                                NULL, latency_bounds, 14);
+    m_failure_to_dns = metrics_histogram_create(
+        mr, "r53reg_health_failure_to_dns_seconds",
+        "Time from the first failing check of the streak that took a backend down (the first "
+        "passing one, for a recovery) to the store holding it in its new set",
+        NULL, latency_bounds, 14);
     for (size_t i = 0; i < sizeof(gauges) / sizeof(gauges[0]); i++)
         metrics_gauge_func(mr, gauges[i].name, gauges[i].help, gauges[i].fn, reg);
 }
@@ -1037,9 +1043,13 @@ static struct intent *settle_entries(struct reg_registry *reg, struct bucket *bk
         }
         e->state = ENTRY_PRESENT;
         if (committed && e->verdict_ns && e->where != (enum reg_kind)in->kind_after &&
-            (in->op == REG_OP_DOWN || in->op == REG_OP_UP) && m_detect_to_dns)
+            (in->op == REG_OP_DOWN || in->op == REG_OP_UP) && m_detect_to_dns) {
             metrics_histogram_observe(metrics_histogram_child(m_detect_to_dns),
                                       (double)(now - e->verdict_ns) / 1e9);
+            if (e->streak_ms)
+                metrics_histogram_observe(metrics_histogram_child(m_failure_to_dns),
+                                          (double)(wall_ms() - e->streak_ms) / 1e3);
+        }
         entry_moved(e, in->kind_after);
     }
     return waiters;
@@ -2017,16 +2027,21 @@ static void *reaper_main(void *arg)
 void reg_health_changed(void *arg, const struct ip_addr *ip, int up, const char *last_error)
 {
     struct reg_registry *reg = arg;
+    struct hc_status st;
     struct entry *e;
     int known;
 
     (void)last_error;
+    /* Callbacks may ask the engine (it holds no lock now); the index lock is taken after. */
+    if (hc_engine_status(reg->checker, ip, &st) != RC_OK)
+        st.run_started_ms = 0;
     pthread_mutex_lock(&reg->index_lock);
     e = *index_slot(reg, ip);
     known = e && e->checked;
     if (known) {
         e->health_down = !up;
         e->verdict_ns = now_ns();
+        e->streak_ms = st.run_started_ms;
         e->retry_ns = 0;
     }
     pthread_mutex_unlock(&reg->index_lock);

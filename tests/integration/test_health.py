@@ -396,6 +396,17 @@ def test_stop_and_restart(emu):
         print(f'    server histogram r53reg_health_detection_to_dns_seconds (verdict to '
               f'commit): sum {metric(r, "r53reg_health_detection_to_dns_seconds_sum"):.4f} s '
               f'over {n or 0:.0f}', flush=True)
+        # From the streak's first check: at least (fall - 1) intervals for a move down, (rise
+        # - 1) up; each move at most (fall - 1) intervals + the moves' slack.
+        f = metric(r, 'r53reg_health_failure_to_dns_seconds_count')
+        fs = metric(r, 'r53reg_health_failure_to_dns_seconds_sum')
+        T.check(f is not None and f >= 4, 'failure-to-DNS histogram has the four moves', f'{f}')
+        if f:
+            low = 2 * ((FALL - 1) + (RISE - 1)) * INTERVAL_MS / 1000 * 0.9
+            T.check(low <= fs <= f * (max(FALL, RISE) * INTERVAL_MS / 1000 + 1.0),
+                    'failure-to-DNS sum within the checks\' own bounds', f'{fs} over {f}')
+            print(f'    server histogram r53reg_health_failure_to_dns_seconds (first check of '
+                  f'the streak to commit): mean {fs / f:.3f} s over {f:.0f}', flush=True)
     finally:
         T.eq(r.stop(), 0, 'SIGTERM exits 0')
         stop_all(bs)

@@ -610,6 +610,9 @@ static void test_tcp(void)
     CHECK_INT(ev.st.failures, 3);
     CHECK_INT(ev.st.consecutive_fail, 3);
     CHECK(ev.st.last_change_ms > 0 && ev.st.last_change_ms == ev.st.last_check_ms);
+    /* The streak began with its first failing check, about fall - 1 intervals earlier. */
+    CHECK(ev.st.run_started_ms > 0 && ev.st.run_started_ms < ev.st.last_change_ms);
+    CHECK(ev.st.last_change_ms - ev.st.run_started_ms >= (int64_t)o.defaults.interval_ms);
     CHECK_STR(ev.st.last_error, ev.error);
 
     /* The others stay up while checks go on; the down one is still checked, no new event. */
