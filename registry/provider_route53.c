@@ -267,6 +267,11 @@ static enum rc_code rt_load(struct reg_provider *p, struct reg_record **records,
     }
     out = xcalloc(total ? total : 1, sizeof(*out));
     pthread_mutex_lock(&rp->lock);
+    /* A set the listing no longer shows is gone (a resync after another writer deleted it). */
+    for (int t = 0; t < 2; t++)
+        for (int k = 0; k < REG_KINDS; k++)
+            for (unsigned b = 0; b < REG_MAX_BUCKETS; b++)
+                wire_release(&rp->wire[t][k][b]);
     for (int k = 0; k < REG_KINDS; k++)
         for (size_t i = 0; i < page[k].n; i++) {
             const struct r53_rrset *rs = &page[k].rrsets[i];

@@ -80,6 +80,7 @@ struct bucket {
     pthread_mutex_t lock;
     /* guarded by lock */
     struct reg_record rec[REG_KINDS]; /* served, down, draining */
+    unsigned long long changes; /* rec was installed or adopted this many times */
     struct intent *queue; /* group commit: intents not yet sent, in arrival order */
     struct intent **queue_tail;
     int listed; /* guarded by the registry's work_lock: on the dirty list */
@@ -125,6 +126,7 @@ struct reg_registry {
     pthread_cond_t reaper_cond;
     int reaper_stop; /* guarded by reaper_lock */
     int reaper_kick; /* guarded by reaper_lock: a verdict changed, look now */
+    int64_t next_resync_ns; /* reaper thread */
 
     /* Health checks (may be NULL). Set before reg_load, destroyed in reg_destroy. */
     struct hc_engine *checker;
@@ -1171,6 +1173,7 @@ static void adopt(struct reg_registry *reg, struct bucket *bk, struct reg_record
         fresh[k].values = NULL;
         fresh[k].nvalues = 0;
     }
+    bk->changes++;
     reg_set_id(&reg->opt, b, sid, sizeof(sid));
     log_warn("msg=\"record changed underneath; adopted what the store holds\" type=%s "
              "set_id=%s count_before=%zu count_after=%zu adopted=%zu dropped=%zu moved=%zu",
@@ -1226,6 +1229,7 @@ static void install(struct reg_registry *reg, struct bucket *bk, struct reg_reco
         next[k].values = NULL;
         next[k].nvalues = 0;
     }
+    bk->changes++;
     bump_generation(reg);
 }
 
@@ -1997,6 +2001,69 @@ static void reconcile(struct reg_registry *reg)
     free(todo);
 }
 
+/*
+ * Re-read the whole store and adopt what other writers changed (another replica's
+ * registrations and health moves, a person in the console), so this registry's answers
+ * converge without waiting for its own next write to conflict. A bucket committed or adopted
+ * while the store was being read is left alone: the read may predate that commit, and the
+ * next resync (or conflict) brings it in line.
+ */
+static void resync(struct reg_registry *reg)
+{
+    unsigned long long seen[2][REG_MAX_BUCKETS];
+    struct reg_record *recs = NULL;
+    struct reg_record(*fresh)[REG_MAX_BUCKETS][REG_KINDS] = NULL;
+    size_t nrecs = 0, adopted = 0;
+    char detail[REG_DETAIL_MAX];
+    enum rc_code rc;
+
+    for (int t = 0; t < 2; t++)
+        for (unsigned b = 0; b < REG_MAX_BUCKETS; b++) {
+            pthread_mutex_lock(&reg->buckets[t][b].lock);
+            seen[t][b] = reg->buckets[t][b].changes;
+            pthread_mutex_unlock(&reg->buckets[t][b].lock);
+        }
+    rc = reg->prov->ops->load(reg->prov, &recs, &nrecs, detail, sizeof(detail));
+    if (rc) {
+        log_warn("msg=\"resync: cannot read the store; will try again\" rc=%s detail=\"%s\"",
+                 rc_slug(rc), detail);
+        goto out;
+    }
+    fresh = xcalloc(2, sizeof(*fresh));
+    for (size_t i = 0; i < nrecs; i++) {
+        struct reg_record *r = &recs[i];
+        if (r->bucket >= REG_MAX_BUCKETS || (unsigned)r->kind >= REG_KINDS || !r->nvalues)
+            continue;
+        reg_record_release(&fresh[r->type][r->bucket][r->kind]);
+        fresh[r->type][r->bucket][r->kind] = *r;
+        r->values = NULL;
+        r->nvalues = 0;
+    }
+    for (int t = 0; t < 2; t++)
+        for (unsigned b = 0; b < REG_MAX_BUCKETS; b++) {
+            struct bucket *bk = &reg->buckets[t][b];
+            unsigned mask = 0;
+            pthread_mutex_lock(&bk->lock);
+            if (bk->changes == seen[t][b])
+                for (int k = 0; k < REG_KINDS; k++)
+                    if (set_changed(&bk->rec[k], &fresh[t][b][k]))
+                        mask |= 1u << k;
+            if (mask) {
+                adopt(reg, bk, fresh[t][b], mask);
+                adopted++;
+            }
+            pthread_mutex_unlock(&bk->lock);
+            triple_release(fresh[t][b]);
+        }
+    if (adopted)
+        log_info("msg=\"resync: adopted other writers' changes\" buckets=%zu", adopted);
+out:
+    for (size_t i = 0; i < nrecs; i++)
+        reg_record_release(&recs[i]);
+    free(recs);
+    free(fresh);
+}
+
 /* Every 250 ms, or at once when a verdict changed. */
 static void *reaper_main(void *arg)
 {
@@ -2020,6 +2087,15 @@ static void *reaper_main(void *arg)
         pthread_mutex_unlock(&reg->reaper_lock);
         reap_leases(reg);
         reconcile(reg);
+        if (reg->opt.resync_ms) {
+            int64_t now = now_ns();
+            if (!reg->next_resync_ns)
+                reg->next_resync_ns = now + (int64_t)reg->opt.resync_ms * 1000000;
+            if (now >= reg->next_resync_ns) {
+                resync(reg);
+                reg->next_resync_ns = now_ns() + (int64_t)reg->opt.resync_ms * 1000000;
+            }
+        }
     }
     return NULL;
 }

@@ -61,6 +61,9 @@ struct reg_options {
     /* Health checks never take down more than this share of a type's registered (not
      * draining) backends; past it they stay served (fail-open). >= 1: no limit. */
     double max_down_share;
+    /* Re-read the whole store this often and adopt other writers' changes (replicas, the
+     * console); 0: only at start and on conflicts. */
+    unsigned resync_ms;
 };
 
 /* One weighted record set: name = record_name (or its _down./_draining. sibling, by kind),

@@ -41,6 +41,7 @@ enum opt_id {
     O_LISTEN, O_RECORD_NAME, O_BUCKETS, O_MAX_PER_BUCKET, O_TTL, O_BUCKETING, O_WEIGHTS, O_COMMIT,
     O_DEFAULT_LEASE, O_CHECK, O_CHECK_PORT, O_CHECK_PATH, O_CHECK_STATUS, O_CHECK_INTERVAL_MS,
     O_CHECK_TIMEOUT_MS, O_CHECK_RISE, O_CHECK_FALL, O_CHECK_PARALLEL, O_MAX_DOWN_SHARE,
+    O_RESYNC_INTERVAL,
     O_PROVIDER, O_STATE_FILE, O_ZONE_ID, O_AWS_ENDPOINT, O_AWS_REGION, O_API_RPS, O_INSYNC_TIMEOUT,
     O_TOKEN_FILE, O_TOKENS, O_ALLOW_ANONYMOUS, O_TRUSTED_PROXY, O_ALLOW_CIDR, O_CLIENT_RPS,
     O_CLIENT_BURST, O_TLS_CERT, O_TLS_KEY, O_MAX_CONNECTIONS, O_MAX_CONNECTIONS_PER_IP,
@@ -85,6 +86,9 @@ static const struct opt opts[O__COUNT] = {
     [O_MAX_DOWN_SHARE] = {"max-down-share", K_STR, "0.5", 0, 0, NULL, "F",
                           "fail-open: checks never take out more than this share of a type's "
                           "backends (0..1; 1: no limit)"},
+    [O_RESYNC_INTERVAL] = {"resync-interval", K_UINT, "60", 0, 86400, NULL, "SECONDS",
+                           "re-read the zone this often and adopt other writers' changes "
+                           "(replicas, the console; 0: only at start and on conflicts)"},
     [O_COMMIT] = {"commit", K_CHOICE, "group", 0, 0, commit_choices, "MODE",
                   "group: merge pending changes into few API calls; immediate: one call per "
                   "change"},
@@ -411,6 +415,7 @@ static int set_opt(struct cfg *cfg, int i, const char *v, FILE *err)
         cfg->reg.max_down_share = d;
         break;
     }
+    case O_RESYNC_INTERVAL: cfg->reg.resync_ms = (unsigned)u * 1000; break;
     case O_COMMIT: cfg->reg.commit = c ? REG_COMMIT_IMMEDIATE : REG_COMMIT_GROUP; break;
     case O_PROVIDER: cfg->provider = (enum cfg_provider)c; break;
     case O_STATE_FILE:

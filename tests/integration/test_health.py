@@ -809,6 +809,48 @@ def test_restart_memory(_):
         restart_case(lambda flags: MemReg(state_file, *flags), mem_view, 'memory', 9)
 
 
+def test_replicas_share_state(emu):
+    """Two r53reg processes on one zone: A checks its backends, B does not; B learns A's
+    moves (down, up, drain) from the zone by --resync-interval, without writing, and can act on
+    them (deregister a backend A took down)."""
+    fresh(emu)
+    ips = ['127.0.9.41', '127.0.9.42', '127.0.9.43']
+    port, bs = backends([(ip, 'tcp') for ip in ips])
+    a = Reg(emu, '--buckets', '2', '--resync-interval', '1', *check_flags(port))
+    b = Reg(emu, '--buckets', '2', '--resync-interval', '1')
+    try:
+        for ip in ips:
+            T.eq(post(a, ip)[0], 201, 'A registers ' + ip)
+        T.check(wait_states(b, {ip: 'registered' for ip in ips}, 5) is not None,
+                'B sees A\'s registrations by resync')
+        bs[0].stop()
+        T.check(wait_states(a, {ips[0]: 'down'}, DOWN_BOUND + 5) is not None,
+                'A takes the stopped one down')
+        T.check(wait_states(b, {ips[0]: 'down'}, 5) is not None,
+                'B sees it down (the zone says so)')
+        T.eq(post(a, ips[1], suffix='/drain')[0], 200, 'A drains another')
+        T.check(wait_states(b, {ips[1]: 'draining'}, 5) is not None,
+                'B sees it draining')
+        bs[0].start()
+        T.check(wait_states(a, {ips[0]: 'registered'}, UP_BOUND + 5) is not None,
+                'A brings it back')
+        T.check(wait_states(b, {ips[0]: 'registered'}, 5) is not None,
+                'B sees it back')
+        bs[2].stop()
+        T.check(wait_states(b, {ips[2]: 'down'}, DOWN_BOUND + 6) is not None,
+                'B sees the next one down')
+        st, _ = b.req('DELETE', '/backends/' + ips[2])
+        T.eq(st, 200, 'B deregisters a backend A took down')
+        T.check(ips[2] not in emu_view(emu), 'it left the zone, _down set included')
+        T.check(wait_states(a, {ips[2]: 404}, 5) is not None,
+                'A sees it gone')
+        check_zone_shape(emu, 'two replicas')
+    finally:
+        T.eq(a.stop(), 0, 'A exits 0 on SIGTERM')
+        T.eq(b.stop(), 0, 'B exits 0 on SIGTERM')
+        stop_all(bs)
+
+
 def main():
     test_route53.BIN = sys.argv[1]
     emu = Emu(os.path.join(sys.argv[1], 'r53emu'), '--insync-after-ms', '50')
@@ -823,6 +865,7 @@ def main():
         T.run('drain', test_drain, emu)
         T.run('restart (route53 emulator)', test_restart_route53, emu)
         T.run('restart (memory --state-file)', test_restart_memory, emu)
+        T.run('replicas share health state through the zone', test_replicas_share_state, emu)
     finally:
         emu.stop()
     for way in ('down', 'up'):

@@ -417,12 +417,18 @@ struct shared {
     unsigned pace_ms;
     int poison; /* -1: none */
     atomic_int calls;
+    atomic_uint load_delay_ms; /* load() answers this late: what it read may be stale */
 };
 static enum rc_code s_load(struct reg_provider *p, struct reg_record **recs, size_t *n, char *d,
                            size_t dn)
 {
-    struct reg_provider *in = ((struct shared *)p)->inner;
-    return in->ops->load(in, recs, n, d, dn);
+    struct shared *sp = (struct shared *)p;
+    enum rc_code rc = sp->inner->ops->load(sp->inner, recs, n, d, dn);
+    unsigned ms = atomic_load(&sp->load_delay_ms);
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
+    if (ms)
+        nanosleep(&ts, NULL);
+    return rc;
 }
 static enum rc_code s_apply(struct reg_provider *p, const struct reg_change *c, size_t n,
                             char *id, char *d, size_t dn)
@@ -570,6 +576,7 @@ static void *replica_worker(void *arg)
             int created;
             snprintf(s, sizeof(s), "10.%d.0.%d", j->id + 1, i + 1);
             enum rc_code rc;
+            struct ip_addr a = ip(s);
             if ((i + round) % 3 == 0 && j->registered[i]) {
                 rc = dereg(j->r, s);
                 if (rc == RC_OK)
@@ -578,6 +585,14 @@ static void *replica_worker(void *arg)
                 rc = reg(j->r, s, &pl, &created);
                 if (rc == RC_OK)
                     j->registered[i] = 1;
+            }
+            /* Nobody else touches this job's addresses: what was acknowledged holds, even
+             * while resyncs adopt the other replica's changes. */
+            if (rc == RC_OK &&
+                (reg_lookup(j->r, &a, &pl) == RC_OK) != j->registered[i]) {
+                fprintf(stderr, "replica %d %s: lookup disagrees with the answer\n", j->id % 2,
+                        s);
+                j->errors++;
             }
             if (rc) {
                 fprintf(stderr, "replica %d %s: %s\n", j->id % 2, s, rc_slug(rc));
@@ -590,6 +605,7 @@ static void *replica_worker(void *arg)
 static void test_two_replicas(void)
 {
     struct reg_options o = opts(2, 250, REG_BUCKETING_BALANCED, REG_WEIGHTS_PROPORTIONAL);
+    o.resync_ms = 1; /* a resync at every maintainer pass, racing the commits */
     struct reg_provider *p = NULL;
     struct reg_registry *r[2];
     struct replica_job jobs[8];
@@ -886,6 +902,66 @@ static void test_foreign_move(void)
     p->ops->destroy(p);
 }
 
+
+/* Resync: a replica that never writes still follows another's registrations, moves and
+ * removals, within a few maintainer passes. */
+static void test_resync(void)
+{
+    struct reg_options o = opts(2, 10, REG_BUCKETING_BALANCED, REG_WEIGHTS_PROPORTIONAL);
+    struct reg_provider *p = NULL;
+    struct reg_registry *r1, *r2;
+    struct reg_result res;
+    struct reg_placement pl;
+    struct ip_addr a = ip("10.42.0.1"), b = ip("10.42.0.2");
+    char detail[256];
+    int created, ok = 0;
+
+    o.resync_ms = 1;
+    CHECK_INT(reg_provider_memory_create(NULL, &p, detail, sizeof(detail)), RC_OK);
+    r1 = replica(&o, p);
+    r2 = replica(&o, p);
+    CHECK_INT(reg(r1, "10.42.0.1", &pl, &created), RC_OK);
+    CHECK_INT(reg(r1, "10.42.0.2", &pl, &created), RC_OK);
+    CHECK_INT(op_wait(r1, REG_OP_DOWN, "10.42.0.1", &res), RC_OK);
+    for (int i = 0; i < 100 && !ok; i++) { /* bounded: 10 s */
+        struct timespec ts = {0, 100 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+        ok = reg_lookup(r2, &a, &pl) == RC_OK && pl.state == REG_STATE_DOWN &&
+             reg_lookup(r2, &b, &pl) == RC_OK && pl.state == REG_STATE_REGISTERED;
+    }
+    CHECK(ok);
+    CHECK_INT(dereg(r1, "10.42.0.2"), RC_OK);
+    ok = 0;
+    for (int i = 0; i < 100 && !ok; i++) {
+        struct timespec ts = {0, 100 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+        ok = reg_lookup(r2, &b, &pl) == RC_NOT_REGISTERED;
+    }
+    CHECK(ok);
+    /* r2 can act on what it learnt: deregister the down one. */
+    CHECK_INT(dereg(r2, "10.42.0.1"), RC_OK);
+
+    /* A resync whose read predates a commit of this registry must not undo it: r2's store
+     * reads now answer 300 ms late while it registers and deregisters. */
+    atomic_store(&last_shared->load_delay_ms, 300);
+    for (int i = 0; i < 8; i++) {
+        char s[32];
+        struct ip_addr c;
+        snprintf(s, sizeof(s), "10.42.1.%d", i + 1);
+        c = ip(s);
+        CHECK_INT(reg(r2, s, &pl, &created), RC_OK);
+        nanosleep(&(struct timespec){0, 150 * 1000 * 1000}, NULL);
+        CHECK_INT(reg_lookup(r2, &c, &pl), RC_OK);
+        CHECK_INT(dereg(r2, s), RC_OK);
+        nanosleep(&(struct timespec){0, 150 * 1000 * 1000}, NULL);
+        CHECK_INT(reg_lookup(r2, &c, &pl), RC_NOT_REGISTERED);
+    }
+    atomic_store(&last_shared->load_delay_ms, 0);
+    reg_destroy(r1);
+    reg_destroy(r2);
+    p->ops->destroy(p);
+}
+
 /* Group commit: concurrent mutations while a call is paced share calls. */
 struct burst_job {
     struct reg_registry *r;
@@ -1007,6 +1083,7 @@ int main(void)
         test_leases();
         test_states();
         test_foreign_move();
+        test_resync();
     }
     commit_mode = REG_COMMIT_GROUP;
     test_group_commit_batches();
