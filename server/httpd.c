@@ -30,6 +30,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "handlers/api.h"
@@ -989,14 +990,19 @@ static void answer_parked(struct srv_httpd *h)
 void srv_httpd_stop(struct srv_httpd *h, unsigned timeout_s)
 {
     struct timespec t0;
+    MHD_socket ls;
     if (!h)
         return;
     atomic_store(&h->stopping, 1);
-    {
-        MHD_socket ls = MHD_quiesce_daemon(h->daemon);
-        if (ls != MHD_INVALID_SOCKET)
-            close(ls);
-    }
+    /*
+     * Quiesce: the workers drop the listening socket from their epoll sets on their own
+     * threads, some time after this returns. Closing it now races with that epoll_ctl (and a
+     * reused descriptor number could be dropped in its place), so shut it down (new
+     * connections are refused at once) and close it only once MHD has stopped.
+     */
+    ls = MHD_quiesce_daemon(h->daemon);
+    if (ls != MHD_INVALID_SOCKET)
+        shutdown(ls, SHUT_RDWR);
     clock_gettime(CLOCK_MONOTONIC, &t0);
     while (atomic_load(&h->in_flight) > 0 && ms_since(&t0) < timeout_s * 1000.0) {
         struct timespec ts = {0, 10 * 1000 * 1000};
@@ -1019,6 +1025,8 @@ void srv_httpd_stop(struct srv_httpd *h, unsigned timeout_s)
         }
     }
     MHD_stop_daemon(h->daemon);
+    if (ls != MHD_INVALID_SOCKET)
+        close(ls);
     metrics_detach();
     free_httpd(h);
 }

@@ -106,6 +106,15 @@ class Reg:
         self.drain.join(5)
         if os.environ.get("KEEP_LOG"):
             print(open(self.log.name).read())
+        elif rc != 0:
+            # A sanitizer report or a crash: show it, or the failure cannot be diagnosed.
+            with open(self.log.name, errors="replace") as f:
+                text = f.read()
+            at = text.find("WARNING: ThreadSanitizer")
+            if at < 0:
+                at = text.find("ERROR: AddressSanitizer")
+            print(f"r53reg exited {rc}; its log:")
+            print(text[at:][:12000] if at >= 0 else text[-6000:])
         os.unlink(self.log.name)
         return rc
 
