@@ -194,26 +194,27 @@ static int cmp_ip(const void *a, const void *b)
     return ip_cmp(a, b);
 }
 
-/* Build the registry's view of rs: values parsed leniently (any spelling inet_pton takes),
- * sorted, duplicates dropped. */
-static void record_from_rrset(const struct r53_rrset *rs, enum reg_type t, enum reg_kind kind,
-                              unsigned bucket, struct reg_record *out)
+/* The registry's view of value texts: parsed leniently (any spelling inet_pton takes),
+ * sorted, duplicates dropped. set_id names the set in a warning. */
+static void record_from_texts(const char *const *texts, size_t ntexts, unsigned weight, long ttl,
+                              enum reg_type t, enum reg_kind kind, unsigned bucket,
+                              const char *set_id, struct reg_record *out)
 {
     size_t k = 0;
     memset(out, 0, sizeof(*out));
     out->type = t;
     out->kind = kind;
     out->bucket = bucket;
-    out->weight = rs->weight;
-    out->ttl = (unsigned)rs->ttl;
-    out->values = xcalloc(rs->nvalues ? rs->nvalues : 1, sizeof(*out->values));
-    for (size_t i = 0; i < rs->nvalues; i++) {
+    out->weight = weight;
+    out->ttl = (unsigned)ttl;
+    out->values = xcalloc(ntexts ? ntexts : 1, sizeof(*out->values));
+    for (size_t i = 0; i < ntexts; i++) {
         struct ip_addr a;
         memset(&a, 0, sizeof(a));
         a.family = t == REG_A ? IP_V4 : IP_V6;
-        if (inet_pton(t == REG_A ? AF_INET : AF_INET6, rs->values[i], a.b) != 1) {
+        if (inet_pton(t == REG_A ? AF_INET : AF_INET6, texts[i], a.b) != 1) {
             log_warn("msg=\"value that is not an address ignored\" set_id=%s value_len=%zu",
-                     rs->set_identifier, strlen(rs->values[i]));
+                     set_id, strlen(texts[i]));
             continue;
         }
         out->values[k++] = a;
@@ -223,6 +224,32 @@ static void record_from_rrset(const struct r53_rrset *rs, enum reg_type t, enum 
     for (size_t i = 0; i < k; i++)
         if (!out->nvalues || ip_cmp(&out->values[out->nvalues - 1], &out->values[i]))
             out->values[out->nvalues++] = out->values[i];
+}
+
+static void record_from_rrset(const struct r53_rrset *rs, enum reg_type t, enum reg_kind kind,
+                              unsigned bucket, struct reg_record *out)
+{
+    record_from_texts(rs->values, rs->nvalues, rs->weight, rs->ttl, t, kind, bucket,
+                      rs->set_identifier, out);
+}
+
+/*
+ * Is the wire form w the record the registry means to replace (old)? The DELETE half repeats
+ * w, so when w is newer than the caller's view (a listing refreshed the cache of a bucket the
+ * registry did not adopt) the batch would replace what Route 53 holds with a change computed
+ * from a stale view: another writer's values would silently go. Such a batch is a conflict.
+ */
+static int wire_is(const struct wire *w, const struct reg_record *old, const char *set_id)
+{
+    struct reg_record cur;
+    int same;
+    record_from_texts((const char *const *)w->values, w->nvalues, w->weight, w->ttl, old->type, old->kind,
+                      old->bucket, set_id, &cur);
+    same = cur.weight == old->weight && cur.ttl == old->ttl && cur.nvalues == old->nvalues;
+    for (size_t i = 0; same && i < cur.nvalues; i++)
+        same = !ip_cmp(&cur.values[i], &old->values[i]);
+    free(cur.values);
+    return same;
 }
 
 static void note_outcome(struct r53_provider *rp, enum rc_code rc)
@@ -403,7 +430,8 @@ static enum rc_code rt_apply(struct reg_provider *p, const struct reg_change *ch
     for (size_t i = 0; i < n; i++) {
         const struct reg_record *key = changes[i].old ? changes[i].old : changes[i].new;
         reg_set_id(&rp->opt, key->bucket, sids[i], sizeof(sids[i]));
-        if (!!changes[i].old != snap[i].exists) {
+        if (!!changes[i].old != snap[i].exists ||
+            (changes[i].old && !wire_is(&snap[i], changes[i].old, sids[i]))) {
             /* Our view and the zone's last known state disagree: reload, never guess. */
             snprintf(detail, detail_len, "%s %s set %s: the cached record is out of date",
                      reg_type_name(key->type), rp->fqdn[key->kind], sids[i]);

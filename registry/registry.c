@@ -69,9 +69,10 @@ struct entry {
     unsigned char health_down; /* the checker's verdict */
     unsigned char held;        /* its verdict is down but the fail-open guard keeps it served */
     unsigned char transition;  /* enum transition: a move for the verdict is in flight */
+    unsigned char undrain_down; /* an undrain to the down set is in flight (counts as down) */
     int64_t verdict_ns;        /* CLOCK_MONOTONIC of the latest verdict */
     int64_t streak_ms;         /* Unix ms of the first check of the streak behind it */
-    int64_t retry_ns;          /* a failed move is retried from then on */
+    int64_t retry_ns;          /* a failed move or lease removal is retried from then on */
     struct intent *waiters; /* group commit: later operations on this IP, in order */
     struct entry *next;
 };
@@ -81,6 +82,8 @@ struct bucket {
     /* guarded by lock */
     struct reg_record rec[REG_KINDS]; /* served, down, draining */
     unsigned long long changes; /* rec was installed or adopted this many times */
+    int inflight; /* group commit: a batch holding this bucket's intents is being sent; the
+                   * store may already hold it though rec does not yet */
     struct intent *queue; /* group commit: intents not yet sent, in arrival order */
     struct intent **queue_tail;
     int listed; /* guarded by the registry's work_lock: on the dirty list */
@@ -293,8 +296,13 @@ static void record_with(const struct reg_record *old, const struct ip_addr *ip, 
                         struct reg_record *out)
 {
     long pos = find_value(old, ip);
-    size_t n = old->nvalues + (add ? 1 : 0) - (add ? 0 : 1);
+    size_t n;
 
+    if ((pos >= 0) == !!add) { /* already so: never index with a missing slot */
+        reg_record_copy(out, old);
+        return;
+    }
+    n = old->nvalues + (add ? 1 : 0) - (add ? 0 : 1);
     *out = *old;
     out->values = n ? xmalloc(n * sizeof(*out->values)) : NULL;
     out->nvalues = n;
@@ -310,11 +318,13 @@ static void record_with(const struct reg_record *old, const struct ip_addr *ip, 
                tail * sizeof(*old->values));
 }
 
-/* Apply in to tr[] in place; returns the sets it changed (a bit per kind). */
+/* Apply in to tr[] in place; returns the sets it changed (a bit per kind). An address held by
+ * more than one set (written so by another tool) is judged by the first holding it and left
+ * in the one set it belongs in. */
 static unsigned apply_op(struct reg_record *tr, const struct intent *in)
 {
     const struct ip_addr *ip = &in->ip;
-    int from = triple_find(tr, ip), to = from;
+    int from = triple_find(tr, ip), to = from, held = 0;
     unsigned mask = 0;
     struct reg_record tmp;
 
@@ -341,19 +351,18 @@ static unsigned apply_op(struct reg_record *tr, const struct intent *in)
         to = from < 0 ? -1 : REG_KIND_DRAINING;
         break;
     }
-    if (to == from)
+    for (int k = 0; k < REG_KINDS; k++)
+        held += find_value(&tr[k], ip) >= 0;
+    if (to == from && held <= 1)
         return 0;
-    if (from >= 0) {
-        record_with(&tr[from], ip, 0, &tmp);
-        reg_record_release(&tr[from]);
-        tr[from] = tmp;
-        mask |= 1u << from;
-    }
-    if (to >= 0) {
-        record_with(&tr[to], ip, 1, &tmp);
-        reg_record_release(&tr[to]);
-        tr[to] = tmp;
-        mask |= 1u << to;
+    for (int k = 0; k < REG_KINDS; k++) {
+        int has = find_value(&tr[k], ip) >= 0;
+        if (has == (k == to))
+            continue;
+        record_with(&tr[k], ip, !has, &tmp);
+        reg_record_release(&tr[k]);
+        tr[k] = tmp;
+        mask |= 1u << k;
     }
     return mask;
 }
@@ -905,6 +914,36 @@ static void fail(struct intent *in, enum rc_code rc, const char *detail)
     finish(in, &res);
 }
 
+/* ---- the fail-open guard ------------------------------------------------------------- */
+
+/* Does e count among the backends the guard judges (registered, not draining), and is it in
+ * the down set or on its way there? */
+static int guard_counts(const struct entry *e, int *down)
+{
+    *down = e->where == REG_KIND_DOWN || e->transition == TRANS_DOWN || e->undrain_down;
+    return e->state != ENTRY_ADDING && (e->where != REG_KIND_DRAINING || e->undrain_down);
+}
+
+/* May one more backend of type t go to the down set, one now draining (extra: 1) or one
+ * served (extra: 0)? The share --max-down-share allows, as reconcile() counts. Caller holds
+ * index_lock. */
+static int guard_allows_down(const struct reg_registry *reg, enum reg_type t, unsigned extra)
+{
+    size_t total = extra, down = 0;
+    double share = reg->opt.max_down_share;
+    if (share >= 1)
+        return 1;
+    for (size_t i = 0; i < reg->table_size; i++)
+        for (const struct entry *e = reg->table[i]; e; e = e->next) {
+            int d;
+            if (reg_type_of(&e->ip) == t && guard_counts(e, &d)) {
+                total++;
+                down += (size_t)d;
+            }
+        }
+    return (double)(down + 1) <= share * (double)total;
+}
+
 enum admission { ADMIT_ANSWERED, ADMIT_QUEUE, ADMIT_AS_IS };
 
 /*
@@ -942,7 +981,10 @@ static enum admission admit(struct reg_registry *reg, struct intent *in, struct 
     case REG_OP_ADD:
         if (e->where != REG_KIND_DRAINING)
             return ADMIT_AS_IS;
-        in->to_down = e->checked && e->health_down;
+        /* Back to the down set when its checks fail, unless the fail-open guard would keep
+         * it served: then it returns to service and the reconciler holds it there. */
+        in->to_down = e->checked && e->health_down && guard_allows_down(reg, t, 1);
+        e->undrain_down = (unsigned char)in->to_down;
         break;
     case REG_OP_ENSURE:
         return ADMIT_AS_IS;
@@ -967,7 +1009,9 @@ static enum admission admit(struct reg_registry *reg, struct intent *in, struct 
 }
 
 /* ADMIT_AS_IS: report where the IP is. 0 when it vanished meanwhile (adopted away by another
- * writer's change): the caller starts over. */
+ * writer's change): the caller starts over. An entry still settled in this bucket though none
+ * of its sets holds the IP contradicts the committed sets, which are the truth: it leaves the
+ * index, so starting over cannot meet it again. */
 static int answer_as_is(struct reg_registry *reg, struct intent *in, struct reg_result *res)
 {
     struct bucket *bk = &reg->buckets[reg_type_of(&in->ip)][in->bucket];
@@ -978,6 +1022,18 @@ static int answer_as_is(struct reg_registry *reg, struct intent *in, struct reg_
         res->rc = RC_OK;
         fill_placement(&res->placement, &in->ip, in->bucket, bk->rec[REG_KIND_SERVED].weight,
                        state_of(k));
+    } else {
+        struct entry *e;
+        pthread_mutex_lock(&reg->index_lock);
+        e = *index_slot(reg, &in->ip);
+        if (e && e->state == ENTRY_PRESENT && e->bucket == in->bucket) {
+            char txt[IP_TEXT_MAX];
+            log_warn("msg=\"index entry without a record; dropped\" ip=%s bucket=%u",
+                     ip_format(&in->ip, txt), in->bucket);
+            drop_entry(reg, e);
+            pthread_cond_broadcast(&reg->index_cond);
+        }
+        pthread_mutex_unlock(&reg->index_lock);
     }
     pthread_mutex_unlock(&bk->lock);
     return k >= 0;
@@ -1025,6 +1081,7 @@ static struct intent *settle_entries(struct reg_registry *reg, struct bucket *bk
         in->kind_after = triple_find(bk->rec, &in->ip);
         if (!e)
             continue;
+        e->undrain_down = 0;
         if (e->waiters) {
             *wtail = e->waiters;
             while (*wtail)
@@ -1146,12 +1203,16 @@ static void adopt(struct reg_registry *reg, struct bucket *bk, struct reg_record
         }
     for (int k = 0; k < REG_KINDS; k++)
         for (size_t i = 0; i < now[k].nvalues; i++) {
-            struct entry *e = *index_slot(reg, &now[k].values[i]);
+            struct entry *e;
+            if (triple_find(now, &now[k].values[i]) != k)
+                continue; /* also in an earlier set: that one counts (apply_op agrees) */
+            e = *index_slot(reg, &now[k].values[i]);
             if (!e) {
+                /* No lease: another writer registered it, and its heartbeats go there. A
+                 * heartbeat reaching this replica starts one (reg_heartbeat). */
                 e = index_insert(reg, &now[k].values[i], b, ENTRY_PRESENT);
                 entry_moved(e, k);
                 reg->reserved[t][b]++;
-                lease_start(reg, e);
                 checker_add(reg, e);
                 added++;
             } else if (e->state == ENTRY_PRESENT && e->bucket == b && e->where != (unsigned)k) {
@@ -1181,9 +1242,29 @@ static void adopt(struct reg_registry *reg, struct bucket *bk, struct reg_record
     bump_generation(reg);
 }
 
-/* Read the sets in mask of bk afresh and adopt them. When an IP vanished from one of them,
- * another writer may have moved it to a set not read: read the others too, so a moved backend
- * is never taken for a removed one. Caller holds bk->lock. */
+/* Does fresh[k] (for the kinds in have) differ from bk's sets in a way a move by another
+ * writer explains: an address left a set read, or one read gained an address that a set not
+ * read holds? Then the sets not read are stale too. */
+static int moved_across(const struct bucket *bk, const struct reg_record *fresh, unsigned have)
+{
+    for (int k = 0; k < REG_KINDS; k++) {
+        if (!(have & (1u << k)))
+            continue;
+        for (size_t i = 0; i < bk->rec[k].nvalues; i++)
+            if (find_value(&fresh[k], &bk->rec[k].values[i]) < 0)
+                return 1;
+        for (size_t i = 0; i < fresh[k].nvalues; i++)
+            for (int j = 0; j < REG_KINDS; j++)
+                if (!(have & (1u << j)) && find_value(&bk->rec[j], &fresh[k].values[i]) >= 0)
+                    return 1;
+    }
+    return 0;
+}
+
+/* Read the sets in mask of bk afresh and adopt them. When another writer moved an address
+ * between a set read and one not read (it vanished from a set read, or a set read gained one
+ * another set holds), read the others too: a moved backend is never taken for a removed one,
+ * and an address never ends up in two sets. Caller holds bk->lock. */
 static enum rc_code reload_and_adopt(struct reg_registry *reg, struct bucket *bk, unsigned mask,
                                      char *detail, size_t n)
 {
@@ -1193,18 +1274,13 @@ static enum rc_code reload_and_adopt(struct reg_registry *reg, struct bucket *bk
 
     memset(fresh, 0, sizeof(fresh));
     while (rc == RC_OK && want != have) {
-        int vanished = 0;
         for (int k = 0; k < REG_KINDS && rc == RC_OK; k++)
             if ((want & ~have) & (1u << k)) {
                 rc = reg->prov->ops->reload(reg->prov, bk->rec[0].type, (enum reg_kind)k,
                                             bk->rec[0].bucket, &fresh[k], detail, n);
                 have |= 1u << k;
             }
-        for (int k = 0; k < REG_KINDS && !vanished; k++)
-            if (have & (1u << k))
-                for (size_t i = 0; i < bk->rec[k].nvalues && !vanished; i++)
-                    vanished = find_value(&fresh[k], &bk->rec[k].values[i]) < 0;
-        if (vanished)
+        if (rc == RC_OK && moved_across(bk, fresh, have))
             want = (1u << REG_KINDS) - 1;
     }
     if (rc == RC_OK)
@@ -1350,8 +1426,7 @@ static void enqueue(struct reg_registry *reg, struct intent *in, int front)
         *bk->queue_tail = in;
         bk->queue_tail = &in->next;
     }
-    pthread_mutex_unlock(&bk->lock);
-
+    /* Count it before the bucket lock goes: drain() may take it at once and uncount it. */
     pthread_mutex_lock(&reg->work_lock);
     reg->queued++;
     if (!bk->listed) {
@@ -1362,6 +1437,7 @@ static void enqueue(struct reg_registry *reg, struct intent *in, int front)
     }
     pthread_cond_signal(&reg->work_cond);
     pthread_mutex_unlock(&reg->work_lock);
+    pthread_mutex_unlock(&bk->lock);
 }
 
 static void submit_intent(struct reg_registry *reg, struct intent *in)
@@ -1422,6 +1498,7 @@ static void settle_ok(struct reg_registry *reg, struct slot *sl, const char *cha
 
     pthread_mutex_lock(&bk->lock);
     install(reg, bk, sl->next);
+    bk->inflight = 0;
     weight = bk->rec[REG_KIND_SERVED].weight;
     pthread_mutex_lock(&reg->index_lock);
     waiters = settle_entries(reg, bk, sl->intents, 1);
@@ -1446,6 +1523,7 @@ static void settle_failed(struct reg_registry *reg, struct slot *sl, enum rc_cod
     struct intent *waiters, *in;
 
     pthread_mutex_lock(&sl->bk->lock);
+    sl->bk->inflight = 0;
     pthread_mutex_lock(&reg->index_lock);
     waiters = settle_entries(reg, sl->bk, sl->intents, 0);
     pthread_mutex_unlock(&reg->index_lock);
@@ -1461,6 +1539,9 @@ static void settle_failed(struct reg_registry *reg, struct slot *sl, enum rc_cod
 static void requeue(struct reg_registry *reg, struct slot *sl)
 {
     struct intent *in, *rev = NULL;
+    pthread_mutex_lock(&sl->bk->lock);
+    sl->bk->inflight = 0; /* the store refused the batch: nothing of it was applied */
+    pthread_mutex_unlock(&sl->bk->lock);
     while ((in = sl->intents)) { /* reverse, so pushing to the front keeps the order */
         sl->intents = in->next;
         in->next = rev;
@@ -1561,6 +1642,17 @@ static void send_batch(struct reg_registry *reg, struct slot *slots, size_t n, i
  * best use of a call. Intents that waited longer than STARVE_NS go first whatever their gain. */
 #define STARVE_NS 1000000000LL
 
+/*
+ * During a burst (mutations arriving faster than BURST_RATE per second) nothing is sent until
+ * the burst calms down or an intent has waited STARVE_NS: balanced placement spreads a burst
+ * over every bucket, so a bucket written while the burst still arrives would be resent whole
+ * (DELETE must repeat the exact old record) by a later call. Waiting turns a burst into calls
+ * that each carry final buckets. An idle service or a slow stream is never held: a lone
+ * registration is committed at once.
+ */
+#define BURST_RATE 2000.0
+#define BURST_MIN_GAIN 1e9 /* hold everything but starving intents */
+
 struct ranked {
     struct bucket *bk;
     double score;
@@ -1595,7 +1687,8 @@ static void order_by_gain(struct bucket **list, size_t n, double *scores)
         pthread_mutex_unlock(&bk->lock);
         r[i].bk = bk;
         if (oldest && now - oldest > STARVE_NS) {
-            r[i].score = 1e9 - (double)i; /* starving: first, in arrival order */
+            /* starving: first, in arrival order, and above any burst threshold */
+            r[i].score = 2 * BURST_MIN_GAIN - (double)i;
         } else {
             double cost = (double)c + (double)(c + adds > removes ? c + adds - removes : 0);
             r[i].score = (double)(adds + removes) / (cost > 0 ? cost : 1) - (double)i * 1e-9;
@@ -1607,16 +1700,6 @@ static void order_by_gain(struct bucket **list, size_t n, double *scores)
         scores[i] = r[i].score;
     }
 }
-/*
- * During a burst (mutations arriving faster than BURST_RATE per second) nothing is sent until
- * the burst calms down or an intent has waited STARVE_NS: balanced placement spreads a burst
- * over every bucket, so a bucket written while the burst still arrives would be resent whole
- * (DELETE must repeat the exact old record) by a later call. Waiting turns a burst into calls
- * that each carry final buckets. An idle service or a slow stream is never held: a lone
- * registration is committed at once.
- */
-#define BURST_RATE 2000.0
-#define BURST_MIN_GAIN 1e9 /* hold everything but starving intents */
 
 static double min_gain_now(struct reg_registry *reg)
 {
@@ -1684,6 +1767,7 @@ static size_t drain(struct reg_registry *reg, struct slot **out)
             taken++;
         bk->queue = NULL;
         bk->queue_tail = &bk->queue;
+        bk->inflight = 1; /* until settle_ok, settle_failed or requeue */
         pthread_mutex_unlock(&bk->lock);
         pthread_mutex_lock(&reg->work_lock);
         reg->queued -= taken;
@@ -1852,6 +1936,10 @@ static void chore_submit(struct reg_registry *reg, const struct ip_addr *ip, enu
     reg_submit(reg, op, ip, done, c);
 }
 
+/* A failed move or lease removal is retried after this long (the store is failing: do not
+ * hammer it). */
+#define TRANSITION_RETRY_NS (5 * 1000000000LL)
+
 static void expired_done(void *arg, const struct reg_result *res)
 {
     struct chore *x = arg;
@@ -1863,8 +1951,10 @@ static void expired_done(void *arg, const struct reg_result *res)
         struct entry *e;
         pthread_mutex_lock(&x->reg->index_lock);
         e = *index_slot(x->reg, &x->ip);
-        if (e)
-            e->lease_expiring = 0; /* try again on a later pass */
+        if (e) {
+            e->lease_expiring = 0; /* try again later, not on every pass */
+            e->retry_ns = now_ns() + TRANSITION_RETRY_NS;
+        }
         pthread_mutex_unlock(&x->reg->index_lock);
         log_warn("msg=\"lease expired but the deregistration failed; will retry\" ip=%s rc=%s "
                  "detail=\"%s\"",
@@ -1873,8 +1963,6 @@ static void expired_done(void *arg, const struct reg_result *res)
     free(x);
 }
 
-/* A failed move is retried after this long (the store is failing: do not hammer it). */
-#define TRANSITION_RETRY_NS (5 * 1000000000LL)
 
 static void transition_done(void *arg, const struct reg_result *res)
 {
@@ -1913,7 +2001,7 @@ static void reap_leases(struct reg_registry *reg)
     for (size_t i = 0; i < reg->table_size; i++)
         for (struct entry *e = reg->table[i]; e; e = e->next)
             if (e->lease_deadline_ns && e->lease_deadline_ns <= now &&
-                e->state == ENTRY_PRESENT && !e->lease_expiring) {
+                e->state == ENTRY_PRESENT && !e->lease_expiring && e->retry_ns <= now) {
                 e->lease_expiring = 1;
                 due = xgrow(due, &cap, n + 1, sizeof(*due));
                 due[n++] = e->ip;
@@ -1945,11 +2033,11 @@ static void reconcile(struct reg_registry *reg)
     pthread_mutex_lock(&reg->index_lock);
     for (size_t i = 0; i < reg->table_size; i++)
         for (struct entry *e = reg->table[i]; e; e = e->next) {
-            enum reg_type t = reg_type_of(&e->ip);
-            if (e->state == ENTRY_ADDING || e->where == REG_KIND_DRAINING)
-                continue;
-            total[t]++;
-            down[t] += e->where == REG_KIND_DOWN || e->transition == TRANS_DOWN;
+            int d;
+            if (guard_counts(e, &d)) {
+                total[reg_type_of(&e->ip)]++;
+                down[reg_type_of(&e->ip)] += (size_t)d;
+            }
         }
     for (size_t i = 0; i < reg->table_size; i++)
         for (struct entry *e = reg->table[i]; e; e = e->next) {
@@ -2005,8 +2093,9 @@ static void reconcile(struct reg_registry *reg)
  * Re-read the whole store and adopt what other writers changed (another replica's
  * registrations and health moves, a person in the console), so this registry's answers
  * converge without waiting for its own next write to conflict. A bucket committed or adopted
- * while the store was being read is left alone: the read may predate that commit, and the
- * next resync (or conflict) brings it in line.
+ * while the store was being read, or with a batch in flight (the store may hold it already,
+ * the bucket's sets not yet), is left alone: the read may predate that commit, and the next
+ * resync (or conflict) brings it in line.
  */
 static void resync(struct reg_registry *reg)
 {
@@ -2044,7 +2133,7 @@ static void resync(struct reg_registry *reg)
             struct bucket *bk = &reg->buckets[t][b];
             unsigned mask = 0;
             pthread_mutex_lock(&bk->lock);
-            if (bk->changes == seen[t][b])
+            if (bk->changes == seen[t][b] && !bk->inflight)
                 for (int k = 0; k < REG_KINDS; k++)
                     if (set_changed(&bk->rec[k], &fresh[t][b][k]))
                         mask |= 1u << k;
@@ -2243,13 +2332,20 @@ enum rc_code reg_lookup(struct reg_registry *reg, const struct ip_addr *ip,
     return RC_OK;
 }
 
+/* A registered backend, also while a move (down, up, drain, undrain) is in flight: it stays
+ * registered whatever the move's outcome. Not while it is being added or removed. */
+static int leaseable(const struct entry *e)
+{
+    return e && (e->state == ENTRY_PRESENT || e->state == ENTRY_MOVING);
+}
+
 enum rc_code reg_set_lease(struct reg_registry *reg, const struct ip_addr *ip, unsigned seconds,
                            struct reg_placement *out)
 {
     struct entry *e;
     pthread_mutex_lock(&reg->index_lock);
     e = *index_slot(reg, ip);
-    if (!e || e->state != ENTRY_PRESENT) {
+    if (!leaseable(e)) {
         pthread_mutex_unlock(&reg->index_lock);
         return RC_NOT_REGISTERED;
     }
@@ -2265,7 +2361,7 @@ enum rc_code reg_heartbeat(struct reg_registry *reg, const struct ip_addr *ip,
     struct entry *e;
     pthread_mutex_lock(&reg->index_lock);
     e = *index_slot(reg, ip);
-    if (!e || e->state != ENTRY_PRESENT || e->lease_expiring) {
+    if (!leaseable(e) || e->lease_expiring) {
         pthread_mutex_unlock(&reg->index_lock);
         return RC_NOT_REGISTERED;
     }

@@ -9,9 +9,12 @@
 #include <time.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/wait.h>
+#include <signal.h>
 
 #include "check.h"
 #include "registry/provider.h"
+#include "registry/provider_route53.h"
 #include "registry/registry.h"
 
 static enum reg_commit commit_mode; /* every test runs in both modes (see main) */
@@ -1065,8 +1068,618 @@ static void test_group_commit_isolates_failures(void)
     p->ops->destroy(p);
 }
 
-int main(void)
+
+/* ---- review: bugs found (each test fails on the code as reviewed) ----------------------- */
+
+/* Run fn in a child process (created before it starts any thread), so a crash is reported as
+ * a failed check instead of ending the test run. Returns 1 when fn returned normally. */
+static int survives(void (*fn)(void), const char *what)
 {
+    int status = 0;
+    pid_t pid;
+    fflush(stdout);
+    fflush(stderr);
+    pid = fork();
+    if (pid == 0) {
+        alarm(30);
+        fn();
+        _exit(0);
+    }
+    waitpid(pid, &status, 0);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        fprintf(stderr, "%s: the child died (%s %d)\n", what,
+                WIFSIGNALED(status) ? "signal" : "exit status",
+                WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+        return 0;
+    }
+    return 1;
+}
+
+/*
+ * A conflict re-reads the sets its batch touched, and the others too when another writer
+ * moved an address between them: also INTO a touched set from one not re-read, or the
+ * registry would keep the address in two sets of one bucket (the other set stale). Replica r1
+ * takes 10.43.0.1 down, r2 loads, r1 brings it back up, r2 registers 10.43.0.3 (a
+ * served-set-only batch: conflict; the served set gained .1, which r2's down set holds).
+ */
+static void dup_setup(struct reg_provider **pp, struct reg_registry **r1,
+                      struct reg_registry **r2)
+{
+    struct reg_options o = opts(1, 10, REG_BUCKETING_BALANCED, REG_WEIGHTS_PROPORTIONAL);
+    struct reg_result res;
+    struct reg_placement pl;
+    char detail[256];
+    int created;
+
+    CHECK_INT(reg_provider_memory_create(NULL, pp, detail, sizeof(detail)), RC_OK);
+    *r1 = replica(&o, *pp);
+    CHECK_INT(reg(*r1, "10.43.0.1", &pl, &created), RC_OK);
+    CHECK_INT(reg(*r1, "10.43.0.2", &pl, &created), RC_OK);
+    CHECK_INT(op_wait(*r1, REG_OP_DOWN, "10.43.0.1", &res), RC_OK);
+    *r2 = replica(&o, *pp); /* sees served {.2}, down {.1} */
+    CHECK_INT(op_wait(*r1, REG_OP_UP, "10.43.0.1", &res), RC_OK); /* store: served {.1,.2} */
+    CHECK_INT(reg(*r2, "10.43.0.3", &pl, &created), RC_OK); /* conflict on served, adopt */
+}
+
+static void test_partial_reload_leaves_duplicate(void)
+{
+    struct reg_provider *p;
+    struct reg_registry *r1, *r2;
+    struct reg_bucket_view *v;
+    struct reg_result res;
+    size_t n;
+
+    dup_setup(&p, &r1, &r2);
+    expect_set(p, REG_KIND_DOWN, -1, NULL); /* the store has no down set */
+    n = reg_snapshot(r2, &v);
+    CHECK_INT(n, 1);
+    if (n) /* r2 knows 10.43.0.1 left the down set (it is served only) */
+        CHECK_INT(v[0].down.nvalues, 0);
+    reg_views_free(v, n);
+    /* r2's checker finds it failing: the DOWN moves it. */
+    CHECK_INT(op_wait(r2, REG_OP_DOWN, "10.43.0.1", &res), RC_OK);
+    CHECK_INT(res.placement.state, REG_STATE_DOWN);
+    reg_destroy(r1);
+    reg_destroy(r2);
+    p->ops->destroy(p);
+}
+
+/* ... and a move into the stale set then overruns a buffer: record_with() adds an address the
+ * set already holds (find_value() >= 0, so `at` = (size_t)-1 and memcpy of ~2^64 bytes).
+ * Whatever the sets hold, a move leaves the address in exactly one set. */
+static void dup_crash_child(void)
+{
+    struct reg_provider *p;
+    struct reg_registry *r1, *r2;
+    struct reg_result res;
+    dup_setup(&p, &r1, &r2);
+    op_wait(r2, REG_OP_UP, "10.43.0.1", &res);   /* no-op: index now says served */
+    op_wait(r2, REG_OP_DOWN, "10.43.0.1", &res); /* served -> down, down already holds it */
+}
+
+/* The same crash from a store that holds one address in two sets of a bucket at load time
+ * (a console edit, the old script): load keeps both sets and indexes the first. */
+static void load_dup_crash_child(void)
+{
+    struct reg_options o = opts(1, 10, REG_BUCKETING_BALANCED, REG_WEIGHTS_PROPORTIONAL);
+    struct reg_provider *p = NULL;
+    struct reg_registry *r;
+    struct reg_result res;
+    struct ip_addr v1[1] = {ip("10.44.0.1")}, v2[1] = {ip("10.44.0.1")};
+    struct reg_record served = {REG_A, REG_KIND_SERVED, 0, 1, 60, 1, v1},
+                      down = {REG_A, REG_KIND_DOWN, 0, 0, 60, 1, v2};
+    struct reg_change c[2] = {{NULL, &served}, {NULL, &down}};
+    char detail[256];
+
+    reg_provider_memory_create(NULL, &p, detail, sizeof(detail));
+    p->ops->apply(p, c, 2, NULL, detail, sizeof(detail));
+    r = replica(&o, p);
+    op_wait(r, REG_OP_DOWN, "10.44.0.1", &res);
+    {
+        struct reg_record cur = {0};
+        p->ops->reload(p, REG_A, REG_KIND_DOWN, 0, &cur, detail, sizeof(detail));
+        if (cur.nvalues != 1) { /* the down set was written with the address twice */
+            fprintf(stderr, "down set written with %zu values\n", cur.nvalues);
+            _exit(3);
+        }
+    }
+}
+
+static void test_duplicate_crashes(void)
+{
+    CHECK(survives(dup_crash_child, "move after a partial reload"));
+    CHECK(survives(load_dup_crash_child, "move of an address loaded in two sets"));
+}
+
+/*
+ * resync() leaves alone a bucket whose group-mode batch is in flight (drained, applied by the
+ * store, not yet settled). Another replica writes the bucket right after our call; a resync
+ * that adopted that listing would be undone by settle_ok() installing the batch's `next` over
+ * it, and the index would keep the adopted address PRESENT though no committed set holds it
+ * (GET 404, DELETE 200 leaving it in the store, POST recursing without end through
+ * answer_as_is). Fixed: the bucket is skipped while the batch is in flight, and a later resync
+ * adopts the other replica's address.
+ */
+struct racy {
+    struct reg_provider base;
+    struct reg_provider *inner;
+    atomic_int armed, adopted_in_flight;
+};
+static struct reg_registry *racy_reg;
+static enum rc_code racy_load(struct reg_provider *p, struct reg_record **recs, size_t *n,
+                              char *d, size_t dn)
+{
+    struct racy *rp = (struct racy *)p;
+    return rp->inner->ops->load(rp->inner, recs, n, d, dn);
+}
+static enum rc_code racy_apply(struct reg_provider *p, const struct reg_change *c, size_t n,
+                               char *id, char *d, size_t dn)
+{
+    struct racy *rp = (struct racy *)p;
+    enum rc_code rc = rp->inner->ops->apply(rp->inner, c, n, id, d, dn);
+    if (rc == RC_OK && atomic_exchange(&rp->armed, 0)) {
+        /* Another replica registers 10.45.0.9 in the same bucket right after our call. */
+        struct reg_record cur = {0}, next;
+        struct ip_addr z = ip("10.45.0.9");
+        struct reg_placement pl;
+        char det[256];
+        rp->inner->ops->reload(rp->inner, REG_A, REG_KIND_SERVED, 0, &cur, det, sizeof(det));
+        reg_record_copy(&next, &cur);
+        next.values = realloc(next.values, (next.nvalues + 1) * sizeof(*next.values));
+        next.values[next.nvalues++] = z; /* sorts last: 10.45.0.9 > 10.45.0.1/2 */
+        next.weight = (unsigned)next.nvalues;
+        {
+            struct reg_change ch = {&cur, &next};
+            CHECK_INT(rp->inner->ops->apply(rp->inner, &ch, 1, NULL, det, sizeof(det)), RC_OK);
+        }
+        reg_record_release(&cur);
+        reg_record_release(&next);
+        /* Resyncs run every millisecond meanwhile (the registry holds no lock during apply):
+         * none may adopt this bucket while the batch is in flight. */
+        nanosleep(&(struct timespec){0, 300 * 1000 * 1000}, NULL);
+        atomic_store(&rp->adopted_in_flight, reg_lookup(racy_reg, &z, &pl) == RC_OK);
+    }
+    return rc;
+}
+static enum rc_code racy_reload(struct reg_provider *p, enum reg_type t, enum reg_kind k,
+                                unsigned b, struct reg_record *out, char *d, size_t dn)
+{
+    struct reg_provider *in = ((struct racy *)p)->inner;
+    return in->ops->reload(in, t, k, b, out, d, dn);
+}
+static const struct reg_provider_ops racy_ops = {
+    .name = "racy",
+    .load = racy_load,
+    .apply = racy_apply,
+    .reload = racy_reload,
+    .wait_insync = s_wait,
+    .ready = f_ready,
+    .destroy = f_destroy,
+};
+
+static void resync_race_setup(struct reg_provider **inner, struct racy **rpp,
+                              struct reg_registry **rr)
+{
+    struct reg_options o = opts(1, 10, REG_BUCKETING_BALANCED, REG_WEIGHTS_PROPORTIONAL);
+    struct racy *rp = calloc(1, sizeof(*rp));
+    struct reg_placement pl;
+    char detail[256];
+    int created;
+
+    o.commit = REG_COMMIT_GROUP;
+    o.resync_ms = 1;
+    CHECK_INT(reg_provider_memory_create(NULL, inner, detail, sizeof(detail)), RC_OK);
+    rp->base.ops = &racy_ops;
+    rp->inner = *inner;
+    *rr = racy_reg = reg_create(&o, &rp->base);
+    CHECK_INT(reg_load(*rr, detail, sizeof(detail)), RC_OK);
+    CHECK_INT(reg(*rr, "10.45.0.1", &pl, &created), RC_OK);
+    atomic_store(&rp->armed, 1);
+    CHECK_INT(reg(*rr, "10.45.0.2", &pl, &created), RC_OK);
+    *rpp = rp;
+}
+
+static void test_resync_during_batch(void)
+{
+    struct reg_provider *inner;
+    struct racy *rp;
+    struct reg_registry *r;
+    struct reg_placement pl;
+    struct reg_stats st;
+    struct reg_bucket_view *v;
+    struct reg_record cur = {0};
+    struct ip_addr z = ip("10.45.0.9");
+    size_t n;
+    int i;
+
+    resync_race_setup(&inner, &rp, &r);
+    CHECK_INT(atomic_load(&rp->adopted_in_flight), 0);
+    stored(inner, REG_A, 0, &cur);
+    CHECK_INT(cur.nvalues, 3); /* .1 .2 .9 */
+    reg_record_release(&cur);
+    /* A resync after the batch settled adopts the other replica's address. */
+    for (i = 0; i < 200 && reg_lookup(r, &z, &pl) != RC_OK; i++)
+        nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
+    CHECK_INT(reg_lookup(r, &z, &pl), RC_OK);
+    /* The index counts what the committed sets hold. */
+    reg_stats(r, &st);
+    n = reg_snapshot(r, &v);
+    CHECK_INT(n, 1);
+    if (n) {
+        CHECK_INT(v[0].rec.nvalues, 3);
+        CHECK_INT(st.served, v[0].rec.nvalues);
+    }
+    reg_views_free(v, n);
+    /* DELETE takes it out of the store. */
+    CHECK_INT(dereg(r, "10.45.0.9"), RC_OK);
+    stored(inner, REG_A, 0, &cur);
+    CHECK_INT(cur.nvalues, 2);
+    reg_record_release(&cur);
+    reg_destroy(r);
+    inner->ops->destroy(inner);
+}
+
+static void resync_race_post_child(void)
+{
+    struct reg_provider *inner;
+    struct racy *rp;
+    struct reg_registry *r;
+    struct reg_placement pl;
+    int created;
+    resync_race_setup(&inner, &rp, &r);
+    reg(r, "10.45.0.9", &pl, &created); /* must answer, never recurse without end */
+    reg_destroy(r);
+    inner->ops->destroy(inner);
+}
+
+static void test_resync_race_post_recurses(void)
+{
+    CHECK(survives(resync_race_post_child, "POST after the resync race"));
+}
+
+/*
+ * reg_heartbeat() and reg_set_lease() accept a backend whose move (DOWN/UP/DRAIN, undrain)
+ * is queued or in flight: it is registered whatever the move's outcome (reg_lookup() says so
+ * too). Refusing it answered a heartbeat 404 and dropped a POST's lease_seconds.
+ */
+static void test_heartbeat_during_move(void)
+{
+    struct reg_options o = opts(1, 10, REG_BUCKETING_BALANCED, REG_WEIGHTS_PROPORTIONAL);
+    struct reg_provider *p = NULL;
+    struct reg_registry *r;
+    struct reg_placement pl;
+    struct ip_addr a = ip("10.46.0.1");
+    struct box w;
+    char detail[256];
+    int created;
+
+    o.commit = REG_COMMIT_GROUP;
+    o.default_lease = 600;
+    CHECK_INT(reg_provider_memory_create(NULL, &p, detail, sizeof(detail)), RC_OK);
+    r = replica(&o, p);
+    CHECK_INT(reg(r, "10.46.0.1", &pl, &created), RC_OK);
+    last_shared->pace_ms = 300; /* the next call waits for the rate limit */
+    memset(&w, 0, sizeof(w));
+    pthread_mutex_init(&w.lock, NULL);
+    pthread_cond_init(&w.cond, NULL);
+    reg_submit(r, REG_OP_DRAIN, &a, box_done, &w);
+    CHECK_INT(reg_lookup(r, &a, &pl), RC_OK);     /* registered ... */
+    CHECK_INT(reg_heartbeat(r, &a, &pl), RC_OK);  /* ... but its heartbeat is refused */
+    CHECK_INT(reg_set_lease(r, &a, 60, &pl), RC_OK);
+    pthread_mutex_lock(&w.lock);
+    while (!w.done)
+        pthread_cond_wait(&w.cond, &w.lock);
+    pthread_mutex_unlock(&w.lock);
+    CHECK_INT(w.res.rc, RC_OK);
+    reg_destroy(r);
+    p->ops->destroy(p);
+}
+
+
+/*
+ * Route 53 provider: rt_apply() builds each DELETE from its wire cache, which rt_load() (every
+ * resync) refreshes for every bucket, also for one resync() declines to adopt because it
+ * committed while the listing was in flight. The cached record must be the caller's `old`, or
+ * the write is a conflict: else the registry's next write to that bucket would DELETE what
+ * Route 53 holds and CREATE a record built from its stale view, silently removing another
+ * replica's acknowledged registration. (A reload_and_adopt() whose second reload fails leaves
+ * the same state.)
+ * Run: test_registry route53 PATH/r53emu
+ */
+#define EMU_ZONE "Z123ABC"
+#define EMU_AKID "AKIDEMU"
+#define EMU_SECRET "emu/secret+KEY"
+
+struct emu {
+    pid_t pid;
+    char endpoint[64];
+};
+
+static int emu_start(const char *exe, struct emu *e)
+{
+    int fds[2];
+    char line[128] = "";
+    FILE *f;
+    unsigned port = 0;
+
+    if (pipe(fds))
+        return -1;
+    e->pid = fork();
+    if (e->pid < 0)
+        return -1;
+    if (e->pid == 0) {
+        dup2(fds[1], 1);
+        close(fds[0]);
+        close(fds[1]);
+        execl(exe, exe, "--listen", "127.0.0.1:0", "--zone", EMU_ZONE ":example.com",
+              "--access-key", EMU_AKID, "--secret-key", EMU_SECRET, "--insync-after-ms", "0",
+              (char *)NULL);
+        _exit(127);
+    }
+    close(fds[1]);
+    f = fdopen(fds[0], "r");
+    if (!f || !fgets(line, sizeof(line), f) || sscanf(line, "listening port=%u", &port) != 1) {
+        fprintf(stderr, "r53emu %s did not start: \"%s\"\n", exe, line);
+        if (f)
+            fclose(f);
+        kill(e->pid, SIGKILL);
+        waitpid(e->pid, NULL, 0);
+        return -1;
+    }
+    fclose(f);
+    snprintf(e->endpoint, sizeof(e->endpoint), "http://127.0.0.1:%u", port);
+    return 0;
+}
+
+static struct reg_provider *open_route53(const struct emu *e, const struct reg_options *o)
+{
+    static const struct sigv4_creds creds = {EMU_AKID, EMU_SECRET, NULL};
+    struct reg_route53_options ro;
+    struct reg_provider *p = NULL;
+    char detail[REG_DETAIL_MAX];
+
+    memset(&ro, 0, sizeof(ro));
+    ro.reg = o;
+    ro.zone_id = EMU_ZONE;
+    ro.endpoint = e->endpoint;
+    ro.static_creds = &creds;
+    ro.rps = 100;
+    ro.burst = 100;
+    if (reg_provider_route53_create(&ro, &p, detail, sizeof(detail)) != RC_OK) {
+        fprintf(stderr, "route53 provider: %s\n", detail);
+        abort();
+    }
+    return p;
+}
+
+/* Wraps the Route 53 provider; when armed, its next load() first lets the registry commit
+ * 10.47.0.3 (bucket 0's change counter moves while the "listing is in flight"), then another
+ * replica (other) registers 10.47.0.2, then it lists. Later loads fail (no repairing resync). */
+struct r53wrap {
+    struct reg_provider base;
+    struct reg_provider *inner, *other;
+    struct reg_registry *reg;
+    atomic_int armed, done;
+};
+static enum rc_code w_load(struct reg_provider *p, struct reg_record **recs, size_t *n,
+                           char *d, size_t dn)
+{
+    struct r53wrap *w = (struct r53wrap *)p;
+    if (atomic_load(&w->done)) {
+        snprintf(d, dn, "blocked by the test");
+        return RC_UNAVAILABLE;
+    }
+    if (atomic_exchange(&w->armed, 0)) {
+        struct reg_record cur = {0}, next;
+        struct reg_placement pl;
+        struct ip_addr b = ip("10.47.0.2");
+        enum rc_code rc;
+        int created;
+        CHECK_INT(reg(w->reg, "10.47.0.3", &pl, &created), RC_OK);
+        CHECK_INT(w->other->ops->reload(w->other, REG_A, REG_KIND_SERVED, 0, &cur, d, dn), RC_OK);
+        reg_record_copy(&next, &cur); /* {.1, .3} */
+        next.values = realloc(next.values, 3 * sizeof(*next.values));
+        next.values[2] = next.values[1];
+        next.values[1] = b;
+        next.nvalues = 3;
+        next.weight = 3;
+        {
+            struct reg_change ch = {&cur, &next};
+            CHECK_INT(w->other->ops->apply(w->other, &ch, 1, NULL, d, dn), RC_OK);
+        }
+        reg_record_release(&cur);
+        reg_record_release(&next);
+        rc = w->inner->ops->load(w->inner, recs, n, d, dn);
+        atomic_store(&w->done, 1);
+        return rc;
+    }
+    return w->inner->ops->load(w->inner, recs, n, d, dn);
+}
+static enum rc_code w_apply(struct reg_provider *p, const struct reg_change *c, size_t n,
+                            char *id, char *d, size_t dn)
+{
+    struct reg_provider *in = ((struct r53wrap *)p)->inner;
+    return in->ops->apply(in, c, n, id, d, dn);
+}
+static enum rc_code w_reload(struct reg_provider *p, enum reg_type t, enum reg_kind k,
+                             unsigned b, struct reg_record *out, char *d, size_t dn)
+{
+    struct reg_provider *in = ((struct r53wrap *)p)->inner;
+    return in->ops->reload(in, t, k, b, out, d, dn);
+}
+static void w_destroy(struct reg_provider *p)
+{
+    struct r53wrap *w = (struct r53wrap *)p;
+    w->inner->ops->destroy(w->inner);
+    free(w);
+}
+static const struct reg_provider_ops r53wrap_ops = {
+    .name = "r53wrap",
+    .load = w_load,
+    .apply = w_apply,
+    .reload = w_reload,
+    .wait_insync = s_wait,
+    .ready = f_ready,
+    .destroy = w_destroy,
+};
+
+static void test_route53_stale_wire(const char *emu_exe)
+{
+    struct reg_options o = opts(1, 10, REG_BUCKETING_BALANCED, REG_WEIGHTS_PROPORTIONAL);
+    struct r53wrap *w = calloc(1, sizeof(*w));
+    struct reg_provider *other;
+    struct reg_registry *r;
+    struct reg_placement pl;
+    struct reg_record cur = {0};
+    struct emu e;
+    char detail[256], txt[IP_TEXT_MAX];
+    int created;
+
+    if (emu_start(emu_exe, &e)) {
+        CHECK(0);
+        return;
+    }
+    o.commit = REG_COMMIT_GROUP;
+    o.resync_ms = 1;
+    w->base.ops = &r53wrap_ops;
+    w->inner = open_route53(&e, &o);
+    other = open_route53(&e, &o);
+    w->other = other;
+    r = w->reg = reg_create(&o, &w->base);
+    CHECK_INT(reg_load(r, detail, sizeof(detail)), RC_OK);
+    CHECK_INT(reg(r, "10.47.0.1", &pl, &created), RC_OK);
+    atomic_store(&w->armed, 1);
+    for (int i = 0; i < 200 && !atomic_load(&w->done); i++)
+        nanosleep(&(struct timespec){0, 25 * 1000 * 1000}, NULL);
+    CHECK(atomic_load(&w->done));
+    /* The zone holds .1 .2 .3; this registry knows .1 .3 (it skipped the resync). Deregister
+     * .1: its compare-and-swap must fail on the unknown .2 and adopt it, never drop it. */
+    CHECK_INT(dereg(r, "10.47.0.1"), RC_OK);
+    CHECK_INT(other->ops->reload(other, REG_A, REG_KIND_SERVED, 0, &cur, detail, sizeof(detail)),
+              RC_OK);
+    CHECK_INT(cur.nvalues, 2); /* .2 (the other replica's, acknowledged) and .3 */
+    for (size_t i = 0; i < cur.nvalues; i++)
+        fprintf(stderr, "zone after the delete: %s\n", ip_format(&cur.values[i], txt));
+    reg_record_release(&cur);
+    reg_destroy(r);
+    other->ops->destroy(other);
+    kill(e.pid, SIGTERM);
+    waitpid(e.pid, NULL, 0);
+}
+
+
+/*
+ * The fail-open guard (--max-down-share) also covers an undrain: an ADD of a draining backend
+ * whose checks fail goes to the down set only when the guard allows one more down; else it
+ * returns to service and the reconciler holds it there. A checker on the wrong side of a
+ * partition sees everything down; a rolling deploy (drain, update, POST again) must not move
+ * every held backend into the down set one by one until DNS serves nothing.
+ */
+static void test_undrain_bypasses_fail_open(void)
+{
+    struct reg_options o = opts(1, 10, REG_BUCKETING_BALANCED, REG_WEIGHTS_PROPORTIONAL);
+    struct reg_provider *p = NULL;
+    struct reg_registry *r;
+    struct hc_options ho;
+    struct hc_engine *eng;
+    struct reg_placement pl;
+    struct reg_result res;
+    struct reg_stats st;
+    static const char *const ips[] = {"192.0.2.1", "192.0.2.2", "192.0.2.3", "192.0.2.4"};
+    char detail[256];
+    int created, settled = 0;
+
+    o.max_down_share = 0.5;
+    CHECK_INT(reg_provider_memory_create(NULL, &p, detail, sizeof(detail)), RC_OK);
+    r = reg_create(&o, p);
+    memset(&ho, 0, sizeof(ho));
+    ho.defaults.kind = HC_TCP;
+    ho.defaults.port = 9;
+    ho.defaults.interval_ms = 60000; /* no verdict of its own within the test */
+    ho.defaults.timeout_ms = 1000;
+    ho.on_change = reg_health_changed;
+    ho.arg = r;
+    eng = hc_engine_create(&ho);
+    CHECK(eng != NULL);
+    reg_set_checker(r, eng, 1, &ho.defaults);
+    CHECK_INT(reg_load(r, detail, sizeof(detail)), RC_OK);
+    for (int i = 0; i < 4; i++)
+        CHECK_INT(reg(r, ips[i], &pl, &created), RC_OK);
+    /* The partition: every check fails. The guard keeps two of four served. */
+    for (int i = 0; i < 4; i++) {
+        struct ip_addr a = ip(ips[i]);
+        reg_health_changed(r, &a, 0, "timeout");
+    }
+    for (int i = 0; i < 100 && !settled; i++) {
+        nanosleep(&(struct timespec){0, 50 * 1000 * 1000}, NULL);
+        reg_stats(r, &st);
+        settled = st.down == 2 && st.held == 2 && st.served == 2;
+    }
+    CHECK(settled);
+    /* A rolling deploy drains and re-registers the served ones. */
+    for (int i = 0; i < 4; i++) {
+        struct ip_addr a = ip(ips[i]);
+        if (reg_lookup(r, &a, &pl) != RC_OK || pl.state != REG_STATE_REGISTERED)
+            continue;
+        CHECK_INT(op_wait(r, REG_OP_DRAIN, ips[i], &res), RC_OK);
+        CHECK_INT(op_wait(r, REG_OP_ADD, ips[i], &res), RC_OK);
+    }
+    nanosleep(&(struct timespec){0, 300 * 1000 * 1000}, NULL);
+    reg_stats(r, &st);
+    CHECK_INT(st.served, 2); /* the guard's share: DNS must not empty */
+    {
+        struct reg_record cur = {0};
+        stored(p, REG_A, 0, &cur);
+        CHECK(cur.nvalues > 0);
+        reg_record_release(&cur);
+    }
+    reg_destroy(r);
+}
+
+
+/*
+ * Leases with replicas: an address adopted from another writer (resync, conflict) gets no
+ * lease of --default-lease. Leases live in each replica's memory and a heartbeat reaches only
+ * the replica that serves it, so a replica that adopted a live, heartbeating backend must not
+ * deregister it when its own copy of the lease runs out.
+ */
+static void test_resync_adopted_lease_expires(void)
+{
+    struct reg_options o = opts(1, 10, REG_BUCKETING_BALANCED, REG_WEIGHTS_PROPORTIONAL);
+    struct reg_provider *p = NULL;
+    struct reg_registry *r1, *r2;
+    struct reg_placement pl;
+    struct ip_addr a = ip("10.49.0.1");
+    struct reg_record cur = {0};
+    char detail[256];
+    int created;
+
+    o.default_lease = 1;
+    o.resync_ms = 1;
+    CHECK_INT(reg_provider_memory_create(NULL, &p, detail, sizeof(detail)), RC_OK);
+    r1 = replica(&o, p);
+    r2 = replica(&o, p);
+    CHECK_INT(reg(r1, "10.49.0.1", &pl, &created), RC_OK);
+    /* The backend heartbeats (through r1) every 200 ms for 3 s. */
+    for (int i = 0; i < 15; i++) {
+        nanosleep(&(struct timespec){0, 200 * 1000 * 1000}, NULL);
+        CHECK_INT(reg_heartbeat(r1, &a, &pl), RC_OK);
+    }
+    stored(p, REG_A, 0, &cur);
+    CHECK_INT(cur.nvalues, 1); /* still registered */
+    reg_record_release(&cur);
+    reg_destroy(r1);
+    reg_destroy(r2);
+    p->ops->destroy(p);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc == 3 && !strcmp(argv[1], "route53")) {
+        commit_mode = REG_COMMIT_GROUP;
+        test_route53_stale_wire(argv[2]);
+        return check_done("test_registry route53");
+    }
     for (int m = 0; m < 2; m++) {
         commit_mode = m ? REG_COMMIT_IMMEDIATE : REG_COMMIT_GROUP;
         printf("commit mode: %s\n", m ? "immediate" : "group");
@@ -1084,9 +1697,17 @@ int main(void)
         test_states();
         test_foreign_move();
         test_resync();
+        test_partial_reload_leaves_duplicate();
     }
+    test_duplicate_crashes(); /* immediate mode (the last set) */
     commit_mode = REG_COMMIT_GROUP;
     test_group_commit_batches();
     test_group_commit_isolates_failures();
+    test_duplicate_crashes();
+    test_resync_during_batch();
+    test_resync_race_post_recurses();
+    test_heartbeat_during_move();
+    test_undrain_bypasses_fail_open();
+    test_resync_adopted_lease_expires();
     return check_done("test_registry");
 }
