@@ -1963,7 +1963,6 @@ static void expired_done(void *arg, const struct reg_result *res)
     free(x);
 }
 
-
 static void transition_done(void *arg, const struct reg_result *res)
 {
     struct chore *x = arg;
