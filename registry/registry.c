@@ -49,6 +49,7 @@ struct intent {
     unsigned rounds; /* compare-and-swap conflicts met so far */
     int created;     /* REG_OP_ADD of an IP that was not registered */
     int to_down;     /* REG_OP_ADD of a draining IP whose checks fail: back to the down set */
+    int expiry;      /* REG_OP_REMOVE of an expired lease: only if it is still expired */
     int kind_after;  /* settling: the set holding the IP after the commit, -1: none */
     reg_done_fn done;
     void *arg;
@@ -72,7 +73,8 @@ struct entry {
     unsigned char undrain_down; /* an undrain to the down set is in flight (counts as down) */
     int64_t verdict_ns;        /* CLOCK_MONOTONIC of the latest verdict */
     int64_t streak_ms;         /* Unix ms of the first check of the streak behind it */
-    int64_t retry_ns;          /* a failed move or lease removal is retried from then on */
+    int64_t retry_ns;          /* a failed move is retried from then on */
+    int64_t lease_retry_ns;    /* a failed removal of an expired lease is retried from then on */
     struct intent *waiters; /* group commit: later operations on this IP, in order */
     struct entry *next;
 };
@@ -631,6 +633,19 @@ static void lease_start(struct reg_registry *reg, struct entry *e)
     e->lease_deadline_ns = now_ns() + (int64_t)e->lease_s * 1000000000;
 }
 
+/* A sign of life (heartbeat, registration, lease change): the lease, if any (or the default),
+ * runs from now, and an expiry the reaper found but has not removed yet is called off (the
+ * removal, once admitted, sees lease_expiring clear and keeps the backend). Caller holds
+ * index_lock. */
+static void lease_renew(struct reg_registry *reg, struct entry *e)
+{
+    if (!e->lease_s)
+        e->lease_s = reg->opt.default_lease;
+    e->lease_deadline_ns = e->lease_s ? now_ns() + (int64_t)e->lease_s * 1000000000 : 0;
+    e->lease_expiring = 0;
+    e->lease_retry_ns = 0;
+}
+
 /* The lease as the API shows it: Unix seconds of the deadline. */
 static void lease_fill(struct reg_placement *out, int64_t deadline_ns, unsigned lease_s)
 {
@@ -979,6 +994,7 @@ static enum admission admit(struct reg_registry *reg, struct intent *in, struct 
     in->bucket = e->bucket;
     switch (in->op) {
     case REG_OP_ADD:
+        lease_renew(reg, e); /* registering again is a sign of life */
         if (e->where != REG_KIND_DRAINING)
             return ADMIT_AS_IS;
         /* Back to the down set when its checks fail, unless the fail-open guard would keep
@@ -989,6 +1005,8 @@ static enum admission admit(struct reg_registry *reg, struct intent *in, struct 
     case REG_OP_ENSURE:
         return ADMIT_AS_IS;
     case REG_OP_REMOVE:
+        if (in->expiry && !e->lease_expiring)
+            return ADMIT_AS_IS; /* renewed since the reaper saw it expired: it stays */
         e->state = ENTRY_REMOVING;
         return ADMIT_QUEUE;
     case REG_OP_DOWN:
@@ -1261,6 +1279,16 @@ static int moved_across(const struct bucket *bk, const struct reg_record *fresh,
     return 0;
 }
 
+/* Does bk hold an address that none of fresh[] (all three sets read) holds? */
+static int vanished_from_all(const struct bucket *bk, const struct reg_record *fresh)
+{
+    for (int k = 0; k < REG_KINDS; k++)
+        for (size_t i = 0; i < bk->rec[k].nvalues; i++)
+            if (triple_find(fresh, &bk->rec[k].values[i]) < 0)
+                return 1;
+    return 0;
+}
+
 /* Read the sets in mask of bk afresh and adopt them. When another writer moved an address
  * between a set read and one not read (it vanished from a set read, or a set read gained one
  * another set holds), read the others too: a moved backend is never taken for a removed one,
@@ -1282,6 +1310,18 @@ static enum rc_code reload_and_adopt(struct reg_registry *reg, struct bucket *bk
             }
         if (rc == RC_OK && moved_across(bk, fresh, have))
             want = (1u << REG_KINDS) - 1;
+    }
+    /*
+     * The three sets are read one after another (a rate-limited call each): another writer's
+     * move between two reads (down -> served after the served set was read) shows the address
+     * in none. Before dropping an address, read all three once more and take that.
+     */
+    if (rc == RC_OK && have == (1u << REG_KINDS) - 1 && vanished_from_all(bk, fresh)) {
+        triple_release(fresh);
+        memset(fresh, 0, sizeof(fresh));
+        for (int k = 0; k < REG_KINDS && rc == RC_OK; k++)
+            rc = reg->prov->ops->reload(reg->prov, bk->rec[0].type, (enum reg_kind)k,
+                                        bk->rec[0].bucket, &fresh[k], detail, n);
     }
     if (rc == RC_OK)
         adopt(reg, bk, fresh, have);
@@ -1837,8 +1877,8 @@ static void *committer_main(void *arg)
 
 /* ---- submission ------------------------------------------------------------------------- */
 
-void reg_submit(struct reg_registry *reg, enum reg_op op, const struct ip_addr *ip,
-                reg_done_fn done, void *arg)
+static void submit_new(struct reg_registry *reg, enum reg_op op, const struct ip_addr *ip,
+                       reg_done_fn done, void *arg, int expiry)
 {
     struct intent *in;
     if (!atomic_load(&reg->loaded)) {
@@ -1854,6 +1894,7 @@ void reg_submit(struct reg_registry *reg, enum reg_op op, const struct ip_addr *
     in->submitted_ns = now_ns();
     in->op = op;
     in->ip = *ip;
+    in->expiry = expiry;
     in->kind_after = -1;
     in->done = done;
     in->arg = arg;
@@ -1861,6 +1902,12 @@ void reg_submit(struct reg_registry *reg, enum reg_op op, const struct ip_addr *
         run_now(reg, in);
     else
         submit_intent(reg, in);
+}
+
+void reg_submit(struct reg_registry *reg, enum reg_op op, const struct ip_addr *ip,
+                reg_done_fn done, void *arg)
+{
+    submit_new(reg, op, ip, done, arg, 0);
 }
 
 /* Synchronous use of reg_submit (tests, immediate callers). */
@@ -1926,14 +1973,15 @@ struct chore {
     enum reg_op op;
 };
 
+/* expiry: a lease removal, done only if the lease is still expired when its turn comes. */
 static void chore_submit(struct reg_registry *reg, const struct ip_addr *ip, enum reg_op op,
-                         reg_done_fn done)
+                         int expiry, reg_done_fn done)
 {
     struct chore *c = xcalloc(1, sizeof(*c));
     c->reg = reg;
     c->ip = *ip;
     c->op = op;
-    reg_submit(reg, op, ip, done, c);
+    submit_new(reg, op, ip, done, c, expiry);
 }
 
 /* A failed move or lease removal is retried after this long (the store is failing: do not
@@ -1945,7 +1993,9 @@ static void expired_done(void *arg, const struct reg_result *res)
     struct chore *x = arg;
     char txt[IP_TEXT_MAX];
     ip_format(&x->ip, txt);
-    if (res->rc == RC_OK || res->rc == RC_NOT_REGISTERED) {
+    if (res->rc == RC_OK && res->placement.state != REG_STATE_DEREGISTERED) {
+        log_info("msg=\"lease renewed before its expiry was carried out; kept\" ip=%s", txt);
+    } else if (res->rc == RC_OK || res->rc == RC_NOT_REGISTERED) {
         log_info("msg=\"lease expired; deregistered\" ip=%s", txt);
     } else {
         struct entry *e;
@@ -1953,7 +2003,7 @@ static void expired_done(void *arg, const struct reg_result *res)
         e = *index_slot(x->reg, &x->ip);
         if (e) {
             e->lease_expiring = 0; /* try again later, not on every pass */
-            e->retry_ns = now_ns() + TRANSITION_RETRY_NS;
+            e->lease_retry_ns = now_ns() + TRANSITION_RETRY_NS;
         }
         pthread_mutex_unlock(&x->reg->index_lock);
         log_warn("msg=\"lease expired but the deregistration failed; will retry\" ip=%s rc=%s "
@@ -2000,14 +2050,14 @@ static void reap_leases(struct reg_registry *reg)
     for (size_t i = 0; i < reg->table_size; i++)
         for (struct entry *e = reg->table[i]; e; e = e->next)
             if (e->lease_deadline_ns && e->lease_deadline_ns <= now &&
-                e->state == ENTRY_PRESENT && !e->lease_expiring && e->retry_ns <= now) {
+                e->state == ENTRY_PRESENT && !e->lease_expiring && e->lease_retry_ns <= now) {
                 e->lease_expiring = 1;
                 due = xgrow(due, &cap, n + 1, sizeof(*due));
                 due[n++] = e->ip;
             }
     pthread_mutex_unlock(&reg->index_lock);
     for (size_t i = 0; i < n; i++)
-        chore_submit(reg, &due[i], REG_OP_REMOVE, expired_done);
+        chore_submit(reg, &due[i], REG_OP_REMOVE, 1, expired_done);
     free(due);
 }
 
@@ -2043,7 +2093,9 @@ static void reconcile(struct reg_registry *reg)
             enum reg_type t = reg_type_of(&e->ip);
             enum reg_op op;
             if (e->state != ENTRY_PRESENT || e->transition || e->lease_expiring ||
-                e->retry_ns > now) {
+                e->retry_ns > now || !e->checked) {
+                /* Unchecked here: another replica's checks (or none) decide; a backend it
+                 * took down is no reason for this one to bring it back. */
                 held += e->held;
                 continue;
             }
@@ -2084,7 +2136,7 @@ static void reconcile(struct reg_registry *reg)
     }
     reg->held = held;
     for (size_t i = 0; i < n; i++)
-        chore_submit(reg, &todo[i].ip, todo[i].op, transition_done);
+        chore_submit(reg, &todo[i].ip, todo[i].op, 0, transition_done);
     free(todo);
 }
 
@@ -2136,7 +2188,15 @@ static void resync(struct reg_registry *reg)
                 for (int k = 0; k < REG_KINDS; k++)
                     if (set_changed(&bk->rec[k], &fresh[t][b][k]))
                         mask |= 1u << k;
-            if (mask) {
+            if (mask && vanished_from_all(bk, fresh[t][b])) {
+                /* The listing reads the names one after another: an address another writer
+                 * moved meanwhile may show in none. Confirm with reads of this bucket. */
+                if (reload_and_adopt(reg, bk, (1u << REG_KINDS) - 1, detail, sizeof(detail)))
+                    log_warn("msg=\"resync: cannot re-read a bucket; will try again\" "
+                             "bucket=%u detail=\"%s\"", b, detail);
+                else
+                    adopted++;
+            } else if (mask) {
                 adopt(reg, bk, fresh[t][b], mask);
                 adopted++;
             }
@@ -2349,7 +2409,10 @@ enum rc_code reg_set_lease(struct reg_registry *reg, const struct ip_addr *ip, u
         return RC_NOT_REGISTERED;
     }
     e->lease_s = seconds > REG_MAX_LEASE ? REG_MAX_LEASE : seconds;
-    e->lease_deadline_ns = e->lease_s ? now_ns() + (int64_t)e->lease_s * 1000000000 : 0;
+    if (e->lease_s)
+        lease_renew(reg, e);
+    else
+        e->lease_deadline_ns = 0, e->lease_expiring = 0;
     pthread_mutex_unlock(&reg->index_lock);
     return reg_lookup(reg, ip, out);
 }
@@ -2360,13 +2423,11 @@ enum rc_code reg_heartbeat(struct reg_registry *reg, const struct ip_addr *ip,
     struct entry *e;
     pthread_mutex_lock(&reg->index_lock);
     e = *index_slot(reg, ip);
-    if (!leaseable(e) || e->lease_expiring) {
+    if (!leaseable(e)) { /* unknown, or its expired lease's removal is under way */
         pthread_mutex_unlock(&reg->index_lock);
         return RC_NOT_REGISTERED;
     }
-    if (!e->lease_s)
-        e->lease_s = reg->opt.default_lease;
-    e->lease_deadline_ns = e->lease_s ? now_ns() + (int64_t)e->lease_s * 1000000000 : 0;
+    lease_renew(reg, e);
     pthread_mutex_unlock(&reg->index_lock);
     return reg_lookup(reg, ip, out);
 }

@@ -212,6 +212,12 @@ def metric(r, name, labels=''):
     return None
 
 
+def writes(r):
+    """ChangeResourceRecordSets calls r made, whatever their outcome."""
+    return sum(float(line.rsplit(' ', 1)[1]) for line in text(r, '/metrics').splitlines()
+               if line.startswith('r53reg_route53_calls_total{call="change_rrsets"'))
+
+
 def log_text(r):
     r.log.flush()
     with open(r.log.name, errors='replace') as f:
@@ -839,6 +845,9 @@ def test_replicas_share_state(emu):
         bs[2].stop()
         T.check(wait_states(b, {ips[2]: 'down'}, DOWN_BOUND + 6) is not None,
                 'B sees the next one down')
+        time.sleep(1.5)  # more than one resync of B's with it down: B must not bring it back
+        T.eq(state(b, ips[2]), 'down', 'B leaves it down (nothing checks it there)')
+        T.eq(writes(b), 0, 'B followed every move without writing')
         st, _ = b.req('DELETE', '/backends/' + ips[2])
         T.eq(st, 200, 'B deregisters a backend A took down')
         T.check(ips[2] not in emu_view(emu), 'it left the zone, _down set included')

@@ -1673,6 +1673,304 @@ static void test_resync_adopted_lease_expires(void)
     p->ops->destroy(p);
 }
 
+/* A pass-through provider whose apply can be slowed down and counts its calls. */
+struct slow {
+    struct reg_provider base;
+    struct reg_provider *inner;
+    atomic_uint slow_ms;
+    atomic_int calls;
+};
+static enum rc_code sl_load(struct reg_provider *p, struct reg_record **recs, size_t *n,
+                            char *d, size_t dn)
+{
+    struct slow *sp = (struct slow *)p;
+    return sp->inner->ops->load(sp->inner, recs, n, d, dn);
+}
+static enum rc_code sl_apply(struct reg_provider *p, const struct reg_change *c, size_t n,
+                             char *id, char *d, size_t dn)
+{
+    struct slow *sp = (struct slow *)p;
+    unsigned ms = atomic_load(&sp->slow_ms);
+    atomic_fetch_add(&sp->calls, 1);
+    if (ms)
+        nanosleep(&(struct timespec){ms / 1000, (long)(ms % 1000) * 1000000}, NULL);
+    return sp->inner->ops->apply(sp->inner, c, n, id, d, dn);
+}
+static enum rc_code sl_reload(struct reg_provider *p, enum reg_type t, enum reg_kind k,
+                              unsigned b, struct reg_record *out, char *d, size_t dn)
+{
+    struct slow *sp = (struct slow *)p;
+    return sp->inner->ops->reload(sp->inner, t, k, b, out, d, dn);
+}
+static const struct reg_provider_ops slow_ops = {
+    .name = "slow", .load = sl_load, .apply = sl_apply, .reload = sl_reload,
+    .wait_insync = s_wait, .ready = f_ready, .destroy = f_destroy,
+};
+
+/*
+ * The lease reaper marks every expired entry lease_expiring, then submits the removals one by
+ * one (in immediate mode each is a store call on the reaper thread). A backend that registers
+ * again meanwhile (POST answered 200, a new lease accepted) must not be deregistered by the
+ * stale removal: an expiry is carried out only if the lease is still expired when its turn
+ * comes.
+ */
+static void test_expiry_spares_reregistration(void)
+{
+    struct reg_options o = opts(4, 10, REG_BUCKETING_BALANCED, REG_WEIGHTS_PROPORTIONAL);
+    static const char *const ips[] = {"10.60.0.1", "10.60.0.2", "10.60.0.3", "10.60.0.4"};
+    struct slow *sp = calloc(1, sizeof(*sp));
+    struct reg_provider *inner = NULL;
+    struct reg_registry *r;
+    struct reg_placement pl;
+    char detail[256];
+    const char *posted = NULL, *beat = NULL;
+    int created, gone = 0;
+
+    o.commit = REG_COMMIT_IMMEDIATE;
+    o.default_lease = 1;
+    CHECK_INT(reg_provider_memory_create(NULL, &inner, detail, sizeof(detail)), RC_OK);
+    sp->base.ops = &slow_ops;
+    sp->inner = inner;
+    r = reg_create(&o, &sp->base);
+    CHECK_INT(reg_load(r, detail, sizeof(detail)), RC_OK);
+    for (int i = 0; i < 4; i++)
+        CHECK_INT(reg(r, ips[i], &pl, &created), RC_OK);
+    atomic_store(&sp->slow_ms, 300); /* Route 53 at 5 calls/s is slower than this */
+    /* No heartbeat while the leases run: at 1.25 s the reaper has marked all four and works
+     * through their removals, 300 ms each. */
+    nanosleep(&(struct timespec){1, 400 * 1000 * 1000}, NULL);
+    for (int i = 3; i >= 0; i--) { /* one still waiting for its removal: a heartbeat saves it */
+        struct ip_addr a = ip(ips[i]);
+        if (reg_heartbeat(r, &a, &pl) == RC_OK) {
+            beat = ips[i];
+            break;
+        }
+    }
+    for (int i = 0; i < 4 && !posted; i++) { /* another: it registers again, with a lease */
+        struct ip_addr a = ip(ips[i]);
+        if (ips[i] != beat && reg_lookup(r, &a, &pl) == RC_OK)
+            posted = ips[i];
+    }
+    CHECK(beat != NULL);
+    CHECK(posted != NULL);
+    if (posted) {
+        struct ip_addr a = ip(posted);
+        CHECK_INT(reg(r, posted, &pl, &created), RC_OK);
+        CHECK_INT(reg_set_lease(r, &a, 600, &pl), RC_OK);
+    }
+    /* The reaper's list is done by 1.9 s; the heartbeat's new lease (1 s) runs until 2.4 s:
+     * heartbeat again, which only a registered backend gets answered. */
+    nanosleep(&(struct timespec){0, 500 * 1000 * 1000}, NULL);
+    if (beat) {
+        struct ip_addr a = ip(beat);
+        CHECK_INT(reg_heartbeat(r, &a, &pl), RC_OK);
+    }
+    if (posted) {
+        struct ip_addr a = ip(posted);
+        CHECK_INT(reg_lookup(r, &a, &pl), RC_OK);
+    }
+    for (int round = 0; round < 50 && !gone; round++) { /* the others' expiry goes through */
+        for (int i = 0; i < 4; i++) {
+            struct ip_addr a = ip(ips[i]);
+            if (ips[i] != beat && ips[i] != posted)
+                gone += reg_lookup(r, &a, &pl) == RC_NOT_REGISTERED;
+        }
+        if (!gone)
+            nanosleep(&(struct timespec){0, 100 * 1000 * 1000}, NULL);
+    }
+    CHECK(gone >= 1); /* the others' expiry was carried out */
+    atomic_store(&sp->slow_ms, 0);
+    reg_destroy(r);
+    inner->ops->destroy(inner);
+}
+
+/*
+ * A replica whose checker has no default check (check_all 0: no --check, per-registration
+ * checks only; main.c always creates the engine) adopts another replica's DOWN move and
+ * follows it without writing: nothing checks the backend here, so nothing here moves it back.
+ */
+static struct reg_registry *checked_replica(struct reg_options *o, struct reg_provider *inner,
+                                            int check_all, struct slow **out)
+{
+    struct slow *sp = calloc(1, sizeof(*sp));
+    struct hc_options ho;
+    struct hc_engine *eng;
+    struct reg_registry *r;
+    char detail[256];
+    sp->base.ops = &slow_ops;
+    sp->inner = inner;
+    r = reg_create(o, &sp->base);
+    memset(&ho, 0, sizeof(ho));
+    ho.defaults.kind = check_all ? HC_TCP : HC_KIND_INHERIT;
+    ho.defaults.port = 9;
+    ho.defaults.interval_ms = 60000;
+    ho.defaults.timeout_ms = 1000;
+    ho.on_change = reg_health_changed;
+    ho.arg = r;
+    eng = hc_engine_create(&ho);
+    CHECK(eng != NULL);
+    reg_set_checker(r, eng, check_all, &ho.defaults);
+    CHECK_INT(reg_load(r, detail, sizeof(detail)), RC_OK);
+    *out = sp;
+    return r;
+}
+
+static void test_unchecked_replica_keeps_down(void)
+{
+    struct reg_options o = opts(1, 10, REG_BUCKETING_BALANCED, REG_WEIGHTS_PROPORTIONAL);
+    struct reg_provider *inner = NULL;
+    struct reg_registry *r1, *r2;
+    struct slow *s1, *s2;
+    struct reg_placement pl;
+    struct ip_addr a = ip("127.0.0.61");
+    static const char *const x[] = {"127.0.0.61", NULL};
+    char detail[256];
+    int created, down = 0;
+
+    o.commit = REG_COMMIT_GROUP;
+    o.resync_ms = 50;
+    o.max_down_share = 1;
+    CHECK_INT(reg_provider_memory_create(NULL, &inner, detail, sizeof(detail)), RC_OK);
+    r1 = checked_replica(&o, inner, 1, &s1);
+    r2 = checked_replica(&o, inner, 0, &s2);
+    CHECK_INT(reg(r1, "127.0.0.61", &pl, &created), RC_OK);
+    for (int i = 0; i < 300 && reg_lookup(r2, &a, &pl) != RC_OK; i++)
+        nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL); /* r2 adopts it */
+    CHECK_INT(reg_lookup(r2, &a, &pl), RC_OK);
+    reg_health_changed(r1, &a, 0, "refused"); /* r1's checker: down */
+    for (int i = 0; i < 100 && !down; i++) {
+        struct reg_record cur = {0};
+        nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
+        stored_kind(inner, REG_KIND_DOWN, 0, &cur);
+        down = cur.nvalues == 1;
+        reg_record_release(&cur);
+    }
+    CHECK(down);
+    nanosleep(&(struct timespec){1, 0}, NULL); /* r2 resyncs ~20 times */
+    CHECK_INT(atomic_load(&s2->calls), 0); /* r2 never writes */
+    reg_destroy(r2);
+    reg_destroy(r1);
+    expect_set(inner, REG_KIND_SERVED, -1, NULL);
+    expect_set(inner, REG_KIND_DOWN, 0, x);
+    inner->ops->destroy(inner);
+}
+
+/*
+ * rt_load lists the three names one after another (rate limited: >= 200 ms apart). Another
+ * writer's UP (down -> served) between the served listing and the down listing leaves the
+ * address in neither; resync must not drop the registered backend (with its lease and check)
+ * on that listing alone: it re-reads the bucket first. The wrapper's load models that listing.
+ */
+struct skew {
+    struct reg_provider base;
+    struct reg_provider *inner;
+    atomic_int armed, frozen;
+};
+static enum rc_code sk_load(struct reg_provider *p, struct reg_record **recs, size_t *n,
+                            char *d, size_t dn)
+{
+    struct skew *sp = (struct skew *)p;
+    struct reg_record *a = NULL, *b = NULL, *out;
+    size_t na = 0, nb = 0, k = 0;
+    enum rc_code rc;
+    if (atomic_load(&sp->frozen)) {
+        snprintf(d, dn, "frozen");
+        return RC_UNAVAILABLE;
+    }
+    if (!atomic_exchange(&sp->armed, 0))
+        return sp->inner->ops->load(sp->inner, recs, n, d, dn);
+    rc = sp->inner->ops->load(sp->inner, &a, &na, d, dn); /* the served listing */
+    {   /* another replica's UP of 10.61.0.1: down {x} -> none, served {y} -> {x, y} */
+        struct reg_record sold = {0}, dold = {0}, snew;
+        struct reg_change ch[2];
+        struct ip_addr xa = ip("10.61.0.1");
+        sp->inner->ops->reload(sp->inner, REG_A, REG_KIND_SERVED, 0, &sold, d, dn);
+        sp->inner->ops->reload(sp->inner, REG_A, REG_KIND_DOWN, 0, &dold, d, dn);
+        reg_record_copy(&snew, &sold);
+        snew.values = realloc(snew.values, (snew.nvalues + 1) * sizeof(*snew.values));
+        snew.values[snew.nvalues++] = xa;
+        if (ip_cmp(&snew.values[0], &snew.values[1]) > 0) {
+            struct ip_addr t = snew.values[0];
+            snew.values[0] = snew.values[1];
+            snew.values[1] = t;
+        }
+        snew.weight = (unsigned)snew.nvalues;
+        ch[0] = (struct reg_change){&sold, &snew};
+        ch[1] = (struct reg_change){&dold, NULL};
+        CHECK_INT(sp->inner->ops->apply(sp->inner, ch, 2, NULL, d, dn), RC_OK);
+        reg_record_release(&sold);
+        reg_record_release(&dold);
+        reg_record_release(&snew);
+    }
+    rc = rc ? rc : sp->inner->ops->load(sp->inner, &b, &nb, d, dn); /* down, draining */
+    out = calloc(na + nb + 1, sizeof(*out));
+    for (size_t i = 0; i < na; i++)
+        if (a[i].kind == REG_KIND_SERVED)
+            out[k++] = a[i];
+        else
+            reg_record_release(&a[i]);
+    for (size_t i = 0; i < nb; i++)
+        if (b[i].kind != REG_KIND_SERVED)
+            out[k++] = b[i];
+        else
+            reg_record_release(&b[i]);
+    free(a);
+    free(b);
+    *recs = out;
+    *n = k;
+    atomic_store(&sp->frozen, 1); /* no later resync repairs it within the test */
+    return rc;
+}
+static enum rc_code sk_apply(struct reg_provider *p, const struct reg_change *c, size_t n,
+                             char *id, char *d, size_t dn)
+{
+    struct skew *sp = (struct skew *)p;
+    return sp->inner->ops->apply(sp->inner, c, n, id, d, dn);
+}
+static enum rc_code sk_reload(struct reg_provider *p, enum reg_type t, enum reg_kind k,
+                              unsigned b, struct reg_record *out, char *d, size_t dn)
+{
+    struct skew *sp = (struct skew *)p;
+    return sp->inner->ops->reload(sp->inner, t, k, b, out, d, dn);
+}
+static const struct reg_provider_ops skew_ops = {
+    .name = "skew", .load = sk_load, .apply = sk_apply, .reload = sk_reload,
+    .wait_insync = s_wait, .ready = f_ready, .destroy = f_destroy,
+};
+
+static void test_resync_listing_skew(void)
+{
+    struct reg_options o = opts(1, 10, REG_BUCKETING_BALANCED, REG_WEIGHTS_PROPORTIONAL);
+    struct skew *sp = calloc(1, sizeof(*sp));
+    struct reg_provider *inner = NULL;
+    struct reg_registry *r;
+    struct reg_placement pl;
+    struct reg_result res;
+    struct ip_addr xa = ip("10.61.0.1");
+    char detail[256];
+    int created;
+
+    o.resync_ms = 1;
+    CHECK_INT(reg_provider_memory_create(NULL, &inner, detail, sizeof(detail)), RC_OK);
+    sp->base.ops = &skew_ops;
+    sp->inner = inner;
+    r = reg_create(&o, &sp->base);
+    CHECK_INT(reg_load(r, detail, sizeof(detail)), RC_OK);
+    CHECK_INT(reg(r, "10.61.0.1", &pl, &created), RC_OK);
+    CHECK_INT(reg(r, "10.61.0.2", &pl, &created), RC_OK);
+    CHECK_INT(reg_set_lease(r, &xa, 600, &pl), RC_OK);
+    CHECK_INT(op_wait(r, REG_OP_DOWN, "10.61.0.1", &res), RC_OK);
+    atomic_store(&sp->armed, 1);
+    for (int i = 0; i < 200 && !atomic_load(&sp->frozen); i++)
+        nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
+    nanosleep(&(struct timespec){0, 100 * 1000 * 1000}, NULL);
+    /* The store serves 10.61.0.1; this replica no longer knows it. */
+    CHECK_INT(reg_lookup(r, &xa, &pl), RC_OK);
+    CHECK_INT(reg_heartbeat(r, &xa, &pl), RC_OK);    /* with its lease */
+    reg_destroy(r);
+    inner->ops->destroy(inner);
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 3 && !strcmp(argv[1], "route53")) {
@@ -1709,5 +2007,8 @@ int main(int argc, char **argv)
     test_heartbeat_during_move();
     test_undrain_bypasses_fail_open();
     test_resync_adopted_lease_expires();
+    test_expiry_spares_reregistration(); /* immediate mode: removals on the reaper thread */
+    test_unchecked_replica_keeps_down();
+    test_resync_listing_skew();
     return check_done("test_registry");
 }
