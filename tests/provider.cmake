@@ -3,7 +3,8 @@
 # mixed batch, reload() by kind, the journal keeping kinds across restarts, and journals written
 # before kinds existed loading as served.
 
-r53_test_exe(test_provider_kinds ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_provider_kinds.c)
+r53_test_exe(test_provider_kinds ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_provider_kinds.c
+  ${CMAKE_CURRENT_SOURCE_DIR}/emuproc.c)
 r53_add_test(NAME unit.provider_kinds COMMAND test_provider_kinds LABELS "unit;registry"
   TIMEOUT 30)
 # The Route 53 provider's three names (served, _down., _draining.) against r53emu.

@@ -19,6 +19,7 @@
 
 #include "aws/route53.h"
 #include "check.h"
+#include "emuproc.h"
 #include "registry/provider.h"
 #include "registry/provider_route53.h"
 #include "registry/registry.h"
@@ -440,81 +441,6 @@ static void test_journal_old_format(void)
 
 /* ---- the Route 53 provider against r53emu ----------------------------------------------- */
 
-#define EMU_ZONE "Z123ABC"
-#define EMU_AKID "AKIDEMU"
-#define EMU_SECRET "emu/secret+KEY"
-
-struct emu {
-    pid_t pid;
-    char endpoint[64];
-};
-
-/* Start r53emu on 127.0.0.1:0 and read its "listening port=N" line. */
-static int emu_start(const char *exe, struct emu *e)
-{
-    int fds[2];
-    char line[128] = "";
-    FILE *f;
-    unsigned port = 0;
-
-    if (pipe(fds))
-        return -1;
-    e->pid = fork();
-    if (e->pid < 0)
-        return -1;
-    if (e->pid == 0) {
-        dup2(fds[1], 1);
-        close(fds[0]);
-        close(fds[1]);
-        execl(exe, exe, "--listen", "127.0.0.1:0", "--zone", EMU_ZONE ":example.com",
-              "--access-key", EMU_AKID, "--secret-key", EMU_SECRET, "--insync-after-ms", "0",
-              (char *)NULL);
-        _exit(127);
-    }
-    close(fds[1]);
-    f = fdopen(fds[0], "r");
-    if (!f || !fgets(line, sizeof(line), f) || sscanf(line, "listening port=%u", &port) != 1) {
-        fprintf(stderr, "r53emu %s did not start: \"%s\"\n", exe, line);
-        if (f)
-            fclose(f);
-        kill(e->pid, SIGKILL);
-        waitpid(e->pid, NULL, 0);
-        return -1;
-    }
-    fclose(f);
-    snprintf(e->endpoint, sizeof(e->endpoint), "http://127.0.0.1:%u", port);
-    return 0;
-}
-
-static void emu_stop(struct emu *e)
-{
-    int status = 0;
-    kill(e->pid, SIGTERM);
-    waitpid(e->pid, &status, 0);
-    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-}
-
-static struct reg_provider *open_route53(const struct emu *e, const struct reg_options *o)
-{
-    static const struct sigv4_creds creds = {EMU_AKID, EMU_SECRET, NULL};
-    struct reg_route53_options ro;
-    struct reg_provider *p = NULL;
-    char detail[REG_DETAIL_MAX];
-
-    memset(&ro, 0, sizeof(ro));
-    ro.reg = o;
-    ro.zone_id = EMU_ZONE;
-    ro.endpoint = e->endpoint;
-    ro.static_creds = &creds;
-    ro.rps = 100;
-    ro.burst = 100;
-    if (reg_provider_route53_create(&ro, &p, detail, sizeof(detail)) != RC_OK) {
-        fprintf(stderr, "route53 provider: %s\n", detail);
-        abort();
-    }
-    return p;
-}
-
 /* The zone's record sets as "name type set-id weight ttl values;" lines (SOA/NS left out). */
 static void zone_text(struct r53_client *c, char *out, size_t n)
 {
@@ -598,7 +524,7 @@ static void test_route53(const char *emu_exe)
 
     /* Create the served set, then move 10.0.0.1 to the down set in one batch that also starts
      * an AAAA draining set. */
-    p = open_route53(&e, &o);
+    p = emu_route53(&e, &o);
     {
         struct reg_change create[] = {{NULL, &served12}};
         struct reg_change move[] = {{&served12, &served2}, {NULL, &down1}, {NULL, &drain6}};
@@ -618,7 +544,7 @@ static void test_route53(const char *emu_exe)
                     "_draining.app.example.com. AAAA app.example.com_2 0 60 2001:db8::1;");
 
     /* A fresh provider loads every kind and reloads by kind. */
-    p = open_route53(&e, &o);
+    p = emu_route53(&e, &o);
     load(p, &l);
     CHECK_INT(l.n, 3);
     CHECK_STR(values_text(find(&l, REG_A, REG_KIND_SERVED, 2), txt, sizeof(txt)), "10.0.0.2");
@@ -657,7 +583,7 @@ static void test_route53(const char *emu_exe)
     p->ops->destroy(p);
 
     r53_client_destroy(client);
-    emu_stop(&e);
+    CHECK(emu_stop(&e));
     reg_record_release(&served12);
     reg_record_release(&served2);
     reg_record_release(&down1);

@@ -13,6 +13,7 @@
 #include <signal.h>
 
 #include "check.h"
+#include "emuproc.h"
 #include "registry/provider.h"
 #include "registry/provider_route53.h"
 #include "registry/registry.h"
@@ -1386,72 +1387,6 @@ static void test_heartbeat_during_move(void)
  * the same state.)
  * Run: test_registry route53 PATH/r53emu
  */
-#define EMU_ZONE "Z123ABC"
-#define EMU_AKID "AKIDEMU"
-#define EMU_SECRET "emu/secret+KEY"
-
-struct emu {
-    pid_t pid;
-    char endpoint[64];
-};
-
-static int emu_start(const char *exe, struct emu *e)
-{
-    int fds[2];
-    char line[128] = "";
-    FILE *f;
-    unsigned port = 0;
-
-    if (pipe(fds))
-        return -1;
-    e->pid = fork();
-    if (e->pid < 0)
-        return -1;
-    if (e->pid == 0) {
-        dup2(fds[1], 1);
-        close(fds[0]);
-        close(fds[1]);
-        execl(exe, exe, "--listen", "127.0.0.1:0", "--zone", EMU_ZONE ":example.com",
-              "--access-key", EMU_AKID, "--secret-key", EMU_SECRET, "--insync-after-ms", "0",
-              (char *)NULL);
-        _exit(127);
-    }
-    close(fds[1]);
-    f = fdopen(fds[0], "r");
-    if (!f || !fgets(line, sizeof(line), f) || sscanf(line, "listening port=%u", &port) != 1) {
-        fprintf(stderr, "r53emu %s did not start: \"%s\"\n", exe, line);
-        if (f)
-            fclose(f);
-        kill(e->pid, SIGKILL);
-        waitpid(e->pid, NULL, 0);
-        return -1;
-    }
-    fclose(f);
-    snprintf(e->endpoint, sizeof(e->endpoint), "http://127.0.0.1:%u", port);
-    return 0;
-}
-
-static struct reg_provider *open_route53(const struct emu *e, const struct reg_options *o)
-{
-    static const struct sigv4_creds creds = {EMU_AKID, EMU_SECRET, NULL};
-    struct reg_route53_options ro;
-    struct reg_provider *p = NULL;
-    char detail[REG_DETAIL_MAX];
-
-    memset(&ro, 0, sizeof(ro));
-    ro.reg = o;
-    ro.zone_id = EMU_ZONE;
-    ro.endpoint = e->endpoint;
-    ro.static_creds = &creds;
-    ro.rps = 100;
-    ro.burst = 100;
-    if (reg_provider_route53_create(&ro, &p, detail, sizeof(detail)) != RC_OK) {
-        fprintf(stderr, "route53 provider: %s\n", detail);
-        abort();
-    }
-    return p;
-}
-
 /* Wraps the Route 53 provider; when armed, its next load() first lets the registry commit
  * 10.47.0.3 (bucket 0's change counter moves while the "listing is in flight"), then another
  * replica (other) registers 10.47.0.2, then it lists. Later loads fail (no repairing resync). */
@@ -1542,8 +1477,8 @@ static void test_route53_stale_wire(const char *emu_exe)
     o.commit = REG_COMMIT_GROUP;
     o.resync_ms = 1;
     w->base.ops = &r53wrap_ops;
-    w->inner = open_route53(&e, &o);
-    other = open_route53(&e, &o);
+    w->inner = emu_route53(&e, &o);
+    other = emu_route53(&e, &o);
     w->other = other;
     r = w->reg = reg_create(&o, &w->base);
     CHECK_INT(reg_load(r, detail, sizeof(detail)), RC_OK);
@@ -1563,8 +1498,7 @@ static void test_route53_stale_wire(const char *emu_exe)
     reg_record_release(&cur);
     reg_destroy(r);
     other->ops->destroy(other);
-    kill(e.pid, SIGTERM);
-    waitpid(e.pid, NULL, 0);
+    CHECK(emu_stop(&e));
 }
 
 
