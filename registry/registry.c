@@ -1755,6 +1755,64 @@ static double min_gain_now(struct reg_registry *reg)
 }
 
 /* Take queued intents of dirty buckets, best gain first, into one batch within the limits. */
+/*
+ * Unlink from bk's queue the registrations that no longer fit: another writer's additions,
+ * adopted on a conflict, may have filled the bucket since they were placed (immediate mode
+ * checks the same in commit_now). Their index entries are settled (dropped); the operations
+ * that waited on them go to *waiters. Returns them, for refuse() once no lock is held. Caller
+ * holds bk->lock.
+ */
+static struct intent *take_overflow(struct reg_registry *reg, struct bucket *bk,
+                                    struct intent **waiters)
+{
+    struct reg_record tr[REG_KINDS];
+    struct intent *out = NULL, **otail = &out, **pp, *in;
+    size_t created = 0, nout = 0;
+
+    *waiters = NULL;
+    for (in = bk->queue; in; in = in->next)
+        created += (size_t)in->created;
+    if (triple_count(bk->rec) + created <= reg->opt.max_per_bucket)
+        return NULL; /* the common case: everything fits */
+    triple_copy(tr, bk->rec);
+    for (pp = &bk->queue; (in = *pp);) {
+        if (in->created && triple_find(tr, &in->ip) < 0 &&
+            triple_count(tr) >= reg->opt.max_per_bucket) {
+            *pp = in->next;
+            in->next = NULL;
+            *otail = in;
+            otail = &in->next;
+            nout++;
+            continue;
+        }
+        apply_op(tr, in);
+        pp = &in->next;
+    }
+    triple_release(tr);
+    bk->queue_tail = pp;
+    if (!out)
+        return NULL;
+    pthread_mutex_lock(&reg->index_lock);
+    *waiters = settle_entries(reg, bk, out, 0);
+    pthread_cond_broadcast(&reg->index_cond);
+    pthread_mutex_unlock(&reg->index_lock);
+    pthread_mutex_lock(&reg->work_lock);
+    reg->queued -= nout;
+    pthread_mutex_unlock(&reg->work_lock);
+    return out;
+}
+
+/* Answer what take_overflow() took (no lock held). */
+static void refuse(struct reg_registry *reg, struct intent *refused, struct intent *waiters)
+{
+    struct intent *in;
+    while ((in = refused)) {
+        refused = in->next;
+        fail(in, RC_CONFLICT, "the bucket filled up through another writer; retry");
+    }
+    resubmit(reg, waiters);
+}
+
 static size_t drain(struct reg_registry *reg, struct slot **out)
 {
     struct bucket *list[2 * REG_MAX_BUCKETS], *bk, *skipped = NULL, **skipped_tail = &skipped;
@@ -1781,6 +1839,14 @@ static size_t drain(struct reg_registry *reg, struct slot **out)
         memset(&sl, 0, sizeof(sl));
         sl.bk = bk;
         pthread_mutex_lock(&bk->lock);
+        for (;;) {
+            struct intent *waiters, *refused = take_overflow(reg, bk, &waiters);
+            if (!refused)
+                break;
+            pthread_mutex_unlock(&bk->lock);
+            refuse(reg, refused, waiters);
+            pthread_mutex_lock(&bk->lock);
+        }
         if (!bk->queue) {
             pthread_mutex_unlock(&bk->lock);
             continue;

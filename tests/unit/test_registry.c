@@ -1607,6 +1607,53 @@ static void test_resync_adopted_lease_expires(void)
     p->ops->destroy(p);
 }
 
+/* A bucket that another writer filled (adopted on the conflict it causes) refuses a new
+ * registration placed in it before: never more than --max-per-bucket values, in both modes. */
+static void test_filled_by_another_writer(void)
+{
+    struct reg_options o = opts(1, 3, REG_BUCKETING_BALANCED, REG_WEIGHTS_PROPORTIONAL);
+    struct reg_provider *p = NULL;
+    struct reg_registry *r;
+    struct reg_placement pl;
+    struct reg_record cur = {0}, next;
+    struct ip_addr late = ip("10.0.7.4");
+    char detail[256];
+    int created;
+
+    CHECK_INT(reg_provider_memory_create(NULL, &p, detail, sizeof(detail)), RC_OK);
+    r = replica(&o, p);
+    CHECK_INT(reg(r, "10.0.7.1", &pl, &created), RC_OK);
+    /* Another writer adds two: the bucket is full (3), this registry believes it holds 1. */
+    stored(p, REG_A, 0, &cur);
+    reg_record_copy(&next, &cur);
+    next.values = realloc(next.values, 3 * sizeof(*next.values));
+    next.values[1] = ip("10.0.7.2");
+    next.values[2] = ip("10.0.7.3");
+    next.nvalues = 3;
+    next.weight = 3;
+    {
+        struct reg_change c = {&cur, &next};
+        CHECK_INT(p->ops->apply(p, &c, 1, NULL, detail, sizeof(detail)), RC_OK);
+    }
+    reg_record_release(&cur);
+    reg_record_release(&next);
+
+    CHECK_INT(reg(r, "10.0.7.4", &pl, &created), RC_CONFLICT);
+    stored(p, REG_A, 0, &cur);
+    CHECK_INT(cur.nvalues, 3);
+    reg_record_release(&cur);
+    CHECK_INT(reg_lookup(r, &late, &pl), RC_NOT_REGISTERED);
+    CHECK_INT(reg_free_capacity(r, REG_A), 0);
+    /* Room again: it fits. */
+    CHECK_INT(dereg(r, "10.0.7.2"), RC_OK);
+    CHECK_INT(reg(r, "10.0.7.4", &pl, &created), RC_OK);
+    stored(p, REG_A, 0, &cur);
+    CHECK_INT(cur.nvalues, 3);
+    reg_record_release(&cur);
+    reg_destroy(r);
+    p->ops->destroy(p);
+}
+
 /* A pass-through provider whose apply can be slowed down and counts its calls. */
 struct slow {
     struct reg_provider base;
@@ -1930,6 +1977,7 @@ int main(int argc, char **argv)
         test_foreign_move();
         test_resync();
         test_partial_reload_leaves_duplicate();
+        test_filled_by_another_writer();
     }
     test_duplicate_crashes(); /* immediate mode (the last set) */
     commit_mode = REG_COMMIT_GROUP;
