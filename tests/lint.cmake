@@ -16,3 +16,9 @@ endfunction()
 
 r53_add_lint_test(lint.openapi redocly lint openapi.yaml)
 r53_add_lint_test(lint.dockerfile dockerfilelint Dockerfile)
+
+# The example IAM policy covers the three names the Route 53 provider writes.
+add_test(NAME lint.iam-policy
+  COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/check_iam_policy.py
+          ${PROJECT_SOURCE_DIR}/deploy/iam-policy.json)
+set_tests_properties(lint.iam-policy PROPERTIES LABELS lint TIMEOUT 30)
