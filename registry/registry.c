@@ -71,6 +71,7 @@ struct entry {
     unsigned char held;        /* its verdict is down but the fail-open guard keeps it served */
     unsigned char transition;  /* enum transition: a move for the verdict is in flight */
     unsigned char undrain_down; /* an undrain to the down set is in flight (counts as down) */
+    unsigned char foreign_down; /* another writer put it in the down set while we ran */
     int64_t verdict_ns;        /* CLOCK_MONOTONIC of the latest verdict */
     int64_t streak_ms;         /* Unix ms of the first check of the streak behind it */
     int64_t retry_ns;          /* a failed move is retried from then on */
@@ -684,6 +685,8 @@ static void drop_entry(struct reg_registry *reg, struct entry *e)
 /* The entry now lives in set kind. */
 static void entry_moved(struct entry *e, int kind)
 {
+    if (kind != REG_KIND_DOWN)
+        e->foreign_down = 0;
     if (e->where == (enum reg_kind)kind)
         return;
     e->where = (enum reg_kind)kind;
@@ -1230,11 +1233,13 @@ static void adopt(struct reg_registry *reg, struct bucket *bk, struct reg_record
                  * heartbeat reaching this replica starts one (reg_heartbeat). */
                 e = index_insert(reg, &now[k].values[i], b, ENTRY_PRESENT);
                 entry_moved(e, k);
+                e->foreign_down = k == REG_KIND_DOWN;
                 reg->reserved[t][b]++;
                 checker_add(reg, e);
                 added++;
             } else if (e->state == ENTRY_PRESENT && e->bucket == b && e->where != (unsigned)k) {
                 entry_moved(e, k);
+                e->foreign_down = k == REG_KIND_DOWN;
                 moved++;
             }
         }
@@ -1279,14 +1284,45 @@ static int moved_across(const struct bucket *bk, const struct reg_record *fresh,
     return 0;
 }
 
-/* Does bk hold an address that none of fresh[] (all three sets read) holds? */
-static int vanished_from_all(const struct bucket *bk, const struct reg_record *fresh)
+#define ALL_KINDS ((1u << REG_KINDS) - 1)
+
+/*
+ * The three sets of a bucket are read one after another (a rate-limited call each), served,
+ * then down, then draining. Another writer's move between two reads can hide an address: one
+ * moved from down to served after the served set was read shows in neither. Given old[] and
+ * fresh[] read in that order, the sets such a move could have hidden an address that left
+ * old[] in: those read before the last set that lost one. 0: every address in none of fresh[]
+ * was really removed (an address that left the served set cannot hide anywhere).
+ */
+static unsigned hiding_sets(const struct reg_record *old, const struct reg_record *fresh)
+{
+    int last = 0;
+    for (int k = 1; k < REG_KINDS; k++)
+        for (size_t i = 0; i < old[k].nvalues; i++)
+            if (triple_find(fresh, &old[k].values[i]) < 0)
+                last = k;
+    return (1u << last) - 1;
+}
+
+/* Does old[] hold an address that none of fresh[] holds? */
+static int vanished_from_all(const struct reg_record *old, const struct reg_record *fresh)
 {
     for (int k = 0; k < REG_KINDS; k++)
-        for (size_t i = 0; i < bk->rec[k].nvalues; i++)
-            if (triple_find(fresh, &bk->rec[k].values[i]) < 0)
+        for (size_t i = 0; i < old[k].nvalues; i++)
+            if (triple_find(fresh, &old[k].values[i]) < 0)
                 return 1;
     return 0;
+}
+
+/* Read the three sets of type t, bucket b into fresh[], in kind order (no lock needed). */
+static enum rc_code read_bucket(struct reg_registry *reg, enum reg_type t, unsigned b,
+                                struct reg_record *fresh, char *detail, size_t n)
+{
+    enum rc_code rc = RC_OK;
+    memset(fresh, 0, REG_KINDS * sizeof(*fresh));
+    for (int k = 0; k < REG_KINDS && rc == RC_OK; k++)
+        rc = reg->prov->ops->reload(reg->prov, t, (enum reg_kind)k, b, &fresh[k], detail, n);
+    return rc;
 }
 
 /* Read the sets in mask of bk afresh and adopt them. When another writer moved an address
@@ -1312,16 +1348,15 @@ static enum rc_code reload_and_adopt(struct reg_registry *reg, struct bucket *bk
             want = (1u << REG_KINDS) - 1;
     }
     /*
-     * The three sets are read one after another (a rate-limited call each): another writer's
-     * move between two reads (down -> served after the served set was read) shows the address
-     * in none. Before dropping an address, read all three once more and take that.
+     * Before dropping an address that is in none of the sets read, rule out a move hidden
+     * between two reads (hiding_sets): read all three once more, in order, and take that.
+     * Reads not made in kind order (a partial read widened by moved_across) always are.
      */
-    if (rc == RC_OK && have == (1u << REG_KINDS) - 1 && vanished_from_all(bk, fresh)) {
+    if (rc == RC_OK && have == ALL_KINDS &&
+        (mask == ALL_KINDS ? hiding_sets(bk->rec, fresh) != 0
+                           : vanished_from_all(bk->rec, fresh))) {
         triple_release(fresh);
-        memset(fresh, 0, sizeof(fresh));
-        for (int k = 0; k < REG_KINDS && rc == RC_OK; k++)
-            rc = reg->prov->ops->reload(reg->prov, bk->rec[0].type, (enum reg_kind)k,
-                                        bk->rec[0].bucket, &fresh[k], detail, n);
+        rc = read_bucket(reg, bk->rec[0].type, bk->rec[0].bucket, fresh, detail, n);
     }
     if (rc == RC_OK)
         adopt(reg, bk, fresh, have);
@@ -2159,9 +2194,10 @@ static void reconcile(struct reg_registry *reg)
             enum reg_type t = reg_type_of(&e->ip);
             enum reg_op op;
             if (e->state != ENTRY_PRESENT || e->transition || e->lease_expiring ||
-                e->retry_ns > now || !e->checked) {
-                /* Unchecked here: another replica's checks (or none) decide; a backend it
-                 * took down is no reason for this one to bring it back. */
+                e->retry_ns > now || (!e->checked && e->foreign_down)) {
+                /* Unchecked here and taken down by another writer while we ran: that
+                 * replica's checks decide, not this one's absence of a verdict. (A backend
+                 * loaded down that nothing checks any more is returned to service.) */
                 held += e->held;
                 continue;
             }
@@ -2254,15 +2290,31 @@ static void resync(struct reg_registry *reg)
                 for (int k = 0; k < REG_KINDS; k++)
                     if (set_changed(&bk->rec[k], &fresh[t][b][k]))
                         mask |= 1u << k;
-            if (mask && vanished_from_all(bk, fresh[t][b])) {
+            if (mask && hiding_sets(bk->rec, fresh[t][b])) {
                 /* The listing reads the names one after another: an address another writer
-                 * moved meanwhile may show in none. Confirm with reads of this bucket. */
-                if (reload_and_adopt(reg, bk, (1u << REG_KINDS) - 1, detail, sizeof(detail)))
+                 * moved meanwhile may show in none. Read this bucket again (without its
+                 * lock: no request waits on Route 53 for it) and take that, unless the
+                 * bucket changed meanwhile. */
+                unsigned long long c0 = bk->changes;
+                struct reg_record again[REG_KINDS];
+                pthread_mutex_unlock(&bk->lock);
+                rc = read_bucket(reg, (enum reg_type)t, b, again, detail, sizeof(detail));
+                pthread_mutex_lock(&bk->lock);
+                mask = 0;
+                if (rc == RC_OK && bk->changes == c0 && !bk->inflight) {
+                    triple_release(fresh[t][b]);
+                    memcpy(fresh[t][b], again, sizeof(again));
+                    memset(again, 0, sizeof(again));
+                    for (int k = 0; k < REG_KINDS; k++)
+                        if (set_changed(&bk->rec[k], &fresh[t][b][k]))
+                            mask |= 1u << k;
+                } else if (rc != RC_OK) {
                     log_warn("msg=\"resync: cannot re-read a bucket; will try again\" "
-                             "bucket=%u detail=\"%s\"", b, detail);
-                else
-                    adopted++;
-            } else if (mask) {
+                             "bucket=%u rc=%s detail=\"%s\"", b, rc_slug(rc), detail);
+                }
+                triple_release(again);
+            }
+            if (mask) {
                 adopt(reg, bk, fresh[t][b], mask);
                 adopted++;
             }

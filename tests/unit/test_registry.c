@@ -1952,6 +1952,133 @@ static void test_resync_listing_skew(void)
     inner->ops->destroy(inner);
 }
 
+/* A provider that counts reload() calls (a bucket's set read again). */
+struct cnt {
+    struct reg_provider base;
+    struct reg_provider *inner;
+    atomic_int reloads;
+};
+static enum rc_code c_load(struct reg_provider *p, struct reg_record **r, size_t *n, char *d,
+                           size_t dn)
+{
+    struct cnt *c = (struct cnt *)p;
+    return c->inner->ops->load(c->inner, r, n, d, dn);
+}
+static enum rc_code c_apply(struct reg_provider *p, const struct reg_change *ch, size_t n,
+                            char *id, char *d, size_t dn)
+{
+    struct cnt *c = (struct cnt *)p;
+    return c->inner->ops->apply(c->inner, ch, n, id, d, dn);
+}
+static enum rc_code c_reload(struct reg_provider *p, enum reg_type t, enum reg_kind k,
+                             unsigned b, struct reg_record *o, char *d, size_t dn)
+{
+    struct cnt *c = (struct cnt *)p;
+    atomic_fetch_add(&c->reloads, 1);
+    return c->inner->ops->reload(c->inner, t, k, b, o, d, dn);
+}
+static const struct reg_provider_ops cnt_ops = {
+    .name = "cnt", .load = c_load, .apply = c_apply, .reload = c_reload,
+    .wait_insync = s_wait, .ready = f_ready, .destroy = f_destroy,
+};
+
+static void wait_lookup(struct reg_registry *r, const char *addr, enum rc_code want)
+{
+    struct ip_addr a = ip(addr);
+    struct reg_placement pl;
+    for (int i = 0; i < 300 && reg_lookup(r, &a, &pl) != want; i++)
+        nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
+    CHECK_INT(reg_lookup(r, &a, &pl), want);
+}
+
+/* What resync reads beyond its listing when another writer removed an address: nothing for a
+ * served one (no move can hide an address that left the first set read); one more ordered
+ * read of the bucket (three sets) for a down one (a down -> served move could hide it). */
+static void test_resync_removal_cost(void)
+{
+    struct reg_options o = opts(1, 10, REG_BUCKETING_BALANCED, REG_WEIGHTS_PROPORTIONAL);
+    struct cnt *cp = calloc(1, sizeof(*cp));
+    struct reg_provider *inner = NULL;
+    struct reg_registry *r1, *r2;
+    struct reg_placement pl;
+    struct reg_result res;
+    char d[256];
+    int cr, before;
+
+    o.commit = REG_COMMIT_GROUP;
+    CHECK_INT(reg_provider_memory_create(NULL, &inner, d, sizeof(d)), RC_OK);
+    r1 = replica(&o, inner);
+    o.resync_ms = 20;
+    cp->base.ops = &cnt_ops;
+    cp->inner = inner;
+    r2 = reg_create(&o, &cp->base);
+    CHECK_INT(reg_load(r2, d, sizeof(d)), RC_OK);
+    CHECK_INT(reg(r1, "10.70.0.1", &pl, &cr), RC_OK);
+    CHECK_INT(reg(r1, "10.70.0.2", &pl, &cr), RC_OK);
+    wait_lookup(r2, "10.70.0.2", RC_OK);
+    before = atomic_load(&cp->reloads);
+    CHECK_INT(dereg(r1, "10.70.0.1"), RC_OK);
+    wait_lookup(r2, "10.70.0.1", RC_NOT_REGISTERED);
+    CHECK_INT(atomic_load(&cp->reloads) - before, 0);
+    CHECK_INT(op_wait(r1, REG_OP_DOWN, "10.70.0.2", &res), RC_OK);
+    for (int i = 0; i < 300; i++) {
+        struct ip_addr a = ip("10.70.0.2");
+        if (reg_lookup(r2, &a, &pl) == RC_OK && pl.state == REG_STATE_DOWN)
+            break;
+        nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
+    }
+    CHECK_INT(pl.state, REG_STATE_DOWN);
+    before = atomic_load(&cp->reloads);
+    CHECK_INT(dereg(r1, "10.70.0.2"), RC_OK);
+    wait_lookup(r2, "10.70.0.2", RC_NOT_REGISTERED);
+    CHECK_INT(atomic_load(&cp->reloads) - before, 3);
+    reg_destroy(r2);
+    reg_destroy(r1);
+    inner->ops->destroy(inner);
+}
+
+/* A backend the store keeps down that nothing checks any more (r53reg restarted without the
+ * check that took it down) is returned to service, unlike one another replica takes down while
+ * this one runs (test_unchecked_replica_keeps_down). */
+static void test_unchecked_down_returns(void)
+{
+    struct reg_options o = opts(1, 10, REG_BUCKETING_BALANCED, REG_WEIGHTS_PROPORTIONAL);
+    struct reg_provider *inner = NULL;
+    struct reg_registry *r1, *r2;
+    struct slow *s1, *s2;
+    struct reg_placement pl;
+    struct ip_addr a = ip("127.0.0.62");
+    static const char *const x[] = {"127.0.0.62", NULL};
+    char d[256];
+    int cr, down = 0;
+
+    o.commit = REG_COMMIT_GROUP;
+    o.max_down_share = 1;
+    CHECK_INT(reg_provider_memory_create(NULL, &inner, d, sizeof(d)), RC_OK);
+    r1 = checked_replica(&o, inner, 1, &s1);
+    CHECK_INT(reg(r1, "127.0.0.62", &pl, &cr), RC_OK);
+    reg_health_changed(r1, &a, 0, "refused");
+    for (int i = 0; i < 100 && !down; i++) {
+        struct reg_record c = {0};
+        nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
+        stored_kind(inner, REG_KIND_DOWN, 0, &c);
+        down = c.nvalues == 1;
+        reg_record_release(&c);
+    }
+    CHECK(down);
+    reg_destroy(r1); /* restart without --check */
+    r2 = checked_replica(&o, inner, 0, &s2);
+    for (int i = 0; i < 100; i++) {
+        if (reg_lookup(r2, &a, &pl) == RC_OK && pl.state == REG_STATE_REGISTERED)
+            break;
+        nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
+    }
+    expect_set(inner, REG_KIND_SERVED, 1, x);
+    expect_set(inner, REG_KIND_DOWN, -1, NULL);
+    reg_destroy(r2);
+    inner->ops->destroy(inner);
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 3 && !strcmp(argv[1], "route53")) {
@@ -1992,5 +2119,7 @@ int main(int argc, char **argv)
     test_expiry_spares_reregistration(); /* immediate mode: removals on the reaper thread */
     test_unchecked_replica_keeps_down();
     test_resync_listing_skew();
+    test_resync_removal_cost();
+    test_unchecked_down_returns();
     return check_done("test_registry");
 }
