@@ -38,6 +38,7 @@
 #include "util/xalloc.h"
 
 enum entry_state { ENTRY_ADDING, ENTRY_PRESENT, ENTRY_REMOVING, ENTRY_MOVING };
+#define AMBIGUOUS_MAX 256
 enum transition { TRANS_NONE, TRANS_DOWN, TRANS_UP };
 
 /* A queued mutation. */
@@ -141,6 +142,17 @@ struct reg_registry {
     unsigned check_interval_ms, check_timeout_ms; /* the defaults' */
     size_t held;              /* reaper thread: backends the guard keeps served */
     int64_t held_logged_ns;   /* reaper thread */
+
+    /* Registrations whose store call failed in a way that may still have applied it (5xx,
+     * timeout): where they were placed, so a retry goes to the same bucket (meeting itself in
+     * one compare-and-swap, never placed twice) and an adoption of one gets its lease. A ring:
+     * the oldest is forgotten first. Guarded by index_lock. */
+    struct {
+        struct ip_addr ip;
+        unsigned bucket;
+        int used;
+    } ambiguous[AMBIGUOUS_MAX];
+    size_t ambiguous_next;
 };
 
 /* ---- small helpers --------------------------------------------------------------------- */
@@ -460,11 +472,57 @@ static void say_not_registered(const struct ip_addr *ip, char *detail, size_t n)
 }
 
 /* Choose a bucket for a new ip; caller holds index_lock. Returns -1 when all are full. */
+/* ---- registrations of unknown outcome (caller holds index_lock) ------------------------ */
+
+static long ambiguous_find(const struct reg_registry *reg, const struct ip_addr *ip)
+{
+    for (size_t i = 0; i < AMBIGUOUS_MAX; i++)
+        if (reg->ambiguous[i].used && !ip_cmp(&reg->ambiguous[i].ip, ip))
+            return (long)i;
+    return -1;
+}
+
+/* The failed intents that created an entry and may have been applied anyway: remember where. */
+static void ambiguous_note(struct reg_registry *reg, const struct intent *intents,
+                           enum rc_code rc)
+{
+    if (rc != RC_UNAVAILABLE && rc != RC_UPSTREAM_TIMEOUT && rc != RC_SHUTTING_DOWN)
+        return;
+    for (const struct intent *in = intents; in; in = in->next) {
+        long i;
+        if (!in->created)
+            continue;
+        i = ambiguous_find(reg, &in->ip);
+        if (i < 0) {
+            i = (long)reg->ambiguous_next;
+            reg->ambiguous_next = (reg->ambiguous_next + 1) % AMBIGUOUS_MAX;
+        }
+        reg->ambiguous[i].ip = in->ip;
+        reg->ambiguous[i].bucket = in->bucket;
+        reg->ambiguous[i].used = 1;
+    }
+}
+
+/* Is ip remembered? Forgets it; *bucket: where it was placed. */
+static int ambiguous_take(struct reg_registry *reg, const struct ip_addr *ip, unsigned *bucket)
+{
+    long i = ambiguous_find(reg, ip);
+    if (i < 0)
+        return 0;
+    reg->ambiguous[i].used = 0;
+    *bucket = reg->ambiguous[i].bucket;
+    return 1;
+}
+
 static int choose_bucket(struct reg_registry *reg, const struct ip_addr *ip)
 {
     enum reg_type t = reg_type_of(ip);
-    unsigned *res = reg->reserved[t];
+    unsigned *res = reg->reserved[t], again;
 
+    /* A retry of a registration that may have landed: the same bucket, if it has room. */
+    if (ambiguous_take(reg, ip, &again) && again < reg->opt.buckets &&
+        res[again] < reg->opt.max_per_bucket)
+        return (int)again;
     if (reg->opt.bucketing == REG_BUCKETING_MODULO) {
         unsigned b = ip_mod(ip, reg->opt.buckets);
         return res[b] < reg->opt.max_per_bucket ? (int)b : -1;
@@ -1231,9 +1289,12 @@ static void adopt(struct reg_registry *reg, struct bucket *bk, struct reg_record
             if (!e) {
                 /* No lease: another writer registered it, and its heartbeats go there. A
                  * heartbeat reaching this replica starts one (reg_heartbeat). */
+                unsigned where;
                 e = index_insert(reg, &now[k].values[i], b, ENTRY_PRESENT);
                 entry_moved(e, k);
                 e->foreign_down = k == REG_KIND_DOWN;
+                if (ambiguous_take(reg, &e->ip, &where))
+                    lease_start(reg, e); /* our own registration after all */
                 reg->reserved[t][b]++;
                 checker_add(reg, e);
                 added++;
@@ -1453,6 +1514,8 @@ static void run_now(struct reg_registry *reg, struct intent *in)
     rc = commit_now(reg, bk, in, change_id, res.detail, sizeof(res.detail));
     pthread_mutex_lock(&reg->index_lock);
     settle_entries(reg, bk, in, rc == RC_OK);
+    if (rc != RC_OK)
+        ambiguous_note(reg, in, rc);
     pthread_cond_broadcast(&reg->index_cond);
     pthread_mutex_unlock(&reg->index_lock);
     weight = bk->rec[REG_KIND_SERVED].weight;
@@ -1601,6 +1664,7 @@ static void settle_failed(struct reg_registry *reg, struct slot *sl, enum rc_cod
     sl->bk->inflight = 0;
     pthread_mutex_lock(&reg->index_lock);
     waiters = settle_entries(reg, sl->bk, sl->intents, 0);
+    ambiguous_note(reg, sl->intents, rc);
     pthread_mutex_unlock(&reg->index_lock);
     pthread_mutex_unlock(&sl->bk->lock);
     while ((in = sl->intents)) {

@@ -2079,6 +2079,126 @@ static void test_unchecked_down_returns(void)
     inner->ops->destroy(inner);
 }
 
+/* A provider whose next apply, when armed, lands and is then reported as timed out (Route 53
+ * applied the change, the answer was lost and the client's retries ran out). */
+struct lost {
+    struct reg_provider base;
+    struct reg_provider *inner;
+    atomic_int armed;
+};
+static enum rc_code l_load(struct reg_provider *p, struct reg_record **r, size_t *n, char *d,
+                           size_t dn)
+{
+    struct lost *l = (struct lost *)p;
+    return l->inner->ops->load(l->inner, r, n, d, dn);
+}
+static enum rc_code l_apply(struct reg_provider *p, const struct reg_change *ch, size_t n,
+                            char *id, char *d, size_t dn)
+{
+    struct lost *l = (struct lost *)p;
+    enum rc_code rc = l->inner->ops->apply(l->inner, ch, n, id, d, dn);
+    if (rc == RC_OK && atomic_exchange(&l->armed, 0)) {
+        snprintf(d, dn, "timed out (the test: applied all the same)");
+        return RC_UPSTREAM_TIMEOUT;
+    }
+    return rc;
+}
+static enum rc_code l_reload(struct reg_provider *p, enum reg_type t, enum reg_kind k,
+                             unsigned b, struct reg_record *o, char *d, size_t dn)
+{
+    struct lost *l = (struct lost *)p;
+    return l->inner->ops->reload(l->inner, t, k, b, o, d, dn);
+}
+static const struct reg_provider_ops lost_ops = {
+    .name = "lost", .load = l_load, .apply = l_apply, .reload = l_reload,
+    .wait_insync = s_wait, .ready = f_ready, .destroy = f_destroy,
+};
+
+static struct reg_registry *lost_registry(struct reg_options *o, struct reg_provider **inner,
+                                          struct lost **lp)
+{
+    struct reg_registry *r;
+    char d[256];
+    *lp = calloc(1, sizeof(**lp));
+    CHECK_INT(reg_provider_memory_create(NULL, inner, d, sizeof(d)), RC_OK);
+    (*lp)->base.ops = &lost_ops;
+    (*lp)->inner = *inner;
+    r = reg_create(o, &(*lp)->base);
+    CHECK_INT(reg_load(r, d, sizeof(d)), RC_OK);
+    return r;
+}
+
+/* How many sets of type A, any bucket, hold addr. */
+static int copies(struct reg_provider *p, const char *addr)
+{
+    struct ip_addr a = ip(addr);
+    int n = 0;
+    for (unsigned b = 0; b < REG_MAX_BUCKETS; b++)
+        for (int k = 0; k < REG_KINDS; k++) {
+            struct reg_record cur = {0};
+            stored_kind(p, (enum reg_kind)k, b, &cur);
+            for (size_t i = 0; i < cur.nvalues; i++)
+                n += !ip_cmp(&cur.values[i], &a);
+            reg_record_release(&cur);
+        }
+    return n;
+}
+
+/* A registration answered 504 that Route 53 applied all the same, then retried by the client
+ * after the buckets shifted: the retry goes to the bucket of the first attempt and meets it
+ * there, so the address is never placed twice (a DELETE would remove only one copy). */
+static void test_retry_after_lost_answer(void)
+{
+    struct reg_options o = opts(2, 10, REG_BUCKETING_BALANCED, REG_WEIGHTS_PROPORTIONAL);
+    struct reg_provider *inner;
+    struct lost *lp;
+    struct reg_registry *r = lost_registry(&o, &inner, &lp);
+    struct reg_placement pl;
+    int created;
+
+    CHECK_INT(reg(r, "10.71.0.9", &pl, &created), RC_OK); /* bucket 0 */
+    atomic_store(&lp->armed, 1);
+    CHECK_INT(reg(r, "10.71.0.1", &pl, &created), RC_UPSTREAM_TIMEOUT); /* landed in 1 */
+    CHECK_INT(dereg(r, "10.71.0.9"), RC_OK); /* bucket 0 empty: the least filled, lowest */
+    CHECK_INT(reg(r, "10.71.0.1", &pl, &created), RC_OK);
+    CHECK_INT(pl.bucket, 1);
+    CHECK_INT(copies(inner, "10.71.0.1"), 1);
+    CHECK_INT(dereg(r, "10.71.0.1"), RC_OK);
+    CHECK_INT(copies(inner, "10.71.0.1"), 0);
+    reg_destroy(r);
+    inner->ops->destroy(inner);
+}
+
+/* ... and one never retried is adopted (resync) with --default-lease: it expires like any
+ * registration of this replica's, instead of staying in DNS until a restart. */
+static void test_lost_answer_gets_lease(void)
+{
+    struct reg_options o = opts(1, 10, REG_BUCKETING_BALANCED, REG_WEIGHTS_PROPORTIONAL);
+    struct reg_provider *inner;
+    struct lost *lp;
+    struct reg_registry *r;
+    struct reg_placement pl;
+    int created;
+
+    o.default_lease = 1;
+    o.resync_ms = 20;
+    r = lost_registry(&o, &inner, &lp);
+    atomic_store(&lp->armed, 1);
+    CHECK_INT(reg(r, "10.72.0.1", &pl, &created), RC_UPSTREAM_TIMEOUT);
+    CHECK_INT(copies(inner, "10.72.0.1"), 1); /* it landed */
+    wait_lookup(r, "10.72.0.1", RC_OK);        /* adopted by a resync ... */
+    {
+        struct ip_addr a = ip("10.72.0.1");
+        if (reg_lookup(r, &a, &pl) == RC_OK)
+            CHECK_INT(pl.lease_seconds, 1);     /* ... with the default lease */
+    }
+    for (int i = 0; i < 300 && copies(inner, "10.72.0.1"); i++)
+        nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
+    CHECK_INT(copies(inner, "10.72.0.1"), 0); /* its lease ran out */
+    reg_destroy(r);
+    inner->ops->destroy(inner);
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 3 && !strcmp(argv[1], "route53")) {
@@ -2121,5 +2241,10 @@ int main(int argc, char **argv)
     test_resync_listing_skew();
     test_resync_removal_cost();
     test_unchecked_down_returns();
+    test_lost_answer_gets_lease();
+    for (int m = 0; m < 2; m++) {
+        commit_mode = m ? REG_COMMIT_IMMEDIATE : REG_COMMIT_GROUP;
+        test_retry_after_lost_answer();
+    }
     return check_done("test_registry");
 }
