@@ -30,7 +30,6 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include "handlers/api.h"
@@ -990,19 +989,18 @@ static void answer_parked(struct srv_httpd *h)
 void srv_httpd_stop(struct srv_httpd *h, unsigned timeout_s)
 {
     struct timespec t0;
-    MHD_socket ls;
     if (!h)
         return;
-    atomic_store(&h->stopping, 1);
     /*
-     * Quiesce: the workers drop the listening socket from their epoll sets on their own
-     * threads, some time after this returns. Closing it now races with that epoll_ctl (and a
-     * reused descriptor number could be dropped in its place), so shut it down (new
-     * connections are refused at once) and close it only once MHD has stopped.
+     * From now on every new request is answered 503 shutting-down at once (a load balancer
+     * or client retries elsewhere). The listening socket stays open until MHD_stop_daemon:
+     * MHD_quiesce_daemon hands it back while the workers still remove it from their epoll
+     * sets, and neither closing it (ThreadSanitizer: a race with that epoll_ctl) nor shutting
+     * it down (MHD panics: "Failed to remove listen FD from epoll set") is safe before
+     * MHD_stop_daemon (microhttpd.h says as much); left listening but not accepted,
+     * connections would hang in the backlog instead.
      */
-    ls = MHD_quiesce_daemon(h->daemon);
-    if (ls != MHD_INVALID_SOCKET)
-        shutdown(ls, SHUT_RDWR);
+    atomic_store(&h->stopping, 1);
     clock_gettime(CLOCK_MONOTONIC, &t0);
     while (atomic_load(&h->in_flight) > 0 && ms_since(&t0) < timeout_s * 1000.0) {
         struct timespec ts = {0, 10 * 1000 * 1000};
@@ -1025,8 +1023,6 @@ void srv_httpd_stop(struct srv_httpd *h, unsigned timeout_s)
         }
     }
     MHD_stop_daemon(h->daemon);
-    if (ls != MHD_INVALID_SOCKET)
-        close(ls);
     metrics_detach();
     free_httpd(h);
 }

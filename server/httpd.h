@@ -64,8 +64,8 @@ unsigned srv_httpd_port(const struct srv_httpd *h);
 enum rc_code srv_httpd_reload(struct srv_httpd *h, char *detail, size_t n);
 
 /*
- * Graceful stop: stop accepting, answer 503 to new requests on open connections, wait up to
- * timeout_s seconds for requests in flight to finish, then stop and free. NULL is fine.
+ * Graceful stop: answer 503 to every new request, wait up to timeout_s seconds for requests in
+ * flight to finish, then stop and free. NULL is fine.
  */
 void srv_httpd_stop(struct srv_httpd *h, unsigned timeout_s);
 

@@ -359,6 +359,12 @@ def test_shutdown_with_parked_requests(emu):
     t = threading.Thread(target=lambda: out.update(burst(r, ['10.8.0.1', '10.8.0.2', '10.8.0.3'])))
     t.start()
     time.sleep(0.5)
+    r.proc.send_signal(signal.SIGTERM)
+    time.sleep(0.2)
+    # While the parked requests drain, a new request is answered at once: 503 shutting-down.
+    st, doc = r.req('GET', '/buckets')
+    T.check(st == 503 and doc and doc.get('type') == 'urn:r53reg:problem:shutting-down',
+            'a request during the shutdown gets 503 shutting-down', f'{st} {doc}')
     T.eq(r.stop(), 0, 'SIGTERM with parked requests exits 0')
     t.join()
     emu.faults(latency_ms=0)
