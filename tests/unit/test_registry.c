@@ -1193,6 +1193,65 @@ static void test_duplicate_crashes(void)
 }
 
 /*
+ * A provider passing every call to inner, with optional hooks (NULL: pass through) and
+ * counters; the test providers below embed it first. apply can be slowed down (slow_ms).
+ */
+struct wrap {
+    struct reg_provider base;
+    struct reg_provider *inner;
+    enum rc_code (*load)(struct wrap *w, struct reg_record **recs, size_t *n, char *d,
+                         size_t dn);
+    enum rc_code (*apply)(struct wrap *w, const struct reg_change *c, size_t n, char *id,
+                          char *d, size_t dn);
+    int own_inner; /* destroy inner with it */
+    atomic_uint slow_ms;
+    atomic_int applies, reloads;
+};
+static enum rc_code wrap_load(struct reg_provider *p, struct reg_record **recs, size_t *n,
+                              char *d, size_t dn)
+{
+    struct wrap *w = (struct wrap *)p;
+    return w->load ? w->load(w, recs, n, d, dn) : w->inner->ops->load(w->inner, recs, n, d, dn);
+}
+static enum rc_code wrap_apply(struct reg_provider *p, const struct reg_change *c, size_t n,
+                               char *id, char *d, size_t dn)
+{
+    struct wrap *w = (struct wrap *)p;
+    unsigned ms = atomic_load(&w->slow_ms);
+    atomic_fetch_add(&w->applies, 1);
+    if (ms)
+        nanosleep(&(struct timespec){ms / 1000, (long)(ms % 1000) * 1000000}, NULL);
+    return w->apply ? w->apply(w, c, n, id, d, dn)
+                    : w->inner->ops->apply(w->inner, c, n, id, d, dn);
+}
+static enum rc_code wrap_reload(struct reg_provider *p, enum reg_type t, enum reg_kind k,
+                                unsigned b, struct reg_record *out, char *d, size_t dn)
+{
+    struct wrap *w = (struct wrap *)p;
+    atomic_fetch_add(&w->reloads, 1);
+    return w->inner->ops->reload(w->inner, t, k, b, out, d, dn);
+}
+static void wrap_destroy(struct reg_provider *p)
+{
+    struct wrap *w = (struct wrap *)p;
+    if (w->own_inner)
+        w->inner->ops->destroy(w->inner);
+    free(w);
+}
+static const struct reg_provider_ops wrap_ops = {
+    .name = "wrap", .load = wrap_load, .apply = wrap_apply, .reload = wrap_reload,
+    .wait_insync = s_wait, .ready = f_ready, .destroy = wrap_destroy,
+};
+
+/* Make w (the first member of a calloc'd test provider) wrap inner. */
+static struct reg_provider *wrap_init(struct wrap *w, struct reg_provider *inner)
+{
+    w->base.ops = &wrap_ops;
+    w->inner = inner;
+    return &w->base;
+}
+
+/*
  * resync() leaves alone a bucket whose group-mode batch is in flight (drained, applied by the
  * store, not yet settled). Another replica writes the bucket right after our call; a resync
  * that adopted that listing would be undone by settle_ok() installing the batch's `next` over
@@ -1202,36 +1261,29 @@ static void test_duplicate_crashes(void)
  * adopts the other replica's address.
  */
 struct racy {
-    struct reg_provider base;
-    struct reg_provider *inner;
+    struct wrap w;
     atomic_int armed, adopted_in_flight;
 };
 static struct reg_registry *racy_reg;
-static enum rc_code racy_load(struct reg_provider *p, struct reg_record **recs, size_t *n,
-                              char *d, size_t dn)
+static enum rc_code racy_apply(struct wrap *w, const struct reg_change *c, size_t n, char *id,
+                               char *d, size_t dn)
 {
-    struct racy *rp = (struct racy *)p;
-    return rp->inner->ops->load(rp->inner, recs, n, d, dn);
-}
-static enum rc_code racy_apply(struct reg_provider *p, const struct reg_change *c, size_t n,
-                               char *id, char *d, size_t dn)
-{
-    struct racy *rp = (struct racy *)p;
-    enum rc_code rc = rp->inner->ops->apply(rp->inner, c, n, id, d, dn);
+    struct racy *rp = (struct racy *)w;
+    enum rc_code rc = w->inner->ops->apply(w->inner, c, n, id, d, dn);
     if (rc == RC_OK && atomic_exchange(&rp->armed, 0)) {
         /* Another replica registers 10.45.0.9 in the same bucket right after our call. */
         struct reg_record cur = {0}, next;
         struct ip_addr z = ip("10.45.0.9");
         struct reg_placement pl;
         char det[256];
-        rp->inner->ops->reload(rp->inner, REG_A, REG_KIND_SERVED, 0, &cur, det, sizeof(det));
+        w->inner->ops->reload(w->inner, REG_A, REG_KIND_SERVED, 0, &cur, det, sizeof(det));
         reg_record_copy(&next, &cur);
         next.values = realloc(next.values, (next.nvalues + 1) * sizeof(*next.values));
         next.values[next.nvalues++] = z; /* sorts last: 10.45.0.9 > 10.45.0.1/2 */
         next.weight = (unsigned)next.nvalues;
         {
             struct reg_change ch = {&cur, &next};
-            CHECK_INT(rp->inner->ops->apply(rp->inner, &ch, 1, NULL, det, sizeof(det)), RC_OK);
+            CHECK_INT(w->inner->ops->apply(w->inner, &ch, 1, NULL, det, sizeof(det)), RC_OK);
         }
         reg_record_release(&cur);
         reg_record_release(&next);
@@ -1242,21 +1294,6 @@ static enum rc_code racy_apply(struct reg_provider *p, const struct reg_change *
     }
     return rc;
 }
-static enum rc_code racy_reload(struct reg_provider *p, enum reg_type t, enum reg_kind k,
-                                unsigned b, struct reg_record *out, char *d, size_t dn)
-{
-    struct reg_provider *in = ((struct racy *)p)->inner;
-    return in->ops->reload(in, t, k, b, out, d, dn);
-}
-static const struct reg_provider_ops racy_ops = {
-    .name = "racy",
-    .load = racy_load,
-    .apply = racy_apply,
-    .reload = racy_reload,
-    .wait_insync = s_wait,
-    .ready = f_ready,
-    .destroy = f_destroy,
-};
 
 static void resync_race_setup(struct reg_provider **inner, struct racy **rpp,
                               struct reg_registry **rr)
@@ -1270,9 +1307,8 @@ static void resync_race_setup(struct reg_provider **inner, struct racy **rpp,
     o.commit = REG_COMMIT_GROUP;
     o.resync_ms = 1;
     CHECK_INT(reg_provider_memory_create(NULL, inner, detail, sizeof(detail)), RC_OK);
-    rp->base.ops = &racy_ops;
-    rp->inner = *inner;
-    *rr = racy_reg = reg_create(&o, &rp->base);
+    rp->w.apply = racy_apply;
+    *rr = racy_reg = reg_create(&o, wrap_init(&rp->w, *inner));
     CHECK_INT(reg_load(*rr, detail, sizeof(detail)), RC_OK);
     CHECK_INT(reg(*rr, "10.45.0.1", &pl, &created), RC_OK);
     atomic_store(&rp->armed, 1);
@@ -1391,15 +1427,15 @@ static void test_heartbeat_during_move(void)
  * 10.47.0.3 (bucket 0's change counter moves while the "listing is in flight"), then another
  * replica (other) registers 10.47.0.2, then it lists. Later loads fail (no repairing resync). */
 struct r53wrap {
-    struct reg_provider base;
-    struct reg_provider *inner, *other;
+    struct wrap base;
+    struct reg_provider *other;
     struct reg_registry *reg;
     atomic_int armed, done;
 };
-static enum rc_code w_load(struct reg_provider *p, struct reg_record **recs, size_t *n,
-                           char *d, size_t dn)
+static enum rc_code w_load(struct wrap *wp, struct reg_record **recs, size_t *n, char *d,
+                           size_t dn)
 {
-    struct r53wrap *w = (struct r53wrap *)p;
+    struct r53wrap *w = (struct r53wrap *)wp;
     if (atomic_load(&w->done)) {
         snprintf(d, dn, "blocked by the test");
         return RC_UNAVAILABLE;
@@ -1424,39 +1460,12 @@ static enum rc_code w_load(struct reg_provider *p, struct reg_record **recs, siz
         }
         reg_record_release(&cur);
         reg_record_release(&next);
-        rc = w->inner->ops->load(w->inner, recs, n, d, dn);
+        rc = wp->inner->ops->load(wp->inner, recs, n, d, dn);
         atomic_store(&w->done, 1);
         return rc;
     }
-    return w->inner->ops->load(w->inner, recs, n, d, dn);
+    return wp->inner->ops->load(wp->inner, recs, n, d, dn);
 }
-static enum rc_code w_apply(struct reg_provider *p, const struct reg_change *c, size_t n,
-                            char *id, char *d, size_t dn)
-{
-    struct reg_provider *in = ((struct r53wrap *)p)->inner;
-    return in->ops->apply(in, c, n, id, d, dn);
-}
-static enum rc_code w_reload(struct reg_provider *p, enum reg_type t, enum reg_kind k,
-                             unsigned b, struct reg_record *out, char *d, size_t dn)
-{
-    struct reg_provider *in = ((struct r53wrap *)p)->inner;
-    return in->ops->reload(in, t, k, b, out, d, dn);
-}
-static void w_destroy(struct reg_provider *p)
-{
-    struct r53wrap *w = (struct r53wrap *)p;
-    w->inner->ops->destroy(w->inner);
-    free(w);
-}
-static const struct reg_provider_ops r53wrap_ops = {
-    .name = "r53wrap",
-    .load = w_load,
-    .apply = w_apply,
-    .reload = w_reload,
-    .wait_insync = s_wait,
-    .ready = f_ready,
-    .destroy = w_destroy,
-};
 
 static void test_route53_stale_wire(const char *emu_exe)
 {
@@ -1476,11 +1485,11 @@ static void test_route53_stale_wire(const char *emu_exe)
     }
     o.commit = REG_COMMIT_GROUP;
     o.resync_ms = 1;
-    w->base.ops = &r53wrap_ops;
-    w->inner = emu_route53(&e, &o);
+    w->base.load = w_load;
+    w->base.own_inner = 1;
     other = emu_route53(&e, &o);
     w->other = other;
-    r = w->reg = reg_create(&o, &w->base);
+    r = w->reg = reg_create(&o, wrap_init(&w->base, emu_route53(&e, &o)));
     CHECK_INT(reg_load(r, detail, sizeof(detail)), RC_OK);
     CHECK_INT(reg(r, "10.47.0.1", &pl, &created), RC_OK);
     atomic_store(&w->armed, 1);
@@ -1656,36 +1665,7 @@ static void test_filled_by_another_writer(void)
 
 /* A pass-through provider whose apply can be slowed down and counts its calls. */
 struct slow {
-    struct reg_provider base;
-    struct reg_provider *inner;
-    atomic_uint slow_ms;
-    atomic_int calls;
-};
-static enum rc_code sl_load(struct reg_provider *p, struct reg_record **recs, size_t *n,
-                            char *d, size_t dn)
-{
-    struct slow *sp = (struct slow *)p;
-    return sp->inner->ops->load(sp->inner, recs, n, d, dn);
-}
-static enum rc_code sl_apply(struct reg_provider *p, const struct reg_change *c, size_t n,
-                             char *id, char *d, size_t dn)
-{
-    struct slow *sp = (struct slow *)p;
-    unsigned ms = atomic_load(&sp->slow_ms);
-    atomic_fetch_add(&sp->calls, 1);
-    if (ms)
-        nanosleep(&(struct timespec){ms / 1000, (long)(ms % 1000) * 1000000}, NULL);
-    return sp->inner->ops->apply(sp->inner, c, n, id, d, dn);
-}
-static enum rc_code sl_reload(struct reg_provider *p, enum reg_type t, enum reg_kind k,
-                              unsigned b, struct reg_record *out, char *d, size_t dn)
-{
-    struct slow *sp = (struct slow *)p;
-    return sp->inner->ops->reload(sp->inner, t, k, b, out, d, dn);
-}
-static const struct reg_provider_ops slow_ops = {
-    .name = "slow", .load = sl_load, .apply = sl_apply, .reload = sl_reload,
-    .wait_insync = s_wait, .ready = f_ready, .destroy = f_destroy,
+    struct wrap w;
 };
 
 /*
@@ -1710,13 +1690,11 @@ static void test_expiry_spares_reregistration(void)
     o.commit = REG_COMMIT_IMMEDIATE;
     o.default_lease = 1;
     CHECK_INT(reg_provider_memory_create(NULL, &inner, detail, sizeof(detail)), RC_OK);
-    sp->base.ops = &slow_ops;
-    sp->inner = inner;
-    r = reg_create(&o, &sp->base);
+    r = reg_create(&o, wrap_init(&sp->w, inner));
     CHECK_INT(reg_load(r, detail, sizeof(detail)), RC_OK);
     for (int i = 0; i < 4; i++)
         CHECK_INT(reg(r, ips[i], &pl, &created), RC_OK);
-    atomic_store(&sp->slow_ms, 300); /* Route 53 at 5 calls/s is slower than this */
+    atomic_store(&sp->w.slow_ms, 300); /* Route 53 at 5 calls/s is slower than this */
     /* No heartbeat while the leases run: at 1.25 s the reaper has marked all four and works
      * through their removals, 300 ms each. */
     nanosleep(&(struct timespec){1, 400 * 1000 * 1000}, NULL);
@@ -1760,7 +1738,7 @@ static void test_expiry_spares_reregistration(void)
             nanosleep(&(struct timespec){0, 100 * 1000 * 1000}, NULL);
     }
     CHECK(gone >= 1); /* the others' expiry was carried out */
-    atomic_store(&sp->slow_ms, 0);
+    atomic_store(&sp->w.slow_ms, 0);
     reg_destroy(r);
     inner->ops->destroy(inner);
 }
@@ -1778,9 +1756,7 @@ static struct reg_registry *checked_replica(struct reg_options *o, struct reg_pr
     struct hc_engine *eng;
     struct reg_registry *r;
     char detail[256];
-    sp->base.ops = &slow_ops;
-    sp->inner = inner;
-    r = reg_create(o, &sp->base);
+    r = reg_create(o, wrap_init(&sp->w, inner));
     memset(&ho, 0, sizeof(ho));
     ho.defaults.kind = check_all ? HC_TCP : HC_KIND_INHERIT;
     ho.defaults.port = 9;
@@ -1828,7 +1804,7 @@ static void test_unchecked_replica_keeps_down(void)
     }
     CHECK(down);
     nanosleep(&(struct timespec){1, 0}, NULL); /* r2 resyncs ~20 times */
-    CHECK_INT(atomic_load(&s2->calls), 0); /* r2 never writes */
+    CHECK_INT(atomic_load(&s2->w.applies), 0); /* r2 never writes */
     reg_destroy(r2);
     reg_destroy(r1);
     expect_set(inner, REG_KIND_SERVED, -1, NULL);
@@ -1843,14 +1819,13 @@ static void test_unchecked_replica_keeps_down(void)
  * on that listing alone: it re-reads the bucket first. The wrapper's load models that listing.
  */
 struct skew {
-    struct reg_provider base;
-    struct reg_provider *inner;
+    struct wrap w;
     atomic_int armed, frozen;
 };
-static enum rc_code sk_load(struct reg_provider *p, struct reg_record **recs, size_t *n,
-                            char *d, size_t dn)
+static enum rc_code sk_load(struct wrap *w, struct reg_record **recs, size_t *n, char *d,
+                            size_t dn)
 {
-    struct skew *sp = (struct skew *)p;
+    struct skew *sp = (struct skew *)w;
     struct reg_record *a = NULL, *b = NULL, *out;
     size_t na = 0, nb = 0, k = 0;
     enum rc_code rc;
@@ -1859,14 +1834,14 @@ static enum rc_code sk_load(struct reg_provider *p, struct reg_record **recs, si
         return RC_UNAVAILABLE;
     }
     if (!atomic_exchange(&sp->armed, 0))
-        return sp->inner->ops->load(sp->inner, recs, n, d, dn);
-    rc = sp->inner->ops->load(sp->inner, &a, &na, d, dn); /* the served listing */
+        return w->inner->ops->load(w->inner, recs, n, d, dn);
+    rc = w->inner->ops->load(w->inner, &a, &na, d, dn); /* the served listing */
     {   /* another replica's UP of 10.61.0.1: down {x} -> none, served {y} -> {x, y} */
         struct reg_record sold = {0}, dold = {0}, snew;
         struct reg_change ch[2];
         struct ip_addr xa = ip("10.61.0.1");
-        sp->inner->ops->reload(sp->inner, REG_A, REG_KIND_SERVED, 0, &sold, d, dn);
-        sp->inner->ops->reload(sp->inner, REG_A, REG_KIND_DOWN, 0, &dold, d, dn);
+        w->inner->ops->reload(w->inner, REG_A, REG_KIND_SERVED, 0, &sold, d, dn);
+        w->inner->ops->reload(w->inner, REG_A, REG_KIND_DOWN, 0, &dold, d, dn);
         reg_record_copy(&snew, &sold);
         snew.values = realloc(snew.values, (snew.nvalues + 1) * sizeof(*snew.values));
         snew.values[snew.nvalues++] = xa;
@@ -1878,12 +1853,12 @@ static enum rc_code sk_load(struct reg_provider *p, struct reg_record **recs, si
         snew.weight = (unsigned)snew.nvalues;
         ch[0] = (struct reg_change){&sold, &snew};
         ch[1] = (struct reg_change){&dold, NULL};
-        CHECK_INT(sp->inner->ops->apply(sp->inner, ch, 2, NULL, d, dn), RC_OK);
+        CHECK_INT(w->inner->ops->apply(w->inner, ch, 2, NULL, d, dn), RC_OK);
         reg_record_release(&sold);
         reg_record_release(&dold);
         reg_record_release(&snew);
     }
-    rc = rc ? rc : sp->inner->ops->load(sp->inner, &b, &nb, d, dn); /* down, draining */
+    rc = rc ? rc : w->inner->ops->load(w->inner, &b, &nb, d, dn); /* down, draining */
     out = calloc(na + nb + 1, sizeof(*out));
     for (size_t i = 0; i < na; i++)
         if (a[i].kind == REG_KIND_SERVED)
@@ -1902,22 +1877,6 @@ static enum rc_code sk_load(struct reg_provider *p, struct reg_record **recs, si
     atomic_store(&sp->frozen, 1); /* no later resync repairs it within the test */
     return rc;
 }
-static enum rc_code sk_apply(struct reg_provider *p, const struct reg_change *c, size_t n,
-                             char *id, char *d, size_t dn)
-{
-    struct skew *sp = (struct skew *)p;
-    return sp->inner->ops->apply(sp->inner, c, n, id, d, dn);
-}
-static enum rc_code sk_reload(struct reg_provider *p, enum reg_type t, enum reg_kind k,
-                              unsigned b, struct reg_record *out, char *d, size_t dn)
-{
-    struct skew *sp = (struct skew *)p;
-    return sp->inner->ops->reload(sp->inner, t, k, b, out, d, dn);
-}
-static const struct reg_provider_ops skew_ops = {
-    .name = "skew", .load = sk_load, .apply = sk_apply, .reload = sk_reload,
-    .wait_insync = s_wait, .ready = f_ready, .destroy = f_destroy,
-};
 
 static void test_resync_listing_skew(void)
 {
@@ -1933,9 +1892,8 @@ static void test_resync_listing_skew(void)
 
     o.resync_ms = 1;
     CHECK_INT(reg_provider_memory_create(NULL, &inner, detail, sizeof(detail)), RC_OK);
-    sp->base.ops = &skew_ops;
-    sp->inner = inner;
-    r = reg_create(&o, &sp->base);
+    sp->w.load = sk_load;
+    r = reg_create(&o, wrap_init(&sp->w, inner));
     CHECK_INT(reg_load(r, detail, sizeof(detail)), RC_OK);
     CHECK_INT(reg(r, "10.61.0.1", &pl, &created), RC_OK);
     CHECK_INT(reg(r, "10.61.0.2", &pl, &created), RC_OK);
@@ -1954,32 +1912,7 @@ static void test_resync_listing_skew(void)
 
 /* A provider that counts reload() calls (a bucket's set read again). */
 struct cnt {
-    struct reg_provider base;
-    struct reg_provider *inner;
-    atomic_int reloads;
-};
-static enum rc_code c_load(struct reg_provider *p, struct reg_record **r, size_t *n, char *d,
-                           size_t dn)
-{
-    struct cnt *c = (struct cnt *)p;
-    return c->inner->ops->load(c->inner, r, n, d, dn);
-}
-static enum rc_code c_apply(struct reg_provider *p, const struct reg_change *ch, size_t n,
-                            char *id, char *d, size_t dn)
-{
-    struct cnt *c = (struct cnt *)p;
-    return c->inner->ops->apply(c->inner, ch, n, id, d, dn);
-}
-static enum rc_code c_reload(struct reg_provider *p, enum reg_type t, enum reg_kind k,
-                             unsigned b, struct reg_record *o, char *d, size_t dn)
-{
-    struct cnt *c = (struct cnt *)p;
-    atomic_fetch_add(&c->reloads, 1);
-    return c->inner->ops->reload(c->inner, t, k, b, o, d, dn);
-}
-static const struct reg_provider_ops cnt_ops = {
-    .name = "cnt", .load = c_load, .apply = c_apply, .reload = c_reload,
-    .wait_insync = s_wait, .ready = f_ready, .destroy = f_destroy,
+    struct wrap w;
 };
 
 static void wait_lookup(struct reg_registry *r, const char *addr, enum rc_code want)
@@ -2009,17 +1942,15 @@ static void test_resync_removal_cost(void)
     CHECK_INT(reg_provider_memory_create(NULL, &inner, d, sizeof(d)), RC_OK);
     r1 = replica(&o, inner);
     o.resync_ms = 20;
-    cp->base.ops = &cnt_ops;
-    cp->inner = inner;
-    r2 = reg_create(&o, &cp->base);
+    r2 = reg_create(&o, wrap_init(&cp->w, inner));
     CHECK_INT(reg_load(r2, d, sizeof(d)), RC_OK);
     CHECK_INT(reg(r1, "10.70.0.1", &pl, &cr), RC_OK);
     CHECK_INT(reg(r1, "10.70.0.2", &pl, &cr), RC_OK);
     wait_lookup(r2, "10.70.0.2", RC_OK);
-    before = atomic_load(&cp->reloads);
+    before = atomic_load(&cp->w.reloads);
     CHECK_INT(dereg(r1, "10.70.0.1"), RC_OK);
     wait_lookup(r2, "10.70.0.1", RC_NOT_REGISTERED);
-    CHECK_INT(atomic_load(&cp->reloads) - before, 0);
+    CHECK_INT(atomic_load(&cp->w.reloads) - before, 0);
     CHECK_INT(op_wait(r1, REG_OP_DOWN, "10.70.0.2", &res), RC_OK);
     for (int i = 0; i < 300; i++) {
         struct ip_addr a = ip("10.70.0.2");
@@ -2028,10 +1959,10 @@ static void test_resync_removal_cost(void)
         nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
     }
     CHECK_INT(pl.state, REG_STATE_DOWN);
-    before = atomic_load(&cp->reloads);
+    before = atomic_load(&cp->w.reloads);
     CHECK_INT(dereg(r1, "10.70.0.2"), RC_OK);
     wait_lookup(r2, "10.70.0.2", RC_NOT_REGISTERED);
-    CHECK_INT(atomic_load(&cp->reloads) - before, 3);
+    CHECK_INT(atomic_load(&cp->w.reloads) - before, 3);
     reg_destroy(r2);
     reg_destroy(r1);
     inner->ops->destroy(inner);
@@ -2082,37 +2013,20 @@ static void test_unchecked_down_returns(void)
 /* A provider whose next apply, when armed, lands and is then reported as timed out (Route 53
  * applied the change, the answer was lost and the client's retries ran out). */
 struct lost {
-    struct reg_provider base;
-    struct reg_provider *inner;
+    struct wrap w;
     atomic_int armed;
 };
-static enum rc_code l_load(struct reg_provider *p, struct reg_record **r, size_t *n, char *d,
-                           size_t dn)
+static enum rc_code l_apply(struct wrap *w, const struct reg_change *ch, size_t n, char *id,
+                            char *d, size_t dn)
 {
-    struct lost *l = (struct lost *)p;
-    return l->inner->ops->load(l->inner, r, n, d, dn);
-}
-static enum rc_code l_apply(struct reg_provider *p, const struct reg_change *ch, size_t n,
-                            char *id, char *d, size_t dn)
-{
-    struct lost *l = (struct lost *)p;
-    enum rc_code rc = l->inner->ops->apply(l->inner, ch, n, id, d, dn);
+    struct lost *l = (struct lost *)w;
+    enum rc_code rc = w->inner->ops->apply(w->inner, ch, n, id, d, dn);
     if (rc == RC_OK && atomic_exchange(&l->armed, 0)) {
         snprintf(d, dn, "timed out (the test: applied all the same)");
         return RC_UPSTREAM_TIMEOUT;
     }
     return rc;
 }
-static enum rc_code l_reload(struct reg_provider *p, enum reg_type t, enum reg_kind k,
-                             unsigned b, struct reg_record *o, char *d, size_t dn)
-{
-    struct lost *l = (struct lost *)p;
-    return l->inner->ops->reload(l->inner, t, k, b, o, d, dn);
-}
-static const struct reg_provider_ops lost_ops = {
-    .name = "lost", .load = l_load, .apply = l_apply, .reload = l_reload,
-    .wait_insync = s_wait, .ready = f_ready, .destroy = f_destroy,
-};
 
 static struct reg_registry *lost_registry(struct reg_options *o, struct reg_provider **inner,
                                           struct lost **lp)
@@ -2121,9 +2035,8 @@ static struct reg_registry *lost_registry(struct reg_options *o, struct reg_prov
     char d[256];
     *lp = calloc(1, sizeof(**lp));
     CHECK_INT(reg_provider_memory_create(NULL, inner, d, sizeof(d)), RC_OK);
-    (*lp)->base.ops = &lost_ops;
-    (*lp)->inner = *inner;
-    r = reg_create(o, &(*lp)->base);
+    (*lp)->w.apply = l_apply;
+    r = reg_create(o, wrap_init(&(*lp)->w, *inner));
     CHECK_INT(reg_load(r, d, sizeof(d)), RC_OK);
     return r;
 }
