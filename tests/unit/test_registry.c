@@ -2112,6 +2112,178 @@ static void test_lost_answer_gets_lease(void)
     inner->ops->destroy(inner);
 }
 
+/* Another writer's batch: addr leaves bucket from (if from >= 0) and joins bucket to (if
+ * to >= 0), served sets, atomically. */
+static void store_move(struct reg_provider *p, int from, int to, const char *addr)
+{
+    struct reg_record old[2] = {{0}, {0}}, next[2];
+    struct reg_change c[2];
+    struct ip_addr a = ip(addr);
+    int b[2] = {from, to};
+    size_t n = 0;
+    char d[256];
+
+    for (int i = 0; i < 2; i++) {
+        size_t at = 0, k = 0;
+        if (b[i] < 0)
+            continue;
+        CHECK_INT(p->ops->reload(p, REG_A, REG_KIND_SERVED, (unsigned)b[i], &old[i], d,
+                                 sizeof(d)), RC_OK);
+        next[i] = old[i];
+        next[i].type = REG_A;
+        next[i].kind = REG_KIND_SERVED;
+        next[i].bucket = (unsigned)b[i];
+        next[i].ttl = 60;
+        next[i].values = calloc(old[i].nvalues + 1, sizeof(a));
+        for (size_t v = 0; v < old[i].nvalues; v++) {
+            if (!ip_cmp(&old[i].values[v], &a))
+                continue;
+            if (i == 1 && !at && ip_cmp(&old[i].values[v], &a) > 0)
+                next[i].values[k++] = a, at = 1;
+            next[i].values[k++] = old[i].values[v];
+        }
+        if (i == 1 && !at)
+            next[i].values[k++] = a;
+        next[i].nvalues = k;
+        next[i].weight = (unsigned)k;
+        c[n].old = old[i].nvalues ? &old[i] : NULL;
+        c[n++].new = k ? &next[i] : NULL;
+    }
+    CHECK_INT(p->ops->apply(p, c, n, NULL, d, sizeof(d)), RC_OK);
+    for (int i = 0; i < 2; i++)
+        if (b[i] >= 0) {
+            reg_record_release(&old[i]);
+            reg_record_release(&next[i]);
+        }
+}
+
+/* Is addr in bucket b's served set? */
+static int served_in(struct reg_provider *p, unsigned b, const char *addr)
+{
+    struct reg_record cur = {0};
+    struct ip_addr a = ip(addr);
+    int in = 0;
+    stored_kind(p, REG_KIND_SERVED, b, &cur);
+    for (size_t i = 0; i < cur.nvalues; i++)
+        in |= !ip_cmp(&cur.values[i], &a);
+    reg_record_release(&cur);
+    return in;
+}
+
+static void wait_copies(struct reg_provider *p, const char *addr, int want)
+{
+    for (int i = 0; i < 300 && copies(p, addr) != want; i++)
+        nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
+    CHECK_INT(copies(p, addr), want);
+}
+
+/* While armed, a two-change apply (a stray's removal with the keeper's assertion) is preceded
+ * by another writer taking the address out of the keeper bucket. */
+struct owner_moves {
+    struct wrap w;
+    atomic_int armed;
+};
+static enum rc_code om_apply(struct wrap *w, const struct reg_change *c, size_t n, char *id,
+                             char *d, size_t dn)
+{
+    struct owner_moves *om = (struct owner_moves *)w;
+    if (n == 2 && atomic_exchange(&om->armed, 0))
+        store_move(w->inner, 0, -1, "10.73.0.7");
+    return w->inner->ops->apply(w->inner, c, n, id, d, dn);
+}
+
+/*
+ * An address in two buckets (two replicas placed one new IP at the same moment): the copy in
+ * the higher bucket goes, whichever copy this replica knew, and a DELETE then leaves none.
+ * Never on a stale view: an address another writer moved between buckets is followed, not
+ * removed, and a removal whose keeper changed meanwhile fails whole.
+ */
+static void test_stray_copies(void)
+{
+    struct reg_options o = opts(3, 10, REG_BUCKETING_BALANCED, REG_WEIGHTS_PROPORTIONAL);
+    struct owner_moves *om = calloc(1, sizeof(*om));
+    struct reg_provider *p = NULL;
+    struct reg_registry *r;
+    struct reg_placement pl;
+    struct ip_addr y = ip("10.73.0.2");
+    char d[256];
+    int created;
+
+    o.resync_ms = 20;
+    CHECK_INT(reg_provider_memory_create(NULL, &p, d, sizeof(d)), RC_OK);
+    om->w.apply = om_apply;
+    r = reg_create(&o, wrap_init(&om->w, p));
+    CHECK_INT(reg_load(r, d, sizeof(d)), RC_OK);
+
+    /* Ours in bucket 0, another writer's copy in bucket 2: bucket 2's goes. */
+    CHECK_INT(reg(r, "10.73.0.1", &pl, &created), RC_OK);
+    CHECK_INT(pl.bucket, 0);
+    store_move(p, -1, 2, "10.73.0.1");
+    wait_copies(p, "10.73.0.1", 1);
+    CHECK(served_in(p, 0, "10.73.0.1"));
+    CHECK_INT(dereg(r, "10.73.0.1"), RC_OK);
+    CHECK_INT(copies(p, "10.73.0.1"), 0);
+
+    /* Ours in bucket 1 (0 holds a filler) with a lease, another writer's in bucket 0: ours
+     * goes, and the index (lease included) follows the copy kept. */
+    CHECK_INT(reg(r, "10.73.0.9", &pl, &created), RC_OK);
+    CHECK_INT(reg(r, "10.73.0.2", &pl, &created), RC_OK);
+    CHECK_INT(pl.bucket, 1);
+    CHECK_INT(reg_set_lease(r, &y, 600, &pl), RC_OK);
+    store_move(p, -1, 0, "10.73.0.2");
+    wait_copies(p, "10.73.0.2", 1);
+    CHECK(served_in(p, 0, "10.73.0.2"));
+    for (int i = 0; i < 100 && (reg_lookup(r, &y, &pl) != RC_OK || pl.bucket != 0); i++)
+        nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
+    CHECK_INT(pl.bucket, 0);
+    CHECK_INT(pl.lease_seconds, 600);
+    CHECK_INT(dereg(r, "10.73.0.2"), RC_OK);
+    CHECK_INT(copies(p, "10.73.0.2"), 0);
+    CHECK_INT(dereg(r, "10.73.0.9"), RC_OK); /* every bucket empty again */
+
+    /* Another writer moves ours from bucket 0 to 2 (its owner deleted and registered it
+     * again): followed, never removed. */
+    CHECK_INT(reg(r, "10.73.0.3", &pl, &created), RC_OK);
+    CHECK_INT(pl.bucket, 0);
+    store_move(p, 0, 2, "10.73.0.3");
+    for (int i = 0; i < 100; i++) {
+        struct ip_addr z = ip("10.73.0.3");
+        if (reg_lookup(r, &z, &pl) == RC_OK && pl.bucket == 2)
+            break;
+        nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
+    }
+    CHECK_INT(pl.bucket, 2);
+    CHECK_INT(copies(p, "10.73.0.3"), 1);
+    CHECK_INT(dereg(r, "10.73.0.3"), RC_OK);
+    CHECK_INT(copies(p, "10.73.0.3"), 0);
+
+    /* The keeper changes between the reads and the removal: the batch fails whole, and the
+     * copy left (now the only one) stays. */
+    CHECK_INT(reg(r, "10.73.0.7", &pl, &created), RC_OK);
+    CHECK_INT(pl.bucket, 0);
+    atomic_store(&om->armed, 1);
+    store_move(p, -1, 1, "10.73.0.7");
+    for (int i = 0; i < 200 && atomic_load(&om->armed); i++)
+        nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
+    CHECK_INT(atomic_load(&om->armed), 0);
+    nanosleep(&(struct timespec){0, 300 * 1000 * 1000}, NULL);
+    CHECK_INT(copies(p, "10.73.0.7"), 1);
+    CHECK(served_in(p, 1, "10.73.0.7"));
+    reg_destroy(r);
+
+    /* At load: a zone holding one address in buckets 1 and 2 keeps bucket 1's. */
+    store_move(p, -1, 2, "10.73.0.5");
+    store_move(p, -1, 1, "10.73.0.5");
+    o.resync_ms = 0;
+    r = replica(&o, p);
+    wait_copies(p, "10.73.0.5", 1);
+    CHECK(served_in(p, 1, "10.73.0.5"));
+    CHECK_INT(dereg(r, "10.73.0.5"), RC_OK);
+    CHECK_INT(copies(p, "10.73.0.5"), 0);
+    reg_destroy(r);
+    p->ops->destroy(p);
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 3 && !strcmp(argv[1], "route53")) {
@@ -2158,6 +2330,7 @@ int main(int argc, char **argv)
     for (int m = 0; m < 2; m++) {
         commit_mode = m ? REG_COMMIT_IMMEDIATE : REG_COMMIT_GROUP;
         test_retry_after_lost_answer();
+        test_stray_copies();
     }
     return check_done("test_registry");
 }
