@@ -2284,56 +2284,11 @@ static void test_stray_copies(void)
     p->ops->destroy(p);
 }
 
-/* The stray-copy removal against the Route 53 emulator: its batch (the keeper's set deleted
- * and created unchanged, the stray's set rewritten) is one Route 53 accepts, and only the copy
- * in the higher bucket goes. */
-static void test_route53_stray(const char *emu_exe)
-{
-    struct reg_options o = opts(2, 10, REG_BUCKETING_BALANCED, REG_WEIGHTS_PROPORTIONAL);
-    struct reg_provider *other;
-    struct reg_registry *r;
-    struct reg_placement pl;
-    struct emu e;
-    char detail[256];
-    int created, n = -1;
-
-    if (emu_start(emu_exe, &e)) {
-        CHECK(0);
-        return;
-    }
-    o.commit = REG_COMMIT_GROUP;
-    o.resync_ms = 50;
-    r = reg_create(&o, emu_route53(&e, &o));
-    CHECK_INT(reg_load(r, detail, sizeof(detail)), RC_OK);
-    other = emu_route53(&e, &o);
-    CHECK_INT(reg(r, "10.74.0.1", &pl, &created), RC_OK);
-    CHECK_INT(pl.bucket, 0);
-    CHECK_INT(reg(r, "10.74.0.2", &pl, &created), RC_OK); /* bucket 1 */
-    store_move(other, -1, 1, "10.74.0.1"); /* another replica's copy in bucket 1 */
-    for (int i = 0; i < 300 && n != 1; i++) {
-        struct reg_record cur = {0};
-        nanosleep(&(struct timespec){0, 20 * 1000 * 1000}, NULL);
-        CHECK_INT(other->ops->reload(other, REG_A, REG_KIND_SERVED, 1, &cur, detail,
-                                     sizeof(detail)), RC_OK);
-        n = (int)cur.nvalues;
-        reg_record_release(&cur);
-    }
-    CHECK_INT(n, 1); /* bucket 1 holds 10.74.0.2 alone again */
-    CHECK(served_in(other, 0, "10.74.0.1"));
-    CHECK(served_in(other, 1, "10.74.0.2"));
-    CHECK_INT(dereg(r, "10.74.0.1"), RC_OK);
-    CHECK(!served_in(other, 0, "10.74.0.1") && !served_in(other, 1, "10.74.0.1"));
-    reg_destroy(r);
-    other->ops->destroy(other);
-    CHECK(emu_stop(&e));
-}
-
 int main(int argc, char **argv)
 {
     if (argc == 3 && !strcmp(argv[1], "route53")) {
         commit_mode = REG_COMMIT_GROUP;
         test_route53_stale_wire(argv[2]);
-        test_route53_stray(argv[2]);
         return check_done("test_registry route53");
     }
     for (int m = 0; m < 2; m++) {
