@@ -153,14 +153,6 @@ struct reg_registry {
         int used;
     } ambiguous[AMBIGUOUS_MAX];
     size_t ambiguous_next;
-
-    /* Hints of an address held by two buckets (two replicas placed it at the same moment),
-     * for purge_strays(). Guarded by index_lock. */
-    struct stray {
-        struct ip_addr ip;
-        unsigned keeper, stray; /* the lower bucket keeps it */
-    } *strays;
-    size_t nstrays, strays_cap;
 };
 
 /* ---- small helpers --------------------------------------------------------------------- */
@@ -759,20 +751,6 @@ static void entry_moved(struct entry *e, int kind)
     e->since_ms = kind == REG_KIND_SERVED ? 0 : wall_ms();
 }
 
-/* e's address also shows in bucket b: a hint for purge_strays(), which checks it against
- * fresh reads before anything is written. Caller holds index_lock. */
-static void stray_hint(struct reg_registry *reg, const struct entry *e, unsigned b)
-{
-    unsigned lo = b < e->bucket ? b : e->bucket, hi = b < e->bucket ? e->bucket : b;
-    for (size_t i = 0; i < reg->nstrays; i++)
-        if (reg->strays[i].stray == hi && !ip_cmp(&reg->strays[i].ip, &e->ip))
-            return;
-    reg->strays = xgrow(reg->strays, &reg->strays_cap, reg->nstrays + 1, sizeof(*reg->strays));
-    reg->strays[reg->nstrays].ip = e->ip;
-    reg->strays[reg->nstrays].keeper = lo;
-    reg->strays[reg->nstrays++].stray = hi;
-}
-
 /* ---- lifecycle -------------------------------------------------------------------------- */
 
 static void *committer_main(void *arg);
@@ -872,7 +850,6 @@ void reg_destroy(struct reg_registry *reg)
         }
     }
     free(reg->table);
-    free(reg->strays);
     pthread_mutex_destroy(&reg->index_lock);
     pthread_cond_destroy(&reg->index_cond);
     pthread_mutex_destroy(&reg->work_lock);
@@ -906,10 +883,8 @@ enum rc_code reg_load(struct reg_registry *reg, char *detail, size_t n)
         r->nvalues = 0;
         reg->reserved[slot->type][slot->bucket] += (unsigned)slot->nvalues;
         for (size_t v = 0; v < slot->nvalues; v++) {
-            struct entry *e = *index_slot(reg, &slot->values[v]);
-            if (e && e->bucket != slot->bucket)
-                stray_hint(reg, e, slot->bucket);
-            if (e) {
+            struct entry *e;
+            if (*index_slot(reg, &slot->values[v])) {
                 char ip[IP_TEXT_MAX];
                 log_warn("msg=\"IP found in two record sets; it is kept in the first\" ip=%s "
                          "bucket=%u set=%s",
@@ -1327,8 +1302,6 @@ static void adopt(struct reg_registry *reg, struct bucket *bk, struct reg_record
                 entry_moved(e, k);
                 e->foreign_down = k == REG_KIND_DOWN;
                 moved++;
-            } else if (e->state == ENTRY_PRESENT && e->bucket != b) {
-                stray_hint(reg, e, b);
             }
         }
     pthread_cond_broadcast(&reg->index_cond);
@@ -2421,135 +2394,6 @@ out:
     free(fresh);
 }
 
-/* The sets of fresh[] that differ from bk's. */
-static unsigned changed_sets(const struct bucket *bk, const struct reg_record *fresh)
-{
-    unsigned mask = 0;
-    for (int k = 0; k < REG_KINDS; k++)
-        if (set_changed(&bk->rec[k], &fresh[k]))
-            mask |= 1u << k;
-    return mask;
-}
-
-/*
- * One hint of an address in two buckets. Both buckets are read afresh under their locks
- * (lower first; nothing else holds two). Where the address really is decides:
- * - in both: the copy in the higher bucket (the stray) is removed in one atomic batch that
- *   also carries the lower bucket's set exactly as read (DELETE + CREATE of it unchanged), so
- *   it fails unless the keeper still holds the address: a view that went stale meanwhile can
- *   never remove the only copy. Every replica applies the same rule, so they never remove
- *   both copies.
- * - in one: nothing is written; the index follows it there (another writer moved it).
- * Both buckets then take what was read (and written); after a failed removal nothing changes.
- * Skipped while a batch of either is in flight or an operation on the address is: the next
- * hint comes with the next read.
- */
-static void purge_one(struct reg_registry *reg, const struct stray *s)
-{
-    enum reg_type t = reg_type_of(&s->ip);
-    struct bucket *kb = &reg->buckets[t][s->keeper], *sb = &reg->buckets[t][s->stray];
-    struct reg_record fk[REG_KINDS], fs[REG_KINDS], ns[REG_KINDS];
-    char detail[REG_DETAIL_MAX], change_id[REG_CHANGE_ID_MAX] = "", txt[IP_TEXT_MAX];
-    int kk = -1, sk = -1, purged = 0;
-    struct entry *e;
-    enum rc_code rc;
-
-    memset(fk, 0, sizeof(fk));
-    memset(fs, 0, sizeof(fs));
-    memset(ns, 0, sizeof(ns));
-    ip_format(&s->ip, txt);
-    pthread_mutex_lock(&kb->lock);
-    pthread_mutex_lock(&sb->lock);
-    if (kb->inflight || sb->inflight)
-        goto out;
-    rc = read_bucket(reg, t, s->keeper, fk, detail, sizeof(detail));
-    if (rc == RC_OK)
-        rc = read_bucket(reg, t, s->stray, fs, detail, sizeof(detail));
-    if (rc) {
-        log_warn("msg=\"cannot read the buckets of an address found twice; will try again\" "
-                 "ip=%s rc=%s detail=\"%s\"", txt, rc_slug(rc), detail);
-        goto out;
-    }
-    kk = triple_find(fk, &s->ip);
-    sk = triple_find(fs, &s->ip);
-    pthread_mutex_lock(&reg->index_lock);
-    e = *index_slot(reg, &s->ip);
-    if (!e || e->state != ENTRY_PRESENT) {
-        pthread_mutex_unlock(&reg->index_lock);
-        goto out;
-    }
-    pthread_mutex_unlock(&reg->index_lock);
-    triple_copy(ns, fs);
-    if (kk >= 0 && sk >= 0) {
-        struct reg_record tmp;
-        struct reg_change chg[2];
-        record_with(&fs[sk], &s->ip, 0, &tmp);
-        reg_record_release(&ns[sk]);
-        ns[sk] = tmp;
-        ns[sk].weight = sk == REG_KIND_SERVED ? reg_weight_for(&reg->opt, ns[sk].nvalues) : 0;
-        ns[sk].ttl = reg->opt.ttl;
-        chg[0].old = &fk[kk];
-        chg[0].new = &fk[kk];
-        chg[1].old = &fs[sk];
-        chg[1].new = ns[sk].nvalues ? &ns[sk] : NULL;
-        rc = reg->prov->ops->apply(reg->prov, chg, 2, change_id, detail, sizeof(detail));
-        if (rc == RC_OK) {
-            purged = 1;
-            log_warn("msg=\"address was in two buckets; removed the copy in the higher one\" "
-                     "ip=%s kept=%u removed=%u change_id=%s",
-                     txt, s->keeper, s->stray, change_id[0] ? change_id : "-");
-        } else {
-            /* Nothing was written; the views stay as they were (the next write or read
-             * brings them in line, and the next hint tries again). */
-            log_warn("msg=\"removing an address's second copy failed; will try again\" ip=%s "
-                     "rc=%s detail=\"%s\"", txt, rc_slug(rc), detail);
-            goto out;
-        }
-    }
-    /* The index follows the copy that stays (or the only one), with its lease and check. */
-    pthread_mutex_lock(&reg->index_lock);
-    e = *index_slot(reg, &s->ip);
-    {
-        int at = kk >= 0 ? (int)s->keeper : sk >= 0 ? (int)s->stray : -1;
-        int kind = at == (int)s->keeper ? kk : sk;
-        if (e && e->state == ENTRY_PRESENT && at >= 0 && e->bucket != (unsigned)at) {
-            reg->reserved[t][e->bucket]--;
-            reg->reserved[t][at]++;
-            e->bucket = (unsigned)at;
-            entry_moved(e, kind);
-        }
-    }
-    pthread_mutex_unlock(&reg->index_lock);
-    {
-        unsigned mk = changed_sets(kb, fk), ms = changed_sets(sb, purged ? ns : fs);
-        if (mk)
-            adopt(reg, kb, fk, mk);
-        if (ms)
-            adopt(reg, sb, purged ? ns : fs, ms);
-    }
-out:
-    pthread_mutex_unlock(&sb->lock);
-    pthread_mutex_unlock(&kb->lock);
-    triple_release(fk);
-    triple_release(fs);
-    triple_release(ns);
-}
-
-static void purge_strays(struct reg_registry *reg)
-{
-    struct stray *todo;
-    size_t n;
-    pthread_mutex_lock(&reg->index_lock);
-    todo = reg->strays;
-    n = reg->nstrays;
-    reg->strays = NULL;
-    reg->nstrays = reg->strays_cap = 0;
-    pthread_mutex_unlock(&reg->index_lock);
-    for (size_t i = 0; i < n; i++)
-        purge_one(reg, &todo[i]);
-    free(todo);
-}
-
 /* Every 250 ms, or at once when a verdict changed. */
 static void *reaper_main(void *arg)
 {
@@ -2571,7 +2415,6 @@ static void *reaper_main(void *arg)
             break;
         }
         pthread_mutex_unlock(&reg->reaper_lock);
-        purge_strays(reg);
         reap_leases(reg);
         reconcile(reg);
         if (reg->opt.resync_ms) {
