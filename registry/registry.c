@@ -1375,6 +1375,16 @@ static int vanished_from_all(const struct reg_record *old, const struct reg_reco
     return 0;
 }
 
+/* The sets of fresh[] that differ from bk's (a bit per kind). Caller holds bk->lock. */
+static unsigned changed_sets(const struct bucket *bk, const struct reg_record *fresh)
+{
+    unsigned mask = 0;
+    for (int k = 0; k < REG_KINDS; k++)
+        if (set_changed(&bk->rec[k], &fresh[k]))
+            mask |= 1u << k;
+    return mask;
+}
+
 /* Read the three sets of type t, bucket b into fresh[], in kind order (no lock needed). */
 static enum rc_code read_bucket(struct reg_registry *reg, enum reg_type t, unsigned b,
                                 struct reg_record *fresh, char *detail, size_t n)
@@ -2351,9 +2361,7 @@ static void resync(struct reg_registry *reg)
             unsigned mask = 0;
             pthread_mutex_lock(&bk->lock);
             if (bk->changes == seen[t][b] && !bk->inflight)
-                for (int k = 0; k < REG_KINDS; k++)
-                    if (set_changed(&bk->rec[k], &fresh[t][b][k]))
-                        mask |= 1u << k;
+                mask = changed_sets(bk, fresh[t][b]);
             if (mask && hiding_sets(bk->rec, fresh[t][b])) {
                 /* The listing reads the names one after another: an address another writer
                  * moved meanwhile may show in none. Read this bucket again (without its
@@ -2369,9 +2377,7 @@ static void resync(struct reg_registry *reg)
                     triple_release(fresh[t][b]);
                     memcpy(fresh[t][b], again, sizeof(again));
                     memset(again, 0, sizeof(again));
-                    for (int k = 0; k < REG_KINDS; k++)
-                        if (set_changed(&bk->rec[k], &fresh[t][b][k]))
-                            mask |= 1u << k;
+                    mask = changed_sets(bk, fresh[t][b]);
                 } else if (rc != RC_OK) {
                     log_warn("msg=\"resync: cannot re-read a bucket; will try again\" "
                              "bucket=%u rc=%s detail=\"%s\"", b, rc_slug(rc), detail);
