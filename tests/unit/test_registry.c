@@ -1203,6 +1203,7 @@ struct wrap {
                          size_t dn);
     enum rc_code (*apply)(struct wrap *w, const struct reg_change *c, size_t n, char *id,
                           char *d, size_t dn);
+    void (*before_reload)(struct wrap *w);
     int own_inner; /* destroy inner with it */
     atomic_uint slow_ms;
     atomic_int applies, reloads;
@@ -1229,6 +1230,8 @@ static enum rc_code wrap_reload(struct reg_provider *p, enum reg_type t, enum re
 {
     struct wrap *w = (struct wrap *)p;
     atomic_fetch_add(&w->reloads, 1);
+    if (w->before_reload)
+        w->before_reload(w);
     return w->inner->ops->reload(w->inner, t, k, b, out, d, dn);
 }
 static void wrap_destroy(struct reg_provider *p)
@@ -1661,6 +1664,98 @@ static void test_filled_by_another_writer(void)
     reg_record_release(&cur);
     reg_destroy(r);
     p->ops->destroy(p);
+}
+
+/*
+ * The compare-and-swap conflict path re-reads the bucket from the store with no lock held:
+ * while that read is under way (Route 53: rate-limited calls), GET /buckets (reg_snapshot)
+ * and lookups of the same bucket answer at once. The read here waits until the test has
+ * read the bucket, or 3 s; a read that had to wait for it fails the test without hanging it.
+ */
+struct gated {
+    struct wrap w;
+    atomic_int armed, entered, left, released;
+};
+static void gated_reload(struct wrap *w)
+{
+    struct gated *g = (struct gated *)w;
+    if (!atomic_load(&g->armed))
+        return;
+    atomic_store(&g->entered, 1);
+    for (int i = 0; i < 300 && !atomic_load(&g->released); i++)
+        nanosleep(&(struct timespec){0, 10 * 1000000L}, NULL);
+    atomic_store(&g->left, 1);
+}
+struct gated_job {
+    struct reg_registry *r;
+    enum rc_code rc;
+};
+static void *gated_register(void *arg)
+{
+    struct gated_job *j = arg;
+    struct reg_placement pl;
+    int created;
+    j->rc = reg(j->r, "10.0.8.3", &pl, &created);
+    return NULL;
+}
+static void test_read_not_blocked_by_reread(void)
+{
+    struct reg_options o = opts(1, 10, REG_BUCKETING_BALANCED, REG_WEIGHTS_PROPORTIONAL);
+    struct gated *g = calloc(1, sizeof(*g));
+    struct reg_provider *inner = NULL;
+    struct reg_registry *r;
+    struct reg_bucket_view *views = NULL;
+    struct reg_placement pl;
+    struct reg_record cur = {0}, next;
+    struct ip_addr first = ip("10.0.8.1");
+    struct gated_job job;
+    pthread_t t;
+    char detail[256];
+    int created, unblocked = 0;
+    size_t nviews = 0;
+
+    CHECK_INT(reg_provider_memory_create(NULL, &inner, detail, sizeof(detail)), RC_OK);
+    wrap_init(&g->w, inner);
+    g->w.own_inner = 1;
+    g->w.before_reload = gated_reload;
+    r = reg_create(&o, &g->w.base);
+    CHECK_INT(reg_load(r, detail, sizeof(detail)), RC_OK);
+    CHECK_INT(reg(r, "10.0.8.1", &pl, &created), RC_OK);
+    /* Another writer adds 10.0.8.2: our next write to the bucket conflicts. */
+    stored(inner, REG_A, 0, &cur);
+    reg_record_copy(&next, &cur);
+    next.values = realloc(next.values, 2 * sizeof(*next.values));
+    next.values[1] = ip("10.0.8.2");
+    next.nvalues = 2;
+    next.weight = 2;
+    {
+        struct reg_change c = {&cur, &next};
+        CHECK_INT(inner->ops->apply(inner, &c, 1, NULL, detail, sizeof(detail)), RC_OK);
+    }
+    reg_record_release(&cur);
+    reg_record_release(&next);
+
+    atomic_store(&g->armed, 1);
+    job.r = r;
+    job.rc = RC_INTERNAL;
+    pthread_create(&t, NULL, gated_register, &job);
+    for (int i = 0; i < 500 && !atomic_load(&g->entered); i++)
+        nanosleep(&(struct timespec){0, 10 * 1000000L}, NULL);
+    CHECK(atomic_load(&g->entered));
+    nviews = reg_snapshot(r, &views);
+    CHECK_INT(reg_lookup(r, &first, &pl), RC_OK);
+    unblocked = !atomic_load(&g->left);
+    atomic_store(&g->released, 1);
+    pthread_join(t, NULL);
+    CHECK(unblocked); /* the reads did not wait for the store */
+    CHECK_INT(nviews, 1);
+    CHECK_INT(job.rc, RC_OK);
+    reg_views_free(views, nviews);
+    /* The re-read was adopted: all three are registered, in one bucket. */
+    stored(inner, REG_A, 0, &cur);
+    CHECK_INT(cur.nvalues, 3);
+    reg_record_release(&cur);
+    reg_destroy(r);
 }
 
 /* A pass-through provider whose apply can be slowed down and counts its calls. */
@@ -2138,6 +2233,7 @@ int main(int argc, char **argv)
         test_resync();
         test_partial_reload_leaves_duplicate();
         test_filled_by_another_writer();
+        test_read_not_blocked_by_reread();
     }
     test_duplicate_crashes(); /* immediate mode (the last set) */
     commit_mode = REG_COMMIT_GROUP;

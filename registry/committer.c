@@ -1,0 +1,463 @@
+/*
+ * committer.c: group commit. Submitted mutations queue on their bucket; one committer thread
+ * merges what is pending into as few store calls as Route 53's limits allow, chosen by
+ * registry/batch_policy.c, and settles every intent of a call at once. A refused call is split
+ * to isolate the bucket at fault; a conflict re-reads that bucket (no lock held) and requeues
+ * its intents in order.
+ *
+ * Threads: submitters enqueue (bucket lock, then work_lock); the committer drains, sends and
+ * settles. A bucket with a batch in flight is marked writing until it settles.
+ */
+#include "registry/internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/log.h"
+#include "util/xalloc.h"
+
+/* Resubmit operations that waited for an IP to settle (outside every lock). */
+static void resubmit(struct reg_registry *reg, struct intent *waiters)
+{
+    while (waiters) {
+        struct intent *next = waiters->next;
+        waiters->next = NULL;
+        committer_submit(reg, waiters);
+        waiters = next;
+    }
+}
+
+/* Queue in on its bucket and wake the committer. */
+static void enqueue(struct reg_registry *reg, struct intent *in, int front)
+{
+    struct bucket *bk = &reg->buckets[reg_type_of(&in->ip)][in->bucket];
+
+    pthread_mutex_lock(&bk->lock);
+    if (front) {
+        in->next = bk->queue;
+        bk->queue = in;
+        if (!in->next)
+            bk->queue_tail = &in->next;
+    } else {
+        in->next = NULL;
+        if (!bk->queue)
+            bk->queue_tail = &bk->queue;
+        *bk->queue_tail = in;
+        bk->queue_tail = &in->next;
+    }
+    /* Count it before the bucket lock goes: drain() may take it at once and uncount it. */
+    pthread_mutex_lock(&reg->work_lock);
+    reg->queued++;
+    if (!bk->listed) {
+        bk->listed = 1;
+        bk->dirty_next = NULL;
+        *reg->dirty_tail = bk;
+        reg->dirty_tail = &bk->dirty_next;
+    }
+    pthread_cond_signal(&reg->work_cond);
+    pthread_mutex_unlock(&reg->work_lock);
+    pthread_mutex_unlock(&bk->lock);
+}
+
+/* Queue in behind the operation in flight on its IP, or admit it and queue it on its
+ * bucket (or answer it at once when it needs no commit). */
+void committer_submit(struct reg_registry *reg, struct intent *in)
+{
+    struct entry *e;
+
+    pthread_mutex_lock(&reg->index_lock);
+    e = index_find(reg, &in->ip);
+    if (e && e->state != ENTRY_PRESENT) {
+        /* An operation on this IP is in flight: run after it, in order. */
+        struct intent **pp = &e->waiters;
+        while (*pp)
+            pp = &(*pp)->next;
+        in->next = NULL;
+        *pp = in;
+        pthread_mutex_unlock(&reg->index_lock);
+        return;
+    }
+    if (intent_admit_or_answer(reg, in, e, committer_submit))
+        enqueue(reg, in, 0);
+}
+
+/* One bucket's part of a batch. */
+struct slot {
+    struct bucket *bk;
+    struct reg_record old[REG_KINDS]; /* copies of the committed sets (nvalues 0: none) */
+    struct reg_record next[REG_KINDS];
+    struct intent *intents;
+};
+
+/* Settle a committed slot: the store holds next (an empty change: its old sets). Completions
+ * run after the locks. */
+static void settle_ok(struct reg_registry *reg, struct slot *sl, const char *change_id)
+{
+    struct bucket *bk = sl->bk;
+    struct intent *waiters, *in;
+    unsigned weight;
+
+    pthread_mutex_lock(&bk->lock);
+    waiters = bucket_commit(reg, bk, sl->next, sl->intents, RC_OK);
+    bk->writing = 0;
+    weight = bk->rec[REG_KIND_SERVED].weight;
+    for (in = sl->intents; in; in = in->next)
+        intent_log_change(reg, in->op, &in->ip, bk);
+    pthread_mutex_unlock(&bk->lock);
+
+    while ((in = sl->intents)) {
+        struct reg_result res;
+        sl->intents = in->next;
+        intent_result(in, weight, change_id, &res);
+        intent_finish(in, &res);
+    }
+    resubmit(reg, waiters);
+}
+
+/* Fail every intent of a slot: nothing of it was applied. */
+static void settle_failed(struct reg_registry *reg, struct slot *sl, enum rc_code rc,
+                          const char *detail)
+{
+    struct intent *waiters, *in;
+
+    pthread_mutex_lock(&sl->bk->lock);
+    waiters = bucket_commit(reg, sl->bk, NULL, sl->intents, rc);
+    sl->bk->writing = 0;
+    pthread_mutex_unlock(&sl->bk->lock);
+    while ((in = sl->intents)) {
+        sl->intents = in->next;
+        intent_fail(in, rc, detail);
+    }
+    resubmit(reg, waiters);
+}
+
+/* Put a slot's intents back at the front of its queue (after a conflict). */
+static void requeue(struct reg_registry *reg, struct slot *sl)
+{
+    struct intent *in, *rev = NULL;
+    pthread_mutex_lock(&sl->bk->lock);
+    sl->bk->writing = 0; /* the store refused the batch: nothing of it was applied */
+    pthread_mutex_unlock(&sl->bk->lock);
+    while ((in = sl->intents)) { /* reverse, so pushing to the front keeps the order */
+        sl->intents = in->next;
+        in->next = rev;
+        rev = in;
+    }
+    while ((in = rev)) {
+        rev = in->next;
+        if (++in->rounds >= CONFLICT_ROUNDS) {
+            struct slot one = {.bk = sl->bk, .intents = in};
+            in->next = NULL;
+            settle_failed(reg, &one, RC_CONFLICT,
+                          "the record kept changing underneath through another writer");
+            continue;
+        }
+        enqueue(reg, in, 1);
+    }
+}
+
+static void slot_release(struct slot *sl)
+{
+    sets_release(sl->old);
+    sets_release(sl->next);
+}
+
+/* Send slots[0..n) as one atomic store call; on failure isolate the cause by halving. A slot
+ * (one bucket's sets) is never split: its changes stay in one call. */
+static void send_batch(struct reg_registry *reg, struct slot *slots, size_t n, int paced)
+{
+    struct reg_change *chg = xcalloc(n * REG_KINDS, sizeof(*chg));
+    char change_id[REG_CHANGE_ID_MAX] = "", detail[REG_DETAIL_MAX] = "";
+    size_t nchg = 0, elements = 0, queued;
+    unsigned mask0 = 0;
+    enum rc_code rc;
+
+    if (!paced && reg->prov->ops->pace)
+        reg->prov->ops->pace(reg->prov);
+    for (size_t i = 0; i < n; i++) {
+        unsigned mask;
+        size_t c = sets_changes(slots[i].old, slots[i].next, chg + nchg, &mask);
+        for (size_t j = nchg; j < nchg + c; j++)
+            elements +=
+                (chg[j].old ? chg[j].old->nvalues : 0) + (chg[j].new ? chg[j].new->nvalues : 0);
+        nchg += c;
+        if (i == 0)
+            mask0 = mask;
+    }
+    rc = reg->prov->ops->apply(reg->prov, chg, nchg, change_id, detail, sizeof(detail));
+    rmetrics_batch(nchg, elements, rc);
+    pthread_mutex_lock(&reg->work_lock);
+    reg->batches++;
+    reg->batched_changes += nchg;
+    queued = reg->queued;
+    pthread_mutex_unlock(&reg->work_lock);
+    log_debug("msg=batch buckets=%zu changes=%zu elements=%zu queued=%zu rc=%s", n, nchg, elements,
+              queued, rc_slug(rc));
+    free(chg);
+
+    if (rc == RC_OK) {
+        for (size_t i = 0; i < n; i++)
+            settle_ok(reg, &slots[i], change_id);
+        return;
+    }
+    if (n > 1 && rc != RC_UNAVAILABLE && rc != RC_UPSTREAM_TIMEOUT && rc != RC_NOT_READY) {
+        /* One bucket's change spoils the batch: find it by halving, commit the rest. */
+        log_warn("msg=\"batch refused; splitting to isolate the cause\" buckets=%zu rc=%s", n,
+                 rc_slug(rc));
+        send_batch(reg, slots, n / 2, 0);
+        send_batch(reg, slots + n / 2, n - n / 2, 0);
+        return;
+    }
+    if (rc == RC_CONFLICT) {
+        /* One bucket changed underneath: adopt what the store holds (read with no lock
+         * held), then try again. */
+        enum rc_code lrc = bucket_reread(reg, slots[0].bk, mask0, detail, sizeof(detail));
+        if (lrc == RC_OK) {
+            /* Another writer is busy on this bucket: back off with full jitter (no lock
+             * held) so it cannot win every race against us. */
+            unsigned rounds = slots[0].intents ? slots[0].intents->rounds : 0;
+            requeue(reg, &slots[0]);
+            bucket_backoff(rounds);
+            return;
+        }
+        rc = lrc;
+    }
+    for (size_t i = 0; i < n; i++)
+        settle_failed(reg, &slots[i], rc, detail);
+}
+
+/*
+ * Unlink from bk's queue the registrations that no longer fit: another writer's additions,
+ * adopted on a conflict, may have filled the bucket since they were placed (immediate mode
+ * checks the same in commit_now). Their index entries are settled (dropped); the operations
+ * that waited on them go to *waiters. Returns them, for refuse() once no lock is held. Caller
+ * holds bk->lock.
+ */
+static struct intent *take_overflow(struct reg_registry *reg, struct bucket *bk,
+                                    struct intent **waiters)
+{
+    struct reg_record tr[REG_KINDS];
+    struct intent *out = NULL, **otail = &out, **pp, *in;
+    size_t created = 0, nout = 0;
+
+    *waiters = NULL;
+    for (in = bk->queue; in; in = in->next)
+        created += (size_t)in->created;
+    if (sets_count(bk->rec) + created <= reg->opt.max_per_bucket)
+        return NULL; /* the common case: everything fits */
+    sets_copy(tr, bk->rec);
+    for (pp = &bk->queue; (in = *pp);) {
+        if (in->created && sets_find(tr, &in->ip) < 0 &&
+            sets_count(tr) >= reg->opt.max_per_bucket) {
+            *pp = in->next;
+            in->next = NULL;
+            *otail = in;
+            otail = &in->next;
+            nout++;
+            continue;
+        }
+        sets_apply_op(tr, in);
+        pp = &in->next;
+    }
+    sets_release(tr);
+    bk->queue_tail = pp;
+    if (!out)
+        return NULL;
+    *waiters = bucket_commit(reg, bk, NULL, out, RC_CONFLICT);
+    pthread_mutex_lock(&reg->work_lock);
+    reg->queued -= nout;
+    pthread_mutex_unlock(&reg->work_lock);
+    return out;
+}
+
+/* Answer what take_overflow() took (no lock held). */
+static void refuse(struct reg_registry *reg, struct intent *refused, struct intent *waiters)
+{
+    struct intent *in;
+    while ((in = refused)) {
+        refused = in->next;
+        intent_fail(in, RC_CONFLICT, "the bucket filled up through another writer; retry");
+    }
+    resubmit(reg, waiters);
+}
+
+/* What the send rule needs to know of bk's queue. */
+static void describe(struct bucket *bk, struct batch_candidate *c)
+{
+    memset(c, 0, sizeof(*c));
+    pthread_mutex_lock(&bk->lock);
+    c->values = bk->rec[REG_KIND_SERVED].nvalues;
+    for (struct intent *in = bk->queue; in; in = in->next) {
+        if (!c->oldest_ns)
+            c->oldest_ns = in->submitted_ns;
+        if (in->op == REG_OP_ADD || in->op == REG_OP_ENSURE)
+            c->adds++;
+        else
+            c->removes++;
+    }
+    pthread_mutex_unlock(&bk->lock);
+}
+
+/*
+ * Take the queued intents of dirty buckets into one batch within the limits, in the order and
+ * under the hold that registry/batch_policy.c decides. Buckets left out stay dirty and go
+ * first next time. Returns the slots (*out, to free) and their count.
+ */
+static size_t drain(struct reg_registry *reg, struct slot **out)
+{
+    struct bucket *list[2 * REG_MAX_BUCKETS], *bk, *skipped = NULL, **skipped_tail = &skipped;
+    struct batch_candidate cand[2 * REG_MAX_BUCKETS];
+    double scores[2 * REG_MAX_BUCKETS], min_score;
+    size_t order[2 * REG_MAX_BUCKETS];
+    size_t n = 0, cap = 0, elements = 0, chars = 0, nlist = 0;
+    struct slot *slots = NULL;
+    int64_t now = clock_mono_ns();
+
+    min_score = batch_policy_min_score(&reg->rate, atomic_load(&reg->submitted), now);
+
+    /* Take the dirty list as an array: once unlisted, a bucket's dirty_next belongs to whoever
+     * lists it again. */
+    pthread_mutex_lock(&reg->work_lock);
+    for (bk = reg->dirty_head; bk && nlist < 2 * REG_MAX_BUCKETS; bk = bk->dirty_next) {
+        bk->listed = 0;
+        list[nlist++] = bk;
+    }
+    reg->dirty_head = NULL;
+    reg->dirty_tail = &reg->dirty_head;
+    pthread_mutex_unlock(&reg->work_lock);
+    for (size_t i = 0; i < nlist; i++)
+        describe(list[i], &cand[i]);
+    batch_policy_rank(cand, nlist, now, order, scores);
+
+    for (size_t k = 0; k < nlist; k++) {
+        struct slot sl;
+        size_t e, c, taken = 0, changed;
+        bk = list[order[k]];
+        memset(&sl, 0, sizeof(sl));
+        sl.bk = bk;
+        pthread_mutex_lock(&bk->lock);
+        for (;;) {
+            struct intent *waiters, *refused = take_overflow(reg, bk, &waiters);
+            if (!refused)
+                break;
+            pthread_mutex_unlock(&bk->lock);
+            refuse(reg, refused, waiters);
+            pthread_mutex_lock(&bk->lock);
+        }
+        if (!bk->queue) {
+            pthread_mutex_unlock(&bk->lock);
+            continue;
+        }
+        sets_copy(sl.old, bk->rec);
+        sets_apply_intents(&reg->opt, bk->rec, bk->queue, sl.next);
+        sets_cost(sl.old, sl.next, &e, &c);
+        if (!batch_policy_fits(n, elements, chars, e, c) || scores[order[k]] < min_score) {
+            pthread_mutex_unlock(&bk->lock);
+            slot_release(&sl);
+            pthread_mutex_lock(&reg->work_lock);
+            if (!bk->listed) { /* not listed again meanwhile: keep it for the next batch */
+                bk->listed = 1;
+                bk->dirty_next = NULL;
+                *skipped_tail = bk;
+                skipped_tail = &bk->dirty_next;
+            }
+            pthread_mutex_unlock(&reg->work_lock);
+            continue;
+        }
+        sl.intents = bk->queue;
+        for (struct intent *in = bk->queue; in; in = in->next)
+            taken++;
+        bk->queue = NULL;
+        bk->queue_tail = &bk->queue;
+        bk->writing = 1; /* until settle_ok, settle_failed or requeue */
+        pthread_mutex_unlock(&bk->lock);
+        pthread_mutex_lock(&reg->work_lock);
+        reg->queued -= taken;
+        pthread_mutex_unlock(&reg->work_lock);
+
+        {
+            struct reg_change unused[REG_KINDS];
+            unsigned mask;
+            changed = sets_changes(sl.old, sl.next, unused, &mask);
+        }
+        if (!changed) {
+            /* Nothing to change (adopted meanwhile): complete without a call. */
+            settle_ok(reg, &sl, "");
+            slot_release(&sl);
+            continue;
+        }
+        slots = xgrow(slots, &cap, n + 1, sizeof(*slots));
+        slots[n++] = sl;
+        elements += e;
+        chars += c;
+    }
+    /* Buckets that did not fit go first next time. */
+    if (skipped) {
+        pthread_mutex_lock(&reg->work_lock);
+        *skipped_tail = reg->dirty_head;
+        if (!reg->dirty_head)
+            reg->dirty_tail = skipped_tail;
+        reg->dirty_head = skipped;
+        pthread_mutex_unlock(&reg->work_lock);
+    }
+    *out = slots;
+    return n;
+}
+
+/* The committer thread: wait for work, pace, drain, send; until stopped with nothing left. */
+static void *committer_main(void *arg)
+{
+    struct reg_registry *reg = arg;
+    for (;;) {
+        struct slot *slots = NULL;
+        size_t n;
+        pthread_mutex_lock(&reg->work_lock);
+        while (!reg->dirty_head && !reg->stopping)
+            pthread_cond_wait(&reg->work_cond, &reg->work_lock);
+        if (!reg->dirty_head && reg->stopping) {
+            pthread_mutex_unlock(&reg->work_lock);
+            break;
+        }
+        pthread_mutex_unlock(&reg->work_lock);
+        /* Wait for the rate limit first: whatever arrives meanwhile joins this batch. */
+        if (reg->prov->ops->pace)
+            reg->prov->ops->pace(reg->prov);
+        n = drain(reg, &slots);
+        if (n) {
+            send_batch(reg, slots, n, 1);
+        } else {
+            /* Everything waits for a burst to fill it (batch_policy_min_score): look again
+             * shortly. */
+            struct timespec ts = {0, 10 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+        }
+        for (size_t i = 0; i < n; i++)
+            slot_release(&slots[i]);
+        free(slots);
+    }
+    return NULL;
+}
+
+/* Start the committer thread. RC_INTERNAL when it cannot be created. */
+enum rc_code committer_start(struct reg_registry *reg)
+{
+    if (reg->committer_started)
+        return RC_OK;
+    if (pthread_create(&reg->committer, NULL, committer_main, reg) != 0)
+        return RC_INTERNAL;
+    reg->committer_started = 1;
+    return RC_OK;
+}
+
+/* Let the committer finish what is queued, then join it. */
+void committer_stop(struct reg_registry *reg)
+{
+    if (!reg->committer_started)
+        return;
+    pthread_mutex_lock(&reg->work_lock);
+    reg->stopping = 1;
+    pthread_cond_signal(&reg->work_cond);
+    pthread_mutex_unlock(&reg->work_lock);
+    pthread_join(reg->committer, NULL);
+    reg->committer_started = 0;
+}

@@ -1,0 +1,320 @@
+/*
+ * internal.h: the registry's private contract. The structs its files share, the lock order
+ * and the invariants, stated once; each function below is defined in the file named above it.
+ * Nothing outside registry/ includes this header.
+ *
+ * State: for each type (A, AAAA) REG_MAX_BUCKETS buckets, each three committed record sets
+ * (enum reg_kind: served, down, draining; nvalues == 0: the set does not exist, see
+ * docs/design-health.md); an index ip -> {bucket, set, state}; per-bucket reservation counts
+ * that placement reads.
+ *
+ * Lock order: a bucket lock, then the index lock, then the work lock (group commit), then
+ * (inside hc_engine_*) the checker's own lock. The maintainer's lock is taken alone.
+ * No lock is held across a provider call (network I/O), a sleep or a completion callback:
+ * a bucket is kept by one writer at a time through its `writing` flag instead, so readers
+ * (GET /buckets, lookups) never wait on Route 53.
+ *
+ * Invariants (whenever no lock is held):
+ * - an index entry is PRESENT iff its IP is in one of the committed sets of its bucket, and
+ *   `where` names that set;
+ * - reserved[t][b] == committed values of bucket b's three sets + ADDING entries for b, so a
+ *   backend that is down or draining keeps its place and always has room to come back;
+ * - a bucket's committed sets change only in registry/bucket.c, through bucket_commit() and
+ *   bucket_adopt(), which update the index under the same bucket-lock hold;
+ * - an IP is acknowledged only after the provider applied the change;
+ * - one IP has at most one operation in flight: later ones wait (index_cond in immediate mode,
+ *   the entry's waiters in group mode), so duplicate requests serialize and answer
+ *   consistently.
+ */
+#ifndef R53REG_REGISTRY_INTERNAL_H
+#define R53REG_REGISTRY_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "registry/batch_policy.h"
+#include "registry/provider.h"
+#include "registry/registry.h"
+
+enum entry_state { ENTRY_ADDING, ENTRY_PRESENT, ENTRY_REMOVING, ENTRY_MOVING };
+enum transition { TRANS_NONE, TRANS_DOWN, TRANS_UP };
+#define AMBIGUOUS_MAX 256
+/* Compare-and-swap rounds a mutation gets before it fails with RC_CONFLICT. */
+#define CONFLICT_ROUNDS 16
+/* A failed health move or lease removal is retried after this long (the store is failing:
+ * do not hammer it). */
+#define TRANSITION_RETRY_NS (5 * 1000000000LL)
+#define ALL_KINDS ((1u << REG_KINDS) - 1)
+
+/* A submitted mutation: queued on its bucket (group mode) or run on the caller's thread
+ * (immediate mode), answered through done() exactly once. */
+struct intent {
+    int64_t submitted_ns; /* CLOCK_MONOTONIC */
+    enum reg_op op;
+    struct ip_addr ip;
+    unsigned bucket;
+    unsigned rounds; /* compare-and-swap conflicts met so far */
+    int created;     /* REG_OP_ADD of an IP that was not registered */
+    int to_down;     /* REG_OP_ADD of a draining IP whose checks fail: back to the down set */
+    int expiry;      /* REG_OP_REMOVE of an expired lease: only if it is still expired */
+    int kind_after;  /* settling: the set holding the IP after the commit, -1: none */
+    reg_done_fn done;
+    void *arg;
+    struct intent *next;
+};
+
+/* A mutation the maintainer started (a lease expiry, a health move): its completion's arg. */
+struct chore {
+    struct reg_registry *reg;
+    struct ip_addr ip;
+    enum reg_op op;
+};
+
+/* One IP in the index. Guarded by the registry's index_lock. */
+struct entry {
+    struct ip_addr ip;
+    unsigned bucket;
+    enum entry_state state;
+    enum reg_kind where;       /* the set holding it (unless ADDING) */
+    int64_t since_ms;          /* Unix ms it entered where, for down and draining */
+    int64_t lease_deadline_ns; /* CLOCK_MONOTONIC; 0: no lease */
+    unsigned lease_s;
+    int lease_expiring; /* a removal for the expired lease is in flight */
+    /* health checks */
+    unsigned char checked;      /* handed to the checker */
+    unsigned char health_down;  /* the checker's verdict */
+    unsigned char held;         /* its verdict is down but the fail-open guard keeps it served */
+    unsigned char transition;   /* enum transition: a move for the verdict is in flight */
+    unsigned char undrain_down; /* an undrain to the down set is in flight (counts as down) */
+    unsigned char foreign_down; /* another writer put it in the down set while we ran */
+    int64_t verdict_ns;         /* CLOCK_MONOTONIC of the latest verdict */
+    int64_t streak_ms;          /* Unix ms of the first check of the streak behind it */
+    int64_t retry_ns;           /* a failed move is retried from then on */
+    int64_t lease_retry_ns;     /* a failed removal of an expired lease is retried from then on */
+    struct intent *waiters;     /* group commit: later operations on this IP, in order */
+    struct entry *next;
+};
+
+struct bucket {
+    pthread_mutex_t lock;
+    pthread_cond_t idle; /* signalled when writing clears */
+    /* guarded by lock */
+    struct reg_record rec[REG_KINDS]; /* served, down, draining */
+    unsigned long long changes;       /* rec was installed or adopted this many times */
+    /* A writer (the committer's batch, or an immediate-mode mutation) owns the bucket's store
+     * state: the store may already hold its change though rec does not yet. Other writers
+     * wait (bucket_claim) and resync leaves the bucket alone; readers go on. */
+    int writing;
+    struct intent *queue; /* group commit: intents not yet sent, in arrival order */
+    struct intent **queue_tail;
+    int listed;                /* guarded by the registry's work_lock: on the dirty list */
+    struct bucket *dirty_next; /* guarded by work_lock */
+};
+
+struct reg_registry {
+    struct reg_options opt;
+    struct reg_provider *prov;
+    atomic_int loaded;
+    atomic_ullong generation; /* see reg_generation() */
+
+    struct bucket buckets[2][REG_MAX_BUCKETS];
+
+    pthread_mutex_t index_lock;
+    pthread_cond_t index_cond; /* an entry settled or left */
+    /* guarded by index_lock */
+    struct entry **table;
+    size_t table_size; /* power of two */
+    size_t count;
+    unsigned reserved[2][REG_MAX_BUCKETS];
+    /* Registrations whose store call failed in a way that may still have applied it (5xx,
+     * timeout): where they were placed, so a retry goes to the same bucket (meeting itself in
+     * one compare-and-swap, never placed twice) and an adoption of one gets its lease. A ring:
+     * the oldest is forgotten first. */
+    struct {
+        struct ip_addr ip;
+        unsigned bucket;
+        int used;
+    } ambiguous[AMBIGUOUS_MAX];
+    size_t ambiguous_next;
+
+    /* Group commit: the committer thread and its work list. */
+    pthread_t committer;
+    int committer_started;
+    pthread_mutex_t work_lock;
+    pthread_cond_t work_cond;
+    /* guarded by work_lock */
+    struct bucket *dirty_head, **dirty_tail;
+    int stopping;
+    unsigned long long batches, batched_changes;
+    size_t queued;           /* intents queued, not yet sent */
+    atomic_ullong submitted; /* intents ever submitted (arrival rate) */
+    struct batch_rate rate;  /* committer thread only */
+
+    /* The maintainer thread: lease expiry, the health reconciler, resync. */
+    pthread_t maintainer;
+    int maintainer_started;
+    pthread_mutex_t maintainer_lock;
+    pthread_cond_t maintainer_cond;
+    int maintainer_stop;    /* guarded by maintainer_lock */
+    int maintainer_kick;    /* guarded by maintainer_lock: a verdict changed, look now */
+    int64_t next_resync_ns; /* maintainer thread */
+
+    /* Health checks (may be NULL). Set before reg_load, destroyed in reg_destroy. */
+    struct hc_engine *checker;
+    int check_all;
+    unsigned check_port;                          /* the defaults' port, 0: none */
+    unsigned check_interval_ms, check_timeout_ms; /* the defaults' */
+    size_t held;            /* maintainer thread: backends the guard keeps served */
+    int64_t held_logged_ns; /* maintainer thread */
+};
+
+/* ---- time ------------------------------------------------------------------------------- */
+
+static inline int64_t clock_mono_ns(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
+}
+
+static inline int64_t clock_wall_ms(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+}
+
+/* ---- registry/record.c: one record set as a value ----------------------------------------- */
+
+/* Binary search; returns the index of ip or, negated minus one, where it would go. */
+long record_find(const struct reg_record *rec, const struct ip_addr *ip);
+/* old +/- ip into out (a fresh record with old's identity, weight and TTL). */
+void record_with(const struct reg_record *old, const struct ip_addr *ip, int add,
+                 struct reg_record *out);
+
+/* ---- registry/sets.c: a bucket's three sets as a value (pure) ----------------------------- */
+
+int sets_find(const struct reg_record *tr, const struct ip_addr *ip);
+size_t sets_count(const struct reg_record *tr);
+void sets_copy(struct reg_record *dst, const struct reg_record *src);
+void sets_release(struct reg_record *tr);
+int sets_differ(const struct reg_record *old, const struct reg_record *next);
+size_t sets_changes(const struct reg_record *old, const struct reg_record *next,
+                    struct reg_change *chg, unsigned *mask);
+unsigned sets_apply_op(struct reg_record *tr, const struct intent *in);
+void sets_apply_intents(const struct reg_options *opt, const struct reg_record *rec,
+                        const struct intent *in, struct reg_record *out);
+void sets_cost(const struct reg_record *old, const struct reg_record *next, size_t *elements,
+               size_t *chars);
+unsigned sets_changed_mask(const struct reg_record *cur, const struct reg_record *fresh);
+int sets_moved_across(const struct reg_record *cur, const struct reg_record *fresh, unsigned have);
+unsigned sets_hiding(const struct reg_record *old, const struct reg_record *fresh);
+int sets_vanished(const struct reg_record *old, const struct reg_record *fresh);
+
+/* ---- registry/index.c: ip -> entry (caller holds index_lock) ------------------------------ */
+
+struct entry *index_find(struct reg_registry *reg, const struct ip_addr *ip);
+struct entry *index_insert(struct reg_registry *reg, const struct ip_addr *ip, unsigned bucket,
+                           enum entry_state state);
+void index_drop(struct reg_registry *reg, struct entry *e);
+void index_entry_moved(struct entry *e, int kind);
+struct entry *index_settled(struct reg_registry *reg, const struct ip_addr *ip);
+size_t index_count_where(struct reg_registry *reg, enum reg_kind kind);
+void index_free_all(struct reg_registry *reg);
+
+/* ---- registry/placement.c: where a new IP goes (caller holds index_lock) ------------------ */
+
+int placement_choose(struct reg_registry *reg, const struct ip_addr *ip);
+void placement_note_ambiguous(struct reg_registry *reg, const struct intent *intents,
+                              enum rc_code rc);
+int placement_take_ambiguous(struct reg_registry *reg, const struct ip_addr *ip, unsigned *bucket);
+
+/* ---- registry/intent.c: per-IP single flight: admit, settle, answer ----------------------- */
+
+const char *intent_op_name(enum reg_op op);
+enum reg_state intent_state_of(int kind);
+void intent_say_not_registered(const struct ip_addr *ip, char *detail, size_t n);
+void intent_fill_placement(struct reg_placement *out, const struct ip_addr *ip, unsigned bucket,
+                           unsigned weight, enum reg_state state);
+void intent_finish(struct intent *in, struct reg_result *res);
+void intent_fail(struct intent *in, enum rc_code rc, const char *detail);
+int intent_admit_or_answer(struct reg_registry *reg, struct intent *in, struct entry *e,
+                           void (*again)(struct reg_registry *, struct intent *));
+struct intent *intent_settle(struct reg_registry *reg, struct bucket *bk, struct intent *intents,
+                             int committed);
+void intent_result(const struct intent *in, unsigned weight, const char *change_id,
+                   struct reg_result *res);
+void intent_log_change(const struct reg_registry *reg, enum reg_op op, const struct ip_addr *ip,
+                       const struct bucket *bk);
+
+/* ---- registry/bucket.c: the only writer of a bucket's committed sets ---------------------- */
+
+struct intent *bucket_commit(struct reg_registry *reg, struct bucket *bk, struct reg_record *next,
+                             struct intent *intents, enum rc_code rc);
+void bucket_adopt(struct reg_registry *reg, struct bucket *bk, struct reg_record *fresh,
+                  unsigned mask);
+enum rc_code bucket_read(struct reg_registry *reg, enum reg_type t, unsigned b,
+                         struct reg_record *fresh, char *detail, size_t n);
+enum rc_code bucket_reread(struct reg_registry *reg, struct bucket *bk, unsigned mask, char *detail,
+                           size_t n);
+void bucket_load(struct reg_registry *reg, struct reg_record *rec, size_t *dups, size_t *nk);
+void bucket_claim(struct bucket *bk);
+void bucket_unclaim(struct bucket *bk);
+void bucket_backoff(unsigned rounds);
+
+/* ---- registry/commit_now.c: immediate mode ------------------------------------------------ */
+
+void commit_now_run(struct reg_registry *reg, struct intent *in);
+
+/* ---- registry/committer.c: group commit --------------------------------------------------- */
+
+void committer_submit(struct reg_registry *reg, struct intent *in);
+enum rc_code committer_start(struct reg_registry *reg);
+void committer_stop(struct reg_registry *reg);
+
+/* ---- registry/leases.c -------------------------------------------------------------------- */
+
+void lease_start(struct reg_registry *reg, struct entry *e);
+void lease_renew(struct reg_registry *reg, struct entry *e);
+void lease_fill(struct reg_placement *out, int64_t deadline_ns, unsigned lease_s);
+void leases_reap(struct reg_registry *reg);
+
+/* ---- registry/reconcile.c: checker verdicts -> moves, the fail-open guard ----------------- */
+
+void reconcile_track(struct reg_registry *reg, struct entry *e);
+int reconcile_guard_allows_down(const struct reg_registry *reg, enum reg_type t, unsigned extra);
+void reconcile_run(struct reg_registry *reg);
+
+/* ---- registry/resync.c -------------------------------------------------------------------- */
+
+void resync_run(struct reg_registry *reg);
+
+/* ---- registry/maintainer.c: the thread running leases, reconcile and resync --------------- */
+
+/* Start the thread (RC_INTERNAL when it cannot be created); stop and join it. */
+enum rc_code maintainer_start(struct reg_registry *reg);
+void maintainer_stop(struct reg_registry *reg);
+void maintainer_kick(struct reg_registry *reg);
+void maintainer_chore(struct reg_registry *reg, const struct ip_addr *ip, enum reg_op op,
+                      int expiry, reg_done_fn done);
+
+/* ---- registry/metrics.c ------------------------------------------------------------------- */
+
+void rmetrics_attach(struct reg_registry *reg);
+void rmetrics_detach(void);
+void rmetrics_outcome(enum reg_op op, int64_t submitted_ns, enum rc_code rc);
+void rmetrics_batch(size_t changes, size_t elements, enum rc_code rc);
+void rmetrics_health_move(int64_t verdict_ns, int64_t streak_ms);
+void rmetrics_fail_open(void);
+
+/* ---- registry/registry.c ------------------------------------------------------------------ */
+
+void registry_generation_bump(struct reg_registry *reg);
+/* Submit op on ip as reg_submit() does; expiry: a lease removal, done only if the lease is
+ * still expired when its turn comes. */
+void registry_submit(struct reg_registry *reg, enum reg_op op, const struct ip_addr *ip,
+                     reg_done_fn done, void *arg, int expiry);
+
+#endif

@@ -1,0 +1,135 @@
+/*
+ * leases.c: leases and heartbeats. A leased backend whose deadline passes without a heartbeat
+ * is deregistered through the committer like any change; a heartbeat that arrives before the
+ * removal is admitted calls it off. Leases live in memory (registry.h says what a restart
+ * does).
+ */
+#include "registry/internal.h"
+
+#include <stdlib.h>
+#include <time.h>
+
+#include "util/log.h"
+#include "util/xalloc.h"
+
+/* A backend that becomes present gets the default lease unless it has one. Caller holds
+ * index_lock. */
+void lease_start(struct reg_registry *reg, struct entry *e)
+{
+    if (!reg->opt.default_lease || e->lease_s)
+        return;
+    e->lease_s = reg->opt.default_lease;
+    e->lease_deadline_ns = clock_mono_ns() + (int64_t)e->lease_s * 1000000000;
+}
+
+/* A sign of life (heartbeat, registration, lease change): the lease, if any (or the default),
+ * runs from now, and an expiry the maintainer found but has not removed yet is called off (the
+ * removal, once admitted, sees lease_expiring clear and keeps the backend). Caller holds
+ * index_lock. */
+void lease_renew(struct reg_registry *reg, struct entry *e)
+{
+    if (!e->lease_s)
+        e->lease_s = reg->opt.default_lease;
+    e->lease_deadline_ns = e->lease_s ? clock_mono_ns() + (int64_t)e->lease_s * 1000000000 : 0;
+    e->lease_expiring = 0;
+    e->lease_retry_ns = 0;
+}
+
+/* The lease as the API shows it: Unix seconds of the deadline. */
+void lease_fill(struct reg_placement *out, int64_t deadline_ns, unsigned lease_s)
+{
+    out->lease_seconds = lease_s;
+    out->lease_expires_at = 0;
+    if (deadline_ns) {
+        int64_t left = deadline_ns - clock_mono_ns();
+        out->lease_expires_at = (long long)time(NULL) + (left > 0 ? left / 1000000000 : 0);
+    }
+}
+
+static void expired_done(void *arg, const struct reg_result *res)
+{
+    struct chore *x = arg;
+    char txt[IP_TEXT_MAX];
+    ip_format(&x->ip, txt);
+    if (res->rc == RC_OK && res->placement.state != REG_STATE_DEREGISTERED) {
+        log_info("msg=\"lease renewed before its expiry was carried out; kept\" ip=%s", txt);
+    } else if (res->rc == RC_OK || res->rc == RC_NOT_REGISTERED) {
+        log_info("msg=\"lease expired; deregistered\" ip=%s", txt);
+    } else {
+        struct entry *e;
+        pthread_mutex_lock(&x->reg->index_lock);
+        e = index_find(x->reg, &x->ip);
+        if (e) {
+            e->lease_expiring = 0; /* try again later, not on every pass */
+            e->lease_retry_ns = clock_mono_ns() + TRANSITION_RETRY_NS;
+        }
+        pthread_mutex_unlock(&x->reg->index_lock);
+        log_warn("msg=\"lease expired but the deregistration failed; will retry\" ip=%s rc=%s "
+                 "detail=\"%s\"",
+                 txt, rc_slug(res->rc), res->detail);
+    }
+    free(x);
+}
+
+/* Submit the deregistrations of expired leases. */
+void leases_reap(struct reg_registry *reg)
+{
+    struct ip_addr *due = NULL;
+    size_t n = 0, cap = 0;
+    int64_t now = clock_mono_ns();
+
+    pthread_mutex_lock(&reg->index_lock);
+    for (size_t i = 0; i < reg->table_size; i++)
+        for (struct entry *e = reg->table[i]; e; e = e->next)
+            if (e->lease_deadline_ns && e->lease_deadline_ns <= now && e->state == ENTRY_PRESENT &&
+                !e->lease_expiring && e->lease_retry_ns <= now) {
+                e->lease_expiring = 1;
+                due = xgrow(due, &cap, n + 1, sizeof(*due));
+                due[n++] = e->ip;
+            }
+    pthread_mutex_unlock(&reg->index_lock);
+    for (size_t i = 0; i < n; i++)
+        maintainer_chore(reg, &due[i], REG_OP_REMOVE, 1, expired_done);
+    free(due);
+}
+
+/* A registered backend, also while a move (down, up, drain, undrain) is in flight: it stays
+ * registered whatever the move's outcome. Not while it is being added or removed. */
+static int leaseable(const struct entry *e)
+{
+    return e && (e->state == ENTRY_PRESENT || e->state == ENTRY_MOVING);
+}
+
+enum rc_code reg_set_lease(struct reg_registry *reg, const struct ip_addr *ip, unsigned seconds,
+                           struct reg_placement *out)
+{
+    struct entry *e;
+    pthread_mutex_lock(&reg->index_lock);
+    e = index_find(reg, ip);
+    if (!leaseable(e)) {
+        pthread_mutex_unlock(&reg->index_lock);
+        return RC_NOT_REGISTERED;
+    }
+    e->lease_s = seconds > REG_MAX_LEASE ? REG_MAX_LEASE : seconds;
+    if (e->lease_s)
+        lease_renew(reg, e);
+    else
+        e->lease_deadline_ns = 0, e->lease_expiring = 0;
+    pthread_mutex_unlock(&reg->index_lock);
+    return reg_lookup(reg, ip, out);
+}
+
+enum rc_code reg_heartbeat(struct reg_registry *reg, const struct ip_addr *ip,
+                           struct reg_placement *out)
+{
+    struct entry *e;
+    pthread_mutex_lock(&reg->index_lock);
+    e = index_find(reg, ip);
+    if (!leaseable(e)) { /* unknown, or its expired lease's removal is under way */
+        pthread_mutex_unlock(&reg->index_lock);
+        return RC_NOT_REGISTERED;
+    }
+    lease_renew(reg, e);
+    pthread_mutex_unlock(&reg->index_lock);
+    return reg_lookup(reg, ip, out);
+}

@@ -1,0 +1,96 @@
+/*
+ * resync.c: re-read the whole store every --resync-interval and adopt what other writers
+ * (replicas, the console) changed, bucket by bucket, without holding any lock across the read.
+ */
+#include "registry/internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/log.h"
+#include "util/xalloc.h"
+
+/*
+ * Re-read the whole store and adopt what other writers changed (another replica's
+ * registrations and health moves, a person in the console), so this registry's answers
+ * converge without waiting for its own next write to conflict. A bucket committed or adopted
+ * while the store was being read, or with a batch in flight (the store may hold it already,
+ * the bucket's sets not yet), is left alone: the read may predate that commit, and the next
+ * resync (or conflict) brings it in line.
+ */
+void resync_run(struct reg_registry *reg)
+{
+    unsigned long long seen[2][REG_MAX_BUCKETS];
+    struct reg_record *recs = NULL;
+    struct reg_record(*fresh)[REG_MAX_BUCKETS][REG_KINDS] = NULL;
+    size_t nrecs = 0, adopted = 0;
+    char detail[REG_DETAIL_MAX];
+    enum rc_code rc;
+
+    for (int t = 0; t < 2; t++)
+        for (unsigned b = 0; b < REG_MAX_BUCKETS; b++) {
+            pthread_mutex_lock(&reg->buckets[t][b].lock);
+            seen[t][b] = reg->buckets[t][b].changes;
+            pthread_mutex_unlock(&reg->buckets[t][b].lock);
+        }
+    rc = reg->prov->ops->load(reg->prov, &recs, &nrecs, detail, sizeof(detail));
+    if (rc) {
+        log_warn("msg=\"resync: cannot read the store; will try again\" rc=%s detail=\"%s\"",
+                 rc_slug(rc), detail);
+        goto out;
+    }
+    fresh = xcalloc(2, sizeof(*fresh));
+    for (size_t i = 0; i < nrecs; i++) {
+        struct reg_record *r = &recs[i];
+        if (r->bucket >= REG_MAX_BUCKETS || (unsigned)r->kind >= REG_KINDS || !r->nvalues)
+            continue;
+        reg_record_release(&fresh[r->type][r->bucket][r->kind]);
+        fresh[r->type][r->bucket][r->kind] = *r;
+        r->values = NULL;
+        r->nvalues = 0;
+    }
+    for (int t = 0; t < 2; t++)
+        for (unsigned b = 0; b < REG_MAX_BUCKETS; b++) {
+            struct bucket *bk = &reg->buckets[t][b];
+            unsigned mask = 0;
+            pthread_mutex_lock(&bk->lock);
+            if (bk->changes == seen[t][b] && !bk->writing)
+                mask = sets_changed_mask(bk->rec, fresh[t][b]);
+            if (mask && sets_hiding(bk->rec, fresh[t][b])) {
+                /* The listing reads the names one after another: an address another writer
+                 * moved meanwhile may show in none. Read this bucket again (without its
+                 * lock: no request waits on Route 53 for it) and take that, unless the
+                 * bucket changed meanwhile. */
+                unsigned long long c0 = bk->changes;
+                struct reg_record again[REG_KINDS];
+                pthread_mutex_unlock(&bk->lock);
+                rc = bucket_read(reg, (enum reg_type)t, b, again, detail, sizeof(detail));
+                pthread_mutex_lock(&bk->lock);
+                mask = 0;
+                if (rc == RC_OK && bk->changes == c0 && !bk->writing) {
+                    sets_release(fresh[t][b]);
+                    memcpy(fresh[t][b], again, sizeof(again));
+                    memset(again, 0, sizeof(again));
+                    mask = sets_changed_mask(bk->rec, fresh[t][b]);
+                } else if (rc != RC_OK) {
+                    log_warn("msg=\"resync: cannot re-read a bucket; will try again\" "
+                             "bucket=%u rc=%s detail=\"%s\"",
+                             b, rc_slug(rc), detail);
+                }
+                sets_release(again);
+            }
+            if (mask) {
+                bucket_adopt(reg, bk, fresh[t][b], mask);
+                adopted++;
+            }
+            pthread_mutex_unlock(&bk->lock);
+            sets_release(fresh[t][b]);
+        }
+    if (adopted)
+        log_info("msg=\"resync: adopted other writers' changes\" buckets=%zu", adopted);
+out:
+    for (size_t i = 0; i < nrecs; i++)
+        reg_record_release(&recs[i]);
+    free(recs);
+    free(fresh);
+}
