@@ -4,6 +4,8 @@
  */
 #include "registry/internal.h"
 
+#include <stddef.h>
+
 #include "util/metrics.h"
 
 static struct metrics_counter_family *m_batches, *m_outcomes, *m_conflicts, *m_fail_open;
@@ -11,39 +13,36 @@ static struct metrics_histogram_family *m_batch_changes, *m_batch_elements, *m_c
     *m_detect_to_dns, *m_failure_to_dns;
 
 /* Gauges: each reads one field of reg_stats() (one pass over the index). */
-static double queued_value(void *arg)
+static double stat_field(void *reg, size_t offset)
 {
     struct reg_stats st;
-    reg_stats(arg, &st);
-    return (double)st.queued;
+    reg_stats(reg, &st);
+    return (double)*(const size_t *)((const char *)&st + offset);
+}
+
+static double queued_value(void *arg)
+{
+    return stat_field(arg, offsetof(struct reg_stats, queued));
 }
 
 static double served_value(void *arg)
 {
-    struct reg_stats st;
-    reg_stats(arg, &st);
-    return (double)st.served;
+    return stat_field(arg, offsetof(struct reg_stats, served));
 }
 
 static double down_value(void *arg)
 {
-    struct reg_stats st;
-    reg_stats(arg, &st);
-    return (double)st.down;
+    return stat_field(arg, offsetof(struct reg_stats, down));
 }
 
 static double draining_value(void *arg)
 {
-    struct reg_stats st;
-    reg_stats(arg, &st);
-    return (double)st.draining;
+    return stat_field(arg, offsetof(struct reg_stats, draining));
 }
 
 static double held_value(void *arg)
 {
-    struct reg_stats st;
-    reg_stats(arg, &st);
-    return (double)st.held;
+    return stat_field(arg, offsetof(struct reg_stats, held));
 }
 
 static const struct {

@@ -1,6 +1,6 @@
 /*
  * provider.h: how the registry talks to a DNS store. Two implementations: memory (the embedded
- * store, registry/provider_memory.c) and route53 (issue 3).
+ * store, registry/provider_memory.c) and route53 (registry/provider_route53.c).
  *
  * A provider stores the weighted record sets of one name, both types, and of each bucket's
  * down and draining sets (registry.h, enum reg_kind): a record is identified by (type, kind,

@@ -966,34 +966,49 @@ static void test_resync(void)
     p->ops->destroy(p);
 }
 
-/* Group commit: concurrent mutations while a call is paced share calls. */
+/*
+ * Group commit: mutations pending while a call is paced share calls. The burst is submitted
+ * from one thread without waiting (reg_submit never blocks in group mode), so every mutation
+ * is pending at once however slow the machine; threads would spread the arrivals over
+ * seconds under a sanitizer and turn the count of calls into a measure of the scheduler.
+ */
+struct burst {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    int left;
+};
+
 struct burst_job {
-    struct reg_registry *r;
-    int i;
+    struct burst *b;
     enum rc_code rc;
 };
 
-static void *burst_worker(void *arg)
+static void burst_done(void *arg, const struct reg_result *res)
 {
     struct burst_job *j = arg;
-    char s[32];
-    struct reg_placement pl;
-    int created;
-    snprintf(s, sizeof(s), "10.20.%d.%d", j->i / 200, j->i % 200 + 1);
-    j->rc = reg(j->r, s, &pl, &created);
-    return NULL;
+    pthread_mutex_lock(&j->b->lock);
+    j->rc = res->rc;
+    j->b->left--;
+    pthread_cond_signal(&j->b->cond);
+    pthread_mutex_unlock(&j->b->lock);
 }
 
 static void run_burst(struct reg_registry *r, struct burst_job *jobs, int n)
 {
-    pthread_t t[200];
+    struct burst b = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, n};
     for (int i = 0; i < n; i++) {
-        jobs[i].r = r;
-        jobs[i].i = i;
-        pthread_create(&t[i], NULL, burst_worker, &jobs[i]);
+        char s[32];
+        struct ip_addr a;
+        snprintf(s, sizeof(s), "10.20.%d.%d", i / 200, i % 200 + 1);
+        a = ip(s);
+        jobs[i].b = &b;
+        jobs[i].rc = RC_INTERNAL;
+        reg_submit(r, REG_OP_ADD, &a, burst_done, &jobs[i]);
     }
-    for (int i = 0; i < n; i++)
-        pthread_join(t[i], NULL);
+    pthread_mutex_lock(&b.lock);
+    while (b.left)
+        pthread_cond_wait(&b.cond, &b.lock);
+    pthread_mutex_unlock(&b.lock);
 }
 
 static void test_group_commit_batches(void)
