@@ -26,7 +26,7 @@ static enum rc_code commit_now(struct reg_registry *reg, struct bucket *bk, stru
 
         pthread_mutex_lock(&bk->lock);
         if (in->created && sets_find(bk->rec, &in->ip) < 0 &&
-            sets_count(bk->rec) >= reg->opt.max_per_bucket) {
+            sets_count(bk->rec) >= reg->capacity[bk->rec[0].type]) {
             rc_detail(detail, n, "the bucket filled up through another writer; retry");
             bucket_commit(reg, bk, NULL, in, RC_CONFLICT);
             return RC_CONFLICT;

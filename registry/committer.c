@@ -243,12 +243,12 @@ static struct intent *take_overflow(struct reg_registry *reg, struct bucket *bk,
     *waiters = NULL;
     for (in = bk->queue; in; in = in->next)
         created += (size_t)in->created;
-    if (sets_count(bk->rec) + created <= reg->opt.max_per_bucket)
+    if (sets_count(bk->rec) + created <= reg->capacity[bk->rec[0].type])
         return NULL; /* the common case: everything fits */
     sets_copy(tr, bk->rec);
     for (pp = &bk->queue; (in = *pp);) {
         if (in->created && sets_find(tr, &in->ip) < 0 &&
-            sets_count(tr) >= reg->opt.max_per_bucket) {
+            sets_count(tr) >= reg->capacity[bk->rec[0].type]) {
             *pp = in->next;
             in->next = NULL;
             *otail = in;

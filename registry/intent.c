@@ -32,8 +32,9 @@ static void say_full(const struct reg_registry *reg, enum reg_type t, char *deta
 {
     rc_detail(detail, n,
               "every %s bucket that may take this address holds %u values "
-              "(--max-per-bucket); deregister some or raise the limits",
-              reg_type_name(t), reg->opt.max_per_bucket);
+              "(--max-per-bucket, or what fits --max-answer-bytes); deregister some or "
+              "raise the limits",
+              reg_type_name(t), reg->capacity[t]);
 }
 
 /* The detail of RC_NOT_REGISTERED, for both commit modes. */

@@ -115,6 +115,7 @@ struct bucket {
 
 struct reg_registry {
     struct reg_options opt;
+    unsigned capacity[2]; /* reg_capacity() per type, fixed at create */
     struct reg_provider *prov;
     atomic_int loaded;
     atomic_ullong generation; /* see reg_generation() */

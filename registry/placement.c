@@ -50,19 +50,18 @@ int placement_take_ambiguous(struct reg_registry *reg, const struct ip_addr *ip,
 int placement_choose(struct reg_registry *reg, const struct ip_addr *ip)
 {
     enum reg_type t = reg_type_of(ip);
-    unsigned *res = reg->reserved[t], again;
+    unsigned *res = reg->reserved[t], again, cap = reg->capacity[t];
 
     /* A retry of a registration that may have landed: the same bucket, if it has room. */
-    if (placement_take_ambiguous(reg, ip, &again) && again < reg->opt.buckets &&
-        res[again] < reg->opt.max_per_bucket)
+    if (placement_take_ambiguous(reg, ip, &again) && again < reg->opt.buckets && res[again] < cap)
         return (int)again;
     if (reg->opt.bucketing == REG_BUCKETING_MODULO) {
         unsigned b = ip_mod(ip, reg->opt.buckets);
-        return res[b] < reg->opt.max_per_bucket ? (int)b : -1;
+        return res[b] < cap ? (int)b : -1;
     }
     int best = -1;
     for (unsigned b = 0; b < reg->opt.buckets; b++)
-        if (res[b] < reg->opt.max_per_bucket && (best < 0 || res[b] < res[best]))
+        if (res[b] < cap && (best < 0 || res[b] < res[best]))
             best = (int)b;
     return best;
 }
@@ -72,8 +71,8 @@ unsigned reg_free_capacity(struct reg_registry *reg, enum reg_type type)
     unsigned free_slots = 0;
     pthread_mutex_lock(&reg->index_lock);
     for (unsigned b = 0; b < reg->opt.buckets; b++)
-        if (reg->reserved[type][b] < reg->opt.max_per_bucket)
-            free_slots += reg->opt.max_per_bucket - reg->reserved[type][b];
+        if (reg->reserved[type][b] < reg->capacity[type])
+            free_slots += reg->capacity[type] - reg->reserved[type][b];
     pthread_mutex_unlock(&reg->index_lock);
     return free_slots;
 }

@@ -31,17 +31,17 @@ void reg_set_id(const struct reg_options *opt, unsigned bucket, char *out, size_
     snprintf(out, n, "%s_%u", opt->record_name, bucket);
 }
 
-unsigned reg_weight_for(const struct reg_options *opt, size_t nvalues)
+unsigned reg_weight_for(const struct reg_options *opt, enum reg_type type, size_t nvalues)
 {
+    unsigned cap = reg_capacity(opt, type), w;
     if (nvalues == 0)
         return 0;
     if (opt->weights == REG_WEIGHTS_EQUAL)
         return 1;
-    if (opt->max_per_bucket <= REG_MAX_WEIGHT)
+    if (cap <= REG_MAX_WEIGHT)
         return (unsigned)nvalues;
     /* Buckets may hold more values than Route 53's largest weight: scale, keeping >= 1. */
-    unsigned w =
-        (unsigned)((nvalues * REG_MAX_WEIGHT + opt->max_per_bucket / 2) / opt->max_per_bucket);
+    w = (unsigned)((nvalues * REG_MAX_WEIGHT + cap / 2) / cap);
     return w ? w : 1;
 }
 

@@ -32,6 +32,8 @@ struct reg_registry *reg_create(const struct reg_options *opt, struct reg_provid
     struct reg_registry *reg = xcalloc(1, sizeof(*reg));
     reg->opt = *opt;
     reg->prov = prov;
+    reg->capacity[REG_A] = reg_capacity(opt, REG_A);
+    reg->capacity[REG_AAAA] = reg_capacity(opt, REG_AAAA);
     atomic_init(&reg->loaded, 0);
     atomic_init(&reg->generation, 0);
     atomic_init(&reg->submitted, 0);
@@ -321,8 +323,10 @@ size_t reg_snapshot(struct reg_registry *reg, struct reg_bucket_view **views)
                 reg_record_copy(&v[n].rec, &bk->rec[REG_KIND_SERVED]);
                 reg_record_copy(&v[n].down, &bk->rec[REG_KIND_DOWN]);
                 reg_record_copy(&v[n].draining, &bk->rec[REG_KIND_DRAINING]);
-                v[n].capacity = reg->opt.max_per_bucket;
-                v[n].accepting = b < reg->opt.buckets && count < reg->opt.max_per_bucket;
+                v[n].capacity = reg->capacity[t];
+                v[n].answer_bytes = reg_answer_bytes(reg->opt.record_name, (enum reg_type)t,
+                                                     bk->rec[REG_KIND_SERVED].nvalues);
+                v[n].accepting = b < reg->opt.buckets && count < reg->capacity[t];
                 n++;
             }
             pthread_mutex_unlock(&bk->lock);

@@ -23,6 +23,8 @@
 #define REG_SET_ID_MAX (REG_NAME_MAX + 8)
 #define REG_DETAIL_MAX 512
 #define REG_CHANGE_ID_MAX 128
+/* The EDNS0 buffer resolvers advertise since DNS Flag Day 2020. */
+#define REG_ANSWER_BYTES_DEFAULT 1232
 
 enum reg_type { REG_A = 0, REG_AAAA = 1 };
 enum reg_bucketing { REG_BUCKETING_BALANCED, REG_BUCKETING_MODULO };
@@ -52,7 +54,10 @@ enum reg_commit { REG_COMMIT_GROUP, REG_COMMIT_IMMEDIATE };
 struct reg_options {
     char record_name[REG_NAME_MAX + 1]; /* lowercase, no trailing dot */
     unsigned buckets;                   /* 1..REG_MAX_BUCKETS: buckets taking new IPs */
-    unsigned max_per_bucket;            /* 1..REG_MAX_VALUES */
+    /* Values one record may hold, 1..REG_MAX_VALUES; 0: as many as fit max_answer_bytes, per
+     * type (reg_capacity). */
+    unsigned max_per_bucket;
+    unsigned max_answer_bytes; /* the DNS answer budget; 0: REG_ANSWER_BYTES_DEFAULT */
     unsigned ttl;
     enum reg_bucketing bucketing;
     enum reg_weights weights;
@@ -101,8 +106,9 @@ struct reg_bucket_view {
     struct reg_record rec;
     struct reg_record down;
     struct reg_record draining;
-    unsigned capacity; /* max_per_bucket */
-    int accepting;     /* eligible for new IPs and not full */
+    unsigned capacity;   /* reg_capacity() of its type */
+    size_t answer_bytes; /* the DNS answer's size for the served set (reg_answer_bytes) */
+    int accepting;       /* eligible for new IPs and not full */
 };
 
 struct reg_registry;
@@ -224,8 +230,20 @@ const char *reg_provider_name(const struct reg_registry *reg);
 
 /* "<record_name>_<bucket>" into out (REG_SET_ID_MAX + 1 bytes). */
 void reg_set_id(const struct reg_options *opt, unsigned bucket, char *out, size_t n);
-/* The weight a bucket of nvalues values gets under opt. */
-unsigned reg_weight_for(const struct reg_options *opt, size_t nvalues);
+/* The weight a bucket of type with nvalues values gets under opt. */
+unsigned reg_weight_for(const struct reg_options *opt, enum reg_type type, size_t nvalues);
+
+/*
+ * DNS answers (registry/answer.c). reg_answer_bytes: the wire size of the answer to a query
+ * for record_name when the record picked holds nvalues values of type (header, question,
+ * answers, an authority section naming four name servers, EDNS0). reg_answer_capacity: the
+ * most values whose answer fits budget bytes (at most REG_MAX_VALUES). reg_capacity: the
+ * values one bucket of type may hold under opt (--max-per-bucket, or what fits the answer
+ * budget). Pure.
+ */
+size_t reg_answer_bytes(const char *record_name, enum reg_type type, size_t nvalues);
+unsigned reg_answer_capacity(const char *record_name, enum reg_type type, unsigned budget);
+unsigned reg_capacity(const struct reg_options *opt, enum reg_type type);
 const char *reg_type_name(enum reg_type type);
 /* "" for REG_KIND_SERVED, "_down." and "_draining." for the others: the prefix of the record
  * name of a kind's sets. */

@@ -113,7 +113,8 @@ void sets_apply_intents(const struct reg_options *opt, const struct reg_record *
         mask |= sets_apply_op(out, in);
     for (int k = 0; k < REG_KINDS; k++)
         if (mask & (1u << k)) {
-            out[k].weight = k == REG_KIND_SERVED ? reg_weight_for(opt, out[k].nvalues) : 0;
+            out[k].weight =
+                k == REG_KIND_SERVED ? reg_weight_for(opt, out[k].type, out[k].nvalues) : 0;
             out[k].ttl = opt->ttl;
         }
 }

@@ -138,14 +138,14 @@ static void test_modulo(void)
 static void test_weights(void)
 {
     struct reg_options o = opts(1, 400, REG_BUCKETING_BALANCED, REG_WEIGHTS_PROPORTIONAL);
-    CHECK_INT(reg_weight_for(&o, 0), 0);
-    CHECK_INT(reg_weight_for(&o, 1), 1);   /* scaled: 255/400 rounds to 1 */
-    CHECK_INT(reg_weight_for(&o, 400), 255);
-    CHECK_INT(reg_weight_for(&o, 200), 128);
+    CHECK_INT(reg_weight_for(&o, REG_A, 0), 0);
+    CHECK_INT(reg_weight_for(&o, REG_A, 1), 1);   /* scaled: 255/400 rounds to 1 */
+    CHECK_INT(reg_weight_for(&o, REG_A, 400), 255);
+    CHECK_INT(reg_weight_for(&o, REG_A, 200), 128);
     o.max_per_bucket = 100;
-    CHECK_INT(reg_weight_for(&o, 37), 37); /* exact when it fits */
+    CHECK_INT(reg_weight_for(&o, REG_A, 37), 37); /* exact when it fits */
     o.weights = REG_WEIGHTS_EQUAL;
-    CHECK_INT(reg_weight_for(&o, 37), 1);
+    CHECK_INT(reg_weight_for(&o, REG_A, 37), 1);
 }
 
 static void test_snapshot_and_empty_bucket(void)
