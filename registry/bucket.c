@@ -57,6 +57,18 @@ void bucket_adopt(struct reg_registry *reg, struct bucket *bk, struct reg_record
 
     for (int k = 0; k < REG_KINDS; k++)
         now[k] = mask & (1u << k) ? fresh[k] : bk->rec[k];
+    {
+        /* A set read with another TTL than its group's: the group was moved to it. */
+        struct reg_record read[REG_KINDS];
+        size_t nread = 0;
+        for (int k = 0; k < REG_KINDS; k++)
+            if (mask & (1u << k) && fresh[k].nvalues) {
+                read[nread] = fresh[k];
+                read[nread].type = t;
+                read[nread++].kind = (enum reg_kind)k;
+            }
+        registry_learn_ttls(reg, read, nread);
+    }
     pthread_mutex_lock(&reg->index_lock);
     for (int k = 0; k < REG_KINDS; k++)
         for (size_t i = 0; i < bk->rec[k].nvalues; i++) {

@@ -21,7 +21,7 @@ static enum rc_code commit_now(struct reg_registry *reg, struct bucket *bk, stru
     for (unsigned round = 0;; round++) {
         struct reg_record old[REG_KINDS], next[REG_KINDS];
         struct reg_change chg[REG_KINDS];
-        unsigned mask;
+        unsigned mask, ttl[REG_KINDS];
         size_t nchg;
 
         pthread_mutex_lock(&bk->lock);
@@ -34,7 +34,8 @@ static enum rc_code commit_now(struct reg_registry *reg, struct bucket *bk, stru
         sets_copy(old, bk->rec);
         pthread_mutex_unlock(&bk->lock);
 
-        sets_apply_intents(&reg->opt, old, in, next);
+        registry_group_ttls(reg, old[0].type, ttl);
+        sets_apply_intents(&reg->opt, ttl, old, in, next);
         nchg = sets_changes(old, next, chg, &mask);
         /* nothing to change: already so (another writer did it, or an answer was lost) */
         rc = nchg ? reg->prov->ops->apply(reg->prov, chg, nchg, change_id, detail, n) : RC_OK;
@@ -51,6 +52,8 @@ static enum rc_code commit_now(struct reg_registry *reg, struct bucket *bk, stru
         /* A hot contender (another replica's pipeline) can win every race: back off. */
         if (round >= 1)
             bucket_backoff(round);
+        if (resync_is_ttl_refusal(detail))
+            resync_ttls(reg);
         rc = bucket_reread(reg, bk, mask, detail, n);
         if (rc)
             break;

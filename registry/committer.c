@@ -211,7 +211,10 @@ static void send_batch(struct reg_registry *reg, struct slot *slots, size_t n, i
     if (rc == RC_CONFLICT) {
         /* One bucket changed underneath: adopt what the store holds (read with no lock
          * held), then try again. */
-        enum rc_code lrc = bucket_reread(reg, slots[0].bk, mask0, detail, sizeof(detail));
+        enum rc_code lrc;
+        if (resync_is_ttl_refusal(detail))
+            resync_ttls(reg);
+        lrc = bucket_reread(reg, slots[0].bk, mask0, detail, sizeof(detail));
         if (lrc == RC_OK) {
             /* Another writer is busy on this bucket: back off with full jitter (no lock
              * held) so it cannot win every race against us. */
@@ -332,6 +335,7 @@ static size_t drain(struct reg_registry *reg, struct slot **out)
     for (size_t k = 0; k < nlist; k++) {
         struct slot sl;
         size_t e, c, taken = 0, changed;
+        unsigned ttl[REG_KINDS];
         bk = list[order[k]];
         memset(&sl, 0, sizeof(sl));
         sl.bk = bk;
@@ -349,7 +353,8 @@ static size_t drain(struct reg_registry *reg, struct slot **out)
             continue;
         }
         sets_copy(sl.old, bk->rec);
-        sets_apply_intents(&reg->opt, bk->rec, bk->queue, sl.next);
+        registry_group_ttls(reg, bk->rec[0].type, ttl);
+        sets_apply_intents(&reg->opt, ttl, bk->rec, bk->queue, sl.next);
         sets_cost(sl.old, sl.next, &e, &c);
         if (!batch_policy_fits(n, elements, chars, e, c) || scores[order[k]] < min_score) {
             pthread_mutex_unlock(&bk->lock);

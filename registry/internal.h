@@ -116,6 +116,10 @@ struct bucket {
 struct reg_registry {
     struct reg_options opt;
     unsigned capacity[2]; /* reg_capacity() per type, fixed at create */
+    /* The TTL of each weighted group (name + type: a kind's sets of one type). Route 53 refuses
+     * a set whose TTL differs from its group's, so r53reg writes with the group's TTL as the
+     * zone has it (learnt at load and from every adoption), --ttl only for a new group. */
+    atomic_uint group_ttl[2][REG_KINDS];
     struct reg_provider *prov;
     atomic_int loaded;
     atomic_ullong generation; /* see reg_generation() */
@@ -205,8 +209,9 @@ int sets_differ(const struct reg_record *old, const struct reg_record *next);
 size_t sets_changes(const struct reg_record *old, const struct reg_record *next,
                     struct reg_change *chg, unsigned *mask);
 unsigned sets_apply_op(struct reg_record *tr, const struct intent *in);
-void sets_apply_intents(const struct reg_options *opt, const struct reg_record *rec,
-                        const struct intent *in, struct reg_record *out);
+void sets_apply_intents(const struct reg_options *opt, const unsigned *ttl,
+                        const struct reg_record *rec, const struct intent *in,
+                        struct reg_record *out);
 void sets_cost(const struct reg_record *old, const struct reg_record *next, size_t *elements,
                size_t *chars);
 unsigned sets_changed_mask(const struct reg_record *cur, const struct reg_record *fresh);
@@ -291,6 +296,8 @@ void reconcile_run(struct reg_registry *reg);
 /* ---- registry/resync.c -------------------------------------------------------------------- */
 
 void resync_run(struct reg_registry *reg);
+void resync_ttls(struct reg_registry *reg);
+int resync_is_ttl_refusal(const char *detail);
 
 /* ---- registry/maintainer.c: the thread running leases, reconcile and resync --------------- */
 
@@ -313,6 +320,11 @@ void rmetrics_fail_open(void);
 /* ---- registry/registry.c ------------------------------------------------------------------ */
 
 void registry_generation_bump(struct reg_registry *reg);
+/* The TTLs the sets of type t are written with (group_ttl), into ttl[REG_KINDS]. */
+void registry_group_ttls(struct reg_registry *reg, enum reg_type t, unsigned *ttl);
+/* Learn group TTLs from records the store holds (n of them): each group takes the TTL most of
+ * its sets carry; a change from what was known is logged once, naming both values. */
+void registry_learn_ttls(struct reg_registry *reg, const struct reg_record *recs, size_t n);
 /* Submit op on ip as reg_submit() does; expiry: a lease removal, done only if the lease is
  * still expired when its turn comes. */
 void registry_submit(struct reg_registry *reg, enum reg_op op, const struct ip_addr *ip,

@@ -407,6 +407,48 @@ static enum rc_code mem_load(struct reg_provider *p, struct reg_record **records
     return RC_OK;
 }
 
+/* The set (type, kind, bucket) as the batch would leave it: its change's new record, or the
+ * table's when the batch does not touch it. NULL: none. Caller holds mp->lock. */
+static const struct reg_record *set_after(struct memory_provider *mp,
+                                          const struct reg_change *changes, size_t n,
+                                          enum reg_type t, enum reg_kind k, unsigned b)
+{
+    const struct reg_record *cur = &mp->table[t][k][b];
+    for (size_t i = 0; i < n; i++) {
+        const struct reg_record *key = changes[i].old ? changes[i].old : changes[i].new;
+        if (key->type == t && key->kind == k && key->bucket == b)
+            return changes[i].new;
+    }
+    return cur->nvalues ? cur : NULL;
+}
+
+/*
+ * Route 53's weighted-group rule: every set of one name and type carries one TTL, and a set
+ * created with another is refused. Judged on what the batch leaves (a batch may move a whole
+ * group to a new TTL). RC_CONFLICT, with Route 53's wording, when a created set breaks it.
+ */
+static enum rc_code check_group_ttl(struct memory_provider *mp, const struct reg_change *changes,
+                                    size_t n, char *detail, size_t detail_len)
+{
+    for (size_t i = 0; i < n; i++) {
+        const struct reg_record *nr = changes[i].new;
+        if (!nr)
+            continue;
+        for (unsigned b = 0; b < REG_MAX_BUCKETS; b++) {
+            const struct reg_record *o = set_after(mp, changes, n, nr->type, nr->kind, b);
+            if (b != nr->bucket && o && o->ttl != nr->ttl) {
+                snprintf(detail, detail_len,
+                         "%s record %s set of bucket %u cannot be created as weighted sets must "
+                         "contain the same TTL (the group's is %u, the set's %u)",
+                         reg_type_name(nr->type), kind_label(nr->kind), nr->bucket, o->ttl,
+                         nr->ttl);
+                return RC_CONFLICT;
+            }
+        }
+    }
+    return RC_OK;
+}
+
 static enum rc_code mem_apply(struct reg_provider *p, const struct reg_change *changes, size_t n,
                               char *change_id, char *detail, size_t detail_len)
 {
@@ -430,6 +472,9 @@ static enum rc_code mem_apply(struct reg_provider *p, const struct reg_change *c
             goto out;
         }
     }
+    rc = check_group_ttl(mp, changes, n, detail, detail_len);
+    if (rc)
+        goto out;
     if (mp->path) {
         json_t *arr = json_array();
         for (size_t i = 0; i < n; i++) {

@@ -16,6 +16,54 @@
 /* Process-wide, so a generation never repeats across registries (tests run several). */
 static atomic_ullong generations = 1;
 
+void registry_group_ttls(struct reg_registry *reg, enum reg_type t, unsigned *ttl)
+{
+    for (int k = 0; k < REG_KINDS; k++)
+        ttl[k] = atomic_load(&reg->group_ttl[t][k]);
+}
+
+unsigned reg_ttl(struct reg_registry *reg, enum reg_type type)
+{
+    return atomic_load(&reg->group_ttl[type][REG_KIND_SERVED]);
+}
+
+void registry_learn_ttls(struct reg_registry *reg, const struct reg_record *recs, size_t n)
+{
+    for (int t = 0; t < 2; t++)
+        for (int k = 0; k < REG_KINDS; k++) {
+            unsigned best = 0, was;
+            size_t best_n = 0, total = 0;
+            for (size_t i = 0; i < n; i++) {
+                size_t same = 0;
+                if ((int)recs[i].type != t || (int)recs[i].kind != k || !recs[i].nvalues)
+                    continue;
+                total++;
+                for (size_t j = 0; j < n; j++)
+                    same += (int)recs[j].type == t && (int)recs[j].kind == k && recs[j].nvalues &&
+                            recs[j].ttl == recs[i].ttl;
+                if (same > best_n || (same == best_n && recs[i].ttl < best)) {
+                    best = recs[i].ttl;
+                    best_n = same;
+                }
+            }
+            if (!total)
+                continue; /* no set of this group: it keeps what it had */
+            if (best_n < total)
+                log_warn("msg=\"a weighted group holds sets of several TTLs; writing with the "
+                         "most common\" name=%s%s type=%s ttl=%u sets=%zu with_it=%zu",
+                         reg_kind_prefix((enum reg_kind)k), reg->opt.record_name,
+                         reg_type_name((enum reg_type)t), best, total, best_n);
+            was = atomic_exchange(&reg->group_ttl[t][k], best);
+            if (was != best)
+                log_warn("msg=\"the zone's weighted group has another TTL than r53reg used; "
+                         "r53reg serves and writes the zone's (Route 53 refuses a set with "
+                         "another TTL). To change it, PUT /ttl; to silence this, start with "
+                         "--ttl %u\" name=%s%s type=%s zone_ttl=%u was=%u configured_ttl=%u",
+                         best, reg_kind_prefix((enum reg_kind)k), reg->opt.record_name,
+                         reg_type_name((enum reg_type)t), best, was, reg->opt.ttl);
+        }
+}
+
 /* The registry changed: a new generation, visible after the change. */
 void registry_generation_bump(struct reg_registry *reg)
 {
@@ -34,6 +82,9 @@ struct reg_registry *reg_create(const struct reg_options *opt, struct reg_provid
     reg->prov = prov;
     reg->capacity[REG_A] = reg_capacity(opt, REG_A);
     reg->capacity[REG_AAAA] = reg_capacity(opt, REG_AAAA);
+    for (int t = 0; t < 2; t++)
+        for (int k = 0; k < REG_KINDS; k++)
+            atomic_init(&reg->group_ttl[t][k], opt->ttl);
     atomic_init(&reg->loaded, 0);
     atomic_init(&reg->generation, 0);
     atomic_init(&reg->submitted, 0);
@@ -109,6 +160,7 @@ enum rc_code reg_load(struct reg_registry *reg, char *detail, size_t n)
     enum rc_code rc = reg->prov->ops->load(reg->prov, &recs, &nrecs, detail, n);
     if (rc)
         goto out;
+    registry_learn_ttls(reg, recs, nrecs);
     for (size_t i = 0; i < nrecs; i++)
         bucket_load(reg, &recs[i], &dups, nk);
     rmetrics_attach(reg);

@@ -226,6 +226,9 @@ unsigned long long reg_generation(const struct reg_registry *reg);
 unsigned reg_free_capacity(struct reg_registry *reg, enum reg_type type);
 
 const struct reg_options *reg_options(const struct reg_registry *reg);
+/* The TTL the served sets of type are written with: the zone's (its weighted group has one
+ * TTL), or --ttl while the group has no set. */
+unsigned reg_ttl(struct reg_registry *reg, enum reg_type type);
 const char *reg_provider_name(const struct reg_registry *reg);
 
 /* "<record_name>_<bucket>" into out (REG_SET_ID_MAX + 1 bytes). */

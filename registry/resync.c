@@ -11,6 +11,37 @@
 #include "util/xalloc.h"
 
 /*
+ * A set was refused because its group has another TTL than the one it was written with
+ * (another replica created the group's first sets with its --ttl, or moved the group): list
+ * the store and learn the groups' TTLs, so the next try writes with them. The sets themselves
+ * are adopted by the caller's re-read and by resync.
+ */
+void resync_ttls(struct reg_registry *reg)
+{
+    struct reg_record *recs = NULL;
+    size_t nrecs = 0;
+    char detail[REG_DETAIL_MAX];
+    enum rc_code rc = reg->prov->ops->load(reg->prov, &recs, &nrecs, detail, sizeof(detail));
+
+    if (rc)
+        log_warn("msg=\"cannot read the store to learn the groups' TTLs; will try again\" "
+                 "rc=%s detail=\"%s\"",
+                 rc_slug(rc), detail);
+    else
+        registry_learn_ttls(reg, recs, nrecs);
+    for (size_t i = 0; i < nrecs; i++)
+        reg_record_release(&recs[i]);
+    free(recs);
+}
+
+/* Does a refusal's detail say a set's TTL differs from its weighted group's (Route 53's
+ * wording, which the embedded store uses too)? */
+int resync_is_ttl_refusal(const char *detail)
+{
+    return detail && strstr(detail, "weighted sets must contain the same TTL") != NULL;
+}
+
+/*
  * Re-read the whole store and adopt what other writers changed (another replica's
  * registrations and health moves, a person in the console), so this registry's answers
  * converge without waiting for its own next write to conflict. A bucket committed or adopted
@@ -39,6 +70,7 @@ void resync_run(struct reg_registry *reg)
                  rc_slug(rc), detail);
         goto out;
     }
+    registry_learn_ttls(reg, recs, nrecs);
     fresh = xcalloc(2, sizeof(*fresh));
     for (size_t i = 0; i < nrecs; i++) {
         struct reg_record *r = &recs[i];

@@ -102,10 +102,11 @@ unsigned sets_apply_op(struct reg_record *tr, const struct intent *in)
 }
 
 /* The sets of rec[] with every intent applied, in order, into out[]. Sets whose values
- * changed get the configured TTL, and the weight: the served set's follows its values, the
- * others are 0. */
-void sets_apply_intents(const struct reg_options *opt, const struct reg_record *rec,
-                        const struct intent *in, struct reg_record *out)
+ * changed get their group's TTL (ttl[kind]), and the weight: the served set's follows its
+ * values, the others are 0. */
+void sets_apply_intents(const struct reg_options *opt, const unsigned *ttl,
+                        const struct reg_record *rec, const struct intent *in,
+                        struct reg_record *out)
 {
     unsigned mask = 0;
     sets_copy(out, rec);
@@ -115,7 +116,7 @@ void sets_apply_intents(const struct reg_options *opt, const struct reg_record *
         if (mask & (1u << k)) {
             out[k].weight =
                 k == REG_KIND_SERVED ? reg_weight_for(opt, out[k].type, out[k].nvalues) : 0;
-            out[k].ttl = opt->ttl;
+            out[k].ttl = ttl[k];
         }
 }
 

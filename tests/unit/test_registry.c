@@ -1773,6 +1773,86 @@ static void test_read_not_blocked_by_reread(void)
     reg_destroy(r);
 }
 
+/* Put one served set of type A in bucket b of p, with values ips and ttl, as another tool
+ * would (the old script: weight 1). */
+static void put_set(struct reg_provider *p, unsigned b, const char *const *ips, size_t n,
+                    unsigned ttl)
+{
+    struct reg_record cur = {0}, next = {0};
+    char detail[256];
+    stored(p, REG_A, b, &cur);
+    next.type = REG_A;
+    next.kind = REG_KIND_SERVED;
+    next.bucket = b;
+    next.weight = 1;
+    next.ttl = ttl;
+    next.nvalues = n;
+    next.values = calloc(n, sizeof(*next.values));
+    for (size_t i = 0; i < n; i++)
+        next.values[i] = ip(ips[i]);
+    {
+        struct reg_change c = {cur.nvalues ? &cur : NULL, &next};
+        CHECK_INT(p->ops->apply(p, &c, 1, NULL, detail, sizeof(detail)), RC_OK);
+    }
+    reg_record_release(&cur);
+    reg_record_release(&next);
+}
+
+/*
+ * One TTL per weighted group: a zone written with TTL 300 (the old script) is adopted by a
+ * registry started with --ttl 60, which then writes with 300 (another TTL would be refused).
+ * Two replicas with different --ttl on an empty zone: the second learns the first's TTL from
+ * the refusal and its registration succeeds.
+ */
+static void test_group_ttl(void)
+{
+    struct reg_options o = opts(4, 10, REG_BUCKETING_BALANCED, REG_WEIGHTS_PROPORTIONAL);
+    static const char *const old[] = {"10.0.9.1", "10.0.9.5"};
+    struct reg_provider *p = NULL;
+    struct reg_registry *r, *r2;
+    struct reg_placement pl;
+    struct reg_record cur = {0};
+    char detail[256];
+    int created;
+
+    CHECK_INT(reg_provider_memory_create(NULL, &p, detail, sizeof(detail)), RC_OK);
+    put_set(p, 0, old, 2, 300);
+    o.ttl = 60;
+    r = replica(&o, p);
+    CHECK_INT(reg_ttl(r, REG_A), 300);
+    CHECK_INT(reg(r, "10.0.9.2", &pl, &created), RC_OK);
+    CHECK_INT(pl.bucket, 1);
+    stored(p, REG_A, 1, &cur);
+    CHECK_INT(cur.ttl, 300);
+    reg_record_release(&cur);
+    CHECK_INT(dereg(r, "10.0.9.1"), RC_OK); /* a rewrite of the adopted set keeps 300 too */
+    stored(p, REG_A, 0, &cur);
+    CHECK_INT(cur.ttl, 300);
+    CHECK_INT(cur.weight, 1);
+    reg_record_release(&cur);
+    reg_destroy(r);
+    p->ops->destroy(p);
+
+    /* Two replicas, --ttl 60 and --ttl 300, modulo placement so they write different sets. */
+    o = opts(2, 10, REG_BUCKETING_MODULO, REG_WEIGHTS_PROPORTIONAL);
+    CHECK_INT(reg_provider_memory_create(NULL, &p, detail, sizeof(detail)), RC_OK);
+    o.ttl = 60;
+    r = replica(&o, p);
+    o.ttl = 300;
+    r2 = replica(&o, p);
+    CHECK_INT(reg(r, "10.0.9.2", &pl, &created), RC_OK); /* bucket 0, TTL 60 */
+    CHECK_INT(reg(r2, "10.0.9.3", &pl, &created), RC_OK); /* bucket 1: learns 60 */
+    CHECK_INT(pl.bucket, 1);
+    CHECK_INT(reg_ttl(r2, REG_A), 60);
+    stored(p, REG_A, 1, &cur);
+    CHECK_INT(cur.ttl, 60);
+    CHECK_INT(cur.nvalues, 1);
+    reg_record_release(&cur);
+    reg_destroy(r);
+    reg_destroy(r2);
+    p->ops->destroy(p);
+}
+
 /* A pass-through provider whose apply can be slowed down and counts its calls. */
 struct slow {
     struct wrap w;
@@ -2249,6 +2329,7 @@ int main(int argc, char **argv)
         test_partial_reload_leaves_duplicate();
         test_filled_by_another_writer();
         test_read_not_blocked_by_reread();
+        test_group_ttl();
     }
     test_duplicate_crashes(); /* immediate mode (the last set) */
     commit_mode = REG_COMMIT_GROUP;
