@@ -1,5 +1,5 @@
 /*
- * health_bench.c: what one health check engine (registry/health.c) costs at fleet size.
+ * health_bench.c: what one health check engine (registry/checker/) costs at fleet size.
  *
  * Opens N listeners (default 10,000) on distinct loopback addresses 127.1.x.y, all on one port
  * (the engine checks one port per configuration), accepts and closes their connections on one
@@ -35,7 +35,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "registry/health.h"
+#include "registry/checker.h"
 #include "util/log.h"
 
 #define RESERVE_FDS 64 /* stdio, epoll sets, eventfd, curl, the acceptor's accepted socket */

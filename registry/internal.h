@@ -37,6 +37,7 @@
 #include "registry/batch_policy.h"
 #include "registry/provider.h"
 #include "registry/registry.h"
+#include "util/clock.h"
 
 enum entry_state { ENTRY_ADDING, ENTRY_PRESENT, ENTRY_REMOVING, ENTRY_MOVING };
 enum transition { TRANS_NONE, TRANS_DOWN, TRANS_UP };
@@ -174,22 +175,6 @@ struct reg_registry {
     size_t held;            /* maintainer thread: backends the guard keeps served */
     int64_t held_logged_ns; /* maintainer thread */
 };
-
-/* ---- time ------------------------------------------------------------------------------- */
-
-static inline int64_t clock_mono_ns(void)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
-}
-
-static inline int64_t clock_wall_ms(void)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
-}
 
 /* ---- registry/record.c: one record set as a value ----------------------------------------- */
 

@@ -10,7 +10,7 @@
 
 #include <stddef.h>
 
-#include "registry/health.h"
+#include "registry/checker.h"
 #include "util/ip.h"
 #include "util/rc.h"
 

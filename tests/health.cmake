@@ -1,4 +1,4 @@
-# registry/health: the health check engine against real listeners on 127.0.1.x (TCP, HTTP, and
+# registry/checker: the health check engine against real listeners on 127.0.1.x (TCP, HTTP, and
 # HTTPS with a self-signed certificate made in-process with OpenSSL), one ctest per scenario,
 # each also under ThreadSanitizer in the sanitizer suites.
 

@@ -1,5 +1,5 @@
 /*
- * test_health.c: the health check engine (registry/health.c) against real listeners on
+ * test_health.c: the health check engine (registry/checker/) against real listeners on
  * loopback.
  *
  * A responder owns N listening sockets, one per address 127.0.1.1..127.0.1.N, all on one port
@@ -32,7 +32,7 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "registry/health.h"
+#include "registry/checker.h"
 #include "util/metrics.h"
 
 #define MAXL 32

@@ -1,6 +1,7 @@
 /*
- * health.h: the health check engine. One thread checks many backend IPs (TCP connect, HTTP or
+ * checker.h: the health check engine. One thread checks many backend IPs (TCP connect, HTTP or
  * HTTPS GET) on a timer and reports up<->down transitions with HAProxy's rise/fall semantics.
+ * The engine lives in registry/checker/ (its internal.h states the structs and thread model).
  *
  *     struct hc_options opt = {.defaults = {.kind = HC_HTTP, .port = 8080, .path = "/healthz"},
  *                              .on_change = changed, .arg = reg};
@@ -41,8 +42,8 @@
  * r53reg_health_checks_total{result="ok|fail"}, r53reg_health_transitions_total{to="up|down"},
  * gauges r53reg_health_targets and r53reg_health_down.
  */
-#ifndef R53REG_REGISTRY_HEALTH_H
-#define R53REG_REGISTRY_HEALTH_H
+#ifndef R53REG_REGISTRY_CHECKER_H
+#define R53REG_REGISTRY_CHECKER_H
 
 #include <stddef.h>
 #include <stdint.h>

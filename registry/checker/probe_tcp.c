@@ -1,0 +1,138 @@
+/*
+ * probe_tcp.c: TCP connect checks. A check is a non-blocking connect() whose socket waits in
+ * the engine's epoll set (its epoll data is the target) and on the deadline heap; it succeeds
+ * when the socket becomes writable without an error before timeout_ms. Every socket is closed
+ * with a reset (SO_LINGER 0), so checks leave no TIME_WAIT behind. An errno that says the
+ * machine, not the target, failed (out of descriptors, buffers or ports) is a local error, not
+ * a verdict.
+ *
+ * Threading: the engine thread only; no lock is taken here (hcs_record() takes its own).
+ */
+#include "registry/checker/internal.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+static socklen_t make_sockaddr(const struct ip_addr *ip, unsigned port, struct sockaddr_storage *ss)
+{
+    memset(ss, 0, sizeof(*ss));
+    if (ip->family == IP_V4) {
+        struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+        sin->sin_family = AF_INET;
+        sin->sin_port = htons((uint16_t)port);
+        memcpy(&sin->sin_addr, ip->b, 4);
+        return sizeof(*sin);
+    }
+    struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+    sin6->sin6_family = AF_INET6;
+    sin6->sin6_port = htons((uint16_t)port);
+    memcpy(&sin6->sin6_addr, ip->b, 16);
+    return sizeof(*sin6);
+}
+
+/* Close with a reset instead of FIN: no TIME_WAIT on our side. */
+void hct_set_linger0(int fd)
+{
+    struct linger lg = {.l_onoff = 1, .l_linger = 0};
+    (void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+}
+
+static int is_local_errno(int err)
+{
+    return err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM ||
+           err == EADDRNOTAVAIL || err == EAGAIN;
+}
+
+void hct_start(struct hc_engine *e, struct target *t)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = make_sockaddr(&t->ip, t->cfg->port, &ss);
+    char err[HC_ERROR_MAX], et[128];
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+    if (fd < 0) {
+        hcs_local_error(e, t, "socket", errno);
+        return;
+    }
+    hct_set_linger0(fd);
+    if (connect(fd, (struct sockaddr *)&ss, len) == 0) {
+        close(fd);
+        hcs_record(e, t, 1, "");
+        return;
+    }
+    if (errno != EINPROGRESS) {
+        int saved = errno;
+        close(fd);
+        if (is_local_errno(saved)) {
+            hcs_local_error(e, t, "connect", saved);
+            return;
+        }
+        hcs_errno_text(saved, et, sizeof(et));
+        snprintf(err, sizeof(err), "connect: %s", et);
+        hcs_record(e, t, 0, err);
+        return;
+    }
+    struct epoll_event ev = {.events = EPOLLOUT, .data.u64 = (uint64_t)(uintptr_t)t};
+    if (epoll_ctl(e->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+        int saved = errno;
+        close(fd);
+        hcs_local_error(e, t, "epoll_ctl", saved);
+        return;
+    }
+    t->fd = fd;
+    t->state = T_TCP;
+    t->key = t->started_ns + (int64_t)t->cfg->timeout_ms * MS_NS;
+    hcs_heap_push(&e->deadline, t);
+    hcs_in_flight_inc(e);
+}
+
+/* Release a TCP check's socket and slot. */
+void hct_end(struct hc_engine *e, struct target *t)
+{
+    hcs_heap_remove(&e->deadline, t);
+    (void)epoll_ctl(e->epfd, EPOLL_CTL_DEL, t->fd, NULL);
+    close(t->fd);
+    t->fd = -1;
+    t->state = T_NEW;
+    hcs_in_flight_dec(e);
+}
+
+void hct_event(struct hc_engine *e, struct target *t, uint32_t events)
+{
+    int soerr = 0;
+    socklen_t sl = sizeof(soerr);
+    char err[HC_ERROR_MAX], et[128];
+
+    if (t->state != T_TCP)
+        return;
+    if (getsockopt(t->fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) != 0)
+        soerr = errno;
+    hct_end(e, t);
+    if (!soerr && (events & EPOLLOUT) && !(events & (EPOLLERR | EPOLLHUP))) {
+        hcs_record(e, t, 1, "");
+        return;
+    }
+    if (soerr) {
+        hcs_errno_text(soerr, et, sizeof(et));
+        snprintf(err, sizeof(err), "connect: %s", et);
+    } else {
+        snprintf(err, sizeof(err), "connect: connection closed");
+    }
+    hcs_record(e, t, 0, err);
+}
+
+void hct_expire(struct hc_engine *e, int64_t now)
+{
+    struct target *t;
+    char err[HC_ERROR_MAX];
+    while ((t = hcs_heap_top(&e->deadline)) && t->key <= now) {
+        hct_end(e, t);
+        snprintf(err, sizeof(err), "connect: timed out after %u ms", t->cfg->timeout_ms);
+        hcs_record(e, t, 0, err);
+    }
+}
