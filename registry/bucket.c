@@ -252,12 +252,19 @@ void bucket_claim(struct bucket *bk)
     pthread_mutex_unlock(&bk->lock);
 }
 
+/* Give bk's store state up (after bucket_claim, or the committer's drain). Caller holds
+ * bk->lock. */
+void bucket_release_locked(struct bucket *bk)
+{
+    bk->writing = 0;
+    pthread_cond_broadcast(&bk->idle);
+}
+
 /* Give bk's store state up (after bucket_claim). */
 void bucket_unclaim(struct bucket *bk)
 {
     pthread_mutex_lock(&bk->lock);
-    bk->writing = 0;
-    pthread_cond_broadcast(&bk->idle);
+    bucket_release_locked(bk);
     pthread_mutex_unlock(&bk->lock);
 }
 

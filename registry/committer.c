@@ -99,7 +99,7 @@ static void settle_ok(struct reg_registry *reg, struct slot *sl, const char *cha
 
     pthread_mutex_lock(&bk->lock);
     waiters = bucket_commit(reg, bk, sl->next, sl->intents, RC_OK);
-    bk->writing = 0;
+    bucket_release_locked(bk);
     weight = bk->rec[REG_KIND_SERVED].weight;
     for (in = sl->intents; in; in = in->next)
         intent_log_change(reg, in->op, &in->ip, bk);
@@ -122,7 +122,7 @@ static void settle_failed(struct reg_registry *reg, struct slot *sl, enum rc_cod
 
     pthread_mutex_lock(&sl->bk->lock);
     waiters = bucket_commit(reg, sl->bk, NULL, sl->intents, rc);
-    sl->bk->writing = 0;
+    bucket_release_locked(sl->bk);
     pthread_mutex_unlock(&sl->bk->lock);
     while ((in = sl->intents)) {
         sl->intents = in->next;
@@ -136,7 +136,7 @@ static void requeue(struct reg_registry *reg, struct slot *sl)
 {
     struct intent *in, *rev = NULL;
     pthread_mutex_lock(&sl->bk->lock);
-    sl->bk->writing = 0; /* the store refused the batch: nothing of it was applied */
+    bucket_release_locked(sl->bk); /* the store refused the batch: nothing of it applied */
     pthread_mutex_unlock(&sl->bk->lock);
     while ((in = sl->intents)) { /* reverse, so pushing to the front keeps the order */
         sl->intents = in->next;
@@ -284,6 +284,20 @@ static void refuse(struct reg_registry *reg, struct intent *refused, struct inte
     resubmit(reg, waiters);
 }
 
+/* Keep bk for the next batch: append it to the skipped list (*tail) unless it was listed
+ * again meanwhile. */
+static void keep_dirty(struct reg_registry *reg, struct bucket *bk, struct bucket ***tail)
+{
+    pthread_mutex_lock(&reg->work_lock);
+    if (!bk->listed) {
+        bk->listed = 1;
+        bk->dirty_next = NULL;
+        **tail = bk;
+        *tail = &bk->dirty_next;
+    }
+    pthread_mutex_unlock(&reg->work_lock);
+}
+
 /* What the send rule needs to know of bk's queue. */
 static void describe(struct bucket *bk, struct batch_candidate *c)
 {
@@ -352,6 +366,12 @@ static size_t drain(struct reg_registry *reg, struct slot **out)
             pthread_mutex_unlock(&bk->lock);
             continue;
         }
+        if (bk->writing) {
+            /* Another writer owns the bucket (a TTL change claimed it): hold its queue. */
+            pthread_mutex_unlock(&bk->lock);
+            keep_dirty(reg, bk, &skipped_tail);
+            continue;
+        }
         sets_copy(sl.old, bk->rec);
         registry_group_ttls(reg, bk->rec[0].type, ttl);
         sets_apply_intents(&reg->opt, ttl, bk->rec, bk->queue, sl.next);
@@ -359,14 +379,7 @@ static size_t drain(struct reg_registry *reg, struct slot **out)
         if (!batch_policy_fits(n, elements, chars, e, c) || scores[order[k]] < min_score) {
             pthread_mutex_unlock(&bk->lock);
             slot_release(&sl);
-            pthread_mutex_lock(&reg->work_lock);
-            if (!bk->listed) { /* not listed again meanwhile: keep it for the next batch */
-                bk->listed = 1;
-                bk->dirty_next = NULL;
-                *skipped_tail = bk;
-                skipped_tail = &bk->dirty_next;
-            }
-            pthread_mutex_unlock(&reg->work_lock);
+            keep_dirty(reg, bk, &skipped_tail);
             continue;
         }
         sl.intents = bk->queue;

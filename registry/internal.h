@@ -253,6 +253,7 @@ enum rc_code bucket_reread(struct reg_registry *reg, struct bucket *bk, unsigned
 void bucket_load(struct reg_registry *reg, struct reg_record *rec, size_t *dups, size_t *nk);
 void bucket_claim(struct bucket *bk);
 void bucket_unclaim(struct bucket *bk);
+void bucket_release_locked(struct bucket *bk);
 void bucket_backoff(unsigned rounds);
 
 /* ---- registry/commit_now.c: immediate mode ------------------------------------------------ */

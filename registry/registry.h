@@ -226,6 +226,29 @@ unsigned long long reg_generation(const struct reg_registry *reg);
 unsigned reg_free_capacity(struct reg_registry *reg, enum reg_type type);
 
 const struct reg_options *reg_options(const struct reg_registry *reg);
+/* reg_set_ttl's account of one weighted group (name + type). */
+struct reg_ttl_group {
+    enum reg_type type;
+    enum reg_kind kind;
+    unsigned from, to;                 /* its TTL before and after */
+    size_t sets, values;               /* its record sets and their values */
+    char change_id[REG_CHANGE_ID_MAX]; /* the call that moved it; "" when nothing was written */
+};
+
+/*
+ * Move every weighted group of the name (both types; served, down and draining sets) to ttl.
+ * Route 53 refuses a set whose TTL differs from its group's, so each group that has sets is
+ * rewritten whole in one atomic call (DELETE every set, CREATE it again with ttl); groups are
+ * packed into as few calls as the limits allow. Mutations wait meanwhile (group mode: queued).
+ * A group that cannot fit one call (1,000 elements, 32,000 characters: twice its values) is
+ * refused before anything is written: RC_GROUP_TOO_LARGE with detail naming it. Other
+ * writers' changes met on the way are adopted (RC_CONFLICT after 16 rounds). groups[2 *
+ * REG_KINDS] receives an account of each group (*ngroups of them). Synchronous: it makes the
+ * store calls on the caller's thread.
+ */
+enum rc_code reg_set_ttl(struct reg_registry *reg, unsigned ttl, struct reg_ttl_group *groups,
+                         size_t *ngroups, char *detail, size_t n);
+
 /* The TTL the served sets of type are written with: the zone's (its weighted group has one
  * TTL), or --ttl while the group has no set. */
 unsigned reg_ttl(struct reg_registry *reg, enum reg_type type);

@@ -26,6 +26,8 @@
     XX(CONFLICT, 409, "conflict", "The record changed underneath the update")               \
     XX(BODY_TOO_LARGE, 413, "body-too-large", "Request body too large")                      \
     XX(UNSUPPORTED_MEDIA_TYPE, 415, "unsupported-media-type", "Unsupported media type")      \
+    XX(GROUP_TOO_LARGE, 422, "group-too-large",                                              \
+       "A weighted group is too large to rewrite in one atomic batch")                       \
     XX(TOO_MANY_REQUESTS, 429, "too-many-requests", "Too many requests")                     \
     XX(INTERNAL, 500, "internal", "Internal error")                                          \
     XX(STORE_IO, 500, "store-failure", "The embedded store could not persist the change")    \

@@ -3,14 +3,14 @@
  * capacity, idempotence, the last removal deleting the record, rollback when the provider
  * fails, and the memory store's compare-and-swap and journal.
  */
-#include <stdlib.h>
 #include <pthread.h>
-#include <stdatomic.h>
-#include <time.h>
-#include <string.h>
-#include <unistd.h>
-#include <sys/wait.h>
 #include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "emuproc.h"
@@ -139,7 +139,7 @@ static void test_weights(void)
 {
     struct reg_options o = opts(1, 400, REG_BUCKETING_BALANCED, REG_WEIGHTS_PROPORTIONAL);
     CHECK_INT(reg_weight_for(&o, REG_A, 0), 0);
-    CHECK_INT(reg_weight_for(&o, REG_A, 1), 1);   /* scaled: 255/400 rounds to 1 */
+    CHECK_INT(reg_weight_for(&o, REG_A, 1), 1); /* scaled: 255/400 rounds to 1 */
     CHECK_INT(reg_weight_for(&o, REG_A, 400), 255);
     CHECK_INT(reg_weight_for(&o, REG_A, 200), 128);
     o.max_per_bucket = 100;
@@ -190,22 +190,21 @@ struct failing {
     struct reg_provider base;
     int applies;
 };
-static enum rc_code f_load(struct reg_provider *p, struct reg_record **recs, size_t *n,
-                           char *d, size_t dn)
+static enum rc_code f_load(struct reg_provider *p, struct reg_record **recs, size_t *n, char *d,
+                           size_t dn)
 {
     *recs = NULL;
     *n = 0;
     return RC_OK;
 }
-static enum rc_code f_apply(struct reg_provider *p, const struct reg_change *c, size_t n,
-                            char *id, char *d, size_t dn)
+static enum rc_code f_apply(struct reg_provider *p, const struct reg_change *c, size_t n, char *id,
+                            char *d, size_t dn)
 {
     ((struct failing *)p)->applies++;
     snprintf(d, dn, "disk on fire");
     return RC_STORE_IO;
 }
-static enum rc_code s_wait(struct reg_provider *p, const char *id, unsigned ms, char *d,
-                           size_t dn)
+static enum rc_code s_wait(struct reg_provider *p, const char *id, unsigned ms, char *d, size_t dn)
 {
     return RC_OK;
 }
@@ -217,8 +216,8 @@ static void f_destroy(struct reg_provider *p)
 {
     free(p);
 }
-static enum rc_code f_reload(struct reg_provider *p, enum reg_type t, enum reg_kind k,
-                             unsigned b, struct reg_record *out, char *d, size_t dn)
+static enum rc_code f_reload(struct reg_provider *p, enum reg_type t, enum reg_kind k, unsigned b,
+                             struct reg_record *out, char *d, size_t dn)
 {
     memset(out, 0, sizeof(*out));
     return RC_OK;
@@ -265,7 +264,8 @@ static void test_memory_cas(void)
     struct reg_provider *p = NULL;
     char detail[256];
     struct ip_addr v1[1] = {ip("10.0.0.1")}, v2[2] = {ip("10.0.0.1"), ip("10.0.0.2")};
-    struct reg_record r1 = {REG_A, REG_KIND_SERVED, 3, 1, 60, 1, v1}, r2 = {REG_A, REG_KIND_SERVED, 3, 2, 60, 2, v2};
+    struct reg_record r1 = {REG_A, REG_KIND_SERVED, 3, 1, 60, 1, v1},
+                      r2 = {REG_A, REG_KIND_SERVED, 3, 2, 60, 2, v2};
     struct reg_change create = {NULL, &r1}, swap = {&r1, &r2}, stale = {&r1, &r2},
                       del = {&r2, NULL};
     struct reg_record *recs;
@@ -275,7 +275,8 @@ static void test_memory_cas(void)
     CHECK_INT(p->ops->apply(p, &create, 1, NULL, detail, sizeof(detail)), RC_OK);
     CHECK_INT(p->ops->apply(p, &create, 1, NULL, detail, sizeof(detail)), RC_CONFLICT); /* exists */
     CHECK_INT(p->ops->apply(p, &swap, 1, NULL, detail, sizeof(detail)), RC_OK);
-    CHECK_INT(p->ops->apply(p, &stale, 1, NULL, detail, sizeof(detail)), RC_CONFLICT); /* old gone */
+    CHECK_INT(p->ops->apply(p, &stale, 1, NULL, detail, sizeof(detail)),
+              RC_CONFLICT); /* old gone */
     /* A batch is atomic: one stale change fails the whole batch. */
     {
         struct ip_addr v9[1] = {ip("10.0.0.9")};
@@ -434,8 +435,8 @@ static enum rc_code s_load(struct reg_provider *p, struct reg_record **recs, siz
         nanosleep(&ts, NULL);
     return rc;
 }
-static enum rc_code s_apply(struct reg_provider *p, const struct reg_change *c, size_t n,
-                            char *id, char *d, size_t dn)
+static enum rc_code s_apply(struct reg_provider *p, const struct reg_change *c, size_t n, char *id,
+                            char *d, size_t dn)
 {
     struct shared *sp = (struct shared *)p;
     struct reg_provider *in = sp->inner;
@@ -457,8 +458,8 @@ static void s_pace(struct reg_provider *p)
         nanosleep(&ts, NULL);
 }
 
-static enum rc_code s_reload(struct reg_provider *p, enum reg_type t, enum reg_kind k,
-                             unsigned b, struct reg_record *out, char *d, size_t dn)
+static enum rc_code s_reload(struct reg_provider *p, enum reg_type t, enum reg_kind k, unsigned b,
+                             struct reg_record *out, char *d, size_t dn)
 {
     struct reg_provider *in = ((struct shared *)p)->inner;
     return in->ops->reload(in, t, k, b, out, d, dn);
@@ -592,10 +593,8 @@ static void *replica_worker(void *arg)
             }
             /* Nobody else touches this job's addresses: what was acknowledged holds, even
              * while resyncs adopt the other replica's changes. */
-            if (rc == RC_OK &&
-                (reg_lookup(j->r, &a, &pl) == RC_OK) != j->registered[i]) {
-                fprintf(stderr, "replica %d %s: lookup disagrees with the answer\n", j->id % 2,
-                        s);
+            if (rc == RC_OK && (reg_lookup(j->r, &a, &pl) == RC_OK) != j->registered[i]) {
+                fprintf(stderr, "replica %d %s: lookup disagrees with the answer\n", j->id % 2, s);
                 j->errors++;
             }
             if (rc) {
@@ -681,7 +680,6 @@ static void test_leases(void)
     reg_destroy(r);
 }
 
-
 /* ---- down and draining (issue 5) -------------------------------------------------------- */
 
 /* reg_submit(op) and wait. */
@@ -721,8 +719,7 @@ static enum rc_code op_wait(struct reg_registry *r, enum reg_op op, const char *
     return w.res.rc;
 }
 
-static void stored_kind(struct reg_provider *p, enum reg_kind k, unsigned b,
-                        struct reg_record *out)
+static void stored_kind(struct reg_provider *p, enum reg_kind k, unsigned b, struct reg_record *out)
 {
     char detail[256];
     CHECK_INT(p->ops->reload(p, REG_A, k, b, out, detail, sizeof(detail)), RC_OK);
@@ -906,7 +903,6 @@ static void test_foreign_move(void)
     p->ops->destroy(p);
 }
 
-
 /* Resync: a replica that never writes still follows another's registrations, moves and
  * removals, within a few maintainer passes. */
 static void test_resync(void)
@@ -1031,8 +1027,8 @@ static void test_group_commit_batches(void)
         ok += jobs[i].rc == RC_OK;
     CHECK_INT(ok, 200);
     reg_stats(r, &st);
-    printf("group commit: 200 registrations in %llu calls (%llu bucket changes)\n",
-           st.batches, st.batched_changes);
+    printf("group commit: 200 registrations in %llu calls (%llu bucket changes)\n", st.batches,
+           st.batched_changes);
     /* 200 mutations over 10 buckets while each call waits 100 ms: a handful of calls. */
     CHECK(st.batches <= 10);
     CHECK_INT(atomic_load(&sp->calls), st.batches);
@@ -1084,7 +1080,6 @@ static void test_group_commit_isolates_failures(void)
     p->ops->destroy(p);
 }
 
-
 /* ---- review: bugs found (each test fails on the code as reviewed) ----------------------- */
 
 /* Run fn in a child process (created before it starts any thread), so a crash is reported as
@@ -1118,8 +1113,7 @@ static int survives(void (*fn)(void), const char *what)
  * takes 10.43.0.1 down, r2 loads, r1 brings it back up, r2 registers 10.43.0.3 (a
  * served-set-only batch: conflict; the served set gained .1, which r2's down set holds).
  */
-static void dup_setup(struct reg_provider **pp, struct reg_registry **r1,
-                      struct reg_registry **r2)
+static void dup_setup(struct reg_provider **pp, struct reg_registry **r1, struct reg_registry **r2)
 {
     struct reg_options o = opts(1, 10, REG_BUCKETING_BALANCED, REG_WEIGHTS_PROPORTIONAL);
     struct reg_result res;
@@ -1132,9 +1126,9 @@ static void dup_setup(struct reg_provider **pp, struct reg_registry **r1,
     CHECK_INT(reg(*r1, "10.43.0.1", &pl, &created), RC_OK);
     CHECK_INT(reg(*r1, "10.43.0.2", &pl, &created), RC_OK);
     CHECK_INT(op_wait(*r1, REG_OP_DOWN, "10.43.0.1", &res), RC_OK);
-    *r2 = replica(&o, *pp); /* sees served {.2}, down {.1} */
+    *r2 = replica(&o, *pp);                                       /* sees served {.2}, down {.1} */
     CHECK_INT(op_wait(*r1, REG_OP_UP, "10.43.0.1", &res), RC_OK); /* store: served {.1,.2} */
-    CHECK_INT(reg(*r2, "10.43.0.3", &pl, &created), RC_OK); /* conflict on served, adopt */
+    CHECK_INT(reg(*r2, "10.43.0.3", &pl, &created), RC_OK);       /* conflict on served, adopt */
 }
 
 static void test_partial_reload_leaves_duplicate(void)
@@ -1214,17 +1208,16 @@ static void test_duplicate_crashes(void)
 struct wrap {
     struct reg_provider base;
     struct reg_provider *inner;
-    enum rc_code (*load)(struct wrap *w, struct reg_record **recs, size_t *n, char *d,
-                         size_t dn);
-    enum rc_code (*apply)(struct wrap *w, const struct reg_change *c, size_t n, char *id,
-                          char *d, size_t dn);
+    enum rc_code (*load)(struct wrap *w, struct reg_record **recs, size_t *n, char *d, size_t dn);
+    enum rc_code (*apply)(struct wrap *w, const struct reg_change *c, size_t n, char *id, char *d,
+                          size_t dn);
     void (*before_reload)(struct wrap *w);
     int own_inner; /* destroy inner with it */
     atomic_uint slow_ms;
     atomic_int applies, reloads;
 };
-static enum rc_code wrap_load(struct reg_provider *p, struct reg_record **recs, size_t *n,
-                              char *d, size_t dn)
+static enum rc_code wrap_load(struct reg_provider *p, struct reg_record **recs, size_t *n, char *d,
+                              size_t dn)
 {
     struct wrap *w = (struct wrap *)p;
     return w->load ? w->load(w, recs, n, d, dn) : w->inner->ops->load(w->inner, recs, n, d, dn);
@@ -1257,8 +1250,13 @@ static void wrap_destroy(struct reg_provider *p)
     free(w);
 }
 static const struct reg_provider_ops wrap_ops = {
-    .name = "wrap", .load = wrap_load, .apply = wrap_apply, .reload = wrap_reload,
-    .wait_insync = s_wait, .ready = f_ready, .destroy = wrap_destroy,
+    .name = "wrap",
+    .load = wrap_load,
+    .apply = wrap_apply,
+    .reload = wrap_reload,
+    .wait_insync = s_wait,
+    .ready = f_ready,
+    .destroy = wrap_destroy,
 };
 
 /* Make w (the first member of a calloc'd test provider) wrap inner. */
@@ -1418,8 +1416,8 @@ static void test_heartbeat_during_move(void)
     pthread_mutex_init(&w.lock, NULL);
     pthread_cond_init(&w.cond, NULL);
     reg_submit(r, REG_OP_DRAIN, &a, box_done, &w);
-    CHECK_INT(reg_lookup(r, &a, &pl), RC_OK);     /* registered ... */
-    CHECK_INT(reg_heartbeat(r, &a, &pl), RC_OK);  /* ... but its heartbeat is refused */
+    CHECK_INT(reg_lookup(r, &a, &pl), RC_OK);    /* registered ... */
+    CHECK_INT(reg_heartbeat(r, &a, &pl), RC_OK); /* ... but its heartbeat is refused */
     CHECK_INT(reg_set_lease(r, &a, 60, &pl), RC_OK);
     pthread_mutex_lock(&w.lock);
     while (!w.done)
@@ -1429,7 +1427,6 @@ static void test_heartbeat_during_move(void)
     reg_destroy(r);
     p->ops->destroy(p);
 }
-
 
 /*
  * Route 53 provider: rt_apply() builds each DELETE from its wire cache, which rt_load() (every
@@ -1450,8 +1447,7 @@ struct r53wrap {
     struct reg_registry *reg;
     atomic_int armed, done;
 };
-static enum rc_code w_load(struct wrap *wp, struct reg_record **recs, size_t *n, char *d,
-                           size_t dn)
+static enum rc_code w_load(struct wrap *wp, struct reg_record **recs, size_t *n, char *d, size_t dn)
 {
     struct r53wrap *w = (struct r53wrap *)wp;
     if (atomic_load(&w->done)) {
@@ -1528,7 +1524,6 @@ static void test_route53_stale_wire(const char *emu_exe)
     CHECK(emu_stop(&e));
 }
 
-
 /*
  * The fail-open guard (--max-down-share) also covers an undrain: an ADD of a draining backend
  * whose checks fail goes to the down set only when the guard allows one more down; else it
@@ -1596,7 +1591,6 @@ static void test_undrain_bypasses_fail_open(void)
     }
     reg_destroy(r);
 }
-
 
 /*
  * Leases with replicas: an address adopted from another writer (resync, conflict) gets no
@@ -1840,7 +1834,7 @@ static void test_group_ttl(void)
     r = replica(&o, p);
     o.ttl = 300;
     r2 = replica(&o, p);
-    CHECK_INT(reg(r, "10.0.9.2", &pl, &created), RC_OK); /* bucket 0, TTL 60 */
+    CHECK_INT(reg(r, "10.0.9.2", &pl, &created), RC_OK);  /* bucket 0, TTL 60 */
     CHECK_INT(reg(r2, "10.0.9.3", &pl, &created), RC_OK); /* bucket 1: learns 60 */
     CHECK_INT(pl.bucket, 1);
     CHECK_INT(reg_ttl(r2, REG_A), 60);
@@ -1850,6 +1844,94 @@ static void test_group_ttl(void)
     reg_record_release(&cur);
     reg_destroy(r);
     reg_destroy(r2);
+    p->ops->destroy(p);
+}
+
+/* Every stored set of p (both types, every kind) has TTL ttl; returns how many there are. */
+static size_t stored_with_ttl(struct reg_provider *p, unsigned ttl)
+{
+    struct reg_record *recs = NULL;
+    size_t n = 0, sets = 0;
+    char detail[256];
+    CHECK_INT(p->ops->load(p, &recs, &n, detail, sizeof(detail)), RC_OK);
+    for (size_t i = 0; i < n; i++) {
+        if (recs[i].nvalues) {
+            CHECK_INT(recs[i].ttl, ttl);
+            sets++;
+        }
+        reg_record_release(&recs[i]);
+    }
+    free(recs);
+    return sets;
+}
+
+/*
+ * reg_set_ttl moves every weighted group whole (the store refuses a set with another TTL than
+ * its group's): served and draining sets alike, later writes follow; a group whose rewrite
+ * cannot fit one call (over 500 values: 1,000 elements) is refused with the reason and
+ * nothing is written.
+ */
+static void test_set_ttl(void)
+{
+    struct reg_options o = opts(4, 400, REG_BUCKETING_BALANCED, REG_WEIGHTS_PROPORTIONAL);
+    struct reg_ttl_group g[2 * REG_KINDS];
+    struct reg_provider *p = NULL;
+    struct reg_registry *r;
+    struct reg_placement pl;
+    struct reg_result res;
+    char detail[512], s[32];
+    size_t ng = 0;
+    int created;
+
+    CHECK_INT(reg_provider_memory_create(NULL, &p, detail, sizeof(detail)), RC_OK);
+    o.ttl = 60;
+    r = replica(&o, p);
+    for (int i = 1; i <= 6; i++) {
+        snprintf(s, sizeof(s), "10.0.10.%d", i);
+        CHECK_INT(reg(r, s, &pl, &created), RC_OK);
+    }
+    CHECK_INT(reg(r, "2001:db8::10", &pl, &created), RC_OK);
+    CHECK_INT(op_wait(r, REG_OP_DRAIN, "10.0.10.6", &res), RC_OK);
+    CHECK_INT(stored_with_ttl(p, 60), 6); /* four A sets, one draining, one AAAA */
+
+    CHECK_INT(reg_set_ttl(r, 300, g, &ng, detail, sizeof(detail)), RC_OK);
+    CHECK_INT(ng, 2 * REG_KINDS);
+    CHECK_INT(g[REG_KIND_SERVED].type, REG_A);
+    CHECK_INT(g[REG_KIND_SERVED].sets, 4);
+    CHECK_INT(g[REG_KIND_SERVED].values, 5);
+    CHECK_INT(g[REG_KIND_SERVED].from, 60);
+    CHECK_INT(g[REG_KIND_SERVED].to, 300);
+    CHECK(g[REG_KIND_SERVED].change_id[0] != '\0');
+    CHECK_INT(g[REG_KIND_DRAINING].sets, 1);
+    CHECK_INT(g[REG_KINDS + REG_KIND_SERVED].sets, 1);
+    CHECK_INT(g[REG_KIND_DOWN].sets, 0);
+    CHECK_INT(stored_with_ttl(p, 300), 6);
+    CHECK_INT(reg_ttl(r, REG_A), 300);
+    CHECK_INT(reg(r, "10.0.10.7", &pl, &created), RC_OK);
+    CHECK_INT(dereg(r, "10.0.10.1"), RC_OK);
+    CHECK_INT(reg(r, "2001:db8::11", &pl, &created), RC_OK); /* a second AAAA set */
+    CHECK_INT(stored_with_ttl(p, 300), 7);
+    /* Again: nothing to write. */
+    CHECK_INT(reg_set_ttl(r, 300, g, &ng, detail, sizeof(detail)), RC_OK);
+    CHECK_STR(g[REG_KIND_SERVED].change_id, "");
+    reg_destroy(r);
+    p->ops->destroy(p);
+
+    /* 501 values in the served A group: 1,002 elements, more than one call holds. */
+    CHECK_INT(reg_provider_memory_create(NULL, &p, detail, sizeof(detail)), RC_OK);
+    r = replica(&o, p);
+    for (int i = 0; i < 501; i++) {
+        snprintf(s, sizeof(s), "10.0.%d.%d", 20 + i / 200, i % 200 + 1);
+        CHECK_INT(reg(r, s, &pl, &created), RC_OK);
+    }
+    detail[0] = '\0';
+    CHECK_INT(reg_set_ttl(r, 300, g, &ng, detail, sizeof(detail)), RC_GROUP_TOO_LARGE);
+    CHECK(strstr(detail, "501 values") != NULL);
+    CHECK(strstr(detail, "one atomic call") != NULL);
+    CHECK_INT(stored_with_ttl(p, 60), 4);
+    CHECK_INT(reg_ttl(r, REG_A), 60);
+    CHECK_INT(reg(r, "10.0.30.1", &pl, &created), RC_OK); /* nothing stuck */
+    reg_destroy(r);
     p->ops->destroy(p);
 }
 
@@ -2012,8 +2094,7 @@ struct skew {
     struct wrap w;
     atomic_int armed, frozen;
 };
-static enum rc_code sk_load(struct wrap *w, struct reg_record **recs, size_t *n, char *d,
-                            size_t dn)
+static enum rc_code sk_load(struct wrap *w, struct reg_record **recs, size_t *n, char *d, size_t dn)
 {
     struct skew *sp = (struct skew *)w;
     struct reg_record *a = NULL, *b = NULL, *out;
@@ -2026,7 +2107,7 @@ static enum rc_code sk_load(struct wrap *w, struct reg_record **recs, size_t *n,
     if (!atomic_exchange(&sp->armed, 0))
         return w->inner->ops->load(w->inner, recs, n, d, dn);
     rc = w->inner->ops->load(w->inner, &a, &na, d, dn); /* the served listing */
-    {   /* another replica's UP of 10.61.0.1: down {x} -> none, served {y} -> {x, y} */
+    { /* another replica's UP of 10.61.0.1: down {x} -> none, served {y} -> {x, y} */
         struct reg_record sold = {0}, dold = {0}, snew;
         struct reg_change ch[2];
         struct ip_addr xa = ip("10.61.0.1");
@@ -2095,7 +2176,7 @@ static void test_resync_listing_skew(void)
     nanosleep(&(struct timespec){0, 100 * 1000 * 1000}, NULL);
     /* The store serves 10.61.0.1; this replica no longer knows it. */
     CHECK_INT(reg_lookup(r, &xa, &pl), RC_OK);
-    CHECK_INT(reg_heartbeat(r, &xa, &pl), RC_OK);    /* with its lease */
+    CHECK_INT(reg_heartbeat(r, &xa, &pl), RC_OK); /* with its lease */
     reg_destroy(r);
     inner->ops->destroy(inner);
 }
@@ -2289,11 +2370,11 @@ static void test_lost_answer_gets_lease(void)
     atomic_store(&lp->armed, 1);
     CHECK_INT(reg(r, "10.72.0.1", &pl, &created), RC_UPSTREAM_TIMEOUT);
     CHECK_INT(copies(inner, "10.72.0.1"), 1); /* it landed */
-    wait_lookup(r, "10.72.0.1", RC_OK);        /* adopted by a resync ... */
+    wait_lookup(r, "10.72.0.1", RC_OK);       /* adopted by a resync ... */
     {
         struct ip_addr a = ip("10.72.0.1");
         if (reg_lookup(r, &a, &pl) == RC_OK)
-            CHECK_INT(pl.lease_seconds, 1);     /* ... with the default lease */
+            CHECK_INT(pl.lease_seconds, 1); /* ... with the default lease */
     }
     for (int i = 0; i < 300 && copies(inner, "10.72.0.1"); i++)
         nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
@@ -2330,6 +2411,7 @@ int main(int argc, char **argv)
         test_filled_by_another_writer();
         test_read_not_blocked_by_reread();
         test_group_ttl();
+        test_set_ttl();
     }
     test_duplicate_crashes(); /* immediate mode (the last set) */
     commit_mode = REG_COMMIT_GROUP;
