@@ -4,7 +4,6 @@
  * --allow-cidr: what may be registered), calls the registry, renders placements.
  * Thread-safe: all state is in the registry.
  */
-#include <pthread.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -343,7 +342,8 @@ void api_backend_get_self(const struct api_request *req, struct api_response *re
         get_one(req, res, &ip);
 }
 
-/* A mutation in flight: what the answer needs once the registry is done. */
+/* A mutation in flight: what the answer needs once the registry (and, with ?wait=insync,
+ * the insync waiter) is done. */
 struct pending {
     struct api_async *async;
     struct reg_registry *reg;
@@ -351,12 +351,12 @@ struct pending {
     char request_id[32];
     int insync;
     unsigned insync_timeout_ms;
+    int waited; /* res.rc, when set, is the insync waiter's: the change itself was made */
     int is_delete;
     unsigned lease; /* lease_seconds asked for, or 0 */
     struct body_check check;
     char ip[IP_TEXT_MAX];
     struct reg_result res;
-    struct pending *next; /* insync queue */
 };
 
 static void answer(struct pending *pd)
@@ -371,7 +371,7 @@ static void answer(struct pending *pd)
     req.request_id = pd->request_id;
     if (r->rc) {
         api_problem(&res, &req, r->rc, r->detail);
-        if (r->rc == RC_UPSTREAM_TIMEOUT && r->placement.change_id[0])
+        if ((pd->waited || r->rc == RC_UPSTREAM_TIMEOUT) && r->placement.change_id[0])
             json_object_set_new(res.body, "change_id", json_string(r->placement.change_id));
     } else {
         json_t *body = api_placement_json(pd->reg, &r->placement);
@@ -390,49 +390,17 @@ static void answer(struct pending *pd)
     free(pd);
 }
 
-/*
- * ?wait=insync: one worker thread waits for changes to become INSYNC, so neither the
- * committer nor an HTTP thread waits. Requests of one batch share its change id: the first
- * wait settles it for the others.
- */
-static pthread_mutex_t insync_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t insync_cond = PTHREAD_COND_INITIALIZER;
-static struct pending *insync_head, **insync_tail = &insync_head; /* guarded by insync_lock */
-static pthread_once_t insync_once = PTHREAD_ONCE_INIT;
-
-static void *insync_worker(void *arg)
+/* ?wait=insync: the insync waiter's answer (any thread, no lock held). Requests of one batch
+ * share its change id, and the waiter shares its polls among them. */
+static void on_insync(void *arg, enum rc_code rc, const char *detail)
 {
-    char last_id[REG_CHANGE_ID_MAX] = "";
-    (void)arg;
-    for (;;) {
-        struct pending *pd;
-        pthread_mutex_lock(&insync_lock);
-        while (!insync_head)
-            pthread_cond_wait(&insync_cond, &insync_lock);
-        pd = insync_head;
-        insync_head = pd->next;
-        if (!insync_head)
-            insync_tail = &insync_head;
-        pthread_mutex_unlock(&insync_lock);
-        if (strcmp(last_id, pd->res.placement.change_id) != 0) {
-            enum rc_code rc = reg_wait_insync(pd->reg, pd->res.placement.change_id,
-                                              pd->insync_timeout_ms, pd->res.detail,
-                                              sizeof(pd->res.detail));
-            if (rc)
-                pd->res.rc = rc;
-            else
-                snprintf(last_id, sizeof(last_id), "%s", pd->res.placement.change_id);
-        }
-        answer(pd);
+    struct pending *pd = arg;
+    if (rc) {
+        pd->res.rc = rc;
+        pd->waited = 1;
+        snprintf(pd->res.detail, sizeof(pd->res.detail), "%s", detail);
     }
-    return NULL;
-}
-
-static void insync_start(void)
-{
-    pthread_t t;
-    if (pthread_create(&t, NULL, insync_worker, NULL) == 0)
-        pthread_detach(t);
+    answer(pd);
 }
 
 static void on_done(void *arg, const struct reg_result *res)
@@ -458,13 +426,9 @@ static void on_done(void *arg, const struct reg_result *res)
         api_placement_enrich(pd->reg, &pd->res.placement);
     }
     if (pd->insync && res->rc == RC_OK && res->placement.change_id[0]) {
-        pthread_once(&insync_once, insync_start);
-        pthread_mutex_lock(&insync_lock);
-        pd->next = NULL;
-        *insync_tail = pd;
-        insync_tail = &pd->next;
-        pthread_cond_signal(&insync_cond);
-        pthread_mutex_unlock(&insync_lock);
+        /* No thread waits: the waiter calls on_insync, and the connection stays parked. */
+        reg_wait_insync(pd->reg, res->placement.change_id, pd->insync_timeout_ms, on_insync,
+                        pd);
         return;
     }
     answer(pd);

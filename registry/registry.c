@@ -32,6 +32,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "registry/insync.h"
 #include "registry/provider.h"
 #include "util/log.h"
 #include "util/metrics.h"
@@ -134,6 +135,10 @@ struct reg_registry {
     int reaper_stop; /* guarded by reaper_lock */
     int reaper_kick; /* guarded by reaper_lock: a verdict changed, look now */
     int64_t next_resync_ns; /* reaper thread */
+
+    /* ?wait=insync (registry/insync.h): made in reg_create, destroyed in reg_destroy before
+     * the provider. */
+    struct reg_insync *insync;
 
     /* Health checks (may be NULL). Set before reg_load, destroyed in reg_destroy. */
     struct hc_engine *checker;
@@ -798,6 +803,7 @@ struct reg_registry *reg_create(const struct reg_options *opt, struct reg_provid
     reg->dirty_tail = &reg->dirty_head;
     reg->table_size = 1024;
     reg->table = xcalloc(reg->table_size, sizeof(*reg->table));
+    reg->insync = reg_insync_create(prov, NULL);
     return reg;
 }
 
@@ -834,6 +840,9 @@ void reg_destroy(struct reg_registry *reg)
         pthread_mutex_unlock(&reg->work_lock);
         pthread_join(reg->committer, NULL);
     }
+    /* After the committer (its last completions may still start waits), before the provider
+     * (a poll in flight uses it): answers the waits still pending. */
+    reg_insync_destroy(reg->insync);
     /* Settling above may still have added or removed targets; no verdict matters now. */
     hc_engine_destroy(reg->checker);
     for (int t = 0; t < 2; t++)
@@ -2620,12 +2629,10 @@ enum rc_code reg_heartbeat(struct reg_registry *reg, const struct ip_addr *ip,
     return reg_lookup(reg, ip, out);
 }
 
-enum rc_code reg_wait_insync(struct reg_registry *reg, const char *change_id,
-                             unsigned timeout_ms, char *detail, size_t n)
+void reg_wait_insync(struct reg_registry *reg, const char *change_id, unsigned timeout_ms,
+                     reg_insync_fn done, void *arg)
 {
-    if (!change_id || !*change_id)
-        return RC_OK; /* nothing was changed */
-    return reg->prov->ops->wait_insync(reg->prov, change_id, timeout_ms, detail, n);
+    reg_insync_wait(reg->insync, change_id, timeout_ms, done, arg);
 }
 
 size_t reg_snapshot(struct reg_registry *reg, struct reg_bucket_view **views)
