@@ -9,9 +9,9 @@
  *
  * The clock thread expires waiters whose deadline passed and hands due changes to the pollers,
  * the change whose poll is most overdue first, one per 1/max_polls_per_s at most, while fewer
- * than `pollers` changes are handed out. A poller makes one change_status() call with no lock
- * held, then answers the change's waiters (INSYNC or a failed poll) or schedules its next
- * poll.
+ * than `pollers` changes are handed out. A poller makes one look (the creator's function;
+ * the waiter knows nothing of providers) with no lock held, then answers the change's waiters
+ * (INSYNC or a failed look) or schedules its next poll.
  *
  * Invariants (whenever the lock is free): a waiter not yet answered is on exactly one
  * change's list, and it is taken off under the lock before it is answered, so it is answered
@@ -19,7 +19,7 @@
  * a change with no waiters is freed by whoever makes it idle (the clock thread, or the poller
  * that had it).
  *
- * Lock: one mutex, a leaf: never held across change_status() or a callback.
+ * Lock: one mutex, a leaf: never held across a look or a callback.
  */
 #include "registry/insync.h"
 
@@ -30,15 +30,15 @@
 #include <string.h>
 #include <time.h>
 
-#include "registry/provider.h"
 #include "util/log.h"
 #include "util/xalloc.h"
 
-#define RECENT_MAX 64 /* changes remembered INSYNC */
+#define RECENT_MAX 64  /* changes remembered INSYNC */
+#define DETAIL_MAX 512 /* bytes of an answer's detail (a longer one is cut) */
 #define NS_PER_MS 1000000LL
 
 struct waiter {
-    char id[REG_CHANGE_ID_MAX];
+    char *id; /* owned */
     unsigned timeout_ms;
     int64_t deadline_ns; /* CLOCK_MONOTONIC */
     reg_insync_fn done;
@@ -47,7 +47,7 @@ struct waiter {
 };
 
 struct change {
-    char id[REG_CHANGE_ID_MAX];
+    char *id;             /* owned */
     int64_t due_ns;       /* the next poll not before (CLOCK_MONOTONIC) */
     unsigned interval_ms; /* the pause after the next poll */
     int busy;             /* on the pollers' FIFO or being polled */
@@ -57,7 +57,8 @@ struct change {
 };
 
 struct reg_insync {
-    struct reg_provider *prov;
+    reg_insync_look_fn look; /* NULL: every change is in sync */
+    void *ctx;
     struct reg_insync_options opt;
     int64_t spacing_ns; /* 1 s / max_polls_per_s; 0: no cap */
 
@@ -70,7 +71,7 @@ struct reg_insync {
     unsigned busy;        /* changes busy */
     int64_t next_slot_ns; /* no poll starts before (the rate cap) */
     int stopping;
-    char recent[RECENT_MAX][REG_CHANGE_ID_MAX];
+    char *recent[RECENT_MAX]; /* owned; NULL: unused */
     size_t recent_next;
     struct reg_insync_stats stats;
     int clock_started;
@@ -119,13 +120,14 @@ static void describe(const struct waiter *wt, enum rc_code rc, const char *why, 
 /* Answer every waiter of list with rc and free them. Called with no lock held. */
 static void answer_list(struct reg_insync *w, struct waiter *list, enum rc_code rc, const char *why)
 {
-    char detail[REG_DETAIL_MAX];
+    char detail[DETAIL_MAX];
     unsigned long long n = 0;
 
     while (list) {
         struct waiter *next = list->next;
         describe(list, rc, why, detail, sizeof(detail));
         list->done(list->arg, rc, detail);
+        free(list->id);
         free(list);
         list = next;
         n++;
@@ -145,13 +147,15 @@ static void change_free(struct reg_insync *w, struct change *c)
         pp = &(*pp)->next;
     *pp = c->next;
     w->stats.changes--;
+    free(c->id);
     free(c);
 }
 
 /* Remember id as INSYNC. Caller holds lock. */
 static void recent_add(struct reg_insync *w, const char *id)
 {
-    snprintf(w->recent[w->recent_next], sizeof(w->recent[0]), "%s", id);
+    free(w->recent[w->recent_next]);
+    w->recent[w->recent_next] = xstrdup(id);
     w->recent_next = (w->recent_next + 1) % RECENT_MAX;
 }
 
@@ -159,7 +163,7 @@ static void recent_add(struct reg_insync *w, const char *id)
 static int recent_has(const struct reg_insync *w, const char *id)
 {
     for (size_t i = 0; i < RECENT_MAX; i++)
-        if (w->recent[i][0] && !strcmp(w->recent[i], id))
+        if (w->recent[i] && !strcmp(w->recent[i], id))
             return 1;
     return 0;
 }
@@ -263,7 +267,7 @@ static void *poller_main(void *arg)
     for (;;) {
         struct change *c;
         struct waiter *answered = NULL;
-        char id[REG_CHANGE_ID_MAX], why[REG_DETAIL_MAX] = "";
+        char *id, why[DETAIL_MAX] = "";
         int insync = 0;
         enum rc_code rc;
 
@@ -275,10 +279,10 @@ static void *poller_main(void *arg)
         w->work_head = c->work_next;
         if (!w->work_head)
             w->work_tail = &w->work_head;
-        memcpy(id, c->id, sizeof(id));
+        id = xstrdup(c->id); /* c may go while its waiters are answered */
         pthread_mutex_unlock(&w->lock);
 
-        rc = w->prov->ops->change_status(w->prov, id, &insync, why, sizeof(why));
+        rc = w->look(w->ctx, id, &insync, why, sizeof(why));
 
         pthread_mutex_lock(&w->lock);
         w->stats.polls++;
@@ -307,6 +311,7 @@ static void *poller_main(void *arg)
             answer_list(w, answered, rc ? RC_INSYNC_UNKNOWN : RC_OK, why);
             pthread_mutex_lock(&w->lock);
         }
+        free(id);
     }
     pthread_mutex_unlock(&w->lock);
     return NULL;
@@ -324,17 +329,16 @@ static int threads_start(struct reg_insync *w)
     return w->clock_started && w->pollers_started ? 0 : -1;
 }
 
-struct reg_insync *reg_insync_create(struct reg_provider *prov,
+struct reg_insync *reg_insync_create(reg_insync_look_fn look, void *ctx,
                                      const struct reg_insync_options *opt)
 {
     struct reg_insync *w = xcalloc(1, sizeof(*w));
     pthread_condattr_t ca;
 
-    w->prov = prov;
+    w->look = look;
+    w->ctx = ctx;
     if (opt)
         w->opt = *opt;
-    else if (prov)
-        w->opt.max_polls_per_s = prov->status_rate;
     if (!w->opt.min_interval_ms)
         w->opt.min_interval_ms = REG_INSYNC_MIN_INTERVAL_MS;
     if (!w->opt.max_interval_ms)
@@ -378,7 +382,7 @@ void reg_insync_destroy(struct reg_insync *w)
     pthread_mutex_unlock(&w->lock);
     answer_list(w, pending, RC_SHUTTING_DOWN, NULL);
 
-    /* A poller in a change_status() call finishes it first: the provider must still exist. */
+    /* A poller in a look finishes it first: ctx (the provider) must still exist. */
     for (unsigned i = 0; i < w->pollers_started; i++)
         pthread_join(w->pollers[i], NULL);
     if (w->clock_started)
@@ -386,8 +390,11 @@ void reg_insync_destroy(struct reg_insync *w)
     while (w->changes) {
         struct change *c = w->changes;
         w->changes = c->next;
+        free(c->id);
         free(c);
     }
+    for (size_t i = 0; i < RECENT_MAX; i++)
+        free(w->recent[i]);
     pthread_cond_destroy(&w->clock_cond);
     pthread_cond_destroy(&w->work_cond);
     pthread_mutex_destroy(&w->lock);
@@ -404,7 +411,7 @@ static void waiter_add(struct reg_insync *w, struct waiter *wt)
             break;
     if (!c) {
         c = xcalloc(1, sizeof(*c));
-        memcpy(c->id, wt->id, sizeof(c->id));
+        c->id = xstrdup(wt->id);
         c->due_ns = now_ns(); /* the first poll at once */
         c->interval_ms = w->opt.min_interval_ms;
         c->next = w->changes;
@@ -425,12 +432,12 @@ void reg_insync_wait(struct reg_insync *w, const char *change_id, unsigned timeo
     const char *why = NULL;
     int queued = 0;
 
-    snprintf(wt->id, sizeof(wt->id), "%s", change_id ? change_id : "");
+    wt->id = xstrdup(change_id ? change_id : "");
     wt->timeout_ms = timeout_ms;
     wt->deadline_ns = now_ns() + (int64_t)timeout_ms * NS_PER_MS;
     wt->done = done;
     wt->arg = arg;
-    if (!wt->id[0] || !w->prov)
+    if (!wt->id[0] || !w->look)
         goto out; /* nothing was changed, or no store to ask: in sync */
     pthread_mutex_lock(&w->lock);
     if (w->stopping) {

@@ -774,6 +774,14 @@ unsigned long long reg_generation(const struct reg_registry *reg)
     return atomic_load(&((struct reg_registry *)reg)->generation);
 }
 
+/* The insync waiter's look at a change: one change_status() of the provider. */
+static enum rc_code insync_look(void *prov, const char *change_id, int *insync, char *detail,
+                                size_t n)
+{
+    struct reg_provider *p = prov;
+    return p->ops->change_status(p, change_id, insync, detail, n);
+}
+
 struct reg_registry *reg_create(const struct reg_options *opt, struct reg_provider *prov)
 {
     struct reg_registry *reg = xcalloc(1, sizeof(*reg));
@@ -803,7 +811,10 @@ struct reg_registry *reg_create(const struct reg_options *opt, struct reg_provid
     reg->dirty_tail = &reg->dirty_head;
     reg->table_size = 1024;
     reg->table = xcalloc(reg->table_size, sizeof(*reg->table));
-    reg->insync = reg_insync_create(prov, NULL);
+    {
+        struct reg_insync_options io = {.max_polls_per_s = prov ? prov->status_rate : 0};
+        reg->insync = reg_insync_create(prov ? insync_look : NULL, prov, &io);
+    }
     return reg;
 }
 

@@ -123,6 +123,13 @@ static void fake_destroy(struct reg_provider *p)
     pthread_mutex_unlock(&f->lock);
 }
 
+/* The waiter's look, as the registry makes it from its provider's change_status(). */
+static enum rc_code fake_look(void *ctx, const char *id, int *insync, char *d, size_t dn)
+{
+    struct fake *f = ctx;
+    return f->base.ops->change_status(&f->base, id, insync, d, dn);
+}
+
 static const struct reg_provider_ops fake_ops = {
     .name = "fake",
     .change_status = fake_status,
@@ -300,7 +307,7 @@ static void check_says_made(const struct slot *s)
 static void test_deadlines(void)
 {
     struct fake *f = fake_new();
-    struct reg_insync *w = reg_insync_create(&f->base, NULL);
+    struct reg_insync *w = reg_insync_create(fake_look, f, NULL);
     static struct answers a;
     char id[32];
 
@@ -364,7 +371,7 @@ static void test_deadlines(void)
 static void test_slow_fast(void)
 {
     struct fake *f = fake_new();
-    struct reg_insync *w = reg_insync_create(&f->base, NULL);
+    struct reg_insync *w = reg_insync_create(fake_look, f, NULL);
     static struct answers a;
     struct slot s;
     int64_t t0;
@@ -407,7 +414,7 @@ static void test_slow_fast(void)
 static void test_shared(void)
 {
     struct fake *f = fake_new();
-    struct reg_insync *w = reg_insync_create(&f->base, NULL);
+    struct reg_insync *w = reg_insync_create(fake_look, f, NULL);
     static struct answers a;
     struct slot s;
     unsigned before;
@@ -455,7 +462,7 @@ static void on_answer_then_ask(void *arg, enum rc_code rc, const char *detail)
 static void test_shutdown(void)
 {
     struct fake *f = fake_new();
-    struct reg_insync *w = reg_insync_create(&f->base, NULL);
+    struct reg_insync *w = reg_insync_create(fake_look, f, NULL);
     static struct answers a;
     char id[32];
     int64_t t0;
@@ -506,7 +513,7 @@ static void test_rate_cap(void)
 {
     struct fake *f = fake_new();
     struct reg_insync_options o = {.max_polls_per_s = 10, .pollers = 4};
-    struct reg_insync *w = reg_insync_create(&f->base, &o);
+    struct reg_insync *w = reg_insync_create(fake_look, f, &o);
     static struct answers a;
     char id[32];
     int64_t start = now_ms(), span;
@@ -558,7 +565,7 @@ static void test_rate_cap(void)
 static void test_failure(void)
 {
     struct fake *f = fake_new();
-    struct reg_insync *w = reg_insync_create(&f->base, NULL);
+    struct reg_insync *w = reg_insync_create(fake_look, f, NULL);
     static struct answers a;
 
     answers_init(&a, f);
@@ -586,8 +593,8 @@ static void test_failure(void)
 static void test_immediate(void)
 {
     struct fake *f = fake_new();
-    struct reg_insync *w = reg_insync_create(&f->base, NULL);
-    struct reg_insync *none = reg_insync_create(NULL, NULL);
+    struct reg_insync *w = reg_insync_create(fake_look, f, NULL);
+    struct reg_insync *none = reg_insync_create(NULL, NULL, NULL);
     static struct answers a;
 
     answers_init(&a, f);
