@@ -70,6 +70,7 @@ struct reg_insync {
     struct change *work_head, **work_tail;
     unsigned busy;        /* changes busy */
     int64_t next_slot_ns; /* no poll starts before (the rate cap) */
+    int64_t earliest_ns;  /* no waiter's deadline is before (INT64_MAX: none known) */
     int stopping;
     char *recent[RECENT_MAX]; /* owned; NULL: unused */
     size_t recent_next;
@@ -171,13 +172,20 @@ static int recent_has(const struct reg_insync *w, const char *id)
 /*
  * Take every waiter whose deadline passed off its change (the expired list, to be answered)
  * and free the changes left without waiters. *wake becomes at most the earliest deadline
- * still ahead. Caller holds lock.
+ * still ahead. The waiters are only walked once earliest_ns came, so many waits cost one
+ * walk per deadline, not one per event. Caller holds lock.
  */
 static struct waiter *expire_waiters(struct reg_insync *w, int64_t now, int64_t *wake)
 {
     struct waiter *expired = NULL;
     struct change *c = w->changes;
 
+    if (now < w->earliest_ns) {
+        if (w->earliest_ns < *wake)
+            *wake = w->earliest_ns;
+        return NULL;
+    }
+    w->earliest_ns = INT64_MAX;
     while (c) {
         struct change *next = c->next;
         struct waiter **pp = &c->waiters;
@@ -190,14 +198,16 @@ static struct waiter *expire_waiters(struct reg_insync *w, int64_t now, int64_t 
                 w->stats.waiting--;
                 continue;
             }
-            if (wt->deadline_ns < *wake)
-                *wake = wt->deadline_ns;
+            if (wt->deadline_ns < w->earliest_ns)
+                w->earliest_ns = wt->deadline_ns;
             pp = &wt->next;
         }
         if (!c->waiters && !c->busy)
             change_free(w, c);
         c = next;
     }
+    if (w->earliest_ns < *wake)
+        *wake = w->earliest_ns;
     return expired;
 }
 
@@ -351,6 +361,7 @@ struct reg_insync *reg_insync_create(reg_insync_look_fn look, void *ctx,
         w->spacing_ns = (int64_t)(1e9 / w->opt.max_polls_per_s);
     w->pollers = xcalloc(w->opt.pollers, sizeof(*w->pollers));
     w->work_tail = &w->work_head;
+    w->earliest_ns = INT64_MAX;
     pthread_mutex_init(&w->lock, NULL);
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -402,10 +413,12 @@ void reg_insync_destroy(struct reg_insync *w)
     free(w);
 }
 
-/* Put wt on its change's list, making the change when it is new. Caller holds lock. */
+/* Put wt on its change's list, making the change when it is new; wake the clock thread when
+ * it has something new to do (a change to poll, an earlier deadline). Caller holds lock. */
 static void waiter_add(struct reg_insync *w, struct waiter *wt)
 {
     struct change *c;
+    int wake = 0;
     for (c = w->changes; c; c = c->next)
         if (!strcmp(c->id, wt->id))
             break;
@@ -417,11 +430,17 @@ static void waiter_add(struct reg_insync *w, struct waiter *wt)
         c->next = w->changes;
         w->changes = c;
         w->stats.changes++;
+        wake = 1;
     }
     wt->next = c->waiters;
     c->waiters = wt;
     w->stats.waiting++;
-    pthread_cond_signal(&w->clock_cond);
+    if (wt->deadline_ns < w->earliest_ns) {
+        w->earliest_ns = wt->deadline_ns;
+        wake = 1;
+    }
+    if (wake)
+        pthread_cond_signal(&w->clock_cond);
 }
 
 void reg_insync_wait(struct reg_insync *w, const char *change_id, unsigned timeout_ms,
