@@ -1,5 +1,5 @@
 /*
- * bulk.h: the JSON list endpoints (docs/design-group-commit.md "Also in this issue").
+ * bulk.h: the JSON list endpoints (docs/design-group-commit.md describes them).
  *
  * POST /backends registers every listed IP, DELETE /backends deregisters them, PUT /backends
  * makes the registered set (both types) equal to the listed one. The body is
