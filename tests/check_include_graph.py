@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Fail when the modules of the given folders depend on each other in a cycle.
 
-Usage: check_include_graph.py ROOT DIR [DIR...]    (e.g. ROOT registry handlers server)
+Usage: check_include_graph.py [--calls DIR]... ROOT DIR [DIR...]
+       (e.g. --calls handlers --calls server ROOT registry handlers server)
        check_include_graph.py --self-test
 
 A module is a .c file with the header of the same name beside it (handlers/backends.c and
@@ -9,8 +10,11 @@ handlers/backends.h are the module handlers/backends). Every .c and .h file unde
 (recursively; whatever files exist, none is listed here) is read. Module A depends on module
 B when
   - a file of A includes a header of B (#include "dir/b.h", from ROOT or beside the file), or
-  - a .c file of A calls a function defined in B's .c file (names read from the sources with
-    comments and strings removed).
+  - inside the --calls folders: a .c file of A calls a function defined in B's .c file (names
+    read from the sources with comments and strings removed). This finds cycles that one
+    header shared by several .c files hides (handlers/api.h once declared the functions of
+    seven files). Folders built as one component behind a shared private header (c-ares
+    style, as registry/ may be) are left out of --calls: there only #include lines count.
 Two exceptions keep the graph about dependencies rather than mentions:
   - A header without a .c of its own (an interface or shared types, e.g. registry/provider.h,
     handlers/api.h) is not a module: what it includes counts for the modules including it.
@@ -71,8 +75,9 @@ def line_of(text, pos):
 
 
 class Tree:
-    def __init__(self, root, dirs):
+    def __init__(self, root, dirs, call_dirs=()):
         self.root = root
+        self.call_dirs = [d.rstrip('/') + '/' for d in call_dirs]
         self.files = {}  # relative path -> text
         for d in dirs:
             for base, _, names in os.walk(os.path.join(root, d)):
@@ -152,14 +157,17 @@ class Tree:
             if any(os.path.dirname(h) != folder for h in declared_in):
                 continue  # an interface another folder owns
             callable_[fn] = path
+        def calls_count(path):
+            return any(path.startswith(d) for d in self.call_dirs)
+
         for path, text in self.clean.items():
-            if not path.endswith('.c'):
+            if not path.endswith('.c') or not calls_count(path):
                 continue
             mod = path[:-2]
             used = set(IDENT.findall(text)) - local[path]
             for fn in sorted(used & callable_.keys()):
                 target = callable_[fn][:-2]
-                if target != mod:
+                if target != mod and calls_count(callable_[fn]):
                     deps[mod].setdefault(target, f'{path} calls {fn}() of {callable_[fn]}')
         return deps
 
@@ -229,9 +237,9 @@ def one_cycle(graph, comp):
     return comp + [start]
 
 
-def check(root, dirs, out=sys.stdout):
+def check(root, dirs, call_dirs=(), out=sys.stdout):
     """Print the verdict; return the number of cycles found."""
-    tree = Tree(root, dirs)
+    tree = Tree(root, dirs, call_dirs)
     deps = tree.edges()
     found = 0
     for comp in cycles({m: set(d) for m, d in deps.items()}):
@@ -247,7 +255,8 @@ def check(root, dirs, out=sys.stdout):
         print(f'#include loop among {", ".join(loop)}', file=out)
     if not found:
         nedges = sum(len(d) for d in deps.values())
-        print(f'include graph of {", ".join(dirs)}: {len(deps)} modules, {nedges} '
+        calls = f' (calls in {", ".join(call_dirs)})' if call_dirs else ''
+        print(f'include graph of {", ".join(dirs)}{calls}: {len(deps)} modules, {nedges} '
               'dependencies, no cycle', file=out)
     return found
 
@@ -289,6 +298,10 @@ def self_test():
             'h/a.h': 'void a(void);\n',
             'h/b.c': '#include "h/b.h"\n#include "h/a.h"\nvoid b(void) { a(); }\n',
             'h/b.h': 'void b(void);\n'}),
+        ('a component behind a private header, outside --calls, is no cycle', 0, {
+            'r/internal.h': 'void one(void);\nvoid two(void);\n',
+            'r/one.c': '#include "r/internal.h"\nvoid one(void)\n{\n    two();\n}\n',
+            'r/two.c': '#include "r/internal.h"\nvoid two(void)\n{\n    one();\n}\n'}),
         ('mentions in comments and strings are no calls', 0, {
             'h/a.c': '#include "h/a.h"\nvoid a(void) { /* b() */ const char *s = "b()"; }\n',
             'h/a.h': 'void a(void);\n',
@@ -296,6 +309,7 @@ def self_test():
             'h/b.h': 'void b(void);\n'}),
     ]
     failures = 0
+    call_dirs = ('h', 's')  # r/ stands for a folder checked by its #include lines only
     for name, want, files in cases:
         with tempfile.TemporaryDirectory() as root:
             for rel, text in files.items():
@@ -304,7 +318,7 @@ def self_test():
                     f.write(text)
             dirs = sorted({rel.split('/')[0] for rel in files})
             with open(os.devnull, 'w') as null:
-                got = check(root, dirs, null)
+                got = check(root, dirs, call_dirs, null)
         ok = (got > 0) == (want > 0)
         failures += not ok
         print(f'{"ok  " if ok else "FAIL"} {name}: {got} cycle(s), want {want}')
@@ -312,16 +326,21 @@ def self_test():
 
 
 def main(argv):
-    if argv[1:] == ['--self-test']:
+    args, call_dirs = argv[1:], []
+    if args == ['--self-test']:
         return 1 if self_test() else 0
-    if len(argv) < 3:
+    while len(args) >= 2 and args[0] == '--calls':
+        call_dirs.append(args[1])
+        args = args[2:]
+    if len(args) < 2 or args[0].startswith('-'):
         print(__doc__.split('\n\n')[1], file=sys.stderr)
         return 2
-    missing = [d for d in argv[2:] if not os.path.isdir(os.path.join(argv[1], d))]
+    root, dirs = args[0], args[1:]
+    missing = [d for d in dirs + call_dirs if not os.path.isdir(os.path.join(root, d))]
     if missing:
-        print(f'no such folder under {argv[1]}: {", ".join(missing)}', file=sys.stderr)
+        print(f'no such folder under {root}: {", ".join(missing)}', file=sys.stderr)
         return 2
-    return 1 if check(argv[1], argv[2:]) else 0
+    return 1 if check(root, dirs, call_dirs) else 0
 
 
 if __name__ == '__main__':
