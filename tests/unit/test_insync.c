@@ -561,7 +561,8 @@ static void test_rate_cap(void)
 }
 
 /* A failed poll answers the change's waiters: the change was made, only its propagation is
- * unknown (502 insync-unknown, never "rejected"). One poll serves them all. */
+ * unknown (502 insync-unknown, never "rejected"). The failing call takes 1 s, so all five
+ * waits are there when it returns: one poll serves them all. */
 static void test_failure(void)
 {
     struct fake *f = fake_new();
@@ -569,7 +570,7 @@ static void test_failure(void)
     static struct answers a;
 
     answers_init(&a, f);
-    fake_rule(f, "C-denied", NEVER, 0, RC_UPSTREAM);
+    fake_rule(f, "C-denied", NEVER, 1000, RC_UPSTREAM);
     for (unsigned i = 0; i < 5; i++)
         ask(w, &a, i, "C-denied", 60000);
     CHECK_INT(await_answers(&a, 5), 5);
