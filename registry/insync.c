@@ -178,14 +178,11 @@ static int recent_has(const struct reg_insync *w, const char *id)
 static struct waiter *expire_waiters(struct reg_insync *w, int64_t now, int64_t *wake)
 {
     struct waiter *expired = NULL;
-    struct change *c = w->changes;
+    int due = now >= w->earliest_ns;
+    struct change *c = due ? w->changes : NULL;
 
-    if (now < w->earliest_ns) {
-        if (w->earliest_ns < *wake)
-            *wake = w->earliest_ns;
-        return NULL;
-    }
-    w->earliest_ns = INT64_MAX;
+    if (due)
+        w->earliest_ns = INT64_MAX; /* recomputed from the waiters left */
     while (c) {
         struct change *next = c->next;
         struct waiter **pp = &c->waiters;
@@ -225,12 +222,12 @@ static void dispatch_polls(struct reg_insync *w, int64_t now, int64_t *wake)
             if (!c->busy && c->waiters && (!pick || c->due_ns < pick->due_ns))
                 pick = c;
         if (!pick)
-            return;
+            break;
         start = pick->due_ns > w->next_slot_ns ? pick->due_ns : w->next_slot_ns;
         if (start > now) {
             if (start < *wake)
                 *wake = start;
-            return;
+            break;
         }
         pick->busy = 1;
         w->busy++;

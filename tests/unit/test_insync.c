@@ -10,7 +10,7 @@
  * answered before the deadline) and by order with wide margins; the only upper bounds are
  * generous ones that prove waits do not run one after another.
  *
- * Usage: test_insync deadlines|slow_fast|shared|shutdown|rate_cap|failure|immediate|registry
+ * Usage: test_insync deadlines|slow_fast|shared|shutdown|rate_cap|failure|immediate|registry|idle
  */
 #include <errno.h>
 #include <pthread.h>
@@ -590,6 +590,51 @@ static void test_failure(void)
     fake_free(f);
 }
 
+static int64_t cpu_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * Waits answered INSYNC long before their deadlines leave nothing behind: once those
+ * deadlines have passed, the waiter's threads sleep (the process uses well under half of one
+ * core over a second) and it holds no change.
+ */
+static void test_idle(void)
+{
+    struct fake *f = fake_new();
+    struct reg_insync *w = reg_insync_create(fake_look, f, NULL);
+    static struct answers a;
+    struct reg_insync_stats st;
+    int64_t cpu0, wall0, cpu, wall;
+
+    answers_init(&a, f);
+    for (unsigned i = 0; i < 5; i++)
+        ask(w, &a, i, "C-quick", 300); /* no rule: INSYNC at the first poll */
+    CHECK_INT(await_answers(&a, 5), 5);
+    for (unsigned i = 0; i < 5; i++)
+        CHECK_INT(slot_copy(&a, i).rc, RC_OK);
+    sleep_ms(500); /* past every deadline */
+    cpu0 = cpu_ms();
+    wall0 = now_ms();
+    sleep_ms(1000);
+    cpu = cpu_ms() - cpu0;
+    wall = now_ms() - wall0;
+    if (cpu * 2 > wall) {
+        fprintf(stderr, "idle: the process used %lld ms of CPU in %lld ms\n", (long long)cpu,
+                (long long)wall);
+        check_failures++;
+    }
+    reg_insync_stats(w, &st);
+    CHECK_INT(st.changes, 0);
+    CHECK_INT(st.waiting, 0);
+    reg_insync_destroy(w);
+    answers_release(&a);
+    fake_free(f);
+}
+
 /* Nothing to wait for: an empty or NULL id, or no provider, is answered RC_OK at once. */
 static void test_immediate(void)
 {
@@ -666,7 +711,7 @@ int main(int argc, char **argv)
     } tests[] = {
         {"deadlines", test_deadlines}, {"slow_fast", test_slow_fast}, {"shared", test_shared},
         {"shutdown", test_shutdown},   {"rate_cap", test_rate_cap},   {"failure", test_failure},
-        {"immediate", test_immediate}, {"registry", test_registry},
+        {"immediate", test_immediate}, {"registry", test_registry},   {"idle", test_idle},
     };
     const char *what = argc > 1 ? argv[1] : "";
     for (size_t i = 0; i < sizeof(tests) / sizeof(tests[0]); i++) {
@@ -675,7 +720,7 @@ int main(int argc, char **argv)
             return check_done("test_insync");
         }
     }
-    fprintf(stderr, "usage: test_insync "
-                    "deadlines|slow_fast|shared|shutdown|rate_cap|failure|immediate|registry\n");
+    fprintf(stderr, "usage: test_insync deadlines|slow_fast|shared|shutdown|rate_cap|failure|"
+                    "immediate|registry|idle\n");
     return 2;
 }
