@@ -1,18 +1,23 @@
 /*
- * backends.c: /backends, /backends/{ip} and /backends/self. Validates the IP strictly
- * (util/ip.h), checks that the caller may change it (a self token: only its own address;
- * --allow-cidr: what may be registered), calls the registry, renders placements.
- * Thread-safe: all state is in the registry.
+ * backends.c: /backends, /backends/{ip} and /backends/self (contract: backends.h). Validates
+ * the IP strictly (util/ip.h), checks that the caller may change it (request.h: a self token
+ * only its own address; --allow-cidr: what may be registered), calls the registry, renders
+ * placements (placement.h).
+ * Thread-safe: all state is in the registry; a parked mutation's state (struct pending) is
+ * touched by one thread at a time: the handler, then the registry's completion, then the
+ * insync waiter's callback.
  */
-#include <pthread.h>
+#include "handlers/backends.h"
+
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-#include "handlers/api.h"
+#include "handlers/cache.h"
 #include "handlers/changes.h"
+#include "handlers/placement.h"
+#include "handlers/request.h"
 #include "registry/registry.h"
 #include "util/ip.h"
 
@@ -21,91 +26,6 @@ static void json_ok(struct api_response *res, int status, json_t *body)
     res->status = status;
     res->body = body;
     res->content_type = "application/json";
-}
-
-void api_placement_enrich(struct reg_registry *reg, struct reg_placement *pl)
-{
-    struct reg_placement p;
-    memset(&p, 0, sizeof(p));
-    if (reg_lookup(reg, &pl->ip, &p) != RC_OK)
-        return;
-    pl->lease_seconds = p.lease_seconds;
-    pl->lease_expires_at = p.lease_expires_at;
-    pl->since_ms = p.since_ms;
-    pl->checked = p.checked;
-    pl->held = p.held;
-    pl->health = p.health;
-}
-
-/* Unix ms as RFC 3339 UTC with milliseconds. */
-static json_t *json_time_ms(long long ms)
-{
-    char when[40];
-    time_t t = (time_t)(ms / 1000);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(when + strlen(when), sizeof(when) - strlen(when), ".%03dZ", (int)(ms % 1000));
-    return json_string(when);
-}
-
-static const char *state_name(enum reg_state s)
-{
-    switch (s) {
-    case REG_STATE_REGISTERED: return "registered";
-    case REG_STATE_DEREGISTERED: return "deregistered";
-    case REG_STATE_DOWN: return "down";
-    case REG_STATE_DRAINING: return "draining";
-    }
-    return "registered";
-}
-
-json_t *api_placement_json(const struct reg_registry *reg, const struct reg_placement *p)
-{
-    char ip[IP_TEXT_MAX], sid[REG_SET_ID_MAX + 1];
-    json_t *o;
-    reg_set_id(reg_options(reg), p->bucket, sid, sizeof(sid));
-    o = json_pack("{s:s, s:s, s:i, s:s, s:i, s:s}", "ip", ip_format(&p->ip, ip), "type",
-                     reg_type_name(p->type), "bucket", (int)p->bucket, "set_identifier", sid,
-                     "weight", (int)p->weight, "state", state_name(p->state));
-    if (p->change_id[0])
-        json_object_set_new(o, "change_id", json_string(p->change_id));
-    if (p->lease_seconds) {
-        json_object_set_new(o, "lease_seconds", json_integer(p->lease_seconds));
-        json_object_set_new(o, "lease_expires_at", json_time_ms(p->lease_expires_at * 1000));
-    }
-    if (p->state == REG_STATE_DOWN && p->since_ms)
-        json_object_set_new(o, "down_since", json_time_ms(p->since_ms));
-    if (p->state == REG_STATE_DRAINING && p->since_ms) {
-        /* Resolvers may serve the address until the TTL of the last answer holding it ran
-         * out: no new traffic after drained_at + TTL. */
-        long long after = p->since_ms + (long long)reg_options(reg)->ttl * 1000;
-        struct timespec now;
-        clock_gettime(CLOCK_REALTIME, &now);
-        json_object_set_new(o, "drained_at", json_time_ms(p->since_ms));
-        json_object_set_new(o, "no_new_traffic_after", json_time_ms(after));
-        json_object_set_new(o, "drained",
-                            json_boolean((long long)now.tv_sec * 1000 + now.tv_nsec / 1000000 >=
-                                         after));
-    }
-    if (p->checked) {
-        const struct hc_status *h = &p->health;
-        json_t *hj = json_pack("{s:s, s:I, s:I, s:I, s:I}", "status", h->up ? "up" : "down",
-                               "consecutive_successes", (json_int_t)h->consecutive_ok,
-                               "consecutive_failures", (json_int_t)h->consecutive_fail,
-                               "checks", (json_int_t)h->checks, "failures",
-                               (json_int_t)h->failures);
-        if (h->last_error[0])
-            json_object_set_new(hj, "last_error", json_string(h->last_error));
-        if (h->last_check_ms)
-            json_object_set_new(hj, "last_check_at", json_time_ms(h->last_check_ms));
-        if (h->last_change_ms)
-            json_object_set_new(hj, "last_change_at", json_time_ms(h->last_change_ms));
-        if (p->held)
-            json_object_set_new(hj, "kept_by_fail_open", json_true());
-        json_object_set_new(o, "health", hj);
-    }
-    return o;
 }
 
 /* A registration's own health check, from the POST body. */
@@ -274,33 +194,6 @@ static int parse_wait(const struct api_request *req, struct api_response *res, i
     return -1;
 }
 
-const char *api_change_refusal(const struct api_request *req, const struct ip_addr *ip,
-                               int registering, char *why, size_t n)
-{
-    char t[IP_TEXT_MAX], c[IP_TEXT_MAX];
-    const char *name = req->token_name ? req->token_name : "-";
-
-    if (req->self_only) {
-        if (!req->caller) {
-            snprintf(why, n, "token '%s' has scope self: it may only change the caller's own "
-                     "address, and that address is not known", name);
-            return why;
-        }
-        if (ip_cmp(ip, req->caller) != 0) {
-            snprintf(why, n, "token '%s' has scope self: it may only change %s, the caller's "
-                     "address", name, ip_format(req->caller, c));
-            return why;
-        }
-    }
-    if (registering && req->allow_cidr && req->allow_cidr->n &&
-        !cidr_set_contains(req->allow_cidr, ip)) {
-        snprintf(why, n, "%s is outside --allow-cidr %s: only addresses inside may be "
-                 "registered", ip_format(ip, t), req->allow_cidr->text);
-        return why;
-    }
-    return NULL;
-}
-
 /* Parse the {ip} segment; on failure fill res with a 400 and return -1. */
 static int parse_ip(const struct api_request *req, struct api_response *res, struct ip_addr *ip)
 {
@@ -343,7 +236,8 @@ void api_backend_get_self(const struct api_request *req, struct api_response *re
         get_one(req, res, &ip);
 }
 
-/* A mutation in flight: what the answer needs once the registry is done. */
+/* A mutation in flight: what the answer needs once the registry (and, with ?wait=insync,
+ * the insync waiter) is done. */
 struct pending {
     struct api_async *async;
     struct reg_registry *reg;
@@ -351,12 +245,12 @@ struct pending {
     char request_id[32];
     int insync;
     unsigned insync_timeout_ms;
+    int waited; /* res.rc, when set, is the insync waiter's: the change itself was made */
     int is_delete;
     unsigned lease; /* lease_seconds asked for, or 0 */
     struct body_check check;
     char ip[IP_TEXT_MAX];
     struct reg_result res;
-    struct pending *next; /* insync queue */
 };
 
 static void answer(struct pending *pd)
@@ -371,7 +265,7 @@ static void answer(struct pending *pd)
     req.request_id = pd->request_id;
     if (r->rc) {
         api_problem(&res, &req, r->rc, r->detail);
-        if (r->rc == RC_UPSTREAM_TIMEOUT && r->placement.change_id[0])
+        if ((pd->waited || r->rc == RC_UPSTREAM_TIMEOUT) && r->placement.change_id[0])
             json_object_set_new(res.body, "change_id", json_string(r->placement.change_id));
     } else {
         json_t *body = api_placement_json(pd->reg, &r->placement);
@@ -390,49 +284,17 @@ static void answer(struct pending *pd)
     free(pd);
 }
 
-/*
- * ?wait=insync: one worker thread waits for changes to become INSYNC, so neither the
- * committer nor an HTTP thread waits. Requests of one batch share its change id: the first
- * wait settles it for the others.
- */
-static pthread_mutex_t insync_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t insync_cond = PTHREAD_COND_INITIALIZER;
-static struct pending *insync_head, **insync_tail = &insync_head; /* guarded by insync_lock */
-static pthread_once_t insync_once = PTHREAD_ONCE_INIT;
-
-static void *insync_worker(void *arg)
+/* ?wait=insync: the insync waiter's answer (any thread, no lock held). Requests of one batch
+ * share its change id, and the waiter shares its polls among them. */
+static void on_insync(void *arg, enum rc_code rc, const char *detail)
 {
-    char last_id[REG_CHANGE_ID_MAX] = "";
-    (void)arg;
-    for (;;) {
-        struct pending *pd;
-        pthread_mutex_lock(&insync_lock);
-        while (!insync_head)
-            pthread_cond_wait(&insync_cond, &insync_lock);
-        pd = insync_head;
-        insync_head = pd->next;
-        if (!insync_head)
-            insync_tail = &insync_head;
-        pthread_mutex_unlock(&insync_lock);
-        if (strcmp(last_id, pd->res.placement.change_id) != 0) {
-            enum rc_code rc = reg_wait_insync(pd->reg, pd->res.placement.change_id,
-                                              pd->insync_timeout_ms, pd->res.detail,
-                                              sizeof(pd->res.detail));
-            if (rc)
-                pd->res.rc = rc;
-            else
-                snprintf(last_id, sizeof(last_id), "%s", pd->res.placement.change_id);
-        }
-        answer(pd);
+    struct pending *pd = arg;
+    if (rc) {
+        pd->res.rc = rc;
+        pd->waited = 1;
+        snprintf(pd->res.detail, sizeof(pd->res.detail), "%s", detail);
     }
-    return NULL;
-}
-
-static void insync_start(void)
-{
-    pthread_t t;
-    if (pthread_create(&t, NULL, insync_worker, NULL) == 0)
-        pthread_detach(t);
+    answer(pd);
 }
 
 static void on_done(void *arg, const struct reg_result *res)
@@ -458,13 +320,9 @@ static void on_done(void *arg, const struct reg_result *res)
         api_placement_enrich(pd->reg, &pd->res.placement);
     }
     if (pd->insync && res->rc == RC_OK && res->placement.change_id[0]) {
-        pthread_once(&insync_once, insync_start);
-        pthread_mutex_lock(&insync_lock);
-        pd->next = NULL;
-        *insync_tail = pd;
-        insync_tail = &pd->next;
-        pthread_cond_signal(&insync_cond);
-        pthread_mutex_unlock(&insync_lock);
+        /* No thread waits: the waiter calls on_insync, and the connection stays parked. */
+        reg_wait_insync(pd->reg, res->placement.change_id, pd->insync_timeout_ms, on_insync,
+                        pd);
         return;
     }
     answer(pd);

@@ -3,9 +3,9 @@
  * both types with its served values and the registered backends it keeps out of DNS (down,
  * draining), plus totals. Each bucket is copied under its own lock.
  */
-#include <pthread.h>
+#include "handlers/buckets.h"
 
-#include "handlers/api.h"
+#include "handlers/cache.h"
 #include "registry/registry.h"
 
 static json_t *ip_array(const struct reg_record *r, char *txt)

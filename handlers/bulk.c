@@ -1,5 +1,5 @@
 /*
- * bulk.c: POST, DELETE and PUT /backends with a JSON list of IPs (see api.h).
+ * bulk.c: POST, DELETE and PUT /backends with a JSON list of IPs (see bulk.h).
  *
  * A request is validated whole before anything is submitted: the body's media type, its JSON,
  * its shape, the item count, every item (strict util/ip.h parser) and duplicates. Any bad
@@ -21,13 +21,15 @@
  * Threading: a request's state is touched by its handler and by the completions of its items
  * (any thread); b->lock guards what they share. Completions call nothing in the registry.
  */
+#include "handlers/bulk.h"
+
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
-#include "handlers/api.h"
 #include "handlers/changes.h"
+#include "handlers/placement.h"
+#include "handlers/request.h"
 #include "registry/registry.h"
 #include "util/ip.h"
 #include "util/xalloc.h"
@@ -258,19 +260,6 @@ static void item_done(void *arg, const struct reg_result *r)
 }
 
 /* ---- validation --------------------------------------------------------------------------- */
-
-int api_media_is_json(const char *ct)
-{
-    static const char want[] = "application/json";
-    if (!ct)
-        return 0;
-    while (*ct == ' ' || *ct == '\t')
-        ct++;
-    if (strncasecmp(ct, want, sizeof(want) - 1) != 0)
-        return 0;
-    ct += sizeof(want) - 1;
-    return *ct == '\0' || *ct == ';' || *ct == ' ' || *ct == '\t';
-}
 
 struct sorted_ip {
     struct ip_addr ip;

@@ -4,11 +4,11 @@
  * read before rendering, so a cached text shows at least that generation; a reader whose
  * generation differs renders anew. One mutex per cache; rendering happens outside it.
  */
-#include <pthread.h>
+#include "handlers/cache.h"
+
 #include <stdlib.h>
 #include <string.h>
 
-#include "handlers/api.h"
 #include "registry/registry.h"
 #include "util/xalloc.h"
 

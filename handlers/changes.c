@@ -18,6 +18,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "handlers/placement.h"
 #include "util/xalloc.h"
 
 #define HASH_SIZE 65536u /* chains stay short up to API_CHANGES_MAX_ENTRIES */

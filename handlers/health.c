@@ -1,5 +1,6 @@
 /* health.c: /healthz (the process answers) and /readyz (store loaded and reachable). */
-#include "handlers/api.h"
+#include "handlers/health.h"
+
 #include "registry/registry.h"
 
 void api_healthz(const struct api_request *req, struct api_response *res)

@@ -167,6 +167,10 @@ struct reg_registry {
     int maintainer_kick;    /* guarded by maintainer_lock: a verdict changed, look now */
     int64_t next_resync_ns; /* maintainer thread */
 
+    /* ?wait=insync (registry/insync.h): made in reg_create, destroyed in reg_destroy before
+     * the provider. */
+    struct reg_insync *insync;
+
     /* Health checks (may be NULL). Set before reg_load, destroyed in reg_destroy. */
     struct hc_engine *checker;
     int check_all;

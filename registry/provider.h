@@ -15,8 +15,8 @@
  * the store holds (another replica's or a person's changes), and re-applies its mutation on
  * top: never a blind overwrite.
  *
- * Thread-safety: apply(), load(), reload() and ready() may be called from several threads at
- * once.
+ * Thread-safety: apply(), load(), reload(), change_status() and ready() may be called from
+ * several threads at once.
  */
 #ifndef R53REG_REGISTRY_PROVIDER_H
 #define R53REG_REGISTRY_PROVIDER_H
@@ -39,13 +39,15 @@ struct reg_provider_ops {
     enum rc_code (*load)(struct reg_provider *p, struct reg_record **records, size_t *n,
                          char *detail, size_t detail_len);
     /* Apply all changes or none; see above. On success change_id (REG_CHANGE_ID_MAX bytes, may
-     * be NULL) names the change for wait_insync(); detail says why on failure. */
+     * be NULL) names the change for change_status(); detail says why on failure. */
     enum rc_code (*apply)(struct reg_provider *p, const struct reg_change *changes, size_t n,
                           char *change_id, char *detail, size_t detail_len);
-    /* Wait until the change is served by every name server, at most timeout_ms.
-     * RC_UPSTREAM_TIMEOUT when it was not in time (the change itself stays durable). */
-    enum rc_code (*wait_insync)(struct reg_provider *p, const char *change_id,
-                                unsigned timeout_ms, char *detail, size_t detail_len);
+    /* Look once whether change change_id is served by every name server: *insync 1 when it
+     * is, 0 while it is pending. One API call (Route 53: GetChange, with the client's own
+     * retries) and no sleep between looks: the insync waiter (registry/insync.h) decides when
+     * to look again. On error *insync is 0 and detail says why. */
+    enum rc_code (*change_status)(struct reg_provider *p, const char *change_id, int *insync,
+                                  char *detail, size_t detail_len);
     /* Read one record set afresh from the store (after RC_CONFLICT). *out is set (type, kind,
      * bucket always); nvalues == 0 means the record does not exist. Caller releases *out. */
     enum rc_code (*reload)(struct reg_provider *p, enum reg_type type, enum reg_kind kind,
@@ -64,6 +66,9 @@ struct reg_provider_ops {
 /* Implementations embed this as their first member. */
 struct reg_provider {
     const struct reg_provider_ops *ops;
+    /* change_status() calls per second the insync waiter may make, all changes together;
+     * 0: no cap (a store without an API budget). Set at create, read-only afterwards. */
+    double status_rate;
 };
 
 /*

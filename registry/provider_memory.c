@@ -524,9 +524,10 @@ static enum rc_code mem_reload(struct reg_provider *p, enum reg_type type, enum 
 }
 
 /* A local store serves a change as soon as it is applied. */
-static enum rc_code mem_wait_insync(struct reg_provider *p, const char *change_id,
-                                    unsigned timeout_ms, char *detail, size_t detail_len)
+static enum rc_code mem_change_status(struct reg_provider *p, const char *change_id, int *insync,
+                                      char *detail, size_t detail_len)
 {
+    *insync = 1;
     return RC_OK;
 }
 
@@ -558,7 +559,7 @@ static const struct reg_provider_ops memory_ops = {
     .load = mem_load,
     .apply = mem_apply,
     .reload = mem_reload,
-    .wait_insync = mem_wait_insync,
+    .change_status = mem_change_status,
     .ready = mem_ready,
     .destroy = mem_destroy,
 };

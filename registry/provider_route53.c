@@ -26,7 +26,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 
 #include "aws/credentials.h"
 #include "aws/route53.h"
@@ -499,41 +498,25 @@ out:
     return rc;
 }
 
-static enum rc_code rt_wait_insync(struct reg_provider *p, const char *change_id,
-                                   unsigned timeout_ms, char *detail, size_t detail_len)
+/* One GetChange: PENDING or INSYNC. The insync waiter paces the calls (registry/insync.h). */
+static enum rc_code rt_change_status(struct reg_provider *p, const char *change_id, int *insync,
+                                     char *detail, size_t detail_len)
 {
     struct r53_provider *rp = (struct r53_provider *)p;
-    int64_t deadline = ratelimit_now_ns() + (int64_t)timeout_ms * 1000000;
-    long pause_ms = 500;
+    struct r53_change_info info;
+    struct r53_error err;
     enum rc_code rc;
 
-    for (;;) {
-        struct r53_change_info info;
-        struct r53_error err;
-        r53xml_error_init(&err);
-        rc = r53_get_change(rp->client, change_id, &info, &err);
-        note_outcome(rp, rc);
-        if (rc) {
-            say_error(&err, "GetChange", detail, detail_len);
-            r53xml_error_release(&err);
-            return rc;
-        }
-        r53xml_error_release(&err);
-        if (info.status == R53_CHANGE_INSYNC)
-            return RC_OK;
-        if (ratelimit_now_ns() + pause_ms * 1000000 > deadline) {
-            snprintf(detail, detail_len,
-                     "change %s was accepted (it is durable) but was not INSYNC within %u ms",
-                     change_id, timeout_ms);
-            return RC_UPSTREAM_TIMEOUT;
-        }
-        {
-            struct timespec ts = {pause_ms / 1000, (pause_ms % 1000) * 1000000};
-            nanosleep(&ts, NULL);
-        }
-        if (pause_ms < 4000)
-            pause_ms *= 2;
-    }
+    *insync = 0;
+    r53xml_error_init(&err);
+    rc = r53_get_change(rp->client, change_id, &info, &err);
+    note_outcome(rp, rc);
+    if (rc)
+        say_error(&err, "GetChange", detail, detail_len);
+    else
+        *insync = info.status == R53_CHANGE_INSYNC;
+    r53xml_error_release(&err);
+    return rc;
 }
 
 static void rt_pace(struct reg_provider *p)
@@ -568,7 +551,7 @@ static const struct reg_provider_ops route53_ops = {
     .load = rt_load,
     .apply = rt_apply,
     .reload = rt_reload,
-    .wait_insync = rt_wait_insync,
+    .change_status = rt_change_status,
     .pace = rt_pace,
     .ready = rt_ready,
     .destroy = rt_destroy,
@@ -627,6 +610,9 @@ enum rc_code reg_provider_route53_create(const struct reg_route53_options *o,
         lo.rate = o->rps > 0 ? o->rps : 5;
         lo.burst = o->burst > 0 ? o->burst : lo.rate;
         rp->limiter = ratelimit_create(&lo);
+        /* GetChange takes its tokens from the same limiter as the committer's calls: the
+         * insync waiter may use a fifth of them (1 call/s at the default 5/s). */
+        rp->base.status_rate = lo.rate / 5;
     }
     memset(&co, 0, sizeof(co));
     co.ratelimit = rp->limiter;

@@ -75,6 +75,14 @@ unsigned long long reg_generation(const struct reg_registry *reg)
     return atomic_load(&((struct reg_registry *)reg)->generation);
 }
 
+/* The insync waiter's look at a change: one change_status() of the provider. */
+static enum rc_code insync_look(void *prov, const char *change_id, int *insync, char *detail,
+                                size_t n)
+{
+    struct reg_provider *p = prov;
+    return p->ops->change_status(p, change_id, insync, detail, n);
+}
+
 struct reg_registry *reg_create(const struct reg_options *opt, struct reg_provider *prov)
 {
     struct reg_registry *reg = xcalloc(1, sizeof(*reg));
@@ -110,6 +118,10 @@ struct reg_registry *reg_create(const struct reg_options *opt, struct reg_provid
     reg->dirty_tail = &reg->dirty_head;
     reg->table_size = 1024;
     reg->table = xcalloc(reg->table_size, sizeof(*reg->table));
+    {
+        struct reg_insync_options io = {.max_polls_per_s = prov ? prov->status_rate : 0};
+        reg->insync = reg_insync_create(prov ? insync_look : NULL, prov, &io);
+    }
     return reg;
 }
 
@@ -133,6 +145,9 @@ void reg_destroy(struct reg_registry *reg)
         rmetrics_detach();
     maintainer_stop(reg);
     committer_stop(reg); /* it finishes what is queued, then stops */
+    /* After the committer (its last completions may still start waits), before the provider
+     * (a poll in flight uses it): answers the waits still pending. */
+    reg_insync_destroy(reg->insync);
     /* Settling above may still have added or removed targets; no verdict matters now. */
     hc_engine_destroy(reg->checker);
     for (int t = 0; t < 2; t++)
@@ -351,12 +366,10 @@ enum rc_code reg_lookup(struct reg_registry *reg, const struct ip_addr *ip,
     return RC_OK;
 }
 
-enum rc_code reg_wait_insync(struct reg_registry *reg, const char *change_id, unsigned timeout_ms,
-                             char *detail, size_t n)
+void reg_wait_insync(struct reg_registry *reg, const char *change_id, unsigned timeout_ms,
+                     reg_insync_fn done, void *arg)
 {
-    if (!change_id || !*change_id)
-        return RC_OK; /* nothing was changed */
-    return reg->prov->ops->wait_insync(reg->prov, change_id, timeout_ms, detail, n);
+    reg_insync_wait(reg->insync, change_id, timeout_ms, done, arg);
 }
 
 size_t reg_snapshot(struct reg_registry *reg, struct reg_bucket_view **views)

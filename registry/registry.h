@@ -11,6 +11,7 @@
 #include <stddef.h>
 
 #include "registry/checker.h"
+#include "registry/insync.h"
 #include "util/ip.h"
 #include "util/rc.h"
 
@@ -137,10 +138,14 @@ enum rc_code reg_register(struct reg_registry *reg, const struct ip_addr *ip,
 enum rc_code reg_deregister(struct reg_registry *reg, const struct ip_addr *ip,
                             struct reg_placement *out, char *detail, size_t n);
 
-/* Wait until the store serves the change change_id everywhere (Route 53: GetChange INSYNC),
- * at most timeout_ms. RC_UPSTREAM_TIMEOUT when not in time. */
-enum rc_code reg_wait_insync(struct reg_registry *reg, const char *change_id,
-                             unsigned timeout_ms, char *detail, size_t n);
+/*
+ * ?wait=insync: call done(arg, rc, detail) once the store serves change change_id everywhere
+ * (Route 53: GetChange INSYNC), or once timeout_ms from now passed (RC_UPSTREAM_TIMEOUT); the
+ * other answers and the threads done runs on are registry/insync.h's. Never blocks. Waits
+ * still pending in reg_destroy are answered there (RC_SHUTTING_DOWN).
+ */
+void reg_wait_insync(struct reg_registry *reg, const char *change_id, unsigned timeout_ms,
+                     reg_insync_fn done, void *arg);
 
 /* The outcome of one submitted mutation. */
 struct reg_result {

@@ -11,7 +11,11 @@
 
 #include <string.h>
 
+#include "handlers/backends.h"
+#include "handlers/buckets.h"
+#include "handlers/bulk.h"
 #include "handlers/changes.h"
+#include "handlers/health.h"
 #include "handlers/metrics.h"
 
 struct route {

@@ -36,6 +36,7 @@
     XX(UNAVAILABLE, 503, "upstream-unavailable", "The DNS provider is unavailable")          \
     XX(SHUTTING_DOWN, 503, "shutting-down", "Service is shutting down")                      \
     XX(UPSTREAM_TIMEOUT, 504, "upstream-timeout", "The DNS provider did not answer in time") \
+    XX(INSYNC_UNKNOWN, 502, "insync-unknown", "The change was made; its propagation is unknown") \
     XX(CONFIG, 0, "config", "Invalid configuration")                                         \
     XX(IO, 0, "io", "I/O error")                                                             \
     XX(PARSE, 0, "parse", "Malformed input")

@@ -25,7 +25,7 @@
 #include "fuzz.h"
 #include "util/ip.h"
 
-#define BULK_MAX_ITEMS 10000 /* API_BULK_MAX_ITEMS in handlers/api.h */
+#define BULK_MAX_ITEMS 10000 /* API_BULK_MAX_ITEMS in handlers/bulk.h */
 #define VALUE_ECHO_MAX 64    /* handlers/bulk.c */
 
 enum kind { K_REGISTER, K_DEREGISTER, K_REPLACE };

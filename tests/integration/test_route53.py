@@ -387,6 +387,126 @@ def test_shutdown_with_parked_requests(emu):
         r.stop()
 
 
+def getchange_calls(emu):
+    calls = emu.control('GET', 'stats')[1]['calls'].get('GetChange', {})
+    return sum(calls.values())
+
+
+def wait_for_getchange(emu, before, what):
+    """Wait until the emulator saw a GetChange after `before` calls: a wait is polling."""
+    deadline = time.monotonic() + 30
+    while getchange_calls(emu) <= before and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return T.check(getchange_calls(emu) > before, f'{what}: the insync waiter polls GetChange')
+
+
+def test_insync_waits(emu):
+    """?wait=insync against GetChange PENDING-then-INSYNC: waits for distinct changes end
+    INSYNC, each with a few polls; each wait has its own deadline, so waits that time out do
+    not queue behind each other; a wait past --insync-timeout is 504 naming the accepted
+    change, a failing GetChange is 502 insync-unknown (the change was made; only its
+    propagation is unknown), and a wait pending at SIGTERM still gets an answer."""
+    fresh(emu)
+    try:
+        # Immediate mode: every registration is its own change, INSYNC after about 1 s.
+        emu.faults(insync_after_ms=1000)
+        r = Reg(emu, '--commit', 'immediate', '--api-rps', '100')
+        try:
+            ips = [f'10.9.0.{i}' for i in range(1, 21)]
+            before = getchange_calls(emu)
+            t0 = time.monotonic()
+            out = burst(r, ips, path_suffix='?wait=insync')
+            wall = time.monotonic() - t0
+            T.eq(sorted(set((st, doc and doc.get('insync')) for st, doc in out.values())),
+                 [(201, True)], '20 ?wait=insync registrations end INSYNC')
+            ids = set(doc.get('change_id') for _, doc in out.values())
+            T.eq(len(ids), 20, 'immediate mode: 20 distinct changes')
+            polls = getchange_calls(emu) - before
+            T.check(20 <= polls <= 100, 'each change polled a few times, not continuously',
+                    f'{polls} GetChange calls')
+            print(f'    insync: 20 distinct changes INSYNC in {wall:.2f} s, {polls} GetChange '
+                  'calls', flush=True)
+        finally:
+            r.stop()
+
+        # Never INSYNC, --insync-timeout 2: 10 waits at once each end at their own deadline.
+        # Waiting in turn (each until its timeout) would take 10 x 1.5 s at least.
+        emu.faults(insync_after_ms=600000)
+        r = Reg(emu, '--commit', 'immediate', '--api-rps', '100', '--insync-timeout', '2')
+        try:
+            ips = [f'10.9.3.{i}' for i in range(1, 11)]
+            t0 = time.monotonic()
+            out = burst(r, ips, path_suffix='?wait=insync')
+            wall = time.monotonic() - t0
+            T.eq(sorted(set((st, doc and doc.get('type')) for st, doc in out.values())),
+                 [(504, 'urn:r53reg:problem:upstream-timeout')],
+                 '10 waits past --insync-timeout are 504')
+            T.eq(len(set(doc.get('change_id') for _, doc in out.values())), 10,
+                 'each 504 names its own change')
+            T.check(wall < 8, 'the 10 deadlines run side by side, not one after another',
+                    f'{wall:.1f} s')
+            print(f'    insync: 10 waits timed out together in {wall:.2f} s', flush=True)
+        finally:
+            r.stop()
+
+        # Not INSYNC within --insync-timeout: 504, the change named, the backend registered.
+        r = Reg(emu, '--insync-timeout', '1')
+        try:
+            st, doc = r.req('POST', '/backends/10.9.1.1?wait=insync')
+            T.eq((st, doc and doc.get('type')), (504, 'urn:r53reg:problem:upstream-timeout'),
+                 'insync timeout is 504 upstream-timeout')
+            detail = (doc or {}).get('detail', '')
+            T.check(doc and doc.get('change_id') and doc['change_id'] in detail,
+                    'the 504 names the accepted change', str(doc))
+            T.check('accepted' in detail and 'durable' in detail,
+                    'the 504 says the change was accepted and is durable', detail)
+            T.eq(r.req('GET', '/backends/10.9.1.1')[0], 200, 'the backend is registered')
+            T.check('10.9.1.1' in zone_ips(emu), 'and in the zone')
+        finally:
+            r.stop()
+
+        # GetChange fails (5xx past the client's retries) while the change is PENDING.
+        r = Reg(emu)
+        try:
+            out = {}
+            before = getchange_calls(emu)
+            t = threading.Thread(target=lambda: out.update(
+                res=r.req('POST', '/backends/10.9.1.2?wait=insync')))
+            t.start()
+            if wait_for_getchange(emu, before, 'GetChange failure'):
+                emu.faults(force={'err5xx': 1000})
+            t.join(60)
+            emu.faults(force={'err5xx': 0})
+            st, doc = out.get('res', (None, None))
+            T.eq((st, doc and doc.get('type')), (502, 'urn:r53reg:problem:insync-unknown'),
+                 'a failing GetChange is 502 insync-unknown')
+            detail = (doc or {}).get('detail', '')
+            T.check('accepted' in detail and 'only its propagation is unknown' in detail
+                    and 'rejected' not in (doc or {}).get('title', 'rejected'),
+                    'the 502 says the change was made and only its propagation is unknown',
+                    str(doc))
+            T.check(doc and doc.get('change_id'), 'the 502 names the change', str(doc))
+            T.eq(r.req('GET', '/backends/10.9.1.2')[0], 200, 'that backend is registered')
+        finally:
+            r.stop()
+
+        # SIGTERM while a wait polls: the client is answered and the process exits 0.
+        r = Reg(emu, '--shutdown-timeout', '1')
+        out = {}
+        before = getchange_calls(emu)
+        t = threading.Thread(target=lambda: out.update(
+            res=r.req('POST', '/backends/10.9.2.1?wait=insync')))
+        t.start()
+        wait_for_getchange(emu, before, 'shutdown')
+        T.eq(r.stop(), 0, 'SIGTERM with an insync wait pending exits 0')
+        t.join(30)
+        st, doc = out.get('res', (None, None))
+        T.eq((st, doc and doc.get('type')), (503, 'urn:r53reg:problem:shutting-down'),
+             'the pending insync wait is answered 503 shutting-down')
+    finally:
+        emu.faults(insync_after_ms=50, force={'err5xx': 0})
+
+
 def test_group_commit_shares_calls(_):
     # A fresh emulator throttled at 5 calls/s from its start, as Route 53 is.
     emu = Emu(os.path.join(BIN, 'r53emu'), '--rate', '5', '--burst', '5')
@@ -421,6 +541,8 @@ def main():
             T.run(f'[{policy}] two replicas', test_two_replicas, emu)
             T.run(f'[{policy}] shutdown with parked requests', test_shutdown_with_parked_requests,
                   emu)
+            if policy == 'rewrite':
+                T.run('[rewrite] insync waits', test_insync_waits, emu)
             if policy == 'rewrite':
                 # The old script used TTL 300; only Route 53's rewrite rule lets one bucket
                 # move to TTL 60 alone (docs/design-route53.md).

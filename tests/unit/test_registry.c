@@ -204,8 +204,10 @@ static enum rc_code f_apply(struct reg_provider *p, const struct reg_change *c, 
     snprintf(d, dn, "disk on fire");
     return RC_STORE_IO;
 }
-static enum rc_code s_wait(struct reg_provider *p, const char *id, unsigned ms, char *d, size_t dn)
+static enum rc_code s_status(struct reg_provider *p, const char *id, int *insync, char *d,
+                             size_t dn)
 {
+    *insync = 1;
     return RC_OK;
 }
 static int f_ready(struct reg_provider *p)
@@ -227,7 +229,7 @@ static const struct reg_provider_ops failing_ops = {
     .load = f_load,
     .apply = f_apply,
     .reload = f_reload,
-    .wait_insync = s_wait,
+    .change_status = s_status,
     .ready = f_ready,
     .destroy = f_destroy,
 };
@@ -469,7 +471,7 @@ static const struct reg_provider_ops shared_ops = {
     .load = s_load,
     .apply = s_apply,
     .reload = s_reload,
-    .wait_insync = s_wait,
+    .change_status = s_status,
     .pace = s_pace,
     .ready = f_ready,
     .destroy = f_destroy,
@@ -1254,7 +1256,7 @@ static const struct reg_provider_ops wrap_ops = {
     .load = wrap_load,
     .apply = wrap_apply,
     .reload = wrap_reload,
-    .wait_insync = s_wait,
+    .change_status = s_status,
     .ready = f_ready,
     .destroy = wrap_destroy,
 };
