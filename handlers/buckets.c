@@ -21,8 +21,10 @@ static void render(const struct api_request *req, struct api_response *res)
     const struct reg_options *opt = reg_options(req->reg);
     struct reg_bucket_view *views = NULL;
     size_t n = reg_snapshot(req->reg, &views), count[2] = {0, 0}, down = 0, draining = 0;
-    /* Free slots from the same snapshot: every eligible bucket holds max_per_bucket. */
-    long long free_slots = 2LL * opt->buckets * opt->max_per_bucket;
+    unsigned cap[2] = {reg_capacity(opt, REG_A), reg_capacity(opt, REG_AAAA)};
+    unsigned ttl[2] = {reg_ttl(req->reg, REG_A), reg_ttl(req->reg, REG_AAAA)};
+    /* Free slots from the same snapshot: every eligible bucket holds its type's capacity. */
+    long long free_slots = (long long)opt->buckets * (cap[0] + cap[1]);
     json_t *arr = json_array();
     char sid[REG_SET_ID_MAX + 1], txt[IP_TEXT_MAX];
 
@@ -33,11 +35,12 @@ static void render(const struct api_request *req, struct api_response *res)
         reg_set_id(opt, r->bucket, sid, sizeof(sid));
         o = json_pack("{s:s, s:s, s:i, s:i, s:I, s:o, s:I, s:i, s:b}", "set_identifier", sid,
                       "type", reg_type_name(r->type), "bucket", (int)r->bucket, "weight",
-                      (int)r->weight, "ttl", (json_int_t)opt->ttl, "values", ip_array(r, txt),
+                      (int)r->weight, "ttl", (json_int_t)ttl[r->type], "values", ip_array(r, txt),
                       "count", (json_int_t)r->nvalues, "capacity", (int)views[i].capacity,
                       "accepting", views[i].accepting);
         if (r->nvalues)
             json_object_set_new(o, "ttl", json_integer((json_int_t)r->ttl));
+        json_object_set_new(o, "answer_bytes", json_integer((json_int_t)views[i].answer_bytes));
         /* Registered but out of DNS: they keep their place in the bucket. */
         json_object_set_new(o, "down", ip_array(&views[i].down, txt));
         json_object_set_new(o, "draining", ip_array(&views[i].draining, txt));
@@ -46,17 +49,20 @@ static void render(const struct api_request *req, struct api_response *res)
         down += views[i].down.nvalues;
         draining += views[i].draining.nvalues;
         if (r->bucket < opt->buckets)
-            free_slots -= (long long)(used < opt->max_per_bucket ? used : opt->max_per_bucket);
+            free_slots -= (long long)(used < cap[r->type] ? used : cap[r->type]);
     }
     reg_views_free(views, n);
     res->status = 200;
     res->content_type = "application/json";
     res->body = json_pack(
-        "{s:s, s:I, s:o, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I}}", "record_name",
-        opt->record_name, "ttl", (json_int_t)opt->ttl, "buckets", arr, "totals", "backends",
-        (json_int_t)(count[0] + count[1]), "a", (json_int_t)count[0], "aaaa",
-        (json_int_t)count[1], "down", (json_int_t)down, "draining", (json_int_t)draining,
-        "buckets", (json_int_t)n, "capacity", (json_int_t)free_slots);
+        "{s:s, s:I, s:{s:I, s:I}, s:{s:I, s:I}, s:I, s:o, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I}}",
+        "record_name", opt->record_name, "ttl", (json_int_t)ttl[REG_A], "ttls", "a",
+        (json_int_t)ttl[REG_A], "aaaa", (json_int_t)ttl[REG_AAAA], "capacity_per_bucket", "a",
+        (json_int_t)cap[REG_A], "aaaa", (json_int_t)cap[REG_AAAA], "max_answer_bytes",
+        (json_int_t)(opt->max_answer_bytes ? opt->max_answer_bytes : REG_ANSWER_BYTES_DEFAULT),
+        "buckets", arr, "totals", "backends", (json_int_t)(count[0] + count[1]), "a",
+        (json_int_t)count[0], "aaaa", (json_int_t)count[1], "down", (json_int_t)down, "draining",
+        (json_int_t)draining, "buckets", (json_int_t)n, "capacity", (json_int_t)free_slots);
 }
 
 static struct api_cache cache = API_CACHE_INIT;

@@ -66,7 +66,7 @@ json_t *api_placement_json(const struct reg_registry *reg, const struct reg_plac
     if (p->state == REG_STATE_DRAINING && p->since_ms) {
         /* Resolvers may serve the address until the TTL of the last answer holding it ran
          * out: no new traffic after drained_at + TTL. */
-        long long after = p->since_ms + (long long)reg_options(reg)->ttl * 1000;
+        long long after = p->since_ms + (long long)reg_ttl(reg, p->type) * 1000;
         struct timespec now;
         clock_gettime(CLOCK_REALTIME, &now);
         json_object_set_new(o, "drained_at", json_time_ms(p->since_ms));

@@ -22,9 +22,9 @@ void registry_group_ttls(struct reg_registry *reg, enum reg_type t, unsigned *tt
         ttl[k] = atomic_load(&reg->group_ttl[t][k]);
 }
 
-unsigned reg_ttl(struct reg_registry *reg, enum reg_type type)
+unsigned reg_ttl(const struct reg_registry *reg, enum reg_type type)
 {
-    return atomic_load(&reg->group_ttl[type][REG_KIND_SERVED]);
+    return atomic_load(&((struct reg_registry *)reg)->group_ttl[type][REG_KIND_SERVED]);
 }
 
 void registry_learn_ttls(struct reg_registry *reg, const struct reg_record *recs, size_t n)

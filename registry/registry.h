@@ -256,7 +256,7 @@ enum rc_code reg_set_ttl(struct reg_registry *reg, unsigned ttl, struct reg_ttl_
 
 /* The TTL the served sets of type are written with: the zone's (its weighted group has one
  * TTL), or --ttl while the group has no set. */
-unsigned reg_ttl(struct reg_registry *reg, enum reg_type type);
+unsigned reg_ttl(const struct reg_registry *reg, enum reg_type type);
 const char *reg_provider_name(const struct reg_registry *reg);
 
 /* "<record_name>_<bucket>" into out (REG_SET_ID_MAX + 1 bytes). */

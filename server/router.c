@@ -17,6 +17,7 @@
 #include "handlers/changes.h"
 #include "handlers/health.h"
 #include "handlers/metrics.h"
+#include "handlers/ttl.h"
 
 struct route {
     const char *pattern; /* for metrics and logs */
@@ -48,6 +49,7 @@ static const struct route routes[] = {
     {"/backends/{ip}", "/backends/", 1, "POST", api_backend_register, C},
     {"/backends/{ip}", "/backends/", 1, "DELETE", api_backend_deregister, C},
     {"/buckets", "/buckets", 0, "GET", api_buckets_list, R},
+    {"/ttl", "/ttl", 0, "PUT", api_ttl_set, SRV_ACCESS_REPLACE},
     {"/healthz", "/healthz", 0, "GET", api_healthz, R},
     {"/readyz", "/readyz", 0, "GET", api_readyz, R},
     {"/metrics", "/metrics", 0, "GET", api_metrics, R},
