@@ -137,27 +137,15 @@ def zone_ips(emu):
 
 
 def others(emu):
-    """Every record r53reg must not touch. Route 53 itself gives every weighted set of one
-    name and type the TTL written last (ROUTE53.md), so a foreign set in our group is compared
-    without its TTL."""
-    out = []
-    for rs in emu.rrsets():
-        if rs['name'] == NAME and rs.get('set_identifier', '').startswith('app.example.com_'):
-            continue
-        rs = dict(rs)
-        if rs['name'] == NAME and 'weight' in rs:
-            rs.pop('ttl', None)
-        out.append(rs)
-    return out
-
-
-POLICY = {}
+    """Every record r53reg must not touch."""
+    return [rs for rs in emu.rrsets()
+            if not (rs['name'] == NAME and
+                    rs.get('set_identifier', '').startswith('app.example.com_'))]
 
 
 def fresh(emu):
-    """An empty zone, no faults, the weighted-TTL policy of this round."""
+    """An empty zone, no faults."""
     emu.reset()
-    emu.faults(weighted_ttl=POLICY['ttl'])
 
 
 def check_weights(emu, what):
@@ -214,22 +202,26 @@ def test_restart_keeps_everything(emu):
         r.stop()
 
 
+OLD_SCRIPT = [{'name': 'app.example.com', 'type': 'A', 'ttl': 300, 'weight': 1,
+               'set_identifier': f'app.example.com_{n}',
+               'values': [f'10.3.{n}.{i}' for i in range(1, 6)]} for n in range(3)]
+# Records r53reg must never touch: another weighted set of the same name, other names.
+FOREIGN = [{'name': 'app.example.com', 'type': 'A', 'ttl': 300, 'weight': 0,
+            'set_identifier': 'blue-green', 'values': ['10.9.9.9']},
+           {'name': 'www.example.com', 'type': 'A', 'ttl': 300, 'values': ['10.8.8.8']},
+           {'name': 'app2.example.com', 'type': 'AAAA', 'ttl': 300, 'weight': 3,
+            'set_identifier': 'app.example.com_1', 'values': ['2001:db8::8']}]
+
+
 def test_adopt_old_script_zone(emu):
+    """The old script: weight 1, TTL 300, set identifiers app.example.com_<n>, many values.
+    Every weighted set of a group shares one TTL (ROUTE53.md), so r53reg adopts the zone with
+    --ttl 300."""
     fresh(emu)
-    # The old script: weight 1, TTL 300, set identifiers app.example.com_<n>, many values; plus
-    # records r53reg must never touch (another weighted set of the same name, other names).
-    old = [{'name': 'app.example.com', 'type': 'A', 'ttl': 300, 'weight': 1,
-            'set_identifier': f'app.example.com_{n}',
-            'values': [f'10.3.{n}.{i}' for i in range(1, 6)]} for n in range(3)]
-    foreign = [{'name': 'app.example.com', 'type': 'A', 'ttl': 300, 'weight': 0,
-                'set_identifier': 'blue-green', 'values': ['10.9.9.9']},
-               {'name': 'www.example.com', 'type': 'A', 'ttl': 300, 'values': ['10.8.8.8']},
-               {'name': 'app2.example.com', 'type': 'AAAA', 'ttl': 300, 'weight': 3,
-                'set_identifier': 'app.example.com_1', 'values': ['2001:db8::8']}]
-    st, _ = emu.control('POST', f'zones/{ZONE}/rrsets', {'upsert': old + foreign})
+    st, _ = emu.control('POST', f'zones/{ZONE}/rrsets', {'upsert': OLD_SCRIPT + FOREIGN})
     T.eq(st, 200, 'zone pre-populated the old way')
     before_others = others(emu)
-    r = Reg(emu, '--bucketing', 'modulo', '--buckets', '100')
+    r = Reg(emu, '--bucketing', 'modulo', '--buckets', '100', '--ttl', '300')
     try:
         st, doc = r.req('GET', '/backends')
         T.eq(doc and doc.get('count'), 15, 'the 15 old registrations are adopted')
@@ -242,14 +234,32 @@ def test_adopt_old_script_zone(emu):
         st, doc = r.req('POST', '/backends/' + ip)
         T.eq((st, doc and doc.get('bucket')), (201, 1), f'modulo places {ip} in bucket 1')
         sets = ours(emu)
-        T.eq(sets.get('app.example.com_1/A', (None, None, None, []))[1:3], (6, 60),
-             'the written bucket has its weight and TTL corrected')
+        T.eq(sets.get('app.example.com_1/A', (None, None, None, []))[1:3], (6, 300),
+             'the written bucket has its weight corrected and keeps the group TTL')
         T.eq(len(sets['app.example.com_1/A'][3]), 6, 'and lost none of its old values')
         T.eq(others(emu), before_others, 'unrelated records are untouched')
         st, _ = r.req('DELETE', '/backends/10.3.0.1')
         T.eq(st, 200, 'an adopted IP can be deregistered')
         T.check('10.3.0.1' not in zone_ips(emu), 'and leaves the zone')
         T.eq(others(emu), before_others, 'unrelated records still untouched')
+    finally:
+        r.stop()
+
+
+def test_other_ttl_is_refused(emu):
+    """A --ttl that differs from the zone's weighted group cannot be written one bucket at a
+    time: Route 53 refuses the batch, the client gets an honest 502 naming the rule, and
+    nothing changes."""
+    fresh(emu)
+    emu.control('POST', f'zones/{ZONE}/rrsets', {'upsert': OLD_SCRIPT + FOREIGN})
+    before = emu.rrsets()
+    r = Reg(emu, '--bucketing', 'modulo', '--buckets', '100')
+    try:
+        st, doc = r.req('POST', '/backends/10.3.1.201')
+        T.check(st == 502 and doc and 'weighted sets must contain the same TTL' in
+                doc.get('detail', ''), 'the write is refused with the TTL rule', f'{st} {doc}')
+        T.eq(emu.rrsets(), before, 'the zone is unchanged')
+        T.eq(r.req('GET', '/backends/10.3.1.201')[0], 404, 'and the registry agrees')
     finally:
         r.stop()
 
@@ -411,33 +421,27 @@ def test_group_commit_shares_calls(_):
 
 
 def main():
-    for policy in ('rewrite', 'reject'):
-        POLICY['ttl'] = policy
-        emu = Emu(os.path.join(BIN, 'r53emu'), '--weighted-ttl', policy, '--insync-after-ms', '50')
-        try:
-            T.run(f'[{policy}] register and deregister', test_register_deregister, emu)
-            T.run(f'[{policy}] restart keeps everything', test_restart_keeps_everything, emu)
-            T.run(f'[{policy}] console edit adopted', test_console_edit_is_adopted, emu)
-            T.run(f'[{policy}] two replicas', test_two_replicas, emu)
-            T.run(f'[{policy}] shutdown with parked requests', test_shutdown_with_parked_requests,
-                  emu)
-            if policy == 'rewrite':
-                # The old script used TTL 300; only Route 53's rewrite rule lets one bucket
-                # move to TTL 60 alone (docs/design-route53.md).
-                T.run('[rewrite] adopt the old script zone', test_adopt_old_script_zone, emu)
-                for commit in ('immediate', 'group'):
-                    T.run(f'[rewrite] faults: 5xx, {commit}', test_faults, emu, '5xx',
-                          {'err5xx': 0.2}, commit)
-                    T.run(f'[rewrite] faults: resets, {commit}', test_faults, emu, 'resets',
-                          {'reset': 0.1, 'reset_after_apply': 0.1}, commit)
-                    T.run(f'[rewrite] faults: mix, {commit}', test_faults, emu, 'mix',
-                          {'err5xx': 0.1, 'reset': 0.05, 'throttle': 0.05, 'prior': 0.05,
-                           'reset_after_apply': 0.05}, commit)
-                    T.run(f'[rewrite] faults: harsh, {commit}', test_faults, emu, 'harsh',
-                          {'err5xx': 0.5, 'reset': 0.2, 'throttle': 0.1}, commit)
-                T.run('[rewrite] group commit', test_group_commit_shares_calls, emu)
-        finally:
-            emu.stop()
+    emu = Emu(os.path.join(BIN, 'r53emu'), '--insync-after-ms', '50')
+    try:
+        T.run('register and deregister', test_register_deregister, emu)
+        T.run('restart keeps everything', test_restart_keeps_everything, emu)
+        T.run('console edit adopted', test_console_edit_is_adopted, emu)
+        T.run('two replicas', test_two_replicas, emu)
+        T.run('shutdown with parked requests', test_shutdown_with_parked_requests, emu)
+        T.run('adopt the old script zone', test_adopt_old_script_zone, emu)
+        T.run('another TTL is refused', test_other_ttl_is_refused, emu)
+        for commit in ('immediate', 'group'):
+            T.run(f'faults: 5xx, {commit}', test_faults, emu, '5xx', {'err5xx': 0.2}, commit)
+            T.run(f'faults: resets, {commit}', test_faults, emu, 'resets',
+                  {'reset': 0.1, 'reset_after_apply': 0.1}, commit)
+            T.run(f'faults: mix, {commit}', test_faults, emu, 'mix',
+                  {'err5xx': 0.1, 'reset': 0.05, 'throttle': 0.05, 'prior': 0.05,
+                   'reset_after_apply': 0.05}, commit)
+            T.run(f'faults: harsh, {commit}', test_faults, emu, 'harsh',
+                  {'err5xx': 0.5, 'reset': 0.2, 'throttle': 0.1}, commit)
+        T.run('group commit', test_group_commit_shares_calls, emu)
+    finally:
+        emu.stop()
     T.finish()
 
 

@@ -106,8 +106,6 @@ void emu_batch_release(struct emu_batch *b);
 
 /* --- the store (emu_zone.c) ---------------------------------------------------------------- */
 
-enum emu_ttl_policy { EMU_TTL_REJECT, EMU_TTL_REWRITE };
-
 struct emu_store;
 
 struct emu_store *emu_store_create(uint64_t id_seed);
@@ -119,7 +117,7 @@ int emu_store_add_zone(struct emu_store *s, const char *id, const char *name, ch
 /* Each call below takes the store lock for its whole duration; all are thread-safe.
  * On failure they return -1 with err set; on success 0 with the answer's XML in xml. */
 int emu_store_change(struct emu_store *s, const char *zone_id, const struct emu_batch *batch,
-                     enum emu_ttl_policy ttl_policy, struct buf *xml, struct emu_err *err);
+                     struct buf *xml, struct emu_err *err);
 int emu_store_list(struct emu_store *s, const char *zone_id, const char *name, const char *type,
                    const char *identifier, const char *maxitems, struct buf *xml,
                    struct emu_err *err);
@@ -203,16 +201,13 @@ void emu_faults_destroy(struct emu_faults *f);
 
 /* Parse "latency_ms=50,err5xx=0.1,..." into f. -1 with a reason in why. Thread-safe. */
 int emu_faults_parse_spec(struct emu_faults *f, const char *spec, char *why, size_t why_len);
-/* Apply a JSON object of the same keys (plus rate, burst, insync_after_ms, weighted_ttl, seed,
- * force). -1 with a reason in why. Thread-safe. */
+/* Apply a JSON object of the same keys (plus rate, burst, insync_after_ms, seed, force). -1 with a reason in why. Thread-safe. */
 int emu_faults_apply_json(struct emu_faults *f, json_t *obj, char *why, size_t why_len);
 json_t *emu_faults_config_json(struct emu_faults *f);
 
 void emu_faults_set_rate(struct emu_faults *f, double rate, double burst);
 void emu_faults_set_insync_ms(struct emu_faults *f, long long ms);
 long long emu_faults_insync_ms(struct emu_faults *f);
-void emu_faults_set_ttl_policy(struct emu_faults *f, enum emu_ttl_policy p);
-enum emu_ttl_policy emu_faults_ttl_policy(struct emu_faults *f);
 
 /* Milliseconds of injected latency for the next API call (0: none). Counts the fault. */
 long long emu_faults_latency(struct emu_faults *f);

@@ -10,8 +10,8 @@
  *   prior                          400 PriorRequestNotComplete (ChangeResourceRecordSets only)
  *   reset_after_apply              apply the change, then close without answering
  *   icb_shape                      envelope | root | random: InvalidChangeBatch body shape
- * Other keys: rate, burst, insync_after_ms, weighted_ttl (reject | rewrite), xml_order
- * (strict | lenient), seed (re-seeds the PRNG).
+ * Other keys: rate, burst, insync_after_ms, xml_order (strict | lenient), seed (re-seeds the
+ * PRNG).
  * "force" (control API only) makes the next N matching calls hit a fault regardless of its
  * probability, for tests that need one exact failure.
  * The rate limit is a token bucket over every API call (Route 53 limits per account): rate
@@ -42,7 +42,6 @@ struct cfg {
     enum emu_icb_shape icb;
     double rate, burst;
     long long insync_ms;
-    enum emu_ttl_policy ttl;
     int xml_lenient;
     long long seed;
     int reseed;
@@ -143,13 +142,6 @@ static int set_key(struct cfg *c, const char *key, const char *v, char *why, siz
     } else if (!strcmp(key, "insync_after_ms")) {
         if (parse_nonneg(v, 86400000LL, &c->insync_ms))
             goto bad;
-    } else if (!strcmp(key, "weighted_ttl")) {
-        if (!strcmp(v, "reject"))
-            c->ttl = EMU_TTL_REJECT;
-        else if (!strcmp(v, "rewrite"))
-            c->ttl = EMU_TTL_REWRITE;
-        else
-            goto bad;
     } else if (!strcmp(key, "xml_order")) {
         if (!strcmp(v, "strict"))
             c->xml_lenient = 0;
@@ -175,7 +167,7 @@ static int set_key(struct cfg *c, const char *key, const char *v, char *why, siz
         snprintf(why, why_len,
                  "unknown fault key '%s' (known: latency_ms, latency_jitter_ms, reset, err5xx, "
                  "throttle, prior, reset_after_apply, icb_shape, rate, burst, insync_after_ms, "
-                 "weighted_ttl, xml_order, seed, force)",
+                 "xml_order, seed, force)",
                  key);
         return -1;
     }
@@ -307,8 +299,6 @@ json_t *emu_faults_config_json(struct emu_faults *f)
     json_object_set_new(o, "rate", json_real(f->cfg.rate));
     json_object_set_new(o, "burst", json_real(f->cfg.burst));
     json_object_set_new(o, "insync_after_ms", json_integer(f->cfg.insync_ms));
-    json_object_set_new(o, "weighted_ttl",
-                        json_string(f->cfg.ttl == EMU_TTL_REJECT ? "reject" : "rewrite"));
     json_object_set_new(o, "xml_order", json_string(f->cfg.xml_lenient ? "lenient" : "strict"));
     json_object_set_new(o, "seed", json_integer(f->cfg.seed));
     pthread_mutex_unlock(&f->lock);
@@ -340,22 +330,6 @@ long long emu_faults_insync_ms(struct emu_faults *f)
     ms = f->cfg.insync_ms;
     pthread_mutex_unlock(&f->lock);
     return ms;
-}
-
-void emu_faults_set_ttl_policy(struct emu_faults *f, enum emu_ttl_policy p)
-{
-    pthread_mutex_lock(&f->lock);
-    f->cfg.ttl = p;
-    pthread_mutex_unlock(&f->lock);
-}
-
-enum emu_ttl_policy emu_faults_ttl_policy(struct emu_faults *f)
-{
-    enum emu_ttl_policy p;
-    pthread_mutex_lock(&f->lock);
-    p = f->cfg.ttl;
-    pthread_mutex_unlock(&f->lock);
-    return p;
 }
 
 /* --- draws --------------------------------------------------------------------------------- */

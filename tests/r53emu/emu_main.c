@@ -524,7 +524,7 @@ static enum MHD_Result handle_api(struct MHD_Connection *conn, const char *metho
         }
         if (emu_xml_parse_batch(r->body, r->len, emu_faults_xml_lenient(g.faults), &batch, &err))
             goto fail;
-        if (emu_store_change(g.store, rt.id, &batch, emu_faults_ttl_policy(g.faults), &xml, &err))
+        if (emu_store_change(g.store, rt.id, &batch, &xml, &err))
             goto fail;
         applied = 1;
         emu_stats_change_applied(g.faults, batch.n);
@@ -723,8 +723,7 @@ static void usage(FILE *out)
     fputs("usage: r53emu --zone ID:NAME [--zone ...] --access-key AKID --secret-key SECRET\n"
           "              [--listen 127.0.0.1:0] [--session-token TOKEN] [--rate R [--burst B]]\n"
           "              [--insync-after-ms N] [--faults SPEC] [--seed N] [--state-dump PATH]\n"
-          "              [--weighted-ttl reject|rewrite] [--xml-order strict|lenient]\n"
-          "              [--threads N] [--log-level LEVEL]\n"
+          "              [--xml-order strict|lenient] [--threads N] [--log-level LEVEL]\n"
           "SPEC: comma-separated latency_ms=, latency_jitter_ms=, err5xx=, reset=, throttle=,\n"
           "      prior=, reset_after_apply= (probabilities 0..1), icb_shape=envelope|root|random\n"
           "Prints 'listening port=N' first on stdout; stops on SIGTERM. See README.md.\n",
@@ -809,7 +808,6 @@ int main(int argc, char **argv)
         OPT_FAULTS,
         OPT_SEED,
         OPT_DUMP,
-        OPT_WTTL,
         OPT_XMLORDER,
         OPT_THREADS,
         OPT_LOGLEVEL,
@@ -826,7 +824,6 @@ int main(int argc, char **argv)
                                          {"faults", required_argument, NULL, OPT_FAULTS},
                                          {"seed", required_argument, NULL, OPT_SEED},
                                          {"state-dump", required_argument, NULL, OPT_DUMP},
-                                         {"weighted-ttl", required_argument, NULL, OPT_WTTL},
                                          {"xml-order", required_argument, NULL, OPT_XMLORDER},
                                          {"threads", required_argument, NULL, OPT_THREADS},
                                          {"log-level", required_argument, NULL, OPT_LOGLEVEL},
@@ -838,7 +835,6 @@ int main(int argc, char **argv)
     double rate = 0, burst = 0;
     long long insync = 100, seed = -1, threads = 4, v;
     int have_burst = 0, opt, lfd = -1, sig = 0, xml_lenient = 0;
-    enum emu_ttl_policy wttl = EMU_TTL_REWRITE; /* ROUTE53.md; --weighted-ttl reject per public reports */
     struct sockaddr_in sa;
     socklen_t salen = sizeof(sa);
     sigset_t set;
@@ -875,14 +871,6 @@ int main(int argc, char **argv)
                 die_usage("--seed needs a non-negative integer, got", optarg);
             break;
         case OPT_DUMP: g.state_dump = optarg; break;
-        case OPT_WTTL:
-            if (!strcmp(optarg, "reject"))
-                wttl = EMU_TTL_REJECT;
-            else if (!strcmp(optarg, "rewrite"))
-                wttl = EMU_TTL_REWRITE;
-            else
-                die_usage("--weighted-ttl is reject or rewrite, got", optarg);
-            break;
         case OPT_XMLORDER:
             if (!strcmp(optarg, "strict"))
                 xml_lenient = 0;
@@ -941,7 +929,6 @@ int main(int argc, char **argv)
     if (rate > 0)
         emu_faults_set_rate(g.faults, rate, have_burst ? burst : (rate < 1 ? 1 : rate));
     emu_faults_set_insync_ms(g.faults, insync);
-    emu_faults_set_ttl_policy(g.faults, wttl);
     emu_faults_set_xml_lenient(g.faults, xml_lenient);
 
     xmlInitParser();

@@ -681,6 +681,32 @@ static void check_touches(struct batch_ctx *c, const struct emu_batch *b, struct
     }
 }
 
+static size_t final_at_name(struct batch_ctx *c, const char *rkey, struct rrset ***out);
+
+/*
+ * The weighted-TTL rule, judged per change as Route 53 applies the batch: a CREATE or UPSERT
+ * of a weighted set must carry the TTL of every other weighted set of its group (same name
+ * and type, other SetIdentifier) as the zone stands after the batch's earlier changes. So a
+ * batch that DELETEs every set of a group and then CREATEs them with a new TTL is valid, and
+ * one that replaces them pair by pair (DELETE a, CREATE a, DELETE b, ...) is not: the first
+ * CREATE still meets b with the old TTL.
+ */
+static int ttl_fits_group(struct batch_ctx *c, const char *name, const struct emu_change *ch)
+{
+    char *rkey = name_rkey(name);
+    struct rrset **now = NULL;
+    size_t n = final_at_name(c, rkey, &now);
+    int ok = 1;
+
+    for (size_t i = 0; i < n && ok; i++)
+        if (!strcmp(now[i]->type, ch->type) && now[i]->set_id &&
+            strcmp(now[i]->set_id, ch->set_id) != 0 && now[i]->ttl != ch->ttl)
+            ok = 0;
+    free(now);
+    free(rkey);
+    return ok;
+}
+
 static void simulate(struct batch_ctx *c, const struct emu_batch *b, struct emu_err *err)
 {
     struct buf d = {0};
@@ -720,6 +746,14 @@ static void simulate(struct batch_ctx *c, const struct emu_batch *b, struct emu_
             continue;
         case EMU_UPSERT: break;
         }
+        if (ch->set_id && !ttl_fits_group(c, c->canon[i], ch)) {
+            emu_err_icb(err,
+                        "RRSet with DNS name %s and type %s, SetIdentifier %s cannot be created "
+                        "as weighted sets must contain the same TTL.",
+                        c->canon[i], ch->type, ch->set_id);
+            o->failed = 1;
+            continue;
+        }
         rrset_free(o->now);
         o->now = rrset_new(c->canon[i], ch->type, ch->set_id, ch->weight, ch->ttl, ch->values,
                            ch->nvalues);
@@ -752,68 +786,17 @@ static size_t final_at_name(struct batch_ctx *c, const char *rkey, struct rrset 
     return n;
 }
 
-/* The written weighted set of o's group that the batch names last, or NULL. */
-static const struct ov *last_weighted_write(const struct batch_ctx *c, const char *rkey,
-                                            const char *type)
-{
-    const struct ov *src = NULL;
-    for (size_t j = 0; j < c->nov; j++) {
-        const struct ov *p = &c->ov[j];
-        if (p->touched && p->written && p->now && p->now->set_id && !strcmp(p->rkey, rkey) &&
-            !strcmp(p->type, type) && (!src || p->last > src->last))
-            src = p;
-    }
-    return src;
-}
-
-/* --weighted-ttl rewrite: every weighted set of a group the batch wrote takes the TTL of the
- * weighted set the batch names last (so the reject rule below then finds nothing). */
-static void rewrite_ttls(struct batch_ctx *c)
-{
-    /* ov_get inserts in key order, so entries shift: bound on the live count (revisiting an
-     * entry is harmless, skipping one is not) */
-    for (size_t k = 0; k < c->nov; k++) {
-        const struct ov *src = last_weighted_write(c, c->ov[k].rkey, c->ov[k].type);
-        struct rrset **fin = NULL;
-        char *rkey, type[8];
-        long long ttl;
-        size_t nfin;
-
-        if (src != &c->ov[k])
-            continue;
-        rkey = xstrdup(src->rkey);
-        snprintf(type, sizeof(type), "%s", src->type);
-        ttl = src->now->ttl;
-        nfin = final_at_name(c, rkey, &fin);
-        for (size_t i = 0; i < nfin; i++) {
-            if (strcmp(fin[i]->type, type) || !fin[i]->set_id || fin[i]->ttl == ttl)
-                continue;
-            /* fin[i] is the zone's (unchanged) set or an overlay's "now": both stay put */
-            struct ov *p = ov_get(c, fin[i]->name, fin[i]->type, fin[i]->set_id);
-            if (p->now) {
-                p->now->ttl = ttl;
-                p->written = 1;
-            }
-        }
-        free(fin);
-        free(rkey);
-    }
-}
-
 /* Rules over whole record-set groups (same name and type) and names, on the final state. */
-static void check_groups(struct batch_ctx *c, enum emu_ttl_policy ttl_policy, struct emu_err *err)
+static void check_groups(struct batch_ctx *c, struct emu_err *err)
 {
     char **done = NULL; /* rkey, type pairs already checked (copies) */
     size_t ndone = 0, donecap = 0;
 
-    if (ttl_policy == EMU_TTL_REWRITE)
-        rewrite_ttls(c);
     for (size_t k = 0; k < c->nov; k++) {
         const struct ov *o = &c->ov[k];
         struct rrset **fin = NULL;
         size_t nfin, nweighted = 0, nsimple = 0, ncname = 0, nother = 0, ntype = 0;
         const struct rrset *changed = NULL; /* a set of this group the batch wrote */
-        const struct ov *src;
         int seen = 0;
 
         if (!o->touched)
@@ -847,7 +830,6 @@ static void check_groups(struct batch_ctx *c, enum emu_ttl_policy ttl_policy, st
                 !strcmp(p->type, o->type))
                 changed = p->now;
         }
-        src = last_weighted_write(c, o->rkey, o->type);
 
         if (nweighted > MAX_WEIGHTED)
             emu_err_icb(err,
@@ -865,16 +847,6 @@ static void check_groups(struct batch_ctx *c, enum emu_ttl_policy ttl_policy, st
                             "RRSet with DNS name %s, type %s cannot be created as other RRSets "
                             "exist with the same name and type.",
                             changed->name, changed->type);
-        }
-        for (size_t i = 0; src && i < nfin; i++) {
-            const struct rrset *r = fin[i];
-            if (!strcmp(r->type, o->type) && r->set_id && r->ttl != src->now->ttl) {
-                emu_err_icb(err,
-                            "RRSet with DNS name %s and type %s, SetIdentifier %s cannot be "
-                            "created as weighted sets must contain the same TTL.",
-                            src->now->name, src->now->type, src->now->set_id);
-                break;
-            }
         }
         if (!strcmp(o->rkey, c->z->rkey) && !strcmp(o->type, "SOA") && ntype != 1)
             emu_err_icb(err, "A HostedZone must contain exactly one SOA record.");
@@ -948,7 +920,7 @@ static void change_info_xml(struct buf *xml, const char *id, const char *status,
 }
 
 int emu_store_change(struct emu_store *s, const char *zone_id, const struct emu_batch *batch,
-                     enum emu_ttl_policy ttl_policy, struct buf *xml, struct emu_err *err)
+                     struct buf *xml, struct emu_err *err)
 {
     struct batch_ctx c = {0};
     struct zone *z;
@@ -971,7 +943,7 @@ int emu_store_change(struct emu_store *s, const char *zone_id, const struct emu_
     simulate(&c, batch, err);
     if (err->status)
         goto out;
-    check_groups(&c, ttl_policy, err);
+    check_groups(&c, err);
     if (err->status)
         goto out;
 

@@ -379,7 +379,7 @@ def t_batch_rules(e):
     expect_error(lambda: change(c, ('CREATE', rrs('plain.example.com', ['10.0.0.6'], sid='w',
                                                   weight=1))), icb, 400,
                  'non-weighted set exists', 'weighted next to simple')
-    # weighted sets of a group share one TTL (reject policy)
+    # weighted sets of a group share one TTL
     expect_error(lambda: change(c, ('CREATE', rrs('twice.example.com', ['10.0.0.2'], ttl=300,
                                                   sid='b', weight=1))), icb, 400,
                  'weighted sets must contain the same TTL', 'weighted TTL mismatch')
@@ -407,17 +407,51 @@ def t_batch_rules(e):
                  icb, 400, 'exactly one SOA', 'deleting the SOA')
 
 
-def t_ttl_rewrite(e):
+def t_weighted_ttl(e):
+    """Every weighted set of a group shares one TTL, judged per change against the zone as the
+    batch's earlier changes left it (tests/r53emu/README.md)."""
     c = e.client()
-    e.faults(weighted_ttl='rewrite')
-    change(c, ('CREATE', rrs('rw.example.com', ['10.0.0.1'], sid='a', weight=1)),
-           ('CREATE', rrs('rw.example.com', ['10.0.0.2'], sid='b', weight=1)))
-    change(c, ('UPSERT', rrs('rw.example.com', ['10.0.0.3'], ttl=300, sid='c', weight=1)))
-    T.eq(sorted(r['ttl'] for r in e.rrsets() if r['name'] == 'rw.example.com.'), [300, 300, 300],
-         'rewrite policy: the group takes the TTL given last')
-    expect_error(lambda: change(c, ('DELETE', rrs('rw.example.com', ['10.0.0.1'], sid='a',
-                                                  weight=1))),
-                 'InvalidChangeBatch', 400, 'do not match', 'DELETE with the pre-rewrite TTL')
+    icb = 'InvalidChangeBatch'
+    w = lambda sid, ttl, v='10.0.0.1', t='A': rrs('wt.example.com', [v], ttl=ttl, type_=t,  # noqa
+                                                   sid=sid, weight=1)
+    change(c, ('CREATE', w('a', 60)), ('CREATE', w('b', 60, '10.0.0.2')))
+    ex = expect_error(lambda: change(c, ('CREATE', w('c', 300, '10.0.0.3'))), icb, 400,
+                      what='CREATE with another TTL')
+    if ex:
+        T.eq(ex.response['Error']['Message'],
+             '[RRSet with DNS name wt.example.com. and type A, SetIdentifier c cannot be created '
+             'as weighted sets must contain the same TTL.]', 'the message Route 53 sends')
+    expect_error(lambda: change(c, ('UPSERT', w('a', 300))), icb, 400,
+                 'weighted sets must contain the same TTL', 'UPSERT of one set to another TTL')
+    # pair by pair: the first CREATE still meets b at 60
+    expect_error(lambda: change(c, ('DELETE', w('a', 60)), ('CREATE', w('a', 300)),
+                                ('DELETE', w('b', 60, '10.0.0.2')),
+                                ('CREATE', w('b', 300, '10.0.0.2'))),
+                 icb, 400, 'SetIdentifier a cannot be created', 'DELETE+CREATE pairs')
+    T.eq(sorted((r['set_identifier'], r['ttl']) for r in e.rrsets()
+                if r['name'] == 'wt.example.com.'), [('a', 60), ('b', 60)],
+         'a refused batch changes nothing')
+    # every DELETE first, then every CREATE: the group moves to the new TTL at once
+    change(c, ('DELETE', w('a', 60)), ('DELETE', w('b', 60, '10.0.0.2')),
+           ('CREATE', w('a', 300)), ('CREATE', w('b', 300, '10.0.0.2')))
+    T.eq(sorted((r['set_identifier'], r['ttl']) for r in e.rrsets()
+                if r['name'] == 'wt.example.com.'), [('a', 300), ('b', 300)],
+         'DELETE all, then CREATE all with a new TTL')
+    # a CREATE before the DELETEs that empty the group is judged against the old sets
+    expect_error(lambda: change(c, ('CREATE', w('c', 30, '10.0.0.3')),
+                                ('DELETE', w('a', 300)), ('DELETE', w('b', 300, '10.0.0.2'))),
+                 icb, 400, 'SetIdentifier c cannot be created', 'CREATE before the DELETEs')
+    change(c, ('DELETE', w('a', 300)), ('DELETE', w('b', 300, '10.0.0.2')),
+           ('CREATE', w('c', 30, '10.0.0.3')))
+    T.eq([(r['set_identifier'], r['ttl']) for r in e.rrsets() if r['name'] == 'wt.example.com.'],
+         [('c', 30)], 'CREATE after the DELETEs that emptied the group')
+    # other types are other groups; a DELETE never breaks the rule
+    change(c, ('CREATE', w('c', 600, '2001:db8::1', 'AAAA')))
+    change(c, ('CREATE', w('d', 30, '10.0.0.4')))
+    change(c, ('DELETE', w('c', 30, '10.0.0.3')))
+    T.eq(sorted((r['type'], r['set_identifier'], r['ttl']) for r in e.rrsets()
+                if r['name'] == 'wt.example.com.'), [('A', 'd', 30), ('AAAA', 'c', 600)],
+         'A and AAAA groups keep their own TTLs')
 
 
 def t_icb_shapes(e):
@@ -774,7 +808,7 @@ def main():
                          ('auth', t_auth),
                          ('limits', t_limits),
                          ('batch_rules', t_batch_rules),
-                         ('ttl_rewrite', t_ttl_rewrite),
+                         ('weighted_ttl', t_weighted_ttl),
                          ('icb_shapes', t_icb_shapes),
                          ('schema', t_schema),
                          ('xml_order', t_xml_order),
