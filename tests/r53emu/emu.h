@@ -41,6 +41,7 @@ struct emu_err {
     char *message;    /* heap; unused for InvalidChangeBatch (see messages) */
     char **messages;  /* InvalidChangeBatch: one entry per problem, in batch order */
     size_t nmessages;
+    long long retry_after_ms; /* > 0: sent as x-amz-retry-after (set after emu_err_set) */
 };
 
 /* Set a single-message error (replaces any earlier one). */
@@ -201,11 +202,13 @@ void emu_faults_destroy(struct emu_faults *f);
 
 /* Parse "latency_ms=50,err5xx=0.1,..." into f. -1 with a reason in why. Thread-safe. */
 int emu_faults_parse_spec(struct emu_faults *f, const char *spec, char *why, size_t why_len);
-/* Apply a JSON object of the same keys (plus rate, burst, insync_after_ms, seed, force). -1 with a reason in why. Thread-safe. */
+/* Apply a JSON object of the same keys (plus rate, burst, change_rate, change_burst,
+ * change_unit, retry_after, insync_after_ms, seed, force). -1 with a reason in why. Thread-safe. */
 int emu_faults_apply_json(struct emu_faults *f, json_t *obj, char *why, size_t why_len);
 json_t *emu_faults_config_json(struct emu_faults *f);
 
 void emu_faults_set_rate(struct emu_faults *f, double rate, double burst);
+void emu_faults_set_change_rate(struct emu_faults *f, double rate, double burst);
 void emu_faults_set_insync_ms(struct emu_faults *f, long long ms);
 long long emu_faults_insync_ms(struct emu_faults *f);
 
@@ -213,8 +216,15 @@ long long emu_faults_insync_ms(struct emu_faults *f);
 long long emu_faults_latency(struct emu_faults *f);
 /* Draw whether fault k hits this call (forced faults first, then the probability). Counts it. */
 int emu_faults_draw(struct emu_faults *f, enum emu_fault k);
-/* Take a token from the account bucket; 0 when throttled (counted). */
-int emu_faults_take_token(struct emu_faults *f);
+/* Take a token from the account's request bucket; 0 when throttled (counted), with
+ * *retry_after_ms the x-amz-retry-after value to send (0: none). */
+int emu_faults_take_token(struct emu_faults *f, long long *retry_after_ms);
+/* Charge a ChangeResourceRecordSets of `changes` Change and `records` ResourceRecord elements
+ * (UPSERT counted twice) to the account's change bucket; as emu_faults_take_token. */
+int emu_faults_take_changes(struct emu_faults *f, size_t changes, size_t records,
+                            long long *retry_after_ms);
+/* The x-amz-retry-after value for an injected Throttling (0: none). */
+long long emu_faults_injected_retry_after(struct emu_faults *f);
 /* Shape of the next InvalidChangeBatch answer. */
 enum emu_icb_shape emu_faults_icb_shape(struct emu_faults *f);
 /* One fair coin from the seeded PRNG (500 or 503 for an injected 5xx). */

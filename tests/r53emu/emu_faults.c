@@ -14,8 +14,17 @@
  * PRNG).
  * "force" (control API only) makes the next N matching calls hit a fault regardless of its
  * probability, for tests that need one exact failure.
- * The rate limit is a token bucket over every API call (Route 53 limits per account): rate
- * tokens per second up to burst; rate 0 disables it.
+ * Throttling follows Route 53's model (ROUTE53.md "Limits"): a token bucket of requests over
+ * every API call of the account (rate tokens per second up to burst; rate 0 disables it),
+ * and a separate bucket of record changes (change_rate per second up to change_burst;
+ * change_rate 0 disables it) charged by every ChangeResourceRecordSets that gets past the
+ * first one. A change is one Change element (change_unit=changes, the default: one record
+ * set created, deleted or upserted) or, with change_unit=records, one ResourceRecord element
+ * counted as the request quota counts them (an UPSERT twice). A batch larger than
+ * change_burst passes when the bucket is full and leaves it in debt, so no batch is refused
+ * forever. Either bucket empty: 400 Throttling "Rate exceeded". retry_after (ms; 0: off,
+ * -1: the time until the bucket would admit the call, 1000 for an injected Throttling) adds
+ * an x-amz-retry-after header to every Throttling answer.
  *
  * Threading: one mutex guards the configuration, the PRNG, the bucket and the counters. It is a
  * leaf lock (nothing is called while it is held).
@@ -41,6 +50,9 @@ struct cfg {
     long long latency_ms, jitter_ms;
     enum emu_icb_shape icb;
     double rate, burst;
+    double change_rate, change_burst;
+    int change_records; /* change_unit=records */
+    long long retry_after_ms;
     long long insync_ms;
     int xml_lenient;
     long long seed;
@@ -59,10 +71,12 @@ struct emu_faults {
     struct emu_rng rng;                                /* guarded by lock */
     double tokens;                                     /* guarded by lock */
     long long refill_ms;                               /* guarded by lock */
+    double ctokens;                                    /* guarded by lock */
+    long long crefill_ms;                              /* guarded by lock */
     struct outcome calls[EMU_OP__COUNT][MAX_OUTCOMES]; /* guarded by lock */
     size_t ncalls[EMU_OP__COUNT];                      /* guarded by lock */
-    unsigned long long total, throttled, faults[EMU_FAULT__COUNT], changes_applied, change_items,
-        direct_writes; /* guarded by lock */
+    unsigned long long total, throttled, throttled_changes, faults[EMU_FAULT__COUNT],
+        changes_applied, change_items, direct_writes; /* guarded by lock */
 };
 
 struct emu_faults *emu_faults_create(uint64_t seed)
@@ -154,20 +168,38 @@ static int set_key(struct cfg *c, const char *key, const char *v, char *why, siz
             goto bad;
         c->seed = x;
         c->reseed = 1;
-    } else if (!strcmp(key, "rate") || !strcmp(key, "burst")) {
+    } else if (!strcmp(key, "rate") || !strcmp(key, "burst") || !strcmp(key, "change_rate") ||
+               !strcmp(key, "change_burst")) {
         char *end = NULL;
         double d = strtod(v, &end);
-        if (!*v || *end || !(d >= 0.0 && d <= 1e9) || (!strcmp(key, "burst") && d < 1.0))
+        if (!*v || *end || !(d >= 0.0 && d <= 1e9) || (strstr(key, "burst") && d < 1.0))
             goto bad;
         if (!strcmp(key, "rate"))
             c->rate = d;
-        else
+        else if (!strcmp(key, "burst"))
             c->burst = d;
+        else if (!strcmp(key, "change_rate"))
+            c->change_rate = d;
+        else
+            c->change_burst = d;
+    } else if (!strcmp(key, "change_unit")) {
+        if (!strcmp(v, "changes"))
+            c->change_records = 0;
+        else if (!strcmp(v, "records"))
+            c->change_records = 1;
+        else
+            goto bad;
+    } else if (!strcmp(key, "retry_after")) {
+        if (!strcmp(v, "-1") || !strcmp(v, "auto"))
+            c->retry_after_ms = -1;
+        else if (parse_nonneg(v, 3600000, &c->retry_after_ms))
+            goto bad;
     } else {
         snprintf(why, why_len,
                  "unknown fault key '%s' (known: latency_ms, latency_jitter_ms, reset, err5xx, "
-                 "throttle, prior, reset_after_apply, icb_shape, rate, burst, insync_after_ms, "
-                 "xml_order, seed, force)",
+                 "throttle, prior, reset_after_apply, icb_shape, rate, burst, change_rate, "
+                 "change_burst, change_unit, retry_after, insync_after_ms, xml_order, seed, "
+                 "force)",
                  key);
         return -1;
     }
@@ -181,12 +213,21 @@ bad:
 static void commit(struct emu_faults *f, const struct cfg *c)
 {
     int rate_changed = c->rate != f->cfg.rate || c->burst != f->cfg.burst;
+    int change_changed = c->change_rate != f->cfg.change_rate ||
+                         c->change_burst != f->cfg.change_burst ||
+                         c->change_records != f->cfg.change_records;
     f->cfg = *c;
     if (f->cfg.rate > 0 && f->cfg.burst < 1.0)
         f->cfg.burst = f->cfg.rate < 1.0 ? 1.0 : f->cfg.rate;
+    if (f->cfg.change_rate > 0 && f->cfg.change_burst < 1.0)
+        f->cfg.change_burst = f->cfg.change_rate < 1.0 ? 1.0 : f->cfg.change_rate;
     if (rate_changed) {
         f->tokens = f->cfg.burst;
         f->refill_ms = emu_mono_ms();
+    }
+    if (change_changed) {
+        f->ctokens = f->cfg.change_burst;
+        f->crefill_ms = emu_mono_ms();
     }
     if (f->cfg.reseed) {
         emu_rng_seed(&f->rng, (uint64_t)f->cfg.seed);
@@ -298,6 +339,11 @@ json_t *emu_faults_config_json(struct emu_faults *f)
     json_object_set_new(o, "icb_shape", json_string(shapes[f->cfg.icb]));
     json_object_set_new(o, "rate", json_real(f->cfg.rate));
     json_object_set_new(o, "burst", json_real(f->cfg.burst));
+    json_object_set_new(o, "change_rate", json_real(f->cfg.change_rate));
+    json_object_set_new(o, "change_burst", json_real(f->cfg.change_burst));
+    json_object_set_new(o, "change_unit",
+                        json_string(f->cfg.change_records ? "records" : "changes"));
+    json_object_set_new(o, "retry_after", json_integer(f->cfg.retry_after_ms));
     json_object_set_new(o, "insync_after_ms", json_integer(f->cfg.insync_ms));
     json_object_set_new(o, "xml_order", json_string(f->cfg.xml_lenient ? "lenient" : "strict"));
     json_object_set_new(o, "seed", json_integer(f->cfg.seed));
@@ -312,6 +358,17 @@ void emu_faults_set_rate(struct emu_faults *f, double rate, double burst)
     c = f->cfg;
     c.rate = rate;
     c.burst = burst;
+    commit(f, &c);
+    pthread_mutex_unlock(&f->lock);
+}
+
+void emu_faults_set_change_rate(struct emu_faults *f, double rate, double burst)
+{
+    struct cfg c;
+    pthread_mutex_lock(&f->lock);
+    c = f->cfg;
+    c.change_rate = rate;
+    c.change_burst = burst;
     commit(f, &c);
     pthread_mutex_unlock(&f->lock);
 }
@@ -365,26 +422,86 @@ int emu_faults_draw(struct emu_faults *f, enum emu_fault k)
     return hit;
 }
 
-int emu_faults_take_token(struct emu_faults *f)
+/*
+ * Bring a bucket up to now and take n tokens. A call is admitted when the bucket holds n, or
+ * is full (a batch larger than the bucket then leaves it in debt). Otherwise nothing is taken
+ * and *wait_ms says when it would be admitted. Lock held.
+ */
+static int bucket_take(double *tokens, long long *refill_ms, double rate, double burst, double n,
+                       long long *wait_ms)
 {
+    long long now = emu_mono_ms();
+    double need = n < burst ? n : burst;
+
+    *tokens += (double)(now - *refill_ms) * rate / 1000.0;
+    if (*tokens > burst)
+        *tokens = burst;
+    *refill_ms = now;
+    if (*tokens >= need) {
+        *tokens -= n;
+        return 1;
+    }
+    {
+        double w = (need - *tokens) * 1000.0 / rate;
+        *wait_ms = (long long)w + ((double)(long long)w < w);
+    }
+    return 0;
+}
+
+/* The x-amz-retry-after value for a throttled call that would be admitted after wait_ms.
+ * Lock held. */
+static long long retry_after(const struct emu_faults *f, long long wait_ms)
+{
+    if (f->cfg.retry_after_ms < 0)
+        return wait_ms > 0 ? wait_ms : 1;
+    return f->cfg.retry_after_ms;
+}
+
+int emu_faults_take_token(struct emu_faults *f, long long *retry_after_ms)
+{
+    long long wait = 0;
     int ok = 1;
 
+    *retry_after_ms = 0;
     pthread_mutex_lock(&f->lock);
-    if (f->cfg.rate > 0) {
-        long long now = emu_mono_ms();
-        f->tokens += (double)(now - f->refill_ms) * f->cfg.rate / 1000.0;
-        if (f->tokens > f->cfg.burst)
-            f->tokens = f->cfg.burst;
-        f->refill_ms = now;
-        if (f->tokens >= 1.0) {
-            f->tokens -= 1.0;
-        } else {
-            ok = 0;
-            f->throttled++;
-        }
+    if (f->cfg.rate > 0 &&
+        !bucket_take(&f->tokens, &f->refill_ms, f->cfg.rate, f->cfg.burst, 1.0, &wait)) {
+        ok = 0;
+        f->throttled++;
+        *retry_after_ms = retry_after(f, wait);
     }
     pthread_mutex_unlock(&f->lock);
     return ok;
+}
+
+int emu_faults_take_changes(struct emu_faults *f, size_t changes, size_t records,
+                            long long *retry_after_ms)
+{
+    long long wait = 0;
+    int ok = 1;
+
+    *retry_after_ms = 0;
+    pthread_mutex_lock(&f->lock);
+    if (f->cfg.change_rate > 0 &&
+        !bucket_take(&f->ctokens, &f->crefill_ms, f->cfg.change_rate, f->cfg.change_burst,
+                     (double)(f->cfg.change_records ? records : changes), &wait)) {
+        ok = 0;
+        f->throttled++;
+        f->throttled_changes++;
+        *retry_after_ms = retry_after(f, wait);
+    }
+    pthread_mutex_unlock(&f->lock);
+    return ok;
+}
+
+long long emu_faults_injected_retry_after(struct emu_faults *f)
+{
+    long long ms;
+
+    pthread_mutex_lock(&f->lock);
+    ms = retry_after(f, 1000);
+    pthread_mutex_unlock(&f->lock);
+    return ms;
 }
 
 enum emu_icb_shape emu_faults_icb_shape(struct emu_faults *f)
@@ -481,6 +598,7 @@ json_t *emu_stats_json(struct emu_faults *f)
     json_object_set_new(o, "calls_total", json_integer((json_int_t)f->total));
     json_object_set_new(o, "calls", calls);
     json_object_set_new(o, "throttled", json_integer((json_int_t)f->throttled));
+    json_object_set_new(o, "throttled_changes", json_integer((json_int_t)f->throttled_changes));
     json_object_set_new(o, "faults", faults);
     json_object_set_new(o, "changes_applied", json_integer((json_int_t)f->changes_applied));
     json_object_set_new(o, "change_items_applied", json_integer((json_int_t)f->change_items));
@@ -494,7 +612,8 @@ void emu_stats_reset(struct emu_faults *f)
     pthread_mutex_lock(&f->lock);
     memset(f->calls, 0, sizeof(f->calls));
     memset(f->ncalls, 0, sizeof(f->ncalls));
-    f->total = f->throttled = f->changes_applied = f->change_items = f->direct_writes = 0;
+    f->total = f->throttled = f->throttled_changes = f->changes_applied = f->change_items =
+        f->direct_writes = 0;
     memset(f->faults, 0, sizeof(f->faults));
     pthread_mutex_unlock(&f->lock);
 }

@@ -91,7 +91,8 @@ class Emu:
     def reset(self):
         """Clear both zones and every fault; keep the default insync delay."""
         self.faults(latency_ms=0, latency_jitter_ms=0, reset=0, err5xx=0, throttle=0, prior=0,
-                    reset_after_apply=0, icb_shape='envelope', rate=0,
+                    reset_after_apply=0, icb_shape='envelope', rate=0, change_rate=0,
+                    change_unit='changes', retry_after=0,
                     force={'reset': 0, 'err5xx': 0, 'throttle': 0, 'prior': 0,
                            'reset_after_apply': 0})
         for z in (ZONE, OTHER):

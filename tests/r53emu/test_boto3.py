@@ -624,6 +624,70 @@ def t_throttling(e):
          f'/hostedzone/{ZONE}', 'standard retries absorb one Throttling')
 
 
+def t_change_throttling(e):
+    """The 2026 model: requests and record changes are separate buckets; either one empty
+    answers 400 Throttling "Rate exceeded", and a refused batch changes nothing."""
+    c = e.client()
+    mk = lambda n, k=1: rrs(f'{n}.example.com', [f'10.0.0.{i}' for i in range(1, k + 1)])  # noqa
+    e.control('POST', 'reset-stats')
+    e.faults(change_rate=0.5, change_burst=4)
+    change(c, ('CREATE', mk('ct1')), ('CREATE', mk('ct2')), ('CREATE', mk('ct3')))
+    expect_error(lambda: change(c, ('CREATE', mk('ct4')), ('CREATE', mk('ct5'))), 'Throttling',
+                 400, 'Rate exceeded', 'two changes with one token left')
+    T.eq([r['name'] for r in e.rrsets() if r['name'].startswith('ct')],
+         ['ct1.example.com.', 'ct2.example.com.', 'ct3.example.com.'],
+         'a batch refused for its changes is not applied')
+    T.eq(c.get_hosted_zone(Id=ZONE)['HostedZone']['Id'], f'/hostedzone/{ZONE}',
+         'reads are not charged to the change bucket')
+    change(c, ('CREATE', mk('ct4')))
+    st = e.control('GET', 'stats')[1]
+    T.eq((st['throttled'], st['throttled_changes']), (1, 1), 'stats count change throttling')
+    # a batch larger than the bucket passes when it is full and leaves it in debt
+    e.faults(change_rate=2, change_burst=4)
+    change(c, *[('CREATE', mk(f'big{i}')) for i in range(6)])
+    expect_error(lambda: change(c, ('CREATE', mk('big6'))), 'Throttling', 400, 'Rate exceeded',
+                 'the bucket in debt after a batch larger than it')
+    # change_unit=records counts ResourceRecord elements
+    e.faults(change_rate=0.5, change_burst=4, change_unit='records')
+    change(c, ('CREATE', mk('cr1', 3)))
+    expect_error(lambda: change(c, ('CREATE', mk('cr2', 2))), 'Throttling', 400,
+                 'Rate exceeded', 'records: two values with one token left')
+    e.faults(change_unit='changes')
+    change(c, ('CREATE', mk('cr2', 2)))
+    e.faults(change_rate=0)
+    # the request bucket still applies to every call: 10/s with a burst of 50 passes 50 at once
+    e.faults(rate=0.5, burst=50)
+    ok = 0
+    for _ in range(50):
+        c.get_hosted_zone(Id=ZONE)
+        ok += 1
+    T.eq(ok, 50, 'a burst of 50 passes')
+    expect_error(lambda: c.get_hosted_zone(Id=ZONE), 'Throttling', 400, 'Rate exceeded',
+                 'the 51st is throttled')
+    e.faults(rate=0)
+
+
+def t_retry_after(e):
+    path = f'/2013-04-01/hostedzone/{ZONE}'
+    st, hdrs, _ = e.raw('GET', path)
+    T.eq((st, {k.lower() for k in hdrs} & {'x-amz-retry-after'}), (200, set()),
+         'no x-amz-retry-after on success')
+    e.faults(rate=0.5, burst=1, retry_after='auto')
+    e.raw('GET', path)
+    st, hdrs, body = e.raw('GET', path)
+    ra = {k.lower(): v for k, v in hdrs.items()}.get('x-amz-retry-after')
+    T.check(st == 400 and 'Throttling' in body and ra and 1 <= int(ra) <= 2000,
+            'auto: the time until the bucket admits the call', f'{st} {ra} {body}')
+    e.faults(rate=0, retry_after=250, force={'throttle': 1})
+    st, hdrs, body = e.raw('GET', path)
+    ra = {k.lower(): v for k, v in hdrs.items()}.get('x-amz-retry-after')
+    T.eq((st, ra), (400, '250'), 'a fixed value on an injected Throttling')
+    e.faults(retry_after=0, force={'throttle': 1})
+    st, hdrs, body = e.raw('GET', path)
+    T.eq((st, {k.lower() for k in hdrs} & {'x-amz-retry-after'}), (400, set()),
+         'retry_after 0: no header')
+
+
 def t_faults(e):
     c = e.client()
     mk = lambda n: rrs(f'{n}.example.com', ['10.0.0.1'])  # noqa: E731
@@ -813,6 +877,8 @@ def main():
                          ('schema', t_schema),
                          ('xml_order', t_xml_order),
                          ('throttling', t_throttling),
+                         ('change_throttling', t_change_throttling),
+                         ('retry_after', t_retry_after),
                          ('faults', t_faults),
                          ('concurrency', t_concurrency),
                          ('control', t_control)):
