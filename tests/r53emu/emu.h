@@ -119,9 +119,21 @@ int emu_store_add_zone(struct emu_store *s, const char *id, const char *name, ch
  * On failure they return -1 with err set; on success 0 with the answer's XML in xml. */
 int emu_store_change(struct emu_store *s, const char *zone_id, const struct emu_batch *batch,
                      struct buf *xml, struct emu_err *err);
+/* ListResourceRecordSets faults (control API list_paging, list_max_items, list_identifier). */
+enum emu_list_paging {
+    EMU_LIST_NORMAL,
+    EMU_LIST_CYCLE, /* pages past the first truncated one point back at it: A -> B -> A */
+    EMU_LIST_STUCK  /* a truncated page points at its own first record: it never advances */
+};
+struct emu_list_opts {
+    enum emu_list_paging paging;
+    unsigned paging_epoch; /* changes whenever paging is set: the cycle starts over */
+    long max_items;        /* 0: 300; else every page holds at most this many */
+    int strict_identifier; /* an identifier naming no record set is InvalidInput */
+};
 int emu_store_list(struct emu_store *s, const char *zone_id, const char *name, const char *type,
-                   const char *identifier, const char *maxitems, struct buf *xml,
-                   struct emu_err *err);
+                   const char *identifier, const char *maxitems,
+                   const struct emu_list_opts *opts, struct buf *xml, struct emu_err *err);
 int emu_store_get_change(struct emu_store *s, const char *change_id, long long insync_after_ms,
                          struct buf *xml, struct emu_err *err);
 int emu_store_get_zone(struct emu_store *s, const char *zone_id, struct buf *xml,
@@ -203,7 +215,8 @@ void emu_faults_destroy(struct emu_faults *f);
 /* Parse "latency_ms=50,err5xx=0.1,..." into f. -1 with a reason in why. Thread-safe. */
 int emu_faults_parse_spec(struct emu_faults *f, const char *spec, char *why, size_t why_len);
 /* Apply a JSON object of the same keys (plus rate, burst, change_rate, change_burst,
- * change_unit, retry_after, insync_after_ms, seed, force). -1 with a reason in why. Thread-safe. */
+ * change_unit, retry_after, list_paging, list_max_items, list_identifier, insync_after_ms,
+ * seed, force). -1 with a reason in why. Thread-safe. */
 int emu_faults_apply_json(struct emu_faults *f, json_t *obj, char *why, size_t why_len);
 json_t *emu_faults_config_json(struct emu_faults *f);
 
@@ -229,6 +242,8 @@ long long emu_faults_injected_retry_after(struct emu_faults *f);
 enum emu_icb_shape emu_faults_icb_shape(struct emu_faults *f);
 /* One fair coin from the seeded PRNG (500 or 503 for an injected 5xx). */
 int emu_faults_coin(struct emu_faults *f);
+/* The ListResourceRecordSets faults now. */
+void emu_faults_list_opts(struct emu_faults *f, struct emu_list_opts *out);
 /* Element order of ChangeResourceRecordSets bodies: 0 strict (default), 1 lenient. */
 void emu_faults_set_xml_lenient(struct emu_faults *f, int lenient);
 int emu_faults_xml_lenient(struct emu_faults *f);

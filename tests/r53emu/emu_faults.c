@@ -25,6 +25,9 @@
  * forever. Either bucket empty: 400 Throttling "Rate exceeded". retry_after (ms; 0: off,
  * -1: the time until the bucket would admit the call, 1000 for an injected Throttling) adds
  * an x-amz-retry-after header to every Throttling answer.
+ * ListResourceRecordSets faults (emu_store_list does them): list_paging normal | cycle | stuck,
+ * list_max_items (a page cap below maxitems, so small zones page), list_identifier lenient |
+ * strict (an identifier that names no record set is InvalidInput).
  *
  * Threading: one mutex guards the configuration, the PRNG, the bucket and the counters. It is a
  * leaf lock (nothing is called while it is held).
@@ -53,6 +56,10 @@ struct cfg {
     double change_rate, change_burst;
     int change_records; /* change_unit=records */
     long long retry_after_ms;
+    enum emu_list_paging list_paging;
+    unsigned list_epoch;
+    long long list_max_items;
+    int list_strict_id;
     long long insync_ms;
     int xml_lenient;
     long long seed;
@@ -189,6 +196,26 @@ static int set_key(struct cfg *c, const char *key, const char *v, char *why, siz
             c->change_records = 1;
         else
             goto bad;
+    } else if (!strcmp(key, "list_paging")) {
+        if (!strcmp(v, "normal"))
+            c->list_paging = EMU_LIST_NORMAL;
+        else if (!strcmp(v, "cycle"))
+            c->list_paging = EMU_LIST_CYCLE;
+        else if (!strcmp(v, "stuck"))
+            c->list_paging = EMU_LIST_STUCK;
+        else
+            goto bad;
+        c->list_epoch++;
+    } else if (!strcmp(key, "list_max_items")) {
+        if (parse_nonneg(v, 300, &c->list_max_items))
+            goto bad;
+    } else if (!strcmp(key, "list_identifier")) {
+        if (!strcmp(v, "lenient"))
+            c->list_strict_id = 0;
+        else if (!strcmp(v, "strict"))
+            c->list_strict_id = 1;
+        else
+            goto bad;
     } else if (!strcmp(key, "retry_after")) {
         if (!strcmp(v, "-1") || !strcmp(v, "auto"))
             c->retry_after_ms = -1;
@@ -198,8 +225,8 @@ static int set_key(struct cfg *c, const char *key, const char *v, char *why, siz
         snprintf(why, why_len,
                  "unknown fault key '%s' (known: latency_ms, latency_jitter_ms, reset, err5xx, "
                  "throttle, prior, reset_after_apply, icb_shape, rate, burst, change_rate, "
-                 "change_burst, change_unit, retry_after, insync_after_ms, xml_order, seed, "
-                 "force)",
+                 "change_burst, change_unit, retry_after, list_paging, list_max_items, "
+                 "list_identifier, insync_after_ms, xml_order, seed, force)",
                  key);
         return -1;
     }
@@ -344,6 +371,13 @@ json_t *emu_faults_config_json(struct emu_faults *f)
     json_object_set_new(o, "change_unit",
                         json_string(f->cfg.change_records ? "records" : "changes"));
     json_object_set_new(o, "retry_after", json_integer(f->cfg.retry_after_ms));
+    {
+        static const char *const paging[] = {"normal", "cycle", "stuck"};
+        json_object_set_new(o, "list_paging", json_string(paging[f->cfg.list_paging]));
+    }
+    json_object_set_new(o, "list_max_items", json_integer(f->cfg.list_max_items));
+    json_object_set_new(o, "list_identifier",
+                        json_string(f->cfg.list_strict_id ? "strict" : "lenient"));
     json_object_set_new(o, "insync_after_ms", json_integer(f->cfg.insync_ms));
     json_object_set_new(o, "xml_order", json_string(f->cfg.xml_lenient ? "lenient" : "strict"));
     json_object_set_new(o, "seed", json_integer(f->cfg.seed));
@@ -523,6 +557,16 @@ int emu_faults_coin(struct emu_faults *f)
     bit = (int)(emu_rng_next(&f->rng) & 1);
     pthread_mutex_unlock(&f->lock);
     return bit;
+}
+
+void emu_faults_list_opts(struct emu_faults *f, struct emu_list_opts *out)
+{
+    pthread_mutex_lock(&f->lock);
+    out->paging = f->cfg.list_paging;
+    out->paging_epoch = f->cfg.list_epoch;
+    out->max_items = (long)f->cfg.list_max_items;
+    out->strict_identifier = f->cfg.list_strict_id;
+    pthread_mutex_unlock(&f->lock);
 }
 
 void emu_faults_set_xml_lenient(struct emu_faults *f, int lenient)

@@ -546,7 +546,10 @@ static enum MHD_Result handle_api(struct MHD_Connection *conn, const char *metho
     case EMU_OP_LIST: {
         char *name = query_param(query, "name"), *type = query_param(query, "type"),
              *ident = query_param(query, "identifier"), *maxi = query_param(query, "maxitems");
-        int rc = emu_store_list(g.store, rt.id, name, type, ident, maxi, &xml, &err);
+        struct emu_list_opts lo;
+        int rc;
+        emu_faults_list_opts(g.faults, &lo);
+        rc = emu_store_list(g.store, rt.id, name, type, ident, maxi, &lo, &xml, &err);
         free(name);
         free(type);
         free(ident);

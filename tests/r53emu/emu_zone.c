@@ -49,6 +49,9 @@ struct zone {
     unsigned index;
     struct rrset **sets; /* guarded by emu_store.lock */
     size_t n, cap;       /* guarded by emu_store.lock */
+    /* list_paging=cycle: the first record of the first truncated page (a copy), per epoch */
+    struct rrset *anchor;  /* guarded by emu_store.lock */
+    unsigned anchor_epoch; /* guarded by emu_store.lock */
 };
 
 struct change_rec {
@@ -331,6 +334,7 @@ void emu_store_destroy(struct emu_store *s)
         for (size_t k = 0; k < z->n; k++)
             rrset_free(z->sets[k]);
         free(z->sets);
+        rrset_free(z->anchor);
         free(z->id);
         free(z->name);
         free(z->rkey);
@@ -1038,11 +1042,34 @@ static int parse_maxitems(const char *s, long *out)
     return 0;
 }
 
+/* The record whose key a truncated page names as next, under the list_paging fault (the
+ * page shows sets[first..end)); NULL: the real one, sets[end]. Lock held. */
+static const struct rrset *faulty_next(struct zone *z, const struct emu_list_opts *o, size_t first,
+                                       size_t end)
+{
+    if (end == first || o->paging == EMU_LIST_NORMAL)
+        return NULL;
+    if (o->paging == EMU_LIST_STUCK)
+        return z->sets[first];
+    if (!z->anchor || z->anchor_epoch != o->paging_epoch) {
+        rrset_free(z->anchor);
+        z->anchor = rrset_clone(z->sets[first]);
+        z->anchor_epoch = o->paging_epoch;
+        return NULL;
+    }
+    if (key_cmp(z->sets[first]->rkey, z->sets[first]->type, z->sets[first]->set_id, z->anchor->rkey,
+                z->anchor->type, z->anchor->set_id) > 0)
+        return z->anchor; /* back to the first page: A -> B -> A */
+    return NULL;
+}
+
 int emu_store_list(struct emu_store *s, const char *zone_id, const char *name, const char *type,
-                   const char *identifier, const char *maxitems, struct buf *xml,
-                   struct emu_err *err)
+                   const char *identifier, const char *maxitems, const struct emu_list_opts *opts,
+                   struct buf *xml, struct emu_err *err)
 {
     struct zone *z;
+    const struct rrset *next;
+    size_t first;
     long max = MAX_LIST_ITEMS;
     char *canon = NULL, *rkey = NULL;
     char why[512];
@@ -1094,19 +1121,31 @@ int emu_store_list(struct emu_store *s, const char *zone_id, const char *name, c
         }
         rkey = name_rkey(canon);
         i = lower_bound(z->sets, z->n, rkey, type ? type : "", identifier);
+        if (identifier && opts->strict_identifier && !zone_find(z, rkey, type, identifier, NULL)) {
+            emu_err_set(err, 400, "InvalidInput",
+                        "Invalid request: no resource record set with name %s, type %s and set "
+                        "identifier %s exists",
+                        canon, type, identifier);
+            goto out;
+        }
     }
+    if (opts->max_items > 0 && max > opts->max_items)
+        max = opts->max_items;
     buf_adds(xml, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
                   "<ListResourceRecordSetsResponse xmlns=\"" EMU_NS "\"><ResourceRecordSets>");
-    for (; i < z->n && shown < (size_t)max; i++, shown++)
+    for (first = i; i < z->n && shown < (size_t)max; i++, shown++)
         rrset_xml(xml, z->sets[i]);
     buf_adds(xml, "</ResourceRecordSets>");
     if (i < z->n) {
+        next = faulty_next(z, opts, first, i);
+        if (!next)
+            next = z->sets[i];
         buf_adds(xml, "<IsTruncated>true</IsTruncated><NextRecordName>");
-        emu_buf_add_xml(xml, z->sets[i]->name);
-        buf_addf(xml, "</NextRecordName><NextRecordType>%s</NextRecordType>", z->sets[i]->type);
-        if (z->sets[i]->set_id) {
+        emu_buf_add_xml(xml, next->name);
+        buf_addf(xml, "</NextRecordName><NextRecordType>%s</NextRecordType>", next->type);
+        if (next->set_id) {
             buf_adds(xml, "<NextRecordIdentifier>");
-            emu_buf_add_xml(xml, z->sets[i]->set_id);
+            emu_buf_add_xml(xml, next->set_id);
             buf_adds(xml, "</NextRecordIdentifier>");
         }
     } else {
@@ -1362,6 +1401,8 @@ int emu_store_clear(struct emu_store *s, const char *zone_id)
     for (size_t i = 0; i < z->n; i++)
         rrset_free(z->sets[i]);
     z->n = 0;
+    rrset_free(z->anchor);
+    z->anchor = NULL;
     zone_seed_apex(z);
     pthread_mutex_unlock(&s->lock);
     return 0;

@@ -237,6 +237,55 @@ def t_paging(e):
          'a name that does not exist starts at the next one')
 
 
+def t_paging_faults(e):
+    """Listings that do not end: a cycle (A -> B -> A) and a page that does not advance; a
+    page cap so small zones page; an identifier that names nothing as InvalidInput."""
+    c = e.client()
+    change(c, *[('CREATE', rrs('pf.example.com', [f'10.5.0.{i}'], sid=f'id{i}', weight=1))
+                for i in range(8)])
+
+    def page(**kw):
+        p = c.list_resource_record_sets(HostedZoneId=ZONE, **kw)
+        nxt = (p.get('NextRecordName'), p.get('NextRecordType'), p.get('NextRecordIdentifier'))
+        return [r.get('SetIdentifier') or r['Type'] for r in p['ResourceRecordSets']], nxt
+
+    def start(nxt):
+        return {'StartRecordName': nxt[0], 'StartRecordType': nxt[1],
+                **({'StartRecordIdentifier': nxt[2]} if nxt[2] else {})}
+
+    e.faults(list_max_items=3)
+    a, na = page(StartRecordName='pf.example.com')
+    T.eq((a, na), (['id0', 'id1', 'id2'], ('pf.example.com.', 'A', 'id3')),
+         'list_max_items caps a page below maxitems')
+    e.faults(list_paging='stuck')
+    a, na = page(StartRecordName='pf.example.com')
+    T.eq(na, ('pf.example.com.', 'A', 'id0'), 'stuck: next names the page\'s own first record')
+    T.eq(page(**start(na)), (a, na), 'stuck: following it gives the same page again')
+    e.faults(list_paging='cycle')
+    a, na = page(StartRecordName='pf.example.com')
+    b, nb = page(**start(na))
+    a2, na2 = page(**start(nb))
+    T.eq((a, b, nb), (['id0', 'id1', 'id2'], ['id3', 'id4', 'id5'],
+                      ('pf.example.com.', 'A', 'id0')), 'cycle: page B points back at page A')
+    T.eq((a2, na2), (a, na), 'cycle: A -> B -> A')
+    e.faults(list_paging='normal', list_max_items=0)
+    T.eq(page(StartRecordName='pf.example.com', MaxItems='3')[1],
+         ('pf.example.com.', 'A', 'id3'), 'normal paging again')
+    # identifiers that name no record set
+    T.eq(page(StartRecordName='pf.example.com', StartRecordType='A',
+              StartRecordIdentifier='id25', MaxItems='1')[0], ['id3'],
+         'lenient: an unknown identifier starts at the next record set')
+    # (id25 sorts between id2 and id3: identifiers compare as strings)
+    e.faults(list_identifier='strict')
+    expect_error(lambda: page(StartRecordName='pf.example.com', StartRecordType='A',
+                              StartRecordIdentifier='id25'), 'InvalidInput', 400,
+                 'set identifier id25', 'strict: an unknown identifier')
+    T.eq(page(StartRecordName='pf.example.com', StartRecordType='A',
+              StartRecordIdentifier='id2', MaxItems='1')[0], ['id2'],
+         'strict: a known identifier lists')
+    e.faults(list_identifier='lenient')
+
+
 def t_no_such_zone(e):
     c = e.client()
     expect_error(lambda: c.get_hosted_zone(Id='ZNOPE'), 'NoSuchHostedZone', 404,
@@ -868,6 +917,7 @@ def main():
                          ('cas_delete_create', t_cas_delete_create),
                          ('upsert_and_create_existing', t_upsert_and_create_existing),
                          ('paging', t_paging),
+                         ('paging_faults', t_paging_faults),
                          ('no_such_zone', t_no_such_zone),
                          ('auth', t_auth),
                          ('limits', t_limits),
