@@ -1046,6 +1046,31 @@ static void add_message(struct r53_error *err, size_t *cap, char *msg)
     err->messages[err->nmessages++] = msg;
 }
 
+/*
+ * Does a top-level ", " before p separate two messages? Messages start with a capital
+ * ("Tried to ...", "RRSet with ...", "Invalid Resource Record ..."), but one message may
+ * carry a capitalised field label after ", " as well: "RRSet with DNS name x. and type A,
+ * SetIdentifier y cannot be created ...". A label is followed by a space, '=' or ':'.
+ */
+static int starts_message(const char *p)
+{
+    static const char *const labels[] = {"SetIdentifier", "Type",   "Name",          "TTL",
+                                         "Weight",        "Region", "Failover",      "Value",
+                                         "Action",        "Id",     "HealthCheckId", "DNS"};
+    size_t n = 0;
+
+    if (!isupper((unsigned char)*p))
+        return 0;
+    while (isalnum((unsigned char)p[n]))
+        n++;
+    if (p[n] != ' ' && p[n] != '=' && p[n] != ':')
+        return 1;
+    for (size_t i = 0; i < sizeof(labels) / sizeof(labels[0]); i++)
+        if (strlen(labels[i]) == n && strncmp(p, labels[i], n) == 0)
+            return 0;
+    return 1;
+}
+
 /* Split "[m1, m2]" (see the header); otherwise the one message. */
 static void split_bracketed(struct r53_error *err, size_t *cap, const char *msg)
 {
@@ -1076,7 +1101,7 @@ static void split_bracketed(struct r53_error *err, size_t *cap, const char *msg)
         else if (msg[i] == ']')
             depth--;
         else if (depth == 0 && msg[i] == ',' && msg[i + 1] == ' ' && i + 2 < len - 1 &&
-                 isupper((unsigned char)msg[i + 2])) {
+                 starts_message(msg + i + 2)) {
             add_message(err, cap, xstrndup(msg + start, i - start));
             start = i + 2;
             i++;
@@ -1167,17 +1192,24 @@ out:
     return rc;
 }
 
+/* Does m start with prefix and end with suffix (a trailing '.' allowed)? */
+static int framed_by(const char *m, const char *prefix, const char *suffix)
+{
+    size_t lm = strlen(m), lp = strlen(prefix), ls = strlen(suffix);
+
+    if (lm && m[lm - 1] == '.')
+        lm--;
+    return lm >= lp + ls && strncmp(m, prefix, lp) == 0 && strncmp(m + lm - ls, suffix, ls) == 0;
+}
+
 int r53xml_message_is_cas_conflict(const char *m)
 {
-    if (!m)
-        return 0;
-    if (strstr(m, "Tried to delete resource record set") &&
-        (strstr(m, "but the values provided do not match the current values") ||
-         strstr(m, "but it was not found")))
-        return 1;
-    if (strstr(m, "Tried to create resource record set") && strstr(m, "but it already exists"))
-        return 1;
-    return 0;
+    /* The whole message, start to end: a message that merely contains these words (two
+     * messages run together, say) is not a conflict. */
+    return m && (framed_by(m, "Tried to delete resource record set",
+                           "but the values provided do not match the current values") ||
+                 framed_by(m, "Tried to delete resource record set", "but it was not found") ||
+                 framed_by(m, "Tried to create resource record set", "but it already exists"));
 }
 
 int r53xml_error_is_cas_conflict(const struct r53_error *err)

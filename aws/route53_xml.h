@@ -259,17 +259,19 @@ void r53xml_error_release(struct r53_error *err);
  * timeout, ambiguous and attempts are left as they were). Roots: ErrorResponse (Error/Type,
  * Code, Message; RequestId), InvalidChangeBatch (Messages/Message..., Message?, RequestId)
  * and a bare Error. For Code InvalidChangeBatch in the ErrorResponse shape, a Message of the
- * form "[msg1, msg2]" is split into messages at top-level ", " followed by an uppercase
- * letter (the messages themselves hold bracketed lists and ", " in lowercase clauses).
+ * form "[msg1, msg2]" is split into messages at top-level ", " followed by a capitalised word
+ * that is not a field label (the messages themselves hold bracketed lists, ", " before
+ * lowercase clauses and ", SetIdentifier <id>").
  * Errors: RC_PARSE (as for responses, or an unknown root); err->kind is then left
  * R53_E_NONE for the caller to set.
  */
 enum rc_code r53xml_parse_error(const char *xml, size_t len, struct r53_error *err);
 
 /* 1 when one InvalidChangeBatch message says the record changed underneath a DELETE/CREATE:
- * "Tried to delete resource record set ... but the values provided do not match the current
- * values", "Tried to delete resource record set ... but it was not found", "Tried to create
- * resource record set ... but it already exists" (either wording generation). */
+ * the whole message is "Tried to delete resource record set ... but the values provided do
+ * not match the current values", "Tried to delete resource record set ... but it was not
+ * found" or "Tried to create resource record set ... but it already exists" (either wording
+ * generation; a final '.' is allowed). */
 int r53xml_message_is_cas_conflict(const char *message);
 
 /* 1 when err is InvalidChangeBatch and every one of its (at least one) messages is a CAS

@@ -1322,11 +1322,74 @@ static void test_errors(void)
     CHECK(!r53xml_error_retryable(&e));
     r53xml_error_release(&e);
 
+    /* The bracketed list of an ErrorResponse InvalidChangeBatch, split into its messages. */
+    {
+        static const char ttl_msg[] =
+            "RRSet with DNS name app.example.com. and type A, SetIdentifier app.example.com_3 "
+            "cannot be created as weighted sets must contain the same TTL.";
+        static const char nonweighted_msg[] =
+            "RRSet with DNS name app.example.com., type A, SetIdentifier app.example.com_3 "
+            "cannot be created as a non-weighted set exists with the same name and type.";
+        static const char mismatch_msg[] =
+            "Tried to delete resource record set [name='app.example.com.', type='A', "
+            "set-identifier='app.example.com_3'] but the values provided do not match the "
+            "current values";
+        static const char input_msg[] =
+            "Invalid request: Missing field 'SetIdentifier' in Change with [Action=CREATE, "
+            "Name=x.example.com., Type=A, SetIdentifier=null]";
+        static const struct {
+            const char *want[3]; /* sent as "[m1, m2, ...]" */
+            int cas;
+        } splits[] = {
+            {{ttl_msg}, 0},
+            {{nonweighted_msg}, 0},
+            {{input_msg}, 0},
+            {{mismatch_msg, ttl_msg}, 0},
+            {{ttl_msg, nonweighted_msg}, 0},
+            {{mismatch_msg, mismatch_msg, mismatch_msg}, 1},
+            {{mismatch_msg, input_msg}, 0},
+        };
+        for (size_t i = 0; i < NELEM(splits); i++) {
+            char msg[2048], doc[2400];
+            size_t want = 0;
+            snprintf(msg, sizeof(msg), "[");
+            while (want < 3 && splits[i].want[want]) {
+                if (want)
+                    strcat(msg, ", ");
+                strcat(msg, splits[i].want[want++]);
+            }
+            strcat(msg, "]");
+            snprintf(doc, sizeof(doc),
+                     "<ErrorResponse><Error><Type>Sender</Type><Code>InvalidChangeBatch</Code>"
+                     "<Message>%s</Message></Error><RequestId>r</RequestId></ErrorResponse>",
+                     msg);
+            r53xml_error_init(&e);
+            CHECK_INT(r53xml_parse_error(doc, strlen(doc), &e), RC_OK);
+            if (e.nmessages != want)
+                fprintf(stderr, "split case %zu: %s\n", i, msg);
+            CHECK_INT(e.nmessages, want);
+            for (size_t k = 0; k < want && k < e.nmessages; k++)
+                CHECK_STR(e.messages[k], splits[i].want[k]);
+            CHECK_INT(r53xml_error_is_cas_conflict(&e), splits[i].cas);
+            r53xml_error_release(&e);
+        }
+    }
+
     CHECK(r53xml_message_is_cas_conflict(
         "Tried to delete resource record set [name='app.example.com.', type='A', "
         "set-identifier='app.example.com_5'] but the values provided do not match the current "
         "values"));
     CHECK(!r53xml_message_is_cas_conflict("Tried to delete resource record set x, but no"));
+    /* two messages run together are not one conflict */
+    CHECK(!r53xml_message_is_cas_conflict(
+        "Tried to delete resource record set [name='a.', type='A'] but it was not found, RRSet "
+        "with DNS name a. and type A, SetIdentifier s cannot be created as weighted sets must "
+        "contain the same TTL."));
+    CHECK(r53xml_message_is_cas_conflict(
+        "Tried to create resource record set duplicate.example.com. type A, but it already "
+        "exists"));
+    CHECK(r53xml_message_is_cas_conflict(
+        "Tried to delete resource record set [name='a.', type='A'] but it was not found."));
     CHECK(!r53xml_message_is_cas_conflict(NULL));
 
     for (size_t i = 0; i < NELEM(codes); i++) {
