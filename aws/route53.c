@@ -79,7 +79,7 @@ struct r53_client {
     /* counters (relaxed atomics) */
     atomic_uint_fast64_t calls[R53_CALL__COUNT][R53_OUTCOME__COUNT];
     atomic_uint_fast64_t attempts, retries, throttles, transport_errors, timeouts, ratelimit_waits,
-        ratelimit_wait_ms;
+        ratelimit_wait_ms, retry_wait_ms;
 };
 
 static void count(atomic_uint_fast64_t *a, uint64_t n)
@@ -183,6 +183,7 @@ enum rc_code r53_client_create(const struct r53_client_options *opt, struct r53_
     memset(&ro, 0, sizeof(ro));
     ro.max_attempts = opt->max_attempts ? opt->max_attempts : R53_DEFAULT_MAX_ATTEMPTS;
     ro.base_ms = opt->retry_base_ms;
+    ro.throttle_base_ms = opt->retry_throttle_base_ms;
     ro.max_backoff_ms = opt->retry_max_backoff_ms;
     ro.disable_quota = opt->disable_retry_quota;
     c->retry = awsretry_create(&ro);
@@ -263,7 +264,28 @@ struct resp {
     int toobig;
     size_t header_bytes;
     char request_id[128];
+    long retry_after_ms; /* x-amz-retry-after; -1: none */
 };
+
+/* "x-amz-retry-after: <ms>" (digits only, at most an hour): the value, else -1. */
+static long parse_retry_after(const char *v, size_t n)
+{
+    long ms = 0;
+    size_t i = 0;
+
+    while (i < n && (v[i] == ' ' || v[i] == '\t'))
+        i++;
+    if (i == n)
+        return -1;
+    for (; i < n && v[i] >= '0' && v[i] <= '9'; i++) {
+        ms = ms * 10 + (v[i] - '0');
+        if (ms > 3600000)
+            return -1;
+    }
+    while (i < n && (v[i] == '\r' || v[i] == '\n' || v[i] == ' ' || v[i] == '\t'))
+        i++;
+    return i == n ? ms : -1;
+}
 
 static size_t on_body(char *ptr, size_t size, size_t nmemb, void *arg)
 {
@@ -288,6 +310,9 @@ static size_t on_header(char *ptr, size_t size, size_t nmemb, void *arg)
     r->header_bytes += n;
     if (r->header_bytes > HEADER_CAP)
         return 0;
+    l = sizeof("x-amz-retry-after:") - 1;
+    if (n > l && strncasecmp(ptr, "x-amz-retry-after:", l) == 0)
+        r->retry_after_ms = parse_retry_after(ptr + l, n - l);
     for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         l = strlen(names[i]);
         if (n > l && strncasecmp(ptr, names[i], l) == 0) {
@@ -565,6 +590,16 @@ static enum r53_outcome outcome_of(enum rc_code rc, const struct r53_error *err)
 static const char *const call_names[R53_CALL__COUNT] = {"change_rrsets", "list_rrsets",
                                                         "get_change", "get_hosted_zone"};
 
+/* The backoff a retryable failure gets: throttling and PriorRequestNotComplete the long one. */
+static enum awsretry_kind retry_kind(const struct r53_error *err)
+{
+    if (r53xml_error_is_throttle(err) || err->kind == R53_E_PRIOR_REQUEST_NOT_COMPLETE)
+        return AWSRETRY_THROTTLE;
+    if (err->kind == R53_E_TIMEOUT || err->kind == R53_E_TRANSPORT)
+        return AWSRETRY_TIMEOUT;
+    return AWSRETRY_ERROR;
+}
+
 /* Reset err for a new attempt, keeping what accumulates over a call. */
 static void error_reset_attempt(struct r53_error *err)
 {
@@ -596,6 +631,7 @@ static enum rc_code perform_call(struct r53_client *c, const struct req *rq, str
     deadline = start + (int64_t)c->call_timeout_ms * 1000000;
     awsretry_call_begin(c->retry, &rcall);
     memset(&rs, 0, sizeof(rs));
+    rs.retry_after_ms = -1;
     for (;;) {
         /* On a retry that cannot start (no token or no time left before the call deadline),
          * err keeps describing the last attempt: that is the failure the caller sees. */
@@ -621,6 +657,7 @@ static enum rc_code perform_call(struct r53_client *c, const struct req *rq, str
         error_reset_attempt(err);
         buf_release(&rs.body);
         memset(&rs, 0, sizeof(rs));
+        rs.retry_after_ms = -1;
         tmo = c->timeout_ms < remaining ? c->timeout_ms : remaining;
         if (!h && !(h = handle_get(c))) {
             local_error(err, R53_E_TRANSPORT, "curl_easy_init failed");
@@ -639,24 +676,21 @@ static enum rc_code perform_call(struct r53_client *c, const struct req *rq, str
             awsretry_on_done(c->retry, &rcall, 0);
             break;
         }
-        if (!awsretry_on_failure(c->retry, &rcall,
-                                 err->kind == R53_E_TIMEOUT || err->kind == R53_E_TRANSPORT
-                                     ? AWSRETRY_TIMEOUT
-                                     : AWSRETRY_ERROR,
-                                 &delay))
+        if (!awsretry_on_failure(c->retry, &rcall, retry_kind(err), rs.retry_after_ms, &delay))
             break;
         now = ratelimit_now_ns();
         if (now + (int64_t)delay * 1000000 >= deadline)
             break;
         if (log_enabled(LOG_INFO)) {
             log_info("event=r53_retry op=%s attempt=%u kind=%s http=%d code=%s message=%s "
-                     "delay_ms=%u",
+                     "retry_after_ms=%ld delay_ms=%u",
                      call_names[rq->kind], err->attempts, r53xml_errcode_name(err->kind),
                      err->http_status,
                      log_quote(err->code ? err->code : "", code_q, sizeof(code_q)),
                      log_quote(err->message ? err->message : err->transport, msg_q, sizeof(msg_q)),
-                     delay);
+                     rs.retry_after_ms, delay);
         }
+        count(&c->retry_wait_ms, delay);
         if (delay)
             sleep_ms(delay);
     }
@@ -1034,6 +1068,7 @@ void r53_client_stats(struct r53_client *c, struct r53_client_stats *out)
     out->timeouts = load(&c->timeouts);
     out->ratelimit_waits = load(&c->ratelimit_waits);
     out->ratelimit_wait_ms = load(&c->ratelimit_wait_ms);
+    out->retry_wait_ms = load(&c->retry_wait_ms);
     out->retry_quota = awsretry_quota(c->retry);
     out->rate = ratelimit_rate(c->rl);
 }

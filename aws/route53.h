@@ -14,9 +14,10 @@
  *      redirects; HTTP/1.1; http/https only; response bodies capped at
  *      R53XML_MAX_INPUT);
  *   4. on a retryable failure (r53xml_error_retryable: throttling, PriorRequestNotComplete,
- *      5xx, connection errors, timeouts) sleeps the standard-mode backoff (retry.h) and tries
- *      again, within max_attempts, the retry quota and the call deadline. Throttling replies
- *      also slow the rate limiter down (ratelimit_throttled).
+ *      5xx, connection errors, timeouts) sleeps the standard-mode backoff (retry.h: a 1 s base
+ *      after throttling and PriorRequestNotComplete, 100 ms otherwise, an x-amz-retry-after
+ *      header honoured) and tries again, within max_attempts, the retry quota and the call
+ *      deadline. Throttling replies also slow the rate limiter down (ratelimit_throttled).
  *
  * Errors: every call returns an rc_code and fills *err (when err is not NULL) with the
  * structured error of the last attempt (HTTP status, Code, all messages, RequestId, transport
@@ -77,16 +78,17 @@ struct r53_client_options {
     struct ratelimit *ratelimit;
     double rps;
     double burst;
-    unsigned connect_timeout_ms;   /* 0: 5000 */
-    unsigned timeout_ms;           /* one attempt, connect included; 0: 20000 */
-    unsigned call_timeout_ms;      /* a whole call: rate-limit waits, attempts and backoff;
-                                      0: 120000 */
-    unsigned max_attempts;         /* 0: 5 (1 = never retry) */
-    unsigned retry_base_ms;        /* 0: 100 */
-    unsigned retry_max_backoff_ms; /* 0: 20000 */
-    int disable_retry_quota;       /* nonzero: only max_attempts bounds retries */
-    const char *user_agent;        /* NULL: "r53reg/<version>" */
-    const char *ca_file;           /* NULL: the system CA store */
+    unsigned connect_timeout_ms;     /* 0: 5000 */
+    unsigned timeout_ms;             /* one attempt, connect included; 0: 20000 */
+    unsigned call_timeout_ms;        /* a whole call: rate-limit waits, attempts and backoff;
+                                        0: 120000 */
+    unsigned max_attempts;           /* 0: 5 (1 = never retry) */
+    unsigned retry_base_ms;          /* 0: 100 */
+    unsigned retry_throttle_base_ms; /* after throttling, PriorRequestNotComplete; 0: 1000 */
+    unsigned retry_max_backoff_ms;   /* 0: 20000 */
+    int disable_retry_quota;         /* nonzero: only max_attempts bounds retries */
+    const char *user_agent;          /* NULL: "r53reg/<version>" */
+    const char *ca_file;             /* NULL: the system CA store */
 };
 
 struct r53_client;
@@ -179,8 +181,9 @@ struct r53_client_stats {
     uint64_t timeouts;         /* attempts that timed out */
     uint64_t ratelimit_waits;  /* attempts that had to wait for a token */
     uint64_t ratelimit_wait_ms;
-    unsigned retry_quota; /* current retry quota level */
-    double rate;          /* the limiter's current effective rate (0: unlimited) */
+    uint64_t retry_wait_ms; /* backoff slept between attempts (as computed) */
+    unsigned retry_quota;   /* current retry quota level */
+    double rate;            /* the limiter's current effective rate (0: unlimited) */
 };
 
 /* A snapshot of the counters (each read atomically; the set is not one atomic snapshot).

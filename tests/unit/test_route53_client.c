@@ -77,6 +77,7 @@ struct item {
     char *body; /* owned */
     size_t body_len;
     unsigned delay_ms;
+    const char *retry_after; /* x-amz-retry-after to send (a literal), or NULL */
 };
 
 struct kv {
@@ -252,6 +253,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
                                            MHD_RESPMEM_MUST_COPY);
     MHD_add_response_header(resp, "Content-Type", "text/xml");
     MHD_add_response_header(resp, "x-amzn-RequestId", "hdr-request-id");
+    if (it.retry_after)
+        MHD_add_response_header(resp, "x-amz-retry-after", it.retry_after);
     ret = MHD_queue_response(conn, (unsigned)it.status, resp);
     MHD_destroy_response(resp);
     return ret;
@@ -437,6 +440,8 @@ static struct r53_client *make_client(struct server *s, struct r53_client_option
         o->burst = 1000;
     if (!o->retry_base_ms)
         o->retry_base_ms = 1;
+    if (!o->retry_throttle_base_ms)
+        o->retry_throttle_base_ms = 1;
     if (!o->timeout_ms)
         o->timeout_ms = 5000;
     if (r53_client_create(o, &c, detail, sizeof(detail)) != RC_OK) {
@@ -1051,7 +1056,7 @@ static void case_ratelimit_pacing(void)
     char *body = sample("get-change-response.xml", NULL);
 
     server_start(&s);
-    s.dflt = (struct item){ACT_REPLY, 200, xstrdup(body), strlen(body), 0};
+    s.dflt = (struct item){ACT_REPLY, 200, xstrdup(body), strlen(body), 0, NULL};
     c = make_client(&s, &o);
     clock_gettime(CLOCK_MONOTONIC, &t0);
     for (int i = 0; i < 6; i++)
@@ -1212,7 +1217,7 @@ static void case_concurrency(void)
     char *body = sample("get-change-response.xml", NULL);
 
     server_start(&s);
-    s.dflt = (struct item){ACT_REPLY, 200, xstrdup(body), strlen(body), 0};
+    s.dflt = (struct item){ACT_REPLY, 200, xstrdup(body), strlen(body), 0, NULL};
     c = make_client(&s, &o);
     for (int i = 0; i < 4; i++) {
         w[i] = (struct worker){c, 0};
@@ -1303,7 +1308,7 @@ static void *quota_main(void *arg)
 
     for (int i = 0; i < 1000; i++) {
         awsretry_call_begin(q->r, &call);
-        if (awsretry_on_failure(q->r, &call, i % 2 ? AWSRETRY_TIMEOUT : AWSRETRY_ERROR, &d))
+        if (awsretry_on_failure(q->r, &call, i % 2 ? AWSRETRY_TIMEOUT : AWSRETRY_ERROR, -1, &d))
             awsretry_on_done(q->r, &call, 1); /* refunds what it took */
     }
     return NULL;
@@ -1322,33 +1327,33 @@ static void case_retry_unit(void)
     r2 = awsretry_create(NULL);
     CHECK_INT(awsretry_max_attempts(r2), 3);
     CHECK_INT(awsretry_quota(r2), 500);
-    CHECK_INT(awsretry_backoff_cap_ms(r2, 1), 100);
-    CHECK_INT(awsretry_backoff_cap_ms(r2, 2), 200);
-    CHECK_INT(awsretry_backoff_cap_ms(r2, 8), 12800);
-    CHECK_INT(awsretry_backoff_cap_ms(r2, 9), 20000);
-    CHECK_INT(awsretry_backoff_cap_ms(r2, 60), 20000);
+    CHECK_INT(awsretry_backoff_cap_ms(r2, AWSRETRY_ERROR, 1), 100);
+    CHECK_INT(awsretry_backoff_cap_ms(r2, AWSRETRY_ERROR, 2), 200);
+    CHECK_INT(awsretry_backoff_cap_ms(r2, AWSRETRY_ERROR, 8), 12800);
+    CHECK_INT(awsretry_backoff_cap_ms(r2, AWSRETRY_ERROR, 9), 20000);
+    CHECK_INT(awsretry_backoff_cap_ms(r2, AWSRETRY_ERROR, 60), 20000);
     awsretry_destroy(r2);
 
     /* attempts, jitter and costs */
     awsretry_call_begin(r, &call);
-    CHECK_INT(awsretry_on_failure(r, &call, AWSRETRY_ERROR, &d), 1);
+    CHECK_INT(awsretry_on_failure(r, &call, AWSRETRY_ERROR, -1, &d), 1);
     CHECK_INT(d, 50); /* 0.5 * 100 */
     CHECK_INT(awsretry_quota(r), 495);
-    CHECK_INT(awsretry_on_failure(r, &call, AWSRETRY_TIMEOUT, &d), 1);
+    CHECK_INT(awsretry_on_failure(r, &call, AWSRETRY_TIMEOUT, -1, &d), 1);
     CHECK_INT(d, 100); /* 0.5 * 200 */
     CHECK_INT(awsretry_quota(r), 485);
-    CHECK_INT(awsretry_on_failure(r, &call, AWSRETRY_ERROR, &d), 1);
+    CHECK_INT(awsretry_on_failure(r, &call, AWSRETRY_ERROR, -1, &d), 1);
     CHECK_INT(d, 200);
-    CHECK_INT(awsretry_on_failure(r, &call, AWSRETRY_ERROR, &d), 1);
+    CHECK_INT(awsretry_on_failure(r, &call, AWSRETRY_ERROR, -1, &d), 1);
     CHECK_INT(d, 400);
     CHECK_INT(awsretry_quota(r), 475);
-    CHECK_INT(awsretry_on_failure(r, &call, AWSRETRY_ERROR, &d), 0); /* 5 attempts made */
+    CHECK_INT(awsretry_on_failure(r, &call, AWSRETRY_ERROR, -1, &d), 0); /* 5 attempts made */
     CHECK_INT(d, 0);
     CHECK_INT(call.attempts, 5);
     CHECK_INT(awsretry_quota(r), 475);
     /* a success after a retry refunds that retry's cost; one without a retry refunds 1 */
     awsretry_call_begin(r, &call);
-    CHECK_INT(awsretry_on_failure(r, &call, AWSRETRY_TIMEOUT, &d), 1);
+    CHECK_INT(awsretry_on_failure(r, &call, AWSRETRY_TIMEOUT, -1, &d), 1);
     CHECK_INT(awsretry_quota(r), 465);
     awsretry_on_done(r, &call, 1);
     CHECK_INT(awsretry_quota(r), 475);
@@ -1357,7 +1362,7 @@ static void case_retry_unit(void)
     CHECK_INT(awsretry_quota(r), 476);
     /* a final failure refunds nothing */
     awsretry_call_begin(r, &call);
-    CHECK_INT(awsretry_on_failure(r, &call, AWSRETRY_ERROR, &d), 1);
+    CHECK_INT(awsretry_on_failure(r, &call, AWSRETRY_ERROR, -1, &d), 1);
     awsretry_on_done(r, &call, 0);
     CHECK_INT(awsretry_quota(r), 471);
     awsretry_destroy(r);
@@ -1370,11 +1375,11 @@ static void case_retry_unit(void)
                                   .max_backoff_ms = 3000};
     r = awsretry_create(&o);
     awsretry_call_begin(r, &call);
-    CHECK_INT(awsretry_on_failure(r, &call, AWSRETRY_ERROR, &d), 1);
+    CHECK_INT(awsretry_on_failure(r, &call, AWSRETRY_ERROR, -1, &d), 1);
     CHECK_INT(d, 999);
-    CHECK_INT(awsretry_on_failure(r, &call, AWSRETRY_ERROR, &d), 1);
+    CHECK_INT(awsretry_on_failure(r, &call, AWSRETRY_ERROR, -1, &d), 1);
     CHECK_INT(d, 1998);
-    CHECK_INT(awsretry_on_failure(r, &call, AWSRETRY_ERROR, &d), 0); /* 2 tokens left */
+    CHECK_INT(awsretry_on_failure(r, &call, AWSRETRY_ERROR, -1, &d), 0); /* 2 tokens left */
     CHECK_INT(awsretry_quota(r), 2);
     /* successes without retries fill it up again, never above capacity */
     for (int i = 0; i < 20; i++) {
@@ -1383,9 +1388,9 @@ static void case_retry_unit(void)
     }
     CHECK_INT(awsretry_quota(r), 12);
     awsretry_call_begin(r, &call);
-    CHECK_INT(awsretry_on_failure(r, &call, AWSRETRY_ERROR, &d), 1);
-    CHECK_INT(awsretry_on_failure(r, &call, AWSRETRY_ERROR, &d), 1);
-    CHECK_INT(awsretry_on_failure(r, &call, AWSRETRY_TIMEOUT, &d), 0);
+    CHECK_INT(awsretry_on_failure(r, &call, AWSRETRY_ERROR, -1, &d), 1);
+    CHECK_INT(awsretry_on_failure(r, &call, AWSRETRY_ERROR, -1, &d), 1);
+    CHECK_INT(awsretry_on_failure(r, &call, AWSRETRY_TIMEOUT, -1, &d), 0);
     awsretry_destroy(r);
 
     /* the backoff bound stops at max_backoff */
@@ -1396,18 +1401,18 @@ static void case_retry_unit(void)
                                   .max_backoff_ms = 3000};
     r = awsretry_create(&o);
     awsretry_call_begin(r, &call);
-    CHECK_INT(awsretry_on_failure(r, &call, AWSRETRY_ERROR, &d), 1);
-    CHECK_INT(awsretry_on_failure(r, &call, AWSRETRY_ERROR, &d), 1);
-    CHECK_INT(awsretry_on_failure(r, &call, AWSRETRY_ERROR, &d), 1);
+    CHECK_INT(awsretry_on_failure(r, &call, AWSRETRY_ERROR, -1, &d), 1);
+    CHECK_INT(awsretry_on_failure(r, &call, AWSRETRY_ERROR, -1, &d), 1);
+    CHECK_INT(awsretry_on_failure(r, &call, AWSRETRY_ERROR, -1, &d), 1);
     CHECK_INT(d, 2997); /* 0.999 * min(4000, 3000) */
-    CHECK_INT(awsretry_backoff_cap_ms(r, 3), 3000);
+    CHECK_INT(awsretry_backoff_cap_ms(r, AWSRETRY_ERROR, 3), 3000);
     awsretry_destroy(r);
 
     /* disabled quota, max_attempts 1 = never retry */
     o = (struct awsretry_options){.max_attempts = 1, .disable_quota = 1};
     r = awsretry_create(&o);
     awsretry_call_begin(r, &call);
-    CHECK_INT(awsretry_on_failure(r, &call, AWSRETRY_ERROR, &d), 0);
+    CHECK_INT(awsretry_on_failure(r, &call, AWSRETRY_ERROR, -1, &d), 0);
     awsretry_destroy(r);
 
     /* thread-safety: balanced take/refund from 4 threads leaves the quota full */
@@ -1427,10 +1432,110 @@ static void case_retry_unit(void)
     r = awsretry_create(&o);
     awsretry_call_begin(r, &call);
     for (int i = 0; i < 200; i++) {
-        CHECK_INT(awsretry_on_failure(r, &call, AWSRETRY_ERROR, &d), 1);
-        CHECK(d < awsretry_backoff_cap_ms(r, call.attempts));
+        CHECK_INT(awsretry_on_failure(r, &call, AWSRETRY_ERROR, -1, &d), 1);
+        CHECK(d < awsretry_backoff_cap_ms(r, AWSRETRY_ERROR, call.attempts));
     }
     awsretry_destroy(r);
+}
+
+/* The backoff by kind (a 1 s base after throttling) and x-amz-retry-after, as pure
+ * functions of the jitter draw. */
+static void case_retry_delays(void)
+{
+    static const struct {
+        enum awsretry_kind kind;
+        unsigned attempt, cap;
+    } caps[] = {
+        {AWSRETRY_THROTTLE, 1, 1000},  {AWSRETRY_THROTTLE, 2, 2000},
+        {AWSRETRY_THROTTLE, 5, 16000}, {AWSRETRY_THROTTLE, 6, 20000},
+        {AWSRETRY_ERROR, 1, 100},      {AWSRETRY_ERROR, 3, 400},
+        {AWSRETRY_TIMEOUT, 1, 100},    {AWSRETRY_TIMEOUT, 9, 20000},
+    };
+    static const struct {
+        unsigned jittered;
+        long retry_after;
+        unsigned want;
+    } delays[] = {
+        {500, -1, 500},     /* no header: the jittered backoff */
+        {500, 100, 500},    /* a shorter hint never shortens the backoff */
+        {500, 2000, 2000},  /* a longer one is waited */
+        {500, 9000, 5500},  /* but at most 5 s beyond the backoff */
+        {0, 0, 0},          /* "retry now" */
+        {0, 7000, 5000},    /* a zero draw still allows 5 s */
+        {20000, 3600000, 25000},
+    };
+    static const struct {
+        enum awsretry_kind kind;
+        long retry_after;
+        unsigned want_delay, want_quota;
+    } steps[] = {
+        /* one call, rand01 = 0.5: the throttle base doubles per attempt, costs stay 5/10 */
+        {AWSRETRY_THROTTLE, -1, 500, 495},
+        {AWSRETRY_THROTTLE, 3000, 3000, 490},
+        {AWSRETRY_ERROR, -1, 200, 485},   /* 0.5 * 100 * 2^2 */
+        {AWSRETRY_TIMEOUT, -1, 400, 475}, /* 0.5 * 100 * 2^3 */
+        {AWSRETRY_THROTTLE, 1, 8000, 470},
+    };
+    struct awsretry_options o = {.max_attempts = 10, .rand01 = half};
+    struct awsretry *r = awsretry_create(NULL);
+    struct awsretry_call call;
+    unsigned d;
+
+    for (size_t i = 0; i < NELEM(caps); i++)
+        CHECK_INT(awsretry_backoff_cap_ms(r, caps[i].kind, caps[i].attempt), caps[i].cap);
+    awsretry_destroy(r);
+    for (size_t i = 0; i < NELEM(delays); i++)
+        CHECK_INT(awsretry_delay_ms(delays[i].jittered, delays[i].retry_after), delays[i].want);
+    r = awsretry_create(&o);
+    awsretry_call_begin(r, &call);
+    for (size_t i = 0; i < NELEM(steps); i++) {
+        CHECK_INT(awsretry_on_failure(r, &call, steps[i].kind, steps[i].retry_after, &d), 1);
+        CHECK_INT(d, steps[i].want_delay);
+        CHECK_INT(awsretry_quota(r), steps[i].want_quota);
+    }
+    awsretry_destroy(r);
+}
+
+/* The client feeds x-amz-retry-after to the backoff and uses the throttle base for
+ * Throttling and PriorRequestNotComplete (seen in the computed waits it counts). */
+static void case_retry_after(void)
+{
+    struct server s;
+    struct r53_client_options o = {.retry_base_ms = 1, .retry_throttle_base_ms = 1};
+    struct r53_client *c;
+    struct r53_change_info ci;
+    struct r53_client_stats st;
+    char *throttle = sample("error-throttling.xml", NULL);
+    char *prior = sample("error-prior-request-not-complete.xml", NULL);
+
+    server_start(&s);
+    server_add(&s, ACT_REPLY, 400, throttle, 0);
+    s.script[s.nscript - 1].retry_after = "1200";
+    server_add(&s, ACT_REPLY, 400, prior, 0);
+    s.script[s.nscript - 1].retry_after = "not-a-number"; /* ignored */
+    add_sample(&s, 200, "change-rrsets-response.xml");
+    c = make_client(&s, &o);
+    CHECK_INT(r53_change_rrsets(c, "Z1", cas, 2, NULL, &ci, NULL), RC_OK);
+    r53_client_stats(c, &st);
+    CHECK_INT(st.retries, 2);
+    /* 1200 (the hint, above the 1 ms base) + at most 1 (0..2 ms jitter) */
+    CHECK(st.retry_wait_ms >= 1200 && st.retry_wait_ms <= 1202);
+    r53_client_destroy(c);
+    server_stop(&s);
+
+    /* the default bases: 1 s after throttling, 100 ms otherwise (the draws are below) */
+    o = (struct r53_client_options){.retry_base_ms = 100, .retry_throttle_base_ms = 1000};
+    server_start(&s);
+    server_add(&s, ACT_REPLY, 503, "", 0);
+    add_sample(&s, 200, "change-rrsets-response.xml");
+    c = make_client(&s, &o);
+    CHECK_INT(r53_change_rrsets(c, "Z1", cas, 2, NULL, &ci, NULL), RC_OK);
+    r53_client_stats(c, &st);
+    CHECK(st.retry_wait_ms < 100);
+    r53_client_destroy(c);
+    server_stop(&s);
+    free(throttle);
+    free(prior);
 }
 
 struct rl_worker {
@@ -1565,6 +1670,8 @@ static const struct {
     {"body_cap", case_body_cap, 0},
     {"concurrency", case_concurrency, 1},
     {"retry_unit", case_retry_unit, 0},
+    {"retry_delays", case_retry_delays, 0},
+    {"retry_after", case_retry_after, 1},
     {"ratelimit_unit", case_ratelimit_unit, 0},
     {"ratelimit_floor", case_ratelimit_floor, 0},
 };
