@@ -79,7 +79,7 @@ struct r53_client {
     /* counters (relaxed atomics) */
     atomic_uint_fast64_t calls[R53_CALL__COUNT][R53_OUTCOME__COUNT];
     atomic_uint_fast64_t attempts, retries, throttles, transport_errors, timeouts, ratelimit_waits,
-        ratelimit_wait_ms, retry_wait_ms;
+        ratelimit_wait_ms, retry_wait_ms, changes;
 };
 
 static void count(atomic_uint_fast64_t *a, uint64_t n)
@@ -177,6 +177,8 @@ enum rc_code r53_client_create(const struct r53_client_options *opt, struct r53_
         memset(&rlo, 0, sizeof(rlo));
         rlo.rate = opt->rps == 0 ? R53_DEFAULT_RPS : opt->rps;
         rlo.burst = opt->burst == 0 ? R53_DEFAULT_RPS : opt->burst;
+        rlo.change_rate = opt->change_rps;
+        rlo.change_burst = opt->change_burst;
         c->rl = ratelimit_create(&rlo);
         c->own_rl = 1;
     }
@@ -335,6 +337,7 @@ static size_t on_header(char *ptr, size_t size, size_t nmemb, void *arg)
 
 struct req {
     enum r53_call_kind kind;
+    unsigned changes;   /* Change elements (ChangeResourceRecordSets) */
     const char *method; /* "GET" or "POST" */
     char path[256];     /* decoded == wire: only unreserved characters and '/' */
     char *query;        /* encoded, without '?', or NULL */
@@ -635,7 +638,10 @@ static enum rc_code perform_call(struct r53_client *c, const struct req *rq, str
     for (;;) {
         /* On a retry that cannot start (no token or no time left before the call deadline),
          * err keeps describing the last attempt: that is the failure the caller sees. */
-        if (ratelimit_acquire(c->rl, deadline, &waited) != RC_OK) {
+        if (ratelimit_acquire(c->rl,
+                              rq->kind == R53_CALL_CHANGE_RRSETS ? RATELIMIT_WRITE
+                                                                 : RATELIMIT_READ,
+                              rq->changes, deadline, &waited) != RC_OK) {
             if (!err->attempts)
                 local_error(err, R53_E_RATELIMIT,
                             "rate limiter: no token before the call deadline");
@@ -665,6 +671,7 @@ static enum rc_code perform_call(struct r53_client *c, const struct req *rq, str
         }
         if (err->attempts > 0)
             count(&c->retries, 1);
+        count(&c->changes, rq->changes);
         err->attempts++;
         ar = attempt(c, h, rq, tmo, &rs, err);
         if (ar == ATTEMPT_OK) {
@@ -821,6 +828,7 @@ enum rc_code r53_change_rrsets(struct r53_client *c, const char *zone_id,
     snprintf(rq.path, sizeof(rq.path), "/2013-04-01/hostedzone/%s/rrset/", id);
     rq.body = xml;
     rq.body_len = xml_len;
+    rq.changes = (unsigned)n;
     rc = perform_call(c, &rq, &body, e);
     if (rc == RC_OK &&
         r53xml_parse_change_info(body.p, body.len, out, detail, sizeof(detail)) != RC_OK) {
@@ -1071,4 +1079,6 @@ void r53_client_stats(struct r53_client *c, struct r53_client_stats *out)
     out->retry_wait_ms = load(&c->retry_wait_ms);
     out->retry_quota = awsretry_quota(c->retry);
     out->rate = ratelimit_rate(c->rl);
+    out->change_rate = ratelimit_change_rate(c->rl);
+    out->changes = load(&c->changes);
 }

@@ -6,7 +6,9 @@
  *
  * Every attempt of every call:
  *   1. takes a token from the rate limiter (shared by all calls of the client, or one the
- *      caller passes in to share between clients);
+ *      caller passes in to share between clients): ChangeResourceRecordSets as a write that
+ *      also takes one change token per Change element, every other call as a read that
+ *      yields to writes (aws/ratelimit.h);
  *   2. gets credentials (the provider, refreshed as needed, or the static ones) and signs the
  *      request fresh: SigV4 over host, x-amz-date and, with temporary credentials,
  *      x-amz-security-token; Content-Type: text/xml (POST) and User-Agent are sent unsigned;
@@ -74,10 +76,13 @@ struct r53_client_options {
     struct awscred_provider *provider;
     const struct sigv4_creds *static_creds;
     /* Rate limit: a limiter to share (borrowed; must outlive the client), or, when NULL, an
-     * own one of rps requests/s (0: 5; < 0: unlimited) and burst (0: 5; < 1: 1). */
+     * own one of rps requests/s (0: 5; < 0: unlimited) and burst (0: 5; < 1: 1), and
+     * change_rps record changes/s (<= 0: no change budget) up to change_burst. */
     struct ratelimit *ratelimit;
     double rps;
     double burst;
+    double change_rps;
+    double change_burst;
     unsigned connect_timeout_ms;     /* 0: 5000 */
     unsigned timeout_ms;             /* one attempt, connect included; 0: 20000 */
     unsigned call_timeout_ms;        /* a whole call: rate-limit waits, attempts and backoff;
@@ -183,7 +188,9 @@ struct r53_client_stats {
     uint64_t ratelimit_wait_ms;
     uint64_t retry_wait_ms; /* backoff slept between attempts (as computed) */
     unsigned retry_quota;   /* current retry quota level */
-    double rate;            /* the limiter's current effective rate (0: unlimited) */
+    double rate;            /* the limiter's allowed request rate now (0: unlimited) */
+    double change_rate;     /* its allowed change rate now (0: no change budget) */
+    uint64_t changes;       /* Change elements sent (every attempt) */
 };
 
 /* A snapshot of the counters (each read atomically; the set is not one atomic snapshot).

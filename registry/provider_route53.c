@@ -68,6 +68,11 @@ struct r53_provider {
 /* ---- metrics: the client's counters, exported as deltas after each call ----------------- */
 
 static struct metrics_counter_family *m_calls, *m_retries, *m_throttles, *m_transport;
+static struct metrics_gauge_family *m_rate, *m_change_rate;
+static struct metrics_histogram_family *m_change_records;
+
+/* Change elements per ChangeResourceRecordSets (a bucket's DELETE + CREATE is 2). */
+static const double change_bounds[] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1000};
 
 static void metrics_attach(void)
 {
@@ -82,6 +87,18 @@ static void metrics_attach(void)
                                          "Route 53 attempts that failed below HTTP (timeouts "
                                          "included)",
                                          NULL);
+    m_rate = metrics_gauge_create(mr, "r53reg_route53_allowed_rate",
+                                  "Route 53 calls per second the client allows itself now (cut "
+                                  "on Throttling, back to --api-rps slowly)",
+                                  NULL);
+    m_change_rate = metrics_gauge_create(mr, "r53reg_route53_allowed_change_rate",
+                                         "Record changes per second the client allows itself "
+                                         "now (0: no change budget)",
+                                         NULL);
+    m_change_records = metrics_histogram_create(
+        mr, "r53reg_route53_change_records",
+        "Record sets changed (Change elements) per ChangeResourceRecordSets call", NULL,
+        change_bounds, sizeof(change_bounds) / sizeof(change_bounds[0]));
 }
 
 static void export_stats(struct r53_provider *rp)
@@ -106,6 +123,8 @@ static void export_stats(struct r53_provider *rp)
                             st.transport_errors - rp->seen.transport_errors);
     rp->seen = st;
     pthread_mutex_unlock(&rp->lock);
+    metrics_gauge_set(metrics_gauge_child(m_rate), st.rate);
+    metrics_gauge_set(metrics_gauge_child(m_change_rate), st.change_rate);
 }
 
 /* ---- wire cache ------------------------------------------------------------------------- */
@@ -461,6 +480,7 @@ static enum rc_code rt_apply(struct reg_provider *p, const struct reg_change *ch
         }
     }
 
+    metrics_histogram_observe(metrics_histogram_child(m_change_records), (double)nw);
     rc = r53_change_rrsets(rp->client, rp->zone_id, wire_changes, nw, "r53reg", &info, &err);
     note_outcome(rp, rc);
     if (rc) {
@@ -538,7 +558,8 @@ static enum rc_code rt_wait_insync(struct reg_provider *p, const char *change_id
 
 static void rt_pace(struct reg_provider *p)
 {
-    ratelimit_wait_available(((struct r53_provider *)p)->limiter);
+    /* Reserve the write's token: no listing can take it between here and apply(). */
+    ratelimit_reserve_write(((struct r53_provider *)p)->limiter);
 }
 
 static int rt_ready(struct reg_provider *p)
@@ -626,6 +647,7 @@ enum rc_code reg_provider_route53_create(const struct reg_route53_options *o,
         memset(&lo, 0, sizeof(lo));
         lo.rate = o->rps > 0 ? o->rps : 5;
         lo.burst = o->burst > 0 ? o->burst : lo.rate;
+        lo.change_rate = o->change_rps;
         rp->limiter = ratelimit_create(&lo);
     }
     memset(&co, 0, sizeof(co));

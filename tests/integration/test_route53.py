@@ -43,6 +43,8 @@ class Reg:
                 '--aws-endpoint', emu.endpoint, '--listen', '127.0.0.1:0',
                 '--record-name', 'app.example.com', '--buckets', '4', '--max-per-bucket', '50',
                 '--api-rps', '20',
+                # The emulator has no change bucket unless a test gives it one.
+                '--api-change-rps', '0',
                 # Every request of these tests comes from 127.0.0.1: no per-client limits.
                 '--client-rps', '0', '--max-connections-per-ip', '0']
         args += list(extra)

@@ -28,6 +28,7 @@
 #include <microhttpd.h>
 
 #include "aws/ratelimit.h"
+#include "aws/ratepolicy.h"
 #include "aws/retry.h"
 #include "aws/route53.h"
 #include "aws/sigv4.h"
@@ -1446,9 +1447,8 @@ static void case_retry_delays(void)
         enum awsretry_kind kind;
         unsigned attempt, cap;
     } caps[] = {
-        {AWSRETRY_THROTTLE, 1, 1000},  {AWSRETRY_THROTTLE, 2, 2000},
-        {AWSRETRY_THROTTLE, 5, 16000}, {AWSRETRY_THROTTLE, 6, 20000},
-        {AWSRETRY_ERROR, 1, 100},      {AWSRETRY_ERROR, 3, 400},
+        {AWSRETRY_THROTTLE, 1, 1000},  {AWSRETRY_THROTTLE, 2, 2000}, {AWSRETRY_THROTTLE, 5, 16000},
+        {AWSRETRY_THROTTLE, 6, 20000}, {AWSRETRY_ERROR, 1, 100},     {AWSRETRY_ERROR, 3, 400},
         {AWSRETRY_TIMEOUT, 1, 100},    {AWSRETRY_TIMEOUT, 9, 20000},
     };
     static const struct {
@@ -1456,12 +1456,12 @@ static void case_retry_delays(void)
         long retry_after;
         unsigned want;
     } delays[] = {
-        {500, -1, 500},     /* no header: the jittered backoff */
-        {500, 100, 500},    /* a shorter hint never shortens the backoff */
-        {500, 2000, 2000},  /* a longer one is waited */
-        {500, 9000, 5500},  /* but at most 5 s beyond the backoff */
-        {0, 0, 0},          /* "retry now" */
-        {0, 7000, 5000},    /* a zero draw still allows 5 s */
+        {500, -1, 500},    /* no header: the jittered backoff */
+        {500, 100, 500},   /* a shorter hint never shortens the backoff */
+        {500, 2000, 2000}, /* a longer one is waited */
+        {500, 9000, 5500}, /* but at most 5 s beyond the backoff */
+        {0, 0, 0},         /* "retry now" */
+        {0, 7000, 5000},   /* a zero draw still allows 5 s */
         {20000, 3600000, 25000},
     };
     static const struct {
@@ -1470,8 +1470,7 @@ static void case_retry_delays(void)
         unsigned want_delay, want_quota;
     } steps[] = {
         /* one call, rand01 = 0.5: the throttle base doubles per attempt, costs stay 5/10 */
-        {AWSRETRY_THROTTLE, -1, 500, 495},
-        {AWSRETRY_THROTTLE, 3000, 3000, 490},
+        {AWSRETRY_THROTTLE, -1, 500, 495}, {AWSRETRY_THROTTLE, 3000, 3000, 490},
         {AWSRETRY_ERROR, -1, 200, 485},   /* 0.5 * 100 * 2^2 */
         {AWSRETRY_TIMEOUT, -1, 400, 475}, /* 0.5 * 100 * 2^3 */
         {AWSRETRY_THROTTLE, 1, 8000, 470},
@@ -1548,7 +1547,7 @@ static void *rl_main(void *arg)
     struct rl_worker *w = arg;
 
     for (int i = 0; i < 5; i++)
-        if (ratelimit_acquire(w->rl, 0, NULL) == RC_OK)
+        if (ratelimit_acquire(w->rl, RATELIMIT_READ, 0, 0, NULL) == RC_OK)
             w->ok++;
     return NULL;
 }
@@ -1564,47 +1563,46 @@ static void case_ratelimit_unit(void)
 
     /* the burst is immediate, then tokens are spaced 1/rate apart */
     for (int i = 0; i < 3; i++) {
-        CHECK_INT(ratelimit_acquire(rl, 0, &waited), RC_OK);
+        CHECK_INT(ratelimit_acquire(rl, RATELIMIT_READ, 0, 0, &waited), RC_OK);
         CHECK_INT(waited, 0);
     }
     t0 = ratelimit_now_ns();
-    CHECK_INT(ratelimit_acquire(rl, 0, &waited), RC_OK);
+    CHECK_INT(ratelimit_acquire(rl, RATELIMIT_READ, 0, 0, &waited), RC_OK);
     t1 = ratelimit_now_ns();
     CHECK(waited > 0);
     CHECK(t1 - t0 >= waited - 1000000); /* slept (lower bound) */
     /* a deadline that cannot be met fails at once and takes nothing */
     t0 = ratelimit_now_ns();
-    CHECK_INT(ratelimit_acquire(rl, t0 + 1000, &waited), RC_UNAVAILABLE);
-    CHECK_INT(ratelimit_acquire(rl, t0 + 1000, &waited), RC_UNAVAILABLE);
-    CHECK_INT(ratelimit_acquire(rl, t0 + 1000000000LL, &waited), RC_OK);
+    CHECK_INT(ratelimit_acquire(rl, RATELIMIT_READ, 0, t0 + 1000, &waited), RC_UNAVAILABLE);
+    CHECK_INT(ratelimit_acquire(rl, RATELIMIT_WRITE, 1, t0 + 1000, &waited), RC_UNAVAILABLE);
+    CHECK_INT(ratelimit_acquire(rl, RATELIMIT_READ, 0, t0 + 1000000000LL, &waited), RC_OK);
     CHECK(waited <= 110000000); /* one token interval: nothing was reserved by the failures */
 
-    /* throttle feedback: halve once per hold period, floor at min_fraction, then recover */
-    CHECK(ratelimit_rate(rl) == 10);
-    ratelimit_throttled(rl);
-    CHECK(ratelimit_rate(rl) == 5);
-    ratelimit_throttled(rl); /* same hold period: counted once */
-    CHECK(ratelimit_rate(rl) == 5);
-    usleep(900 * 1000); /* > 2 recovery periods */
-    CHECK(ratelimit_rate(rl) == 10);
     ratelimit_destroy(rl);
 
-    /* a burst of throttle reports halves once (ratelimit_floor steps past the hold period) */
-    o = (struct ratelimit_options){.rate = 8, .burst = 1, .recovery_ms = 60000};
+    /* throttle feedback: cut to 0.7 at once (nothing was sent: the allowed rate counts as
+     * what was sent), once per hold period; the climb back takes a minute here */
+    o = (struct ratelimit_options){.rate = 10, .burst = 3, .recovery_ms = 60000};
     rl = ratelimit_create(&o);
-    for (int i = 0; i < 4; i++)
-        ratelimit_throttled(rl);
-    CHECK(ratelimit_rate(rl) == 4);
+    CHECK(ratelimit_rate(rl) == 10);
+    ratelimit_throttled(rl);
+    CHECK(ratelimit_rate(rl) > 6.99 && ratelimit_rate(rl) < 7.05);
+    ratelimit_throttled(rl); /* same hold period: counted once */
+    CHECK(ratelimit_rate(rl) > 6.99 && ratelimit_rate(rl) < 7.05);
     ratelimit_destroy(rl);
 
     /* unlimited */
     o = (struct ratelimit_options){0};
     rl = ratelimit_create(&o);
     for (int i = 0; i < 1000; i++)
-        ok += ratelimit_acquire(rl, 1, &waited) == RC_OK && waited == 0;
+        ok += ratelimit_acquire(rl, i % 2 ? RATELIMIT_WRITE : RATELIMIT_READ, 5, 1, &waited) ==
+                  RC_OK &&
+              waited == 0;
     CHECK_INT(ok, 1000);
     ratelimit_throttled(rl);
+    ratelimit_reserve_write(rl);
     CHECK(ratelimit_rate(rl) == 0);
+    CHECK(ratelimit_change_rate(rl) == 0);
     ratelimit_destroy(rl);
 
     /* shared by threads: 20 acquires at 50/s with burst 1 take >= 19/50 s */
@@ -1624,22 +1622,220 @@ static void case_ratelimit_unit(void)
     ratelimit_destroy(rl);
 }
 
-static void case_ratelimit_floor(void)
+/* The change budget: writes take one token per Change element, reads none; a batch larger
+ * than the bucket goes when it is full and leaves it in debt; a cut slows it by the same
+ * factor as the calls. */
+static void case_ratelimit_changes(void)
 {
     struct ratelimit_options o = {
-        .rate = 8, .burst = 1, .recovery_ms = 60000, .min_fraction = 0.25};
+        .rate = 1000, .burst = 1000, .change_rate = 4, .change_burst = 3, .recovery_ms = 600000};
     struct ratelimit *rl = ratelimit_create(&o);
+    int64_t waited, now;
 
-    /* hold period = max(1 s, 1/eff_rate): three reports 1.05 s apart halve 8 -> 4 -> 2 -> 2 */
-    ratelimit_throttled(rl);
-    CHECK(ratelimit_rate(rl) == 4);
-    usleep(1050 * 1000);
-    ratelimit_throttled(rl);
-    CHECK(ratelimit_rate(rl) == 2);
-    usleep(1050 * 1000);
-    ratelimit_throttled(rl);
-    CHECK(ratelimit_rate(rl) == 2); /* floor: 8 * 0.25 */
+    CHECK(ratelimit_change_rate(rl) == 4);
+    CHECK_INT(ratelimit_acquire(rl, RATELIMIT_WRITE, 2, 0, &waited), RC_OK);
+    CHECK_INT(waited, 0);
+    for (int i = 0; i < 5; i++) { /* reads are not charged */
+        CHECK_INT(ratelimit_acquire(rl, RATELIMIT_READ, 0, 0, &waited), RC_OK);
+        CHECK_INT(waited, 0);
+    }
+    now = ratelimit_now_ns();
+    /* one token left: a write of 2 must wait; past its deadline it takes nothing */
+    CHECK_INT(ratelimit_acquire(rl, RATELIMIT_WRITE, 2, now + 1000000, &waited), RC_UNAVAILABLE);
+    CHECK_INT(ratelimit_acquire(rl, RATELIMIT_WRITE, 2, 0, &waited), RC_OK);
+    CHECK(waited > 0);
     ratelimit_destroy(rl);
+
+    /* a batch of 10 against a bucket of 3: waits for a full bucket, then goes into debt */
+    o.change_rate = 20;
+    rl = ratelimit_create(&o);
+    CHECK_INT(ratelimit_acquire(rl, RATELIMIT_WRITE, 10, 0, &waited), RC_OK);
+    CHECK_INT(waited, 0);
+    now = ratelimit_now_ns();
+    CHECK_INT(ratelimit_acquire(rl, RATELIMIT_WRITE, 1, now + 100000000, &waited),
+              RC_UNAVAILABLE); /* 8 tokens of debt take 400 ms to repay */
+    /* the cut: both rates by the same factor */
+    ratelimit_throttled(rl);
+    {
+        double r = ratelimit_rate(rl), cr = ratelimit_change_rate(rl);
+        CHECK(r <= 700.01);
+        CHECK(cr > r * 0.02 * 0.999 && cr < r * 0.02 * 1.001); /* 20/1000 of the calls */
+    }
+    ratelimit_destroy(rl);
+}
+
+struct prio {
+    struct ratelimit *rl;
+    pthread_mutex_t lock;
+    size_t n; /* reads done; guarded by lock */
+    int reads;
+};
+
+static void *prio_reader(void *arg)
+{
+    struct prio *p = arg;
+
+    for (int i = 0; i < p->reads; i++) {
+        ratelimit_acquire(p->rl, RATELIMIT_READ, 0, 0, NULL);
+        pthread_mutex_lock(&p->lock);
+        p->n++;
+        pthread_mutex_unlock(&p->lock);
+    }
+    return NULL;
+}
+
+static size_t prio_count(struct prio *p)
+{
+    size_t n;
+
+    pthread_mutex_lock(&p->lock);
+    n = p->n;
+    pthread_mutex_unlock(&p->lock);
+    return n;
+}
+
+/* Writes first: a listing (a run of reads) cannot take the token a committer reserved
+ * between its pace and its write (reservations already made keep their order); a
+ * reservation nobody uses is given back; a read waits for writes at most read_yield_ms. */
+static void case_ratelimit_priority(void)
+{
+    struct ratelimit_options o = {.rate = 20, .burst = 1, .read_yield_ms = 5000, .hold_ms = 5000};
+    struct prio p = {.reads = 6};
+    pthread_t t;
+    int64_t waited;
+
+    pthread_mutex_init(&p.lock, NULL);
+    p.rl = ratelimit_create(&o);
+    /* the committer paces (reserves), a listing starts, the committer writes */
+    ratelimit_reserve_write(p.rl);
+    pthread_create(&t, NULL, prio_reader, &p);
+    usleep(300 * 1000); /* a read would have had six tokens by now */
+    CHECK_INT(prio_count(&p), 0);
+    CHECK_INT(ratelimit_acquire(p.rl, RATELIMIT_WRITE, 2, 0, &waited), RC_OK);
+    CHECK_INT(waited, 0);  /* the reserved token */
+    pthread_join(t, NULL); /* the listing goes on after the write */
+    CHECK_INT(prio_count(&p), 6);
+    ratelimit_destroy(p.rl);
+
+    /* an unused reservation is given back after hold_ms */
+    o = (struct ratelimit_options){.rate = 1, .burst = 1, .hold_ms = 50};
+    p.rl = ratelimit_create(&o);
+    ratelimit_reserve_write(p.rl); /* takes the only token */
+    usleep(150 * 1000);
+    CHECK_INT(ratelimit_acquire(p.rl, RATELIMIT_READ, 0, 0, &waited), RC_OK);
+    CHECK_INT(waited, 0); /* the token came back, not a second later */
+    ratelimit_destroy(p.rl);
+
+    /* a read waits for a held reservation at most read_yield_ms */
+    o = (struct ratelimit_options){
+        .rate = 1000, .burst = 10, .hold_ms = 60000, .read_yield_ms = 50};
+    p.rl = ratelimit_create(&o);
+    ratelimit_reserve_write(p.rl);
+    CHECK_INT(ratelimit_acquire(p.rl, RATELIMIT_READ, 0, 0, &waited), RC_OK);
+    ratelimit_destroy(p.rl);
+    pthread_mutex_destroy(&p.lock);
+}
+
+/* --- ratepolicy.c: the arithmetic, on a fake clock ------------------------------------------ */
+
+#define MS (1000000LL)
+
+static void case_ratepolicy(void)
+{
+    static const struct {
+        int64_t at_ms;
+        char op; /* 'r': refill, 't': take n, 'g': give n, 'w': wait for n (no take) */
+        double n;
+        int64_t want_wait_ms; /* 't', 'w': the wait; -1: do not check */
+        double want_level;
+    } steps[] = {
+        /* burst 3 at 10/s */
+        {0, 't', 1, 0, 2},       {0, 't', 1, 0, 1},
+        {0, 't', 1, 0, 0},       {0, 't', 1, 100, -1},    /* reserved: the level is in debt */
+        {50, 'r', 0, -1, -0.5},  {50, 'w', 1, 150, -0.5}, /* (1 - -0.5) / 10 s */
+        {1000, 'r', 0, -1, 3},                            /* capped at burst */
+        {1000, 't', 5, 0, -2}, /* more than the bucket: goes when full, leaves debt */
+        {1000, 'w', 1, 300, -2}, {1000, 'g', 1, -1, -1}, /* a reservation given back */
+        {1200, 'r', 0, -1, 1},   {1200, 'g', 9, -1, 3},  /* never above burst */
+    };
+    struct ratepolicy_bucket b;
+    struct ratepolicy_cubic c;
+    int64_t t0 = 5000 * MS;
+
+    ratepolicy_bucket_init(&b, 3, t0);
+    for (size_t i = 0; i < NELEM(steps); i++) {
+        int64_t now = t0 + steps[i].at_ms * MS, w = -1;
+        ratepolicy_bucket_refill(&b, 10, now);
+        if (steps[i].op == 't')
+            w = ratepolicy_bucket_take(&b, 10, steps[i].n);
+        else if (steps[i].op == 'w')
+            w = ratepolicy_bucket_wait(&b, 10, steps[i].n);
+        else if (steps[i].op == 'g')
+            ratepolicy_bucket_give(&b, steps[i].n);
+        if (steps[i].want_wait_ms >= 0 && (w + MS / 2) / MS != steps[i].want_wait_ms) {
+            fprintf(stderr, "bucket step %zu: wait %lld ns\n", i, (long long)w);
+            CHECK(0);
+        }
+        if (steps[i].want_level > -1e9 && steps[i].op != 't' && steps[i].op != 'w' &&
+            (b.level < steps[i].want_level - 1e-9 || b.level > steps[i].want_level + 1e-9)) {
+            fprintf(stderr, "bucket step %zu: level %f want %f\n", i, b.level, steps[i].want_level);
+            CHECK(0);
+        }
+    }
+    ratepolicy_bucket_init(&b, 0.2, t0);
+    CHECK(b.burst == 1);
+
+    /* CUBIC at max 10/s, recovering in 10 s */
+    {
+        static const struct {
+            int64_t at_ms;
+            char op;       /* 't': throttled, '.': look, 's': n calls sent 1/n s apart */
+            int n;         /* 's' */
+            int want_cut;  /* 't' */
+            double lo, hi; /* the rate afterwards */
+        } curve[] = {
+            {0, '.', 0, 0, 10, 10},
+            {0, 't', 0, 1, 7, 7},        /* nothing measured: w_max = allowed = 10 */
+            {500, 't', 0, 0, 7.4, 7.5},  /* the hold period: one signal; 0.9/s at first */
+            {2500, '.', 0, 0, 7.4, 9.0}, /* climbing, concave */
+            {10000, '.', 0, 0, 10, 10},  /* K = recovery: back at w_max = max */
+            {30000, '.', 0, 0, 10, 10},  /* never above max */
+            /* sending 2 calls/s while allowed 10: a throttle remembers what was sent */
+            {40000, 's', 2, 0, 10, 10},
+            {45000, 't', 0, 1, 1.3, 1.5}, /* w_max ~ 2 (measured), cut to ~1.4 */
+            {46000, 't', 0, 1, 1.1, 1.2}, /* after the hold: again (0.7 * 1.66) */
+            {47000, 't', 0, 1, 1, 1},     /* the floor: min_fraction 0.1 of 10 */
+            {60000, '.', 0, 0, 1, 10},
+            {90000, '.', 0, 0, 10, 10}, /* back at max */
+        };
+        int64_t base = 7000 * MS;
+        double prev = 0;
+        ratepolicy_cubic_init(&c, 10, 10000, 0.1, 0.7, base);
+        for (size_t i = 0; i < NELEM(curve); i++) {
+            int64_t now = base + curve[i].at_ms * MS;
+            double r;
+            if (curve[i].op == 't')
+                CHECK_INT(ratepolicy_cubic_throttled(&c, now), curve[i].want_cut);
+            if (curve[i].op == 's') /* n calls per second for 5 s */
+                for (int k = 0; k < 5 * curve[i].n; k++)
+                    ratepolicy_cubic_sent(&c, now + k * (1000 / curve[i].n) * MS);
+            r = ratepolicy_cubic_rate(&c, now + (curve[i].op == 's' ? 5000 * MS : 0));
+            if (r < curve[i].lo - 1e-9 || r > curve[i].hi + 1e-9) {
+                fprintf(stderr, "cubic step %zu (t=%lld ms): rate %f not in [%f, %f]\n", i,
+                        (long long)curve[i].at_ms, r, curve[i].lo, curve[i].hi);
+                CHECK(0);
+            }
+        }
+        /* after a cut the rate never goes down until the next cut */
+        ratepolicy_cubic_init(&c, 5, 8000, 0, 0, base);
+        ratepolicy_cubic_throttled(&c, base);
+        for (int ms = 0; ms <= 20000; ms += 250) {
+            double r = ratepolicy_cubic_rate(&c, base + ms * MS);
+            CHECK(r >= prev - 1e-9);
+            prev = r;
+        }
+        CHECK(prev == 5);
+    }
 }
 
 static const struct {
@@ -1673,7 +1869,9 @@ static const struct {
     {"retry_delays", case_retry_delays, 0},
     {"retry_after", case_retry_after, 1},
     {"ratelimit_unit", case_ratelimit_unit, 0},
-    {"ratelimit_floor", case_ratelimit_floor, 0},
+    {"ratelimit_changes", case_ratelimit_changes, 0},
+    {"ratelimit_priority", case_ratelimit_priority, 0},
+    {"ratepolicy", case_ratepolicy, 0},
 };
 
 int main(int argc, char **argv)
