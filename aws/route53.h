@@ -63,6 +63,7 @@
 #define R53_DEFAULT_CONNECT_TIMEOUT_MS 5000
 #define R53_DEFAULT_TIMEOUT_MS 20000
 #define R53_DEFAULT_CALL_TIMEOUT_MS 120000
+#define R53_DEFAULT_LIST_MAX_PER_NAME 5000
 
 /* Zero/NULL fields take the defaults. */
 struct r53_client_options {
@@ -94,6 +95,8 @@ struct r53_client_options {
     int disable_retry_quota;         /* nonzero: only max_attempts bounds retries */
     const char *user_agent;          /* NULL: "r53reg/<version>" */
     const char *ca_file;             /* NULL: the system CA store */
+    size_t list_max_per_name;        /* record sets a whole-name listing reads at most;
+                                        0: R53_DEFAULT_LIST_MAX_PER_NAME */
 };
 
 struct r53_client;
@@ -134,12 +137,22 @@ enum rc_code r53_list_rrsets(struct r53_client *c, const char *zone_id, const ch
  * Identifier back as name/type/identifier, and stopping at the first record whose name sorts
  * past name. Names compare case-insensitively, with or without the trailing dot, after octal
  * decoding ("*.example.com" matches "\052.example.com."). On success *out owns the records
- * (is_truncated 0, no next_*): release with r53xml_page_release(). Errors as for one page;
- * a server that repeats a page token yields R53_E_BAD_RESPONSE / RC_UPSTREAM.
+ * (is_truncated 0, no next_*): release with r53xml_page_release(). Errors as for one page, and
+ * R53_E_BAD_RESPONSE / RC_UPSTREAM, naming the page, when a listing would not end: a page
+ * whose records are out of ListResourceRecordSets order (r53xml_list_order_cmp) or whose next
+ * position does not sort after its last record (a page repeated, a cycle), a truncated page
+ * without records, or more than list_max_per_name record sets under the name (memory stays
+ * bounded by that cap and one page).
  */
 enum rc_code r53_list_all_rrsets_for_name(struct r53_client *c, const char *zone_id,
                                           const char *name, struct r53_rrset_page *out,
                                           struct r53_error *err);
+
+/* The same for the record sets of one name and type (start name=name&type=type, stop at the
+ * first record of another name or type). type is required (RC_BAD_REQUEST otherwise). */
+enum rc_code r53_list_all_rrsets_for_name_type(struct r53_client *c, const char *zone_id,
+                                               const char *name, const char *type,
+                                               struct r53_rrset_page *out, struct r53_error *err);
 
 /* GetChange: change_id "C123" or "/change/C123". */
 enum rc_code r53_get_change(struct r53_client *c, const char *change_id,

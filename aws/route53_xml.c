@@ -377,6 +377,55 @@ char *r53xml_decode_name(const char *name)
     return out;
 }
 
+/* The ListResourceRecordSets sort key of a name: lowercase, escapes decoded, labels reversed
+ * and joined with dots, a trailing dot ("www.Example.com" -> "com.example.www."). */
+static char *list_name_key(const char *name)
+{
+    char *dec = r53xml_decode_name(name), *out;
+    size_t n = strlen(dec), o = 0;
+
+    out = xmalloc(n + 2);
+    if (n && dec[n - 1] == '.')
+        n--;
+    while (n > 0) {
+        size_t start = n;
+        while (start > 0 && dec[start - 1] != '.')
+            start--;
+        for (size_t i = start; i < n; i++)
+            out[o++] = (char)tolower((unsigned char)dec[i]);
+        out[o++] = '.';
+        n = start ? start - 1 : 0;
+    }
+    out[o] = '\0';
+    free(dec);
+    return out;
+}
+
+/* NULL sorts before everything; strings bytewise. */
+static int cmp_null_first(const char *a, const char *b)
+{
+    if (!a || !b)
+        return a ? 1 : b ? -1 : 0;
+    return strcmp(a, b);
+}
+
+int r53xml_list_order_cmp(const char *name_a, const char *type_a, const char *id_a,
+                          const char *name_b, const char *type_b, const char *id_b)
+{
+    char *ka = list_name_key(name_a), *kb = list_name_key(name_b);
+    int c = strcmp(ka, kb);
+
+    free(ka);
+    free(kb);
+    if (c)
+        return c < 0 ? -1 : 1;
+    c = cmp_null_first(type_a, type_b);
+    if (c)
+        return c < 0 ? -1 : 1;
+    c = cmp_null_first(id_a, id_b);
+    return c < 0 ? -1 : c > 0;
+}
+
 /* --- libxml2 plumbing --------------------------------------------------------------------- */
 
 static pthread_once_t xml_once = PTHREAD_ONCE_INIT;

@@ -302,4 +302,14 @@ const char *r53xml_strip_id_prefix(const char *id);
 /* Decode Route 53's \NNN escapes (see above) into a new heap string (caller frees). */
 char *r53xml_decode_name(const char *name);
 
+/*
+ * Compare two positions in ListResourceRecordSets order (ROUTE53.md "Semantics"): by name
+ * with its labels reversed, compared as a string with the dots ("com.example.www."; case and
+ * a trailing dot ignored, escapes decoded), then type, then identifier, bytewise. A NULL type
+ * or identifier sorts first (a start at a name alone precedes every record of that name).
+ * Returns -1, 0 or 1. Pure.
+ */
+int r53xml_list_order_cmp(const char *name_a, const char *type_a, const char *id_a,
+                          const char *name_b, const char *type_b, const char *id_b);
+
 #endif

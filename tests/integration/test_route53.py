@@ -286,6 +286,47 @@ def test_console_edit_is_adopted(emu):
         r.stop()
 
 
+def run_reg_to_exit(emu, *extra, timeout=60):
+    """Run r53reg expecting it to stop by itself: (exit code or None on timeout, stderr)."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith('AWS_') and not k.startswith('R53REG_')}
+    env.update({'AWS_ACCESS_KEY_ID': emu.akid, 'AWS_SECRET_ACCESS_KEY': emu.secret,
+                'AWS_EC2_METADATA_DISABLED': 'true', 'HOME': tempfile.gettempdir()})
+    args = [os.path.join(BIN, 'r53reg'), '--provider', 'route53', '--zone-id', ZONE,
+            '--aws-endpoint', emu.endpoint, '--listen', '127.0.0.1:0',
+            '--record-name', 'app.example.com', '--api-rps', '50'] + list(extra)
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    try:
+        _, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        _, err = proc.communicate()
+        return None, err.decode(errors='replace')
+    return proc.returncode, err.decode(errors='replace')
+
+
+def test_listing_that_does_not_end(emu):
+    """A listing that cycles (A -> B -> A) or does not advance stops startup with an error
+    naming the page, at once, instead of reading (and holding) pages forever: what it reads
+    is bounded by the pages it requested."""
+    for mode in ('cycle', 'stuck'):
+        fresh(emu)
+        emu.control('POST', f'zones/{ZONE}/rrsets', {'upsert': [
+            {'name': 'app.example.com', 'type': 'A', 'ttl': 60, 'weight': 1,
+             'set_identifier': f'app.example.com_{n}', 'values': [f'10.11.0.{n + 1}']}
+            for n in range(9)]})
+        emu.faults(list_max_items=2, list_paging=mode)
+        emu.control('POST', 'reset-stats')
+        rc, log = run_reg_to_exit(emu)
+        lists = emu.control('GET', 'stats')[1]['calls'].get('ListResourceRecordSets', {})
+        T.check(rc not in (None, 0), f'{mode}: r53reg stops by itself with an error',
+                f'rc={rc}')
+        T.check('does not advance' in log and 'cannot load the buckets' in log,
+                f'{mode}: the error names the page that does not advance', log[-2000:])
+        T.check(sum(lists.values()) <= 3, f'{mode}: after at most 3 pages', str(lists))
+    emu.faults(list_max_items=0, list_paging='normal')
+
+
 def burst(reg, ips, method='POST', path_suffix=''):
     results = {}
     lock = threading.Lock()
@@ -432,6 +473,7 @@ def main():
         T.run('shutdown with parked requests', test_shutdown_with_parked_requests, emu)
         T.run('adopt the old script zone', test_adopt_old_script_zone, emu)
         T.run('another TTL is refused', test_other_ttl_is_refused, emu)
+        T.run('a listing that does not end', test_listing_that_does_not_end, emu)
         for commit in ('immediate', 'group'):
             T.run(f'faults: 5xx, {commit}', test_faults, emu, '5xx', {'err5xx': 0.2}, commit)
             T.run(f'faults: resets, {commit}', test_faults, emu, 'resets',

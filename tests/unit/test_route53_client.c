@@ -1006,6 +1006,103 @@ static void case_paging(void)
     free(g);
 }
 
+/* Listings that would not end are errors naming the page; a name's record sets are capped. */
+static void case_paging_loops(void)
+{
+    static const char next_a[] = "<NextRecordName>wrr.example.com.</NextRecordName>"
+                                 "<NextRecordType>A</NextRecordType><NextRecordIdentifier>"
+                                 "wrr.example.com_0</NextRecordIdentifier>";
+    static const char next_c[] = "<NextRecordName>wrr.example.com.</NextRecordName>"
+                                 "<NextRecordType>A</NextRecordType><NextRecordIdentifier>"
+                                 "wrr.example.com_2</NextRecordIdentifier>";
+    char *a = rr("wrr.example.com.", "A", "wrr.example.com_0", 1, "192.0.2.1"),
+         *b = rr("wrr.example.com.", "A", "wrr.example.com_1", 1, "192.0.2.2"),
+         *cc = rr("wrr.example.com.", "A", "wrr.example.com_2", 2, "192.0.2.3"),
+         *d = rr("wrr.example.com.", "A", "wrr.example.com_3", 1, "192.0.2.4"),
+         *v6 = rr("wrr.example.com.", "AAAA", "wrr.example.com_0", 1, "2001:db8::1");
+    char ab[4096], ba[4096], cd[4096], cdv6[4096];
+    static const struct loop_case {
+        const char *what;
+        int pages;          /* 1..3 of the script below */
+        size_t requests;    /* pages read before the verdict */
+        const char *needle; /* in the error text; NULL: the listing succeeds */
+        size_t want_n;
+    } cases[] = {
+        {"cycle A -> B -> A", 3, 2,
+         "page 2 (name=wrr.example.com. type=A identifier="
+         "wrr.example.com_2) does not advance",
+         0},
+        {"stuck", 2, 1, "page 1 (name=wrr.example.com) does not advance", 0},
+        {"records out of order", 1, 1, "record 2", 0},
+        {"truncated page without records", 1, 1, "holds no record", 0},
+        {"cap per name", 2, 2, "more than 3 record sets under wrr.example.com", 0},
+        {"one type", 2, 2, NULL, 4},
+    };
+    const char *scripts[NELEM(cases)][6];
+
+    snprintf(ab, sizeof(ab), "%s%s", a, b);
+    snprintf(ba, sizeof(ba), "%s%s", b, a);
+    snprintf(cd, sizeof(cd), "%s%s", cc, d);
+    snprintf(cdv6, sizeof(cdv6), "%s%s%s", cc, d, v6);
+    {
+        const char *s0[6] = {ab, next_c, cd, next_a, ab, next_c};
+        const char *s1[6] = {ab, next_a, ab, next_a};
+        const char *s2[6] = {ba, next_c};
+        const char *s3[6] = {"", next_c};
+        const char *s4[6] = {ab, next_c, cd, NULL};
+        const char *s5[6] = {ab, next_c, cdv6, NULL};
+        memcpy(scripts[0], s0, sizeof(s0));
+        memcpy(scripts[1], s1, sizeof(s1));
+        memcpy(scripts[2], s2, sizeof(s2));
+        memcpy(scripts[3], s3, sizeof(s3));
+        memcpy(scripts[4], s4, sizeof(s4));
+        memcpy(scripts[5], s5, sizeof(s5));
+    }
+    for (size_t i = 0; i < NELEM(cases); i++) {
+        struct server s;
+        struct r53_client_options o = {.list_max_per_name = i == 4 ? 3 : 0};
+        struct r53_client *c;
+        struct r53_rrset_page all;
+        struct r53_error e;
+        enum rc_code rc;
+        const struct loop_case *cs = &cases[i];
+        fprintf(stderr, "paging case: %s\n", cs->what);
+        server_start(&s);
+        for (int p = 0; p < cs->pages; p++)
+            add_page(&s, scripts[i][2 * p], scripts[i][2 * p + 1]);
+        add_page(&s, ab, next_c); /* a listing that did not stop would read on */
+        c = make_client(&s, &o);
+        r53xml_error_init(&e);
+        if (i == 5)
+            rc = r53_list_all_rrsets_for_name_type(c, "Z1", "wrr.example.com", "A", &all, &e);
+        else
+            rc = r53_list_all_rrsets_for_name(c, "Z1", "wrr.example.com", &all, &e);
+        if (cs->needle) {
+            CHECK_INT(rc, RC_UPSTREAM);
+            CHECK_INT(e.kind, R53_E_BAD_RESPONSE);
+            if (!e.message || !strstr(e.message, cs->needle))
+                fprintf(stderr, "  message: %s\n", e.message ? e.message : "(none)");
+            CHECK(e.message && strstr(e.message, cs->needle));
+            CHECK_INT(all.n, 0);
+        } else {
+            CHECK_INT(rc, RC_OK);
+            CHECK_INT(all.n, cs->want_n);
+            if (server_nreqs(&s) >= 2)
+                CHECK_STR(s.reqs[0].query, "name=wrr.example.com&type=A&maxitems=300");
+        }
+        CHECK_INT(server_nreqs(&s), cs->requests);
+        r53xml_page_release(&all);
+        r53xml_error_release(&e);
+        r53_client_destroy(c);
+        server_stop(&s);
+    }
+    free(a);
+    free(b);
+    free(cc);
+    free(d);
+    free(v6);
+}
+
 /* The boto2 paging pair: first page from the beginning, then the tokens fed back. */
 static void case_paging_samples(void)
 {
@@ -1860,6 +1957,7 @@ static const struct {
     {"deadline", case_deadline, 1},
     {"paging", case_paging, 0},
     {"paging_samples", case_paging_samples, 1},
+    {"paging_loops", case_paging_loops, 0},
     {"ratelimit_pacing", case_ratelimit_pacing, 1},
     {"bad_args", case_bad_args, 0},
     {"transport", case_transport, 0},

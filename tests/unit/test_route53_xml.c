@@ -1076,6 +1076,40 @@ static void test_names_and_ids(void)
     CHECK(r53xml_strip_id_prefix(NULL) == NULL);
 }
 
+/* ListResourceRecordSets order: reversed name as a string with dots, type, identifier. */
+static void test_list_order(void)
+{
+    static const struct {
+        const char *na, *ta, *ia, *nb, *tb, *ib;
+        int want;
+    } cases[] = {
+        {"www.example.com.", "A", NULL, "example.com.", "A", NULL, 1},
+        {"a-b.example.com.", "A", NULL, "a.example.com.", "A", NULL, -1}, /* '-' < '.' */
+        {"x.a-b.example.com.", "A", NULL, "a.example.com.", "A", NULL, -1},
+        {"a.b.example.com.", "A", NULL, "z.example.com.", "A", NULL, -1}, /* com.example.b.a. */
+        {"WWW.Example.com", "A", "s", "www.example.com.", "A", "s", 0},
+        {"\\052.example.com.", "A", NULL, "*.example.com", "A", NULL, 0},
+        {"app.example.com.", NULL, NULL, "app.example.com.", "A", NULL, -1}, /* a name start */
+        {"app.example.com.", "A", NULL, "app.example.com.", "A", "app_0", -1},
+        {"app.example.com.", "A", "app_9", "app.example.com.", "AAAA", "app_0", -1},
+        {"app.example.com.", "A", "app_10", "app.example.com.", "A", "app_2", -1}, /* bytewise */
+        {"app.example.com.", "TXT", NULL, "app.example.com.", "AAAA", NULL, 1},
+        {"app.example.com.", "A", "x", "app.example.com.", "A", "x", 0},
+    };
+    for (size_t i = 0; i < NELEM(cases); i++) {
+        int got = r53xml_list_order_cmp(cases[i].na, cases[i].ta, cases[i].ia, cases[i].nb,
+                                        cases[i].tb, cases[i].ib);
+        if (got != cases[i].want)
+            fprintf(stderr, "order case %zu: %s %s %s vs %s %s %s\n", i, cases[i].na,
+                    cases[i].ta ? cases[i].ta : "-", cases[i].ia ? cases[i].ia : "-", cases[i].nb,
+                    cases[i].tb ? cases[i].tb : "-", cases[i].ib ? cases[i].ib : "-");
+        CHECK_INT(got, cases[i].want);
+        CHECK_INT(r53xml_list_order_cmp(cases[i].nb, cases[i].tb, cases[i].ib, cases[i].na,
+                                        cases[i].ta, cases[i].ia),
+                  -cases[i].want);
+    }
+}
+
 static void test_parse_variants(void)
 {
     static const char prefixed[] =
@@ -1436,6 +1470,7 @@ int main(int argc, char **argv)
         test_parse_variants();
         test_malformed();
         test_errors();
+        test_list_order();
         return check_done("route53xml.self");
     }
     if (argc == 2 && argv[1][0] != '-')
