@@ -373,19 +373,35 @@ static enum rc_code rt_reload(struct reg_provider *p, enum reg_type t, enum reg_
     rc = r53_list_rrsets(rp->client, rp->zone_id, rp->fqdn[kind], reg_type_name(t), sid, 1, &page,
                          &err);
     note_outcome(rp, rc);
+    if (rc && err.kind == R53_E_INVALID_INPUT) {
+        /* Route 53 may refuse an identifier that names no record set: read every set of the
+         * name and type instead and look for ours (at most 100 weighted sets, one page). */
+        log_info("msg=\"single-set listing refused; listing the name and type\" zone=%s "
+                 "name=%s type=%s set_id=%s",
+                 rp->zone_id, rp->fqdn[kind], reg_type_name(t), sid);
+        r53xml_error_release(&err);
+        rc = r53_list_all_rrsets_for_name_type(rp->client, rp->zone_id, rp->fqdn[kind],
+                                               reg_type_name(t), &page, &err);
+        note_outcome(rp, rc);
+    }
     if (rc) {
         say_error(&err, "ListResourceRecordSets", detail, detail_len);
         goto out;
     }
     pthread_mutex_lock(&rp->lock);
     {
-        enum reg_type tt;
-        enum reg_kind kk;
-        unsigned bb;
-        if (page.n && ours(rp, &page.rrsets[0], &tt, &kk, &bb) && tt == t && kk == kind &&
-            bb == bucket) {
-            wire_from_rrset(&rp->wire[t][kind][bucket], &page.rrsets[0]);
-            record_from_rrset(&page.rrsets[0], t, kind, bucket, out);
+        const struct r53_rrset *found = NULL;
+        for (size_t i = 0; i < page.n && !found; i++) {
+            enum reg_type tt;
+            enum reg_kind kk;
+            unsigned bb;
+            if (ours(rp, &page.rrsets[i], &tt, &kk, &bb) && tt == t && kk == kind &&
+                bb == bucket)
+                found = &page.rrsets[i];
+        }
+        if (found) {
+            wire_from_rrset(&rp->wire[t][kind][bucket], found);
+            record_from_rrset(found, t, kind, bucket, out);
         } else {
             wire_release(&rp->wire[t][kind][bucket]);
         }

@@ -8,8 +8,9 @@
  *
  * `test_provider_kinds route53 PATH/r53emu` runs the Route 53 provider against the emulator
  * instead: the three names (<name>., _down.<name>., _draining.<name>.) are written, listed,
- * loaded by a fresh provider and reloaded by kind, and a console edit of a down set refuses a
- * whole served+down batch.
+ * loaded by a fresh provider and reloaded by kind, a console edit of a down set refuses a
+ * whole served+down batch, and reload() still works when Route 53 answers InvalidInput for an
+ * identifier that names no set.
  */
 #include <signal.h>
 #include <stdlib.h>
@@ -580,6 +581,28 @@ static void test_route53(const char *emu_exe)
     zone_text(client, zone, sizeof(zone));
     CHECK_STR(zone, "_down.app.example.com. A app.example.com_2 0 60 10.0.0.1,10.0.0.2;"
                     "_draining.app.example.com. AAAA app.example.com_2 0 60 2001:db8::1;");
+
+    /* Route 53 answering InvalidInput for an identifier that names no set: reload() lists the
+     * name and type instead, finds a set that exists and reports one that does not. */
+    CHECK_INT(emu_faults(&e, "{\"list_identifier\": \"strict\"}"), 0);
+    CHECK_STR(reload_text(p, REG_A, REG_KIND_DOWN, 2, txt, sizeof(txt)), "10.0.0.1,10.0.0.2");
+    CHECK_STR(reload_text(p, REG_A, REG_KIND_DOWN, 1, txt, sizeof(txt)), "");
+    CHECK_STR(reload_text(p, REG_A, REG_KIND_SERVED, 2, txt, sizeof(txt)), "");
+    CHECK_STR(reload_text(p, REG_AAAA, REG_KIND_DRAINING, 2, txt, sizeof(txt)), "2001:db8::1");
+    CHECK_STR(reload_text(p, REG_AAAA, REG_KIND_DRAINING, 3, txt, sizeof(txt)), "");
+    {
+        /* the set reloaded through the fallback is the one the next DELETE repeats */
+        struct reg_record fresh;
+        struct reg_change del[] = {{NULL, NULL}};
+        CHECK_INT(p->ops->reload(p, REG_A, REG_KIND_DOWN, 2, &fresh, detail, sizeof(detail)),
+                  RC_OK);
+        del[0].old = &fresh;
+        CHECK_INT(apply(p, del, 1, detail, sizeof(detail)), RC_OK);
+        reg_record_release(&fresh);
+    }
+    CHECK_INT(emu_faults(&e, "{\"list_identifier\": \"lenient\"}"), 0);
+    zone_text(client, zone, sizeof(zone));
+    CHECK_STR(zone, "_draining.app.example.com. AAAA app.example.com_2 0 60 2001:db8::1;");
     p->ops->destroy(p);
 
     r53_client_destroy(client);
