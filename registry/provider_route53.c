@@ -6,8 +6,8 @@
  * <record-name>. (served, the bucket's weight), _down.<record-name>. and
  * _draining.<record-name>. (never served to clients, weight 0). Every other record of the zone
  * is ignored and never written. A write is a compare-and-swap: DELETE <the record exactly as
- * Route 53 last showed it> + CREATE <new> in one ChangeResourceRecordSets batch; UPSERT is
- * never used. One batch may touch sets of several kinds and buckets (moving an IP from a
+ * Route 53 last showed it> + CREATE <new> in one ChangeResourceRecordSets batch, every DELETE
+ * first; UPSERT is never used. One batch may touch sets of several kinds and buckets (moving an IP from a
  * bucket's served set to its down set is one atomic batch).
  *
  * The provider keeps, per (type, kind, bucket), the wire form Route 53 last showed (value texts
@@ -496,6 +496,21 @@ static enum rc_code rt_apply(struct reg_provider *p, const struct reg_change *ch
         }
     }
 
+    /* Every DELETE before every CREATE (each set's DELETE still precedes its CREATE): Route 53
+     * judges a CREATE against the zone as the batch's earlier changes left it, so a batch that
+     * rewrites a whole weighted group with a new TTL only passes in this order. */
+    {
+        struct r53_change *ordered = xcalloc(nw + 1, sizeof(*ordered));
+        size_t k = 0;
+        for (size_t i = 0; i < nw; i++)
+            if (wire_changes[i].action == R53_ACTION_DELETE)
+                ordered[k++] = wire_changes[i];
+        for (size_t i = 0; i < nw; i++)
+            if (wire_changes[i].action != R53_ACTION_DELETE)
+                ordered[k++] = wire_changes[i];
+        memcpy(wire_changes, ordered, nw * sizeof(*ordered));
+        free(ordered);
+    }
     metrics_histogram_observe(metrics_histogram_child(m_change_records), (double)nw);
     rc = r53_change_rrsets(rp->client, rp->zone_id, wire_changes, nw, "r53reg", &info, &err);
     note_outcome(rp, rc);

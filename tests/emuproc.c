@@ -58,9 +58,9 @@ static size_t discard(char *p, size_t size, size_t n, void *arg)
     return size * n;
 }
 
-int emu_faults(const struct emu *e, const char *json)
+int emu_post(const struct emu *e, const char *path, const char *json)
 {
-    char url[128];
+    char url[256];
     long status = 0;
     CURL *h = curl_easy_init();
     struct curl_slist *hdrs = curl_slist_append(NULL, "Content-Type: application/json");
@@ -68,7 +68,7 @@ int emu_faults(const struct emu *e, const char *json)
 
     if (!h)
         return -1;
-    snprintf(url, sizeof(url), "%s/_emu/faults", e->endpoint);
+    snprintf(url, sizeof(url), "%s/_emu/%s", e->endpoint, path);
     curl_easy_setopt(h, CURLOPT_URL, url);
     curl_easy_setopt(h, CURLOPT_POSTFIELDS, json);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
@@ -79,7 +79,8 @@ int emu_faults(const struct emu *e, const char *json)
     curl_easy_cleanup(h);
     curl_slist_free_all(hdrs);
     if (cc != CURLE_OK || status != 200) {
-        fprintf(stderr, "r53emu faults %s: curl %d, HTTP %ld\n", json, (int)cc, status);
+        fprintf(stderr, "r53emu POST /_emu/%s %s: curl %d, HTTP %ld\n", path, json, (int)cc,
+                status);
         return -1;
     }
     return 0;
