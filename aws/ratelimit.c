@@ -1,13 +1,17 @@
 /*
- * ratelimit.c: token bucket with reservations and throttle feedback (contract: ratelimit.h).
+ * ratelimit.c: the shared limiter: two token buckets with reservations, the adaptive rate,
+ * and writes before reads (contract: ratelimit.h; arithmetic: ratepolicy.c).
  *
- * Invariants: level <= burst; level < 0 means -level tokens are reserved by sleeping callers.
- * rate * min_fraction <= eff_rate <= rate. `last_ns` is the time level was last brought up to
- * date; refill uses the effective rate in force at that moment (rate changes are rare, the
- * approximation errs on the slow side after a throttle).
+ * Invariants: `writers` counts writes sleeping until their reserved time (acquire or
+ * reserve_write); `held` is 1 while a request token reserved by reserve_write waits for its
+ * write, until held_until, after which it is given back. A read starts reserving only when
+ * writers == 0 and held == 0, or after read_yield_ns. The allowed rates at time t are
+ * rate * f(t) and change_rate * f(t), f(t) = ratepolicy_cubic_rate(t) / rate.
  *
- * Threading: all state below the lock is guarded by it; acquire computes its reservation under
- * the lock and sleeps (clock_nanosleep, absolute, CLOCK_MONOTONIC) after releasing it.
+ * Threading: everything below the lock is guarded by it; the condition variable (on
+ * CLOCK_MONOTONIC) wakes reads when a write is done or a reservation is used or given back.
+ * Sleeping for a reserved time happens after the lock is released (clock_nanosleep,
+ * absolute).
  */
 #include "aws/ratelimit.h"
 
@@ -16,20 +20,23 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "aws/ratepolicy.h"
 #include "util/xalloc.h"
 
-#define NS_PER_S 1000000000LL
+#define NS_PER_S RATEPOLICY_NS_PER_S
+#define SLACK_NS 1000 /* a reserved time is never early by float rounding */
 
 struct ratelimit {
-    double rate, burst, min_fraction; /* read-only */
-    int64_t recovery_ns;              /* read-only */
+    double rate, change_rate;       /* read-only; <= 0: that bucket is off */
+    int64_t read_yield_ns, hold_ns; /* read-only */
 
     pthread_mutex_t lock;
-    double level;             /* guarded by lock */
-    double eff_rate;          /* guarded by lock */
-    int64_t last_ns;          /* guarded by lock */
-    int64_t last_throttle_ns; /* guarded by lock; 0: never */
-    int64_t last_step_ns;     /* guarded by lock: last halving or doubling */
+    pthread_cond_t cond;
+    struct ratepolicy_bucket req, chg; /* guarded by lock */
+    struct ratepolicy_cubic cubic;     /* guarded by lock; unused when rate <= 0 */
+    unsigned writers;                  /* guarded by lock */
+    int held;                          /* guarded by lock */
+    int64_t held_until;                /* guarded by lock */
 };
 
 int64_t ratelimit_now_ns(void)
@@ -43,16 +50,27 @@ int64_t ratelimit_now_ns(void)
 struct ratelimit *ratelimit_create(const struct ratelimit_options *opt)
 {
     struct ratelimit *rl = xcalloc(1, sizeof(*rl));
+    struct ratelimit_options o = {0};
+    pthread_condattr_t ca;
+    int64_t now = ratelimit_now_ns();
 
-    rl->rate = opt && opt->rate > 0 ? opt->rate : 0;
-    rl->burst = opt && opt->burst >= 1 ? opt->burst : 1;
-    rl->recovery_ns = (int64_t)(opt && opt->recovery_ms ? opt->recovery_ms : 10000) * 1000000;
-    rl->min_fraction =
-        opt && opt->min_fraction > 0 && opt->min_fraction <= 1 ? opt->min_fraction : 0.125;
-    rl->level = rl->burst;
-    rl->eff_rate = rl->rate;
-    rl->last_ns = ratelimit_now_ns();
+    if (opt)
+        o = *opt;
+    rl->rate = o.rate > 0 ? o.rate : 0;
+    rl->change_rate = o.change_rate > 0 ? o.change_rate : 0;
+    rl->read_yield_ns = (int64_t)(o.read_yield_ms ? o.read_yield_ms : 2000) * 1000000;
+    rl->hold_ns = (int64_t)(o.hold_ms ? o.hold_ms : 1000) * 1000000;
+    ratepolicy_bucket_init(&rl->req, o.burst, now);
+    ratepolicy_bucket_init(
+        &rl->chg,
+        o.change_burst >= 1 ? o.change_burst : (rl->change_rate > 2 ? rl->change_rate : 2), now);
+    if (rl->rate > 0)
+        ratepolicy_cubic_init(&rl->cubic, rl->rate, o.recovery_ms, o.min_fraction, o.beta, now);
     pthread_mutex_init(&rl->lock, NULL);
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&rl->cond, &ca);
+    pthread_condattr_destroy(&ca);
     return rl;
 }
 
@@ -60,24 +78,38 @@ void ratelimit_destroy(struct ratelimit *rl)
 {
     if (!rl)
         return;
+    pthread_cond_destroy(&rl->cond);
     pthread_mutex_destroy(&rl->lock);
     free(rl);
 }
 
-/* Bring level and eff_rate up to now. Lock held. */
+/* The allowed rates at now. Lock held. */
+static void rates_at(const struct ratelimit *rl, int64_t now, double *r, double *cr)
+{
+    double f = 1;
+
+    *r = rl->rate;
+    if (rl->rate > 0) {
+        *r = ratepolicy_cubic_rate(&rl->cubic, now);
+        f = *r / rl->rate;
+    }
+    *cr = rl->change_rate * f;
+}
+
+/* Bring both buckets up to now; give back a reservation nobody used in time. Lock held. */
 static void refill(struct ratelimit *rl, int64_t now)
 {
-    if (now > rl->last_ns) {
-        rl->level += (double)(now - rl->last_ns) * rl->eff_rate / (double)NS_PER_S;
-        if (rl->level > rl->burst)
-            rl->level = rl->burst;
-        rl->last_ns = now;
-    }
-    while (rl->eff_rate < rl->rate && now - rl->last_step_ns >= rl->recovery_ns) {
-        rl->eff_rate *= 2;
-        if (rl->eff_rate > rl->rate)
-            rl->eff_rate = rl->rate;
-        rl->last_step_ns += rl->recovery_ns;
+    double r, cr;
+
+    rates_at(rl, now, &r, &cr);
+    if (rl->rate > 0)
+        ratepolicy_bucket_refill(&rl->req, r, now);
+    if (rl->change_rate > 0)
+        ratepolicy_bucket_refill(&rl->chg, cr, now);
+    if (rl->held && now >= rl->held_until) {
+        rl->held = 0;
+        ratepolicy_bucket_give(&rl->req, 1);
+        pthread_cond_broadcast(&rl->cond);
     }
 }
 
@@ -89,93 +121,176 @@ static void sleep_until(int64_t t)
         ;
 }
 
-enum rc_code ratelimit_acquire(struct ratelimit *rl, int64_t deadline_ns, int64_t *waited_ns)
+static void wait_cond_until(struct ratelimit *rl, int64_t t)
 {
-    int64_t now, wait = 0;
-    double w;
+    struct timespec ts = {.tv_sec = t / NS_PER_S, .tv_nsec = t % NS_PER_S};
+
+    pthread_cond_timedwait(&rl->cond, &rl->lock, &ts);
+}
+
+/* A read waits while writes are ahead of it, at most read_yield_ns and not past the
+ * deadline. Lock held. */
+static void yield_to_writes(struct ratelimit *rl, int64_t deadline_ns)
+{
+    int64_t start = ratelimit_now_ns(), until = start + rl->read_yield_ns;
+
+    if (deadline_ns && deadline_ns < until)
+        until = deadline_ns;
+    for (;;) {
+        int64_t now = ratelimit_now_ns(), wake = until;
+        refill(rl, now);
+        if ((!rl->writers && !rl->held) || now >= until)
+            return;
+        if (rl->held && rl->held_until < wake)
+            wake = rl->held_until;
+        wait_cond_until(rl, wake);
+    }
+}
+
+/* Leave the writers' count after sleeping until a reserved time. */
+static void writer_done(struct ratelimit *rl)
+{
+    pthread_mutex_lock(&rl->lock);
+    rl->writers--;
+    pthread_cond_broadcast(&rl->cond);
+    pthread_mutex_unlock(&rl->lock);
+}
+
+enum rc_code ratelimit_acquire(struct ratelimit *rl, enum ratelimit_class cls, unsigned changes,
+                               int64_t deadline_ns, int64_t *waited_ns)
+{
+    int64_t now, wait = 0, wc = 0;
+    double r, cr;
+    int write = cls == RATELIMIT_WRITE, use_held;
 
     if (waited_ns)
         *waited_ns = 0;
-    if (rl->rate <= 0)
+    if (rl->rate <= 0 && (rl->change_rate <= 0 || !write || !changes))
         return RC_OK;
     pthread_mutex_lock(&rl->lock);
+    if (!write)
+        yield_to_writes(rl, deadline_ns);
     now = ratelimit_now_ns();
     refill(rl, now);
-    if (rl->level < 1) {
-        /* Round up, plus a microsecond, so the reserved time is never early. */
-        w = (1 - rl->level) * (double)NS_PER_S / rl->eff_rate;
-        wait = (int64_t)w;
-        if ((double)wait < w)
-            wait++;
-        wait += 1000;
-        if (deadline_ns && now + wait > deadline_ns) {
-            pthread_mutex_unlock(&rl->lock);
-            return RC_UNAVAILABLE;
-        }
+    rates_at(rl, now, &r, &cr);
+    use_held = write && rl->held;
+    if (rl->rate > 0 && !use_held)
+        wait = ratepolicy_bucket_wait(&rl->req, r, 1);
+    if (write && changes && rl->change_rate > 0)
+        wc = ratepolicy_bucket_wait(&rl->chg, cr, changes);
+    if (wc > wait)
+        wait = wc;
+    if (wait > 0 && wait < INT64_MAX - now - SLACK_NS)
+        wait += SLACK_NS;
+    if (wait >= INT64_MAX - now || (deadline_ns && now + wait > deadline_ns)) {
+        pthread_mutex_unlock(&rl->lock);
+        return RC_UNAVAILABLE;
     }
-    rl->level -= 1;
+    if (use_held) {
+        rl->held = 0;
+        pthread_cond_broadcast(&rl->cond);
+    } else if (rl->rate > 0) {
+        ratepolicy_bucket_take(&rl->req, r, 1);
+    }
+    if (write && changes && rl->change_rate > 0)
+        ratepolicy_bucket_take(&rl->chg, cr, changes);
+    if (rl->rate > 0)
+        ratepolicy_cubic_sent(&rl->cubic, now + wait);
+    if (write && wait > 0)
+        rl->writers++;
     pthread_mutex_unlock(&rl->lock);
-    if (wait > 0)
+    if (wait > 0) {
         sleep_until(now + wait);
+        if (write)
+            writer_done(rl);
+    }
     if (waited_ns)
         *waited_ns = wait;
     return RC_OK;
 }
 
-void ratelimit_wait_available(struct ratelimit *rl)
+void ratelimit_reserve_write(struct ratelimit *rl)
 {
+    int64_t now, wait = 0;
+    double r, cr;
+
+    if (rl->rate <= 0 && rl->change_rate <= 0)
+        return;
+    pthread_mutex_lock(&rl->lock);
+    now = ratelimit_now_ns();
+    refill(rl, now);
+    rates_at(rl, now, &r, &cr);
+    if (rl->rate > 0 && !rl->held) {
+        wait = ratepolicy_bucket_take(&rl->req, r, 1);
+        if (wait > 0)
+            wait += SLACK_NS;
+        rl->held = 1;
+        if (wait > 0)
+            rl->writers++;
+    }
+    rl->held_until = now + wait + rl->hold_ns;
+    pthread_mutex_unlock(&rl->lock);
+    if (wait > 0) {
+        sleep_until(now + wait);
+        writer_done(rl);
+    }
+    /* The change bucket out of debt: a write of one set's DELETE + CREATE could go. */
     for (;;) {
-        int64_t now, wait;
-        if (rl->rate <= 0)
-            return;
+        int64_t wc = 0;
         pthread_mutex_lock(&rl->lock);
         now = ratelimit_now_ns();
         refill(rl, now);
-        if (rl->level >= 1) {
-            pthread_mutex_unlock(&rl->lock);
-            return;
-        }
-        wait = (int64_t)((1 - rl->level) * (double)NS_PER_S / rl->eff_rate) + 1000;
+        rates_at(rl, now, &r, &cr);
+        if (rl->change_rate > 0)
+            wc = ratepolicy_bucket_wait(&rl->chg, cr, 2);
+        if (rl->held && rl->held_until < now + wc + rl->hold_ns)
+            rl->held_until = now + wc + rl->hold_ns;
         pthread_mutex_unlock(&rl->lock);
-        sleep_until(now + wait);
+        if (wc <= 0)
+            return;
+        sleep_until(now + wc + SLACK_NS);
     }
 }
 
 void ratelimit_throttled(struct ratelimit *rl)
 {
-    int64_t now, hold;
-    double floor_rate;
+    int64_t now;
 
     if (rl->rate <= 0)
         return;
     pthread_mutex_lock(&rl->lock);
     now = ratelimit_now_ns();
     refill(rl, now);
-    hold = (int64_t)((double)NS_PER_S / rl->eff_rate);
-    if (hold < NS_PER_S)
-        hold = NS_PER_S;
-    if (!rl->last_throttle_ns || now - rl->last_throttle_ns >= hold) {
-        floor_rate = rl->rate * rl->min_fraction;
-        rl->eff_rate /= 2;
-        if (rl->eff_rate < floor_rate)
-            rl->eff_rate = floor_rate;
-        rl->last_throttle_ns = now;
+    if (ratepolicy_cubic_throttled(&rl->cubic, now)) {
+        /* no saved burst survives a cut: the account's bucket is empty now */
+        if (rl->req.level > 0)
+            rl->req.level = 0;
+        if (rl->chg.level > 0)
+            rl->chg.level = 0;
     }
-    rl->last_step_ns = now; /* recovery starts over after every report */
-    if (rl->level > 0)
-        rl->level = 0;
     pthread_mutex_unlock(&rl->lock);
 }
 
 double ratelimit_rate(struct ratelimit *rl)
 {
-    double r;
+    double r, cr;
 
     if (rl->rate <= 0)
         return 0;
     pthread_mutex_lock(&rl->lock);
-    refill(rl, ratelimit_now_ns());
-    r = rl->eff_rate;
+    rates_at(rl, ratelimit_now_ns(), &r, &cr);
     pthread_mutex_unlock(&rl->lock);
     return r;
+}
+
+double ratelimit_change_rate(struct ratelimit *rl)
+{
+    double r, cr;
+
+    if (rl->change_rate <= 0)
+        return 0;
+    pthread_mutex_lock(&rl->lock);
+    rates_at(rl, ratelimit_now_ns(), &r, &cr);
+    pthread_mutex_unlock(&rl->lock);
+    return cr;
 }

@@ -1,20 +1,25 @@
 /*
- * ratelimit.h: a client-side token bucket shared by every Route 53 call of a process, so the
- * service stays under the account's API rate (ROUTE53.md "Limits": the rate is shared by every
- * tool in the account, so stay configurable and conservative).
+ * ratelimit.h: the client-side limiter shared by every Route 53 call of a process, so the
+ * service stays under the account's limits (ROUTE53.md "Limits": a request bucket and, since
+ * 2026, a separate budget of record changes, both shared by every tool in the account; so
+ * stay configurable, conservative and adaptive).
  *
- * The bucket holds up to `burst` tokens and refills at `rate` tokens per second; it starts
- * full. Each call takes one token. A caller that finds the bucket empty reserves the next
- * token (the level goes negative) and sleeps until its reserved time, so waiters are served in
- * arrival order without a condition variable, and n calls after the burst are spaced exactly
- * 1/rate apart.
+ * Two token buckets (arithmetic in aws/ratepolicy.h):
+ *   requests  every call takes one token: `rate` per second up to `burst`;
+ *   changes   a write (ChangeResourceRecordSets) also takes one token per Change element:
+ *             `change_rate` per second up to `change_burst` (off when change_rate <= 0). A
+ *             batch larger than the bucket goes when it is full and leaves it in debt.
+ * A caller reserves what it needs at once (waiters are served in arrival order) and sleeps
+ * until its reserved time, outside the lock.
  *
- * Throttle feedback, kept simple: ratelimit_throttled() (called when Route 53 answered
- * Throttling) halves the effective rate, not below rate * min_fraction, and drops any saved
- * burst (level := min(level, 0)). Reports within one hold period (max(1 s, one token
- * interval)) of the last halving count once, so a burst of throttled replies halves once.
- * After recovery_ms without a throttle report the effective rate doubles again, step by step,
- * up to the configured rate.
+ * Adaptive: ratelimit_throttled() (Route 53 answered Throttling) cuts the allowed rate at
+ * once, multiplicatively, and it climbs back along a CUBIC curve to `rate`
+ * (ratepolicy_cubic). The change budget follows by the same factor: a Throttling answer does
+ * not say which bucket ran dry.
+ *
+ * Writes first: reads (listings, GetChange, GetHostedZone) wait while a write waits for its
+ * tokens or holds a reservation (ratelimit_reserve_write), at most read_yield_ms per call, so
+ * a long listing (a resync) cannot take every token between a committer's pace and its write.
  *
  * Times are CLOCK_MONOTONIC nanoseconds (ratelimit_now_ns()).
  * Thread-safety: every function may be called from any thread at once, except
@@ -28,36 +33,56 @@
 #include "util/rc.h"
 
 struct ratelimit_options {
-    double rate;          /* tokens per second; <= 0: unlimited (acquire never waits) */
-    double burst;         /* bucket capacity; values below 1 mean 1 */
-    unsigned recovery_ms; /* 0: 10000 */
-    double min_fraction;  /* floor of the reduced rate as a fraction of rate; 0: 0.125 */
+    double rate;            /* requests per second; <= 0: unlimited (never waits) */
+    double burst;           /* request bucket capacity; values below 1 mean 1 */
+    double change_rate;     /* record changes per second; <= 0: no change budget */
+    double change_burst;    /* change bucket capacity; < 1: max(2, change_rate) */
+    unsigned recovery_ms;   /* a cut at `rate` climbs back in this long; 0: 10000 */
+    double min_fraction;    /* floor of the cut rate as a fraction of rate; 0: 0.1 */
+    double beta;            /* the cut: rate *= beta; 0: 0.7 */
+    unsigned read_yield_ms; /* longest a read waits for writes; 0: 2000 */
+    unsigned hold_ms;       /* a reservation unused this long is given back; 0: 1000 */
+};
+
+enum ratelimit_class {
+    RATELIMIT_READ,  /* yields to writes */
+    RATELIMIT_WRITE, /* ChangeResourceRecordSets */
 };
 
 struct ratelimit;
 
 /* Never NULL. */
 struct ratelimit *ratelimit_create(const struct ratelimit_options *opt);
-/* NULL is fine. No thread may be inside ratelimit_acquire. */
+/* NULL is fine. No thread may be inside any other function. */
 void ratelimit_destroy(struct ratelimit *rl);
 
 /*
- * Take one token, sleeping until it is available. deadline_ns: CLOCK_MONOTONIC time after
- * which the caller would rather fail; 0 means no deadline. When the token could only be had
- * after the deadline nothing is taken and RC_UNAVAILABLE is returned at once (no sleep).
- * *waited_ns (may be NULL) receives the time reserved to wait (0 when a token was ready).
+ * Take one request token and, for a write, `changes` change tokens, sleeping until they are
+ * available (a write uses the reservation of ratelimit_reserve_write when one is held).
+ * deadline_ns: CLOCK_MONOTONIC time after which the caller would rather fail; 0 means no
+ * deadline. When the tokens could only be had after the deadline nothing is taken and
+ * RC_UNAVAILABLE is returned at once (no sleep). *waited_ns (may be NULL) receives the time
+ * waited (0 when the tokens were ready).
  */
-enum rc_code ratelimit_acquire(struct ratelimit *rl, int64_t deadline_ns, int64_t *waited_ns);
+enum rc_code ratelimit_acquire(struct ratelimit *rl, enum ratelimit_class cls, unsigned changes,
+                               int64_t deadline_ns, int64_t *waited_ns);
 
-/* Sleep until a token is available, without taking it (a group committer waits here, then
- * merges everything that arrived meanwhile into the call that takes the token). */
-void ratelimit_wait_available(struct ratelimit *rl);
+/*
+ * A writer is about to write: reserve a request token for it, sleeping until there is one,
+ * and wait until the change bucket is out of debt (holds min(2, change_burst)). Reads yield
+ * while the reservation is held. The next write acquire uses it; unused, it is given back
+ * after hold_ms. A group committer calls this before draining its queue, so whatever arrives
+ * meanwhile joins the call, and no read can take the token in between.
+ */
+void ratelimit_reserve_write(struct ratelimit *rl);
 
-/* Route 53 throttled us: slow down as described above. */
+/* Route 53 answered Throttling: cut the allowed rate (see above). */
 void ratelimit_throttled(struct ratelimit *rl);
 
-/* The effective rate now (tokens/s; <= 0 when unlimited). */
+/* The allowed request rate now (tokens/s; <= 0 when unlimited). */
 double ratelimit_rate(struct ratelimit *rl);
+/* The allowed change rate now (changes/s; <= 0 when there is no change budget). */
+double ratelimit_change_rate(struct ratelimit *rl);
 
 /* CLOCK_MONOTONIC in nanoseconds. */
 int64_t ratelimit_now_ns(void);

@@ -49,6 +49,8 @@ struct awsretry *awsretry_create(const struct awsretry_options *opt)
         r->opt.max_attempts = AWSRETRY_DEFAULT_MAX_ATTEMPTS;
     if (!r->opt.base_ms)
         r->opt.base_ms = AWSRETRY_DEFAULT_BASE_MS;
+    if (!r->opt.throttle_base_ms)
+        r->opt.throttle_base_ms = AWSRETRY_DEFAULT_THROTTLE_BASE_MS;
     if (!r->opt.max_backoff_ms)
         r->opt.max_backoff_ms = AWSRETRY_DEFAULT_MAX_BACKOFF_MS;
     if (!r->opt.quota)
@@ -85,9 +87,10 @@ void awsretry_call_begin(struct awsretry *r, struct awsretry_call *call)
     call->acquired = 0;
 }
 
-unsigned awsretry_backoff_cap_ms(const struct awsretry *r, unsigned attempt)
+unsigned awsretry_backoff_cap_ms(const struct awsretry *r, enum awsretry_kind kind,
+                                 unsigned attempt)
 {
-    uint64_t cap = r->opt.base_ms;
+    uint64_t cap = kind == AWSRETRY_THROTTLE ? r->opt.throttle_base_ms : r->opt.base_ms;
     unsigned i;
 
     for (i = 1; i < attempt && cap < r->opt.max_backoff_ms; i++)
@@ -95,8 +98,17 @@ unsigned awsretry_backoff_cap_ms(const struct awsretry *r, unsigned attempt)
     return cap < r->opt.max_backoff_ms ? (unsigned)cap : r->opt.max_backoff_ms;
 }
 
+unsigned awsretry_delay_ms(unsigned jittered_ms, long retry_after_ms)
+{
+    uint64_t most = (uint64_t)jittered_ms + AWSRETRY_RETRY_AFTER_SLACK_MS;
+
+    if (retry_after_ms < 0 || (uint64_t)retry_after_ms <= jittered_ms)
+        return jittered_ms;
+    return (unsigned)((uint64_t)retry_after_ms < most ? (uint64_t)retry_after_ms : most);
+}
+
 int awsretry_on_failure(struct awsretry *r, struct awsretry_call *call, enum awsretry_kind kind,
-                        unsigned *delay_ms)
+                        long retry_after_ms, unsigned *delay_ms)
 {
     unsigned cost = kind == AWSRETRY_TIMEOUT ? r->opt.timeout_cost : r->opt.retry_cost;
     unsigned cap;
@@ -107,7 +119,7 @@ int awsretry_on_failure(struct awsretry *r, struct awsretry_call *call, enum aws
     call->attempts++;
     if (call->attempts >= r->opt.max_attempts)
         return 0;
-    cap = awsretry_backoff_cap_ms(r, call->attempts);
+    cap = awsretry_backoff_cap_ms(r, kind, call->attempts);
     pthread_mutex_lock(&r->lock);
     if (r->opt.disable_quota || r->quota >= cost) {
         if (!r->opt.disable_quota) {
@@ -119,7 +131,7 @@ int awsretry_on_failure(struct awsretry *r, struct awsretry_call *call, enum aws
             u = 0.0;
         if (u >= 1.0)
             u = 0.999999;
-        *delay_ms = (unsigned)(u * (double)cap);
+        *delay_ms = awsretry_delay_ms((unsigned)(u * (double)cap), retry_after_ms);
         ok = 1;
     }
     pthread_mutex_unlock(&r->lock);

@@ -43,7 +43,6 @@
 #define POOL_MAX 8
 #define HEADER_CAP (64 * 1024)
 #define ID_MAX 128
-#define MAX_PAGES 10000
 
 /* --- small helpers ------------------------------------------------------------------------ */
 
@@ -68,6 +67,7 @@ struct r53_client {
     struct awscred_provider *provider;
     char *akid, *secret, *token; /* static credentials (wiped on destroy) */
     long connect_timeout_ms, timeout_ms, call_timeout_ms;
+    size_t list_max_per_name;
     struct ratelimit *rl;
     int own_rl;
     struct awsretry *retry;
@@ -79,7 +79,7 @@ struct r53_client {
     /* counters (relaxed atomics) */
     atomic_uint_fast64_t calls[R53_CALL__COUNT][R53_OUTCOME__COUNT];
     atomic_uint_fast64_t attempts, retries, throttles, transport_errors, timeouts, ratelimit_waits,
-        ratelimit_wait_ms;
+        ratelimit_wait_ms, retry_wait_ms, changes;
 };
 
 static void count(atomic_uint_fast64_t *a, uint64_t n)
@@ -171,18 +171,23 @@ enum rc_code r53_client_create(const struct r53_client_options *opt, struct r53_
     c->timeout_ms = opt->timeout_ms ? (long)opt->timeout_ms : R53_DEFAULT_TIMEOUT_MS;
     c->call_timeout_ms =
         opt->call_timeout_ms ? (long)opt->call_timeout_ms : R53_DEFAULT_CALL_TIMEOUT_MS;
+    c->list_max_per_name =
+        opt->list_max_per_name ? opt->list_max_per_name : R53_DEFAULT_LIST_MAX_PER_NAME;
     if (opt->ratelimit) {
         c->rl = opt->ratelimit;
     } else {
         memset(&rlo, 0, sizeof(rlo));
         rlo.rate = opt->rps == 0 ? R53_DEFAULT_RPS : opt->rps;
         rlo.burst = opt->burst == 0 ? R53_DEFAULT_RPS : opt->burst;
+        rlo.change_rate = opt->change_rps;
+        rlo.change_burst = opt->change_burst;
         c->rl = ratelimit_create(&rlo);
         c->own_rl = 1;
     }
     memset(&ro, 0, sizeof(ro));
     ro.max_attempts = opt->max_attempts ? opt->max_attempts : R53_DEFAULT_MAX_ATTEMPTS;
     ro.base_ms = opt->retry_base_ms;
+    ro.throttle_base_ms = opt->retry_throttle_base_ms;
     ro.max_backoff_ms = opt->retry_max_backoff_ms;
     ro.disable_quota = opt->disable_retry_quota;
     c->retry = awsretry_create(&ro);
@@ -263,7 +268,28 @@ struct resp {
     int toobig;
     size_t header_bytes;
     char request_id[128];
+    long retry_after_ms; /* x-amz-retry-after; -1: none */
 };
+
+/* "x-amz-retry-after: <ms>" (digits only, at most an hour): the value, else -1. */
+static long parse_retry_after(const char *v, size_t n)
+{
+    long ms = 0;
+    size_t i = 0;
+
+    while (i < n && (v[i] == ' ' || v[i] == '\t'))
+        i++;
+    if (i == n)
+        return -1;
+    for (; i < n && v[i] >= '0' && v[i] <= '9'; i++) {
+        ms = ms * 10 + (v[i] - '0');
+        if (ms > 3600000)
+            return -1;
+    }
+    while (i < n && (v[i] == '\r' || v[i] == '\n' || v[i] == ' ' || v[i] == '\t'))
+        i++;
+    return i == n ? ms : -1;
+}
 
 static size_t on_body(char *ptr, size_t size, size_t nmemb, void *arg)
 {
@@ -288,6 +314,9 @@ static size_t on_header(char *ptr, size_t size, size_t nmemb, void *arg)
     r->header_bytes += n;
     if (r->header_bytes > HEADER_CAP)
         return 0;
+    l = sizeof("x-amz-retry-after:") - 1;
+    if (n > l && strncasecmp(ptr, "x-amz-retry-after:", l) == 0)
+        r->retry_after_ms = parse_retry_after(ptr + l, n - l);
     for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         l = strlen(names[i]);
         if (n > l && strncasecmp(ptr, names[i], l) == 0) {
@@ -310,6 +339,7 @@ static size_t on_header(char *ptr, size_t size, size_t nmemb, void *arg)
 
 struct req {
     enum r53_call_kind kind;
+    unsigned changes;   /* Change elements (ChangeResourceRecordSets) */
     const char *method; /* "GET" or "POST" */
     char path[256];     /* decoded == wire: only unreserved characters and '/' */
     char *query;        /* encoded, without '?', or NULL */
@@ -398,6 +428,16 @@ static void local_error(struct r53_error *err, enum r53_errcode kind, const char
 {
     err->kind = kind;
     snprintf(err->transport, sizeof(err->transport), "%s", text);
+}
+
+/* Set err for a bad response whose explanation may be longer than err->transport: the text
+ * goes to err->message. */
+static void bad_response(struct r53_error *err, const char *text)
+{
+    err->kind = R53_E_BAD_RESPONSE;
+    err->transport[0] = '\0';
+    free(err->message);
+    err->message = xstrdup(text);
 }
 
 enum attempt_result { ATTEMPT_OK, ATTEMPT_RETRYABLE, ATTEMPT_FATAL };
@@ -565,6 +605,16 @@ static enum r53_outcome outcome_of(enum rc_code rc, const struct r53_error *err)
 static const char *const call_names[R53_CALL__COUNT] = {"change_rrsets", "list_rrsets",
                                                         "get_change", "get_hosted_zone"};
 
+/* The backoff a retryable failure gets: throttling and PriorRequestNotComplete the long one. */
+static enum awsretry_kind retry_kind(const struct r53_error *err)
+{
+    if (r53xml_error_is_throttle(err) || err->kind == R53_E_PRIOR_REQUEST_NOT_COMPLETE)
+        return AWSRETRY_THROTTLE;
+    if (err->kind == R53_E_TIMEOUT || err->kind == R53_E_TRANSPORT)
+        return AWSRETRY_TIMEOUT;
+    return AWSRETRY_ERROR;
+}
+
 /* Reset err for a new attempt, keeping what accumulates over a call. */
 static void error_reset_attempt(struct r53_error *err)
 {
@@ -596,10 +646,13 @@ static enum rc_code perform_call(struct r53_client *c, const struct req *rq, str
     deadline = start + (int64_t)c->call_timeout_ms * 1000000;
     awsretry_call_begin(c->retry, &rcall);
     memset(&rs, 0, sizeof(rs));
+    rs.retry_after_ms = -1;
     for (;;) {
         /* On a retry that cannot start (no token or no time left before the call deadline),
          * err keeps describing the last attempt: that is the failure the caller sees. */
-        if (ratelimit_acquire(c->rl, deadline, &waited) != RC_OK) {
+        if (ratelimit_acquire(c->rl,
+                              rq->kind == R53_CALL_CHANGE_RRSETS ? RATELIMIT_WRITE : RATELIMIT_READ,
+                              rq->changes, deadline, &waited) != RC_OK) {
             if (!err->attempts)
                 local_error(err, R53_E_RATELIMIT,
                             "rate limiter: no token before the call deadline");
@@ -621,6 +674,7 @@ static enum rc_code perform_call(struct r53_client *c, const struct req *rq, str
         error_reset_attempt(err);
         buf_release(&rs.body);
         memset(&rs, 0, sizeof(rs));
+        rs.retry_after_ms = -1;
         tmo = c->timeout_ms < remaining ? c->timeout_ms : remaining;
         if (!h && !(h = handle_get(c))) {
             local_error(err, R53_E_TRANSPORT, "curl_easy_init failed");
@@ -628,6 +682,7 @@ static enum rc_code perform_call(struct r53_client *c, const struct req *rq, str
         }
         if (err->attempts > 0)
             count(&c->retries, 1);
+        count(&c->changes, rq->changes);
         err->attempts++;
         ar = attempt(c, h, rq, tmo, &rs, err);
         if (ar == ATTEMPT_OK) {
@@ -639,24 +694,21 @@ static enum rc_code perform_call(struct r53_client *c, const struct req *rq, str
             awsretry_on_done(c->retry, &rcall, 0);
             break;
         }
-        if (!awsretry_on_failure(c->retry, &rcall,
-                                 err->kind == R53_E_TIMEOUT || err->kind == R53_E_TRANSPORT
-                                     ? AWSRETRY_TIMEOUT
-                                     : AWSRETRY_ERROR,
-                                 &delay))
+        if (!awsretry_on_failure(c->retry, &rcall, retry_kind(err), rs.retry_after_ms, &delay))
             break;
         now = ratelimit_now_ns();
         if (now + (int64_t)delay * 1000000 >= deadline)
             break;
         if (log_enabled(LOG_INFO)) {
             log_info("event=r53_retry op=%s attempt=%u kind=%s http=%d code=%s message=%s "
-                     "delay_ms=%u",
+                     "retry_after_ms=%ld delay_ms=%u",
                      call_names[rq->kind], err->attempts, r53xml_errcode_name(err->kind),
                      err->http_status,
                      log_quote(err->code ? err->code : "", code_q, sizeof(code_q)),
                      log_quote(err->message ? err->message : err->transport, msg_q, sizeof(msg_q)),
-                     delay);
+                     rs.retry_after_ms, delay);
         }
+        count(&c->retry_wait_ms, delay);
         if (delay)
             sleep_ms(delay);
     }
@@ -787,6 +839,7 @@ enum rc_code r53_change_rrsets(struct r53_client *c, const char *zone_id,
     snprintf(rq.path, sizeof(rq.path), "/2013-04-01/hostedzone/%s/rrset/", id);
     rq.body = xml;
     rq.body_len = xml_len;
+    rq.changes = (unsigned)n;
     rc = perform_call(c, &rq, &body, e);
     if (rc == RC_OK &&
         r53xml_parse_change_info(body.p, body.len, out, detail, sizeof(detail)) != RC_OK) {
@@ -862,19 +915,64 @@ static int name_eq(const char *a, const char *b)
     return la == lb && strncasecmp(a, b, la) == 0;
 }
 
-static int str_eq_null(const char *a, const char *b)
+/* "name=... type=... identifier=..." of a listing position, for error texts. */
+static void describe_pos(char *out, size_t n, const char *name, const char *type, const char *id)
 {
-    return (!a && !b) || (a && b && strcmp(a, b) == 0);
+    snprintf(out, n, "name=%.260s%s%.16s%s%.140s", name ? name : "(start)", type ? " type=" : "",
+             type ? type : "", id ? " identifier=" : "", id ? id : "");
 }
 
-enum rc_code r53_list_all_rrsets_for_name(struct r53_client *c, const char *zone_id,
-                                          const char *name, struct r53_rrset_page *out,
-                                          struct r53_error *err)
+/* Is page (requested at sname/stype/sid) in order, and does its next position advance past
+ * its last record? 0, or -1 with why. */
+static int page_advances(const struct r53_rrset_page *page, const char *sname, const char *stype,
+                         const char *sid, char *why, size_t n)
+{
+    const char *pn = sname, *pt = stype, *pi = sid; /* the last position seen */
+    char a[512], b[512];
+
+    for (size_t i = 0; i < page->n; i++) {
+        const struct r53_rrset *r = &page->rrsets[i];
+        /* the first record may be the start itself; every later one must sort after */
+        int c = r53xml_list_order_cmp(r->name, r->type, r->set_identifier, pn, pt, pi);
+        if (c < 0 || (c == 0 && i > 0)) {
+            describe_pos(a, sizeof(a), r->name, r->type, r->set_identifier);
+            describe_pos(b, sizeof(b), pn, pt, pi);
+            snprintf(why, n, "record %zu (%s) does not sort after %s", i + 1, a, b);
+            return -1;
+        }
+        pn = r->name;
+        pt = r->type;
+        pi = r->set_identifier;
+    }
+    if (!page->is_truncated)
+        return 0;
+    if (!page->n) {
+        snprintf(why, n, "a truncated page holds no record");
+        return -1;
+    }
+    if (!page->next_type && page->next_identifier) {
+        snprintf(why, n, "NextRecordIdentifier without NextRecordType");
+        return -1;
+    }
+    if (r53xml_list_order_cmp(page->next_name, page->next_type, page->next_identifier, pn, pt,
+                              pi) <= 0) {
+        describe_pos(a, sizeof(a), page->next_name, page->next_type, page->next_identifier);
+        describe_pos(b, sizeof(b), pn, pt, pi);
+        snprintf(why, n, "the next position (%s) does not sort after its last record (%s)", a, b);
+        return -1;
+    }
+    return 0;
+}
+
+/* Every record set of name (and type, unless NULL): r53_list_all_rrsets_for_name(_type). */
+static enum rc_code list_all(struct r53_client *c, const char *zone_id, const char *name,
+                             const char *type, struct r53_rrset_page *out, struct r53_error *err)
 {
     struct r53_error local;
     struct r53_error *e = err ? err : &local;
     struct r53_rrset_page all = {0}, page = {0};
     char *wanted = NULL, *sname = NULL, *stype = NULL, *sid = NULL;
+    char why[1200], at[512], msg[sizeof(why) + sizeof(at) + 128];
     size_t cap = 0, i, pages = 0;
     int done = 0;
     enum rc_code rc = RC_OK;
@@ -887,45 +985,50 @@ enum rc_code r53_list_all_rrsets_for_name(struct r53_client *c, const char *zone
     }
     wanted = r53xml_decode_name(name);
     sname = xstrdup(name);
+    stype = type ? xstrdup(type) : NULL;
     while (!done) {
         rc = r53_list_rrsets(c, zone_id, sname, stype, sid, R53_LIST_MAX_ITEMS, &page, e);
         if (rc != RC_OK)
             goto out;
         pages++;
+        if (page_advances(&page, sname, stype, sid, why, sizeof(why))) {
+            /* A page out of order or a cycle would never end: stop, naming the page. */
+            describe_pos(at, sizeof(at), sname, stype, sid);
+            snprintf(msg, sizeof(msg), "ListResourceRecordSets page %zu (%s) does not advance: %s",
+                     pages, at, why);
+            bad_response(e, msg);
+            rc = RC_UPSTREAM;
+            goto out;
+        }
         for (i = 0; i < page.n && !done; i++) {
-            if (!name_eq(page.rrsets[i].name, wanted)) {
-                done = 1; /* sorted past the name: everything after is other names */
+            if (!name_eq(page.rrsets[i].name, wanted) ||
+                (type && strcmp(page.rrsets[i].type, type) != 0)) {
+                done = 1; /* sorted past: everything after is other names or types */
                 break;
+            }
+            if (all.n >= c->list_max_per_name) {
+                snprintf(msg, sizeof(msg),
+                         "more than %zu record sets under %s%s%s: listing stopped (Route 53 "
+                         "allows 100 weighted sets per name and type)",
+                         c->list_max_per_name, name, type ? " type " : "", type ? type : "");
+                bad_response(e, msg);
+                rc = RC_UPSTREAM;
+                goto out;
             }
             all.rrsets = xgrow(all.rrsets, &cap, all.n + 1, sizeof(*all.rrsets));
             all.rrsets[all.n++] = page.rrsets[i];
             memset(&page.rrsets[i], 0, sizeof(page.rrsets[i])); /* moved */
         }
-        if (!page.is_truncated || !page.next_name || !name_eq(page.next_name, wanted))
+        if (!page.is_truncated || !name_eq(page.next_name, wanted) ||
+            (type && (!page.next_type || strcmp(page.next_type, type) != 0)))
             done = 1;
         if (!done) {
-            if (name_eq(page.next_name, sname) && str_eq_null(page.next_type, stype) &&
-                str_eq_null(page.next_identifier, sid)) {
-                local_error(e, R53_E_BAD_RESPONSE, "ListResourceRecordSets did not advance");
-                rc = RC_UPSTREAM;
-                goto out;
-            }
-            if (pages >= MAX_PAGES) {
-                local_error(e, R53_E_BAD_RESPONSE, "too many ListResourceRecordSets pages");
-                rc = RC_UPSTREAM;
-                goto out;
-            }
             free(sname);
             free(stype);
             free(sid);
             sname = xstrdup(page.next_name);
             stype = page.next_type ? xstrdup(page.next_type) : NULL;
             sid = page.next_identifier ? xstrdup(page.next_identifier) : NULL;
-            if (!stype && sid) {
-                local_error(e, R53_E_BAD_RESPONSE, "NextRecordIdentifier without a type");
-                rc = RC_UPSTREAM;
-                goto out;
-            }
         }
         r53xml_page_release(&page);
     }
@@ -940,6 +1043,29 @@ out:
     free(sid);
     r53xml_error_release(&local);
     return rc;
+}
+
+enum rc_code r53_list_all_rrsets_for_name(struct r53_client *c, const char *zone_id,
+                                          const char *name, struct r53_rrset_page *out,
+                                          struct r53_error *err)
+{
+    return list_all(c, zone_id, name, NULL, out, err);
+}
+
+enum rc_code r53_list_all_rrsets_for_name_type(struct r53_client *c, const char *zone_id,
+                                               const char *name, const char *type,
+                                               struct r53_rrset_page *out, struct r53_error *err)
+{
+    if (!type || !*type) {
+        struct r53_error local;
+        enum rc_code rc;
+        r53xml_error_init(&local);
+        memset(out, 0, sizeof(*out));
+        rc = invalid(c, R53_CALL_LIST_RRSETS, err ? err : &local, "a type is required");
+        r53xml_error_release(&local);
+        return rc;
+    }
+    return list_all(c, zone_id, name, type, out, err);
 }
 
 /* A GET of one resource by id: validate the id, call, parse the body with parse(). */
@@ -988,8 +1114,8 @@ static enum rc_code parse_zone(const char *xml, size_t len, void *out, char *d, 
 enum rc_code r53_get_change(struct r53_client *c, const char *change_id,
                             struct r53_change_info *out, struct r53_error *err)
 {
-    return get_by_id(c, R53_CALL_GET_CHANGE, "invalid change id", "/2013-04-01/change/",
-                     change_id, parse_change, out, sizeof(*out), err);
+    return get_by_id(c, R53_CALL_GET_CHANGE, "invalid change id", "/2013-04-01/change/", change_id,
+                     parse_change, out, sizeof(*out), err);
 }
 
 enum rc_code r53_get_hosted_zone(struct r53_client *c, const char *zone_id,
@@ -1034,6 +1160,9 @@ void r53_client_stats(struct r53_client *c, struct r53_client_stats *out)
     out->timeouts = load(&c->timeouts);
     out->ratelimit_waits = load(&c->ratelimit_waits);
     out->ratelimit_wait_ms = load(&c->ratelimit_wait_ms);
+    out->retry_wait_ms = load(&c->retry_wait_ms);
     out->retry_quota = awsretry_quota(c->retry);
     out->rate = ratelimit_rate(c->rl);
+    out->change_rate = ratelimit_change_rate(c->rl);
+    out->changes = load(&c->changes);
 }

@@ -6,7 +6,9 @@
  *
  * Every attempt of every call:
  *   1. takes a token from the rate limiter (shared by all calls of the client, or one the
- *      caller passes in to share between clients);
+ *      caller passes in to share between clients): ChangeResourceRecordSets as a write that
+ *      also takes one change token per Change element, every other call as a read that
+ *      yields to writes (aws/ratelimit.h);
  *   2. gets credentials (the provider, refreshed as needed, or the static ones) and signs the
  *      request fresh: SigV4 over host, x-amz-date and, with temporary credentials,
  *      x-amz-security-token; Content-Type: text/xml (POST) and User-Agent are sent unsigned;
@@ -14,9 +16,10 @@
  *      redirects; HTTP/1.1; http/https only; response bodies capped at
  *      R53XML_MAX_INPUT);
  *   4. on a retryable failure (r53xml_error_retryable: throttling, PriorRequestNotComplete,
- *      5xx, connection errors, timeouts) sleeps the standard-mode backoff (retry.h) and tries
- *      again, within max_attempts, the retry quota and the call deadline. Throttling replies
- *      also slow the rate limiter down (ratelimit_throttled).
+ *      5xx, connection errors, timeouts) sleeps the standard-mode backoff (retry.h: a 1 s base
+ *      after throttling and PriorRequestNotComplete, 100 ms otherwise, an x-amz-retry-after
+ *      header honoured) and tries again, within max_attempts, the retry quota and the call
+ *      deadline. Throttling replies also slow the rate limiter down (ratelimit_throttled).
  *
  * Errors: every call returns an rc_code and fills *err (when err is not NULL) with the
  * structured error of the last attempt (HTTP status, Code, all messages, RequestId, transport
@@ -60,6 +63,7 @@
 #define R53_DEFAULT_CONNECT_TIMEOUT_MS 5000
 #define R53_DEFAULT_TIMEOUT_MS 20000
 #define R53_DEFAULT_CALL_TIMEOUT_MS 120000
+#define R53_DEFAULT_LIST_MAX_PER_NAME 5000
 
 /* Zero/NULL fields take the defaults. */
 struct r53_client_options {
@@ -73,20 +77,26 @@ struct r53_client_options {
     struct awscred_provider *provider;
     const struct sigv4_creds *static_creds;
     /* Rate limit: a limiter to share (borrowed; must outlive the client), or, when NULL, an
-     * own one of rps requests/s (0: 5; < 0: unlimited) and burst (0: 5; < 1: 1). */
+     * own one of rps requests/s (0: 5; < 0: unlimited) and burst (0: 5; < 1: 1), and
+     * change_rps record changes/s (<= 0: no change budget) up to change_burst. */
     struct ratelimit *ratelimit;
     double rps;
     double burst;
-    unsigned connect_timeout_ms;   /* 0: 5000 */
-    unsigned timeout_ms;           /* one attempt, connect included; 0: 20000 */
-    unsigned call_timeout_ms;      /* a whole call: rate-limit waits, attempts and backoff;
-                                      0: 120000 */
-    unsigned max_attempts;         /* 0: 5 (1 = never retry) */
-    unsigned retry_base_ms;        /* 0: 100 */
-    unsigned retry_max_backoff_ms; /* 0: 20000 */
-    int disable_retry_quota;       /* nonzero: only max_attempts bounds retries */
-    const char *user_agent;        /* NULL: "r53reg/<version>" */
-    const char *ca_file;           /* NULL: the system CA store */
+    double change_rps;
+    double change_burst;
+    unsigned connect_timeout_ms;     /* 0: 5000 */
+    unsigned timeout_ms;             /* one attempt, connect included; 0: 20000 */
+    unsigned call_timeout_ms;        /* a whole call: rate-limit waits, attempts and backoff;
+                                        0: 120000 */
+    unsigned max_attempts;           /* 0: 5 (1 = never retry) */
+    unsigned retry_base_ms;          /* 0: 100 */
+    unsigned retry_throttle_base_ms; /* after throttling, PriorRequestNotComplete; 0: 1000 */
+    unsigned retry_max_backoff_ms;   /* 0: 20000 */
+    int disable_retry_quota;         /* nonzero: only max_attempts bounds retries */
+    const char *user_agent;          /* NULL: "r53reg/<version>" */
+    const char *ca_file;             /* NULL: the system CA store */
+    size_t list_max_per_name;        /* record sets a whole-name listing reads at most;
+                                        0: R53_DEFAULT_LIST_MAX_PER_NAME */
 };
 
 struct r53_client;
@@ -127,12 +137,22 @@ enum rc_code r53_list_rrsets(struct r53_client *c, const char *zone_id, const ch
  * Identifier back as name/type/identifier, and stopping at the first record whose name sorts
  * past name. Names compare case-insensitively, with or without the trailing dot, after octal
  * decoding ("*.example.com" matches "\052.example.com."). On success *out owns the records
- * (is_truncated 0, no next_*): release with r53xml_page_release(). Errors as for one page;
- * a server that repeats a page token yields R53_E_BAD_RESPONSE / RC_UPSTREAM.
+ * (is_truncated 0, no next_*): release with r53xml_page_release(). Errors as for one page, and
+ * R53_E_BAD_RESPONSE / RC_UPSTREAM, naming the page, when a listing would not end: a page
+ * whose records are out of ListResourceRecordSets order (r53xml_list_order_cmp) or whose next
+ * position does not sort after its last record (a page repeated, a cycle), a truncated page
+ * without records, or more than list_max_per_name record sets under the name (memory stays
+ * bounded by that cap and one page).
  */
 enum rc_code r53_list_all_rrsets_for_name(struct r53_client *c, const char *zone_id,
                                           const char *name, struct r53_rrset_page *out,
                                           struct r53_error *err);
+
+/* The same for the record sets of one name and type (start name=name&type=type, stop at the
+ * first record of another name or type). type is required (RC_BAD_REQUEST otherwise). */
+enum rc_code r53_list_all_rrsets_for_name_type(struct r53_client *c, const char *zone_id,
+                                               const char *name, const char *type,
+                                               struct r53_rrset_page *out, struct r53_error *err);
 
 /* GetChange: change_id "C123" or "/change/C123". */
 enum rc_code r53_get_change(struct r53_client *c, const char *change_id,
@@ -179,8 +199,11 @@ struct r53_client_stats {
     uint64_t timeouts;         /* attempts that timed out */
     uint64_t ratelimit_waits;  /* attempts that had to wait for a token */
     uint64_t ratelimit_wait_ms;
-    unsigned retry_quota; /* current retry quota level */
-    double rate;          /* the limiter's current effective rate (0: unlimited) */
+    uint64_t retry_wait_ms; /* backoff slept between attempts (as computed) */
+    unsigned retry_quota;   /* current retry quota level */
+    double rate;            /* the limiter's allowed request rate now (0: unlimited) */
+    double change_rate;     /* its allowed change rate now (0: no change budget) */
+    uint64_t changes;       /* Change elements sent (every attempt) */
 };
 
 /* A snapshot of the counters (each read atomically; the set is not one atomic snapshot).

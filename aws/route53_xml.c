@@ -377,6 +377,55 @@ char *r53xml_decode_name(const char *name)
     return out;
 }
 
+/* The ListResourceRecordSets sort key of a name: lowercase, escapes decoded, labels reversed
+ * and joined with dots, a trailing dot ("www.Example.com" -> "com.example.www."). */
+static char *list_name_key(const char *name)
+{
+    char *dec = r53xml_decode_name(name), *out;
+    size_t n = strlen(dec), o = 0;
+
+    out = xmalloc(n + 2);
+    if (n && dec[n - 1] == '.')
+        n--;
+    while (n > 0) {
+        size_t start = n;
+        while (start > 0 && dec[start - 1] != '.')
+            start--;
+        for (size_t i = start; i < n; i++)
+            out[o++] = (char)tolower((unsigned char)dec[i]);
+        out[o++] = '.';
+        n = start ? start - 1 : 0;
+    }
+    out[o] = '\0';
+    free(dec);
+    return out;
+}
+
+/* NULL sorts before everything; strings bytewise. */
+static int cmp_null_first(const char *a, const char *b)
+{
+    if (!a || !b)
+        return a ? 1 : b ? -1 : 0;
+    return strcmp(a, b);
+}
+
+int r53xml_list_order_cmp(const char *name_a, const char *type_a, const char *id_a,
+                          const char *name_b, const char *type_b, const char *id_b)
+{
+    char *ka = list_name_key(name_a), *kb = list_name_key(name_b);
+    int c = strcmp(ka, kb);
+
+    free(ka);
+    free(kb);
+    if (c)
+        return c < 0 ? -1 : 1;
+    c = cmp_null_first(type_a, type_b);
+    if (c)
+        return c < 0 ? -1 : 1;
+    c = cmp_null_first(id_a, id_b);
+    return c < 0 ? -1 : c > 0;
+}
+
 /* --- libxml2 plumbing --------------------------------------------------------------------- */
 
 static pthread_once_t xml_once = PTHREAD_ONCE_INIT;
@@ -1046,6 +1095,31 @@ static void add_message(struct r53_error *err, size_t *cap, char *msg)
     err->messages[err->nmessages++] = msg;
 }
 
+/*
+ * Does a top-level ", " before p separate two messages? Messages start with a capital
+ * ("Tried to ...", "RRSet with ...", "Invalid Resource Record ..."), but one message may
+ * carry a capitalised field label after ", " as well: "RRSet with DNS name x. and type A,
+ * SetIdentifier y cannot be created ...". A label is followed by a space, '=' or ':'.
+ */
+static int starts_message(const char *p)
+{
+    static const char *const labels[] = {"SetIdentifier", "Type",   "Name",          "TTL",
+                                         "Weight",        "Region", "Failover",      "Value",
+                                         "Action",        "Id",     "HealthCheckId", "DNS"};
+    size_t n = 0;
+
+    if (!isupper((unsigned char)*p))
+        return 0;
+    while (isalnum((unsigned char)p[n]))
+        n++;
+    if (p[n] != ' ' && p[n] != '=' && p[n] != ':')
+        return 1;
+    for (size_t i = 0; i < sizeof(labels) / sizeof(labels[0]); i++)
+        if (strlen(labels[i]) == n && strncmp(p, labels[i], n) == 0)
+            return 0;
+    return 1;
+}
+
 /* Split "[m1, m2]" (see the header); otherwise the one message. */
 static void split_bracketed(struct r53_error *err, size_t *cap, const char *msg)
 {
@@ -1076,7 +1150,7 @@ static void split_bracketed(struct r53_error *err, size_t *cap, const char *msg)
         else if (msg[i] == ']')
             depth--;
         else if (depth == 0 && msg[i] == ',' && msg[i + 1] == ' ' && i + 2 < len - 1 &&
-                 isupper((unsigned char)msg[i + 2])) {
+                 starts_message(msg + i + 2)) {
             add_message(err, cap, xstrndup(msg + start, i - start));
             start = i + 2;
             i++;
@@ -1167,17 +1241,30 @@ out:
     return rc;
 }
 
+/* Does m start with prefix and end with suffix (a trailing '.' allowed)? */
+static int framed_by(const char *m, const char *prefix, const char *suffix)
+{
+    size_t lm = strlen(m), lp = strlen(prefix), ls = strlen(suffix);
+
+    if (lm && m[lm - 1] == '.')
+        lm--;
+    return lm >= lp + ls && strncmp(m, prefix, lp) == 0 && strncmp(m + lm - ls, suffix, ls) == 0;
+}
+
 int r53xml_message_is_cas_conflict(const char *m)
 {
-    if (!m)
-        return 0;
-    if (strstr(m, "Tried to delete resource record set") &&
-        (strstr(m, "but the values provided do not match the current values") ||
-         strstr(m, "but it was not found")))
-        return 1;
-    if (strstr(m, "Tried to create resource record set") && strstr(m, "but it already exists"))
-        return 1;
-    return 0;
+    /* The whole message, start to end: a message that merely contains these words (two
+     * messages run together, say) is not a conflict. */
+    return m && (framed_by(m, "Tried to delete resource record set",
+                           "but the values provided do not match the current values") ||
+                 framed_by(m, "Tried to delete resource record set", "but it was not found") ||
+                 framed_by(m, "Tried to create resource record set", "but it already exists"));
+}
+
+int r53xml_message_is_ttl_conflict(const char *m)
+{
+    return m && framed_by(m, "RRSet with DNS name",
+                          "cannot be created as weighted sets must contain the same TTL");
 }
 
 int r53xml_error_is_cas_conflict(const struct r53_error *err)
@@ -1187,7 +1274,8 @@ int r53xml_error_is_cas_conflict(const struct r53_error *err)
     if (!err || err->kind != R53_E_INVALID_CHANGE_BATCH || err->nmessages == 0)
         return 0;
     for (i = 0; i < err->nmessages; i++)
-        if (!r53xml_message_is_cas_conflict(err->messages[i]))
+        if (!r53xml_message_is_cas_conflict(err->messages[i]) &&
+            !r53xml_message_is_ttl_conflict(err->messages[i]))
             return 0;
     return 1;
 }

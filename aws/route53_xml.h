@@ -259,22 +259,30 @@ void r53xml_error_release(struct r53_error *err);
  * timeout, ambiguous and attempts are left as they were). Roots: ErrorResponse (Error/Type,
  * Code, Message; RequestId), InvalidChangeBatch (Messages/Message..., Message?, RequestId)
  * and a bare Error. For Code InvalidChangeBatch in the ErrorResponse shape, a Message of the
- * form "[msg1, msg2]" is split into messages at top-level ", " followed by an uppercase
- * letter (the messages themselves hold bracketed lists and ", " in lowercase clauses).
+ * form "[msg1, msg2]" is split into messages at top-level ", " followed by a capitalised word
+ * that is not a field label (the messages themselves hold bracketed lists, ", " before
+ * lowercase clauses and ", SetIdentifier <id>").
  * Errors: RC_PARSE (as for responses, or an unknown root); err->kind is then left
  * R53_E_NONE for the caller to set.
  */
 enum rc_code r53xml_parse_error(const char *xml, size_t len, struct r53_error *err);
 
 /* 1 when one InvalidChangeBatch message says the record changed underneath a DELETE/CREATE:
- * "Tried to delete resource record set ... but the values provided do not match the current
- * values", "Tried to delete resource record set ... but it was not found", "Tried to create
- * resource record set ... but it already exists" (either wording generation). */
+ * the whole message is "Tried to delete resource record set ... but the values provided do
+ * not match the current values", "Tried to delete resource record set ... but it was not
+ * found" or "Tried to create resource record set ... but it already exists" (either wording
+ * generation; a final '.' is allowed). */
 int r53xml_message_is_cas_conflict(const char *message);
 
+/* 1 when one InvalidChangeBatch message says a weighted set was refused because its group
+ * has another TTL: "RRSet with DNS name <n> and type <t>, SetIdentifier <id> cannot be
+ * created as weighted sets must contain the same TTL." (another writer's TTL). */
+int r53xml_message_is_ttl_conflict(const char *message);
+
 /* 1 when err is InvalidChangeBatch and every one of its (at least one) messages is a CAS
- * conflict message. A batch that also fails for another reason is not a conflict: reloading
- * and retrying would not fix it. */
+ * conflict or a weighted-TTL conflict message: the zone differs from what the batch assumed,
+ * and reading it again lets the caller write what it holds. A batch that also fails for
+ * another reason is not a conflict: reloading and retrying would not fix it. */
 int r53xml_error_is_cas_conflict(const struct r53_error *err);
 
 /* 1 for the throttling family (R53_E_THROTTLING or HTTP 429). */
@@ -299,5 +307,15 @@ const char *r53xml_strip_id_prefix(const char *id);
 
 /* Decode Route 53's \NNN escapes (see above) into a new heap string (caller frees). */
 char *r53xml_decode_name(const char *name);
+
+/*
+ * Compare two positions in ListResourceRecordSets order (ROUTE53.md "Semantics"): by name
+ * with its labels reversed, compared as a string with the dots ("com.example.www."; case and
+ * a trailing dot ignored, escapes decoded), then type, then identifier, bytewise. A NULL type
+ * or identifier sorts first (a start at a name alone precedes every record of that name).
+ * Returns -1, 0 or 1. Pure.
+ */
+int r53xml_list_order_cmp(const char *name_a, const char *type_a, const char *id_a,
+                          const char *name_b, const char *type_b, const char *id_b);
 
 #endif

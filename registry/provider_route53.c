@@ -6,8 +6,8 @@
  * <record-name>. (served, the bucket's weight), _down.<record-name>. and
  * _draining.<record-name>. (never served to clients, weight 0). Every other record of the zone
  * is ignored and never written. A write is a compare-and-swap: DELETE <the record exactly as
- * Route 53 last showed it> + CREATE <new> in one ChangeResourceRecordSets batch; UPSERT is
- * never used. One batch may touch sets of several kinds and buckets (moving an IP from a
+ * Route 53 last showed it> + CREATE <new> in one ChangeResourceRecordSets batch, every DELETE
+ * first; UPSERT is never used. One batch may touch sets of several kinds and buckets (moving an IP from a
  * bucket's served set to its down set is one atomic batch).
  *
  * The provider keeps, per (type, kind, bucket), the wire form Route 53 last showed (value texts
@@ -67,6 +67,11 @@ struct r53_provider {
 /* ---- metrics: the client's counters, exported as deltas after each call ----------------- */
 
 static struct metrics_counter_family *m_calls, *m_retries, *m_throttles, *m_transport;
+static struct metrics_gauge_family *m_rate, *m_change_rate;
+static struct metrics_histogram_family *m_change_records;
+
+/* Change elements per ChangeResourceRecordSets (a bucket's DELETE + CREATE is 2). */
+static const double change_bounds[] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1000};
 
 static void metrics_attach(void)
 {
@@ -81,6 +86,18 @@ static void metrics_attach(void)
                                          "Route 53 attempts that failed below HTTP (timeouts "
                                          "included)",
                                          NULL);
+    m_rate = metrics_gauge_create(mr, "r53reg_route53_allowed_rate",
+                                  "Route 53 calls per second the client allows itself now (cut "
+                                  "on Throttling, back to --api-rps slowly)",
+                                  NULL);
+    m_change_rate = metrics_gauge_create(mr, "r53reg_route53_allowed_change_rate",
+                                         "Record changes per second the client allows itself "
+                                         "now (0: no change budget)",
+                                         NULL);
+    m_change_records = metrics_histogram_create(
+        mr, "r53reg_route53_change_records",
+        "Record sets changed (Change elements) per ChangeResourceRecordSets call", NULL,
+        change_bounds, sizeof(change_bounds) / sizeof(change_bounds[0]));
 }
 
 static void export_stats(struct r53_provider *rp)
@@ -105,6 +122,8 @@ static void export_stats(struct r53_provider *rp)
                             st.transport_errors - rp->seen.transport_errors);
     rp->seen = st;
     pthread_mutex_unlock(&rp->lock);
+    metrics_gauge_set(metrics_gauge_child(m_rate), st.rate);
+    metrics_gauge_set(metrics_gauge_child(m_change_rate), st.change_rate);
 }
 
 /* ---- wire cache ------------------------------------------------------------------------- */
@@ -353,19 +372,35 @@ static enum rc_code rt_reload(struct reg_provider *p, enum reg_type t, enum reg_
     rc = r53_list_rrsets(rp->client, rp->zone_id, rp->fqdn[kind], reg_type_name(t), sid, 1, &page,
                          &err);
     note_outcome(rp, rc);
+    if (rc && err.kind == R53_E_INVALID_INPUT) {
+        /* Route 53 may refuse an identifier that names no record set: read every set of the
+         * name and type instead and look for ours (at most 100 weighted sets, one page). */
+        log_info("msg=\"single-set listing refused; listing the name and type\" zone=%s "
+                 "name=%s type=%s set_id=%s",
+                 rp->zone_id, rp->fqdn[kind], reg_type_name(t), sid);
+        r53xml_error_release(&err);
+        rc = r53_list_all_rrsets_for_name_type(rp->client, rp->zone_id, rp->fqdn[kind],
+                                               reg_type_name(t), &page, &err);
+        note_outcome(rp, rc);
+    }
     if (rc) {
         say_error(&err, "ListResourceRecordSets", detail, detail_len);
         goto out;
     }
     pthread_mutex_lock(&rp->lock);
     {
-        enum reg_type tt;
-        enum reg_kind kk;
-        unsigned bb;
-        if (page.n && ours(rp, &page.rrsets[0], &tt, &kk, &bb) && tt == t && kk == kind &&
-            bb == bucket) {
-            wire_from_rrset(&rp->wire[t][kind][bucket], &page.rrsets[0]);
-            record_from_rrset(&page.rrsets[0], t, kind, bucket, out);
+        const struct r53_rrset *found = NULL;
+        for (size_t i = 0; i < page.n && !found; i++) {
+            enum reg_type tt;
+            enum reg_kind kk;
+            unsigned bb;
+            if (ours(rp, &page.rrsets[i], &tt, &kk, &bb) && tt == t && kk == kind &&
+                bb == bucket)
+                found = &page.rrsets[i];
+        }
+        if (found) {
+            wire_from_rrset(&rp->wire[t][kind][bucket], found);
+            record_from_rrset(found, t, kind, bucket, out);
         } else {
             wire_release(&rp->wire[t][kind][bucket]);
         }
@@ -460,6 +495,22 @@ static enum rc_code rt_apply(struct reg_provider *p, const struct reg_change *ch
         }
     }
 
+    /* Every DELETE before every CREATE (each set's DELETE still precedes its CREATE): Route 53
+     * judges a CREATE against the zone as the batch's earlier changes left it, so a batch that
+     * rewrites a whole weighted group with a new TTL only passes in this order. */
+    {
+        struct r53_change *ordered = xcalloc(nw + 1, sizeof(*ordered));
+        size_t k = 0;
+        for (size_t i = 0; i < nw; i++)
+            if (wire_changes[i].action == R53_ACTION_DELETE)
+                ordered[k++] = wire_changes[i];
+        for (size_t i = 0; i < nw; i++)
+            if (wire_changes[i].action != R53_ACTION_DELETE)
+                ordered[k++] = wire_changes[i];
+        memcpy(wire_changes, ordered, nw * sizeof(*ordered));
+        free(ordered);
+    }
+    metrics_histogram_observe(metrics_histogram_child(m_change_records), (double)nw);
     rc = r53_change_rrsets(rp->client, rp->zone_id, wire_changes, nw, "r53reg", &info, &err);
     note_outcome(rp, rc);
     if (rc) {
@@ -521,7 +572,8 @@ static enum rc_code rt_change_status(struct reg_provider *p, const char *change_
 
 static void rt_pace(struct reg_provider *p)
 {
-    ratelimit_wait_available(((struct r53_provider *)p)->limiter);
+    /* Reserve the write's token: no listing can take it between here and apply(). */
+    ratelimit_reserve_write(((struct r53_provider *)p)->limiter);
 }
 
 static int rt_ready(struct reg_provider *p)
@@ -609,6 +661,7 @@ enum rc_code reg_provider_route53_create(const struct reg_route53_options *o,
         memset(&lo, 0, sizeof(lo));
         lo.rate = o->rps > 0 ? o->rps : 5;
         lo.burst = o->burst > 0 ? o->burst : lo.rate;
+        lo.change_rate = o->change_rps;
         rp->limiter = ratelimit_create(&lo);
         /* GetChange takes its tokens from the same limiter as the committer's calls: the
          * insync waiter may use a fifth of them (1 call/s at the default 5/s). */

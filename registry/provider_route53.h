@@ -17,7 +17,8 @@ struct reg_route53_options {
     const char *endpoint;           /* NULL: https://route53.amazonaws.com */
     const char *region;             /* NULL: us-east-1 */
     double rps;                     /* API calls per second (0: 5) */
-    double burst;                   /* 0: 5 */
+    double burst;                   /* 0: rps */
+    double change_rps;              /* record changes per second; <= 0: no change budget */
     /* Credentials: the SDK chain with these options, or static ones (tests). */
     const struct awscred_options *cred_options;
     const struct sigv4_creds *static_creds;

@@ -180,6 +180,19 @@ enum rc_code reg_set_ttl(struct reg_registry *reg, unsigned ttl, struct reg_ttl_
         }
         for (int bt = 0; rc == RC_OK && bt <= batches; bt++) {
             rc = send_groups(reg, groups, ng, bt, detail, n);
+            if (rc == RC_CONFLICT && resync_is_ttl_refusal(detail)) {
+                /* Every set r53reg writes moved in that call: the group holds another
+                 * (another set identifier) that keeps the old TTL. Trying again cannot help. */
+                char why[REG_DETAIL_MAX];
+                snprintf(why, sizeof(why), "%s", detail);
+                rc_detail(detail, n,
+                          "the weighted group holds a record set r53reg does not manage (another "
+                          "set identifier) with another TTL; Route 53 refuses a group of mixed "
+                          "TTLs, so change that set's TTL in the same step or remove it: %s",
+                          why);
+                round = CONFLICT_ROUNDS;
+                break;
+            }
             if (rc == RC_CONFLICT && ++round < CONFLICT_ROUNDS) {
                 enum rc_code rrc = reread_groups(reg, groups, ng, bt, detail, n);
                 if (rrc)

@@ -18,7 +18,7 @@
 #include "util/log.h"
 #include "util/xalloc.h"
 
-enum kind { K_STR, K_UINT, K_SIZE, K_BOOL, K_CHOICE, K_FLAG };
+enum kind { K_STR, K_UINT, K_SIZE, K_BOOL, K_CHOICE, K_FLAG, K_NUM };
 
 struct opt {
     const char *name;
@@ -28,6 +28,7 @@ struct opt {
     const char *const *choices; /* K_CHOICE: NULL-terminated */
     const char *metavar;
     const char *help;
+    double dmin, dmax; /* K_NUM: a decimal number (fractions allowed) in [dmin, dmax] */
 };
 
 static const char *const bucketing_choices[] = {"balanced", "modulo", NULL};
@@ -42,7 +43,8 @@ enum opt_id {
     O_DEFAULT_LEASE, O_CHECK, O_CHECK_PORT, O_CHECK_PATH, O_CHECK_STATUS, O_CHECK_INTERVAL_MS,
     O_CHECK_TIMEOUT_MS, O_CHECK_RISE, O_CHECK_FALL, O_CHECK_PARALLEL, O_MAX_DOWN_SHARE,
     O_RESYNC_INTERVAL,
-    O_PROVIDER, O_STATE_FILE, O_ZONE_ID, O_AWS_ENDPOINT, O_AWS_REGION, O_API_RPS, O_INSYNC_TIMEOUT,
+    O_PROVIDER, O_STATE_FILE, O_ZONE_ID, O_AWS_ENDPOINT, O_AWS_REGION, O_API_RPS, O_API_BURST,
+    O_API_CHANGE_RPS, O_INSYNC_TIMEOUT,
     O_TOKEN_FILE, O_TOKENS, O_ALLOW_ANONYMOUS, O_TRUSTED_PROXY, O_ALLOW_CIDR, O_CLIENT_RPS,
     O_CLIENT_BURST, O_TLS_CERT, O_TLS_KEY, O_MAX_CONNECTIONS, O_MAX_CONNECTIONS_PER_IP,
     O_CONNECTION_MEMORY, O_MAX_BODY, O_CLIENT_TIMEOUT, O_THREADS, O_SHUTDOWN_TIMEOUT, O_LOG_LEVEL,
@@ -83,9 +85,10 @@ static const struct opt opts[O__COUNT] = {
                       "consecutive failing checks that take a backend out of DNS"},
     [O_CHECK_PARALLEL] = {"check-parallel", K_UINT, "500", 1, 100000, NULL, "N",
                           "checks in flight at most"},
-    [O_MAX_DOWN_SHARE] = {"max-down-share", K_STR, "0.5", 0, 0, NULL, "F",
+    [O_MAX_DOWN_SHARE] = {"max-down-share", K_NUM, "0.5", 0, 0, NULL, "F",
                           "fail-open: checks never take out more than this share of a type's "
-                          "backends (0..1; 1: no limit)"},
+                          "backends (0..1; 1: no limit)",
+                          0, 1},
     [O_RESYNC_INTERVAL] = {"resync-interval", K_UINT, "60", 0, 86400, NULL, "SECONDS",
                            "re-read the zone this often and adopt other writers' changes "
                            "(replicas, the console; 0: only at start and on conflicts)"},
@@ -102,8 +105,19 @@ static const struct opt opts[O__COUNT] = {
                         "Route 53 endpoint [https://route53.amazonaws.com]"},
     [O_AWS_REGION] = {"aws-region", K_STR, "us-east-1", 0, 0, NULL, "REGION",
                       "signing region of the Route 53 endpoint"},
-    [O_API_RPS] = {"api-rps", K_UINT, "5", 1, 1000, NULL, "N",
-                   "Route 53 API calls per second, shared by all calls"},
+    [O_API_RPS] = {"api-rps", K_NUM, "5", 0, 0, NULL, "N",
+                   "Route 53 API calls per second, shared by all calls (fractions allowed; cut "
+                   "on Throttling, regained slowly)",
+                   0.01, 1000},
+    [O_API_BURST] = {"api-burst", K_NUM, "1", 0, 0, NULL, "N",
+                     "Route 53 calls that may go at once before --api-rps applies (1: evenly "
+                     "spaced)",
+                     1, 1000},
+    [O_API_CHANGE_RPS] = {"api-change-rps", K_NUM, "10", 0, 0, NULL, "N",
+                          "record sets changed per second in Route 53 (each DELETE or CREATE of "
+                          "a set counts; an account-wide budget whose size AWS does not "
+                          "publish; 0: no budget)",
+                          0, 100000},
     [O_INSYNC_TIMEOUT] = {"insync-timeout", K_UINT, "120", 1, 3600, NULL, "SECONDS",
                           "how long ?wait=insync waits for Route 53 to report INSYNC"},
     [O_TOKEN_FILE] = {"token-file", K_STR, NULL, 0, 0, NULL, "PATH",
@@ -321,6 +335,7 @@ static int set_opt(struct cfg *cfg, int i, const char *v, FILE *err)
 {
     const struct opt *o = &opts[i];
     unsigned long long u = 0;
+    double d = 0;
     int b = 0, c = 0;
 
     switch (o->kind) {
@@ -349,6 +364,17 @@ static int set_opt(struct cfg *cfg, int i, const char *v, FILE *err)
             return -1;
         }
         break;
+    case K_NUM: {
+        char *end;
+        errno = 0;
+        d = strtod(v, &end);
+        if (!*v || isspace((unsigned char)*v) || *end || errno || !(d >= o->dmin && d <= o->dmax)) {
+            fprintf(err, "r53reg: --%s: '%s' is not a number in %g..%g\n", o->name, v, o->dmin,
+                    o->dmax);
+            return -1;
+        }
+        break;
+    }
     case K_STR:
         break;
     }
@@ -403,18 +429,7 @@ static int set_opt(struct cfg *cfg, int i, const char *v, FILE *err)
     case O_CHECK_RISE: cfg->check.rise = (unsigned)u; break;
     case O_CHECK_FALL: cfg->check.fall = (unsigned)u; break;
     case O_CHECK_PARALLEL: cfg->check_parallel = (unsigned)u; break;
-    case O_MAX_DOWN_SHARE: {
-        char *end;
-        double d;
-        errno = 0;
-        d = strtod(v, &end);
-        if (!*v || *end || errno || !(d >= 0 && d <= 1)) {
-            fprintf(err, "r53reg: --max-down-share: '%s' is not a number in 0..1\n", v);
-            return -1;
-        }
-        cfg->reg.max_down_share = d;
-        break;
-    }
+    case O_MAX_DOWN_SHARE: cfg->reg.max_down_share = d; break;
     case O_RESYNC_INTERVAL: cfg->reg.resync_ms = (unsigned)u * 1000; break;
     case O_COMMIT: cfg->reg.commit = c ? REG_COMMIT_IMMEDIATE : REG_COMMIT_GROUP; break;
     case O_PROVIDER: cfg->provider = (enum cfg_provider)c; break;
@@ -443,7 +458,9 @@ static int set_opt(struct cfg *cfg, int i, const char *v, FILE *err)
         free(cfg->aws_region);
         cfg->aws_region = xstrdup(v);
         break;
-    case O_API_RPS: cfg->api_rps = (double)u; break;
+    case O_API_RPS: cfg->api_rps = d; break;
+    case O_API_BURST: cfg->api_burst = d; break;
+    case O_API_CHANGE_RPS: cfg->api_change_rps = d; break;
     case O_INSYNC_TIMEOUT: cfg->insync_timeout = (unsigned)u; break;
     case O_TOKEN_FILE:
         free(cfg->token_file);

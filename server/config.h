@@ -32,7 +32,9 @@ struct cfg {
     char *zone_id;      /* route53 */
     char *aws_endpoint; /* route53; NULL: the real one */
     char *aws_region;
-    double api_rps;
+    double api_rps;        /* calls per second */
+    double api_burst;      /* calls at once */
+    double api_change_rps; /* record sets changed per second; 0: no budget */
     unsigned insync_timeout; /* seconds */
 
     char *token_file;

@@ -43,7 +43,9 @@ static enum rc_code open_provider(const struct cfg *cfg, struct reg_provider **p
     ro.endpoint = cfg->aws_endpoint;
     ro.region = cfg->aws_region;
     ro.rps = cfg->api_rps;
-    ro.burst = 1; /* evenly spaced calls: no burst can overrun the account bucket */
+    ro.burst = cfg->api_burst; /* default 1: evenly spaced calls leave the account's burst to
+                                  the other tools that share it */
+    ro.change_rps = cfg->api_change_rps;
     ro.cred_options = &co;
     return reg_provider_route53_create(&ro, prov, detail, n);
 }

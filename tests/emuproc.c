@@ -10,6 +10,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <curl/curl.h>
+
 #include "aws/sigv4.h"
 #include "registry/provider_route53.h"
 
@@ -46,6 +48,41 @@ int emu_start(const char *exe, struct emu *e)
     }
     fclose(f);
     snprintf(e->endpoint, sizeof(e->endpoint), "http://127.0.0.1:%u", port);
+    return 0;
+}
+
+static size_t discard(char *p, size_t size, size_t n, void *arg)
+{
+    (void)p;
+    (void)arg;
+    return size * n;
+}
+
+int emu_post(const struct emu *e, const char *path, const char *json)
+{
+    char url[256];
+    long status = 0;
+    CURL *h = curl_easy_init();
+    struct curl_slist *hdrs = curl_slist_append(NULL, "Content-Type: application/json");
+    CURLcode cc;
+
+    if (!h)
+        return -1;
+    snprintf(url, sizeof(url), "%s/_emu/%s", e->endpoint, path);
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_POSTFIELDS, json);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 10000L);
+    cc = curl_easy_perform(h);
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_cleanup(h);
+    curl_slist_free_all(hdrs);
+    if (cc != CURLE_OK || status != 200) {
+        fprintf(stderr, "r53emu POST /_emu/%s %s: curl %d, HTTP %ld\n", path, json, (int)cc,
+                status);
+        return -1;
+    }
     return 0;
 }
 

@@ -23,6 +23,11 @@ struct emu {
  * "listening port=N" line. 0, or -1 with a message on stderr. */
 int emu_start(const char *exe, struct emu *e);
 
+/* POST json to its control API /_emu/<path> ("faults", "zones/Z123ABC/rrsets": see
+ * tests/r53emu/README.md). 0 on HTTP 200, or -1 with a message on stderr. Call after
+ * curl_global_init (a provider or client did it). */
+int emu_post(const struct emu *e, const char *path, const char *json);
+
 /* SIGTERM it and wait; 1 when it exited 0. */
 int emu_stop(struct emu *e);
 

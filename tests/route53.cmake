@@ -45,8 +45,9 @@ set(ROUTE53_CLIENT_CASES
   change session_token provider hosted_zone
   retry_throttling retry_prior retry_500 retry_503 retry_reset
   icb_root icb_errorresponse no_retry retries_exhausted timeout deadline transport body_cap
-  paging paging_samples ratelimit_pacing bad_args concurrency
-  retry_unit ratelimit_unit ratelimit_floor)
+  paging paging_samples paging_loops ratelimit_pacing bad_args concurrency
+  retry_unit retry_delays retry_after ratelimit_unit ratelimit_changes ratelimit_priority
+  ratepolicy)
 foreach(case ${ROUTE53_CLIENT_CASES})
   r53_add_test(NAME route53client.${case}
     COMMAND test_route53_client ${case} "${R53_TESTDATA}"

@@ -43,6 +43,8 @@ class Reg:
                 '--aws-endpoint', emu.endpoint, '--listen', '127.0.0.1:0',
                 '--record-name', 'app.example.com', '--buckets', '4', '--max-per-bucket', '50',
                 '--api-rps', '20',
+                # The emulator has no change bucket unless a test gives it one.
+                '--api-change-rps', '0',
                 # Every request of these tests comes from 127.0.0.1: no per-client limits.
                 '--client-rps', '0', '--max-connections-per-ip', '0']
         args += list(extra)
@@ -84,9 +86,9 @@ class Reg:
             self.log.write(chunk)
         self.log.flush()
 
-    def req(self, method, path, body=None, timeout=120):
+    def req(self, method, path, body=None, timeout=120, headers=None):
         conn = http.client.HTTPConnection('127.0.0.1', self.port, timeout=timeout)
-        conn.request(method, path, body=body)
+        conn.request(method, path, body=body, headers=headers or {})
         resp = conn.getresponse()
         data = resp.read()
         conn.close()
@@ -137,27 +139,15 @@ def zone_ips(emu):
 
 
 def others(emu):
-    """Every record r53reg must not touch. Route 53 itself gives every weighted set of one
-    name and type the TTL written last (ROUTE53.md), so a foreign set in our group is compared
-    without its TTL."""
-    out = []
-    for rs in emu.rrsets():
-        if rs['name'] == NAME and rs.get('set_identifier', '').startswith('app.example.com_'):
-            continue
-        rs = dict(rs)
-        if rs['name'] == NAME and 'weight' in rs:
-            rs.pop('ttl', None)
-        out.append(rs)
-    return out
-
-
-POLICY = {}
+    """Every record r53reg must not touch."""
+    return [rs for rs in emu.rrsets()
+            if not (rs['name'] == NAME and
+                    rs.get('set_identifier', '').startswith('app.example.com_'))]
 
 
 def fresh(emu):
-    """An empty zone, no faults, the weighted-TTL policy of this round."""
+    """An empty zone, no faults."""
     emu.reset()
-    emu.faults(weighted_ttl=POLICY['ttl'])
 
 
 def check_weights(emu, what):
@@ -214,19 +204,24 @@ def test_restart_keeps_everything(emu):
         r.stop()
 
 
+OLD_SCRIPT = [{'name': 'app.example.com', 'type': 'A', 'ttl': 300, 'weight': 1,
+               'set_identifier': f'app.example.com_{n}',
+               'values': [f'10.3.{n}.{i}' for i in range(1, 6)]} for n in range(3)]
+# Records r53reg must never touch: another weighted set of the same name, other names.
+FOREIGN = [{'name': 'app.example.com', 'type': 'A', 'ttl': 300, 'weight': 0,
+            'set_identifier': 'blue-green', 'values': ['10.9.9.9']},
+           {'name': 'www.example.com', 'type': 'A', 'ttl': 300, 'values': ['10.8.8.8']},
+           {'name': 'app2.example.com', 'type': 'AAAA', 'ttl': 300, 'weight': 3,
+            'set_identifier': 'app.example.com_1', 'values': ['2001:db8::8']}]
+
+
 def test_adopt_old_script_zone(emu):
+    """The old script: weight 1, TTL 300, set identifiers app.example.com_<n>, many values.
+    Every weighted set of a group shares one TTL and Route 53 refuses another, so r53reg,
+    started with the default --ttl 60 (the migration path), adopts the zone's 300 and writes
+    with it."""
     fresh(emu)
-    # The old script: weight 1, TTL 300, set identifiers app.example.com_<n>, many values; plus
-    # records r53reg must never touch (another weighted set of the same name, other names).
-    old = [{'name': 'app.example.com', 'type': 'A', 'ttl': 300, 'weight': 1,
-            'set_identifier': f'app.example.com_{n}',
-            'values': [f'10.3.{n}.{i}' for i in range(1, 6)]} for n in range(3)]
-    foreign = [{'name': 'app.example.com', 'type': 'A', 'ttl': 300, 'weight': 0,
-                'set_identifier': 'blue-green', 'values': ['10.9.9.9']},
-               {'name': 'www.example.com', 'type': 'A', 'ttl': 300, 'values': ['10.8.8.8']},
-               {'name': 'app2.example.com', 'type': 'AAAA', 'ttl': 300, 'weight': 3,
-                'set_identifier': 'app.example.com_1', 'values': ['2001:db8::8']}]
-    st, _ = emu.control('POST', f'zones/{ZONE}/rrsets', {'upsert': old + foreign})
+    st, _ = emu.control('POST', f'zones/{ZONE}/rrsets', {'upsert': OLD_SCRIPT + FOREIGN})
     T.eq(st, 200, 'zone pre-populated the old way')
     before_others = others(emu)
     r = Reg(emu, '--bucketing', 'modulo', '--buckets', '100')
@@ -242,8 +237,8 @@ def test_adopt_old_script_zone(emu):
         st, doc = r.req('POST', '/backends/' + ip)
         T.eq((st, doc and doc.get('bucket')), (201, 1), f'modulo places {ip} in bucket 1')
         sets = ours(emu)
-        T.eq(sets.get('app.example.com_1/A', (None, None, None, []))[1:3], (6, 60),
-             'the written bucket has its weight and TTL corrected')
+        T.eq(sets.get('app.example.com_1/A', (None, None, None, []))[1:3], (6, 300),
+             'the written bucket has its weight corrected and keeps the group TTL')
         T.eq(len(sets['app.example.com_1/A'][3]), 6, 'and lost none of its old values')
         T.eq(others(emu), before_others, 'unrelated records are untouched')
         st, _ = r.req('DELETE', '/backends/10.3.0.1')
@@ -252,6 +247,76 @@ def test_adopt_old_script_zone(emu):
         T.eq(others(emu), before_others, 'unrelated records still untouched')
     finally:
         r.stop()
+
+
+JSON = {'Content-Type': 'application/json'}
+
+
+def test_zone_ttl_is_adopted(emu):
+    """A --ttl that differs from the zone's weighted group: r53reg serves and writes the
+    zone's (every registration works, the log says so once); PUT /ttl moves the whole group
+    when r53reg manages every set of it, and refuses with the reason when another set of the
+    group (another set identifier) keeps the old TTL."""
+    fresh(emu)
+    emu.control('POST', f'zones/{ZONE}/rrsets', {'upsert': OLD_SCRIPT + FOREIGN})
+    r = Reg(emu, '--bucketing', 'modulo', '--buckets', '100')
+    try:
+        for ip in ('10.3.1.201', '10.3.1.202', '10.3.1.203'):
+            st, doc = r.req('POST', '/backends/' + ip)
+            T.eq(st, 201, f'{ip} registered on the zone written with TTL 300')
+        T.check(all(ttl == 300 for _, _, ttl, _ in ours(emu).values()),
+                'every set keeps the group TTL 300', str(ours(emu)))
+        st, doc = r.req('GET', '/buckets')
+        T.eq((doc or {}).get('ttl'), 300, 'GET /buckets shows the TTL in force')
+        r.log.flush()
+        log = open(r.log.name).read()
+        T.eq(log.count("the zone's weighted group has another TTL"), 1,
+             'the log names the other TTL once')
+        before = emu.rrsets()
+        st, doc = r.req('PUT', '/ttl', json.dumps({'ttl': 60}), headers=JSON)
+        T.check(st == 409 and 'does not manage' in (doc or {}).get('detail', ''),
+                'a TTL change is refused while blue-green keeps 300', f'{st} {doc}')
+        T.eq(emu.rrsets(), before, 'and nothing changed')
+    finally:
+        r.stop()
+
+    fresh(emu)
+    emu.control('POST', f'zones/{ZONE}/rrsets', {'upsert': OLD_SCRIPT})
+    r = Reg(emu, '--bucketing', 'modulo', '--buckets', '100')
+    try:
+        st, doc = r.req('PUT', '/ttl', json.dumps({'ttl': 60}), headers=JSON)
+        T.eq(st, 200, 'PUT /ttl moves the group')
+        groups = (doc or {}).get('groups', [])
+        served = [g for g in groups if g.get('name') == 'app.example.com' and g['type'] == 'A']
+        T.eq([(g['from'], g['to'], g['sets'], g['values']) for g in served], [(300, 60, 3, 15)],
+             'the account names the served A group: 3 sets, 15 values')
+        T.check(all(ttl == 60 for _, _, ttl, _ in ours(emu).values()),
+                'every set now has TTL 60', str(ours(emu)))
+        T.eq(r.req('POST', '/backends/10.3.1.204')[0], 201, 'a registration after it works')
+        T.check(all(ttl == 60 for _, _, ttl, _ in ours(emu).values()), 'and writes TTL 60')
+        T.eq(r.req('PUT', '/ttl', '{"ttl": -1}', headers=JSON)[0], 400, 'a bad TTL: 400')
+        T.eq(r.req('PUT', '/ttl', '{"ttl": 60}')[0], 415, 'no JSON content type: 415')
+    finally:
+        r.stop()
+
+
+def test_replicas_with_different_ttls(emu):
+    """Two replicas started with --ttl 60 and --ttl 300 on an empty zone never fight: the
+    second learns the group's TTL from Route 53's refusal and every registration succeeds."""
+    fresh(emu)
+    r1 = Reg(emu, '--bucketing', 'modulo', '--ttl', '60')
+    r2 = Reg(emu, '--bucketing', 'modulo', '--ttl', '300')
+    try:
+        T.eq(r1.req('POST', '/backends/10.3.7.4')[0], 201, 'replica 1 (TTL 60) registers')
+        T.eq(r2.req('POST', '/backends/10.3.7.5')[0], 201,
+             'replica 2 (TTL 300) registers into another bucket of the group')
+        T.eq(r2.req('POST', '/backends/2001:db8::75')[0], 201, 'and a new AAAA group')
+        ttls = {sid: ttl for sid, (t, _, ttl, _) in ours(emu).items() if t == 'A'}
+        T.eq(set(ttls.values()), {60}, f'the A group kept one TTL: {ttls}')
+        T.eq(r1.req('POST', '/backends/10.3.7.6')[0], 201, 'replica 1 goes on')
+    finally:
+        r1.stop()
+        r2.stop()
 
 
 def test_console_edit_is_adopted(emu):
@@ -272,6 +337,47 @@ def test_console_edit_is_adopted(emu):
         check_weights(emu, 'after the conflict')
     finally:
         r.stop()
+
+
+def run_reg_to_exit(emu, *extra, timeout=60):
+    """Run r53reg expecting it to stop by itself: (exit code or None on timeout, stderr)."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith('AWS_') and not k.startswith('R53REG_')}
+    env.update({'AWS_ACCESS_KEY_ID': emu.akid, 'AWS_SECRET_ACCESS_KEY': emu.secret,
+                'AWS_EC2_METADATA_DISABLED': 'true', 'HOME': tempfile.gettempdir()})
+    args = [os.path.join(BIN, 'r53reg'), '--provider', 'route53', '--zone-id', ZONE,
+            '--aws-endpoint', emu.endpoint, '--listen', '127.0.0.1:0',
+            '--record-name', 'app.example.com', '--api-rps', '50'] + list(extra)
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    try:
+        _, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        _, err = proc.communicate()
+        return None, err.decode(errors='replace')
+    return proc.returncode, err.decode(errors='replace')
+
+
+def test_listing_that_does_not_end(emu):
+    """A listing that cycles (A -> B -> A) or does not advance stops startup with an error
+    naming the page, at once, instead of reading (and holding) pages forever: what it reads
+    is bounded by the pages it requested."""
+    for mode in ('cycle', 'stuck'):
+        fresh(emu)
+        emu.control('POST', f'zones/{ZONE}/rrsets', {'upsert': [
+            {'name': 'app.example.com', 'type': 'A', 'ttl': 60, 'weight': 1,
+             'set_identifier': f'app.example.com_{n}', 'values': [f'10.11.0.{n + 1}']}
+            for n in range(9)]})
+        emu.faults(list_max_items=2, list_paging=mode)
+        emu.control('POST', 'reset-stats')
+        rc, log = run_reg_to_exit(emu)
+        lists = emu.control('GET', 'stats')[1]['calls'].get('ListResourceRecordSets', {})
+        T.check(rc not in (None, 0), f'{mode}: r53reg stops by itself with an error',
+                f'rc={rc}')
+        T.check('does not advance' in log and 'cannot load the buckets' in log,
+                f'{mode}: the error names the page that does not advance', log[-2000:])
+        T.check(sum(lists.values()) <= 3, f'{mode}: after at most 3 pages', str(lists))
+    emu.faults(list_max_items=0, list_paging='normal')
 
 
 def burst(reg, ips, method='POST', path_suffix=''):
@@ -531,35 +637,30 @@ def test_group_commit_shares_calls(_):
 
 
 def main():
-    for policy in ('rewrite', 'reject'):
-        POLICY['ttl'] = policy
-        emu = Emu(os.path.join(BIN, 'r53emu'), '--weighted-ttl', policy, '--insync-after-ms', '50')
-        try:
-            T.run(f'[{policy}] register and deregister', test_register_deregister, emu)
-            T.run(f'[{policy}] restart keeps everything', test_restart_keeps_everything, emu)
-            T.run(f'[{policy}] console edit adopted', test_console_edit_is_adopted, emu)
-            T.run(f'[{policy}] two replicas', test_two_replicas, emu)
-            T.run(f'[{policy}] shutdown with parked requests', test_shutdown_with_parked_requests,
-                  emu)
-            if policy == 'rewrite':
-                T.run('[rewrite] insync waits', test_insync_waits, emu)
-            if policy == 'rewrite':
-                # The old script used TTL 300; only Route 53's rewrite rule lets one bucket
-                # move to TTL 60 alone (docs/design-route53.md).
-                T.run('[rewrite] adopt the old script zone', test_adopt_old_script_zone, emu)
-                for commit in ('immediate', 'group'):
-                    T.run(f'[rewrite] faults: 5xx, {commit}', test_faults, emu, '5xx',
-                          {'err5xx': 0.2}, commit)
-                    T.run(f'[rewrite] faults: resets, {commit}', test_faults, emu, 'resets',
-                          {'reset': 0.1, 'reset_after_apply': 0.1}, commit)
-                    T.run(f'[rewrite] faults: mix, {commit}', test_faults, emu, 'mix',
-                          {'err5xx': 0.1, 'reset': 0.05, 'throttle': 0.05, 'prior': 0.05,
-                           'reset_after_apply': 0.05}, commit)
-                    T.run(f'[rewrite] faults: harsh, {commit}', test_faults, emu, 'harsh',
-                          {'err5xx': 0.5, 'reset': 0.2, 'throttle': 0.1}, commit)
-                T.run('[rewrite] group commit', test_group_commit_shares_calls, emu)
-        finally:
-            emu.stop()
+    emu = Emu(os.path.join(BIN, 'r53emu'), '--insync-after-ms', '50')
+    try:
+        T.run('register and deregister', test_register_deregister, emu)
+        T.run('restart keeps everything', test_restart_keeps_everything, emu)
+        T.run('console edit adopted', test_console_edit_is_adopted, emu)
+        T.run('two replicas', test_two_replicas, emu)
+        T.run('shutdown with parked requests', test_shutdown_with_parked_requests, emu)
+        T.run('insync waits', test_insync_waits, emu)
+        T.run('adopt the old script zone', test_adopt_old_script_zone, emu)
+        T.run("the zone's TTL is adopted; PUT /ttl", test_zone_ttl_is_adopted, emu)
+        T.run('replicas with different TTLs', test_replicas_with_different_ttls, emu)
+        T.run('a listing that does not end', test_listing_that_does_not_end, emu)
+        for commit in ('immediate', 'group'):
+            T.run(f'faults: 5xx, {commit}', test_faults, emu, '5xx', {'err5xx': 0.2}, commit)
+            T.run(f'faults: resets, {commit}', test_faults, emu, 'resets',
+                  {'reset': 0.1, 'reset_after_apply': 0.1}, commit)
+            T.run(f'faults: mix, {commit}', test_faults, emu, 'mix',
+                  {'err5xx': 0.1, 'reset': 0.05, 'throttle': 0.05, 'prior': 0.05,
+                   'reset_after_apply': 0.05}, commit)
+            T.run(f'faults: harsh, {commit}', test_faults, emu, 'harsh',
+                  {'err5xx': 0.5, 'reset': 0.2, 'throttle': 0.1}, commit)
+        T.run('group commit', test_group_commit_shares_calls, emu)
+    finally:
+        emu.stop()
     T.finish()
 
 

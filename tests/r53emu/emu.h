@@ -41,6 +41,7 @@ struct emu_err {
     char *message;    /* heap; unused for InvalidChangeBatch (see messages) */
     char **messages;  /* InvalidChangeBatch: one entry per problem, in batch order */
     size_t nmessages;
+    long long retry_after_ms; /* > 0: sent as x-amz-retry-after (set after emu_err_set) */
 };
 
 /* Set a single-message error (replaces any earlier one). */
@@ -106,8 +107,6 @@ void emu_batch_release(struct emu_batch *b);
 
 /* --- the store (emu_zone.c) ---------------------------------------------------------------- */
 
-enum emu_ttl_policy { EMU_TTL_REJECT, EMU_TTL_REWRITE };
-
 struct emu_store;
 
 struct emu_store *emu_store_create(uint64_t id_seed);
@@ -119,10 +118,22 @@ int emu_store_add_zone(struct emu_store *s, const char *id, const char *name, ch
 /* Each call below takes the store lock for its whole duration; all are thread-safe.
  * On failure they return -1 with err set; on success 0 with the answer's XML in xml. */
 int emu_store_change(struct emu_store *s, const char *zone_id, const struct emu_batch *batch,
-                     enum emu_ttl_policy ttl_policy, struct buf *xml, struct emu_err *err);
+                     struct buf *xml, struct emu_err *err);
+/* ListResourceRecordSets faults (control API list_paging, list_max_items, list_identifier). */
+enum emu_list_paging {
+    EMU_LIST_NORMAL,
+    EMU_LIST_CYCLE, /* pages past the first truncated one point back at it: A -> B -> A */
+    EMU_LIST_STUCK  /* a truncated page points at its own first record: it never advances */
+};
+struct emu_list_opts {
+    enum emu_list_paging paging;
+    unsigned paging_epoch; /* changes whenever paging is set: the cycle starts over */
+    long max_items;        /* 0: 300; else every page holds at most this many */
+    int strict_identifier; /* an identifier naming no record set is InvalidInput */
+};
 int emu_store_list(struct emu_store *s, const char *zone_id, const char *name, const char *type,
-                   const char *identifier, const char *maxitems, struct buf *xml,
-                   struct emu_err *err);
+                   const char *identifier, const char *maxitems,
+                   const struct emu_list_opts *opts, struct buf *xml, struct emu_err *err);
 int emu_store_get_change(struct emu_store *s, const char *change_id, long long insync_after_ms,
                          struct buf *xml, struct emu_err *err);
 int emu_store_get_zone(struct emu_store *s, const char *zone_id, struct buf *xml,
@@ -203,27 +214,36 @@ void emu_faults_destroy(struct emu_faults *f);
 
 /* Parse "latency_ms=50,err5xx=0.1,..." into f. -1 with a reason in why. Thread-safe. */
 int emu_faults_parse_spec(struct emu_faults *f, const char *spec, char *why, size_t why_len);
-/* Apply a JSON object of the same keys (plus rate, burst, insync_after_ms, weighted_ttl, seed,
- * force). -1 with a reason in why. Thread-safe. */
+/* Apply a JSON object of the same keys (plus rate, burst, change_rate, change_burst,
+ * change_unit, retry_after, list_paging, list_max_items, list_identifier, insync_after_ms,
+ * seed, force). -1 with a reason in why. Thread-safe. */
 int emu_faults_apply_json(struct emu_faults *f, json_t *obj, char *why, size_t why_len);
 json_t *emu_faults_config_json(struct emu_faults *f);
 
 void emu_faults_set_rate(struct emu_faults *f, double rate, double burst);
+void emu_faults_set_change_rate(struct emu_faults *f, double rate, double burst);
 void emu_faults_set_insync_ms(struct emu_faults *f, long long ms);
 long long emu_faults_insync_ms(struct emu_faults *f);
-void emu_faults_set_ttl_policy(struct emu_faults *f, enum emu_ttl_policy p);
-enum emu_ttl_policy emu_faults_ttl_policy(struct emu_faults *f);
 
 /* Milliseconds of injected latency for the next API call (0: none). Counts the fault. */
 long long emu_faults_latency(struct emu_faults *f);
 /* Draw whether fault k hits this call (forced faults first, then the probability). Counts it. */
 int emu_faults_draw(struct emu_faults *f, enum emu_fault k);
-/* Take a token from the account bucket; 0 when throttled (counted). */
-int emu_faults_take_token(struct emu_faults *f);
+/* Take a token from the account's request bucket; 0 when throttled (counted), with
+ * *retry_after_ms the x-amz-retry-after value to send (0: none). */
+int emu_faults_take_token(struct emu_faults *f, long long *retry_after_ms);
+/* Charge a ChangeResourceRecordSets of `changes` Change and `records` ResourceRecord elements
+ * (UPSERT counted twice) to the account's change bucket; as emu_faults_take_token. */
+int emu_faults_take_changes(struct emu_faults *f, size_t changes, size_t records,
+                            long long *retry_after_ms);
+/* The x-amz-retry-after value for an injected Throttling (0: none). */
+long long emu_faults_injected_retry_after(struct emu_faults *f);
 /* Shape of the next InvalidChangeBatch answer. */
 enum emu_icb_shape emu_faults_icb_shape(struct emu_faults *f);
 /* One fair coin from the seeded PRNG (500 or 503 for an injected 5xx). */
 int emu_faults_coin(struct emu_faults *f);
+/* The ListResourceRecordSets faults now. */
+void emu_faults_list_opts(struct emu_faults *f, struct emu_list_opts *out);
 /* Element order of ChangeResourceRecordSets bodies: 0 strict (default), 1 lenient. */
 void emu_faults_set_xml_lenient(struct emu_faults *f, int lenient);
 int emu_faults_xml_lenient(struct emu_faults *f);

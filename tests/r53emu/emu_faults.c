@@ -10,12 +10,24 @@
  *   prior                          400 PriorRequestNotComplete (ChangeResourceRecordSets only)
  *   reset_after_apply              apply the change, then close without answering
  *   icb_shape                      envelope | root | random: InvalidChangeBatch body shape
- * Other keys: rate, burst, insync_after_ms, weighted_ttl (reject | rewrite), xml_order
- * (strict | lenient), seed (re-seeds the PRNG).
+ * Other keys: rate, burst, insync_after_ms, xml_order (strict | lenient), seed (re-seeds the
+ * PRNG).
  * "force" (control API only) makes the next N matching calls hit a fault regardless of its
  * probability, for tests that need one exact failure.
- * The rate limit is a token bucket over every API call (Route 53 limits per account): rate
- * tokens per second up to burst; rate 0 disables it.
+ * Throttling follows Route 53's model (ROUTE53.md "Limits"): a token bucket of requests over
+ * every API call of the account (rate tokens per second up to burst; rate 0 disables it),
+ * and a separate bucket of record changes (change_rate per second up to change_burst;
+ * change_rate 0 disables it) charged by every ChangeResourceRecordSets that gets past the
+ * first one. A change is one Change element (change_unit=changes, the default: one record
+ * set created, deleted or upserted) or, with change_unit=records, one ResourceRecord element
+ * counted as the request quota counts them (an UPSERT twice). A batch larger than
+ * change_burst passes when the bucket is full and leaves it in debt, so no batch is refused
+ * forever. Either bucket empty: 400 Throttling "Rate exceeded". retry_after (ms; 0: off,
+ * -1: the time until the bucket would admit the call, 1000 for an injected Throttling) adds
+ * an x-amz-retry-after header to every Throttling answer.
+ * ListResourceRecordSets faults (emu_store_list does them): list_paging normal | cycle | stuck,
+ * list_max_items (a page cap below maxitems, so small zones page), list_identifier lenient |
+ * strict (an identifier that names no record set is InvalidInput).
  *
  * Threading: one mutex guards the configuration, the PRNG, the bucket and the counters. It is a
  * leaf lock (nothing is called while it is held).
@@ -41,8 +53,14 @@ struct cfg {
     long long latency_ms, jitter_ms;
     enum emu_icb_shape icb;
     double rate, burst;
+    double change_rate, change_burst;
+    int change_records; /* change_unit=records */
+    long long retry_after_ms;
+    enum emu_list_paging list_paging;
+    unsigned list_epoch;
+    long long list_max_items;
+    int list_strict_id;
     long long insync_ms;
-    enum emu_ttl_policy ttl;
     int xml_lenient;
     long long seed;
     int reseed;
@@ -60,10 +78,12 @@ struct emu_faults {
     struct emu_rng rng;                                /* guarded by lock */
     double tokens;                                     /* guarded by lock */
     long long refill_ms;                               /* guarded by lock */
+    double ctokens;                                    /* guarded by lock */
+    long long crefill_ms;                              /* guarded by lock */
     struct outcome calls[EMU_OP__COUNT][MAX_OUTCOMES]; /* guarded by lock */
     size_t ncalls[EMU_OP__COUNT];                      /* guarded by lock */
-    unsigned long long total, throttled, faults[EMU_FAULT__COUNT], changes_applied, change_items,
-        direct_writes; /* guarded by lock */
+    unsigned long long total, throttled, throttled_changes, faults[EMU_FAULT__COUNT],
+        changes_applied, change_items, direct_writes; /* guarded by lock */
 };
 
 struct emu_faults *emu_faults_create(uint64_t seed)
@@ -143,13 +163,6 @@ static int set_key(struct cfg *c, const char *key, const char *v, char *why, siz
     } else if (!strcmp(key, "insync_after_ms")) {
         if (parse_nonneg(v, 86400000LL, &c->insync_ms))
             goto bad;
-    } else if (!strcmp(key, "weighted_ttl")) {
-        if (!strcmp(v, "reject"))
-            c->ttl = EMU_TTL_REJECT;
-        else if (!strcmp(v, "rewrite"))
-            c->ttl = EMU_TTL_REWRITE;
-        else
-            goto bad;
     } else if (!strcmp(key, "xml_order")) {
         if (!strcmp(v, "strict"))
             c->xml_lenient = 0;
@@ -162,20 +175,58 @@ static int set_key(struct cfg *c, const char *key, const char *v, char *why, siz
             goto bad;
         c->seed = x;
         c->reseed = 1;
-    } else if (!strcmp(key, "rate") || !strcmp(key, "burst")) {
+    } else if (!strcmp(key, "rate") || !strcmp(key, "burst") || !strcmp(key, "change_rate") ||
+               !strcmp(key, "change_burst")) {
         char *end = NULL;
         double d = strtod(v, &end);
-        if (!*v || *end || !(d >= 0.0 && d <= 1e9) || (!strcmp(key, "burst") && d < 1.0))
+        if (!*v || *end || !(d >= 0.0 && d <= 1e9) || (strstr(key, "burst") && d < 1.0))
             goto bad;
         if (!strcmp(key, "rate"))
             c->rate = d;
-        else
+        else if (!strcmp(key, "burst"))
             c->burst = d;
+        else if (!strcmp(key, "change_rate"))
+            c->change_rate = d;
+        else
+            c->change_burst = d;
+    } else if (!strcmp(key, "change_unit")) {
+        if (!strcmp(v, "changes"))
+            c->change_records = 0;
+        else if (!strcmp(v, "records"))
+            c->change_records = 1;
+        else
+            goto bad;
+    } else if (!strcmp(key, "list_paging")) {
+        if (!strcmp(v, "normal"))
+            c->list_paging = EMU_LIST_NORMAL;
+        else if (!strcmp(v, "cycle"))
+            c->list_paging = EMU_LIST_CYCLE;
+        else if (!strcmp(v, "stuck"))
+            c->list_paging = EMU_LIST_STUCK;
+        else
+            goto bad;
+        c->list_epoch++;
+    } else if (!strcmp(key, "list_max_items")) {
+        if (parse_nonneg(v, 300, &c->list_max_items))
+            goto bad;
+    } else if (!strcmp(key, "list_identifier")) {
+        if (!strcmp(v, "lenient"))
+            c->list_strict_id = 0;
+        else if (!strcmp(v, "strict"))
+            c->list_strict_id = 1;
+        else
+            goto bad;
+    } else if (!strcmp(key, "retry_after")) {
+        if (!strcmp(v, "-1") || !strcmp(v, "auto"))
+            c->retry_after_ms = -1;
+        else if (parse_nonneg(v, 3600000, &c->retry_after_ms))
+            goto bad;
     } else {
         snprintf(why, why_len,
                  "unknown fault key '%s' (known: latency_ms, latency_jitter_ms, reset, err5xx, "
-                 "throttle, prior, reset_after_apply, icb_shape, rate, burst, insync_after_ms, "
-                 "weighted_ttl, xml_order, seed, force)",
+                 "throttle, prior, reset_after_apply, icb_shape, rate, burst, change_rate, "
+                 "change_burst, change_unit, retry_after, list_paging, list_max_items, "
+                 "list_identifier, insync_after_ms, xml_order, seed, force)",
                  key);
         return -1;
     }
@@ -189,12 +240,21 @@ bad:
 static void commit(struct emu_faults *f, const struct cfg *c)
 {
     int rate_changed = c->rate != f->cfg.rate || c->burst != f->cfg.burst;
+    int change_changed = c->change_rate != f->cfg.change_rate ||
+                         c->change_burst != f->cfg.change_burst ||
+                         c->change_records != f->cfg.change_records;
     f->cfg = *c;
     if (f->cfg.rate > 0 && f->cfg.burst < 1.0)
         f->cfg.burst = f->cfg.rate < 1.0 ? 1.0 : f->cfg.rate;
+    if (f->cfg.change_rate > 0 && f->cfg.change_burst < 1.0)
+        f->cfg.change_burst = f->cfg.change_rate < 1.0 ? 1.0 : f->cfg.change_rate;
     if (rate_changed) {
         f->tokens = f->cfg.burst;
         f->refill_ms = emu_mono_ms();
+    }
+    if (change_changed) {
+        f->ctokens = f->cfg.change_burst;
+        f->crefill_ms = emu_mono_ms();
     }
     if (f->cfg.reseed) {
         emu_rng_seed(&f->rng, (uint64_t)f->cfg.seed);
@@ -306,9 +366,19 @@ json_t *emu_faults_config_json(struct emu_faults *f)
     json_object_set_new(o, "icb_shape", json_string(shapes[f->cfg.icb]));
     json_object_set_new(o, "rate", json_real(f->cfg.rate));
     json_object_set_new(o, "burst", json_real(f->cfg.burst));
+    json_object_set_new(o, "change_rate", json_real(f->cfg.change_rate));
+    json_object_set_new(o, "change_burst", json_real(f->cfg.change_burst));
+    json_object_set_new(o, "change_unit",
+                        json_string(f->cfg.change_records ? "records" : "changes"));
+    json_object_set_new(o, "retry_after", json_integer(f->cfg.retry_after_ms));
+    {
+        static const char *const paging[] = {"normal", "cycle", "stuck"};
+        json_object_set_new(o, "list_paging", json_string(paging[f->cfg.list_paging]));
+    }
+    json_object_set_new(o, "list_max_items", json_integer(f->cfg.list_max_items));
+    json_object_set_new(o, "list_identifier",
+                        json_string(f->cfg.list_strict_id ? "strict" : "lenient"));
     json_object_set_new(o, "insync_after_ms", json_integer(f->cfg.insync_ms));
-    json_object_set_new(o, "weighted_ttl",
-                        json_string(f->cfg.ttl == EMU_TTL_REJECT ? "reject" : "rewrite"));
     json_object_set_new(o, "xml_order", json_string(f->cfg.xml_lenient ? "lenient" : "strict"));
     json_object_set_new(o, "seed", json_integer(f->cfg.seed));
     pthread_mutex_unlock(&f->lock);
@@ -322,6 +392,17 @@ void emu_faults_set_rate(struct emu_faults *f, double rate, double burst)
     c = f->cfg;
     c.rate = rate;
     c.burst = burst;
+    commit(f, &c);
+    pthread_mutex_unlock(&f->lock);
+}
+
+void emu_faults_set_change_rate(struct emu_faults *f, double rate, double burst)
+{
+    struct cfg c;
+    pthread_mutex_lock(&f->lock);
+    c = f->cfg;
+    c.change_rate = rate;
+    c.change_burst = burst;
     commit(f, &c);
     pthread_mutex_unlock(&f->lock);
 }
@@ -340,22 +421,6 @@ long long emu_faults_insync_ms(struct emu_faults *f)
     ms = f->cfg.insync_ms;
     pthread_mutex_unlock(&f->lock);
     return ms;
-}
-
-void emu_faults_set_ttl_policy(struct emu_faults *f, enum emu_ttl_policy p)
-{
-    pthread_mutex_lock(&f->lock);
-    f->cfg.ttl = p;
-    pthread_mutex_unlock(&f->lock);
-}
-
-enum emu_ttl_policy emu_faults_ttl_policy(struct emu_faults *f)
-{
-    enum emu_ttl_policy p;
-    pthread_mutex_lock(&f->lock);
-    p = f->cfg.ttl;
-    pthread_mutex_unlock(&f->lock);
-    return p;
 }
 
 /* --- draws --------------------------------------------------------------------------------- */
@@ -391,26 +456,86 @@ int emu_faults_draw(struct emu_faults *f, enum emu_fault k)
     return hit;
 }
 
-int emu_faults_take_token(struct emu_faults *f)
+/*
+ * Bring a bucket up to now and take n tokens. A call is admitted when the bucket holds n, or
+ * is full (a batch larger than the bucket then leaves it in debt). Otherwise nothing is taken
+ * and *wait_ms says when it would be admitted. Lock held.
+ */
+static int bucket_take(double *tokens, long long *refill_ms, double rate, double burst, double n,
+                       long long *wait_ms)
 {
+    long long now = emu_mono_ms();
+    double need = n < burst ? n : burst;
+
+    *tokens += (double)(now - *refill_ms) * rate / 1000.0;
+    if (*tokens > burst)
+        *tokens = burst;
+    *refill_ms = now;
+    if (*tokens >= need) {
+        *tokens -= n;
+        return 1;
+    }
+    {
+        double w = (need - *tokens) * 1000.0 / rate;
+        *wait_ms = (long long)w + ((double)(long long)w < w);
+    }
+    return 0;
+}
+
+/* The x-amz-retry-after value for a throttled call that would be admitted after wait_ms.
+ * Lock held. */
+static long long retry_after(const struct emu_faults *f, long long wait_ms)
+{
+    if (f->cfg.retry_after_ms < 0)
+        return wait_ms > 0 ? wait_ms : 1;
+    return f->cfg.retry_after_ms;
+}
+
+int emu_faults_take_token(struct emu_faults *f, long long *retry_after_ms)
+{
+    long long wait = 0;
     int ok = 1;
 
+    *retry_after_ms = 0;
     pthread_mutex_lock(&f->lock);
-    if (f->cfg.rate > 0) {
-        long long now = emu_mono_ms();
-        f->tokens += (double)(now - f->refill_ms) * f->cfg.rate / 1000.0;
-        if (f->tokens > f->cfg.burst)
-            f->tokens = f->cfg.burst;
-        f->refill_ms = now;
-        if (f->tokens >= 1.0) {
-            f->tokens -= 1.0;
-        } else {
-            ok = 0;
-            f->throttled++;
-        }
+    if (f->cfg.rate > 0 &&
+        !bucket_take(&f->tokens, &f->refill_ms, f->cfg.rate, f->cfg.burst, 1.0, &wait)) {
+        ok = 0;
+        f->throttled++;
+        *retry_after_ms = retry_after(f, wait);
     }
     pthread_mutex_unlock(&f->lock);
     return ok;
+}
+
+int emu_faults_take_changes(struct emu_faults *f, size_t changes, size_t records,
+                            long long *retry_after_ms)
+{
+    long long wait = 0;
+    int ok = 1;
+
+    *retry_after_ms = 0;
+    pthread_mutex_lock(&f->lock);
+    if (f->cfg.change_rate > 0 &&
+        !bucket_take(&f->ctokens, &f->crefill_ms, f->cfg.change_rate, f->cfg.change_burst,
+                     (double)(f->cfg.change_records ? records : changes), &wait)) {
+        ok = 0;
+        f->throttled++;
+        f->throttled_changes++;
+        *retry_after_ms = retry_after(f, wait);
+    }
+    pthread_mutex_unlock(&f->lock);
+    return ok;
+}
+
+long long emu_faults_injected_retry_after(struct emu_faults *f)
+{
+    long long ms;
+
+    pthread_mutex_lock(&f->lock);
+    ms = retry_after(f, 1000);
+    pthread_mutex_unlock(&f->lock);
+    return ms;
 }
 
 enum emu_icb_shape emu_faults_icb_shape(struct emu_faults *f)
@@ -432,6 +557,16 @@ int emu_faults_coin(struct emu_faults *f)
     bit = (int)(emu_rng_next(&f->rng) & 1);
     pthread_mutex_unlock(&f->lock);
     return bit;
+}
+
+void emu_faults_list_opts(struct emu_faults *f, struct emu_list_opts *out)
+{
+    pthread_mutex_lock(&f->lock);
+    out->paging = f->cfg.list_paging;
+    out->paging_epoch = f->cfg.list_epoch;
+    out->max_items = (long)f->cfg.list_max_items;
+    out->strict_identifier = f->cfg.list_strict_id;
+    pthread_mutex_unlock(&f->lock);
 }
 
 void emu_faults_set_xml_lenient(struct emu_faults *f, int lenient)
@@ -507,6 +642,7 @@ json_t *emu_stats_json(struct emu_faults *f)
     json_object_set_new(o, "calls_total", json_integer((json_int_t)f->total));
     json_object_set_new(o, "calls", calls);
     json_object_set_new(o, "throttled", json_integer((json_int_t)f->throttled));
+    json_object_set_new(o, "throttled_changes", json_integer((json_int_t)f->throttled_changes));
     json_object_set_new(o, "faults", faults);
     json_object_set_new(o, "changes_applied", json_integer((json_int_t)f->changes_applied));
     json_object_set_new(o, "change_items_applied", json_integer((json_int_t)f->change_items));
@@ -520,7 +656,8 @@ void emu_stats_reset(struct emu_faults *f)
     pthread_mutex_lock(&f->lock);
     memset(f->calls, 0, sizeof(f->calls));
     memset(f->ncalls, 0, sizeof(f->ncalls));
-    f->total = f->throttled = f->changes_applied = f->change_items = f->direct_writes = 0;
+    f->total = f->throttled = f->throttled_changes = f->changes_applied = f->change_items =
+        f->direct_writes = 0;
     memset(f->faults, 0, sizeof(f->faults));
     pthread_mutex_unlock(&f->lock);
 }

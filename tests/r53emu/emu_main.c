@@ -7,8 +7,9 @@
  * is collected (never answered on the first call or with upload data pending, see
  * shared/TOOLCHAIN.md), then on the last call:
  *   injected latency (the connection is suspended and resumed by the delay thread)
- *   -> injected reset (close without answer) -> SigV4 -> account token bucket
+ *   -> injected reset (close without answer) -> SigV4 -> the account's request bucket
  *   -> injected Throttling / 5xx / PriorRequestNotComplete (ChangeResourceRecordSets)
+ *   -> (ChangeResourceRecordSets) the batch is parsed and charged to the change bucket
  *   -> the operation -> injected reset_after_apply (the change is applied, no answer).
  * Every injected fault that fails a call happens before a change is applied, except
  * reset_after_apply. /_emu/ control calls are never signed, delayed, throttled or faulted.
@@ -235,7 +236,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 /* --- responses ----------------------------------------------------------------------------- */
 
 static enum MHD_Result send_body(struct MHD_Connection *conn, int status, const char *ctype,
-                                 char *body, const char *request_id)
+                                 char *body, const char *request_id, long long retry_after_ms)
 {
     struct MHD_Response *resp =
         MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
@@ -248,6 +249,11 @@ static enum MHD_Result send_body(struct MHD_Connection *conn, int status, const 
     MHD_add_response_header(resp, "Content-Type", ctype);
     if (request_id)
         MHD_add_response_header(resp, "x-amzn-RequestId", request_id);
+    if (retry_after_ms > 0) {
+        char v[32];
+        snprintf(v, sizeof(v), "%lld", retry_after_ms);
+        MHD_add_response_header(resp, "x-amz-retry-after", v);
+    }
     ret = MHD_queue_response(conn, (unsigned)status, resp);
     MHD_destroy_response(resp);
     return ret;
@@ -265,7 +271,7 @@ static enum MHD_Result send_xml(struct MHD_Connection *conn, struct req *r, stru
 {
     emu_stats_call(g.faults, r->op, "ok");
     log_call(r, 200, "ok");
-    return send_body(conn, 200, "text/xml", buf_detach(xml), r->id);
+    return send_body(conn, 200, "text/xml", buf_detach(xml), r->id, 0);
 }
 
 static enum MHD_Result send_error(struct MHD_Connection *conn, struct req *r,
@@ -295,7 +301,7 @@ static enum MHD_Result send_error(struct MHD_Connection *conn, struct req *r,
     }
     emu_stats_call(g.faults, r->op, e->code);
     log_call(r, e->status, e->code);
-    return send_body(conn, e->status, "text/xml", buf_detach(&b), r->id);
+    return send_body(conn, e->status, "text/xml", buf_detach(&b), r->id, e->retry_after_ms);
 }
 
 static enum MHD_Result send_json(struct MHD_Connection *conn, int status, json_t *o)
@@ -304,7 +310,7 @@ static enum MHD_Result send_json(struct MHD_Connection *conn, int status, json_t
     json_decref(o);
     if (!s)
         s = xstrdup("{}");
-    return send_body(conn, status, "application/json", s, NULL);
+    return send_body(conn, status, "application/json", s, NULL, 0);
 }
 
 static enum MHD_Result json_message(struct MHD_Connection *conn, int status, const char *key,
@@ -454,6 +460,7 @@ static enum MHD_Result handle_api(struct MHD_Connection *conn, const char *metho
     struct hdr_list hl = {0};
     struct emu_batch batch = {0};
     enum MHD_Result ret;
+    long long retry_ms = 0;
     int applied = 0;
 
     route_api(method, path, &rt);
@@ -492,12 +499,14 @@ static enum MHD_Result handle_api(struct MHD_Connection *conn, const char *metho
         if (emu_auth_verify(&g.creds, &ar, &err))
             goto fail;
     }
-    if (!emu_faults_take_token(g.faults)) {
+    if (!emu_faults_take_token(g.faults, &retry_ms)) {
         emu_err_set(&err, 400, "Throttling", "Rate exceeded");
+        err.retry_after_ms = retry_ms;
         goto fail;
     }
     if (emu_faults_draw(g.faults, EMU_FAULT_THROTTLE)) {
         emu_err_set(&err, 400, "Throttling", "Rate exceeded");
+        err.retry_after_ms = emu_faults_injected_retry_after(g.faults);
         goto fail;
     }
     if (emu_faults_draw(g.faults, EMU_FAULT_ERR5XX)) {
@@ -524,7 +533,12 @@ static enum MHD_Result handle_api(struct MHD_Connection *conn, const char *metho
         }
         if (emu_xml_parse_batch(r->body, r->len, emu_faults_xml_lenient(g.faults), &batch, &err))
             goto fail;
-        if (emu_store_change(g.store, rt.id, &batch, emu_faults_ttl_policy(g.faults), &xml, &err))
+        if (!emu_faults_take_changes(g.faults, batch.n, batch.record_units, &retry_ms)) {
+            emu_err_set(&err, 400, "Throttling", "Rate exceeded");
+            err.retry_after_ms = retry_ms;
+            goto fail;
+        }
+        if (emu_store_change(g.store, rt.id, &batch, &xml, &err))
             goto fail;
         applied = 1;
         emu_stats_change_applied(g.faults, batch.n);
@@ -532,7 +546,10 @@ static enum MHD_Result handle_api(struct MHD_Connection *conn, const char *metho
     case EMU_OP_LIST: {
         char *name = query_param(query, "name"), *type = query_param(query, "type"),
              *ident = query_param(query, "identifier"), *maxi = query_param(query, "maxitems");
-        int rc = emu_store_list(g.store, rt.id, name, type, ident, maxi, &xml, &err);
+        struct emu_list_opts lo;
+        int rc;
+        emu_faults_list_opts(g.faults, &lo);
+        rc = emu_store_list(g.store, rt.id, name, type, ident, maxi, &lo, &xml, &err);
         free(name);
         free(type);
         free(ident);
@@ -722,9 +739,9 @@ static void usage(FILE *out)
 {
     fputs("usage: r53emu --zone ID:NAME [--zone ...] --access-key AKID --secret-key SECRET\n"
           "              [--listen 127.0.0.1:0] [--session-token TOKEN] [--rate R [--burst B]]\n"
+          "              [--change-rate R [--change-burst B]]\n"
           "              [--insync-after-ms N] [--faults SPEC] [--seed N] [--state-dump PATH]\n"
-          "              [--weighted-ttl reject|rewrite] [--xml-order strict|lenient]\n"
-          "              [--threads N] [--log-level LEVEL]\n"
+          "              [--xml-order strict|lenient] [--threads N] [--log-level LEVEL]\n"
           "SPEC: comma-separated latency_ms=, latency_jitter_ms=, err5xx=, reset=, throttle=,\n"
           "      prior=, reset_after_apply= (probabilities 0..1), icb_shape=envelope|root|random\n"
           "Prints 'listening port=N' first on stdout; stops on SIGTERM. See README.md.\n",
@@ -805,40 +822,42 @@ int main(int argc, char **argv)
         OPT_TOKEN,
         OPT_RATE,
         OPT_BURST,
+        OPT_CHANGE_RATE,
+        OPT_CHANGE_BURST,
         OPT_INSYNC,
         OPT_FAULTS,
         OPT_SEED,
         OPT_DUMP,
-        OPT_WTTL,
         OPT_XMLORDER,
         OPT_THREADS,
         OPT_LOGLEVEL,
         OPT_HELP
     };
-    static const struct option opts[] = {{"listen", required_argument, NULL, OPT_LISTEN},
-                                         {"zone", required_argument, NULL, OPT_ZONE},
-                                         {"access-key", required_argument, NULL, OPT_AKID},
-                                         {"secret-key", required_argument, NULL, OPT_SECRET},
-                                         {"session-token", required_argument, NULL, OPT_TOKEN},
-                                         {"rate", required_argument, NULL, OPT_RATE},
-                                         {"burst", required_argument, NULL, OPT_BURST},
-                                         {"insync-after-ms", required_argument, NULL, OPT_INSYNC},
-                                         {"faults", required_argument, NULL, OPT_FAULTS},
-                                         {"seed", required_argument, NULL, OPT_SEED},
-                                         {"state-dump", required_argument, NULL, OPT_DUMP},
-                                         {"weighted-ttl", required_argument, NULL, OPT_WTTL},
-                                         {"xml-order", required_argument, NULL, OPT_XMLORDER},
-                                         {"threads", required_argument, NULL, OPT_THREADS},
-                                         {"log-level", required_argument, NULL, OPT_LOGLEVEL},
-                                         {"help", no_argument, NULL, OPT_HELP},
-                                         {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {
+        {"listen", required_argument, NULL, OPT_LISTEN},
+        {"zone", required_argument, NULL, OPT_ZONE},
+        {"access-key", required_argument, NULL, OPT_AKID},
+        {"secret-key", required_argument, NULL, OPT_SECRET},
+        {"session-token", required_argument, NULL, OPT_TOKEN},
+        {"rate", required_argument, NULL, OPT_RATE},
+        {"burst", required_argument, NULL, OPT_BURST},
+        {"change-rate", required_argument, NULL, OPT_CHANGE_RATE},
+        {"change-burst", required_argument, NULL, OPT_CHANGE_BURST},
+        {"insync-after-ms", required_argument, NULL, OPT_INSYNC},
+        {"faults", required_argument, NULL, OPT_FAULTS},
+        {"seed", required_argument, NULL, OPT_SEED},
+        {"state-dump", required_argument, NULL, OPT_DUMP},
+        {"xml-order", required_argument, NULL, OPT_XMLORDER},
+        {"threads", required_argument, NULL, OPT_THREADS},
+        {"log-level", required_argument, NULL, OPT_LOGLEVEL},
+        {"help", no_argument, NULL, OPT_HELP},
+        {NULL, 0, NULL, 0}};
     const char *listen_s = "127.0.0.1:0", *faults_s = NULL;
     const char *zones[64];
     size_t nzones = 0;
-    double rate = 0, burst = 0;
+    double rate = 0, burst = 0, change_rate = 0, change_burst = 0;
     long long insync = 100, seed = -1, threads = 4, v;
-    int have_burst = 0, opt, lfd = -1, sig = 0, xml_lenient = 0;
-    enum emu_ttl_policy wttl = EMU_TTL_REWRITE; /* ROUTE53.md; --weighted-ttl reject per public reports */
+    int have_burst = 0, have_change_burst = 0, opt, lfd = -1, sig = 0, xml_lenient = 0;
     struct sockaddr_in sa;
     socklen_t salen = sizeof(sa);
     sigset_t set;
@@ -865,6 +884,16 @@ int main(int argc, char **argv)
                 die_usage("--burst needs a number >= 1, got", optarg);
             have_burst = 1;
             break;
+        case OPT_CHANGE_RATE:
+            if (parse_double(optarg, 0.0, 1e9, &change_rate))
+                die_usage("--change-rate needs a number of record changes per second >= 0, got",
+                          optarg);
+            break;
+        case OPT_CHANGE_BURST:
+            if (parse_double(optarg, 1.0, 1e9, &change_burst))
+                die_usage("--change-burst needs a number >= 1, got", optarg);
+            have_change_burst = 1;
+            break;
         case OPT_INSYNC:
             if (parse_ll(optarg, 0, 86400000LL, &insync))
                 die_usage("--insync-after-ms needs milliseconds >= 0, got", optarg);
@@ -875,14 +904,6 @@ int main(int argc, char **argv)
                 die_usage("--seed needs a non-negative integer, got", optarg);
             break;
         case OPT_DUMP: g.state_dump = optarg; break;
-        case OPT_WTTL:
-            if (!strcmp(optarg, "reject"))
-                wttl = EMU_TTL_REJECT;
-            else if (!strcmp(optarg, "rewrite"))
-                wttl = EMU_TTL_REWRITE;
-            else
-                die_usage("--weighted-ttl is reject or rewrite, got", optarg);
-            break;
         case OPT_XMLORDER:
             if (!strcmp(optarg, "strict"))
                 xml_lenient = 0;
@@ -913,6 +934,8 @@ int main(int argc, char **argv)
         die_usage("--access-key and --secret-key are required", NULL);
     if (have_burst && rate <= 0)
         die_usage("--burst needs --rate", NULL);
+    if (have_change_burst && change_rate <= 0)
+        die_usage("--change-burst needs --change-rate", NULL);
     if (parse_listen(listen_s, &sa))
         die_usage("--listen needs HOST:PORT with a 127.0.0.0/8 address, got", listen_s);
     if (seed < 0) {
@@ -940,8 +963,11 @@ int main(int argc, char **argv)
         die_usage(why, faults_s);
     if (rate > 0)
         emu_faults_set_rate(g.faults, rate, have_burst ? burst : (rate < 1 ? 1 : rate));
+    if (change_rate > 0)
+        emu_faults_set_change_rate(g.faults, change_rate,
+                                   have_change_burst ? change_burst
+                                                     : (change_rate < 1 ? 1 : change_rate));
     emu_faults_set_insync_ms(g.faults, insync);
-    emu_faults_set_ttl_policy(g.faults, wttl);
     emu_faults_set_xml_lenient(g.faults, xml_lenient);
 
     xmlInitParser();

@@ -49,6 +49,9 @@ struct zone {
     unsigned index;
     struct rrset **sets; /* guarded by emu_store.lock */
     size_t n, cap;       /* guarded by emu_store.lock */
+    /* list_paging=cycle: the first record of the first truncated page (a copy), per epoch */
+    struct rrset *anchor;  /* guarded by emu_store.lock */
+    unsigned anchor_epoch; /* guarded by emu_store.lock */
 };
 
 struct change_rec {
@@ -331,6 +334,7 @@ void emu_store_destroy(struct emu_store *s)
         for (size_t k = 0; k < z->n; k++)
             rrset_free(z->sets[k]);
         free(z->sets);
+        rrset_free(z->anchor);
         free(z->id);
         free(z->name);
         free(z->rkey);
@@ -681,6 +685,32 @@ static void check_touches(struct batch_ctx *c, const struct emu_batch *b, struct
     }
 }
 
+static size_t final_at_name(struct batch_ctx *c, const char *rkey, struct rrset ***out);
+
+/*
+ * The weighted-TTL rule, judged per change as Route 53 applies the batch: a CREATE or UPSERT
+ * of a weighted set must carry the TTL of every other weighted set of its group (same name
+ * and type, other SetIdentifier) as the zone stands after the batch's earlier changes. So a
+ * batch that DELETEs every set of a group and then CREATEs them with a new TTL is valid, and
+ * one that replaces them pair by pair (DELETE a, CREATE a, DELETE b, ...) is not: the first
+ * CREATE still meets b with the old TTL.
+ */
+static int ttl_fits_group(struct batch_ctx *c, const char *name, const struct emu_change *ch)
+{
+    char *rkey = name_rkey(name);
+    struct rrset **now = NULL;
+    size_t n = final_at_name(c, rkey, &now);
+    int ok = 1;
+
+    for (size_t i = 0; i < n && ok; i++)
+        if (!strcmp(now[i]->type, ch->type) && now[i]->set_id &&
+            strcmp(now[i]->set_id, ch->set_id) != 0 && now[i]->ttl != ch->ttl)
+            ok = 0;
+    free(now);
+    free(rkey);
+    return ok;
+}
+
 static void simulate(struct batch_ctx *c, const struct emu_batch *b, struct emu_err *err)
 {
     struct buf d = {0};
@@ -720,6 +750,14 @@ static void simulate(struct batch_ctx *c, const struct emu_batch *b, struct emu_
             continue;
         case EMU_UPSERT: break;
         }
+        if (ch->set_id && !ttl_fits_group(c, c->canon[i], ch)) {
+            emu_err_icb(err,
+                        "RRSet with DNS name %s and type %s, SetIdentifier %s cannot be created "
+                        "as weighted sets must contain the same TTL.",
+                        c->canon[i], ch->type, ch->set_id);
+            o->failed = 1;
+            continue;
+        }
         rrset_free(o->now);
         o->now = rrset_new(c->canon[i], ch->type, ch->set_id, ch->weight, ch->ttl, ch->values,
                            ch->nvalues);
@@ -752,68 +790,17 @@ static size_t final_at_name(struct batch_ctx *c, const char *rkey, struct rrset 
     return n;
 }
 
-/* The written weighted set of o's group that the batch names last, or NULL. */
-static const struct ov *last_weighted_write(const struct batch_ctx *c, const char *rkey,
-                                            const char *type)
-{
-    const struct ov *src = NULL;
-    for (size_t j = 0; j < c->nov; j++) {
-        const struct ov *p = &c->ov[j];
-        if (p->touched && p->written && p->now && p->now->set_id && !strcmp(p->rkey, rkey) &&
-            !strcmp(p->type, type) && (!src || p->last > src->last))
-            src = p;
-    }
-    return src;
-}
-
-/* --weighted-ttl rewrite: every weighted set of a group the batch wrote takes the TTL of the
- * weighted set the batch names last (so the reject rule below then finds nothing). */
-static void rewrite_ttls(struct batch_ctx *c)
-{
-    /* ov_get inserts in key order, so entries shift: bound on the live count (revisiting an
-     * entry is harmless, skipping one is not) */
-    for (size_t k = 0; k < c->nov; k++) {
-        const struct ov *src = last_weighted_write(c, c->ov[k].rkey, c->ov[k].type);
-        struct rrset **fin = NULL;
-        char *rkey, type[8];
-        long long ttl;
-        size_t nfin;
-
-        if (src != &c->ov[k])
-            continue;
-        rkey = xstrdup(src->rkey);
-        snprintf(type, sizeof(type), "%s", src->type);
-        ttl = src->now->ttl;
-        nfin = final_at_name(c, rkey, &fin);
-        for (size_t i = 0; i < nfin; i++) {
-            if (strcmp(fin[i]->type, type) || !fin[i]->set_id || fin[i]->ttl == ttl)
-                continue;
-            /* fin[i] is the zone's (unchanged) set or an overlay's "now": both stay put */
-            struct ov *p = ov_get(c, fin[i]->name, fin[i]->type, fin[i]->set_id);
-            if (p->now) {
-                p->now->ttl = ttl;
-                p->written = 1;
-            }
-        }
-        free(fin);
-        free(rkey);
-    }
-}
-
 /* Rules over whole record-set groups (same name and type) and names, on the final state. */
-static void check_groups(struct batch_ctx *c, enum emu_ttl_policy ttl_policy, struct emu_err *err)
+static void check_groups(struct batch_ctx *c, struct emu_err *err)
 {
     char **done = NULL; /* rkey, type pairs already checked (copies) */
     size_t ndone = 0, donecap = 0;
 
-    if (ttl_policy == EMU_TTL_REWRITE)
-        rewrite_ttls(c);
     for (size_t k = 0; k < c->nov; k++) {
         const struct ov *o = &c->ov[k];
         struct rrset **fin = NULL;
         size_t nfin, nweighted = 0, nsimple = 0, ncname = 0, nother = 0, ntype = 0;
         const struct rrset *changed = NULL; /* a set of this group the batch wrote */
-        const struct ov *src;
         int seen = 0;
 
         if (!o->touched)
@@ -847,7 +834,6 @@ static void check_groups(struct batch_ctx *c, enum emu_ttl_policy ttl_policy, st
                 !strcmp(p->type, o->type))
                 changed = p->now;
         }
-        src = last_weighted_write(c, o->rkey, o->type);
 
         if (nweighted > MAX_WEIGHTED)
             emu_err_icb(err,
@@ -865,16 +851,6 @@ static void check_groups(struct batch_ctx *c, enum emu_ttl_policy ttl_policy, st
                             "RRSet with DNS name %s, type %s cannot be created as other RRSets "
                             "exist with the same name and type.",
                             changed->name, changed->type);
-        }
-        for (size_t i = 0; src && i < nfin; i++) {
-            const struct rrset *r = fin[i];
-            if (!strcmp(r->type, o->type) && r->set_id && r->ttl != src->now->ttl) {
-                emu_err_icb(err,
-                            "RRSet with DNS name %s and type %s, SetIdentifier %s cannot be "
-                            "created as weighted sets must contain the same TTL.",
-                            src->now->name, src->now->type, src->now->set_id);
-                break;
-            }
         }
         if (!strcmp(o->rkey, c->z->rkey) && !strcmp(o->type, "SOA") && ntype != 1)
             emu_err_icb(err, "A HostedZone must contain exactly one SOA record.");
@@ -948,7 +924,7 @@ static void change_info_xml(struct buf *xml, const char *id, const char *status,
 }
 
 int emu_store_change(struct emu_store *s, const char *zone_id, const struct emu_batch *batch,
-                     enum emu_ttl_policy ttl_policy, struct buf *xml, struct emu_err *err)
+                     struct buf *xml, struct emu_err *err)
 {
     struct batch_ctx c = {0};
     struct zone *z;
@@ -971,7 +947,7 @@ int emu_store_change(struct emu_store *s, const char *zone_id, const struct emu_
     simulate(&c, batch, err);
     if (err->status)
         goto out;
-    check_groups(&c, ttl_policy, err);
+    check_groups(&c, err);
     if (err->status)
         goto out;
 
@@ -1066,11 +1042,34 @@ static int parse_maxitems(const char *s, long *out)
     return 0;
 }
 
+/* The record whose key a truncated page names as next, under the list_paging fault (the
+ * page shows sets[first..end)); NULL: the real one, sets[end]. Lock held. */
+static const struct rrset *faulty_next(struct zone *z, const struct emu_list_opts *o, size_t first,
+                                       size_t end)
+{
+    if (end == first || o->paging == EMU_LIST_NORMAL)
+        return NULL;
+    if (o->paging == EMU_LIST_STUCK)
+        return z->sets[first];
+    if (!z->anchor || z->anchor_epoch != o->paging_epoch) {
+        rrset_free(z->anchor);
+        z->anchor = rrset_clone(z->sets[first]);
+        z->anchor_epoch = o->paging_epoch;
+        return NULL;
+    }
+    if (key_cmp(z->sets[first]->rkey, z->sets[first]->type, z->sets[first]->set_id, z->anchor->rkey,
+                z->anchor->type, z->anchor->set_id) > 0)
+        return z->anchor; /* back to the first page: A -> B -> A */
+    return NULL;
+}
+
 int emu_store_list(struct emu_store *s, const char *zone_id, const char *name, const char *type,
-                   const char *identifier, const char *maxitems, struct buf *xml,
-                   struct emu_err *err)
+                   const char *identifier, const char *maxitems, const struct emu_list_opts *opts,
+                   struct buf *xml, struct emu_err *err)
 {
     struct zone *z;
+    const struct rrset *next;
+    size_t first;
     long max = MAX_LIST_ITEMS;
     char *canon = NULL, *rkey = NULL;
     char why[512];
@@ -1122,19 +1121,31 @@ int emu_store_list(struct emu_store *s, const char *zone_id, const char *name, c
         }
         rkey = name_rkey(canon);
         i = lower_bound(z->sets, z->n, rkey, type ? type : "", identifier);
+        if (identifier && opts->strict_identifier && !zone_find(z, rkey, type, identifier, NULL)) {
+            emu_err_set(err, 400, "InvalidInput",
+                        "Invalid request: no resource record set with name %s, type %s and set "
+                        "identifier %s exists",
+                        canon, type, identifier);
+            goto out;
+        }
     }
+    if (opts->max_items > 0 && max > opts->max_items)
+        max = opts->max_items;
     buf_adds(xml, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
                   "<ListResourceRecordSetsResponse xmlns=\"" EMU_NS "\"><ResourceRecordSets>");
-    for (; i < z->n && shown < (size_t)max; i++, shown++)
+    for (first = i; i < z->n && shown < (size_t)max; i++, shown++)
         rrset_xml(xml, z->sets[i]);
     buf_adds(xml, "</ResourceRecordSets>");
     if (i < z->n) {
+        next = faulty_next(z, opts, first, i);
+        if (!next)
+            next = z->sets[i];
         buf_adds(xml, "<IsTruncated>true</IsTruncated><NextRecordName>");
-        emu_buf_add_xml(xml, z->sets[i]->name);
-        buf_addf(xml, "</NextRecordName><NextRecordType>%s</NextRecordType>", z->sets[i]->type);
-        if (z->sets[i]->set_id) {
+        emu_buf_add_xml(xml, next->name);
+        buf_addf(xml, "</NextRecordName><NextRecordType>%s</NextRecordType>", next->type);
+        if (next->set_id) {
             buf_adds(xml, "<NextRecordIdentifier>");
-            emu_buf_add_xml(xml, z->sets[i]->set_id);
+            emu_buf_add_xml(xml, next->set_id);
             buf_adds(xml, "</NextRecordIdentifier>");
         }
     } else {
@@ -1390,6 +1401,8 @@ int emu_store_clear(struct emu_store *s, const char *zone_id)
     for (size_t i = 0; i < z->n; i++)
         rrset_free(z->sets[i]);
     z->n = 0;
+    rrset_free(z->anchor);
+    z->anchor = NULL;
     zone_seed_apex(z);
     pthread_mutex_unlock(&s->lock);
     return 0;

@@ -91,7 +91,9 @@ class Emu:
     def reset(self):
         """Clear both zones and every fault; keep the default insync delay."""
         self.faults(latency_ms=0, latency_jitter_ms=0, reset=0, err5xx=0, throttle=0, prior=0,
-                    reset_after_apply=0, icb_shape='envelope', rate=0, weighted_ttl='reject',
+                    reset_after_apply=0, icb_shape='envelope', rate=0, change_rate=0,
+                    change_unit='changes', retry_after=0, list_paging='normal', list_max_items=0,
+                    list_identifier='lenient',
                     force={'reset': 0, 'err5xx': 0, 'throttle': 0, 'prior': 0,
                            'reset_after_apply': 0})
         for z in (ZONE, OTHER):

@@ -237,6 +237,55 @@ def t_paging(e):
          'a name that does not exist starts at the next one')
 
 
+def t_paging_faults(e):
+    """Listings that do not end: a cycle (A -> B -> A) and a page that does not advance; a
+    page cap so small zones page; an identifier that names nothing as InvalidInput."""
+    c = e.client()
+    change(c, *[('CREATE', rrs('pf.example.com', [f'10.5.0.{i}'], sid=f'id{i}', weight=1))
+                for i in range(8)])
+
+    def page(**kw):
+        p = c.list_resource_record_sets(HostedZoneId=ZONE, **kw)
+        nxt = (p.get('NextRecordName'), p.get('NextRecordType'), p.get('NextRecordIdentifier'))
+        return [r.get('SetIdentifier') or r['Type'] for r in p['ResourceRecordSets']], nxt
+
+    def start(nxt):
+        return {'StartRecordName': nxt[0], 'StartRecordType': nxt[1],
+                **({'StartRecordIdentifier': nxt[2]} if nxt[2] else {})}
+
+    e.faults(list_max_items=3)
+    a, na = page(StartRecordName='pf.example.com')
+    T.eq((a, na), (['id0', 'id1', 'id2'], ('pf.example.com.', 'A', 'id3')),
+         'list_max_items caps a page below maxitems')
+    e.faults(list_paging='stuck')
+    a, na = page(StartRecordName='pf.example.com')
+    T.eq(na, ('pf.example.com.', 'A', 'id0'), 'stuck: next names the page\'s own first record')
+    T.eq(page(**start(na)), (a, na), 'stuck: following it gives the same page again')
+    e.faults(list_paging='cycle')
+    a, na = page(StartRecordName='pf.example.com')
+    b, nb = page(**start(na))
+    a2, na2 = page(**start(nb))
+    T.eq((a, b, nb), (['id0', 'id1', 'id2'], ['id3', 'id4', 'id5'],
+                      ('pf.example.com.', 'A', 'id0')), 'cycle: page B points back at page A')
+    T.eq((a2, na2), (a, na), 'cycle: A -> B -> A')
+    e.faults(list_paging='normal', list_max_items=0)
+    T.eq(page(StartRecordName='pf.example.com', MaxItems='3')[1],
+         ('pf.example.com.', 'A', 'id3'), 'normal paging again')
+    # identifiers that name no record set
+    T.eq(page(StartRecordName='pf.example.com', StartRecordType='A',
+              StartRecordIdentifier='id25', MaxItems='1')[0], ['id3'],
+         'lenient: an unknown identifier starts at the next record set')
+    # (id25 sorts between id2 and id3: identifiers compare as strings)
+    e.faults(list_identifier='strict')
+    expect_error(lambda: page(StartRecordName='pf.example.com', StartRecordType='A',
+                              StartRecordIdentifier='id25'), 'InvalidInput', 400,
+                 'set identifier id25', 'strict: an unknown identifier')
+    T.eq(page(StartRecordName='pf.example.com', StartRecordType='A',
+              StartRecordIdentifier='id2', MaxItems='1')[0], ['id2'],
+         'strict: a known identifier lists')
+    e.faults(list_identifier='lenient')
+
+
 def t_no_such_zone(e):
     c = e.client()
     expect_error(lambda: c.get_hosted_zone(Id='ZNOPE'), 'NoSuchHostedZone', 404,
@@ -379,7 +428,7 @@ def t_batch_rules(e):
     expect_error(lambda: change(c, ('CREATE', rrs('plain.example.com', ['10.0.0.6'], sid='w',
                                                   weight=1))), icb, 400,
                  'non-weighted set exists', 'weighted next to simple')
-    # weighted sets of a group share one TTL (reject policy)
+    # weighted sets of a group share one TTL
     expect_error(lambda: change(c, ('CREATE', rrs('twice.example.com', ['10.0.0.2'], ttl=300,
                                                   sid='b', weight=1))), icb, 400,
                  'weighted sets must contain the same TTL', 'weighted TTL mismatch')
@@ -407,17 +456,51 @@ def t_batch_rules(e):
                  icb, 400, 'exactly one SOA', 'deleting the SOA')
 
 
-def t_ttl_rewrite(e):
+def t_weighted_ttl(e):
+    """Every weighted set of a group shares one TTL, judged per change against the zone as the
+    batch's earlier changes left it (tests/r53emu/README.md)."""
     c = e.client()
-    e.faults(weighted_ttl='rewrite')
-    change(c, ('CREATE', rrs('rw.example.com', ['10.0.0.1'], sid='a', weight=1)),
-           ('CREATE', rrs('rw.example.com', ['10.0.0.2'], sid='b', weight=1)))
-    change(c, ('UPSERT', rrs('rw.example.com', ['10.0.0.3'], ttl=300, sid='c', weight=1)))
-    T.eq(sorted(r['ttl'] for r in e.rrsets() if r['name'] == 'rw.example.com.'), [300, 300, 300],
-         'rewrite policy: the group takes the TTL given last')
-    expect_error(lambda: change(c, ('DELETE', rrs('rw.example.com', ['10.0.0.1'], sid='a',
-                                                  weight=1))),
-                 'InvalidChangeBatch', 400, 'do not match', 'DELETE with the pre-rewrite TTL')
+    icb = 'InvalidChangeBatch'
+    w = lambda sid, ttl, v='10.0.0.1', t='A': rrs('wt.example.com', [v], ttl=ttl, type_=t,  # noqa
+                                                   sid=sid, weight=1)
+    change(c, ('CREATE', w('a', 60)), ('CREATE', w('b', 60, '10.0.0.2')))
+    ex = expect_error(lambda: change(c, ('CREATE', w('c', 300, '10.0.0.3'))), icb, 400,
+                      what='CREATE with another TTL')
+    if ex:
+        T.eq(ex.response['Error']['Message'],
+             '[RRSet with DNS name wt.example.com. and type A, SetIdentifier c cannot be created '
+             'as weighted sets must contain the same TTL.]', 'the message Route 53 sends')
+    expect_error(lambda: change(c, ('UPSERT', w('a', 300))), icb, 400,
+                 'weighted sets must contain the same TTL', 'UPSERT of one set to another TTL')
+    # pair by pair: the first CREATE still meets b at 60
+    expect_error(lambda: change(c, ('DELETE', w('a', 60)), ('CREATE', w('a', 300)),
+                                ('DELETE', w('b', 60, '10.0.0.2')),
+                                ('CREATE', w('b', 300, '10.0.0.2'))),
+                 icb, 400, 'SetIdentifier a cannot be created', 'DELETE+CREATE pairs')
+    T.eq(sorted((r['set_identifier'], r['ttl']) for r in e.rrsets()
+                if r['name'] == 'wt.example.com.'), [('a', 60), ('b', 60)],
+         'a refused batch changes nothing')
+    # every DELETE first, then every CREATE: the group moves to the new TTL at once
+    change(c, ('DELETE', w('a', 60)), ('DELETE', w('b', 60, '10.0.0.2')),
+           ('CREATE', w('a', 300)), ('CREATE', w('b', 300, '10.0.0.2')))
+    T.eq(sorted((r['set_identifier'], r['ttl']) for r in e.rrsets()
+                if r['name'] == 'wt.example.com.'), [('a', 300), ('b', 300)],
+         'DELETE all, then CREATE all with a new TTL')
+    # a CREATE before the DELETEs that empty the group is judged against the old sets
+    expect_error(lambda: change(c, ('CREATE', w('c', 30, '10.0.0.3')),
+                                ('DELETE', w('a', 300)), ('DELETE', w('b', 300, '10.0.0.2'))),
+                 icb, 400, 'SetIdentifier c cannot be created', 'CREATE before the DELETEs')
+    change(c, ('DELETE', w('a', 300)), ('DELETE', w('b', 300, '10.0.0.2')),
+           ('CREATE', w('c', 30, '10.0.0.3')))
+    T.eq([(r['set_identifier'], r['ttl']) for r in e.rrsets() if r['name'] == 'wt.example.com.'],
+         [('c', 30)], 'CREATE after the DELETEs that emptied the group')
+    # other types are other groups; a DELETE never breaks the rule
+    change(c, ('CREATE', w('c', 600, '2001:db8::1', 'AAAA')))
+    change(c, ('CREATE', w('d', 30, '10.0.0.4')))
+    change(c, ('DELETE', w('c', 30, '10.0.0.3')))
+    T.eq(sorted((r['type'], r['set_identifier'], r['ttl']) for r in e.rrsets()
+                if r['name'] == 'wt.example.com.'), [('A', 'd', 30), ('AAAA', 'c', 600)],
+         'A and AAAA groups keep their own TTLs')
 
 
 def t_icb_shapes(e):
@@ -588,6 +671,70 @@ def t_throttling(e):
     e.faults(force={'throttle': 1})
     T.eq(e.client(attempts=2).get_hosted_zone(Id=ZONE)['HostedZone']['Id'],
          f'/hostedzone/{ZONE}', 'standard retries absorb one Throttling')
+
+
+def t_change_throttling(e):
+    """The 2026 model: requests and record changes are separate buckets; either one empty
+    answers 400 Throttling "Rate exceeded", and a refused batch changes nothing."""
+    c = e.client()
+    mk = lambda n, k=1: rrs(f'{n}.example.com', [f'10.0.0.{i}' for i in range(1, k + 1)])  # noqa
+    e.control('POST', 'reset-stats')
+    e.faults(change_rate=0.5, change_burst=4)
+    change(c, ('CREATE', mk('ct1')), ('CREATE', mk('ct2')), ('CREATE', mk('ct3')))
+    expect_error(lambda: change(c, ('CREATE', mk('ct4')), ('CREATE', mk('ct5'))), 'Throttling',
+                 400, 'Rate exceeded', 'two changes with one token left')
+    T.eq([r['name'] for r in e.rrsets() if r['name'].startswith('ct')],
+         ['ct1.example.com.', 'ct2.example.com.', 'ct3.example.com.'],
+         'a batch refused for its changes is not applied')
+    T.eq(c.get_hosted_zone(Id=ZONE)['HostedZone']['Id'], f'/hostedzone/{ZONE}',
+         'reads are not charged to the change bucket')
+    change(c, ('CREATE', mk('ct4')))
+    st = e.control('GET', 'stats')[1]
+    T.eq((st['throttled'], st['throttled_changes']), (1, 1), 'stats count change throttling')
+    # a batch larger than the bucket passes when it is full and leaves it in debt
+    e.faults(change_rate=2, change_burst=4)
+    change(c, *[('CREATE', mk(f'big{i}')) for i in range(6)])
+    expect_error(lambda: change(c, ('CREATE', mk('big6'))), 'Throttling', 400, 'Rate exceeded',
+                 'the bucket in debt after a batch larger than it')
+    # change_unit=records counts ResourceRecord elements
+    e.faults(change_rate=0.5, change_burst=4, change_unit='records')
+    change(c, ('CREATE', mk('cr1', 3)))
+    expect_error(lambda: change(c, ('CREATE', mk('cr2', 2))), 'Throttling', 400,
+                 'Rate exceeded', 'records: two values with one token left')
+    e.faults(change_unit='changes')
+    change(c, ('CREATE', mk('cr2', 2)))
+    e.faults(change_rate=0)
+    # the request bucket still applies to every call: 10/s with a burst of 50 passes 50 at once
+    e.faults(rate=0.5, burst=50)
+    ok = 0
+    for _ in range(50):
+        c.get_hosted_zone(Id=ZONE)
+        ok += 1
+    T.eq(ok, 50, 'a burst of 50 passes')
+    expect_error(lambda: c.get_hosted_zone(Id=ZONE), 'Throttling', 400, 'Rate exceeded',
+                 'the 51st is throttled')
+    e.faults(rate=0)
+
+
+def t_retry_after(e):
+    path = f'/2013-04-01/hostedzone/{ZONE}'
+    st, hdrs, _ = e.raw('GET', path)
+    T.eq((st, {k.lower() for k in hdrs} & {'x-amz-retry-after'}), (200, set()),
+         'no x-amz-retry-after on success')
+    e.faults(rate=0.5, burst=1, retry_after='auto')
+    e.raw('GET', path)
+    st, hdrs, body = e.raw('GET', path)
+    ra = {k.lower(): v for k, v in hdrs.items()}.get('x-amz-retry-after')
+    T.check(st == 400 and 'Throttling' in body and ra and 1 <= int(ra) <= 2000,
+            'auto: the time until the bucket admits the call', f'{st} {ra} {body}')
+    e.faults(rate=0, retry_after=250, force={'throttle': 1})
+    st, hdrs, body = e.raw('GET', path)
+    ra = {k.lower(): v for k, v in hdrs.items()}.get('x-amz-retry-after')
+    T.eq((st, ra), (400, '250'), 'a fixed value on an injected Throttling')
+    e.faults(retry_after=0, force={'throttle': 1})
+    st, hdrs, body = e.raw('GET', path)
+    T.eq((st, {k.lower() for k in hdrs} & {'x-amz-retry-after'}), (400, set()),
+         'retry_after 0: no header')
 
 
 def t_faults(e):
@@ -770,15 +917,18 @@ def main():
                          ('cas_delete_create', t_cas_delete_create),
                          ('upsert_and_create_existing', t_upsert_and_create_existing),
                          ('paging', t_paging),
+                         ('paging_faults', t_paging_faults),
                          ('no_such_zone', t_no_such_zone),
                          ('auth', t_auth),
                          ('limits', t_limits),
                          ('batch_rules', t_batch_rules),
-                         ('ttl_rewrite', t_ttl_rewrite),
+                         ('weighted_ttl', t_weighted_ttl),
                          ('icb_shapes', t_icb_shapes),
                          ('schema', t_schema),
                          ('xml_order', t_xml_order),
                          ('throttling', t_throttling),
+                         ('change_throttling', t_change_throttling),
+                         ('retry_after', t_retry_after),
                          ('faults', t_faults),
                          ('concurrency', t_concurrency),
                          ('control', t_control)):

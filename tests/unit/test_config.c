@@ -61,6 +61,25 @@ static void test_defaults(void)
     CHECK_INT(c.ntokens, 0);
     CHECK_INT(c.check.kind, HC_KIND_INHERIT); /* --check off */
     CHECK(c.reg.max_down_share == 0.5);
+    CHECK(c.api_rps == 5);
+    CHECK(c.api_burst == 1); /* evenly spaced calls */
+    CHECK(c.api_change_rps == 10);
+    cfg_release(&c);
+}
+
+static void test_api_limits(void)
+{
+    struct cfg c;
+    char err[512];
+    const char *env[] = {"R53REG_API_CHANGE_RPS", "0.5", "R53REG_API_BURST", "3", NULL};
+    CHECK_INT(parse(&c, env, err, sizeof(err), "--api-rps", "2.5", "--api-burst=4", NULL),
+              CFG_RUN);
+    CHECK(c.api_rps == 2.5); /* fractions */
+    CHECK(c.api_burst == 4); /* flag wins over env */
+    CHECK(c.api_change_rps == 0.5);
+    cfg_release(&c);
+    CHECK_INT(parse(&c, NULL, err, sizeof(err), "--api-change-rps", "0", NULL), CFG_RUN);
+    CHECK(c.api_change_rps == 0); /* no change budget */
     cfg_release(&c);
 }
 
@@ -135,6 +154,14 @@ static void test_bad_values(void)
         {"--zone-id", "Z1; rm -rf", "--zone-id"},
         {"--aws-endpoint", "ftp://x", "--aws-endpoint"},
         {"--api-rps", "0", "--api-rps"},
+        {"--api-rps", "fast", "--api-rps"},
+        {"--api-rps", "2.5x", "--api-rps"},
+        {"--api-rps", "1001", "--api-rps"},
+        {"--api-rps", "nan", "--api-rps"},
+        {"--api-burst", "0.5", "--api-burst"},
+        {"--api-burst", "", "--api-burst"},
+        {"--api-change-rps", "-1", "--api-change-rps"},
+        {"--api-change-rps", "inf", "--api-change-rps"},
         {"--tokens", "self:fleet", "--tokens"},
         {"--tokens", "admin:bad name:tok", "--tokens"},
         {"--tokens", "read:-x:tok", "--tokens"},
@@ -341,6 +368,7 @@ int main(void)
 {
     test_defaults();
     test_env_and_flags();
+    test_api_limits();
     test_check_flags();
     test_bad_values();
     test_non_loopback_needs_token();

@@ -8,8 +8,10 @@
  *
  * `test_provider_kinds route53 PATH/r53emu` runs the Route 53 provider against the emulator
  * instead: the three names (<name>., _down.<name>., _draining.<name>.) are written, listed,
- * loaded by a fresh provider and reloaded by kind, and a console edit of a down set refuses a
- * whole served+down batch.
+ * loaded by a fresh provider and reloaded by kind, a console edit of a down set refuses a
+ * whole served+down batch, reload() still works when Route 53 answers InvalidInput for an
+ * identifier that names no set, and a batch moving a whole weighted group to a new TTL passes
+ * (its DELETEs go first).
  */
 #include <signal.h>
 #include <stdlib.h>
@@ -580,6 +582,56 @@ static void test_route53(const char *emu_exe)
     zone_text(client, zone, sizeof(zone));
     CHECK_STR(zone, "_down.app.example.com. A app.example.com_2 0 60 10.0.0.1,10.0.0.2;"
                     "_draining.app.example.com. AAAA app.example.com_2 0 60 2001:db8::1;");
+
+    /* Route 53 answering InvalidInput for an identifier that names no set: reload() lists the
+     * name and type instead, finds a set that exists and reports one that does not. */
+    CHECK_INT(emu_post(&e, "faults", "{\"list_identifier\": \"strict\"}"), 0);
+    CHECK_STR(reload_text(p, REG_A, REG_KIND_DOWN, 2, txt, sizeof(txt)), "10.0.0.1,10.0.0.2");
+    CHECK_STR(reload_text(p, REG_A, REG_KIND_DOWN, 1, txt, sizeof(txt)), "");
+    CHECK_STR(reload_text(p, REG_A, REG_KIND_SERVED, 2, txt, sizeof(txt)), "");
+    CHECK_STR(reload_text(p, REG_AAAA, REG_KIND_DRAINING, 2, txt, sizeof(txt)), "2001:db8::1");
+    CHECK_STR(reload_text(p, REG_AAAA, REG_KIND_DRAINING, 3, txt, sizeof(txt)), "");
+    {
+        /* the set reloaded through the fallback is the one the next DELETE repeats */
+        struct reg_record fresh;
+        struct reg_change del[] = {{NULL, NULL}};
+        CHECK_INT(p->ops->reload(p, REG_A, REG_KIND_DOWN, 2, &fresh, detail, sizeof(detail)),
+                  RC_OK);
+        del[0].old = &fresh;
+        CHECK_INT(apply(p, del, 1, detail, sizeof(detail)), RC_OK);
+        reg_record_release(&fresh);
+    }
+    CHECK_INT(emu_post(&e, "faults", "{\"list_identifier\": \"lenient\"}"), 0);
+    zone_text(client, zone, sizeof(zone));
+    CHECK_STR(zone, "_draining.app.example.com. AAAA app.example.com_2 0 60 2001:db8::1;");
+    p->ops->destroy(p);
+
+    /* A whole weighted group moved to a new TTL in one batch: Route 53 judges each CREATE
+     * against the sets as the earlier changes left them, so every DELETE must come first. */
+    CHECK_INT(emu_post(&e, "zones/" EMU_ZONE "/clear", "{}"), 0);
+    CHECK_INT(emu_post(&e, "zones/" EMU_ZONE "/rrsets",
+                       "[{\"name\": \"app.example.com\", \"type\": \"A\", \"ttl\": 300, "
+                       "\"weight\": 1, \"set_identifier\": \"app.example.com_0\", "
+                       "\"values\": [\"10.0.1.1\"]}, {\"name\": \"app.example.com\", "
+                       "\"type\": \"A\", \"ttl\": 300, \"weight\": 1, \"set_identifier\": "
+                       "\"app.example.com_1\", \"values\": [\"10.0.1.2\"]}]"),
+              0);
+    p = emu_route53(&e, &o);
+    load(p, &l);
+    CHECK_INT(l.n, 2);
+    {
+        struct reg_record b0 = rec(REG_A, REG_KIND_SERVED, 0, 1, "10.0.1.1");
+        struct reg_record b1 = rec(REG_A, REG_KIND_SERVED, 1, 1, "10.0.1.2");
+        struct reg_change ttl[] = {{find(&l, REG_A, REG_KIND_SERVED, 0), &b0},
+                                   {find(&l, REG_A, REG_KIND_SERVED, 1), &b1}};
+        CHECK_INT(apply(p, ttl, 2, detail, sizeof(detail)), RC_OK);
+        reg_record_release(&b0);
+        reg_record_release(&b1);
+    }
+    loaded_release(&l);
+    zone_text(client, zone, sizeof(zone));
+    CHECK_STR(zone, "app.example.com. A app.example.com_0 1 60 10.0.1.1;"
+                    "app.example.com. A app.example.com_1 1 60 10.0.1.2;");
     p->ops->destroy(p);
 
     r53_client_destroy(client);

@@ -28,6 +28,7 @@
 #include <microhttpd.h>
 
 #include "aws/ratelimit.h"
+#include "aws/ratepolicy.h"
 #include "aws/retry.h"
 #include "aws/route53.h"
 #include "aws/sigv4.h"
@@ -77,6 +78,7 @@ struct item {
     char *body; /* owned */
     size_t body_len;
     unsigned delay_ms;
+    const char *retry_after; /* x-amz-retry-after to send (a literal), or NULL */
 };
 
 struct kv {
@@ -252,6 +254,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
                                            MHD_RESPMEM_MUST_COPY);
     MHD_add_response_header(resp, "Content-Type", "text/xml");
     MHD_add_response_header(resp, "x-amzn-RequestId", "hdr-request-id");
+    if (it.retry_after)
+        MHD_add_response_header(resp, "x-amz-retry-after", it.retry_after);
     ret = MHD_queue_response(conn, (unsigned)it.status, resp);
     MHD_destroy_response(resp);
     return ret;
@@ -437,6 +441,8 @@ static struct r53_client *make_client(struct server *s, struct r53_client_option
         o->burst = 1000;
     if (!o->retry_base_ms)
         o->retry_base_ms = 1;
+    if (!o->retry_throttle_base_ms)
+        o->retry_throttle_base_ms = 1;
     if (!o->timeout_ms)
         o->timeout_ms = 5000;
     if (r53_client_create(o, &c, detail, sizeof(detail)) != RC_OK) {
@@ -1000,6 +1006,103 @@ static void case_paging(void)
     free(g);
 }
 
+/* Listings that would not end are errors naming the page; a name's record sets are capped. */
+static void case_paging_loops(void)
+{
+    static const char next_a[] = "<NextRecordName>wrr.example.com.</NextRecordName>"
+                                 "<NextRecordType>A</NextRecordType><NextRecordIdentifier>"
+                                 "wrr.example.com_0</NextRecordIdentifier>";
+    static const char next_c[] = "<NextRecordName>wrr.example.com.</NextRecordName>"
+                                 "<NextRecordType>A</NextRecordType><NextRecordIdentifier>"
+                                 "wrr.example.com_2</NextRecordIdentifier>";
+    char *a = rr("wrr.example.com.", "A", "wrr.example.com_0", 1, "192.0.2.1"),
+         *b = rr("wrr.example.com.", "A", "wrr.example.com_1", 1, "192.0.2.2"),
+         *cc = rr("wrr.example.com.", "A", "wrr.example.com_2", 2, "192.0.2.3"),
+         *d = rr("wrr.example.com.", "A", "wrr.example.com_3", 1, "192.0.2.4"),
+         *v6 = rr("wrr.example.com.", "AAAA", "wrr.example.com_0", 1, "2001:db8::1");
+    char ab[4096], ba[4096], cd[4096], cdv6[4096];
+    static const struct loop_case {
+        const char *what;
+        int pages;          /* 1..3 of the script below */
+        size_t requests;    /* pages read before the verdict */
+        const char *needle; /* in the error text; NULL: the listing succeeds */
+        size_t want_n;
+    } cases[] = {
+        {"cycle A -> B -> A", 3, 2,
+         "page 2 (name=wrr.example.com. type=A identifier="
+         "wrr.example.com_2) does not advance",
+         0},
+        {"stuck", 2, 1, "page 1 (name=wrr.example.com) does not advance", 0},
+        {"records out of order", 1, 1, "record 2", 0},
+        {"truncated page without records", 1, 1, "holds no record", 0},
+        {"cap per name", 2, 2, "more than 3 record sets under wrr.example.com", 0},
+        {"one type", 2, 2, NULL, 4},
+    };
+    const char *scripts[NELEM(cases)][6];
+
+    snprintf(ab, sizeof(ab), "%s%s", a, b);
+    snprintf(ba, sizeof(ba), "%s%s", b, a);
+    snprintf(cd, sizeof(cd), "%s%s", cc, d);
+    snprintf(cdv6, sizeof(cdv6), "%s%s%s", cc, d, v6);
+    {
+        const char *s0[6] = {ab, next_c, cd, next_a, ab, next_c};
+        const char *s1[6] = {ab, next_a, ab, next_a};
+        const char *s2[6] = {ba, next_c};
+        const char *s3[6] = {"", next_c};
+        const char *s4[6] = {ab, next_c, cd, NULL};
+        const char *s5[6] = {ab, next_c, cdv6, NULL};
+        memcpy(scripts[0], s0, sizeof(s0));
+        memcpy(scripts[1], s1, sizeof(s1));
+        memcpy(scripts[2], s2, sizeof(s2));
+        memcpy(scripts[3], s3, sizeof(s3));
+        memcpy(scripts[4], s4, sizeof(s4));
+        memcpy(scripts[5], s5, sizeof(s5));
+    }
+    for (size_t i = 0; i < NELEM(cases); i++) {
+        struct server s;
+        struct r53_client_options o = {.list_max_per_name = i == 4 ? 3 : 0};
+        struct r53_client *c;
+        struct r53_rrset_page all;
+        struct r53_error e;
+        enum rc_code rc;
+        const struct loop_case *cs = &cases[i];
+        fprintf(stderr, "paging case: %s\n", cs->what);
+        server_start(&s);
+        for (int p = 0; p < cs->pages; p++)
+            add_page(&s, scripts[i][2 * p], scripts[i][2 * p + 1]);
+        add_page(&s, ab, next_c); /* a listing that did not stop would read on */
+        c = make_client(&s, &o);
+        r53xml_error_init(&e);
+        if (i == 5)
+            rc = r53_list_all_rrsets_for_name_type(c, "Z1", "wrr.example.com", "A", &all, &e);
+        else
+            rc = r53_list_all_rrsets_for_name(c, "Z1", "wrr.example.com", &all, &e);
+        if (cs->needle) {
+            CHECK_INT(rc, RC_UPSTREAM);
+            CHECK_INT(e.kind, R53_E_BAD_RESPONSE);
+            if (!e.message || !strstr(e.message, cs->needle))
+                fprintf(stderr, "  message: %s\n", e.message ? e.message : "(none)");
+            CHECK(e.message && strstr(e.message, cs->needle));
+            CHECK_INT(all.n, 0);
+        } else {
+            CHECK_INT(rc, RC_OK);
+            CHECK_INT(all.n, cs->want_n);
+            if (server_nreqs(&s) >= 2)
+                CHECK_STR(s.reqs[0].query, "name=wrr.example.com&type=A&maxitems=300");
+        }
+        CHECK_INT(server_nreqs(&s), cs->requests);
+        r53xml_page_release(&all);
+        r53xml_error_release(&e);
+        r53_client_destroy(c);
+        server_stop(&s);
+    }
+    free(a);
+    free(b);
+    free(cc);
+    free(d);
+    free(v6);
+}
+
 /* The boto2 paging pair: first page from the beginning, then the tokens fed back. */
 static void case_paging_samples(void)
 {
@@ -1051,7 +1154,7 @@ static void case_ratelimit_pacing(void)
     char *body = sample("get-change-response.xml", NULL);
 
     server_start(&s);
-    s.dflt = (struct item){ACT_REPLY, 200, xstrdup(body), strlen(body), 0};
+    s.dflt = (struct item){ACT_REPLY, 200, xstrdup(body), strlen(body), 0, NULL};
     c = make_client(&s, &o);
     clock_gettime(CLOCK_MONOTONIC, &t0);
     for (int i = 0; i < 6; i++)
@@ -1212,7 +1315,7 @@ static void case_concurrency(void)
     char *body = sample("get-change-response.xml", NULL);
 
     server_start(&s);
-    s.dflt = (struct item){ACT_REPLY, 200, xstrdup(body), strlen(body), 0};
+    s.dflt = (struct item){ACT_REPLY, 200, xstrdup(body), strlen(body), 0, NULL};
     c = make_client(&s, &o);
     for (int i = 0; i < 4; i++) {
         w[i] = (struct worker){c, 0};
@@ -1303,7 +1406,7 @@ static void *quota_main(void *arg)
 
     for (int i = 0; i < 1000; i++) {
         awsretry_call_begin(q->r, &call);
-        if (awsretry_on_failure(q->r, &call, i % 2 ? AWSRETRY_TIMEOUT : AWSRETRY_ERROR, &d))
+        if (awsretry_on_failure(q->r, &call, i % 2 ? AWSRETRY_TIMEOUT : AWSRETRY_ERROR, -1, &d))
             awsretry_on_done(q->r, &call, 1); /* refunds what it took */
     }
     return NULL;
@@ -1322,33 +1425,33 @@ static void case_retry_unit(void)
     r2 = awsretry_create(NULL);
     CHECK_INT(awsretry_max_attempts(r2), 3);
     CHECK_INT(awsretry_quota(r2), 500);
-    CHECK_INT(awsretry_backoff_cap_ms(r2, 1), 100);
-    CHECK_INT(awsretry_backoff_cap_ms(r2, 2), 200);
-    CHECK_INT(awsretry_backoff_cap_ms(r2, 8), 12800);
-    CHECK_INT(awsretry_backoff_cap_ms(r2, 9), 20000);
-    CHECK_INT(awsretry_backoff_cap_ms(r2, 60), 20000);
+    CHECK_INT(awsretry_backoff_cap_ms(r2, AWSRETRY_ERROR, 1), 100);
+    CHECK_INT(awsretry_backoff_cap_ms(r2, AWSRETRY_ERROR, 2), 200);
+    CHECK_INT(awsretry_backoff_cap_ms(r2, AWSRETRY_ERROR, 8), 12800);
+    CHECK_INT(awsretry_backoff_cap_ms(r2, AWSRETRY_ERROR, 9), 20000);
+    CHECK_INT(awsretry_backoff_cap_ms(r2, AWSRETRY_ERROR, 60), 20000);
     awsretry_destroy(r2);
 
     /* attempts, jitter and costs */
     awsretry_call_begin(r, &call);
-    CHECK_INT(awsretry_on_failure(r, &call, AWSRETRY_ERROR, &d), 1);
+    CHECK_INT(awsretry_on_failure(r, &call, AWSRETRY_ERROR, -1, &d), 1);
     CHECK_INT(d, 50); /* 0.5 * 100 */
     CHECK_INT(awsretry_quota(r), 495);
-    CHECK_INT(awsretry_on_failure(r, &call, AWSRETRY_TIMEOUT, &d), 1);
+    CHECK_INT(awsretry_on_failure(r, &call, AWSRETRY_TIMEOUT, -1, &d), 1);
     CHECK_INT(d, 100); /* 0.5 * 200 */
     CHECK_INT(awsretry_quota(r), 485);
-    CHECK_INT(awsretry_on_failure(r, &call, AWSRETRY_ERROR, &d), 1);
+    CHECK_INT(awsretry_on_failure(r, &call, AWSRETRY_ERROR, -1, &d), 1);
     CHECK_INT(d, 200);
-    CHECK_INT(awsretry_on_failure(r, &call, AWSRETRY_ERROR, &d), 1);
+    CHECK_INT(awsretry_on_failure(r, &call, AWSRETRY_ERROR, -1, &d), 1);
     CHECK_INT(d, 400);
     CHECK_INT(awsretry_quota(r), 475);
-    CHECK_INT(awsretry_on_failure(r, &call, AWSRETRY_ERROR, &d), 0); /* 5 attempts made */
+    CHECK_INT(awsretry_on_failure(r, &call, AWSRETRY_ERROR, -1, &d), 0); /* 5 attempts made */
     CHECK_INT(d, 0);
     CHECK_INT(call.attempts, 5);
     CHECK_INT(awsretry_quota(r), 475);
     /* a success after a retry refunds that retry's cost; one without a retry refunds 1 */
     awsretry_call_begin(r, &call);
-    CHECK_INT(awsretry_on_failure(r, &call, AWSRETRY_TIMEOUT, &d), 1);
+    CHECK_INT(awsretry_on_failure(r, &call, AWSRETRY_TIMEOUT, -1, &d), 1);
     CHECK_INT(awsretry_quota(r), 465);
     awsretry_on_done(r, &call, 1);
     CHECK_INT(awsretry_quota(r), 475);
@@ -1357,7 +1460,7 @@ static void case_retry_unit(void)
     CHECK_INT(awsretry_quota(r), 476);
     /* a final failure refunds nothing */
     awsretry_call_begin(r, &call);
-    CHECK_INT(awsretry_on_failure(r, &call, AWSRETRY_ERROR, &d), 1);
+    CHECK_INT(awsretry_on_failure(r, &call, AWSRETRY_ERROR, -1, &d), 1);
     awsretry_on_done(r, &call, 0);
     CHECK_INT(awsretry_quota(r), 471);
     awsretry_destroy(r);
@@ -1370,11 +1473,11 @@ static void case_retry_unit(void)
                                   .max_backoff_ms = 3000};
     r = awsretry_create(&o);
     awsretry_call_begin(r, &call);
-    CHECK_INT(awsretry_on_failure(r, &call, AWSRETRY_ERROR, &d), 1);
+    CHECK_INT(awsretry_on_failure(r, &call, AWSRETRY_ERROR, -1, &d), 1);
     CHECK_INT(d, 999);
-    CHECK_INT(awsretry_on_failure(r, &call, AWSRETRY_ERROR, &d), 1);
+    CHECK_INT(awsretry_on_failure(r, &call, AWSRETRY_ERROR, -1, &d), 1);
     CHECK_INT(d, 1998);
-    CHECK_INT(awsretry_on_failure(r, &call, AWSRETRY_ERROR, &d), 0); /* 2 tokens left */
+    CHECK_INT(awsretry_on_failure(r, &call, AWSRETRY_ERROR, -1, &d), 0); /* 2 tokens left */
     CHECK_INT(awsretry_quota(r), 2);
     /* successes without retries fill it up again, never above capacity */
     for (int i = 0; i < 20; i++) {
@@ -1383,9 +1486,9 @@ static void case_retry_unit(void)
     }
     CHECK_INT(awsretry_quota(r), 12);
     awsretry_call_begin(r, &call);
-    CHECK_INT(awsretry_on_failure(r, &call, AWSRETRY_ERROR, &d), 1);
-    CHECK_INT(awsretry_on_failure(r, &call, AWSRETRY_ERROR, &d), 1);
-    CHECK_INT(awsretry_on_failure(r, &call, AWSRETRY_TIMEOUT, &d), 0);
+    CHECK_INT(awsretry_on_failure(r, &call, AWSRETRY_ERROR, -1, &d), 1);
+    CHECK_INT(awsretry_on_failure(r, &call, AWSRETRY_ERROR, -1, &d), 1);
+    CHECK_INT(awsretry_on_failure(r, &call, AWSRETRY_TIMEOUT, -1, &d), 0);
     awsretry_destroy(r);
 
     /* the backoff bound stops at max_backoff */
@@ -1396,18 +1499,18 @@ static void case_retry_unit(void)
                                   .max_backoff_ms = 3000};
     r = awsretry_create(&o);
     awsretry_call_begin(r, &call);
-    CHECK_INT(awsretry_on_failure(r, &call, AWSRETRY_ERROR, &d), 1);
-    CHECK_INT(awsretry_on_failure(r, &call, AWSRETRY_ERROR, &d), 1);
-    CHECK_INT(awsretry_on_failure(r, &call, AWSRETRY_ERROR, &d), 1);
+    CHECK_INT(awsretry_on_failure(r, &call, AWSRETRY_ERROR, -1, &d), 1);
+    CHECK_INT(awsretry_on_failure(r, &call, AWSRETRY_ERROR, -1, &d), 1);
+    CHECK_INT(awsretry_on_failure(r, &call, AWSRETRY_ERROR, -1, &d), 1);
     CHECK_INT(d, 2997); /* 0.999 * min(4000, 3000) */
-    CHECK_INT(awsretry_backoff_cap_ms(r, 3), 3000);
+    CHECK_INT(awsretry_backoff_cap_ms(r, AWSRETRY_ERROR, 3), 3000);
     awsretry_destroy(r);
 
     /* disabled quota, max_attempts 1 = never retry */
     o = (struct awsretry_options){.max_attempts = 1, .disable_quota = 1};
     r = awsretry_create(&o);
     awsretry_call_begin(r, &call);
-    CHECK_INT(awsretry_on_failure(r, &call, AWSRETRY_ERROR, &d), 0);
+    CHECK_INT(awsretry_on_failure(r, &call, AWSRETRY_ERROR, -1, &d), 0);
     awsretry_destroy(r);
 
     /* thread-safety: balanced take/refund from 4 threads leaves the quota full */
@@ -1427,10 +1530,108 @@ static void case_retry_unit(void)
     r = awsretry_create(&o);
     awsretry_call_begin(r, &call);
     for (int i = 0; i < 200; i++) {
-        CHECK_INT(awsretry_on_failure(r, &call, AWSRETRY_ERROR, &d), 1);
-        CHECK(d < awsretry_backoff_cap_ms(r, call.attempts));
+        CHECK_INT(awsretry_on_failure(r, &call, AWSRETRY_ERROR, -1, &d), 1);
+        CHECK(d < awsretry_backoff_cap_ms(r, AWSRETRY_ERROR, call.attempts));
     }
     awsretry_destroy(r);
+}
+
+/* The backoff by kind (a 1 s base after throttling) and x-amz-retry-after, as pure
+ * functions of the jitter draw. */
+static void case_retry_delays(void)
+{
+    static const struct {
+        enum awsretry_kind kind;
+        unsigned attempt, cap;
+    } caps[] = {
+        {AWSRETRY_THROTTLE, 1, 1000},  {AWSRETRY_THROTTLE, 2, 2000}, {AWSRETRY_THROTTLE, 5, 16000},
+        {AWSRETRY_THROTTLE, 6, 20000}, {AWSRETRY_ERROR, 1, 100},     {AWSRETRY_ERROR, 3, 400},
+        {AWSRETRY_TIMEOUT, 1, 100},    {AWSRETRY_TIMEOUT, 9, 20000},
+    };
+    static const struct {
+        unsigned jittered;
+        long retry_after;
+        unsigned want;
+    } delays[] = {
+        {500, -1, 500},    /* no header: the jittered backoff */
+        {500, 100, 500},   /* a shorter hint never shortens the backoff */
+        {500, 2000, 2000}, /* a longer one is waited */
+        {500, 9000, 5500}, /* but at most 5 s beyond the backoff */
+        {0, 0, 0},         /* "retry now" */
+        {0, 7000, 5000},   /* a zero draw still allows 5 s */
+        {20000, 3600000, 25000},
+    };
+    static const struct {
+        enum awsretry_kind kind;
+        long retry_after;
+        unsigned want_delay, want_quota;
+    } steps[] = {
+        /* one call, rand01 = 0.5: the throttle base doubles per attempt, costs stay 5/10 */
+        {AWSRETRY_THROTTLE, -1, 500, 495}, {AWSRETRY_THROTTLE, 3000, 3000, 490},
+        {AWSRETRY_ERROR, -1, 200, 485},   /* 0.5 * 100 * 2^2 */
+        {AWSRETRY_TIMEOUT, -1, 400, 475}, /* 0.5 * 100 * 2^3 */
+        {AWSRETRY_THROTTLE, 1, 8000, 470},
+    };
+    struct awsretry_options o = {.max_attempts = 10, .rand01 = half};
+    struct awsretry *r = awsretry_create(NULL);
+    struct awsretry_call call;
+    unsigned d;
+
+    for (size_t i = 0; i < NELEM(caps); i++)
+        CHECK_INT(awsretry_backoff_cap_ms(r, caps[i].kind, caps[i].attempt), caps[i].cap);
+    awsretry_destroy(r);
+    for (size_t i = 0; i < NELEM(delays); i++)
+        CHECK_INT(awsretry_delay_ms(delays[i].jittered, delays[i].retry_after), delays[i].want);
+    r = awsretry_create(&o);
+    awsretry_call_begin(r, &call);
+    for (size_t i = 0; i < NELEM(steps); i++) {
+        CHECK_INT(awsretry_on_failure(r, &call, steps[i].kind, steps[i].retry_after, &d), 1);
+        CHECK_INT(d, steps[i].want_delay);
+        CHECK_INT(awsretry_quota(r), steps[i].want_quota);
+    }
+    awsretry_destroy(r);
+}
+
+/* The client feeds x-amz-retry-after to the backoff and uses the throttle base for
+ * Throttling and PriorRequestNotComplete (seen in the computed waits it counts). */
+static void case_retry_after(void)
+{
+    struct server s;
+    struct r53_client_options o = {.retry_base_ms = 1, .retry_throttle_base_ms = 1};
+    struct r53_client *c;
+    struct r53_change_info ci;
+    struct r53_client_stats st;
+    char *throttle = sample("error-throttling.xml", NULL);
+    char *prior = sample("error-prior-request-not-complete.xml", NULL);
+
+    server_start(&s);
+    server_add(&s, ACT_REPLY, 400, throttle, 0);
+    s.script[s.nscript - 1].retry_after = "1200";
+    server_add(&s, ACT_REPLY, 400, prior, 0);
+    s.script[s.nscript - 1].retry_after = "not-a-number"; /* ignored */
+    add_sample(&s, 200, "change-rrsets-response.xml");
+    c = make_client(&s, &o);
+    CHECK_INT(r53_change_rrsets(c, "Z1", cas, 2, NULL, &ci, NULL), RC_OK);
+    r53_client_stats(c, &st);
+    CHECK_INT(st.retries, 2);
+    /* 1200 (the hint, above the 1 ms base) + at most 1 (0..2 ms jitter) */
+    CHECK(st.retry_wait_ms >= 1200 && st.retry_wait_ms <= 1202);
+    r53_client_destroy(c);
+    server_stop(&s);
+
+    /* the default bases: 1 s after throttling, 100 ms otherwise (the draws are below) */
+    o = (struct r53_client_options){.retry_base_ms = 100, .retry_throttle_base_ms = 1000};
+    server_start(&s);
+    server_add(&s, ACT_REPLY, 503, "", 0);
+    add_sample(&s, 200, "change-rrsets-response.xml");
+    c = make_client(&s, &o);
+    CHECK_INT(r53_change_rrsets(c, "Z1", cas, 2, NULL, &ci, NULL), RC_OK);
+    r53_client_stats(c, &st);
+    CHECK(st.retry_wait_ms < 100);
+    r53_client_destroy(c);
+    server_stop(&s);
+    free(throttle);
+    free(prior);
 }
 
 struct rl_worker {
@@ -1443,7 +1644,7 @@ static void *rl_main(void *arg)
     struct rl_worker *w = arg;
 
     for (int i = 0; i < 5; i++)
-        if (ratelimit_acquire(w->rl, 0, NULL) == RC_OK)
+        if (ratelimit_acquire(w->rl, RATELIMIT_READ, 0, 0, NULL) == RC_OK)
             w->ok++;
     return NULL;
 }
@@ -1459,47 +1660,46 @@ static void case_ratelimit_unit(void)
 
     /* the burst is immediate, then tokens are spaced 1/rate apart */
     for (int i = 0; i < 3; i++) {
-        CHECK_INT(ratelimit_acquire(rl, 0, &waited), RC_OK);
+        CHECK_INT(ratelimit_acquire(rl, RATELIMIT_READ, 0, 0, &waited), RC_OK);
         CHECK_INT(waited, 0);
     }
     t0 = ratelimit_now_ns();
-    CHECK_INT(ratelimit_acquire(rl, 0, &waited), RC_OK);
+    CHECK_INT(ratelimit_acquire(rl, RATELIMIT_READ, 0, 0, &waited), RC_OK);
     t1 = ratelimit_now_ns();
     CHECK(waited > 0);
     CHECK(t1 - t0 >= waited - 1000000); /* slept (lower bound) */
     /* a deadline that cannot be met fails at once and takes nothing */
     t0 = ratelimit_now_ns();
-    CHECK_INT(ratelimit_acquire(rl, t0 + 1000, &waited), RC_UNAVAILABLE);
-    CHECK_INT(ratelimit_acquire(rl, t0 + 1000, &waited), RC_UNAVAILABLE);
-    CHECK_INT(ratelimit_acquire(rl, t0 + 1000000000LL, &waited), RC_OK);
+    CHECK_INT(ratelimit_acquire(rl, RATELIMIT_READ, 0, t0 + 1000, &waited), RC_UNAVAILABLE);
+    CHECK_INT(ratelimit_acquire(rl, RATELIMIT_WRITE, 1, t0 + 1000, &waited), RC_UNAVAILABLE);
+    CHECK_INT(ratelimit_acquire(rl, RATELIMIT_READ, 0, t0 + 1000000000LL, &waited), RC_OK);
     CHECK(waited <= 110000000); /* one token interval: nothing was reserved by the failures */
 
-    /* throttle feedback: halve once per hold period, floor at min_fraction, then recover */
-    CHECK(ratelimit_rate(rl) == 10);
-    ratelimit_throttled(rl);
-    CHECK(ratelimit_rate(rl) == 5);
-    ratelimit_throttled(rl); /* same hold period: counted once */
-    CHECK(ratelimit_rate(rl) == 5);
-    usleep(900 * 1000); /* > 2 recovery periods */
-    CHECK(ratelimit_rate(rl) == 10);
     ratelimit_destroy(rl);
 
-    /* a burst of throttle reports halves once (ratelimit_floor steps past the hold period) */
-    o = (struct ratelimit_options){.rate = 8, .burst = 1, .recovery_ms = 60000};
+    /* throttle feedback: cut to 0.7 at once (nothing was sent: the allowed rate counts as
+     * what was sent), once per hold period; the climb back takes a minute here */
+    o = (struct ratelimit_options){.rate = 10, .burst = 3, .recovery_ms = 60000};
     rl = ratelimit_create(&o);
-    for (int i = 0; i < 4; i++)
-        ratelimit_throttled(rl);
-    CHECK(ratelimit_rate(rl) == 4);
+    CHECK(ratelimit_rate(rl) == 10);
+    ratelimit_throttled(rl);
+    CHECK(ratelimit_rate(rl) > 6.99 && ratelimit_rate(rl) < 7.05);
+    ratelimit_throttled(rl); /* same hold period: counted once */
+    CHECK(ratelimit_rate(rl) > 6.99 && ratelimit_rate(rl) < 7.05);
     ratelimit_destroy(rl);
 
     /* unlimited */
     o = (struct ratelimit_options){0};
     rl = ratelimit_create(&o);
     for (int i = 0; i < 1000; i++)
-        ok += ratelimit_acquire(rl, 1, &waited) == RC_OK && waited == 0;
+        ok += ratelimit_acquire(rl, i % 2 ? RATELIMIT_WRITE : RATELIMIT_READ, 5, 1, &waited) ==
+                  RC_OK &&
+              waited == 0;
     CHECK_INT(ok, 1000);
     ratelimit_throttled(rl);
+    ratelimit_reserve_write(rl);
     CHECK(ratelimit_rate(rl) == 0);
+    CHECK(ratelimit_change_rate(rl) == 0);
     ratelimit_destroy(rl);
 
     /* shared by threads: 20 acquires at 50/s with burst 1 take >= 19/50 s */
@@ -1519,22 +1719,220 @@ static void case_ratelimit_unit(void)
     ratelimit_destroy(rl);
 }
 
-static void case_ratelimit_floor(void)
+/* The change budget: writes take one token per Change element, reads none; a batch larger
+ * than the bucket goes when it is full and leaves it in debt; a cut slows it by the same
+ * factor as the calls. */
+static void case_ratelimit_changes(void)
 {
     struct ratelimit_options o = {
-        .rate = 8, .burst = 1, .recovery_ms = 60000, .min_fraction = 0.25};
+        .rate = 1000, .burst = 1000, .change_rate = 4, .change_burst = 3, .recovery_ms = 600000};
     struct ratelimit *rl = ratelimit_create(&o);
+    int64_t waited, now;
 
-    /* hold period = max(1 s, 1/eff_rate): three reports 1.05 s apart halve 8 -> 4 -> 2 -> 2 */
-    ratelimit_throttled(rl);
-    CHECK(ratelimit_rate(rl) == 4);
-    usleep(1050 * 1000);
-    ratelimit_throttled(rl);
-    CHECK(ratelimit_rate(rl) == 2);
-    usleep(1050 * 1000);
-    ratelimit_throttled(rl);
-    CHECK(ratelimit_rate(rl) == 2); /* floor: 8 * 0.25 */
+    CHECK(ratelimit_change_rate(rl) == 4);
+    CHECK_INT(ratelimit_acquire(rl, RATELIMIT_WRITE, 2, 0, &waited), RC_OK);
+    CHECK_INT(waited, 0);
+    for (int i = 0; i < 5; i++) { /* reads are not charged */
+        CHECK_INT(ratelimit_acquire(rl, RATELIMIT_READ, 0, 0, &waited), RC_OK);
+        CHECK_INT(waited, 0);
+    }
+    now = ratelimit_now_ns();
+    /* one token left: a write of 2 must wait; past its deadline it takes nothing */
+    CHECK_INT(ratelimit_acquire(rl, RATELIMIT_WRITE, 2, now + 1000000, &waited), RC_UNAVAILABLE);
+    CHECK_INT(ratelimit_acquire(rl, RATELIMIT_WRITE, 2, 0, &waited), RC_OK);
+    CHECK(waited > 0);
     ratelimit_destroy(rl);
+
+    /* a batch of 10 against a bucket of 3: waits for a full bucket, then goes into debt */
+    o.change_rate = 20;
+    rl = ratelimit_create(&o);
+    CHECK_INT(ratelimit_acquire(rl, RATELIMIT_WRITE, 10, 0, &waited), RC_OK);
+    CHECK_INT(waited, 0);
+    now = ratelimit_now_ns();
+    CHECK_INT(ratelimit_acquire(rl, RATELIMIT_WRITE, 1, now + 100000000, &waited),
+              RC_UNAVAILABLE); /* 8 tokens of debt take 400 ms to repay */
+    /* the cut: both rates by the same factor */
+    ratelimit_throttled(rl);
+    {
+        double r = ratelimit_rate(rl), cr = ratelimit_change_rate(rl);
+        CHECK(r <= 700.01);
+        CHECK(cr > r * 0.02 * 0.999 && cr < r * 0.02 * 1.001); /* 20/1000 of the calls */
+    }
+    ratelimit_destroy(rl);
+}
+
+struct prio {
+    struct ratelimit *rl;
+    pthread_mutex_t lock;
+    size_t n; /* reads done; guarded by lock */
+    int reads;
+};
+
+static void *prio_reader(void *arg)
+{
+    struct prio *p = arg;
+
+    for (int i = 0; i < p->reads; i++) {
+        ratelimit_acquire(p->rl, RATELIMIT_READ, 0, 0, NULL);
+        pthread_mutex_lock(&p->lock);
+        p->n++;
+        pthread_mutex_unlock(&p->lock);
+    }
+    return NULL;
+}
+
+static size_t prio_count(struct prio *p)
+{
+    size_t n;
+
+    pthread_mutex_lock(&p->lock);
+    n = p->n;
+    pthread_mutex_unlock(&p->lock);
+    return n;
+}
+
+/* Writes first: a listing (a run of reads) cannot take the token a committer reserved
+ * between its pace and its write (reservations already made keep their order); a
+ * reservation nobody uses is given back; a read waits for writes at most read_yield_ms. */
+static void case_ratelimit_priority(void)
+{
+    struct ratelimit_options o = {.rate = 20, .burst = 1, .read_yield_ms = 5000, .hold_ms = 5000};
+    struct prio p = {.reads = 6};
+    pthread_t t;
+    int64_t waited;
+
+    pthread_mutex_init(&p.lock, NULL);
+    p.rl = ratelimit_create(&o);
+    /* the committer paces (reserves), a listing starts, the committer writes */
+    ratelimit_reserve_write(p.rl);
+    pthread_create(&t, NULL, prio_reader, &p);
+    usleep(300 * 1000); /* a read would have had six tokens by now */
+    CHECK_INT(prio_count(&p), 0);
+    CHECK_INT(ratelimit_acquire(p.rl, RATELIMIT_WRITE, 2, 0, &waited), RC_OK);
+    CHECK_INT(waited, 0);  /* the reserved token */
+    pthread_join(t, NULL); /* the listing goes on after the write */
+    CHECK_INT(prio_count(&p), 6);
+    ratelimit_destroy(p.rl);
+
+    /* an unused reservation is given back after hold_ms */
+    o = (struct ratelimit_options){.rate = 1, .burst = 1, .hold_ms = 50};
+    p.rl = ratelimit_create(&o);
+    ratelimit_reserve_write(p.rl); /* takes the only token */
+    usleep(150 * 1000);
+    CHECK_INT(ratelimit_acquire(p.rl, RATELIMIT_READ, 0, 0, &waited), RC_OK);
+    CHECK_INT(waited, 0); /* the token came back, not a second later */
+    ratelimit_destroy(p.rl);
+
+    /* a read waits for a held reservation at most read_yield_ms */
+    o = (struct ratelimit_options){
+        .rate = 1000, .burst = 10, .hold_ms = 60000, .read_yield_ms = 50};
+    p.rl = ratelimit_create(&o);
+    ratelimit_reserve_write(p.rl);
+    CHECK_INT(ratelimit_acquire(p.rl, RATELIMIT_READ, 0, 0, &waited), RC_OK);
+    ratelimit_destroy(p.rl);
+    pthread_mutex_destroy(&p.lock);
+}
+
+/* --- ratepolicy.c: the arithmetic, on a fake clock ------------------------------------------ */
+
+#define MS (1000000LL)
+
+static void case_ratepolicy(void)
+{
+    static const struct {
+        int64_t at_ms;
+        char op; /* 'r': refill, 't': take n, 'g': give n, 'w': wait for n (no take) */
+        double n;
+        int64_t want_wait_ms; /* 't', 'w': the wait; -1: do not check */
+        double want_level;
+    } steps[] = {
+        /* burst 3 at 10/s */
+        {0, 't', 1, 0, 2},       {0, 't', 1, 0, 1},
+        {0, 't', 1, 0, 0},       {0, 't', 1, 100, -1},    /* reserved: the level is in debt */
+        {50, 'r', 0, -1, -0.5},  {50, 'w', 1, 150, -0.5}, /* (1 - -0.5) / 10 s */
+        {1000, 'r', 0, -1, 3},                            /* capped at burst */
+        {1000, 't', 5, 0, -2}, /* more than the bucket: goes when full, leaves debt */
+        {1000, 'w', 1, 300, -2}, {1000, 'g', 1, -1, -1}, /* a reservation given back */
+        {1200, 'r', 0, -1, 1},   {1200, 'g', 9, -1, 3},  /* never above burst */
+    };
+    struct ratepolicy_bucket b;
+    struct ratepolicy_cubic c;
+    int64_t t0 = 5000 * MS;
+
+    ratepolicy_bucket_init(&b, 3, t0);
+    for (size_t i = 0; i < NELEM(steps); i++) {
+        int64_t now = t0 + steps[i].at_ms * MS, w = -1;
+        ratepolicy_bucket_refill(&b, 10, now);
+        if (steps[i].op == 't')
+            w = ratepolicy_bucket_take(&b, 10, steps[i].n);
+        else if (steps[i].op == 'w')
+            w = ratepolicy_bucket_wait(&b, 10, steps[i].n);
+        else if (steps[i].op == 'g')
+            ratepolicy_bucket_give(&b, steps[i].n);
+        if (steps[i].want_wait_ms >= 0 && (w + MS / 2) / MS != steps[i].want_wait_ms) {
+            fprintf(stderr, "bucket step %zu: wait %lld ns\n", i, (long long)w);
+            CHECK(0);
+        }
+        if (steps[i].want_level > -1e9 && steps[i].op != 't' && steps[i].op != 'w' &&
+            (b.level < steps[i].want_level - 1e-9 || b.level > steps[i].want_level + 1e-9)) {
+            fprintf(stderr, "bucket step %zu: level %f want %f\n", i, b.level, steps[i].want_level);
+            CHECK(0);
+        }
+    }
+    ratepolicy_bucket_init(&b, 0.2, t0);
+    CHECK(b.burst == 1);
+
+    /* CUBIC at max 10/s, recovering in 10 s */
+    {
+        static const struct {
+            int64_t at_ms;
+            char op;       /* 't': throttled, '.': look, 's': n calls sent 1/n s apart */
+            int n;         /* 's' */
+            int want_cut;  /* 't' */
+            double lo, hi; /* the rate afterwards */
+        } curve[] = {
+            {0, '.', 0, 0, 10, 10},
+            {0, 't', 0, 1, 7, 7},        /* nothing measured: w_max = allowed = 10 */
+            {500, 't', 0, 0, 7.4, 7.5},  /* the hold period: one signal; 0.9/s at first */
+            {2500, '.', 0, 0, 7.4, 9.0}, /* climbing, concave */
+            {10000, '.', 0, 0, 10, 10},  /* K = recovery: back at w_max = max */
+            {30000, '.', 0, 0, 10, 10},  /* never above max */
+            /* sending 2 calls/s while allowed 10: a throttle remembers what was sent */
+            {40000, 's', 2, 0, 10, 10},
+            {45000, 't', 0, 1, 1.3, 1.5}, /* w_max ~ 2 (measured), cut to ~1.4 */
+            {46000, 't', 0, 1, 1.1, 1.2}, /* after the hold: again (0.7 * 1.66) */
+            {47000, 't', 0, 1, 1, 1},     /* the floor: min_fraction 0.1 of 10 */
+            {60000, '.', 0, 0, 1, 10},
+            {90000, '.', 0, 0, 10, 10}, /* back at max */
+        };
+        int64_t base = 7000 * MS;
+        double prev = 0;
+        ratepolicy_cubic_init(&c, 10, 10000, 0.1, 0.7, base);
+        for (size_t i = 0; i < NELEM(curve); i++) {
+            int64_t now = base + curve[i].at_ms * MS;
+            double r;
+            if (curve[i].op == 't')
+                CHECK_INT(ratepolicy_cubic_throttled(&c, now), curve[i].want_cut);
+            if (curve[i].op == 's') /* n calls per second for 5 s */
+                for (int k = 0; k < 5 * curve[i].n; k++)
+                    ratepolicy_cubic_sent(&c, now + k * (1000 / curve[i].n) * MS);
+            r = ratepolicy_cubic_rate(&c, now + (curve[i].op == 's' ? 5000 * MS : 0));
+            if (r < curve[i].lo - 1e-9 || r > curve[i].hi + 1e-9) {
+                fprintf(stderr, "cubic step %zu (t=%lld ms): rate %f not in [%f, %f]\n", i,
+                        (long long)curve[i].at_ms, r, curve[i].lo, curve[i].hi);
+                CHECK(0);
+            }
+        }
+        /* after a cut the rate never goes down until the next cut */
+        ratepolicy_cubic_init(&c, 5, 8000, 0, 0, base);
+        ratepolicy_cubic_throttled(&c, base);
+        for (int ms = 0; ms <= 20000; ms += 250) {
+            double r = ratepolicy_cubic_rate(&c, base + ms * MS);
+            CHECK(r >= prev - 1e-9);
+            prev = r;
+        }
+        CHECK(prev == 5);
+    }
 }
 
 static const struct {
@@ -1559,14 +1957,19 @@ static const struct {
     {"deadline", case_deadline, 1},
     {"paging", case_paging, 0},
     {"paging_samples", case_paging_samples, 1},
+    {"paging_loops", case_paging_loops, 0},
     {"ratelimit_pacing", case_ratelimit_pacing, 1},
     {"bad_args", case_bad_args, 0},
     {"transport", case_transport, 0},
     {"body_cap", case_body_cap, 0},
     {"concurrency", case_concurrency, 1},
     {"retry_unit", case_retry_unit, 0},
+    {"retry_delays", case_retry_delays, 0},
+    {"retry_after", case_retry_after, 1},
     {"ratelimit_unit", case_ratelimit_unit, 0},
-    {"ratelimit_floor", case_ratelimit_floor, 0},
+    {"ratelimit_changes", case_ratelimit_changes, 0},
+    {"ratelimit_priority", case_ratelimit_priority, 0},
+    {"ratepolicy", case_ratepolicy, 0},
 };
 
 int main(int argc, char **argv)

@@ -1076,6 +1076,40 @@ static void test_names_and_ids(void)
     CHECK(r53xml_strip_id_prefix(NULL) == NULL);
 }
 
+/* ListResourceRecordSets order: reversed name as a string with dots, type, identifier. */
+static void test_list_order(void)
+{
+    static const struct {
+        const char *na, *ta, *ia, *nb, *tb, *ib;
+        int want;
+    } cases[] = {
+        {"www.example.com.", "A", NULL, "example.com.", "A", NULL, 1},
+        {"a-b.example.com.", "A", NULL, "a.example.com.", "A", NULL, -1}, /* '-' < '.' */
+        {"x.a-b.example.com.", "A", NULL, "a.example.com.", "A", NULL, -1},
+        {"a.b.example.com.", "A", NULL, "z.example.com.", "A", NULL, -1}, /* com.example.b.a. */
+        {"WWW.Example.com", "A", "s", "www.example.com.", "A", "s", 0},
+        {"\\052.example.com.", "A", NULL, "*.example.com", "A", NULL, 0},
+        {"app.example.com.", NULL, NULL, "app.example.com.", "A", NULL, -1}, /* a name start */
+        {"app.example.com.", "A", NULL, "app.example.com.", "A", "app_0", -1},
+        {"app.example.com.", "A", "app_9", "app.example.com.", "AAAA", "app_0", -1},
+        {"app.example.com.", "A", "app_10", "app.example.com.", "A", "app_2", -1}, /* bytewise */
+        {"app.example.com.", "TXT", NULL, "app.example.com.", "AAAA", NULL, 1},
+        {"app.example.com.", "A", "x", "app.example.com.", "A", "x", 0},
+    };
+    for (size_t i = 0; i < NELEM(cases); i++) {
+        int got = r53xml_list_order_cmp(cases[i].na, cases[i].ta, cases[i].ia, cases[i].nb,
+                                        cases[i].tb, cases[i].ib);
+        if (got != cases[i].want)
+            fprintf(stderr, "order case %zu: %s %s %s vs %s %s %s\n", i, cases[i].na,
+                    cases[i].ta ? cases[i].ta : "-", cases[i].ia ? cases[i].ia : "-", cases[i].nb,
+                    cases[i].tb ? cases[i].tb : "-", cases[i].ib ? cases[i].ib : "-");
+        CHECK_INT(got, cases[i].want);
+        CHECK_INT(r53xml_list_order_cmp(cases[i].nb, cases[i].tb, cases[i].ib, cases[i].na,
+                                        cases[i].ta, cases[i].ia),
+                  -cases[i].want);
+    }
+}
+
 static void test_parse_variants(void)
 {
     static const char prefixed[] =
@@ -1322,11 +1356,74 @@ static void test_errors(void)
     CHECK(!r53xml_error_retryable(&e));
     r53xml_error_release(&e);
 
+    /* The bracketed list of an ErrorResponse InvalidChangeBatch, split into its messages. */
+    {
+        static const char ttl_msg[] =
+            "RRSet with DNS name app.example.com. and type A, SetIdentifier app.example.com_3 "
+            "cannot be created as weighted sets must contain the same TTL.";
+        static const char nonweighted_msg[] =
+            "RRSet with DNS name app.example.com., type A, SetIdentifier app.example.com_3 "
+            "cannot be created as a non-weighted set exists with the same name and type.";
+        static const char mismatch_msg[] =
+            "Tried to delete resource record set [name='app.example.com.', type='A', "
+            "set-identifier='app.example.com_3'] but the values provided do not match the "
+            "current values";
+        static const char input_msg[] =
+            "Invalid request: Missing field 'SetIdentifier' in Change with [Action=CREATE, "
+            "Name=x.example.com., Type=A, SetIdentifier=null]";
+        static const struct {
+            const char *want[3]; /* sent as "[m1, m2, ...]" */
+            int cas; /* a conflict: CAS and weighted-TTL messages only */
+        } splits[] = {
+            {{ttl_msg}, 1},
+            {{nonweighted_msg}, 0},
+            {{input_msg}, 0},
+            {{mismatch_msg, ttl_msg}, 1},
+            {{ttl_msg, nonweighted_msg}, 0},
+            {{mismatch_msg, mismatch_msg, mismatch_msg}, 1},
+            {{mismatch_msg, input_msg}, 0},
+        };
+        for (size_t i = 0; i < NELEM(splits); i++) {
+            char msg[2048], doc[2400];
+            size_t want = 0;
+            snprintf(msg, sizeof(msg), "[");
+            while (want < 3 && splits[i].want[want]) {
+                if (want)
+                    strcat(msg, ", ");
+                strcat(msg, splits[i].want[want++]);
+            }
+            strcat(msg, "]");
+            snprintf(doc, sizeof(doc),
+                     "<ErrorResponse><Error><Type>Sender</Type><Code>InvalidChangeBatch</Code>"
+                     "<Message>%s</Message></Error><RequestId>r</RequestId></ErrorResponse>",
+                     msg);
+            r53xml_error_init(&e);
+            CHECK_INT(r53xml_parse_error(doc, strlen(doc), &e), RC_OK);
+            if (e.nmessages != want)
+                fprintf(stderr, "split case %zu: %s\n", i, msg);
+            CHECK_INT(e.nmessages, want);
+            for (size_t k = 0; k < want && k < e.nmessages; k++)
+                CHECK_STR(e.messages[k], splits[i].want[k]);
+            CHECK_INT(r53xml_error_is_cas_conflict(&e), splits[i].cas);
+            r53xml_error_release(&e);
+        }
+    }
+
     CHECK(r53xml_message_is_cas_conflict(
         "Tried to delete resource record set [name='app.example.com.', type='A', "
         "set-identifier='app.example.com_5'] but the values provided do not match the current "
         "values"));
     CHECK(!r53xml_message_is_cas_conflict("Tried to delete resource record set x, but no"));
+    /* two messages run together are not one conflict */
+    CHECK(!r53xml_message_is_cas_conflict(
+        "Tried to delete resource record set [name='a.', type='A'] but it was not found, RRSet "
+        "with DNS name a. and type A, SetIdentifier s cannot be created as weighted sets must "
+        "contain the same TTL."));
+    CHECK(r53xml_message_is_cas_conflict(
+        "Tried to create resource record set duplicate.example.com. type A, but it already "
+        "exists"));
+    CHECK(r53xml_message_is_cas_conflict(
+        "Tried to delete resource record set [name='a.', type='A'] but it was not found."));
     CHECK(!r53xml_message_is_cas_conflict(NULL));
 
     for (size_t i = 0; i < NELEM(codes); i++) {
@@ -1373,6 +1470,7 @@ int main(int argc, char **argv)
         test_parse_variants();
         test_malformed();
         test_errors();
+        test_list_order();
         return check_done("route53xml.self");
     }
     if (argc == 2 && argv[1][0] != '-')
