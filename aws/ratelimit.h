@@ -37,7 +37,7 @@ struct ratelimit_options {
     double burst;           /* request bucket capacity; values below 1 mean 1 */
     double change_rate;     /* record changes per second; <= 0: no change budget */
     double change_burst;    /* change bucket capacity; < 1: max(2, change_rate) */
-    unsigned recovery_ms;   /* a cut at `rate` climbs back in this long; 0: 10000 */
+    unsigned recovery_ms;   /* a cut at `rate` climbs back in this long; 0: 30000 */
     double min_fraction;    /* floor of the cut rate as a fraction of rate; 0: 0.1 */
     double beta;            /* the cut: rate *= beta; 0: 0.7 */
     unsigned read_yield_ms; /* longest a read waits for writes; 0: 2000 */

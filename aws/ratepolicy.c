@@ -85,7 +85,7 @@ static double cube_root(double x)
 void ratepolicy_cubic_init(struct ratepolicy_cubic *c, double max_rate, unsigned recovery_ms,
                            double min_fraction, double beta, int64_t now)
 {
-    double r = (double)(recovery_ms ? recovery_ms : 10000) / 1000.0;
+    double r = (double)(recovery_ms ? recovery_ms : 30000) / 1000.0;
 
     c->max_rate = max_rate;
     c->beta = beta > 0 && beta < 1 ? beta : 0.7;

@@ -67,7 +67,7 @@ struct ratepolicy_cubic {
     int64_t slot_start_ns; /* start of that slot */
 };
 
-/* max_rate > 0 calls/s; recovery_ms (0: 10000) is how long a cut at max_rate takes to climb
+/* max_rate > 0 calls/s; recovery_ms (0: 30000) is how long a cut at max_rate takes to climb
  * back; min_fraction (0: 0.1) and beta (0: 0.7) as above. */
 void ratepolicy_cubic_init(struct ratepolicy_cubic *c, double max_rate, unsigned recovery_ms,
                            double min_fraction, double beta, int64_t now);

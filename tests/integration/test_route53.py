@@ -400,6 +400,50 @@ def burst(reg, ips, method='POST', path_suffix=''):
     return results
 
 
+def metric_values(reg):
+    """{sample name with labels: value} of r53reg's /metrics, Route 53 families only."""
+    conn = http.client.HTTPConnection('127.0.0.1', reg.port, timeout=30)
+    conn.request('GET', '/metrics')
+    text = conn.getresponse().read().decode()
+    conn.close()
+    out = {}
+    for line in text.splitlines():
+        if line.startswith('r53reg_route53_'):
+            name, _, value = line.rpartition(' ')
+            out[name] = float(value)
+    return out
+
+
+def test_change_throttling(emu):
+    """Route 53 throttles changed records (its 2026 model) below --api-change-rps: every
+    registration still lands, and r53reg lowers the change rate it allows itself."""
+    fresh(emu)
+    r = Reg(emu, '--commit', 'immediate', '--api-change-rps', '8')
+    try:
+        emu.faults(change_rate=2, change_burst=2)
+        emu.control('POST', 'reset-stats')
+        ips = [f'10.12.0.{i}' for i in range(1, 13)]
+        out = burst(r, ips)
+        T.eq(sorted(set(st for st, _ in out.values())), [201], 'every registration acknowledged')
+        T.eq(sorted(zone_ips(emu)), sorted(ips), 'and in the zone')
+        st = emu.control('GET', 'stats')[1]
+        T.check(st['throttled_changes'] >= 1, 'the change bucket throttled', str(st))
+        m = metric_values(r)
+        T.check(m.get('r53reg_route53_throttles_total', 0) >= 1, 'r53reg counted Throttling',
+                str(m))
+        T.check(0 < m.get('r53reg_route53_allowed_change_rate', 0) < 8,
+                'r53reg allows itself fewer changes per second than --api-change-rps', str(m))
+        T.check(m.get('r53reg_route53_allowed_rate', 0) < 20,
+                'and fewer calls than --api-rps', str(m))
+        T.check(m.get('r53reg_route53_change_records_count', 0) >= 12 and
+                m.get('r53reg_route53_change_records_sum', 0) >= 12,
+                'Change elements per call are counted', str(m))
+        print(f'    change throttling: calls {st["calls"]}, throttled {st["throttled"]}',
+              flush=True)
+    finally:
+        r.stop()
+
+
 def test_two_replicas(emu):
     fresh(emu)
     a, b = Reg(emu), Reg(emu)
@@ -649,6 +693,7 @@ def main():
         T.run("the zone's TTL is adopted; PUT /ttl", test_zone_ttl_is_adopted, emu)
         T.run('replicas with different TTLs', test_replicas_with_different_ttls, emu)
         T.run('a listing that does not end', test_listing_that_does_not_end, emu)
+        T.run('change throttling', test_change_throttling, emu)
         for commit in ('immediate', 'group'):
             T.run(f'faults: 5xx, {commit}', test_faults, emu, '5xx', {'err5xx': 0.2}, commit)
             T.run(f'faults: resets, {commit}', test_faults, emu, 'resets',
