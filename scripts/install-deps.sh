@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 pkgs="cmake make gcc pkg-config libmicrohttpd-dev libcurl4-openssl-dev libssl-dev
       libjansson-dev libxml2-dev libgnutls28-dev ca-certificates"
 if [ "${1:-}" = "--test" ]; then
-    pkgs="$pkgs curl openssl wrk python3 python3-yaml python3-jsonschema python3-boto3 python3-prometheus-client libclang-rt-14-dev"
+    pkgs="$pkgs curl openssl wrk python3 python3-yaml python3-jsonschema python3-boto3 python3-prometheus-client python3-dnspython libclang-rt-14-dev"
     command -v node >/dev/null 2>&1 || pkgs="$pkgs nodejs npm"
 fi
 

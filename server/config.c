@@ -39,7 +39,7 @@ static const char *const commit_choices[] = {"group", "immediate", NULL};
 static const char *const check_choices[] = {"off", "tcp", "http", "https", NULL};
 
 enum opt_id {
-    O_LISTEN, O_RECORD_NAME, O_BUCKETS, O_MAX_PER_BUCKET, O_TTL, O_BUCKETING, O_WEIGHTS, O_COMMIT,
+    O_LISTEN, O_RECORD_NAME, O_BUCKETS, O_MAX_PER_BUCKET, O_MAX_ANSWER_BYTES, O_TTL, O_BUCKETING, O_WEIGHTS, O_COMMIT,
     O_DEFAULT_LEASE, O_CHECK, O_CHECK_PORT, O_CHECK_PATH, O_CHECK_STATUS, O_CHECK_INTERVAL_MS,
     O_CHECK_TIMEOUT_MS, O_CHECK_RISE, O_CHECK_FALL, O_CHECK_PARALLEL, O_MAX_DOWN_SHARE,
     O_RESYNC_INTERVAL,
@@ -58,9 +58,14 @@ static const struct opt opts[O__COUNT] = {
                        "DNS name of the weighted record sets"},
     [O_BUCKETS] = {"buckets", K_UINT, "100", 1, REG_MAX_BUCKETS, NULL, "N",
                    "buckets per type that take new IPs (1..100)"},
-    [O_MAX_PER_BUCKET] = {"max-per-bucket", K_UINT, "100", 1, REG_MAX_VALUES, NULL, "N",
-                          "values per bucket (1..400)"},
-    [O_TTL] = {"ttl", K_UINT, "60", 0, 2147483647ULL, NULL, "SECONDS", "record TTL"},
+    [O_MAX_PER_BUCKET] = {"max-per-bucket", K_UINT, "0", 0, REG_MAX_VALUES, NULL, "N",
+                          "values per bucket (1..400; 0: as many as fit --max-answer-bytes)"},
+    [O_MAX_ANSWER_BYTES] = {"max-answer-bytes", K_UINT, "1232", 512, 65535, NULL, "BYTES",
+                            "DNS answer budget per record: 1232 fits one UDP packet for every "
+                            "resolver since DNS Flag Day 2020 (65 A or 37 AAAA values)"},
+    [O_TTL] = {"ttl", K_UINT, "60", 0, 2147483647ULL, NULL, "SECONDS",
+               "TTL of a new weighted group (a group in the zone keeps its own; PUT /ttl "
+               "changes it)"},
     [O_BUCKETING] = {"bucketing", K_CHOICE, "balanced", 0, 0, bucketing_choices, "POLICY",
                      "balanced: least-filled bucket; modulo: address mod buckets"},
     [O_WEIGHTS] = {"weights", K_CHOICE, "proportional", 0, 0, weights_choices, "POLICY",
@@ -398,6 +403,7 @@ static int set_opt(struct cfg *cfg, int i, const char *v, FILE *err)
         break;
     case O_BUCKETS: cfg->reg.buckets = (unsigned)u; break;
     case O_MAX_PER_BUCKET: cfg->reg.max_per_bucket = (unsigned)u; break;
+    case O_MAX_ANSWER_BYTES: cfg->reg.max_answer_bytes = (unsigned)u; break;
     case O_TTL: cfg->reg.ttl = (unsigned)u; break;
     case O_BUCKETING: cfg->reg.bucketing = (enum reg_bucketing)c; break;
     case O_WEIGHTS: cfg->reg.weights = (enum reg_weights)c; break;

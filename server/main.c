@@ -28,8 +28,8 @@ static void raise_fd_limit(void)
     }
 }
 
-static enum rc_code open_provider(const struct cfg *cfg, struct reg_provider **prov,
-                                  char *detail, size_t n)
+static enum rc_code open_provider(const struct cfg *cfg, struct reg_provider **prov, char *detail,
+                                  size_t n)
 {
     struct reg_route53_options ro;
     struct awscred_options co;
@@ -48,6 +48,23 @@ static enum rc_code open_provider(const struct cfg *cfg, struct reg_provider **p
     ro.change_rps = cfg->api_change_rps;
     ro.cred_options = &co;
     return reg_provider_route53_create(&ro, prov, detail, n);
+}
+
+/* --max-per-bucket above what fits --max-answer-bytes: allowed, but say what it costs. */
+static void warn_answer_size(const struct reg_options *o)
+{
+    unsigned budget = o->max_answer_bytes ? o->max_answer_bytes : REG_ANSWER_BYTES_DEFAULT;
+    unsigned fit_a = reg_answer_capacity(o->record_name, REG_A, budget);
+    unsigned fit_aaaa = reg_answer_capacity(o->record_name, REG_AAAA, budget);
+    if (o->max_per_bucket > fit_aaaa)
+        log_warn("msg=\"--max-per-bucket holds more values than fit --max-answer-bytes: a full "
+                 "record's DNS answer is truncated and asked again over TCP, and stub resolvers "
+                 "without TCP fallback (musl before 1.2.4) fail to resolve it\" "
+                 "max_per_bucket=%u max_answer_bytes=%u fit_a=%u fit_aaaa=%u "
+                 "answer_bytes_a=%zu answer_bytes_aaaa=%zu",
+                 o->max_per_bucket, budget, fit_a, fit_aaaa,
+                 reg_answer_bytes(o->record_name, REG_A, o->max_per_bucket),
+                 reg_answer_bytes(o->record_name, REG_AAAA, o->max_per_bucket));
 }
 
 int main(int argc, char **argv)
@@ -83,6 +100,7 @@ int main(int argc, char **argv)
         goto out;
     }
     reg = reg_create(&cfg.reg, prov);
+    warn_answer_size(&cfg.reg);
     {
         /* The checker always runs (idle without targets): a registration may bring its own
          * check even when --check is off. */
@@ -136,10 +154,12 @@ int main(int argc, char **argv)
                  srv_httpd_port(httpd));
         static const char *const checks[] = {"off", "tcp", "http", "https"};
         log_info("msg=listening listen=%s provider=%s record_name=%s buckets=%u "
-                 "max_per_bucket=%u auth=%s tokens=%zu scheme=%s check=%s version=%s",
+                 "capacity_a=%u capacity_aaaa=%u auth=%s tokens=%zu scheme=%s check=%s "
+                 "version=%s",
                  where, reg_provider_name(reg), cfg.reg.record_name, cfg.reg.buckets,
-                 cfg.reg.max_per_bucket, cfg.ntokens ? "bearer" : "anonymous", cfg.ntokens,
-                 cfg.tls_cert ? "https" : "http", checks[cfg.check.kind], R53REG_VERSION);
+                 reg_capacity(&cfg.reg, REG_A), reg_capacity(&cfg.reg, REG_AAAA),
+                 cfg.ntokens ? "bearer" : "anonymous", cfg.ntokens, cfg.tls_cert ? "https" : "http",
+                 checks[cfg.check.kind], R53REG_VERSION);
     }
 
     for (;;) {

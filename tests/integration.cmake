@@ -14,6 +14,12 @@ r53_add_test(NAME integration.route53
   COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_route53.py @BIN@
   LABELS "integration;route53" TIMEOUT 600)
 
+# Each record's capacity is what fits the DNS answer budget: the real answer, built with
+# dnspython, fits and one more value does not (A and AAAA, 1232 and 512 bytes).
+r53_add_test(NAME integration.answer_size
+  COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_answer_size.py @BIN@
+  LABELS "integration" TIMEOUT 120)
+
 # Health checks, fail-open guard, leases and drain against real TCP/HTTP backends on
 # 127.0.3.x-127.0.9.x and the strict Route 53 emulator, plus a restart on the embedded store
 # (issue 5's "done when"). Prints the measured detection-to-DNS times. About 25 s.

@@ -598,6 +598,24 @@ def run_anonymous(binary, chk, results):
         chk.check("re-register IPv6", R("POST", "/backends/" + v6), 200,
                   same_placement(first6, "registered"))
         chk.check("get IPv4", R("GET", "/backends/" + v4), 200, same_placement(first4))
+        # PUT /ttl: every group moves; a bad body changes nothing.
+        chk.check("PUT /ttl", R("PUT", "/ttl", headers=JSON_CT, body=jbody({"ttl": 120})), 200,
+                  lambda a: [] if a.json().get("ttl") == 120 and len(a.json()["groups"]) == 6
+                  else ["answer %r" % a.json()])
+        chk.check("TTL in force after PUT /ttl", R("GET", "/buckets"), 200,
+                  lambda a: [] if a.json()["ttl"] == 120 and all(
+                      b["ttl"] == 120 for b in a.json()["buckets"])
+                  else ["GET /buckets %r" % a.json()])
+        chk.check("PUT /ttl back", R("PUT", "/ttl", headers=JSON_CT, body=jbody({"ttl": 60})),
+                  200)
+        chk.check("PUT /ttl bad value", R("PUT", "/ttl", headers=JSON_CT,
+                                          body=jbody({"ttl": "60"})), 400,
+                  problem_type("bad-request"))
+        chk.check("PUT /ttl extra member", R("PUT", "/ttl", headers=JSON_CT,
+                                             body=jbody({"ttl": 60, "x": 1})), 400,
+                  problem_type("bad-request"))
+        chk.check("PUT /ttl without JSON", R("PUT", "/ttl", body=b'{"ttl": 60}'), 415,
+                  problem_type("unsupported-media-type"))
         chk.check("get IPv6", R("GET", "/backends/" + v6), 200, same_placement(first6))
         chk.check("HEAD one backend", R("HEAD", "/backends/" + v6), 200, empty_body)
         chk.check("list", R("GET", "/backends"), 200, backends_list([v4, v6]))

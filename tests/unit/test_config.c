@@ -51,7 +51,8 @@ static void test_defaults(void)
     CHECK(c.listen_loopback);
     CHECK_STR(c.reg.record_name, "app.example.com");
     CHECK_INT(c.reg.buckets, 100);
-    CHECK_INT(c.reg.max_per_bucket, 100);
+    CHECK_INT(c.reg.max_per_bucket, 0); /* derived from the answer budget */
+    CHECK_INT(c.reg.max_answer_bytes, 1232);
     CHECK_INT(c.reg.ttl, 60);
     CHECK_INT(c.reg.bucketing, REG_BUCKETING_BALANCED);
     CHECK_INT(c.reg.weights, REG_WEIGHTS_PROPORTIONAL);
