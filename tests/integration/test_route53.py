@@ -444,6 +444,63 @@ def test_change_throttling(emu):
         r.stop()
 
 
+def test_half_rate_throttling(emu):
+    """The account allows half of --api-rps (Route 53's request bucket, 5/s against 10/s):
+    r53reg slows down at the first Throttling answers, so every registration is acknowledged
+    and throttling falls to (near) zero after the first few."""
+    fresh(emu)
+    r = Reg(emu, '--commit', 'immediate', '--api-rps', '10')
+    try:
+        emu.faults(rate=5, burst=1)
+        emu.control('POST', 'reset-stats')
+        first = [f'10.13.0.{i}' for i in range(1, 21)]
+        second = [f'10.13.1.{i}' for i in range(1, 21)]
+        codes = [r.req('POST', '/backends/' + ip)[0] for ip in first]
+        early = emu.control('GET', 'stats')[1]['throttled']
+        codes += [r.req('POST', '/backends/' + ip)[0] for ip in second]
+        st = emu.control('GET', 'stats')[1]
+        T.eq(sorted(set(codes)), [201], 'every registration acknowledged')
+        T.eq(sorted(zone_ips(emu)), sorted(first + second), 'and in the zone')
+        T.check(st['throttled'] <= 6, 'a few Throttling answers at most', str(st))
+        T.check(st['throttled'] - early <= 2, 'and (near) none in the second half',
+                f'{early} then {st["throttled"]}')
+        print(f'    half rate: 40 registrations, {st["calls_total"]} calls, Throttling '
+              f'{early} in the first 20, {st["throttled"] - early} in the next 20', flush=True)
+    finally:
+        emu.faults(rate=0)
+        r.stop()
+
+
+def test_write_during_long_resync(emu):
+    """A resync that pages through a long listing shares the rate budget with writes, and
+    writes go first: a registration made while the listing runs is answered in well under
+    the listing's time (2 s here; the listing takes about 4 s)."""
+    fresh(emu)
+    sets = [{'name': 'app.example.com', 'type': 'A', 'ttl': 60, 'weight': 1,
+             'set_identifier': f'app.example.com_{n}', 'values': [f'10.14.{n}.1']}
+            for n in range(80)]
+    emu.control('POST', f'zones/{ZONE}/rrsets', {'upsert': sets})
+    emu.faults(list_max_items=1)
+    r = Reg(emu, '--buckets', '100', '--resync-interval', '1')
+    try:
+        emu.control('POST', 'reset-stats')
+        lists = lambda: sum(emu.control('GET', 'stats')[1]['calls'].get(  # noqa: E731
+            'ListResourceRecordSets', {}).values())
+        deadline = time.monotonic() + 30
+        while lists() < 5 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        T.check(lists() >= 5, 'a resync is paging through the zone')
+        t0 = time.monotonic()
+        st, _ = r.req('POST', '/backends/10.14.200.1')
+        took = time.monotonic() - t0
+        T.eq(st, 201, 'a registration during the resync')
+        T.check(took < 2.0, 'is answered before the listing ends', f'{took:.2f} s')
+        print(f'    registration during a resync of 80 pages: {took * 1000:.0f} ms', flush=True)
+    finally:
+        emu.faults(list_max_items=0)
+        r.stop()
+
+
 def test_two_replicas(emu):
     fresh(emu)
     a, b = Reg(emu), Reg(emu)
@@ -693,6 +750,8 @@ def main():
         T.run("the zone's TTL is adopted; PUT /ttl", test_zone_ttl_is_adopted, emu)
         T.run('replicas with different TTLs', test_replicas_with_different_ttls, emu)
         T.run('a listing that does not end', test_listing_that_does_not_end, emu)
+        T.run('the account at half the rate', test_half_rate_throttling, emu)
+        T.run('a write during a long resync', test_write_during_long_resync, emu)
         T.run('change throttling', test_change_throttling, emu)
         for commit in ('immediate', 'group'):
             T.run(f'faults: 5xx, {commit}', test_faults, emu, '5xx', {'err5xx': 0.2}, commit)
