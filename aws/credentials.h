@@ -1,5 +1,5 @@
 /*
- * credentials.h: the AWS credential chain, in the order the AWS SDKs use (ROUTE53.md):
+ * credentials.h: the AWS credential chain, in the order the AWS SDKs use:
  *   1. environment: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN
  *   2. web identity: AWS_WEB_IDENTITY_TOKEN_FILE + AWS_ROLE_ARN (+ AWS_ROLE_SESSION_NAME,
  *      default "r53reg-<unix time>"), STS AssumeRoleWithWebIdentity (an unsigned POST)

@@ -1,6 +1,6 @@
 /*
  * ratelimit.h: the client-side limiter shared by every Route 53 call of a process, so the
- * service stays under the account's limits (ROUTE53.md "Limits": a request bucket and, since
+ * service stays under the account's limits (Route 53 limits a request bucket and, since
  * 2026, a separate budget of record changes, both shared by every tool in the account; so
  * stay configurable, conservative and adaptive).
  *

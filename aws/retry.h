@@ -6,8 +6,8 @@
  *
  *   delay(n) = rand[0,1) * min(base * 2^(n-1), max_backoff)    for the retry after attempt n
  *   base: throttle_base_ms (1 s) after Throttling or PriorRequestNotComplete, base_ms (100 ms)
- *   after other errors, timeouts and transport failures, as the SDKs do (ROUTE53.md
- *   "Retries").
+ *   after other errors, timeouts and transport failures, as the AWS SDKs' "standard"
+ *   retry mode does.
  *   x-amz-retry-after: when the answer carried one (ms), the delay is at least that and at
  *   least the jittered delay above, but at most the jittered delay + 5 s (a server cannot
  *   park the client for long; the jitter keeps waiters who were told the same apart).

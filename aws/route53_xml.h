@@ -288,7 +288,7 @@ int r53xml_error_is_cas_conflict(const struct r53_error *err);
 /* 1 for the throttling family (R53_E_THROTTLING or HTTP 429). */
 int r53xml_error_is_throttle(const struct r53_error *err);
 
-/* 1 when ROUTE53.md "Retries" says to retry: throttling, PriorRequestNotComplete,
+/* 1 when the AWS SDKs' standard retry mode retries: throttling, PriorRequestNotComplete,
  * RequestTimeout, Internal/ServiceUnavailable, HTTP 500/502/503/504 (and 429), transport
  * errors and timeouts. Never InvalidChangeBatch, InvalidInput, NoSuchHostedZone,
  * NoSuchChange, AccessDenied, the signature/token errors, bad responses, credentials or
@@ -309,7 +309,7 @@ const char *r53xml_strip_id_prefix(const char *id);
 char *r53xml_decode_name(const char *name);
 
 /*
- * Compare two positions in ListResourceRecordSets order (ROUTE53.md "Semantics"): by name
+ * Compare two positions in ListResourceRecordSets order (the API Reference's ListResourceRecordSets): by name
  * with its labels reversed, compared as a string with the dots ("com.example.www."; case and
  * a trailing dot ignored, escapes decoded), then type, then identifier, bytewise. A NULL type
  * or identifier sorts first (a start at a name alone precedes every record of that name).

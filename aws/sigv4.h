@@ -1,7 +1,7 @@
 /*
  * sigv4.h: AWS Signature Version 4 (header signing), with OpenSSL's SHA-256 and HMAC.
  *
- * The contract follows the official test suite (../shared/testdata/sigv4/) and botocore:
+ * The contract follows the official AWS SigV4 test suite and botocore:
  * - path: the request path *decoded* (as the suite's .req files show it, e.g. "/ሴ" or
  *   "/2013-04-01/hostedzone/Z1/rrset/"); NULL or "" is "/". It is first normalized, as AWS
  *   does for every service except S3 (the suite's normalize-path cases): dot segments are

@@ -7,17 +7,19 @@
  * _draining.<record-name>. (never served to clients, weight 0). Every other record of the zone
  * is ignored and never written. A write is a compare-and-swap: DELETE <the record exactly as
  * Route 53 last showed it> + CREATE <new> in one ChangeResourceRecordSets batch, every DELETE
- * first; UPSERT is never used. One batch may touch sets of several kinds and buckets (moving an IP from a
- * bucket's served set to its down set is one atomic batch).
+ * first; UPSERT is never used. One batch may touch sets of several kinds and buckets (moving an IP
+ * from a bucket's served set to its down set is one atomic batch).
  *
  * The provider keeps, per (type, kind, bucket), the wire form Route 53 last showed (value texts
  * as returned, HealthCheckId), so the DELETE repeats it byte for byte even when the zone was
  * written by another tool with other spellings, and a HealthCheckId is carried over into the
  * CREATE.
  *
- * Threading: apply/reload for one bucket are serialized by the registry's bucket lock; the
- * wire cache is guarded by the provider's own mutex so different buckets proceed in parallel.
- * The client (aws/route53.h) is thread-safe.
+ * Threading: apply/reload for one bucket come from its one writer at a time (the registry's
+ * `writing` flag, no lock held during the call); the wire cache is guarded by the provider's
+ * own mutex so different buckets proceed in parallel. The client (aws/route53.h) is
+ * thread-safe. The conversions and the wire cache's helpers are in
+ * registry/provider_route53_records.c.
  */
 #include <arpa/inet.h>
 #include <pthread.h>
@@ -29,40 +31,10 @@
 
 #include "aws/credentials.h"
 #include "aws/route53.h"
-#include "registry/provider.h"
-#include "registry/provider_route53.h"
+#include "registry/provider_route53_internal.h"
 #include "util/log.h"
 #include "util/metrics.h"
 #include "util/xalloc.h"
-
-/* "_draining." + record name + "." + NUL */
-#define FQDN_MAX (REG_NAME_MAX + 12)
-
-struct wire {
-    int exists;
-    unsigned weight;
-    long ttl;
-    char **values;
-    size_t nvalues;
-    char *health_check_id;
-};
-
-struct r53_provider {
-    struct reg_provider base;
-    struct r53_client *client;
-    struct ratelimit *limiter; /* shared by every call of the client */
-    struct awscred_provider *creds;
-    char *zone_id;
-    /* per kind: reg_kind_prefix(kind), the record name and the trailing dot */
-    char fqdn[REG_KINDS][FQDN_MAX];
-    struct reg_options opt;
-    atomic_int reachable;
-
-    pthread_mutex_t lock;
-    /* guarded by lock */
-    struct wire wire[2][REG_KINDS][REG_MAX_BUCKETS];
-    struct r53_client_stats seen; /* counters already exported to metrics */
-};
 
 /* ---- metrics: the client's counters, exported as deltas after each call ----------------- */
 
@@ -108,15 +80,14 @@ static void export_stats(struct r53_provider *rp)
     for (int k = 0; k < R53_CALL__COUNT; k++)
         for (int o = 0; o < R53_OUTCOME__COUNT; o++)
             if (st.calls[k][o] > rp->seen.calls[k][o])
-                metrics_counter_add(
-                    metrics_counter_with(m_calls, r53_call_kind_name((enum r53_call_kind)k),
-                                         r53_outcome_name((enum r53_outcome)o)),
-                    st.calls[k][o] - rp->seen.calls[k][o]);
+                metrics_counter_add(metrics_counter_with(m_calls,
+                                                         r53_call_kind_name((enum r53_call_kind)k),
+                                                         r53_outcome_name((enum r53_outcome)o)),
+                                    st.calls[k][o] - rp->seen.calls[k][o]);
     if (st.retries > rp->seen.retries)
         metrics_counter_add(metrics_counter_child(m_retries), st.retries - rp->seen.retries);
     if (st.throttles > rp->seen.throttles)
-        metrics_counter_add(metrics_counter_child(m_throttles),
-                            st.throttles - rp->seen.throttles);
+        metrics_counter_add(metrics_counter_child(m_throttles), st.throttles - rp->seen.throttles);
     if (st.transport_errors > rp->seen.transport_errors)
         metrics_counter_add(metrics_counter_child(m_transport),
                             st.transport_errors - rp->seen.transport_errors);
@@ -126,150 +97,7 @@ static void export_stats(struct r53_provider *rp)
     metrics_gauge_set(metrics_gauge_child(m_change_rate), st.change_rate);
 }
 
-/* ---- wire cache ------------------------------------------------------------------------- */
-
-static void wire_release(struct wire *w)
-{
-    for (size_t i = 0; i < w->nvalues; i++)
-        free(w->values[i]);
-    free(w->values);
-    free(w->health_check_id);
-    memset(w, 0, sizeof(*w));
-}
-
-static void wire_from_rrset(struct wire *w, const struct r53_rrset *rs)
-{
-    wire_release(w);
-    w->exists = 1;
-    w->weight = rs->weight;
-    w->ttl = rs->ttl;
-    w->nvalues = rs->nvalues;
-    w->values = xcalloc(rs->nvalues ? rs->nvalues : 1, sizeof(char *));
-    for (size_t i = 0; i < rs->nvalues; i++)
-        w->values[i] = xstrdup(rs->values[i]);
-    w->health_check_id = rs->health_check_id ? xstrdup(rs->health_check_id) : NULL;
-}
-
-static void wire_from_record(struct wire *w, const struct reg_record *r, const char *hcid)
-{
-    char txt[IP_TEXT_MAX];
-    char *keep = hcid ? xstrdup(hcid) : NULL;
-    wire_release(w);
-    w->health_check_id = keep;
-    if (!r)
-        return;
-    w->exists = 1;
-    w->weight = r->weight;
-    w->ttl = r->ttl;
-    w->nvalues = r->nvalues;
-    w->values = xcalloc(r->nvalues ? r->nvalues : 1, sizeof(char *));
-    for (size_t i = 0; i < r->nvalues; i++)
-        w->values[i] = xstrdup(ip_format(&r->values[i], txt));
-}
-
-/* ---- record conversion ------------------------------------------------------------------ */
-
-/* The kind whose name is name (case-insensitive, trailing dot required), or -1. */
-static int kind_of_name(const struct r53_provider *rp, const char *name)
-{
-    for (int k = 0; k < REG_KINDS; k++)
-        if (!strcasecmp(name, rp->fqdn[k]))
-            return k;
-    return -1;
-}
-
-/* Is rs one of our record sets? Sets type, kind and bucket. */
-static int ours(const struct r53_provider *rp, const struct r53_rrset *rs, enum reg_type *t,
-                enum reg_kind *kind, unsigned *bucket)
-{
-    size_t nlen = strlen(rp->opt.record_name);
-    const char *sid = rs->set_identifier;
-    char *end;
-    unsigned long b;
-    int k;
-
-    if (!r53xml_rrset_is_weighted(rs) || (k = kind_of_name(rp, rs->name)) < 0)
-        return 0;
-    if (!strcmp(rs->type, "A"))
-        *t = REG_A;
-    else if (!strcmp(rs->type, "AAAA"))
-        *t = REG_AAAA;
-    else
-        return 0;
-    if (strncasecmp(sid, rp->opt.record_name, nlen) != 0 || sid[nlen] != '_' ||
-        sid[nlen + 1] < '0' || sid[nlen + 1] > '9')
-        return 0;
-    b = strtoul(sid + nlen + 1, &end, 10);
-    if (*end || b >= REG_MAX_BUCKETS || (sid[nlen + 1] == '0' && sid[nlen + 2]))
-        return 0;
-    *kind = (enum reg_kind)k;
-    *bucket = (unsigned)b;
-    return 1;
-}
-
-static int cmp_ip(const void *a, const void *b)
-{
-    return ip_cmp(a, b);
-}
-
-/* The registry's view of value texts: parsed leniently (any spelling inet_pton takes),
- * sorted, duplicates dropped. set_id names the set in a warning. */
-static void record_from_texts(const char *const *texts, size_t ntexts, unsigned weight, long ttl,
-                              enum reg_type t, enum reg_kind kind, unsigned bucket,
-                              const char *set_id, struct reg_record *out)
-{
-    size_t k = 0;
-    memset(out, 0, sizeof(*out));
-    out->type = t;
-    out->kind = kind;
-    out->bucket = bucket;
-    out->weight = weight;
-    out->ttl = (unsigned)ttl;
-    out->values = xcalloc(ntexts ? ntexts : 1, sizeof(*out->values));
-    for (size_t i = 0; i < ntexts; i++) {
-        struct ip_addr a;
-        memset(&a, 0, sizeof(a));
-        a.family = t == REG_A ? IP_V4 : IP_V6;
-        if (inet_pton(t == REG_A ? AF_INET : AF_INET6, texts[i], a.b) != 1) {
-            log_warn("msg=\"value that is not an address ignored\" set_id=%s value_len=%zu",
-                     set_id, strlen(texts[i]));
-            continue;
-        }
-        out->values[k++] = a;
-    }
-    qsort(out->values, k, sizeof(*out->values), cmp_ip);
-    out->nvalues = 0;
-    for (size_t i = 0; i < k; i++)
-        if (!out->nvalues || ip_cmp(&out->values[out->nvalues - 1], &out->values[i]))
-            out->values[out->nvalues++] = out->values[i];
-}
-
-static void record_from_rrset(const struct r53_rrset *rs, enum reg_type t, enum reg_kind kind,
-                              unsigned bucket, struct reg_record *out)
-{
-    record_from_texts(rs->values, rs->nvalues, rs->weight, rs->ttl, t, kind, bucket,
-                      rs->set_identifier, out);
-}
-
-/*
- * Is the wire form w the record the registry means to replace (old)? The DELETE half repeats
- * w, so when w is newer than the caller's view (a listing refreshed the cache of a bucket the
- * registry did not adopt) the batch would replace what Route 53 holds with a change computed
- * from a stale view: another writer's values would silently go. Such a batch is a conflict.
- */
-static int wire_is(const struct wire *w, const struct reg_record *old, const char *set_id)
-{
-    struct reg_record cur;
-    int same;
-    record_from_texts((const char *const *)w->values, w->nvalues, w->weight, w->ttl, old->type, old->kind,
-                      old->bucket, set_id, &cur);
-    same = cur.weight == old->weight && cur.ttl == old->ttl && cur.nvalues == old->nvalues;
-    for (size_t i = 0; same && i < cur.nvalues; i++)
-        same = !ip_cmp(&cur.values[i], &old->values[i]);
-    free(cur.values);
-    return same;
-}
-
+/* Track reachability from a call's outcome, and export the client's counters. */
 static void note_outcome(struct r53_provider *rp, enum rc_code rc)
 {
     export_stats(rp);
@@ -277,13 +105,6 @@ static void note_outcome(struct r53_provider *rp, enum rc_code rc)
         atomic_store(&rp->reachable, 1);
     else if (rc == RC_UNAVAILABLE || rc == RC_UPSTREAM_TIMEOUT)
         atomic_store(&rp->reachable, 0);
-}
-
-static void say_error(const struct r53_error *err, const char *what, char *detail, size_t n)
-{
-    char line[768];
-    rc_detail(detail, n, "Route 53 %s failed: %s", what,
-              r53xml_error_format(err, line, sizeof(line)));
 }
 
 /* ---- ops -------------------------------------------------------------------------------- */
@@ -305,7 +126,7 @@ static enum rc_code rt_load(struct reg_provider *p, struct reg_record **records,
         rc = r53_list_all_rrsets_for_name(rp->client, rp->zone_id, rp->fqdn[k], &page[k], &err);
         note_outcome(rp, rc);
         if (rc) {
-            say_error(&err, "ListResourceRecordSets", detail, detail_len);
+            r53p_say_error(&err, "ListResourceRecordSets", detail, detail_len);
             goto out;
         }
         total += page[k].n;
@@ -316,20 +137,20 @@ static enum rc_code rt_load(struct reg_provider *p, struct reg_record **records,
     for (int t = 0; t < 2; t++)
         for (int k = 0; k < REG_KINDS; k++)
             for (unsigned b = 0; b < REG_MAX_BUCKETS; b++)
-                wire_release(&rp->wire[t][k][b]);
+                r53p_wire_release(&rp->wire[t][k][b]);
     for (int k = 0; k < REG_KINDS; k++)
         for (size_t i = 0; i < page[k].n; i++) {
             const struct r53_rrset *rs = &page[k].rrsets[i];
             enum reg_type t;
             enum reg_kind kind;
             unsigned b;
-            if (!ours(rp, rs, &t, &kind, &b)) {
-                if (kind_of_name(rp, rs->name) >= 0)
+            if (!r53p_ours(rp, rs, &t, &kind, &b)) {
+                if (r53p_kind_of_name(rp, rs->name) >= 0)
                     ignored++;
                 continue;
             }
-            wire_from_rrset(&rp->wire[t][kind][b], rs);
-            record_from_rrset(rs, t, kind, b, &out[count]);
+            r53p_wire_from_rrset(&rp->wire[t][kind][b], rs);
+            r53p_record_from_rrset(rs, t, kind, b, &out[count]);
             if (out[count].nvalues) {
                 per_kind[kind]++;
                 count++;
@@ -384,7 +205,7 @@ static enum rc_code rt_reload(struct reg_provider *p, enum reg_type t, enum reg_
         note_outcome(rp, rc);
     }
     if (rc) {
-        say_error(&err, "ListResourceRecordSets", detail, detail_len);
+        r53p_say_error(&err, "ListResourceRecordSets", detail, detail_len);
         goto out;
     }
     pthread_mutex_lock(&rp->lock);
@@ -394,15 +215,15 @@ static enum rc_code rt_reload(struct reg_provider *p, enum reg_type t, enum reg_
             enum reg_type tt;
             enum reg_kind kk;
             unsigned bb;
-            if (ours(rp, &page.rrsets[i], &tt, &kk, &bb) && tt == t && kk == kind &&
+            if (r53p_ours(rp, &page.rrsets[i], &tt, &kk, &bb) && tt == t && kk == kind &&
                 bb == bucket)
                 found = &page.rrsets[i];
         }
         if (found) {
-            wire_from_rrset(&rp->wire[t][kind][bucket], found);
-            record_from_rrset(found, t, kind, bucket, out);
+            r53p_wire_from_rrset(&rp->wire[t][kind][bucket], found);
+            r53p_record_from_rrset(found, t, kind, bucket, out);
         } else {
-            wire_release(&rp->wire[t][kind][bucket]);
+            r53p_wire_release(&rp->wire[t][kind][bucket]);
         }
     }
     pthread_mutex_unlock(&rp->lock);
@@ -435,7 +256,7 @@ static enum rc_code rt_apply(struct reg_provider *p, const struct reg_change *ch
     struct r53_provider *rp = (struct r53_provider *)p;
     struct r53_change *wire_changes = xcalloc(2 * n + 1, sizeof(*wire_changes));
     struct r53_rrset *rrsets = xcalloc(2 * n + 1, sizeof(*rrsets));
-    char (*sids)[REG_SET_ID_MAX + 1] = xcalloc(n + 1, sizeof(*sids));
+    char(*sids)[REG_SET_ID_MAX + 1] = xcalloc(n + 1, sizeof(*sids));
     const char ***newvals = xcalloc(n + 1, sizeof(*newvals));
     char ***texts = xcalloc(n + 1, sizeof(*texts));
     struct wire *snap = xcalloc(n + 1, sizeof(*snap));
@@ -465,7 +286,7 @@ static enum rc_code rt_apply(struct reg_provider *p, const struct reg_change *ch
         const struct reg_record *key = changes[i].old ? changes[i].old : changes[i].new;
         reg_set_id(&rp->opt, key->bucket, sids[i], sizeof(sids[i]));
         if (!!changes[i].old != snap[i].exists ||
-            (changes[i].old && !wire_is(&snap[i], changes[i].old, sids[i]))) {
+            (changes[i].old && !r53p_wire_is(&snap[i], changes[i].old, sids[i]))) {
             /* Our view and the zone's last known state disagree: reload, never guess. */
             snprintf(detail, detail_len, "%s %s set %s: the cached record is out of date",
                      reg_type_name(key->type), rp->fqdn[key->kind], sids[i]);
@@ -514,7 +335,7 @@ static enum rc_code rt_apply(struct reg_provider *p, const struct reg_change *ch
     rc = r53_change_rrsets(rp->client, rp->zone_id, wire_changes, nw, "r53reg", &info, &err);
     note_outcome(rp, rc);
     if (rc) {
-        say_error(&err, "ChangeResourceRecordSets", detail, detail_len);
+        r53p_say_error(&err, "ChangeResourceRecordSets", detail, detail_len);
         if (rc != RC_CONFLICT)
             log_warn("msg=\"Route 53 change failed\" zone=%s %s", rp->zone_id, detail);
         goto out;
@@ -522,8 +343,8 @@ static enum rc_code rt_apply(struct reg_provider *p, const struct reg_change *ch
     pthread_mutex_lock(&rp->lock);
     for (size_t i = 0; i < n; i++) {
         const struct reg_record *key = changes[i].old ? changes[i].old : changes[i].new;
-        wire_from_record(&rp->wire[key->type][key->kind][key->bucket], changes[i].new,
-                         snap[i].health_check_id);
+        r53p_wire_from_record(&rp->wire[key->type][key->kind][key->bucket], changes[i].new,
+                              snap[i].health_check_id);
     }
     pthread_mutex_unlock(&rp->lock);
     if (change_id)
@@ -531,7 +352,7 @@ static enum rc_code rt_apply(struct reg_provider *p, const struct reg_change *ch
     log_debug("msg=\"Route 53 change accepted\" change_id=%s changes=%zu", info.id, nw);
 out:
     for (size_t i = 0; i < n; i++) {
-        wire_release(&snap[i]);
+        r53p_wire_release(&snap[i]);
         if (texts[i]) {
             const struct reg_record *nr = changes[i].new;
             for (size_t v = 0; nr && v < nr->nvalues; v++)
@@ -563,7 +384,7 @@ static enum rc_code rt_change_status(struct reg_provider *p, const char *change_
     rc = r53_get_change(rp->client, change_id, &info, &err);
     note_outcome(rp, rc);
     if (rc)
-        say_error(&err, "GetChange", detail, detail_len);
+        r53p_say_error(&err, "GetChange", detail, detail_len);
     else
         *insync = info.status == R53_CHANGE_INSYNC;
     r53xml_error_release(&err);
@@ -592,7 +413,7 @@ static void rt_destroy(struct reg_provider *p)
     for (int t = 0; t < 2; t++)
         for (int k = 0; k < REG_KINDS; k++)
             for (unsigned b = 0; b < REG_MAX_BUCKETS; b++)
-                wire_release(&rp->wire[t][k][b]);
+                r53p_wire_release(&rp->wire[t][k][b]);
     pthread_mutex_destroy(&rp->lock);
     free(rp->zone_id);
     free(rp);
@@ -681,7 +502,7 @@ enum rc_code reg_provider_route53_create(const struct reg_route53_options *o,
 
     rc = r53_get_hosted_zone(rp->client, rp->zone_id, &zone, &err);
     if (rc) {
-        say_error(&err, "GetHostedZone", detail, n);
+        r53p_say_error(&err, "GetHostedZone", detail, n);
         goto out;
     }
     if (!in_zone(o->reg->record_name, zone.name)) {
@@ -691,8 +512,8 @@ enum rc_code reg_provider_route53_create(const struct reg_route53_options *o,
         goto out;
     }
     atomic_store(&rp->reachable, 1);
-    log_info("msg=\"hosted zone found\" zone=%s zone_name=%s records=%lld private=%d",
-             rp->zone_id, zone.name, zone.rrset_count, zone.private_zone);
+    log_info("msg=\"hosted zone found\" zone=%s zone_name=%s records=%lld private=%d", rp->zone_id,
+             zone.name, zone.rrset_count, zone.private_zone);
 out:
     r53xml_error_release(&err);
     if (rc) {

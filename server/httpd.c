@@ -4,8 +4,9 @@
  * Threading: MHD runs a pool of worker threads (epoll); each request is handled on the worker
  * that owns its connection. Per-request state lives in a struct request hung on *con_cls; it is
  * created on the first call of the access handler, filled with the body on the following calls,
- * answered on the last one (never on the first: MHD would close the connection, see
- * ../shared/TOOLCHAIN.md), and logged and freed in the completion callback.
+ * answered on the last one (never on the first: libmicrohttpd closes the connection
+ * when a response is queued on the first call of the access handler), and logged and freed
+ * in the completion callback.
  *
  * Who may do what (docs/security.md): the route says whether a request mutates and what;
  * for a mutation, the per-client rate limit (keyed by the caller's address) comes first,

@@ -1,0 +1,167 @@
+/*
+ * provider_route53_records.c: converting between Route 53's record sets and the registry's
+ * records for the Route 53 provider: which listed sets are ours, their values parsed, the wire
+ * cache that lets a DELETE repeat what Route 53 showed byte for byte, and error texts. Pure.
+ */
+#include "registry/provider_route53_internal.h"
+
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "util/log.h"
+#include "util/xalloc.h"
+
+/* ---- wire cache ------------------------------------------------------------------------- */
+
+void r53p_wire_release(struct wire *w)
+{
+    for (size_t i = 0; i < w->nvalues; i++)
+        free(w->values[i]);
+    free(w->values);
+    free(w->health_check_id);
+    memset(w, 0, sizeof(*w));
+}
+
+void r53p_wire_from_rrset(struct wire *w, const struct r53_rrset *rs)
+{
+    r53p_wire_release(w);
+    w->exists = 1;
+    w->weight = rs->weight;
+    w->ttl = rs->ttl;
+    w->nvalues = rs->nvalues;
+    w->values = xcalloc(rs->nvalues ? rs->nvalues : 1, sizeof(char *));
+    for (size_t i = 0; i < rs->nvalues; i++)
+        w->values[i] = xstrdup(rs->values[i]);
+    w->health_check_id = rs->health_check_id ? xstrdup(rs->health_check_id) : NULL;
+}
+
+void r53p_wire_from_record(struct wire *w, const struct reg_record *r, const char *hcid)
+{
+    char txt[IP_TEXT_MAX];
+    char *keep = hcid ? xstrdup(hcid) : NULL;
+    r53p_wire_release(w);
+    w->health_check_id = keep;
+    if (!r)
+        return;
+    w->exists = 1;
+    w->weight = r->weight;
+    w->ttl = r->ttl;
+    w->nvalues = r->nvalues;
+    w->values = xcalloc(r->nvalues ? r->nvalues : 1, sizeof(char *));
+    for (size_t i = 0; i < r->nvalues; i++)
+        w->values[i] = xstrdup(ip_format(&r->values[i], txt));
+}
+
+/* ---- record conversion ------------------------------------------------------------------ */
+
+/* The kind whose name is name (case-insensitive, trailing dot required), or -1. */
+int r53p_kind_of_name(const struct r53_provider *rp, const char *name)
+{
+    for (int k = 0; k < REG_KINDS; k++)
+        if (!strcasecmp(name, rp->fqdn[k]))
+            return k;
+    return -1;
+}
+
+/* Is rs one of our record sets? Sets type, kind and bucket. */
+int r53p_ours(const struct r53_provider *rp, const struct r53_rrset *rs, enum reg_type *t,
+              enum reg_kind *kind, unsigned *bucket)
+{
+    size_t nlen = strlen(rp->opt.record_name);
+    const char *sid = rs->set_identifier;
+    char *end;
+    unsigned long b;
+    int k;
+
+    if (!r53xml_rrset_is_weighted(rs) || (k = r53p_kind_of_name(rp, rs->name)) < 0)
+        return 0;
+    if (!strcmp(rs->type, "A"))
+        *t = REG_A;
+    else if (!strcmp(rs->type, "AAAA"))
+        *t = REG_AAAA;
+    else
+        return 0;
+    if (strncasecmp(sid, rp->opt.record_name, nlen) != 0 || sid[nlen] != '_' ||
+        sid[nlen + 1] < '0' || sid[nlen + 1] > '9')
+        return 0;
+    b = strtoul(sid + nlen + 1, &end, 10);
+    if (*end || b >= REG_MAX_BUCKETS || (sid[nlen + 1] == '0' && sid[nlen + 2]))
+        return 0;
+    *kind = (enum reg_kind)k;
+    *bucket = (unsigned)b;
+    return 1;
+}
+
+static int cmp_ip(const void *a, const void *b)
+{
+    return ip_cmp(a, b);
+}
+
+/* The registry's view of value texts: parsed leniently (any spelling inet_pton takes),
+ * sorted, duplicates dropped. set_id names the set in a warning. */
+static void record_from_texts(const char *const *texts, size_t ntexts, unsigned weight, long ttl,
+                              enum reg_type t, enum reg_kind kind, unsigned bucket,
+                              const char *set_id, struct reg_record *out)
+{
+    size_t k = 0;
+    memset(out, 0, sizeof(*out));
+    out->type = t;
+    out->kind = kind;
+    out->bucket = bucket;
+    out->weight = weight;
+    out->ttl = (unsigned)ttl;
+    out->values = xcalloc(ntexts ? ntexts : 1, sizeof(*out->values));
+    for (size_t i = 0; i < ntexts; i++) {
+        struct ip_addr a;
+        memset(&a, 0, sizeof(a));
+        a.family = t == REG_A ? IP_V4 : IP_V6;
+        if (inet_pton(t == REG_A ? AF_INET : AF_INET6, texts[i], a.b) != 1) {
+            log_warn("msg=\"value that is not an address ignored\" set_id=%s value_len=%zu", set_id,
+                     strlen(texts[i]));
+            continue;
+        }
+        out->values[k++] = a;
+    }
+    qsort(out->values, k, sizeof(*out->values), cmp_ip);
+    out->nvalues = 0;
+    for (size_t i = 0; i < k; i++)
+        if (!out->nvalues || ip_cmp(&out->values[out->nvalues - 1], &out->values[i]))
+            out->values[out->nvalues++] = out->values[i];
+}
+
+void r53p_record_from_rrset(const struct r53_rrset *rs, enum reg_type t, enum reg_kind kind,
+                            unsigned bucket, struct reg_record *out)
+{
+    record_from_texts(rs->values, rs->nvalues, rs->weight, rs->ttl, t, kind, bucket,
+                      rs->set_identifier, out);
+}
+
+/*
+ * Is the wire form w the record the registry means to replace (old)? The DELETE half repeats
+ * w, so when w is newer than the caller's view (a listing refreshed the cache of a bucket the
+ * registry did not adopt) the batch would replace what Route 53 holds with a change computed
+ * from a stale view: another writer's values would silently go. Such a batch is a conflict.
+ */
+int r53p_wire_is(const struct wire *w, const struct reg_record *old, const char *set_id)
+{
+    struct reg_record cur;
+    int same;
+    record_from_texts((const char *const *)w->values, w->nvalues, w->weight, w->ttl, old->type,
+                      old->kind, old->bucket, set_id, &cur);
+    same = cur.weight == old->weight && cur.ttl == old->ttl && cur.nvalues == old->nvalues;
+    for (size_t i = 0; same && i < cur.nvalues; i++)
+        same = !ip_cmp(&cur.values[i], &old->values[i]);
+    free(cur.values);
+    return same;
+}
+
+
+void r53p_say_error(const struct r53_error *err, const char *what, char *detail, size_t n)
+{
+    char line[768];
+    rc_detail(detail, n, "Route 53 %s failed: %s", what,
+              r53xml_error_format(err, line, sizeof(line)));
+}
