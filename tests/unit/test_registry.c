@@ -721,6 +721,31 @@ static enum rc_code op_wait(struct reg_registry *r, enum reg_op op, const char *
     return w.res.rc;
 }
 
+/* Another writer (a replica, the console, the old script) puts one served set of type A in
+ * bucket b of p: values ips (sorted), weight = their count, ttl. */
+static void put_set(struct reg_provider *p, unsigned b, const char *const *ips, size_t n,
+                    unsigned ttl)
+{
+    struct reg_record cur = {0}, next = {0};
+    char detail[256];
+    stored(p, REG_A, b, &cur);
+    next.type = REG_A;
+    next.kind = REG_KIND_SERVED;
+    next.bucket = b;
+    next.weight = (unsigned)n;
+    next.ttl = ttl;
+    next.nvalues = n;
+    next.values = calloc(n, sizeof(*next.values));
+    for (size_t i = 0; i < n; i++)
+        next.values[i] = ip(ips[i]);
+    {
+        struct reg_change c = {cur.nvalues ? &cur : NULL, &next};
+        CHECK_INT(p->ops->apply(p, &c, 1, NULL, detail, sizeof(detail)), RC_OK);
+    }
+    reg_record_release(&cur);
+    reg_record_release(&next);
+}
+
 static void stored_kind(struct reg_provider *p, enum reg_kind k, unsigned b, struct reg_record *out)
 {
     char detail[256];
@@ -1638,7 +1663,7 @@ static void test_filled_by_another_writer(void)
     struct reg_provider *p = NULL;
     struct reg_registry *r;
     struct reg_placement pl;
-    struct reg_record cur = {0}, next;
+    struct reg_record cur = {0};
     struct ip_addr late = ip("10.0.7.4");
     char detail[256];
     int created;
@@ -1647,19 +1672,10 @@ static void test_filled_by_another_writer(void)
     r = replica(&o, p);
     CHECK_INT(reg(r, "10.0.7.1", &pl, &created), RC_OK);
     /* Another writer adds two: the bucket is full (3), this registry believes it holds 1. */
-    stored(p, REG_A, 0, &cur);
-    reg_record_copy(&next, &cur);
-    next.values = realloc(next.values, 3 * sizeof(*next.values));
-    next.values[1] = ip("10.0.7.2");
-    next.values[2] = ip("10.0.7.3");
-    next.nvalues = 3;
-    next.weight = 3;
     {
-        struct reg_change c = {&cur, &next};
-        CHECK_INT(p->ops->apply(p, &c, 1, NULL, detail, sizeof(detail)), RC_OK);
+        static const char *const full[] = {"10.0.7.1", "10.0.7.2", "10.0.7.3"};
+        put_set(p, 0, full, 3, o.ttl);
     }
-    reg_record_release(&cur);
-    reg_record_release(&next);
 
     CHECK_INT(reg(r, "10.0.7.4", &pl, &created), RC_CONFLICT);
     stored(p, REG_A, 0, &cur);
@@ -1717,7 +1733,7 @@ static void test_read_not_blocked_by_reread(void)
     struct reg_registry *r;
     struct reg_bucket_view *views = NULL;
     struct reg_placement pl;
-    struct reg_record cur = {0}, next;
+    struct reg_record cur = {0};
     struct ip_addr first = ip("10.0.8.1");
     struct gated_job job;
     pthread_t t;
@@ -1733,18 +1749,10 @@ static void test_read_not_blocked_by_reread(void)
     CHECK_INT(reg_load(r, detail, sizeof(detail)), RC_OK);
     CHECK_INT(reg(r, "10.0.8.1", &pl, &created), RC_OK);
     /* Another writer adds 10.0.8.2: our next write to the bucket conflicts. */
-    stored(inner, REG_A, 0, &cur);
-    reg_record_copy(&next, &cur);
-    next.values = realloc(next.values, 2 * sizeof(*next.values));
-    next.values[1] = ip("10.0.8.2");
-    next.nvalues = 2;
-    next.weight = 2;
     {
-        struct reg_change c = {&cur, &next};
-        CHECK_INT(inner->ops->apply(inner, &c, 1, NULL, detail, sizeof(detail)), RC_OK);
+        static const char *const two[] = {"10.0.8.1", "10.0.8.2"};
+        put_set(inner, 0, two, 2, o.ttl);
     }
-    reg_record_release(&cur);
-    reg_record_release(&next);
 
     atomic_store(&g->armed, 1);
     job.r = r;
@@ -1767,31 +1775,6 @@ static void test_read_not_blocked_by_reread(void)
     CHECK_INT(cur.nvalues, 3);
     reg_record_release(&cur);
     reg_destroy(r);
-}
-
-/* Put one served set of type A in bucket b of p, with values ips and ttl, as another tool
- * would (the old script: weight 1). */
-static void put_set(struct reg_provider *p, unsigned b, const char *const *ips, size_t n,
-                    unsigned ttl)
-{
-    struct reg_record cur = {0}, next = {0};
-    char detail[256];
-    stored(p, REG_A, b, &cur);
-    next.type = REG_A;
-    next.kind = REG_KIND_SERVED;
-    next.bucket = b;
-    next.weight = 1;
-    next.ttl = ttl;
-    next.nvalues = n;
-    next.values = calloc(n, sizeof(*next.values));
-    for (size_t i = 0; i < n; i++)
-        next.values[i] = ip(ips[i]);
-    {
-        struct reg_change c = {cur.nvalues ? &cur : NULL, &next};
-        CHECK_INT(p->ops->apply(p, &c, 1, NULL, detail, sizeof(detail)), RC_OK);
-    }
-    reg_record_release(&cur);
-    reg_record_release(&next);
 }
 
 /*
