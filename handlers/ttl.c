@@ -18,6 +18,8 @@ static int parse_ttl(const struct api_request *req, struct api_response *res, un
     json_t *doc = NULL, *v;
     char why[256] = "";
 
+    memset(&jerr, 0, sizeof(jerr));
+    snprintf(jerr.text, sizeof(jerr.text), "the body is empty");
     if (!api_media_is_json(req->content_type)) {
         api_problem(res, req, RC_UNSUPPORTED_MEDIA_TYPE,
                     "the body must be JSON (Content-Type: application/json), like {\"ttl\": 60}");

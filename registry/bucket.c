@@ -47,7 +47,7 @@ void bucket_backoff(unsigned rounds)
  * sets follow. Takes fresh's values. Caller holds bk->lock.
  */
 void bucket_adopt(struct reg_registry *reg, struct bucket *bk, struct reg_record *fresh,
-                  unsigned mask)
+                  unsigned mask, unsigned epoch)
 {
     enum reg_type t = bk->rec[0].type;
     unsigned b = bk->rec[0].bucket;
@@ -67,7 +67,7 @@ void bucket_adopt(struct reg_registry *reg, struct bucket *bk, struct reg_record
                 read[nread].type = t;
                 read[nread++].kind = (enum reg_kind)k;
             }
-        registry_learn_ttls(reg, read, nread);
+        registry_learn_ttls(reg, read, nread, epoch);
     }
     pthread_mutex_lock(&reg->index_lock);
     for (int k = 0; k < REG_KINDS; k++)
@@ -155,11 +155,12 @@ enum rc_code bucket_reread(struct reg_registry *reg, struct bucket *bk, unsigned
     struct reg_record cur[REG_KINDS], fresh[REG_KINDS];
     unsigned long long seen;
     enum rc_code rc = RC_OK;
-    unsigned want = mask, have = 0;
+    unsigned want = mask, have = 0, epoch;
     enum reg_type t;
     unsigned b;
 
     memset(fresh, 0, sizeof(fresh));
+    epoch = registry_ttl_epoch(reg);
     pthread_mutex_lock(&bk->lock);
     sets_copy(cur, bk->rec);
     seen = bk->changes;
@@ -190,7 +191,7 @@ enum rc_code bucket_reread(struct reg_registry *reg, struct bucket *bk, unsigned
     if (rc == RC_OK) {
         pthread_mutex_lock(&bk->lock);
         if (bk->changes == seen)
-            bucket_adopt(reg, bk, fresh, have);
+            bucket_adopt(reg, bk, fresh, have, epoch);
         pthread_mutex_unlock(&bk->lock);
     }
     sets_release(fresh);

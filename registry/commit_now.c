@@ -46,14 +46,22 @@ static enum rc_code commit_now(struct reg_registry *reg, struct bucket *bk, stru
             sets_release(next);
             return RC_OK;
         }
+        if (rc == RC_CONFLICT && resync_is_ttl_refusal(detail)) {
+            /* Learn the group's TTL from the zone; a refusal r53reg's own sets do not
+             * explain is final. */
+            resync_ttls(reg);
+            if (!resync_ttl_explained(reg, next, mask)) {
+                resync_say_foreign_ttl(detail, n);
+                sets_release(next);
+                break;
+            }
+        }
         sets_release(next);
         if (rc != RC_CONFLICT || round + 1 == CONFLICT_ROUNDS)
             break;
         /* A hot contender (another replica's pipeline) can win every race: back off. */
         if (round >= 1)
             bucket_backoff(round);
-        if (resync_is_ttl_refusal(detail))
-            resync_ttls(reg);
         rc = bucket_reread(reg, bk, mask, detail, n);
         if (rc)
             break;

@@ -131,29 +131,44 @@ static void settle_failed(struct reg_registry *reg, struct slot *sl, enum rc_cod
     resubmit(reg, waiters);
 }
 
-/* Put a slot's intents back at the front of its queue (after a conflict). */
+/*
+ * Put a slot's intents back at the front of its queue (after a conflict), failing those that
+ * used up their rounds. The bucket stays this committer's (writing) until every intent is
+ * settled or queued again, and is given up once, at the end: another writer waiting for it
+ * (a TTL change) never sees it free while any of them is still in hand.
+ */
 static void requeue(struct reg_registry *reg, struct slot *sl)
 {
-    struct intent *in, *rev = NULL;
-    pthread_mutex_lock(&sl->bk->lock);
-    bucket_release_locked(sl->bk); /* the store refused the batch: nothing of it applied */
-    pthread_mutex_unlock(&sl->bk->lock);
+    struct intent *in, *rev = NULL, *spent = NULL, **spent_tail = &spent, *waiters = NULL;
+
     while ((in = sl->intents)) { /* reverse, so pushing to the front keeps the order */
         sl->intents = in->next;
+        if (++in->rounds >= CONFLICT_ROUNDS) {
+            in->next = NULL;
+            *spent_tail = in;
+            spent_tail = &in->next;
+            continue;
+        }
         in->next = rev;
         rev = in;
     }
+    if (spent) {
+        pthread_mutex_lock(&sl->bk->lock);
+        waiters = bucket_commit(reg, sl->bk, NULL, spent, RC_CONFLICT);
+        pthread_mutex_unlock(&sl->bk->lock);
+    }
     while ((in = rev)) {
         rev = in->next;
-        if (++in->rounds >= CONFLICT_ROUNDS) {
-            struct slot one = {.bk = sl->bk, .intents = in};
-            in->next = NULL;
-            settle_failed(reg, &one, RC_CONFLICT,
-                          "the record kept changing underneath through another writer");
-            continue;
-        }
         enqueue(reg, in, 1);
     }
+    pthread_mutex_lock(&sl->bk->lock);
+    bucket_release_locked(sl->bk); /* the store refused the batch: nothing of it applied */
+    pthread_mutex_unlock(&sl->bk->lock);
+    while ((in = spent)) {
+        spent = in->next;
+        intent_fail(in, RC_CONFLICT, "the record kept changing underneath through another writer");
+    }
+    resubmit(reg, waiters);
 }
 
 static void slot_release(struct slot *sl)
@@ -163,8 +178,10 @@ static void slot_release(struct slot *sl)
 }
 
 /* Send slots[0..n) as one atomic store call; on failure isolate the cause by halving. A slot
- * (one bucket's sets) is never split: its changes stay in one call. */
-static void send_batch(struct reg_registry *reg, struct slot *slots, size_t n, int paced)
+ * (one bucket's sets) is never split: its changes stay in one call. ttl_learnt: the group
+ * TTLs were just learnt from the zone (a halved call after a TTL refusal): do not list again. */
+static void send_batch(struct reg_registry *reg, struct slot *slots, size_t n, int paced,
+                       int ttl_learnt)
 {
     struct reg_change *chg = xcalloc(n * REG_KINDS, sizeof(*chg));
     char change_id[REG_CHANGE_ID_MAX] = "", detail[REG_DETAIL_MAX] = "";
@@ -200,21 +217,43 @@ static void send_batch(struct reg_registry *reg, struct slot *slots, size_t n, i
             settle_ok(reg, &slots[i], change_id);
         return;
     }
+    if (rc == RC_CONFLICT && resync_is_ttl_refusal(detail)) {
+        /* Every slot was built with the group TTLs known then: learn them from the zone once
+         * and rebuild every slot, rather than halving a call whose every bucket is at fault. */
+        int explained = 0;
+        if (!ttl_learnt)
+            resync_ttls(reg);
+        for (size_t i = 0; i < n; i++) {
+            struct reg_change unused[REG_KINDS];
+            unsigned m;
+            sets_changes(slots[i].old, slots[i].next, unused, &m);
+            explained |= resync_ttl_explained(reg, slots[i].next, m);
+        }
+        if (explained) {
+            for (size_t i = 0; i < n; i++)
+                requeue(reg, &slots[i]);
+            return;
+        }
+        if (n == 1) {
+            /* r53reg's own sets agree: a set it does not manage holds another TTL. */
+            resync_say_foreign_ttl(detail, sizeof(detail));
+            settle_failed(reg, &slots[0], RC_CONFLICT, detail);
+            return;
+        }
+        ttl_learnt = 1;
+    }
     if (n > 1 && rc != RC_UNAVAILABLE && rc != RC_UPSTREAM_TIMEOUT && rc != RC_NOT_READY) {
         /* One bucket's change spoils the batch: find it by halving, commit the rest. */
         log_warn("msg=\"batch refused; splitting to isolate the cause\" buckets=%zu rc=%s", n,
                  rc_slug(rc));
-        send_batch(reg, slots, n / 2, 0);
-        send_batch(reg, slots + n / 2, n - n / 2, 0);
+        send_batch(reg, slots, n / 2, 0, ttl_learnt);
+        send_batch(reg, slots + n / 2, n - n / 2, 0, ttl_learnt);
         return;
     }
     if (rc == RC_CONFLICT) {
         /* One bucket changed underneath: adopt what the store holds (read with no lock
          * held), then try again. */
-        enum rc_code lrc;
-        if (resync_is_ttl_refusal(detail))
-            resync_ttls(reg);
-        lrc = bucket_reread(reg, slots[0].bk, mask0, detail, sizeof(detail));
+        enum rc_code lrc = bucket_reread(reg, slots[0].bk, mask0, detail, sizeof(detail));
         if (lrc == RC_OK) {
             /* Another writer is busy on this bucket: back off with full jitter (no lock
              * held) so it cannot win every race against us. */
@@ -436,13 +475,24 @@ static void *committer_main(void *arg)
             pthread_mutex_unlock(&reg->work_lock);
             break;
         }
+        if (atomic_load(&reg->ttl_busy)) {
+            /* A TTL change holds every bucket: nothing can be drained, so neither pace (a
+             * reserved write token would hold up the change's own reads) nor poll; it
+             * signals work_cond when it gives the buckets back. */
+            struct timespec until;
+            clock_gettime(CLOCK_REALTIME, &until);
+            until.tv_sec += 1;
+            pthread_cond_timedwait(&reg->work_cond, &reg->work_lock, &until);
+            pthread_mutex_unlock(&reg->work_lock);
+            continue;
+        }
         pthread_mutex_unlock(&reg->work_lock);
         /* Wait for the rate limit first: whatever arrives meanwhile joins this batch. */
         if (reg->prov->ops->pace)
             reg->prov->ops->pace(reg->prov);
         n = drain(reg, &slots);
         if (n) {
-            send_batch(reg, slots, n, 1);
+            send_batch(reg, slots, n, 1, 0);
         } else {
             /* Everything waits for a burst to fill it (batch_policy_min_score): look again
              * shortly. */

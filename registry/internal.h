@@ -121,6 +121,11 @@ struct reg_registry {
      * a set whose TTL differs from its group's, so r53reg writes with the group's TTL as the
      * zone has it (learnt at load and from every adoption), --ttl only for a new group. */
     atomic_uint group_ttl[2][REG_KINDS];
+    /* Taken alone (a leaf): group_ttl is written only under it, and ttl_epoch counts the TTL
+     * changes (reg_set_ttl), so a listing read before one cannot teach the old TTL back. */
+    pthread_mutex_t ttl_lock;
+    unsigned ttl_epoch;  /* guarded by ttl_lock */
+    atomic_int ttl_busy; /* reg_set_ttl holds every bucket: the committer waits, unpaced */
     struct reg_provider *prov;
     atomic_int loaded;
     atomic_ullong generation; /* see reg_generation() */
@@ -249,7 +254,7 @@ void intent_log_change(const struct reg_registry *reg, enum reg_op op, const str
 struct intent *bucket_commit(struct reg_registry *reg, struct bucket *bk, struct reg_record *next,
                              struct intent *intents, enum rc_code rc);
 void bucket_adopt(struct reg_registry *reg, struct bucket *bk, struct reg_record *fresh,
-                  unsigned mask);
+                  unsigned mask, unsigned epoch);
 enum rc_code bucket_read(struct reg_registry *reg, enum reg_type t, unsigned b,
                          struct reg_record *fresh, char *detail, size_t n);
 enum rc_code bucket_reread(struct reg_registry *reg, struct bucket *bk, unsigned mask, char *detail,
@@ -285,8 +290,11 @@ void reconcile_run(struct reg_registry *reg);
 
 /* ---- registry/resync.c -------------------------------------------------------------------- */
 
-void resync_run(struct reg_registry *reg);
-void resync_ttls(struct reg_registry *reg);
+void resync_run(struct reg_registry *reg, int owned);
+int resync_ttls(struct reg_registry *reg);
+int resync_ttl_explained(struct reg_registry *reg, const struct reg_record *written, unsigned mask);
+/* The detail of a TTL refusal that r53reg's own sets do not explain. */
+void resync_say_foreign_ttl(char *detail, size_t n);
 int resync_is_ttl_refusal(const char *detail);
 
 /* ---- registry/maintainer.c: the thread running leases, reconcile and resync --------------- */
@@ -312,9 +320,13 @@ void rmetrics_fail_open(void);
 void registry_generation_bump(struct reg_registry *reg);
 /* The TTLs the sets of type t are written with (group_ttl), into ttl[REG_KINDS]. */
 void registry_group_ttls(struct reg_registry *reg, enum reg_type t, unsigned *ttl);
-/* Learn group TTLs from records the store holds (n of them): each group takes the TTL most of
- * its sets carry; a change from what was known is logged once, naming both values. */
-void registry_learn_ttls(struct reg_registry *reg, const struct reg_record *recs, size_t n);
+/* Learn group TTLs from records the store holds (n of them), read when the TTL epoch was
+ * epoch (registry_ttl_epoch): each group takes the TTL most of its sets carry; a change from
+ * what was known is logged once, naming both values. Nothing is learnt when a TTL change
+ * happened since (the records predate it). Returns how many groups changed. */
+int registry_learn_ttls(struct reg_registry *reg, const struct reg_record *recs, size_t n,
+                        unsigned epoch);
+unsigned registry_ttl_epoch(struct reg_registry *reg);
 /* Submit op on ip as reg_submit() does; expiry: a lease removal, done only if the lease is
  * still expired when its turn comes. */
 void registry_submit(struct reg_registry *reg, enum reg_op op, const struct ip_addr *ip,

@@ -50,7 +50,7 @@ static void *maintainer_main(void *arg)
             if (!reg->next_resync_ns)
                 reg->next_resync_ns = now + (int64_t)reg->opt.resync_ms * 1000000;
             if (now >= reg->next_resync_ns) {
-                resync_run(reg);
+                resync_run(reg, 0);
                 reg->next_resync_ns = clock_mono_ns() + (int64_t)reg->opt.resync_ms * 1000000;
             }
         }

@@ -38,8 +38,8 @@ unsigned reg_weight_for(const struct reg_options *opt, enum reg_type type, size_
         return 0;
     if (opt->weights == REG_WEIGHTS_EQUAL)
         return 1;
-    if (cap <= REG_MAX_WEIGHT)
-        return (unsigned)nvalues;
+    if (cap <= REG_MAX_WEIGHT) /* a set adopted over the capacity still gets a valid weight */
+        return nvalues < REG_MAX_WEIGHT ? (unsigned)nvalues : REG_MAX_WEIGHT;
     /* Buckets may hold more values than Route 53's largest weight: scale, keeping >= 1. */
     w = (unsigned)((nvalues * REG_MAX_WEIGHT + cap / 2) / cap);
     return w ? w : 1;

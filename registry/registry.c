@@ -27,8 +27,23 @@ unsigned reg_ttl(const struct reg_registry *reg, enum reg_type type)
     return atomic_load(&((struct reg_registry *)reg)->group_ttl[type][REG_KIND_SERVED]);
 }
 
-void registry_learn_ttls(struct reg_registry *reg, const struct reg_record *recs, size_t n)
+unsigned registry_ttl_epoch(struct reg_registry *reg)
 {
+    unsigned e;
+    pthread_mutex_lock(&reg->ttl_lock);
+    e = reg->ttl_epoch;
+    pthread_mutex_unlock(&reg->ttl_lock);
+    return e;
+}
+
+int registry_learn_ttls(struct reg_registry *reg, const struct reg_record *recs, size_t n,
+                        unsigned epoch)
+{
+    int changed = 0;
+
+    pthread_mutex_lock(&reg->ttl_lock);
+    if (reg->ttl_epoch != epoch)
+        goto out; /* read before a TTL change: it would teach the old TTL back */
     for (int t = 0; t < 2; t++)
         for (int k = 0; k < REG_KINDS; k++) {
             unsigned best = 0, was;
@@ -54,14 +69,19 @@ void registry_learn_ttls(struct reg_registry *reg, const struct reg_record *recs
                          reg_kind_prefix((enum reg_kind)k), reg->opt.record_name,
                          reg_type_name((enum reg_type)t), best, total, best_n);
             was = atomic_exchange(&reg->group_ttl[t][k], best);
-            if (was != best)
-                log_warn("msg=\"the zone's weighted group has another TTL than r53reg used; "
-                         "r53reg serves and writes the zone's (Route 53 refuses a set with "
-                         "another TTL). To change it, PUT /ttl; to silence this, start with "
-                         "--ttl %u\" name=%s%s type=%s zone_ttl=%u was=%u configured_ttl=%u",
-                         best, reg_kind_prefix((enum reg_kind)k), reg->opt.record_name,
-                         reg_type_name((enum reg_type)t), best, was, reg->opt.ttl);
+            if (was == best)
+                continue;
+            changed++;
+            log_warn("msg=\"the zone's weighted group has another TTL than r53reg used; "
+                     "r53reg serves and writes the zone's (Route 53 refuses a set with "
+                     "another TTL). To change it, PUT /ttl; to silence this, start with "
+                     "--ttl %u\" name=%s%s type=%s zone_ttl=%u was=%u configured_ttl=%u",
+                     best, reg_kind_prefix((enum reg_kind)k), reg->opt.record_name,
+                     reg_type_name((enum reg_type)t), best, was, reg->opt.ttl);
         }
+out:
+    pthread_mutex_unlock(&reg->ttl_lock);
+    return changed;
 }
 
 /* The registry changed: a new generation, visible after the change. */
@@ -93,6 +113,8 @@ struct reg_registry *reg_create(const struct reg_options *opt, struct reg_provid
     for (int t = 0; t < 2; t++)
         for (int k = 0; k < REG_KINDS; k++)
             atomic_init(&reg->group_ttl[t][k], opt->ttl);
+    pthread_mutex_init(&reg->ttl_lock, NULL);
+    atomic_init(&reg->ttl_busy, 0);
     atomic_init(&reg->loaded, 0);
     atomic_init(&reg->generation, 0);
     atomic_init(&reg->submitted, 0);
@@ -157,6 +179,7 @@ void reg_destroy(struct reg_registry *reg)
             pthread_cond_destroy(&reg->buckets[t][b].idle);
         }
     index_free_all(reg);
+    pthread_mutex_destroy(&reg->ttl_lock);
     pthread_mutex_destroy(&reg->index_lock);
     pthread_cond_destroy(&reg->index_cond);
     pthread_mutex_destroy(&reg->work_lock);
@@ -175,7 +198,7 @@ enum rc_code reg_load(struct reg_registry *reg, char *detail, size_t n)
     enum rc_code rc = reg->prov->ops->load(reg->prov, &recs, &nrecs, detail, n);
     if (rc)
         goto out;
-    registry_learn_ttls(reg, recs, nrecs);
+    registry_learn_ttls(reg, recs, nrecs, registry_ttl_epoch(reg));
     for (size_t i = 0; i < nrecs; i++)
         bucket_load(reg, &recs[i], &dups, nk);
     rmetrics_attach(reg);

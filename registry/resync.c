@@ -4,6 +4,7 @@
  */
 #include "registry/internal.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,24 +15,53 @@
  * A set was refused because its group has another TTL than the one it was written with
  * (another replica created the group's first sets with its --ttl, or moved the group): list
  * the store and learn the groups' TTLs, so the next try writes with them. The sets themselves
- * are adopted by the caller's re-read and by resync.
+ * are adopted by the caller's re-read and by resync. Returns the groups whose TTL changed.
  */
-void resync_ttls(struct reg_registry *reg)
+int resync_ttls(struct reg_registry *reg)
 {
     struct reg_record *recs = NULL;
     size_t nrecs = 0;
     char detail[REG_DETAIL_MAX];
+    unsigned epoch = registry_ttl_epoch(reg);
     enum rc_code rc = reg->prov->ops->load(reg->prov, &recs, &nrecs, detail, sizeof(detail));
+    int changed = 0;
 
     if (rc)
         log_warn("msg=\"cannot read the store to learn the groups' TTLs; will try again\" "
                  "rc=%s detail=\"%s\"",
                  rc_slug(rc), detail);
     else
-        registry_learn_ttls(reg, recs, nrecs);
+        changed = registry_learn_ttls(reg, recs, nrecs, epoch);
     for (size_t i = 0; i < nrecs; i++)
         reg_record_release(&recs[i]);
     free(recs);
+    return changed;
+}
+
+/*
+ * After a TTL refusal and resync_ttls(): does what the registry now knows explain it, i.e.
+ * was one of the sets written (sets[k] for the kinds in mask, a bucket's sets as sent) given
+ * another TTL than its group has? 0: r53reg's own sets agree, so the group holds a set r53reg
+ * does not manage (another set identifier) with another TTL; trying again cannot help.
+ */
+int resync_ttl_explained(struct reg_registry *reg, const struct reg_record *written, unsigned mask)
+{
+    for (int k = 0; k < REG_KINDS; k++)
+        if ((mask & (1u << k)) && written[k].nvalues &&
+            written[k].ttl != atomic_load(&reg->group_ttl[written[k].type][k]))
+            return 1;
+    return 0;
+}
+
+void resync_say_foreign_ttl(char *detail, size_t n)
+{
+    char why[REG_DETAIL_MAX];
+    snprintf(why, sizeof(why), "%s", detail);
+    rc_detail(detail, n,
+              "the weighted group holds a record set r53reg does not manage (another set "
+              "identifier) with another TTL than r53reg's sets; Route 53 refuses a group of "
+              "mixed TTLs, so change that set's TTL to the group's (or remove it): %s",
+              why);
 }
 
 /* Does a refusal's detail say a set's TTL differs from its weighted group's (Route 53's
@@ -47,15 +77,17 @@ int resync_is_ttl_refusal(const char *detail)
  * converge without waiting for its own next write to conflict. A bucket committed or adopted
  * while the store was being read, or with a batch in flight (the store may hold it already,
  * the bucket's sets not yet), is left alone: the read may predate that commit, and the next
- * resync (or conflict) brings it in line.
+ * resync (or conflict) brings it in line. owned: the caller holds every bucket (a TTL
+ * change), so buckets being written are its own and are adopted too.
  */
-void resync_run(struct reg_registry *reg)
+void resync_run(struct reg_registry *reg, int owned)
 {
     unsigned long long seen[2][REG_MAX_BUCKETS];
     struct reg_record *recs = NULL;
     struct reg_record(*fresh)[REG_MAX_BUCKETS][REG_KINDS] = NULL;
     size_t nrecs = 0, adopted = 0;
     char detail[REG_DETAIL_MAX];
+    unsigned epoch = registry_ttl_epoch(reg);
     enum rc_code rc;
 
     for (int t = 0; t < 2; t++)
@@ -70,7 +102,7 @@ void resync_run(struct reg_registry *reg)
                  rc_slug(rc), detail);
         goto out;
     }
-    registry_learn_ttls(reg, recs, nrecs);
+    registry_learn_ttls(reg, recs, nrecs, epoch);
     fresh = xcalloc(2, sizeof(*fresh));
     for (size_t i = 0; i < nrecs; i++) {
         struct reg_record *r = &recs[i];
@@ -86,7 +118,7 @@ void resync_run(struct reg_registry *reg)
             struct bucket *bk = &reg->buckets[t][b];
             unsigned mask = 0;
             pthread_mutex_lock(&bk->lock);
-            if (bk->changes == seen[t][b] && !bk->writing)
+            if (bk->changes == seen[t][b] && (owned || !bk->writing))
                 mask = sets_changed_mask(bk->rec, fresh[t][b]);
             if (mask && sets_hiding(bk->rec, fresh[t][b])) {
                 /* The listing reads the names one after another: an address another writer
@@ -99,7 +131,7 @@ void resync_run(struct reg_registry *reg)
                 rc = bucket_read(reg, (enum reg_type)t, b, again, detail, sizeof(detail));
                 pthread_mutex_lock(&bk->lock);
                 mask = 0;
-                if (rc == RC_OK && bk->changes == c0 && !bk->writing) {
+                if (rc == RC_OK && bk->changes == c0 && (owned || !bk->writing)) {
                     sets_release(fresh[t][b]);
                     memcpy(fresh[t][b], again, sizeof(again));
                     memset(again, 0, sizeof(again));
@@ -112,7 +144,7 @@ void resync_run(struct reg_registry *reg)
                 sets_release(again);
             }
             if (mask) {
-                bucket_adopt(reg, bk, fresh[t][b], mask);
+                bucket_adopt(reg, bk, fresh[t][b], mask, epoch);
                 adopted++;
             }
             pthread_mutex_unlock(&bk->lock);

@@ -94,7 +94,8 @@ static enum rc_code send_groups(struct reg_registry *reg, struct group *groups, 
                 chg[nchg++].new = &groups[i].next[s];
             }
     rc = nchg ? reg->prov->ops->apply(reg->prov, chg, nchg, change_id, detail, n) : RC_OK;
-    rmetrics_batch(nchg, 0, rc);
+    if (nchg)
+        rmetrics_batch(nchg, 0, rc);
     for (size_t i = 0; rc == RC_OK && i < ng; i++) {
         struct group *g = &groups[i];
         if (g->batch != batch)
@@ -111,21 +112,33 @@ static enum rc_code send_groups(struct reg_registry *reg, struct group *groups, 
             pthread_mutex_unlock(&bk->lock);
             sets_release(sets);
         }
+        /* A listing read before this call must not teach the old TTL back. */
+        pthread_mutex_lock(&reg->ttl_lock);
+        reg->ttl_epoch++;
         atomic_store(&reg->group_ttl[g->acct->type][g->acct->kind], g->acct->to);
+        pthread_mutex_unlock(&reg->ttl_lock);
     }
     free(chg);
     return rc;
 }
 
-/* Re-read every bucket of the groups in batch (a conflict: another writer changed one). */
+/* Re-read each bucket of the groups in batch once (a conflict: another writer changed one). */
 static enum rc_code reread_groups(struct reg_registry *reg, struct group *groups, size_t ng,
                                   int batch, char *detail, size_t n)
 {
+    unsigned char seen[2][REG_MAX_BUCKETS];
     enum rc_code rc = RC_OK;
+
+    memset(seen, 0, sizeof(seen));
     for (size_t i = 0; rc == RC_OK && i < ng; i++)
-        for (size_t s = 0; rc == RC_OK && groups[i].batch == batch && s < groups[i].nsets; s++)
-            rc = bucket_reread(reg, &reg->buckets[groups[i].acct->type][groups[i].old[s].bucket],
-                               ALL_KINDS, detail, n);
+        for (size_t s = 0; rc == RC_OK && groups[i].batch == batch && s < groups[i].nsets; s++) {
+            enum reg_type t = groups[i].acct->type;
+            unsigned b = groups[i].old[s].bucket;
+            if (seen[t][b])
+                continue;
+            seen[t][b] = 1;
+            rc = bucket_reread(reg, &reg->buckets[t][b], ALL_KINDS, detail, n);
+        }
     return rc;
 }
 
@@ -136,9 +149,11 @@ enum rc_code reg_set_ttl(struct reg_registry *reg, unsigned ttl, struct reg_ttl_
     enum rc_code rc = RC_OK;
     size_t ng = 2 * REG_KINDS;
     unsigned round = 0;
+    int relisted = 0;
 
     memset(groups, 0, sizeof(groups));
     *ngroups = 0;
+    atomic_store(&reg->ttl_busy, 1);
     for (int t = 0; t < 2; t++)
         for (unsigned b = 0; b < REG_MAX_BUCKETS; b++)
             bucket_claim(&reg->buckets[t][b]);
@@ -181,15 +196,16 @@ enum rc_code reg_set_ttl(struct reg_registry *reg, unsigned ttl, struct reg_ttl_
         for (int bt = 0; rc == RC_OK && bt <= batches; bt++) {
             rc = send_groups(reg, groups, ng, bt, detail, n);
             if (rc == RC_CONFLICT && resync_is_ttl_refusal(detail)) {
-                /* Every set r53reg writes moved in that call: the group holds another
-                 * (another set identifier) that keeps the old TTL. Trying again cannot help. */
-                char why[REG_DETAIL_MAX];
-                snprintf(why, sizeof(why), "%s", detail);
-                rc_detail(detail, n,
-                          "the weighted group holds a record set r53reg does not manage (another "
-                          "set identifier) with another TTL; Route 53 refuses a group of mixed "
-                          "TTLs, so change that set's TTL in the same step or remove it: %s",
-                          why);
+                /* Every set this registry knows moved in that call, yet the group holds one
+                 * with the old TTL: first read the whole zone and adopt what it holds (a set
+                 * another replica created meanwhile is ours too) and try once more; a second
+                 * refusal means a set r53reg does not manage keeps the old TTL. */
+                if (!relisted) {
+                    relisted = 1;
+                    resync_run(reg, 1);
+                    break;
+                }
+                resync_say_foreign_ttl(detail, n);
                 round = CONFLICT_ROUNDS;
                 break;
             }
@@ -210,14 +226,21 @@ out:
         group_release(&groups[i]);
     if (rc == RC_OK) {
         /* Groups without sets take the new TTL for their first set. */
+        pthread_mutex_lock(&reg->ttl_lock);
+        reg->ttl_epoch++;
         for (int t = 0; t < 2; t++)
             for (int k = 0; k < REG_KINDS; k++)
                 atomic_store(&reg->group_ttl[t][k], ttl);
+        pthread_mutex_unlock(&reg->ttl_lock);
         *ngroups = ng;
         log_info("msg=\"weighted groups moved to a new TTL\" ttl=%u", ttl);
     }
     for (int t = 1; t >= 0; t--)
         for (unsigned b = REG_MAX_BUCKETS; b-- > 0;)
             bucket_unclaim(&reg->buckets[t][b]);
+    atomic_store(&reg->ttl_busy, 0);
+    pthread_mutex_lock(&reg->work_lock);
+    pthread_cond_signal(&reg->work_cond); /* the committer holds back while ttl_busy */
+    pthread_mutex_unlock(&reg->work_lock);
     return rc;
 }

@@ -425,6 +425,7 @@ struct shared {
     int poison; /* -1: none */
     atomic_int calls;
     atomic_uint load_delay_ms; /* load() answers this late: what it read may be stale */
+    atomic_int loads;          /* load() calls that have read the store */
 };
 static enum rc_code s_load(struct reg_provider *p, struct reg_record **recs, size_t *n, char *d,
                            size_t dn)
@@ -432,6 +433,7 @@ static enum rc_code s_load(struct reg_provider *p, struct reg_record **recs, siz
     struct shared *sp = (struct shared *)p;
     enum rc_code rc = sp->inner->ops->load(sp->inner, recs, n, d, dn);
     unsigned ms = atomic_load(&sp->load_delay_ms);
+    atomic_fetch_add(&sp->loads, 1);
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
     if (ms)
         nanosleep(&ts, NULL);
@@ -1920,6 +1922,72 @@ static void test_set_ttl(void)
     p->ops->destroy(p);
 }
 
+/* A resync whose listing was read before a TTL change must not teach the old TTL back: the
+ * change stays, and later writes of the group keep the new TTL. */
+static void test_set_ttl_vs_stale_resync(void)
+{
+    struct reg_options o = opts(4, 10, REG_BUCKETING_BALANCED, REG_WEIGHTS_PROPORTIONAL);
+    struct reg_ttl_group g[2 * REG_KINDS];
+    struct reg_provider *p = NULL;
+    struct reg_registry *r;
+    struct reg_placement pl;
+    char detail[512];
+    size_t ng;
+    int created;
+
+    CHECK_INT(reg_provider_memory_create(NULL, &p, detail, sizeof(detail)), RC_OK);
+    o.ttl = 60;
+    o.resync_ms = 1;
+    r = replica(&o, p);
+    CHECK_INT(reg(r, "10.0.11.1", &pl, &created), RC_OK);
+    atomic_store(&last_shared->load_delay_ms, 400); /* each listing is 400 ms stale */
+    {
+        /* Wait for a listing that read the store after the delay was set. */
+        int seen = atomic_load(&last_shared->loads);
+        for (int i = 0; i < 300 && atomic_load(&last_shared->loads) < seen + 2; i++)
+            nanosleep(&(struct timespec){0, 5 * 1000000L}, NULL);
+    }
+    CHECK_INT(reg_set_ttl(r, 300, g, &ng, detail, sizeof(detail)), RC_OK);
+    /* That listing, read before the change, ends within 400 ms; the next fresh one cannot
+     * end before 800 ms. */
+    nanosleep(&(struct timespec){0, 550 * 1000000L}, NULL);
+    CHECK_INT(reg_ttl(r, REG_A), 300);
+    nanosleep(&(struct timespec){0, 600 * 1000000L}, NULL);
+    CHECK_INT(reg_ttl(r, REG_A), 300);
+    CHECK_INT(reg(r, "10.0.11.2", &pl, &created), RC_OK);
+    CHECK_INT(reg(r, "10.0.11.3", &pl, &created), RC_OK);
+    atomic_store(&last_shared->load_delay_ms, 0);
+    CHECK_INT(stored_with_ttl(p, 300), 3);
+    reg_destroy(r);
+    p->ops->destroy(p);
+}
+
+/* PUT /ttl on a replica that has not seen a set another replica created: the refusal makes it
+ * read the zone, adopt that set and move it too, instead of blaming an unmanaged set. */
+static void test_set_ttl_unseen_set(void)
+{
+    struct reg_options o = opts(2, 10, REG_BUCKETING_MODULO, REG_WEIGHTS_PROPORTIONAL);
+    struct reg_ttl_group g[2 * REG_KINDS];
+    struct reg_provider *p = NULL;
+    struct reg_registry *r1, *r2;
+    struct reg_placement pl;
+    char detail[512];
+    size_t ng;
+    int created;
+
+    CHECK_INT(reg_provider_memory_create(NULL, &p, detail, sizeof(detail)), RC_OK);
+    r1 = replica(&o, p);
+    r2 = replica(&o, p);
+    CHECK_INT(reg(r1, "10.0.12.2", &pl, &created), RC_OK); /* bucket 0 */
+    CHECK_INT(reg(r2, "10.0.12.3", &pl, &created), RC_OK); /* bucket 1, unseen by r1 */
+    CHECK_INT(reg_set_ttl(r1, 300, g, &ng, detail, sizeof(detail)), RC_OK);
+    CHECK_INT(stored_with_ttl(p, 300), 2);
+    CHECK_INT(reg_ttl(r1, REG_A), 300);
+    reg_destroy(r1);
+    reg_destroy(r2);
+    p->ops->destroy(p);
+}
+
 /* A pass-through provider whose apply can be slowed down and counts its calls. */
 struct slow {
     struct wrap w;
@@ -2397,7 +2465,10 @@ int main(int argc, char **argv)
         test_read_not_blocked_by_reread();
         test_group_ttl();
         test_set_ttl();
+        test_set_ttl_unseen_set();
     }
+    commit_mode = REG_COMMIT_GROUP;
+    test_set_ttl_vs_stale_resync();
     test_duplicate_crashes(); /* immediate mode (the last set) */
     commit_mode = REG_COMMIT_GROUP;
     test_group_commit_batches();
