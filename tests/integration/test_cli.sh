@@ -27,6 +27,8 @@ expect 2 "--bucketing" --bucketing=round-robin
 expect 2 "--listen" --listen nowhere
 expect 2 "unknown option '--frobnicate'" --frobnicate
 expect 2 "--allow-anonymous" --listen 0.0.0.0:0
+# A trusted proxy forwards remote callers: without a token, refuse to start (even on loopback).
+expect 2 "--allow-anonymous" --listen 127.0.0.1:0 --trusted-proxy 127.0.0.1/32
 export R53REG_TTL=-5
 expect 2 "R53REG_TTL"
 unset R53REG_TTL

@@ -243,6 +243,21 @@ static void test_non_loopback_needs_token(void)
     CHECK_INT(parse(&c, NULL, err, sizeof(err), "--listen", "[::1]:0", NULL), CFG_RUN);
     CHECK(c.listen_loopback);
     cfg_release(&c);
+    /* A trusted proxy forwards remote callers: no anonymous changes, loopback or not. */
+    CHECK_INT(parse(&c, NULL, err, sizeof(err), "--trusted-proxy", "127.0.0.1/32", NULL),
+              CFG_EXIT_USAGE);
+    CHECK(strstr(err, "--trusted-proxy 127.0.0.1/32") != NULL &&
+          strstr(err, "--allow-anonymous") != NULL);
+    CHECK_INT(parse(&c, NULL, err, sizeof(err), "--trusted-proxy", "127.0.0.1/32",
+                    "--allow-anonymous", NULL),
+              CFG_RUN);
+    cfg_release(&c);
+    {
+        const char *env[] = {"R53REG_TOKENS", "admin:ops:Zq7rT2mXw9Lp4VbN", NULL};
+        CHECK_INT(parse(&c, env, err, sizeof(err), "--trusted-proxy", "127.0.0.1/32", NULL),
+                  CFG_RUN);
+        cfg_release(&c);
+    }
 
     if (!mkdtemp(dir)) {
         CHECK(0);
