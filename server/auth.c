@@ -58,6 +58,11 @@ static int valid_token(const char *s, size_t len, char *detail, size_t n)
         snprintf(detail, n, "the token is empty");
         return -1;
     }
+    if (len < SRV_TOKEN_MIN) {
+        snprintf(detail, n, "the token is shorter than %d characters (use a long random one, "
+                 "e.g. openssl rand -base64 24)", SRV_TOKEN_MIN);
+        return -1;
+    }
     if (len > SRV_TOKEN_MAX) {
         snprintf(detail, n, "the token is longer than %d bytes", SRV_TOKEN_MAX);
         return -1;

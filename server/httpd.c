@@ -309,7 +309,6 @@ static enum MHD_Result send_response(struct MHD_Connection *c, struct request *r
 /* ---- metrics --------------------------------------------------------------------------- */
 
 static struct metrics_counter_family *m_requests;
-static struct metrics_counter_family *m_by_token;
 static struct metrics_counter_family *m_limited;
 static struct metrics_histogram_family *m_duration;
 
@@ -329,11 +328,6 @@ static void metrics_attach(struct srv_httpd *h)
     m_requests = metrics_counter_create(mr, "r53reg_http_requests_total",
                                         "HTTP requests answered, by route, method and status",
                                         "route,method,status");
-    m_by_token = metrics_counter_create(mr, "r53reg_http_requests_by_token_total",
-                                        "HTTP requests answered, by bearer token name (\"-\": "
-                                        "none, \"-invalid-\": not a configured token), method "
-                                        "and status",
-                                        "token,method,status");
     m_limited = metrics_counter_create(mr, "r53reg_http_rate_limited_total",
                                        "Mutations refused 429 by the per-client rate limit "
                                        "(--client-rps)",
@@ -440,26 +434,18 @@ static int authorize(struct srv_httpd *h, struct MHD_Connection *c, struct reque
                      const struct srv_route_match *m, struct api_request *req,
                      struct api_response *res)
 {
-    const char *authz =
-        MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    const char *authz;
     enum srv_auth_result ar = SRV_AUTH_MISSING;
     enum srv_scope scope = SRV_SCOPE_ADMIN;
     char name[SRV_TOKEN_NAME_MAX + 1], detail[320];
 
-    if (!m->mutating) {
-        /* Reads need no token; a presented one is still named in the log. */
-        if (authz) {
-            ar = srv_auth_check(h->auth, authz, name, &scope);
-            if (ar == SRV_AUTH_OK) {
-                snprintf(rq->token, sizeof(rq->token), "%s", name);
-                rq->scope = srv_scope_name(scope);
-                req->token_name = rq->token;
-            } else if (ar == SRV_AUTH_INVALID) {
-                snprintf(rq->token, sizeof(rq->token), "-invalid-");
-            }
-        }
+    /*
+     * Reads need no token, and a presented one is not even looked at: a read with a wrong
+     * token must be indistinguishable from one without (answer, log, metrics), or reads,
+     * which are not rate limited, would test guesses for free.
+     */
+    if (!m->mutating)
         return 0;
-    }
     if (h->rl) {
         unsigned retry = 1;
         const struct ip_addr *key = rq->has_caller ? &rq->caller_ip : &rq->peer_ip;
@@ -475,6 +461,7 @@ static int authorize(struct srv_httpd *h, struct MHD_Connection *c, struct reque
             return -1;
         }
     }
+    authz = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
     ar = srv_auth_check(h->auth, authz, name, &scope);
     switch (ar) {
     case SRV_AUTH_ANONYMOUS:
@@ -687,8 +674,6 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
         if (rq->status) {
             metrics_counter_inc(
                 metrics_counter_with(m_requests, rq->route, rq->method_name, status));
-            metrics_counter_inc(
-                metrics_counter_with(m_by_token, rq->token, rq->method_name, status));
             metrics_histogram_observe(metrics_histogram_with(m_duration, rq->route), ms / 1e3);
         }
     }
