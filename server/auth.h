@@ -10,7 +10,11 @@
  * (GET only). Names are 1..64 of [A-Za-z0-9._-], starting with a letter or digit (so they
  * never look like the log/metric values "-" and "-invalid-"), and appear in logs and
  * metrics; the token itself never does, not even in error messages. Tokens are 16..4096
- * bytes without whitespace or control characters and may not start with '#'. Names and
+ * bytes without whitespace or control characters and may not start with '#'. A line that
+ * looks swapped is refused: a name that looks like a secret (16+ characters mixing upper
+ * case, lower case and digits, or 24+ with a quarter digits) or a token that looks like a
+ * word (a scope keyword, "fleet", or only lower-case letters). An error never repeats a
+ * column that may be a secret (scope, name or token of a refused line). Names and
  * tokens must be unique across all sources. <n> in token-<n> is the token's position (from 1)
  * in the combined list (R53REG_TOKENS/--tokens first, then the file).
  *

@@ -51,7 +51,10 @@ fi
 tf=$(mktemp)
 printf 'admin ops\n' >"$tf"
 expect 2 "line 1" --token-file "$tf"
-for t in "--tokens admin:ops:Short-9876"; do
+# A swapped line (the secret in the name column) is refused, and the secret is not repeated.
+printf 'self Qm8xK3pL0sVb7nWqZt fleet\n' >"$tf"
+expect 2 "line 1: the name column" --token-file "$tf"
+for t in "--token-file $tf" "--tokens self:Qm8xK3pL0sVb7nWqZt:fleet" "--tokens admin:ops:Short-9876"; do
     # shellcheck disable=SC2086
     out=$("$bin" $t 2>&1)
     if printf '%s' "$out" | grep -q "Qm8xK3pL0sVb7nWqZt\|Short-9876"; then

@@ -171,9 +171,12 @@ static void test_bad_values(void)
         {"--tokens", "bare-a-0123456789,self:x:tok-0123456789ab,bare-b-0123456789,read:x:tok2-0123456789a",
          "two tokens are named 'x'"},
         {"--tokens", "same-0123456789ab,admin:ops:same-0123456789ab", "the same secret"},
-        /* Too short (issue 14). */
+        /* Too short, or a word where the secret belongs (issue 14). */
         {"--tokens", "admin:ops:Short-1234", "shorter than 16"},
         {"--tokens", "Short-1234", "shorter than 16"},
+        {"--tokens", "self:Zq7rT2mXw9Lp4VbN:fleet", "looks like a secret"},
+        {"--tokens", "self:ops:abcdefghijklmnopqrst", "holds a word"},
+        {"--tokens", "admin:ops:admin", "holds a word"},
         {"--trusted-proxy", "10.0.0.0/33", "--trusted-proxy"},
         {"--trusted-proxy", "10.0.0.1/8", "did you mean 10.0.0.0/8?"},
         {"--trusted-proxy", "proxy.example", "--trusted-proxy"},
@@ -337,13 +340,18 @@ static void test_token_file_scopes(void)
          "ro-tok-0123456789\nbare-tok-0123456789\n",
          NULL},
         {"admin ops\n", "line 1: expected '<scope> <name> <token>'"},
-        {"\n\nroot ops tok-0123456789ab\n", "line 3: scope 'root' is not admin, self or read"},
+        {"\n\nroot ops tok-0123456789ab\n", "line 3: the first field (the scope) is not admin, self or read"},
         {"admin ops tok-0123456789ab extra\n", "found 4 fields"},
-        {"self fl/eet tok-0123456789ab\n", "token name 'fl/eet'"},
+        {"self fl/eet tok-0123456789ab\n", "the token name (not repeated here)"},
         {"admin ops env-token-0123456789\n", "the same secret"},
         {"admin token-1 x-tok-0123456789ab\n", "two tokens are named 'token-1'"},
-        /* Short tokens are refused, and the secret is never repeated. */
+        /* Swapped columns and short tokens are refused, and the secret is never repeated
+         * (every secret below contains "x-tok" or "X7tok"). */
+        {"self X7tokQm8xK3pL0sVb fleet\n", "line 1: the name column (not repeated here) looks like a secret"},
+        {"X7tokQm8xK3pL0sVb self fleet\n", "line 1: the first field (the scope) is not"},
+        {"self x-tok/Qm8+K3pL0sVb== fleet\n", "line 1: the token name (not repeated here)"},
         {"self fleet x-tok-short\n", "line 1: token 'fleet': the token is shorter than 16"},
+        {"self abcdefghijklmnopqrstuv fleet\n", "line 1: token 'abcdefghijklmnopqrstuv': the token column holds a word"},
         {"x-tok-short\n", "line 1: the token is shorter than 16"},
         {"a\0b\n", "NUL byte"},
     };
