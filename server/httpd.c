@@ -12,7 +12,11 @@
  * for a mutation, the per-client rate limit (keyed by the caller's address) comes first,
  * then the bearer token (srv_auth: 401 without a valid one when tokens are configured),
  * then the token's scope (read: 403; self: PUT 403, single addresses checked by the
- * handlers against the caller). The caller is the TCP peer, or, when the peer is a trusted
+ * handlers against the caller). All of that is decided on the headers, at the first call:
+ * a refused request that announces a body is answered at once (like a Content-Length above
+ * --max-body), so no 100 Continue is sent and nothing of the body is read or buffered;
+ * libmicrohttpd then closes the connection. A bodiless refusal waits for the next call and
+ * keeps its connection. The caller is the TCP peer, or, when the peer is a trusted
  * proxy, the right-most X-Forwarded-For entry that is not one.
  *
  * The shared state is the daemon, the registry (thread-safe), the authenticator (its own
@@ -100,6 +104,12 @@ struct api_async {
     size_t audit_items;
     char change_id[API_AUDIT_ID_MAX];
     char accepted[48];
+    /* Authorization is decided on the headers, at the first call (docs/security.md). */
+    int auth_done;            /* authorize() ran: the fields below hold its outcome */
+    int refused;              /* it refused: early holds the answer (401, 403 or 429) */
+    int self_only;            /* the token has scope self */
+    int token_named;          /* a valid token: token names it for the handlers */
+    struct api_response early; /* the refusal, until it is sent */
     struct srv_httpd *h;
     struct MHD_Connection *conn;
     atomic_int refs;
@@ -368,6 +378,8 @@ static void request_unref(struct request *rq)
         return;
     json_decref(rq->res.body);
     free(rq->res.raw);
+    json_decref(rq->early.body);
+    free(rq->early.raw);
     pthread_mutex_destroy(&rq->lock);
     free(rq->body);
     free(rq);
@@ -503,6 +515,48 @@ static int authorize(struct srv_httpd *h, struct MHD_Connection *c, struct reque
 
 /* ---- the access handler ----------------------------------------------------------------- */
 
+/* Does the request announce a body (Content-Length above 0, Transfer-Encoding, Expect)? */
+static int announces_body(struct MHD_Connection *c)
+{
+    const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                                 MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (cl && strspn(cl, "0 \t") != strlen(cl))
+        return 1;
+    return MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING) ||
+           MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_EXPECT);
+}
+
+/*
+ * At the first call of the access handler, with the headers only: authorize a mutation on a
+ * known route (rate limit, token, scope) and remember the outcome, so that the body of a
+ * refused request is never read or buffered and a request is counted once by the rate
+ * limit. Returns 1 when the request is refused and the answer must go now (it announces a
+ * body: no 100 Continue, nothing read; libmicrohttpd then closes the connection), 0
+ * otherwise (a refusal without a body is answered on the next call, keeping the connection).
+ */
+static int authorize_on_headers(struct srv_httpd *h, struct MHD_Connection *c,
+                                struct request *rq, const char *method, const char *url)
+{
+    struct srv_route_match m;
+    struct api_request req;
+
+    if (atomic_load(&h->stopping))
+        return 0;
+    srv_route(method, url, &m);
+    if (!m.fn || !m.mutating)
+        return 0;
+    memset(&req, 0, sizeof(req));
+    req.method = method;
+    req.path = url;
+    req.request_id = rq->id;
+    rq->mutating = 1;
+    rq->auth_done = 1;
+    rq->refused = authorize(h, c, rq, &m, &req, &rq->early) != 0;
+    rq->self_only = req.self_only;
+    rq->token_named = req.token_name != NULL;
+    return rq->refused && announces_body(c);
+}
+
 /* Send the answer a completion left in rq. Caller holds rq->lock; it is released. */
 static enum MHD_Result send_completed(struct MHD_Connection *c, struct request *rq)
 {
@@ -558,8 +612,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         *con_cls = rq;
         if (cl && strtoull(cl, NULL, 10) > h->max_body)
             rq->too_big = 1; /* answered below without reading the body */
-        else
-            return MHD_YES;
+        else if (!authorize_on_headers(h, c, rq, method, url))
+            return MHD_YES; /* else refused: answered below without reading the body */
     }
     if (*upload_data_size) {
         if (!rq->too_big) {
@@ -621,8 +675,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         api_problem(&res, &req, RC_NOT_FOUND, "no such endpoint");
         return send_response(c, rq, &res, NULL, 0);
     }
-    if (authorize(h, c, rq, &m, &req, &res))
+    if (rq->auth_done) {
+        if (rq->refused) {
+            res = rq->early;
+            memset(&rq->early, 0, sizeof(rq->early));
+            rq->refused = 0;
+            return send_response(c, rq, &res, NULL, 0);
+        }
+        req.self_only = rq->self_only;
+        req.token_name = rq->token_named ? rq->token : NULL;
+    } else if (authorize(h, c, rq, &m, &req, &res)) {
         return send_response(c, rq, &res, NULL, 0);
+    }
     req.param = m.param;
     req.param_len = m.param_len;
     req.async = rq;

@@ -9,7 +9,9 @@
  *   cidr           --allow-cidr refuses registrations outside with 403
  *   ratelimit      --client-rps/--client-burst: 429 with Retry-After, per caller address
  *   conncap        --max-connections-per-ip
- *   audit          one audit line per mutation, token names in logs and metrics, no secrets
+ *   early          a refused mutation is answered on its headers: no 100 Continue, no body
+ *                  read (raw sockets)
+ *   audit          one audit line per mutation, token names in logs, no secrets
  *   reload         srv_httpd_reload swaps tokens live on a kept-alive connection; bad files
  *                  keep the old tokens
  *   sighup         the same through SIGHUP to a real r53reg process
@@ -663,6 +665,155 @@ static void test_conncap(void)
     harness_stop(&h);
 }
 
+/* ---- raw HTTP ----------------------------------------------------------------------------- */
+
+/* Send text on fd (all of it); 0, or -1. */
+static int send_all(int fd, const char *text, size_t len)
+{
+    while (len) {
+        ssize_t n = send(fd, text, len, MSG_NOSIGNAL);
+        if (n <= 0)
+            return -1;
+        text += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+/*
+ * Read from fd into buf (cap bytes, NUL-terminated) until the text holds "\r\n\r\n" after the
+ * last status line that is not 100 Continue, the peer closes, or ms pass. Returns the length.
+ */
+static size_t recv_answer(int fd, char *buf, size_t cap, int ms)
+{
+    size_t len = 0;
+    struct timespec t0, now;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    buf[0] = '\0';
+    for (;;) {
+        struct pollfd pfd = {fd, POLLIN, 0};
+        long left;
+        ssize_t n;
+        const char *last = buf, *p;
+        while ((p = strstr(last + 1, "HTTP/1.")))
+            last = p;
+        if (strncmp(last, "HTTP/1.1 100", 12) != 0 && strstr(last, "\r\n\r\n"))
+            return len;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        left = ms - ((now.tv_sec - t0.tv_sec) * 1000 + (now.tv_nsec - t0.tv_nsec) / 1000000);
+        if (left <= 0 || poll(&pfd, 1, (int)left) <= 0)
+            return len;
+        n = recv(fd, buf + len, cap - 1 - len, 0);
+        if (n <= 0)
+            return len;
+        len += (size_t)n;
+        buf[len] = '\0';
+        if (len + 1 >= cap)
+            return len;
+    }
+}
+
+/* ---- authorization before the body ------------------------------------------------------ */
+
+/*
+ * A refused mutation is answered on its headers (issue 14): no 100 Continue, and the answer
+ * arrives while the client has not sent (any, or most of) the body, so nothing of it is
+ * buffered. A bodiless refusal keeps its connection.
+ */
+static void test_early(void)
+{
+    struct harness h;
+    struct harness_opts o;
+    static const struct {
+        const char *method, *path, *auth;
+        int code;
+    } cases[] = {
+        {"POST", "/backends", NULL, 401},
+        {"PUT", "/backends", "Authorization: Bearer wrong-guess-0123456789\r\n", 401},
+        {"DELETE", "/backends", NULL, 401},
+        {"POST", "/backends/127.0.0.9", NULL, 401},
+        {"PUT", "/backends", "Authorization: Bearer fleet-secret-7Hq2\r\n", 403},
+        {"POST", "/backends", "Authorization: Bearer ro-secret-x1Lm\r\n", 403},
+    };
+    char buf[4096], req[512];
+
+    default_opts(&o);
+    make_tokens();
+    o.scoped_tokens = scoped;
+    o.nscoped_tokens = 3;
+    o.max_body = 1 << 20;
+    harness_start(&h, &o);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        for (int expect = 1; expect >= 0; expect--) {
+            int fd = connect_from("127.0.0.1", h.port);
+            char status[16];
+            size_t n;
+            CHECK(fd >= 0);
+            if (fd < 0)
+                continue;
+            n = (size_t)snprintf(req, sizeof(req),
+                                 "%s %s HTTP/1.1\r\nHost: r53reg\r\nContent-Type: "
+                                 "application/json\r\nContent-Length: 1000000\r\n%s%s\r\n",
+                                 cases[i].method, cases[i].path,
+                                 expect ? "Expect: 100-continue\r\n" : "",
+                                 cases[i].auth ? cases[i].auth : "");
+            CHECK_INT(send_all(fd, req, n), 0);
+            if (!expect) /* the start of the body only: the rest is never sent */
+                CHECK_INT(send_all(fd, "[\"127.0.0.1\"", 12), 0);
+            recv_answer(fd, buf, sizeof(buf), 3000);
+            snprintf(status, sizeof(status), "HTTP/1.1 %d", cases[i].code);
+            if (strncmp(buf, status, strlen(status)) != 0 || contains(buf, "100 Continue")) {
+                fprintf(stderr, "early: %s %s (expect %d): want %s first, got '%.200s'\n",
+                        cases[i].method, cases[i].path, expect, status, buf);
+                CHECK(0);
+            }
+            close(fd);
+        }
+    }
+    /* The server still reads the body of an authorized request (the test sees 100 Continue). */
+    {
+        int fd = connect_from("127.0.0.1", h.port);
+        const char body[] = "[\"127.0.0.7\"]";
+        size_t n = (size_t)snprintf(req, sizeof(req),
+                                    "POST /backends HTTP/1.1\r\nHost: r53reg\r\nContent-Type: "
+                                    "application/json\r\nContent-Length: %zu\r\nExpect: "
+                                    "100-continue\r\nAuthorization: Bearer %s\r\n\r\n",
+                                    sizeof(body) - 1, OPS);
+        CHECK(fd >= 0);
+        CHECK_INT(send_all(fd, req, n), 0);
+        {
+            struct pollfd pfd = {fd, POLLIN, 0};
+            ssize_t got;
+            CHECK(poll(&pfd, 1, 3000) == 1);
+            got = recv(fd, buf, sizeof(buf) - 1, 0);
+            buf[got > 0 ? got : 0] = '\0';
+            CHECK(contains(buf, "HTTP/1.1 100 Continue"));
+        }
+        CHECK_INT(send_all(fd, body, sizeof(body) - 1), 0);
+        recv_answer(fd, buf, sizeof(buf), 3000);
+        CHECK(contains(buf, "HTTP/1.1 200"));
+        close(fd);
+    }
+    /* A refusal without a body keeps the connection alive. */
+    {
+        void *keep = NULL;
+        struct http_reply r;
+        struct http_opts q;
+        memset(&q, 0, sizeof(q));
+        q.method = "POST";
+        q.path = "/backends/127.0.0.8";
+        for (int i = 0; i < 2; i++) {
+            CHECK_INT(http_do_opts(&keep, h.port, &q, &r), 0);
+            CHECK_INT(r.status, 401);
+            if (i)
+                CHECK_INT(r.num_connects, 0);
+            http_reply_release(&r);
+        }
+        http_handle_free(keep);
+    }
+    harness_stop(&h);
+}
+
 /* ---- the audit line ----------------------------------------------------------------------- */
 
 static void test_audit(void)
@@ -1162,6 +1313,7 @@ static const struct {
     {"conncap", test_conncap}, {"audit", test_audit},
     {"reload", test_reload},   {"sighup", test_sighup},
     {"tls", test_tls},         {"reload-churn", test_reload_churn},
+    {"early", test_early},
 };
 
 static void cleanup(void)
