@@ -87,6 +87,10 @@ struct api_async {
     char *body;
     size_t len, cap;
     int too_big;
+    int begun;                /* on_request has filled the fields below */
+    const char *uri_at;       /* the target as on_uri saw it (in MHD's buffer), or NULL */
+    size_t uri_len;           /* strlen(uri_at) then: up to a NUL inside the target */
+    char malformed[96];       /* why the request is refused 400 before anything else, or "" */
     int status;
     char method[24]; /* quoted for the log */
     char path[200];  /* quoted for the log */
@@ -567,6 +571,86 @@ static enum MHD_Result send_completed(struct MHD_Connection *c, struct request *
     return send_response(c, rq, &res, NULL, 0);
 }
 
+static struct request *request_create(struct srv_httpd *h, struct MHD_Connection *c)
+{
+    struct request *rq = xcalloc(1, sizeof(*rq));
+    rq->h = h;
+    rq->conn = c;
+    atomic_init(&rq->refs, 1);
+    pthread_mutex_init(&rq->lock, NULL);
+    clock_gettime(CLOCK_MONOTONIC, &rq->start);
+    return rq;
+}
+
+/*
+ * libmicrohttpd's URI log callback: it runs once per request, on the request line, after MHD
+ * has cut the HTTP version off with a NUL but before it splits off the query and before the
+ * access handler; what it returns becomes the request's *con_cls. It records where the
+ * target starts and how long it is as a C string, so on_request can tell a NUL inside the
+ * target (where MHD's C string would end early) from the NUL that ends it.
+ */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
+{
+    struct request *rq = request_create(cls, c);
+    rq->uri_at = uri;
+    rq->uri_len = uri ? strlen(uri) : 0;
+    return rq;
+}
+
+struct framing {
+    const char *content_length; /* the first value */
+    int conflict;               /* two different values, or one that is not a number */
+    int transfer_encoding;
+};
+
+static enum MHD_Result collect_framing(void *cls, enum MHD_ValueKind kind, const char *key,
+                                       const char *value)
+{
+    struct framing *f = cls;
+    (void)kind;
+    if (!key)
+        return MHD_YES;
+    if (!strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH)) {
+        if (!value || !*value || strspn(value, "0123456789") != strlen(value) ||
+            (f->content_length && strcmp(f->content_length, value) != 0))
+            f->conflict = 1;
+        f->content_length = value;
+    } else if (!strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING)) {
+        f->transfer_encoding = 1;
+    }
+    return MHD_YES;
+}
+
+/*
+ * Refuse what libmicrohttpd 0.9.75 reads leniently (RFC 9112 sections 3.2 and 6.3): a NUL
+ * inside the request target (MHD would hand on the text before it: POST
+ * /backends/10.0.0.80<NUL>junk would register 10.0.0.80), Content-Length values that differ
+ * or are not numbers, and Content-Length together with Transfer-Encoding (request
+ * smuggling: a proxy in front may frame the body the other way). Fills why and returns 1.
+ */
+static int framing_problem(struct MHD_Connection *c, const struct request *rq, const char *url,
+                           const char *version, char *why, size_t n)
+{
+    struct framing f;
+
+    /* Without a NUL inside, the target ends where MHD cut the version off. */
+    if (!rq->uri_at || url != rq->uri_at || version != rq->uri_at + rq->uri_len + 1) {
+        snprintf(why, n, "the request target holds a NUL byte");
+        return 1;
+    }
+    memset(&f, 0, sizeof(f));
+    MHD_get_connection_values(c, MHD_HEADER_KIND, collect_framing, &f);
+    if (f.conflict) {
+        snprintf(why, n, "conflicting or malformed Content-Length headers");
+        return 1;
+    }
+    if (f.content_length && f.transfer_encoding) {
+        snprintf(why, n, "Content-Length together with Transfer-Encoding");
+        return 1;
+    }
+    return 0;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_data_size,
@@ -578,15 +662,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     struct api_response res;
     struct srv_route_match m;
 
-    if (!rq) {
+    if (!rq || !rq->begun) {
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
                                                      MHD_HTTP_HEADER_CONTENT_LENGTH);
-        rq = xcalloc(1, sizeof(*rq));
-        rq->h = h;
-        rq->conn = c;
-        atomic_init(&rq->refs, 1);
-        pthread_mutex_init(&rq->lock, NULL);
-        clock_gettime(CLOCK_MONOTONIC, &rq->start);
+        if (!rq) /* on_uri always runs first; this is only a fallback */
+            rq = request_create(h, c);
+        rq->begun = 1;
         request_id(h, c, rq->id);
         log_quote(method, rq->method, sizeof(rq->method));
         log_quote(url, rq->path, sizeof(rq->path));
@@ -610,13 +691,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         }
         atomic_fetch_add(&h->in_flight, 1);
         *con_cls = rq;
-        if (cl && strtoull(cl, NULL, 10) > h->max_body)
+        if (framing_problem(c, rq, url, version, rq->malformed, sizeof(rq->malformed)))
+            ; /* answered below (400) without reading the body */
+        else if (cl && strtoull(cl, NULL, 10) > h->max_body)
             rq->too_big = 1; /* answered below without reading the body */
         else if (!authorize_on_headers(h, c, rq, method, url))
             return MHD_YES; /* else refused: answered below without reading the body */
     }
     if (*upload_data_size) {
-        if (!rq->too_big) {
+        if (!rq->too_big && !rq->malformed[0]) {
             if (rq->len + *upload_data_size > h->max_body) {
                 rq->too_big = 1;
                 free(rq->body);
@@ -653,6 +736,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 
     srv_route(method, url, &m);
     rq->mutating = m.mutating;
+    if (rq->malformed[0]) {
+        api_problem(&res, &req, RC_BAD_REQUEST, rq->malformed);
+        return send_response(c, rq, &res, NULL, 0);
+    }
     if (rq->too_big) {
         char detail[96];
         snprintf(detail, sizeof(detail), "the body exceeds %zu bytes (--max-body)", h->max_body);
@@ -714,6 +801,11 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     if (!rq)
         return;
     (void)c;
+    if (!rq->begun) { /* on_uri ran, the access handler never did (MHD refused the request) */
+        *con_cls = NULL;
+        request_unref(rq);
+        return;
+    }
     {
         double ms = ms_since(&rq->start);
         char status[8];
@@ -914,7 +1006,7 @@ enum rc_code srv_httpd_start(const struct srv_httpd_options *opt, struct reg_reg
         MHD_OPTION_CONNECTION_TIMEOUT, opt->client_timeout, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
         opt->connection_memory ? opt->connection_memory : (size_t)8192,
         MHD_OPTION_LISTEN_BACKLOG_SIZE, 4096u, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
-        MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, NULL,
+        MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, NULL, MHD_OPTION_URI_LOG_CALLBACK, on_uri, h,
         h->tls ? MHD_OPTION_HTTPS_CERT_CALLBACK : MHD_OPTION_END, srv_tls_retrieve,
         MHD_OPTION_HTTPS_PRIORITIES, TLS_PRIORITIES,
         MHD_OPTION_NOTIFY_CONNECTION, on_connection, h,

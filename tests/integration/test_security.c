@@ -11,6 +11,7 @@
  *   conncap        --max-connections-per-ip
  *   early          a refused mutation is answered on its headers: no 100 Continue, no body
  *                  read (raw sockets)
+ *   framing        a NUL in the target, conflicting Content-Length / Transfer-Encoding: 400
  *   audit          one audit line per mutation, token names in logs, no secrets
  *   reload         srv_httpd_reload swaps tokens live on a kept-alive connection; bad files
  *                  keep the old tokens
@@ -814,6 +815,72 @@ static void test_early(void)
     harness_stop(&h);
 }
 
+/* ---- lenient parsing ------------------------------------------------------------------- */
+
+/* Send a raw request (len bytes, NULs allowed) on a fresh connection; the answer's status. */
+static int raw_status(unsigned port, const char *text, size_t len, char *buf, size_t cap)
+{
+    int fd = connect_from("127.0.0.1", port), st = -1;
+    if (fd < 0)
+        return -1;
+    if (send_all(fd, text, len) == 0 && recv_answer(fd, buf, cap, 3000) >= 12 &&
+        !strncmp(buf, "HTTP/1.", 7))
+        st = atoi(buf + 9);
+    close(fd);
+    return st;
+}
+
+/*
+ * Requests whose framing or target libmicrohttpd reads leniently are refused with 400 and
+ * change nothing (issue 14): a NUL inside the target (MHD's C string would end there), two
+ * different Content-Length headers, Content-Length together with Transfer-Encoding.
+ */
+static void test_framing(void)
+{
+    struct harness h;
+    struct harness_opts o;
+    char buf[4096];
+    static const char nul_target[] = "POST /backends/127.0.0.80\0junk HTTP/1.1\r\nHost: r\r\n\r\n";
+    static const char nul_query[] =
+        "POST /backends/127.0.0.81?wait=none\0junk HTTP/1.1\r\nHost: r\r\n\r\n";
+    static const char two_lengths[] = "POST /backends HTTP/1.1\r\nHost: r\r\nContent-Type: "
+                                      "application/json\r\nContent-Length: 15\r\n"
+                                      "Content-Length: 14\r\n\r\n[\"127.0.0.82\"]";
+    static const char length_and_chunked[] =
+        "POST /backends HTTP/1.1\r\nHost: r\r\nContent-Type: application/json\r\n"
+        "Content-Length: 14\r\nTransfer-Encoding: chunked\r\n\r\ne\r\n[\"127.0.0.83\"]\r\n"
+        "0\r\n\r\n";
+    static const char chunked_and_length[] =
+        "POST /backends HTTP/1.1\r\nHost: r\r\nContent-Type: application/json\r\n"
+        "Transfer-Encoding: chunked\r\nContent-Length: 14\r\n\r\ne\r\n[\"127.0.0.84\"]\r\n"
+        "0\r\n\r\n";
+    static const char good[] = "POST /backends/127.0.0.85?wait=none HTTP/1.1\r\nHost: r\r\n\r\n";
+    static const char same_lengths[] = "POST /backends HTTP/1.1\r\nHost: r\r\nContent-Type: "
+                                       "application/json\r\nContent-Length: 14\r\n"
+                                       "Content-Length: 14\r\n\r\n[\"127.0.0.86\"]";
+
+    default_opts(&o);
+    harness_start(&h, &o); /* no token: anonymous changes from loopback */
+    CHECK_INT(raw_status(h.port, nul_target, sizeof(nul_target) - 1, buf, sizeof(buf)), 400);
+    CHECK_INT(raw_status(h.port, nul_query, sizeof(nul_query) - 1, buf, sizeof(buf)), 400);
+    CHECK_INT(raw_status(h.port, two_lengths, sizeof(two_lengths) - 1, buf, sizeof(buf)), 400);
+    CHECK_INT(raw_status(h.port, length_and_chunked, sizeof(length_and_chunked) - 1, buf,
+                         sizeof(buf)),
+              400);
+    CHECK_INT(raw_status(h.port, chunked_and_length, sizeof(chunked_and_length) - 1, buf,
+                         sizeof(buf)),
+              400);
+    CHECK_INT(lookup(h.port, "127.0.0.80"), 404);
+    CHECK_INT(lookup(h.port, "127.0.0.81"), 404);
+    CHECK_INT(lookup(h.port, "127.0.0.82"), 404);
+    CHECK_INT(lookup(h.port, "127.0.0.83"), 404);
+    CHECK_INT(lookup(h.port, "127.0.0.84"), 404);
+    /* The same requests without the ambiguity still work. */
+    CHECK_INT(raw_status(h.port, good, sizeof(good) - 1, buf, sizeof(buf)), 202);
+    CHECK_INT(raw_status(h.port, same_lengths, sizeof(same_lengths) - 1, buf, sizeof(buf)), 200);
+    harness_stop(&h);
+}
+
 /* ---- the audit line ----------------------------------------------------------------------- */
 
 static void test_audit(void)
@@ -1313,7 +1380,7 @@ static const struct {
     {"conncap", test_conncap}, {"audit", test_audit},
     {"reload", test_reload},   {"sighup", test_sighup},
     {"tls", test_tls},         {"reload-churn", test_reload_churn},
-    {"early", test_early},
+    {"early", test_early},     {"framing", test_framing},
 };
 
 static void cleanup(void)
