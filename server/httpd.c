@@ -124,6 +124,7 @@ struct api_async {
     int suspended;             /* the connection is parked (and on the parked list) */
     int closed;                /* MHD is done with the request */
     int abandoned;             /* answered 503 at shutdown: a late completion is dropped */
+    int audit_pending;         /* MHD closed it while parked: the completion logs the audit */
     struct api_async *pnext, *pprev; /* the parked list, guarded by h->parked_lock */
     struct api_response res;
 };
@@ -265,6 +266,56 @@ static void request_id(struct srv_httpd *h, struct MHD_Connection *c, char out[2
     snprintf(out, 24, "%016llx", (seq * 0x9e3779b97f4a7c15ULL) ^ h->id_salt);
 }
 
+/* ---- the audit line ---------------------------------------------------------------------- */
+
+/* One audit line for a mutation (docs/security.md); aborted: the client never got the answer. */
+static void log_audit(const struct request *rq, int status, int aborted)
+{
+    char what[64];
+    if (rq->audit_list)
+        snprintf(what, sizeof(what), "items=%zu", rq->audit_items);
+    else
+        snprintf(what, sizeof(what), "target=%s", rq->target[0] ? rq->target : "-");
+    log_info("msg=audit id=%s token=%s scope=%s caller=%s peer=%s method=%s path=%s %s "
+             "status=%d change_id=%s%s%s%s",
+             rq->id, rq->token, rq->scope, rq->caller, rq->peer, rq->method, rq->path, what,
+             status, rq->change_id[0] ? rq->change_id : "-",
+             rq->accepted[0] ? " accepted_change=" : "", rq->accepted, aborted ? " aborted=1" : "");
+}
+
+/* Copy an answer's audit facts into rq (target, list size, change ids). */
+static void audit_facts(struct request *rq, const struct api_response *res)
+{
+    if (res->audit_target[0])
+        snprintf(rq->target, sizeof(rq->target), "%s", res->audit_target);
+    if (res->audit_list) {
+        rq->audit_list = 1;
+        rq->audit_items = res->audit_items;
+    }
+    if (res->audit_change_id[0])
+        snprintf(rq->change_id, sizeof(rq->change_id), "%s", res->audit_change_id);
+    if (res->status == 202 && !strncmp(res->location, "/changes/", 9))
+        snprintf(rq->accepted, sizeof(rq->accepted), "%s", res->location + 9);
+}
+
+/*
+ * The audit target of a request on /backends/{ip}... or /backends/self..., from the request
+ * line, so that every audit line names it even when no handler answers (a refusal on the
+ * headers, a connection closed while parked). A handler's answer may refine it.
+ */
+static void audit_target_from_route(struct request *rq, const struct srv_route_match *m)
+{
+    struct ip_addr ip;
+    char detail[64];
+    if (!strncmp(m->pattern, "/backends/self", 14)) {
+        if (rq->has_caller)
+            ip_format(&rq->caller_ip, rq->target);
+    } else if (!strncmp(m->pattern, "/backends/{ip}", 14) && m->param &&
+               ip_parse(m->param, m->param_len, &ip, detail, sizeof(detail)) == RC_OK) {
+        ip_format(&ip, rq->target);
+    }
+}
+
 static enum MHD_Result send_response(struct MHD_Connection *c, struct request *rq,
                                      struct api_response *res, const char *allow,
                                      int head_only)
@@ -299,16 +350,7 @@ static enum MHD_Result send_response(struct MHD_Connection *c, struct request *r
         MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, ra);
     }
     /* The audit facts, for on_completed's audit line. */
-    if (res->audit_target[0])
-        snprintf(rq->target, sizeof(rq->target), "%s", res->audit_target);
-    if (res->audit_list) {
-        rq->audit_list = 1;
-        rq->audit_items = res->audit_items;
-    }
-    if (res->audit_change_id[0])
-        snprintf(rq->change_id, sizeof(rq->change_id), "%s", res->audit_change_id);
-    if (res->status == 202 && !strncmp(res->location, "/changes/", 9))
-        snprintf(rq->accepted, sizeof(rq->accepted), "%s", res->location + 9);
+    audit_facts(rq, res);
     if (res->status == 503 || res->status == 413)
         MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
     (void)head_only; /* MHD drops the body of HEAD responses itself */
@@ -431,6 +473,11 @@ void api_async_complete(struct api_async *rq, struct api_response *res)
             MHD_resume_connection(rq->conn);
         }
     } else {
+        if (rq->audit_pending) { /* MHD closed it while parked: the outcome is known now */
+            rq->audit_pending = 0;
+            audit_facts(rq, res);
+            log_audit(rq, res->status, 1);
+        }
         json_decref(res->body);
         free(res->raw);
     }
@@ -549,6 +596,7 @@ static int authorize_on_headers(struct srv_httpd *h, struct MHD_Connection *c,
     srv_route(method, url, &m);
     if (!m.fn || !m.mutating)
         return 0;
+    audit_target_from_route(rq, &m);
     memset(&req, 0, sizeof(req));
     req.method = method;
     req.path = url;
@@ -736,6 +784,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 
     srv_route(method, url, &m);
     rq->mutating = m.mutating;
+    if (m.mutating && !rq->target[0])
+        audit_target_from_route(rq, &m);
     if (rq->malformed[0]) {
         api_problem(&res, &req, RC_BAD_REQUEST, rq->malformed);
         return send_response(c, rq, &res, NULL, 0);
@@ -797,6 +847,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 {
     struct srv_httpd *h = cls;
     struct request *rq = *con_cls;
+    int audit_later;
 
     if (!rq)
         return;
@@ -806,6 +857,19 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
         request_unref(rq);
         return;
     }
+    /*
+     * Closed while parked: the change may still commit, so its completion logs the audit
+     * line with the outcome and the change id (api_async_complete). Decided under the same
+     * lock that marks the request closed, so a completion either sees it closed or was
+     * already sent.
+     */
+    pthread_mutex_lock(&rq->lock);
+    rq->closed = 1;
+    rq->audit_pending = rq->mutating && rq->suspended && !rq->completed && !rq->abandoned;
+    audit_later = rq->audit_pending;
+    if (rq->suspended)
+        unpark(rq);
+    pthread_mutex_unlock(&rq->lock);
     {
         double ms = ms_since(&rq->start);
         char status[8];
@@ -814,30 +878,14 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                  "dur_ms=%.3f bytes_in=%zu%s",
                  rq->id, rq->peer, rq->caller, rq->token, rq->method, rq->path, rq->status, ms,
                  rq->len, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " aborted=1");
-        if (rq->mutating) {
-            char what[64];
-            if (rq->audit_list)
-                snprintf(what, sizeof(what), "items=%zu", rq->audit_items);
-            else
-                snprintf(what, sizeof(what), "target=%s", rq->target[0] ? rq->target : "-");
-            log_info("msg=audit id=%s token=%s scope=%s caller=%s peer=%s method=%s path=%s %s "
-                     "status=%d change_id=%s%s%s%s",
-                     rq->id, rq->token, rq->scope, rq->caller, rq->peer, rq->method, rq->path,
-                     what, rq->status, rq->change_id[0] ? rq->change_id : "-",
-                     rq->accepted[0] ? " accepted_change=" : "", rq->accepted,
-                     toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " aborted=1");
-        }
+        if (rq->mutating && !audit_later)
+            log_audit(rq, rq->status, toe != MHD_REQUEST_TERMINATED_COMPLETED_OK);
         if (rq->status) {
             metrics_counter_inc(
                 metrics_counter_with(m_requests, rq->route, rq->method_name, status));
             metrics_histogram_observe(metrics_histogram_with(m_duration, rq->route), ms / 1e3);
         }
     }
-    pthread_mutex_lock(&rq->lock);
-    rq->closed = 1;
-    if (rq->suspended)
-        unpark(rq);
-    pthread_mutex_unlock(&rq->lock);
     *con_cls = NULL;
     atomic_fetch_sub(&h->in_flight, 1);
     request_unref(rq);

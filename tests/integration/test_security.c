@@ -13,6 +13,8 @@
  *                  read (raw sockets)
  *   framing        a NUL in the target, conflicting Content-Length / Transfer-Encoding: 400
  *   audit          one audit line per mutation, token names in logs, no secrets
+ *   audit-halfclose  a client that half-closes after its registration: the audit line still
+ *                  names the target and the change id
  *   reload         srv_httpd_reload swaps tokens live on a kept-alive connection; bad files
  *                  keep the old tokens
  *   sighup         the same through SIGHUP to a real r53reg process
@@ -934,6 +936,86 @@ static void test_audit(void)
     harness_stop(&h);
 }
 
+/*
+ * A client that sends a registration and shuts down its write side (issue 14): the change is
+ * committed, and its audit line still names the target and the change id. The target is
+ * known from the request line, so even a refusal on the headers names it.
+ */
+static void test_audit_halfclose(void)
+{
+    struct harness h;
+    struct harness_opts o;
+    char *log, buf[4096];
+
+    default_opts(&o);
+    o.apply_delay_ms = 300; /* the write side is shut while the change is being committed */
+    harness_start(&h, &o);
+    capture_start();
+    for (int i = 0; i < 4; i++) {
+        char req[160];
+        int fd;
+        size_t n = (size_t)snprintf(req, sizeof(req),
+                                    "POST /backends/127.0.0.%d HTTP/1.1\r\nHost: r\r\n\r\n",
+                                    90 + i);
+        fd = connect_from("127.0.0.1", h.port);
+        CHECK(fd >= 0);
+        if (fd < 0)
+            continue;
+        CHECK_INT(send_all(fd, req, n), 0);
+        if (i % 2)
+            sleep_ms(50); /* odd ones: shut down while the request is parked */
+        shutdown(fd, SHUT_WR);
+        recv_answer(fd, buf, sizeof(buf), 3000);
+        close(fd);
+    }
+    {
+        const char *const want[] = {"path=/backends/127.0.0.93 ", NULL};
+        log = capture_wait(want);
+    }
+    capture_stop();
+    for (int i = 0; i < 4; i++) {
+        char path[64], want[64], ip[32];
+        const char *line;
+        snprintf(ip, sizeof(ip), "127.0.0.%d", 90 + i);
+        CHECK_INT(lookup(h.port, ip), 200); /* committed */
+        snprintf(path, sizeof(path), "path=/backends/%s ", ip);
+        snprintf(want, sizeof(want), "target=%s ", ip);
+        for (line = log; (line = strstr(line, "msg=audit id=")); line++) {
+            const char *eol = strchr(line, '\n');
+            size_t len = eol ? (size_t)(eol - line) : strlen(line);
+            if (!memmem(line, len, path, strlen(path)))
+                continue;
+            if (!memmem(line, len, want, strlen(want)) || memmem(line, len, "change_id=-", 11)) {
+                fprintf(stderr, "audit-halfclose: %.*s\n", (int)len, line);
+                CHECK(0);
+            }
+            break;
+        }
+        CHECK(line != NULL);
+    }
+    free(log);
+    harness_stop(&h);
+
+    /* Refused on the headers (401), before any handler ran: the target is still named. */
+    default_opts(&o);
+    make_tokens();
+    o.scoped_tokens = scoped;
+    o.nscoped_tokens = 3;
+    harness_start(&h, &o);
+    capture_start();
+    EXPECT(h.port, 401, "unauthorized", "POST", "/backends/127.0.0.95");
+    EXPECT(h.port, 401, "unauthorized", "POST", "/backends/self");
+    {
+        const char *const want[] = {"path=/backends/self ", NULL};
+        log = capture_wait(want);
+    }
+    capture_stop();
+    CHECK(contains(log, "path=/backends/127.0.0.95 target=127.0.0.95 status=401"));
+    CHECK(contains(log, "path=/backends/self target=127.0.0.1 status=401"));
+    free(log);
+    harness_stop(&h);
+}
+
 /* ---- reload ------------------------------------------------------------------------------- */
 
 static void test_reload(void)
@@ -1381,6 +1463,7 @@ static const struct {
     {"reload", test_reload},   {"sighup", test_sighup},
     {"tls", test_tls},         {"reload-churn", test_reload_churn},
     {"early", test_early},     {"framing", test_framing},
+    {"audit-halfclose", test_audit_halfclose},
 };
 
 static void cleanup(void)
