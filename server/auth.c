@@ -51,11 +51,59 @@ static void trim(const char **s, size_t *len)
         (*len)--;
 }
 
+/*
+ * Does a token column hold a word rather than a secret? A scope keyword or a common name such
+ * as "fleet", or nothing but lower-case letters: the sign of a line whose columns are swapped
+ * (`self <secret> fleet`) or of a placeholder. Secrets are long and random.
+ */
+static int looks_like_word(const char *s, size_t len)
+{
+    static const char *const words[] = {"admin", "self", "read", "fleet", "token", "secret",
+                                        "changeme", "password"};
+    size_t lower = 0;
+    for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+        if (strlen(words[i]) == len && !strncasecmp(words[i], s, len))
+            return 1;
+    for (size_t i = 0; i < len; i++)
+        lower += (s[i] >= 'a' && s[i] <= 'z');
+    return len > 0 && lower == len;
+}
+
+/*
+ * Does a name column hold a secret? At least 16 characters mixing upper case, lower case and
+ * digits (base64-like), or at least 24 with letters and a quarter or more digits (hex-like).
+ * Names are short words such as "fleet" or "grafana-eu-1".
+ */
+static int looks_like_secret(const char *s, size_t len)
+{
+    size_t upper = 0, lower = 0, digit = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        upper += (c >= 'A' && c <= 'Z');
+        lower += (c >= 'a' && c <= 'z');
+        digit += (c >= '0' && c <= '9');
+    }
+    if (len >= SRV_TOKEN_MIN && upper && lower && digit)
+        return 1;
+    return len >= 24 && (upper || lower) && digit * 4 >= upper + lower + digit;
+}
+
 /* 0, or -1 with a sentence in detail (which never repeats the token). */
 static int valid_token(const char *s, size_t len, char *detail, size_t n)
 {
     if (len == 0) {
         snprintf(detail, n, "the token is empty");
+        return -1;
+    }
+    if (looks_like_word(s, len)) {
+        snprintf(detail, n,
+                 "the token column holds a word, not a secret (columns swapped? the order is "
+                 "'<scope> <name> <token>')");
+        return -1;
+    }
+    if (len < SRV_TOKEN_MIN) {
+        snprintf(detail, n, "the token is shorter than %d characters (use a long random one, "
+                 "e.g. openssl rand -base64 24)", SRV_TOKEN_MIN);
         return -1;
     }
     if (len > SRV_TOKEN_MAX) {
@@ -76,6 +124,10 @@ static int valid_token(const char *s, size_t len, char *detail, size_t n)
     return 0;
 }
 
+/*
+ * 0, or -1 with a sentence in detail. A refused name is never repeated: the column may hold a
+ * secret (a swapped line, a pasted token).
+ */
 static int valid_name(const char *s, size_t len, char *detail, size_t n)
 {
     if (len == 0 || len > SRV_TOKEN_NAME_MAX) {
@@ -85,11 +137,16 @@ static int valid_name(const char *s, size_t len, char *detail, size_t n)
     for (size_t i = 0; i < len; i++)
         if (!isalnum((unsigned char)s[i]) && (i == 0 || !strchr("._-", s[i]))) {
             snprintf(detail, n,
-                     "token name '%.*s': a letter or digit, then letters, digits, "
-                     "'.', '_' and '-'",
-                     (int)(len > SRV_TOKEN_NAME_MAX ? SRV_TOKEN_NAME_MAX : len), s);
+                     "the token name (not repeated here) must be a letter or digit, then "
+                     "letters, digits, '.', '_' and '-'");
             return -1;
         }
+    if (looks_like_secret(s, len)) {
+        snprintf(detail, n,
+                 "the name column (not repeated here) looks like a secret: long and random "
+                 "(columns swapped? the order is '<scope> <name> <token>')");
+        return -1;
+    }
     return 0;
 }
 
@@ -192,8 +249,8 @@ static enum rc_code add_line(struct srv_token_list *l, const char *s, size_t len
         return RC_CONFIG;
     }
     if (scope_of(f[0], flen[0], &scope)) {
-        snprintf(detail, n, "scope '%.*s' is not admin, self or read",
-                 (int)(flen[0] > 16 ? 16 : flen[0]), f[0]);
+        /* Not repeated: a swapped line may have put a secret in this column. */
+        snprintf(detail, n, "the first field (the scope) is not admin, self or read");
         return RC_CONFIG;
     }
     if (valid_name(f[1], flen[1], detail, n))

@@ -9,8 +9,12 @@
  * Scopes: admin (every endpoint), self (may change only the caller's own address), read
  * (GET only). Names are 1..64 of [A-Za-z0-9._-], starting with a letter or digit (so they
  * never look like the log/metric values "-" and "-invalid-"), and appear in logs and
- * metrics; the token itself never does, not even in error messages. Tokens are 1..4096
- * bytes without whitespace or control characters and may not start with '#'. Names and
+ * metrics; the token itself never does, not even in error messages. Tokens are 16..4096
+ * bytes without whitespace or control characters and may not start with '#'. A line that
+ * looks swapped is refused: a name that looks like a secret (16+ characters mixing upper
+ * case, lower case and digits, or 24+ with a quarter digits) or a token that looks like a
+ * word (a scope keyword, "fleet", or only lower-case letters). An error never repeats a
+ * column that may be a secret (scope, name or token of a refused line). Names and
  * tokens must be unique across all sources. <n> in token-<n> is the token's position (from 1)
  * in the combined list (R53REG_TOKENS/--tokens first, then the file).
  *
@@ -28,6 +32,7 @@
 
 #define SRV_TOKEN_NAME_MAX 64
 #define SRV_TOKEN_MAX 4096
+#define SRV_TOKEN_MIN 16 /* shorter tokens are refused at load */
 
 enum srv_scope { SRV_SCOPE_ADMIN, SRV_SCOPE_SELF, SRV_SCOPE_READ };
 

@@ -132,7 +132,8 @@ static const struct opt opts[O__COUNT] = {
                   "bearer tokens, comma separated, each scope:name:token or bare (admin); "
                   "prefer the env var or a file"},
     [O_ALLOW_ANONYMOUS] = {"allow-anonymous", K_FLAG, "0", 0, 1, NULL, NULL,
-                           "allow mutations without a token on a non-loopback address"},
+                           "allow mutations without a token on a non-loopback address or behind "
+                           "--trusted-proxy"},
     [O_TRUSTED_PROXY] = {"trusted-proxy", K_STR, NULL, 0, 0, NULL, "CIDR[,CIDR]",
                          "peers whose X-Forwarded-For names the caller (right-most untrusted "
                          "entry)"},
@@ -624,6 +625,15 @@ enum cfg_result cfg_parse(struct cfg *cfg, int argc, char **argv, cfg_getenv_fn 
                 "anyone who can reach it could change DNS. Configure --token-file (or "
                 "R53REG_TOKENS), or pass --allow-anonymous to accept that.\n",
                 cfg->listen);
+        goto usage;
+    }
+    /* A trusted proxy means remote callers, even on a loopback listener. */
+    if (cfg->trusted_proxy && cfg->ntokens == 0 && !cfg->allow_anonymous) {
+        fprintf(err,
+                "r53reg: --trusted-proxy %s forwards remote callers and no token is configured: "
+                "anyone behind the proxy could change DNS. Configure --token-file (or "
+                "R53REG_TOKENS), or pass --allow-anonymous to accept that.\n",
+                cfg->trusted_proxy);
         goto usage;
     }
     return CFG_RUN;

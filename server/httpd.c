@@ -12,7 +12,11 @@
  * for a mutation, the per-client rate limit (keyed by the caller's address) comes first,
  * then the bearer token (srv_auth: 401 without a valid one when tokens are configured),
  * then the token's scope (read: 403; self: PUT 403, single addresses checked by the
- * handlers against the caller). The caller is the TCP peer, or, when the peer is a trusted
+ * handlers against the caller). All of that is decided on the headers, at the first call:
+ * a refused request that announces a body is answered at once (like a Content-Length above
+ * --max-body), so no 100 Continue is sent and nothing of the body is read or buffered;
+ * libmicrohttpd then closes the connection. A bodiless refusal waits for the next call and
+ * keeps its connection. The caller is the TCP peer, or, when the peer is a trusted
  * proxy, the right-most X-Forwarded-For entry that is not one.
  *
  * The shared state is the daemon, the registry (thread-safe), the authenticator (its own
@@ -83,6 +87,10 @@ struct api_async {
     char *body;
     size_t len, cap;
     int too_big;
+    int begun;                /* on_request has filled the fields below */
+    const char *uri_at;       /* the target as on_uri saw it (in MHD's buffer), or NULL */
+    size_t uri_len;           /* strlen(uri_at) then: up to a NUL inside the target */
+    char malformed[96];       /* why the request is refused 400 before anything else, or "" */
     int status;
     char method[24]; /* quoted for the log */
     char path[200];  /* quoted for the log */
@@ -100,6 +108,12 @@ struct api_async {
     size_t audit_items;
     char change_id[API_AUDIT_ID_MAX];
     char accepted[48];
+    /* Authorization is decided on the headers, at the first call (docs/security.md). */
+    int auth_done;            /* authorize() ran: the fields below hold its outcome */
+    int refused;              /* it refused: early holds the answer (401, 403 or 429) */
+    int self_only;            /* the token has scope self */
+    int token_named;          /* a valid token: token names it for the handlers */
+    struct api_response early; /* the refusal, until it is sent */
     struct srv_httpd *h;
     struct MHD_Connection *conn;
     atomic_int refs;
@@ -110,6 +124,7 @@ struct api_async {
     int suspended;             /* the connection is parked (and on the parked list) */
     int closed;                /* MHD is done with the request */
     int abandoned;             /* answered 503 at shutdown: a late completion is dropped */
+    int audit_pending;         /* MHD closed it while parked: the completion logs the audit */
     struct api_async *pnext, *pprev; /* the parked list, guarded by h->parked_lock */
     struct api_response res;
 };
@@ -251,6 +266,56 @@ static void request_id(struct srv_httpd *h, struct MHD_Connection *c, char out[2
     snprintf(out, 24, "%016llx", (seq * 0x9e3779b97f4a7c15ULL) ^ h->id_salt);
 }
 
+/* ---- the audit line ---------------------------------------------------------------------- */
+
+/* One audit line for a mutation (docs/security.md); aborted: the client never got the answer. */
+static void log_audit(const struct request *rq, int status, int aborted)
+{
+    char what[64];
+    if (rq->audit_list)
+        snprintf(what, sizeof(what), "items=%zu", rq->audit_items);
+    else
+        snprintf(what, sizeof(what), "target=%s", rq->target[0] ? rq->target : "-");
+    log_info("msg=audit id=%s token=%s scope=%s caller=%s peer=%s method=%s path=%s %s "
+             "status=%d change_id=%s%s%s%s",
+             rq->id, rq->token, rq->scope, rq->caller, rq->peer, rq->method, rq->path, what,
+             status, rq->change_id[0] ? rq->change_id : "-",
+             rq->accepted[0] ? " accepted_change=" : "", rq->accepted, aborted ? " aborted=1" : "");
+}
+
+/* Copy an answer's audit facts into rq (target, list size, change ids). */
+static void audit_facts(struct request *rq, const struct api_response *res)
+{
+    if (res->audit_target[0])
+        snprintf(rq->target, sizeof(rq->target), "%s", res->audit_target);
+    if (res->audit_list) {
+        rq->audit_list = 1;
+        rq->audit_items = res->audit_items;
+    }
+    if (res->audit_change_id[0])
+        snprintf(rq->change_id, sizeof(rq->change_id), "%s", res->audit_change_id);
+    if (res->status == 202 && !strncmp(res->location, "/changes/", 9))
+        snprintf(rq->accepted, sizeof(rq->accepted), "%s", res->location + 9);
+}
+
+/*
+ * The audit target of a request on /backends/{ip}... or /backends/self..., from the request
+ * line, so that every audit line names it even when no handler answers (a refusal on the
+ * headers, a connection closed while parked). A handler's answer may refine it.
+ */
+static void audit_target_from_route(struct request *rq, const struct srv_route_match *m)
+{
+    struct ip_addr ip;
+    char detail[64];
+    if (!strncmp(m->pattern, "/backends/self", 14)) {
+        if (rq->has_caller)
+            ip_format(&rq->caller_ip, rq->target);
+    } else if (!strncmp(m->pattern, "/backends/{ip}", 14) && m->param &&
+               ip_parse(m->param, m->param_len, &ip, detail, sizeof(detail)) == RC_OK) {
+        ip_format(&ip, rq->target);
+    }
+}
+
 static enum MHD_Result send_response(struct MHD_Connection *c, struct request *rq,
                                      struct api_response *res, const char *allow,
                                      int head_only)
@@ -285,16 +350,7 @@ static enum MHD_Result send_response(struct MHD_Connection *c, struct request *r
         MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, ra);
     }
     /* The audit facts, for on_completed's audit line. */
-    if (res->audit_target[0])
-        snprintf(rq->target, sizeof(rq->target), "%s", res->audit_target);
-    if (res->audit_list) {
-        rq->audit_list = 1;
-        rq->audit_items = res->audit_items;
-    }
-    if (res->audit_change_id[0])
-        snprintf(rq->change_id, sizeof(rq->change_id), "%s", res->audit_change_id);
-    if (res->status == 202 && !strncmp(res->location, "/changes/", 9))
-        snprintf(rq->accepted, sizeof(rq->accepted), "%s", res->location + 9);
+    audit_facts(rq, res);
     if (res->status == 503 || res->status == 413)
         MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
     (void)head_only; /* MHD drops the body of HEAD responses itself */
@@ -309,7 +365,6 @@ static enum MHD_Result send_response(struct MHD_Connection *c, struct request *r
 /* ---- metrics --------------------------------------------------------------------------- */
 
 static struct metrics_counter_family *m_requests;
-static struct metrics_counter_family *m_by_token;
 static struct metrics_counter_family *m_limited;
 static struct metrics_histogram_family *m_duration;
 
@@ -329,11 +384,6 @@ static void metrics_attach(struct srv_httpd *h)
     m_requests = metrics_counter_create(mr, "r53reg_http_requests_total",
                                         "HTTP requests answered, by route, method and status",
                                         "route,method,status");
-    m_by_token = metrics_counter_create(mr, "r53reg_http_requests_by_token_total",
-                                        "HTTP requests answered, by bearer token name (\"-\": "
-                                        "none, \"-invalid-\": not a configured token), method "
-                                        "and status",
-                                        "token,method,status");
     m_limited = metrics_counter_create(mr, "r53reg_http_rate_limited_total",
                                        "Mutations refused 429 by the per-client rate limit "
                                        "(--client-rps)",
@@ -374,6 +424,8 @@ static void request_unref(struct request *rq)
         return;
     json_decref(rq->res.body);
     free(rq->res.raw);
+    json_decref(rq->early.body);
+    free(rq->early.raw);
     pthread_mutex_destroy(&rq->lock);
     free(rq->body);
     free(rq);
@@ -421,6 +473,11 @@ void api_async_complete(struct api_async *rq, struct api_response *res)
             MHD_resume_connection(rq->conn);
         }
     } else {
+        if (rq->audit_pending) { /* MHD closed it while parked: the outcome is known now */
+            rq->audit_pending = 0;
+            audit_facts(rq, res);
+            log_audit(rq, res->status, 1);
+        }
         json_decref(res->body);
         free(res->raw);
     }
@@ -440,26 +497,18 @@ static int authorize(struct srv_httpd *h, struct MHD_Connection *c, struct reque
                      const struct srv_route_match *m, struct api_request *req,
                      struct api_response *res)
 {
-    const char *authz =
-        MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    const char *authz;
     enum srv_auth_result ar = SRV_AUTH_MISSING;
     enum srv_scope scope = SRV_SCOPE_ADMIN;
     char name[SRV_TOKEN_NAME_MAX + 1], detail[320];
 
-    if (!m->mutating) {
-        /* Reads need no token; a presented one is still named in the log. */
-        if (authz) {
-            ar = srv_auth_check(h->auth, authz, name, &scope);
-            if (ar == SRV_AUTH_OK) {
-                snprintf(rq->token, sizeof(rq->token), "%s", name);
-                rq->scope = srv_scope_name(scope);
-                req->token_name = rq->token;
-            } else if (ar == SRV_AUTH_INVALID) {
-                snprintf(rq->token, sizeof(rq->token), "-invalid-");
-            }
-        }
+    /*
+     * Reads need no token, and a presented one is not even looked at: a read with a wrong
+     * token must be indistinguishable from one without (answer, log, metrics), or reads,
+     * which are not rate limited, would test guesses for free.
+     */
+    if (!m->mutating)
         return 0;
-    }
     if (h->rl) {
         unsigned retry = 1;
         const struct ip_addr *key = rq->has_caller ? &rq->caller_ip : &rq->peer_ip;
@@ -475,6 +524,7 @@ static int authorize(struct srv_httpd *h, struct MHD_Connection *c, struct reque
             return -1;
         }
     }
+    authz = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
     ar = srv_auth_check(h->auth, authz, name, &scope);
     switch (ar) {
     case SRV_AUTH_ANONYMOUS:
@@ -516,6 +566,49 @@ static int authorize(struct srv_httpd *h, struct MHD_Connection *c, struct reque
 
 /* ---- the access handler ----------------------------------------------------------------- */
 
+/* Does the request announce a body (Content-Length above 0, Transfer-Encoding, Expect)? */
+static int announces_body(struct MHD_Connection *c)
+{
+    const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                                 MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (cl && strspn(cl, "0 \t") != strlen(cl))
+        return 1;
+    return MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING) ||
+           MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_EXPECT);
+}
+
+/*
+ * At the first call of the access handler, with the headers only: authorize a mutation on a
+ * known route (rate limit, token, scope) and remember the outcome, so that the body of a
+ * refused request is never read or buffered and a request is counted once by the rate
+ * limit. Returns 1 when the request is refused and the answer must go now (it announces a
+ * body: no 100 Continue, nothing read; libmicrohttpd then closes the connection), 0
+ * otherwise (a refusal without a body is answered on the next call, keeping the connection).
+ */
+static int authorize_on_headers(struct srv_httpd *h, struct MHD_Connection *c,
+                                struct request *rq, const char *method, const char *url)
+{
+    struct srv_route_match m;
+    struct api_request req;
+
+    if (atomic_load(&h->stopping))
+        return 0;
+    srv_route(method, url, &m);
+    if (!m.fn || !m.mutating)
+        return 0;
+    audit_target_from_route(rq, &m);
+    memset(&req, 0, sizeof(req));
+    req.method = method;
+    req.path = url;
+    req.request_id = rq->id;
+    rq->mutating = 1;
+    rq->auth_done = 1;
+    rq->refused = authorize(h, c, rq, &m, &req, &rq->early) != 0;
+    rq->self_only = req.self_only;
+    rq->token_named = req.token_name != NULL;
+    return rq->refused && announces_body(c);
+}
+
 /* Send the answer a completion left in rq. Caller holds rq->lock; it is released. */
 static enum MHD_Result send_completed(struct MHD_Connection *c, struct request *rq)
 {
@@ -524,6 +617,86 @@ static enum MHD_Result send_completed(struct MHD_Connection *c, struct request *
     rq->completed = 0;
     pthread_mutex_unlock(&rq->lock);
     return send_response(c, rq, &res, NULL, 0);
+}
+
+static struct request *request_create(struct srv_httpd *h, struct MHD_Connection *c)
+{
+    struct request *rq = xcalloc(1, sizeof(*rq));
+    rq->h = h;
+    rq->conn = c;
+    atomic_init(&rq->refs, 1);
+    pthread_mutex_init(&rq->lock, NULL);
+    clock_gettime(CLOCK_MONOTONIC, &rq->start);
+    return rq;
+}
+
+/*
+ * libmicrohttpd's URI log callback: it runs once per request, on the request line, after MHD
+ * has cut the HTTP version off with a NUL but before it splits off the query and before the
+ * access handler; what it returns becomes the request's *con_cls. It records where the
+ * target starts and how long it is as a C string, so on_request can tell a NUL inside the
+ * target (where MHD's C string would end early) from the NUL that ends it.
+ */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
+{
+    struct request *rq = request_create(cls, c);
+    rq->uri_at = uri;
+    rq->uri_len = uri ? strlen(uri) : 0;
+    return rq;
+}
+
+struct framing {
+    const char *content_length; /* the first value */
+    int conflict;               /* two different values, or one that is not a number */
+    int transfer_encoding;
+};
+
+static enum MHD_Result collect_framing(void *cls, enum MHD_ValueKind kind, const char *key,
+                                       const char *value)
+{
+    struct framing *f = cls;
+    (void)kind;
+    if (!key)
+        return MHD_YES;
+    if (!strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH)) {
+        if (!value || !*value || strspn(value, "0123456789") != strlen(value) ||
+            (f->content_length && strcmp(f->content_length, value) != 0))
+            f->conflict = 1;
+        f->content_length = value;
+    } else if (!strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING)) {
+        f->transfer_encoding = 1;
+    }
+    return MHD_YES;
+}
+
+/*
+ * Refuse what libmicrohttpd 0.9.75 reads leniently (RFC 9112 sections 3.2 and 6.3): a NUL
+ * inside the request target (MHD would hand on the text before it: POST
+ * /backends/10.0.0.80<NUL>junk would register 10.0.0.80), Content-Length values that differ
+ * or are not numbers, and Content-Length together with Transfer-Encoding (request
+ * smuggling: a proxy in front may frame the body the other way). Fills why and returns 1.
+ */
+static int framing_problem(struct MHD_Connection *c, const struct request *rq, const char *url,
+                           const char *version, char *why, size_t n)
+{
+    struct framing f;
+
+    /* Without a NUL inside, the target ends where MHD cut the version off. */
+    if (!rq->uri_at || url != rq->uri_at || version != rq->uri_at + rq->uri_len + 1) {
+        snprintf(why, n, "the request target holds a NUL byte");
+        return 1;
+    }
+    memset(&f, 0, sizeof(f));
+    MHD_get_connection_values(c, MHD_HEADER_KIND, collect_framing, &f);
+    if (f.conflict) {
+        snprintf(why, n, "conflicting or malformed Content-Length headers");
+        return 1;
+    }
+    if (f.content_length && f.transfer_encoding) {
+        snprintf(why, n, "Content-Length together with Transfer-Encoding");
+        return 1;
+    }
+    return 0;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
@@ -537,15 +710,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     struct api_response res;
     struct srv_route_match m;
 
-    if (!rq) {
+    if (!rq || !rq->begun) {
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
                                                      MHD_HTTP_HEADER_CONTENT_LENGTH);
-        rq = xcalloc(1, sizeof(*rq));
-        rq->h = h;
-        rq->conn = c;
-        atomic_init(&rq->refs, 1);
-        pthread_mutex_init(&rq->lock, NULL);
-        clock_gettime(CLOCK_MONOTONIC, &rq->start);
+        if (!rq) /* on_uri always runs first; this is only a fallback */
+            rq = request_create(h, c);
+        rq->begun = 1;
         request_id(h, c, rq->id);
         log_quote(method, rq->method, sizeof(rq->method));
         log_quote(url, rq->path, sizeof(rq->path));
@@ -569,13 +739,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         }
         atomic_fetch_add(&h->in_flight, 1);
         *con_cls = rq;
-        if (cl && strtoull(cl, NULL, 10) > h->max_body)
+        if (framing_problem(c, rq, url, version, rq->malformed, sizeof(rq->malformed)))
+            ; /* answered below (400) without reading the body */
+        else if (cl && strtoull(cl, NULL, 10) > h->max_body)
             rq->too_big = 1; /* answered below without reading the body */
-        else
-            return MHD_YES;
+        else if (!authorize_on_headers(h, c, rq, method, url))
+            return MHD_YES; /* else refused: answered below without reading the body */
     }
     if (*upload_data_size) {
-        if (!rq->too_big) {
+        if (!rq->too_big && !rq->malformed[0]) {
             if (rq->len + *upload_data_size > h->max_body) {
                 rq->too_big = 1;
                 free(rq->body);
@@ -612,6 +784,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 
     srv_route(method, url, &m);
     rq->mutating = m.mutating;
+    if (m.mutating && !rq->target[0])
+        audit_target_from_route(rq, &m);
+    if (rq->malformed[0]) {
+        api_problem(&res, &req, RC_BAD_REQUEST, rq->malformed);
+        return send_response(c, rq, &res, NULL, 0);
+    }
     if (rq->too_big) {
         char detail[96];
         snprintf(detail, sizeof(detail), "the body exceeds %zu bytes (--max-body)", h->max_body);
@@ -634,8 +812,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         api_problem(&res, &req, RC_NOT_FOUND, "no such endpoint");
         return send_response(c, rq, &res, NULL, 0);
     }
-    if (authorize(h, c, rq, &m, &req, &res))
+    if (rq->auth_done) {
+        if (rq->refused) {
+            res = rq->early;
+            memset(&rq->early, 0, sizeof(rq->early));
+            rq->refused = 0;
+            return send_response(c, rq, &res, NULL, 0);
+        }
+        req.self_only = rq->self_only;
+        req.token_name = rq->token_named ? rq->token : NULL;
+    } else if (authorize(h, c, rq, &m, &req, &res)) {
         return send_response(c, rq, &res, NULL, 0);
+    }
     req.param = m.param;
     req.param_len = m.param_len;
     req.async = rq;
@@ -659,10 +847,29 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 {
     struct srv_httpd *h = cls;
     struct request *rq = *con_cls;
+    int audit_later;
 
     if (!rq)
         return;
     (void)c;
+    if (!rq->begun) { /* on_uri ran, the access handler never did (MHD refused the request) */
+        *con_cls = NULL;
+        request_unref(rq);
+        return;
+    }
+    /*
+     * Closed while parked: the change may still commit, so its completion logs the audit
+     * line with the outcome and the change id (api_async_complete). Decided under the same
+     * lock that marks the request closed, so a completion either sees it closed or was
+     * already sent.
+     */
+    pthread_mutex_lock(&rq->lock);
+    rq->closed = 1;
+    rq->audit_pending = rq->mutating && rq->suspended && !rq->completed && !rq->abandoned;
+    audit_later = rq->audit_pending;
+    if (rq->suspended)
+        unpark(rq);
+    pthread_mutex_unlock(&rq->lock);
     {
         double ms = ms_since(&rq->start);
         char status[8];
@@ -671,32 +878,14 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                  "dur_ms=%.3f bytes_in=%zu%s",
                  rq->id, rq->peer, rq->caller, rq->token, rq->method, rq->path, rq->status, ms,
                  rq->len, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " aborted=1");
-        if (rq->mutating) {
-            char what[64];
-            if (rq->audit_list)
-                snprintf(what, sizeof(what), "items=%zu", rq->audit_items);
-            else
-                snprintf(what, sizeof(what), "target=%s", rq->target[0] ? rq->target : "-");
-            log_info("msg=audit id=%s token=%s scope=%s caller=%s peer=%s method=%s path=%s %s "
-                     "status=%d change_id=%s%s%s%s",
-                     rq->id, rq->token, rq->scope, rq->caller, rq->peer, rq->method, rq->path,
-                     what, rq->status, rq->change_id[0] ? rq->change_id : "-",
-                     rq->accepted[0] ? " accepted_change=" : "", rq->accepted,
-                     toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " aborted=1");
-        }
+        if (rq->mutating && !audit_later)
+            log_audit(rq, rq->status, toe != MHD_REQUEST_TERMINATED_COMPLETED_OK);
         if (rq->status) {
             metrics_counter_inc(
                 metrics_counter_with(m_requests, rq->route, rq->method_name, status));
-            metrics_counter_inc(
-                metrics_counter_with(m_by_token, rq->token, rq->method_name, status));
             metrics_histogram_observe(metrics_histogram_with(m_duration, rq->route), ms / 1e3);
         }
     }
-    pthread_mutex_lock(&rq->lock);
-    rq->closed = 1;
-    if (rq->suspended)
-        unpark(rq);
-    pthread_mutex_unlock(&rq->lock);
     *con_cls = NULL;
     atomic_fetch_sub(&h->in_flight, 1);
     request_unref(rq);
@@ -865,7 +1054,7 @@ enum rc_code srv_httpd_start(const struct srv_httpd_options *opt, struct reg_reg
         MHD_OPTION_CONNECTION_TIMEOUT, opt->client_timeout, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
         opt->connection_memory ? opt->connection_memory : (size_t)8192,
         MHD_OPTION_LISTEN_BACKLOG_SIZE, 4096u, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
-        MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, NULL,
+        MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, NULL, MHD_OPTION_URI_LOG_CALLBACK, on_uri, h,
         h->tls ? MHD_OPTION_HTTPS_CERT_CALLBACK : MHD_OPTION_END, srv_tls_retrieve,
         MHD_OPTION_HTTPS_PRIORITIES, TLS_PRIORITIES,
         MHD_OPTION_NOTIFY_CONNECTION, on_connection, h,

@@ -5,7 +5,7 @@
 # openssl CLI (scripts/install-deps.sh installs it).
 r53_integration_exe(test_security integration/test_security.c)
 r53_add_test(NAME integration.security COMMAND test_security @BIN@/r53reg
-  scopes proxy cidr ratelimit conncap audit reload sighup tls
+  scopes proxy cidr ratelimit conncap early framing audit audit-halfclose reload sighup tls
   LABELS "integration;security" TIMEOUT 120)
 # Tokens and the certificate reloaded 40 times while four clients keep sending mutations over
 # HTTPS with a token present in every version: none may fail (also under ThreadSanitizer).

@@ -8,7 +8,8 @@
  * is bound (cfg_parse only parses). Messages go to /dev/null.
  *
  * Invariants (abort() when broken), for every token of a CFG_RUN result:
- * - non-empty, without leading or trailing whitespace, not starting with '#';
+ * - at least SRV_TOKEN_MIN bytes, without leading or trailing whitespace, not starting with
+ *   '#';
  * - from the environment: no ','; from the file: no '\n';
  * - at most as many tokens as separators + 1;
  * and a refusal leaves cfg zeroed. cfg_release() runs after each call (LeakSanitizer).
@@ -75,7 +76,8 @@ static void check(struct cfg *cfg, enum cfg_result r, char sep, size_t nsep)
     for (size_t i = 0; i < cfg->ntokens; i++) {
         const char *t = cfg->tokens[i];
         size_t n = t ? strlen(t) : 0;
-        if (n == 0 || isspace((unsigned char)t[0]) || isspace((unsigned char)t[n - 1]) ||
+        if (n < SRV_TOKEN_MIN || isspace((unsigned char)t[0]) ||
+            isspace((unsigned char)t[n - 1]) ||
             t[0] == '#' || strchr(t, sep))
             abort();
     }

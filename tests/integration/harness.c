@@ -35,6 +35,68 @@ void harness_start(struct harness *h, const struct harness_opts *o)
     }
 }
 
+/* The memory store behind an apply() that first sleeps (a slow upstream). */
+struct slow_store {
+    struct reg_provider base;
+    struct reg_provider *inner;
+    unsigned delay_ms;
+};
+
+static enum rc_code slow_load(struct reg_provider *p, struct reg_record **records, size_t *n,
+                              char *detail, size_t detail_len)
+{
+    struct reg_provider *in = ((struct slow_store *)p)->inner;
+    return in->ops->load(in, records, n, detail, detail_len);
+}
+
+static enum rc_code slow_apply(struct reg_provider *p, const struct reg_change *changes, size_t n,
+                               char *change_id, char *detail, size_t detail_len)
+{
+    struct slow_store *s = (struct slow_store *)p;
+    struct timespec ts = {s->delay_ms / 1000, (long)(s->delay_ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+    return s->inner->ops->apply(s->inner, changes, n, change_id, detail, detail_len);
+}
+
+static enum rc_code slow_change_status(struct reg_provider *p, const char *change_id,
+                                       int *insync, char *detail, size_t detail_len)
+{
+    struct reg_provider *in = ((struct slow_store *)p)->inner;
+    return in->ops->change_status(in, change_id, insync, detail, detail_len);
+}
+
+static enum rc_code slow_reload(struct reg_provider *p, enum reg_type type, enum reg_kind kind,
+                                unsigned bucket, struct reg_record *out, char *detail,
+                                size_t detail_len)
+{
+    struct reg_provider *in = ((struct slow_store *)p)->inner;
+    return in->ops->reload(in, type, kind, bucket, out, detail, detail_len);
+}
+
+static int slow_ready(struct reg_provider *p)
+{
+    struct reg_provider *in = ((struct slow_store *)p)->inner;
+    return in->ops->ready ? in->ops->ready(in) : 1;
+}
+
+static void slow_destroy(struct reg_provider *p)
+{
+    struct slow_store *s = (struct slow_store *)p;
+    s->inner->ops->destroy(s->inner);
+    free(s);
+}
+
+static const struct reg_provider_ops slow_ops = {
+    .name = "slow-memory",
+    .load = slow_load,
+    .apply = slow_apply,
+    .change_status = slow_change_status,
+    .reload = slow_reload,
+    .pace = NULL,
+    .ready = slow_ready,
+    .destroy = slow_destroy,
+};
+
 int harness_try_start(struct harness *h, const struct harness_opts *o, char *err, size_t errlen)
 {
     struct reg_provider *prov = NULL;
@@ -46,6 +108,16 @@ int harness_try_start(struct harness *h, const struct harness_opts *o, char *err
     if (reg_provider_memory_create(o->state_file, &prov, detail, sizeof(detail))) {
         fprintf(stderr, "harness: store: %s\n", detail);
         abort();
+    }
+    if (o->apply_delay_ms) {
+        struct slow_store *s = calloc(1, sizeof(*s));
+        if (!s)
+            abort();
+        s->base = *prov;
+        s->base.ops = &slow_ops;
+        s->inner = prov;
+        s->delay_ms = o->apply_delay_ms;
+        prov = &s->base;
     }
     h->reg = reg_create(&o->reg, prov);
     if (reg_load(h->reg, detail, sizeof(detail))) {

@@ -34,6 +34,7 @@ struct harness_opts {
     unsigned client_rps, client_burst;
     unsigned max_connections_per_ip;
     const char *tls_cert, *tls_key;
+    unsigned apply_delay_ms; /* the store's apply() sleeps this long first (a slow upstream) */
 };
 
 /* Defaults: 4 buckets, 3 per bucket, ttl 60, balanced, proportional, 4 threads, 1 MiB. */

@@ -50,7 +50,7 @@ DEFAULT_SPEC = os.path.normpath(os.path.join(HERE, "..", "..", "openapi.yaml"))
 BUCKETS = 4
 MAX_PER_BUCKET = 3
 RECORD_NAME = "api.example.com"
-TOKEN = "secret1"
+TOKEN = "secret1-0123456789"
 WRONG_TOKEN = "not-the-token-4711"
 START_TIMEOUT = 15.0
 STOP_TIMEOUT = 20.0
@@ -1331,7 +1331,7 @@ def run_drain_and_health(binary, chk, results):
 
 # --- who may change what: scopes, /backends/self, --allow-cidr, the rate limit ------------------
 
-FLEET, OPS, RO = "fleet-tok-5521", "ops-tok-8817", "ro-tok-3390"
+FLEET, OPS, RO = "fleet-tok-5521-aaaa", "ops-tok-8817-bbbb", "ro-tok-3390-cccc"
 
 
 def detail_has(text):

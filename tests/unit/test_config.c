@@ -112,7 +112,7 @@ static void test_env_and_flags(void)
     struct cfg c;
     char err[512];
     const char *env[] = {"R53REG_BUCKETS", "7", "R53REG_RECORD_NAME", "API.Example.COM.",
-                         "R53REG_TOKENS", " t1 ,t2,, ", "R53REG_WEIGHTS", "equal", NULL};
+                         "R53REG_TOKENS", " t1-0123456789abcd ,t2-0123456789abcd,, ", "R53REG_WEIGHTS", "equal", NULL};
     CHECK_INT(parse(&c, env, err, sizeof(err), "--buckets", "9", "--ttl=300", "--bucketing",
                     "modulo", NULL),
               CFG_RUN);
@@ -123,8 +123,8 @@ static void test_env_and_flags(void)
     CHECK_INT(c.reg.bucketing, REG_BUCKETING_MODULO);
     CHECK_INT(c.ntokens, 2);
     if (c.ntokens == 2) {
-        CHECK_STR(c.tokens[0], "t1");
-        CHECK_STR(c.tokens[1], "t2");
+        CHECK_STR(c.tokens[0], "t1-0123456789abcd");
+        CHECK_STR(c.tokens[1], "t2-0123456789abcd");
     }
     cfg_release(&c);
 }
@@ -168,8 +168,15 @@ static void test_bad_values(void)
         {"--tokens", "read:-x:tok", "--tokens"},
         {"--tokens", "admin:ops:#tok", "--tokens"},
         {"--tokens", "admin:ops:two words", "--tokens"},
-        {"--tokens", "a,self:x:tok,b,read:x:tok2", "two tokens are named 'x'"},
-        {"--tokens", "same,admin:ops:same", "the same secret"},
+        {"--tokens", "bare-a-0123456789,self:x:tok-0123456789ab,bare-b-0123456789,read:x:tok2-0123456789a",
+         "two tokens are named 'x'"},
+        {"--tokens", "same-0123456789ab,admin:ops:same-0123456789ab", "the same secret"},
+        /* Too short, or a word where the secret belongs (issue 14). */
+        {"--tokens", "admin:ops:Short-1234", "shorter than 16"},
+        {"--tokens", "Short-1234", "shorter than 16"},
+        {"--tokens", "self:Zq7rT2mXw9Lp4VbN:fleet", "looks like a secret"},
+        {"--tokens", "self:ops:abcdefghijklmnopqrst", "holds a word"},
+        {"--tokens", "admin:ops:admin", "holds a word"},
         {"--trusted-proxy", "10.0.0.0/33", "--trusted-proxy"},
         {"--trusted-proxy", "10.0.0.1/8", "did you mean 10.0.0.0/8?"},
         {"--trusted-proxy", "proxy.example", "--trusted-proxy"},
@@ -243,6 +250,21 @@ static void test_non_loopback_needs_token(void)
     CHECK_INT(parse(&c, NULL, err, sizeof(err), "--listen", "[::1]:0", NULL), CFG_RUN);
     CHECK(c.listen_loopback);
     cfg_release(&c);
+    /* A trusted proxy forwards remote callers: no anonymous changes, loopback or not. */
+    CHECK_INT(parse(&c, NULL, err, sizeof(err), "--trusted-proxy", "127.0.0.1/32", NULL),
+              CFG_EXIT_USAGE);
+    CHECK(strstr(err, "--trusted-proxy 127.0.0.1/32") != NULL &&
+          strstr(err, "--allow-anonymous") != NULL);
+    CHECK_INT(parse(&c, NULL, err, sizeof(err), "--trusted-proxy", "127.0.0.1/32",
+                    "--allow-anonymous", NULL),
+              CFG_RUN);
+    cfg_release(&c);
+    {
+        const char *env[] = {"R53REG_TOKENS", "admin:ops:Zq7rT2mXw9Lp4VbN", NULL};
+        CHECK_INT(parse(&c, env, err, sizeof(err), "--trusted-proxy", "127.0.0.1/32", NULL),
+                  CFG_RUN);
+        cfg_release(&c);
+    }
 
     if (!mkdtemp(dir)) {
         CHECK(0);
@@ -250,7 +272,7 @@ static void test_non_loopback_needs_token(void)
     }
     snprintf(path, sizeof(path), "%s/tokens", dir);
     f = fopen(path, "w");
-    fputs("# fleet tokens\n\n  alpha-token  \nbeta-token\n", f);
+    fputs("# fleet tokens\n\n  alpha-token-0123456789  \nbeta-token-0123456789\n", f);
     fclose(f);
     CHECK_INT(parse(&c, NULL, err, sizeof(err), "--listen", "[::]:8080", "--token-file", path,
                     NULL),
@@ -258,7 +280,7 @@ static void test_non_loopback_needs_token(void)
     CHECK(!c.listen_loopback);
     CHECK_INT(c.ntokens, 2);
     if (c.ntokens == 2)
-        CHECK_STR(c.tokens[0], "alpha-token");
+        CHECK_STR(c.tokens[0], "alpha-token-0123456789");
     cfg_release(&c);
     unlink(path);
     rmdir(dir);
@@ -268,7 +290,7 @@ static void test_security_flags(void)
 {
     struct cfg c;
     char err[512];
-    const char *env[] = {"R53REG_TOKENS", "legacy-1, self:fleet:fleet-tok , read:ro:r:o", NULL};
+    const char *env[] = {"R53REG_TOKENS", "legacy-1-0123456789, self:fleet:fleet-tok-0123456789 , read:ro:r:o-0123456789ab", NULL};
 
     CHECK_INT(parse(&c, NULL, err, sizeof(err), NULL), CFG_RUN);
     CHECK_INT(c.client_rps, 20);
@@ -295,13 +317,13 @@ static void test_security_flags(void)
     if (c.ntokens == 3) {
         CHECK_STR(c.token_list.v[0].name, "token-1");
         CHECK_INT(c.token_list.v[0].scope, SRV_SCOPE_ADMIN);
-        CHECK_STR(c.tokens[0], "legacy-1");
+        CHECK_STR(c.tokens[0], "legacy-1-0123456789");
         CHECK_STR(c.token_list.v[1].name, "fleet");
         CHECK_INT(c.token_list.v[1].scope, SRV_SCOPE_SELF);
-        CHECK_STR(c.tokens[1], "fleet-tok");
+        CHECK_STR(c.tokens[1], "fleet-tok-0123456789");
         CHECK_STR(c.token_list.v[2].name, "ro");
         CHECK_INT(c.token_list.v[2].scope, SRV_SCOPE_READ);
-        CHECK_STR(c.tokens[2], "r:o"); /* the token is everything after the second ':' */
+        CHECK_STR(c.tokens[2], "r:o-0123456789ab"); /* the token is everything after the second ':' */
     }
     cfg_release(&c);
 }
@@ -310,17 +332,27 @@ static void test_token_file_scopes(void)
 {
     struct cfg c;
     char err[512], dir[] = "/tmp/r53reg-cfg-XXXXXX", path[300];
-    const char *env[] = {"R53REG_TOKENS", "env-token", NULL};
+    const char *env[] = {"R53REG_TOKENS", "env-token-0123456789", NULL};
     static const struct {
         const char *text, *needle; /* needle NULL: accepted */
     } files[] = {
-        {"# fleet\nadmin ops ops-tok\nself  fleet\tfleet-tok\n\nread ro ro-tok\nbare-tok\n", NULL},
+        {"# fleet\nadmin ops ops-tok-0123456789\nself  fleet\tfleet-tok-0123456789\n\nread ro "
+         "ro-tok-0123456789\nbare-tok-0123456789\n",
+         NULL},
         {"admin ops\n", "line 1: expected '<scope> <name> <token>'"},
-        {"\n\nroot ops tok\n", "line 3: scope 'root' is not admin, self or read"},
-        {"admin ops tok extra\n", "found 4 fields"},
-        {"self fl/eet tok\n", "token name 'fl/eet'"},
-        {"admin ops env-token\n", "the same secret"},
-        {"admin token-1 x-tok\n", "two tokens are named 'token-1'"},
+        {"\n\nroot ops tok-0123456789ab\n", "line 3: the first field (the scope) is not admin, self or read"},
+        {"admin ops tok-0123456789ab extra\n", "found 4 fields"},
+        {"self fl/eet tok-0123456789ab\n", "the token name (not repeated here)"},
+        {"admin ops env-token-0123456789\n", "the same secret"},
+        {"admin token-1 x-tok-0123456789ab\n", "two tokens are named 'token-1'"},
+        /* Swapped columns and short tokens are refused, and the secret is never repeated
+         * (every secret below contains "x-tok" or "X7tok"). */
+        {"self X7tokQm8xK3pL0sVb fleet\n", "line 1: the name column (not repeated here) looks like a secret"},
+        {"X7tokQm8xK3pL0sVb self fleet\n", "line 1: the first field (the scope) is not"},
+        {"self x-tok/Qm8+K3pL0sVb== fleet\n", "line 1: the token name (not repeated here)"},
+        {"self fleet x-tok-short\n", "line 1: token 'fleet': the token is shorter than 16"},
+        {"self abcdefghijklmnopqrstuv fleet\n", "line 1: token 'abcdefghijklmnopqrstuv': the token column holds a word"},
+        {"x-tok-short\n", "line 1: the token is shorter than 16"},
         {"a\0b\n", "NUL byte"},
     };
 
@@ -345,17 +377,17 @@ static void test_token_file_scopes(void)
                 CHECK_STR(c.token_list.v[1].name, "ops");
                 CHECK_STR(c.token_list.v[2].name, "fleet");
                 CHECK_INT(c.token_list.v[2].scope, SRV_SCOPE_SELF);
-                CHECK_STR(c.tokens[2], "fleet-tok");
+                CHECK_STR(c.tokens[2], "fleet-tok-0123456789");
                 CHECK_INT(c.token_list.v[3].scope, SRV_SCOPE_READ);
                 CHECK_STR(c.token_list.v[4].name, "token-5");
-                CHECK_STR(c.tokens[4], "bare-tok");
+                CHECK_STR(c.tokens[4], "bare-tok-0123456789");
             }
             cfg_release(&c);
             continue;
         }
         CHECK_INT(parse(&c, env, err, sizeof(err), "--token-file", path, NULL), CFG_EXIT_USAGE);
         if (!strstr(err, files[i].needle) || !strstr(err, "--token") ||
-            strstr(err, "env-token") || strstr(err, "x-tok")) {
+            strstr(err, "env-token") || strstr(err, "x-tok") || strstr(err, "X7tok")) {
             fprintf(stderr, "token file %zu: message '%s' lacks '%s' (or shows a token)\n", i,
                     err, files[i].needle);
             CHECK(0);
