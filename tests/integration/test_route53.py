@@ -300,6 +300,28 @@ def test_zone_ttl_is_adopted(emu):
         r.stop()
 
 
+def test_foreign_set_with_other_ttl(emu):
+    """The group holds only a set r53reg does not manage (blue-green, TTL 300) and r53reg runs
+    with --ttl 60: Route 53 refuses every set r53reg creates; r53reg says why at once (409
+    naming the unmanaged set) instead of retrying, and nothing changes."""
+    fresh(emu)
+    emu.control('POST', f'zones/{ZONE}/rrsets', {'upsert': FOREIGN})
+    before = emu.rrsets()
+    for commit in ('immediate', 'group'):
+        r = Reg(emu, '--commit', commit)
+        try:
+            emu.control('POST', 'reset-stats')
+            st, doc = r.req('POST', '/backends/10.3.9.1')
+            T.check(st == 409 and 'does not manage' in (doc or {}).get('detail', ''),
+                    f'{commit}: refused with the reason', f'{st} {doc}')
+            calls = emu.control('GET', 'stats')[1]['calls']
+            T.check(sum(calls.get('ChangeResourceRecordSets', {}).values()) <= 2,
+                    f'{commit}: after at most two refused calls', str(calls))
+            T.eq(emu.rrsets(), before, f'{commit}: the zone is unchanged')
+        finally:
+            r.stop()
+
+
 def test_replicas_with_different_ttls(emu):
     """Two replicas started with --ttl 60 and --ttl 300 on an empty zone never fight: the
     second learns the group's TTL from Route 53's refusal and every registration succeeds."""
@@ -749,6 +771,8 @@ def main():
         T.run('adopt the old script zone', test_adopt_old_script_zone, emu)
         T.run("the zone's TTL is adopted; PUT /ttl", test_zone_ttl_is_adopted, emu)
         T.run('replicas with different TTLs', test_replicas_with_different_ttls, emu)
+        T.run('a set r53reg does not manage keeps another TTL', test_foreign_set_with_other_ttl,
+              emu)
         T.run('a listing that does not end', test_listing_that_does_not_end, emu)
         T.run('the account at half the rate', test_half_rate_throttling, emu)
         T.run('a write during a long resync', test_write_during_long_resync, emu)
