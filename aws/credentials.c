@@ -528,8 +528,9 @@ static enum rc_code parse_json_creds(const char *what, const struct http_reply *
         const char *code = json_str(root, "Code");
         if (!code || strcmp(code, "Success") != 0) {
             const char *msg = json_str(root, "Message");
-            buf_addf(err, "%s: Code %s%s%s", what, code ? code : "missing", msg ? ": " : "",
-                     msg ? msg : "");
+            char qc[128], qm[512];
+            buf_addf(err, "%s: Code %s%s%s", what, code ? log_quote(code, qc, sizeof(qc)) : "missing",
+                     msg ? ": " : "", msg ? log_quote(msg, qm, sizeof(qm)) : "");
             rc = RC_UPSTREAM;
             goto out;
         }
@@ -618,8 +619,10 @@ static enum rc_code parse_sts_reply(const char *what, const struct http_reply *r
         xmlNode *e = xml_child(root, "Error");
         char *code = xml_text(doc, xml_child(e, "Code"));
         char *msg = xml_text(doc, xml_child(e, "Message"));
-        buf_addf(err, "%s: HTTP %ld %s%s%s", what, r->status, code ? code : "(no Code)",
-                 msg ? ": " : "", msg ? msg : "");
+        char qc[128], qm[512];
+        buf_addf(err, "%s: HTTP %ld %s%s%s", what, r->status,
+                 code ? log_quote(code, qc, sizeof(qc)) : "(no Code)", msg ? ": " : "",
+                 msg ? log_quote(msg, qm, sizeof(qm)) : "");
         free(code);
         free(msg);
         rc = RC_UPSTREAM;
@@ -810,8 +813,9 @@ static enum rc_code fetch_container(const struct awscred_provider *p, struct aws
         const char *msg = json_is_object(j) ? json_str(j, "message") : NULL;
         if (!msg && json_is_object(j))
             msg = json_str(j, "Message");
+        char qm[512];
         buf_addf(err, "%s: HTTP %ld%s%s", p->container_url, r.status, msg ? ": " : "",
-                 msg ? msg : "");
+                 msg ? log_quote(msg, qm, sizeof(qm)) : "");
         if (j) {
             json_wipe(j);
             json_decref(j);

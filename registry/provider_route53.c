@@ -349,7 +349,11 @@ static enum rc_code rt_apply(struct reg_provider *p, const struct reg_change *ch
     pthread_mutex_unlock(&rp->lock);
     if (change_id)
         snprintf(change_id, REG_CHANGE_ID_MAX, "%s", info.id);
-    log_debug("msg=\"Route 53 change accepted\" change_id=%s changes=%zu", info.id, nw);
+    if (log_enabled(LOG_DEBUG)) {
+        char qid[160];
+        log_debug("msg=\"Route 53 change accepted\" change_id=%s changes=%zu",
+                  log_quote(info.id, qid, sizeof(qid)), nw);
+    }
 out:
     for (size_t i = 0; i < n; i++) {
         r53p_wire_release(&snap[i]);
@@ -512,8 +516,12 @@ enum rc_code reg_provider_route53_create(const struct reg_route53_options *o,
         goto out;
     }
     atomic_store(&rp->reachable, 1);
-    log_info("msg=\"hosted zone found\" zone=%s zone_name=%s records=%lld private=%d", rp->zone_id,
-             zone.name, zone.rrset_count, zone.private_zone);
+    {
+        char qname[1200];
+        log_info("msg=\"hosted zone found\" zone=%s zone_name=%s records=%lld private=%d",
+                 rp->zone_id, log_quote(zone.name, qname, sizeof(qname)),
+                 zone.rrset_count, zone.private_zone);
+    }
 out:
     r53xml_error_release(&err);
     if (rc) {

@@ -119,8 +119,9 @@ static void record_from_texts(const char *const *texts, size_t ntexts, unsigned 
         memset(&a, 0, sizeof(a));
         a.family = t == REG_A ? IP_V4 : IP_V6;
         if (inet_pton(t == REG_A ? AF_INET : AF_INET6, texts[i], a.b) != 1) {
-            log_warn("msg=\"value that is not an address ignored\" set_id=%s value_len=%zu", set_id,
-                     strlen(texts[i]));
+            char qs[300];
+            log_warn("msg=\"value that is not an address ignored\" set_id=%s value_len=%zu",
+                     log_quote(set_id ? set_id : "", qs, sizeof(qs)), strlen(texts[i]));
             continue;
         }
         out->values[k++] = a;

@@ -184,7 +184,12 @@ enum srv_mode {
     MODE_HUGE,       /* a 100 KiB body */
     MODE_WRONG_NS,   /* STS: success body in another namespace */
     MODE_NO_ROLE,    /* IMDS: no role attached (404) */
+    MODE_HOSTILE,    /* MODE_ERROR whose Message holds a line break and an ESC (a forged log
+                        line): STS "&#10;" (XML has no ESC), container and IMDS "\n" "\u001b" */
 };
+
+/* The forged line a hostile Message carries after its line break. */
+#define FORGED "ts=2026-01-01T00:00:00.000Z level=info msg=audit token=ops"
 
 struct srv {
     struct MHD_Daemon *d;
@@ -346,6 +351,12 @@ static char *sts_reply(struct srv *s, struct MHD_Connection *c, const char *meth
                          "  <RequestId>c0ffee00-0000-4000-8000-000000000000</RequestId>\n"
                          "</ErrorResponse>\n",
                          ns);
+    case MODE_HOSTILE:
+        *status = 403;
+        return xasprintf("<ErrorResponse xmlns=\"%s\"><Error><Type>Sender</Type>"
+                         "<Code>AccessDenied</Code><Message>denied&#10;" FORGED "</Message>"
+                         "</Error><RequestId>r</RequestId></ErrorResponse>",
+                         ns);
     case MODE_BAD_SYNTAX:
         return xasprintf("<AssumeRoleWithWebIdentityResponse xmlns=\"%s\"><Assume", ns);
     case MODE_HUGE: return huge_body();
@@ -420,6 +431,10 @@ static char *container_reply(struct srv *s, struct MHD_Connection *c, const char
     case MODE_ERROR:
         *status = 403;
         return xstrdup("{\"code\":\"AccessDenied\",\"message\":\"token rejected\"}");
+    case MODE_HOSTILE:
+        *status = 403;
+        return xstrdup("{\"code\":\"AccessDenied\",\"message\":\"denied\\n" FORGED
+                       "\\u001b[2K\"}");
     default: return json_reply(s, "ASIACTR", 0);
     }
 }
@@ -467,6 +482,9 @@ static char *imds_reply(struct srv *s, struct MHD_Connection *c, const char *met
         if (s->mode == MODE_ERROR)
             return xstrdup("{\"Code\":\"AssumeRoleUnauthorizedAccess\",\"Message\":\"EC2 cannot "
                            "assume the role\",\"LastUpdated\":\"2026-01-01T00:00:00Z\"}");
+        if (s->mode == MODE_HOSTILE)
+            return xstrdup("{\"Code\":\"Denied\\n" FORGED "\",\"Message\":\"denied\\n" FORGED
+                           "\\u001b[2K\",\"LastUpdated\":\"2026-01-01T00:00:00Z\"}");
         return json_reply(s, "ASIAIMDS", 1);
     }
     srv_bad(s, "imds: unexpected path %s", url);
@@ -1104,7 +1122,7 @@ static void test_webid(void)
     srv_set(&sts, MODE_ERROR, 3600);
     create_fails(&o, detail, sizeof(detail));
     CHECK_HAS(detail, "web identity: STS AssumeRoleWithWebIdentity: HTTP 403 AccessDenied: "
-                      "Not authorized to perform sts:AssumeRoleWithWebIdentity");
+                      "\"Not authorized to perform sts:AssumeRoleWithWebIdentity\"");
     CHECK_HAS(detail, "(later sources not tried)");
     CHECK_LACKS(detail, "token-2");
 
@@ -1227,7 +1245,7 @@ static void test_container(void)
     srv_set(&ctr, MODE_ERROR, 3600);
     create_fails(&o, detail, sizeof(detail));
     CHECK_HAS(detail, "container: http://127.0.0.1:");
-    CHECK_HAS(detail, "/v1/credentials: HTTP 403: token rejected");
+    CHECK_HAS(detail, "/v1/credentials: HTTP 403: \"token rejected\"");
     CHECK_LACKS(detail, "pod-token");
     srv_set(&ctr, MODE_OK, 3600);
 
@@ -1315,7 +1333,7 @@ static void test_imds(void)
     srv_set(&imds, MODE_ERROR, 3600);
     create_fails(&o, detail, sizeof(detail));
     CHECK_HAS(detail, "no AWS credentials found: ");
-    CHECK_HAS(detail, "Code AssumeRoleUnauthorizedAccess: EC2 cannot assume the role");
+    CHECK_HAS(detail, "Code AssumeRoleUnauthorizedAccess: \"EC2 cannot assume the role\"");
     srv_set(&imds, MODE_NO_ROLE, 3600);
     create_fails(&o, detail, sizeof(detail));
     CHECK_HAS(detail, "no IAM role attached to the instance (HTTP 404)");
@@ -1505,7 +1523,7 @@ static void test_refresh(void)
         CHECK_INT(rc, RC_UNAVAILABLE);
         CHECK(c.access_key_id == NULL && c.secret_access_key == NULL);
         CHECK_HAS(detail, "aws credentials (container) expired at ");
-        CHECK_HAS(detail, "HTTP 403: token rejected");
+        CHECK_HAS(detail, "HTTP 403: \"token rejected\"");
     }
     /* the next successful refresh brings them back */
     srv_set(&ctr, MODE_OK, 3600);
@@ -1546,6 +1564,70 @@ static void test_malformed_container(void)
     create_fails(&o, detail, sizeof(detail));
     CHECK_HAS(detail, "/creds: HTTP 500");
     srv_stop(&ctr);
+    env_clear(&e);
+}
+
+/* The detail of a failed chain (what the daemon logs) holds no control character: the text
+ * of a hostile credential endpoint is quoted, its line break and ESC written as \xNN. */
+static void check_one_line(const char *detail, int esc)
+{
+    for (const char *p = detail; *p; p++)
+        if ((unsigned char)*p < 0x20 || (unsigned char)*p == 0x7f) {
+            fprintf(stderr, "%s:%d: control byte 0x%02x in \"%s\"\n", __FILE__, __LINE__,
+                    (unsigned char)*p, detail);
+            CHECK(0);
+            break;
+        }
+    CHECK_HAS(detail, "denied\\x0a" FORGED);
+    if (esc)
+        CHECK_HAS(detail, FORGED "\\x1b[2K");
+}
+
+static void test_hostile_text(void)
+{
+    struct envtab e = {0};
+    struct awscred_options o;
+    struct srv sts, ctr, imds;
+    char detail[4096], host[80], url[64];
+
+    /* container */
+    srv_start(&ctr, SRV_CONTAINER);
+    snprintf(host, sizeof(host), "%s", ctr.base);
+    opts_init(&o, &e);
+    o.container_host = host;
+    env_set(&e, "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "/creds");
+    SRV_EXPECT(&ctr, expect_path, "/creds");
+    srv_set(&ctr, MODE_HOSTILE, 3600);
+    create_fails(&o, detail, sizeof(detail));
+    check_one_line(detail, 1);
+    srv_stop(&ctr);
+    env_clear(&e);
+
+    /* IMDS: Code and Message */
+    srv_start(&imds, SRV_IMDS);
+    opts_init(&o, &e);
+    env_unset(&e, "AWS_EC2_METADATA_DISABLED");
+    o.imds_endpoint = imds.base;
+    srv_set(&imds, MODE_HOSTILE, 3600);
+    create_fails(&o, detail, sizeof(detail));
+    check_one_line(detail, 1);
+    CHECK_HAS(detail, "Code \"Denied\\x0a" FORGED "\"");
+    srv_stop(&imds);
+    env_clear(&e);
+
+    /* STS */
+    srv_start(&sts, SRV_STS);
+    snprintf(url, sizeof(url), "%s", sts.base);
+    opts_init(&o, &e);
+    o.sts_endpoint = url;
+    write_file("web/token", "eyJhbGciOiJSUzI1NiJ9.token-1.sig");
+    SRV_EXPECT(&sts, expect_token, "eyJhbGciOiJSUzI1NiJ9.token-1.sig");
+    env_set(&e, "AWS_WEB_IDENTITY_TOKEN_FILE", "%s/web/token", tmpdir);
+    env_set(&e, "AWS_ROLE_ARN", ROLE_ARN);
+    srv_set(&sts, MODE_HOSTILE, 3600);
+    create_fails(&o, detail, sizeof(detail));
+    check_one_line(detail, 0);
+    srv_stop(&sts);
     env_clear(&e);
 }
 
@@ -1618,6 +1700,7 @@ static const struct {
     {"precedence", test_precedence},
     {"refresh", test_refresh},
     {"malformed", test_malformed_container},
+    {"hostile_text", test_hostile_text},
     {"threads", test_threads},
 };
 
