@@ -448,6 +448,34 @@ static void add_form(struct buf *b, const char *s)
 
 /* --- credentials -------------------------------------------------------------------------- */
 
+/* The field of (akid, secret, token) that holds a control character (CR, LF, any byte below
+ * 0x20, DEL), or NULL. The key id and the session token become request headers: a CR/LF
+ * there would split a header in two on every signed request. */
+static const char *cred_field_with_control(const char *akid, const char *secret,
+                                           const char *token, const char *const names[3])
+{
+    const char *v[3] = {akid, secret, token};
+    for (int i = 0; i < 3; i++)
+        for (const unsigned char *p = (const unsigned char *)v[i]; p && *p; p++)
+            if (*p < 0x20 || *p == 0x7f)
+                return names[i];
+    return NULL;
+}
+
+/* Refuse credentials with a control character: the error names the source (what) and the
+ * field, never the value. */
+static enum rc_code cred_check(const char *what, const char *akid, const char *secret,
+                               const char *token, const char *const names[3], struct buf *err)
+{
+    const char *bad = cred_field_with_control(akid, secret, token, names);
+    if (!bad)
+        return RC_OK;
+    buf_addf(err, "%s: %s holds a control character (refused: it would corrupt the signed "
+                  "requests' headers)",
+             what, bad);
+    return RC_PARSE;
+}
+
 static void cred_set(struct awscred *c, const char *akid, const char *secret, const char *token,
                      time_t expiration, const char *source)
 {
@@ -508,6 +536,8 @@ static void json_wipe(json_t *obj)
     }
 }
 
+static const char *const json_names[3] = {"AccessKeyId", "SecretAccessKey", "Token"};
+
 /* {"AccessKeyId","SecretAccessKey","Token","Expiration"} (IMDS adds "Code": "Success"). */
 static enum rc_code parse_json_creds(const char *what, const struct http_reply *r, int imds,
                                      const char *source, struct awscred *out, struct buf *err)
@@ -548,6 +578,9 @@ static enum rc_code parse_json_creds(const char *what, const struct http_reply *
         rc = RC_PARSE;
         goto out;
     }
+    rc = cred_check(what, akid, secret, token, json_names, err);
+    if (rc)
+        goto out;
     rc = check_expiration(what, exp_text, &exp, err);
     if (rc)
         goto out;
@@ -654,6 +687,14 @@ static enum rc_code parse_sts_reply(const char *what, const struct http_reply *r
                                        : "Expiration");
         rc = RC_PARSE;
         goto out;
+    }
+    {
+        static const char *const names[3] = {"Credentials/AccessKeyId",
+                                             "Credentials/SecretAccessKey",
+                                             "Credentials/SessionToken"};
+        rc = cred_check(what, akid, secret, token, names, err);
+        if (rc)
+            goto out;
     }
     rc = check_expiration(what, exp_text, &exp, err);
     if (rc)
@@ -972,9 +1013,19 @@ static enum try_result first_fetch(struct awscred_provider *p, const char *label
     return rc ? on_error : TRY_FOUND;
 }
 
+/* Static keys from the environment or a shared file; label and names say where they came
+ * from in a refusal. */
 static enum try_result try_static(struct awscred_provider *p, const char *akid, const char *secret,
-                                  const char *token, const char *source)
+                                  const char *token, const char *source, const char *label,
+                                  const char *const names[3], struct buf *notes)
 {
+    struct buf err = {0};
+
+    if (cred_check(label, akid, secret, token, names, &err)) {
+        note(notes, "%s", buf_str(&err));
+        buf_release(&err);
+        return TRY_FAIL;
+    }
     p->kind = SRC_STATIC;
     cred_set(&p->cur, akid, secret, token, 0, source);
     return TRY_FOUND;
@@ -996,7 +1047,12 @@ static enum try_result try_env(const struct awscred_options *o, struct awscred_p
              akid ? "AWS_SECRET_ACCESS_KEY" : "AWS_ACCESS_KEY_ID");
         return TRY_FAIL;
     }
-    return try_static(p, akid, secret, env_get(o, "AWS_SESSION_TOKEN"), "environment");
+    {
+        static const char *const names[3] = {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
+                                             "AWS_SESSION_TOKEN"};
+        return try_static(p, akid, secret, env_get(o, "AWS_SESSION_TOKEN"), "environment",
+                          "environment", names, notes);
+    }
 }
 
 static char *default_session_name(void)
@@ -1314,7 +1370,12 @@ static enum try_result try_shared_files(const struct awscred_options *o, struct 
             tr = TRY_FAIL;
             goto out;
         }
-        tr = try_static(p, akid, secret, ini_get(keys, "aws_session_token"), "shared-file");
+        static const char *const names[3] = {"aws_access_key_id", "aws_secret_access_key",
+                                             "aws_session_token"};
+        char label[1200];
+        snprintf(label, sizeof(label), "shared files: %s: profile '%s'", path, profile);
+        tr = try_static(p, akid, secret, ini_get(keys, "aws_session_token"), "shared-file", label,
+                        names, notes);
     }
 out:
     buf_release(&unsupported);

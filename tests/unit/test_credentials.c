@@ -184,6 +184,7 @@ enum srv_mode {
     MODE_HUGE,       /* a 100 KiB body */
     MODE_WRONG_NS,   /* STS: success body in another namespace */
     MODE_NO_ROLE,    /* IMDS: no role attached (404) */
+    MODE_CTRL_TOKEN, /* the session token holds CR LF and a header after them */
     MODE_HOSTILE,    /* MODE_ERROR whose Message holds a line break and an ESC (a forged log
                         line): STS "&#10;" (XML has no ESC), container and IMDS "\n" "\u001b" */
 };
@@ -387,7 +388,10 @@ static char *sts_reply(struct srv *s, struct MHD_Connection *c, const char *meth
         "  </ResponseMetadata>\n"
         "</AssumeRoleWithWebIdentityResponse>\n",
         s->mode == MODE_WRONG_NS ? "https://example.com/other/" : ns,
-        s->mode == MODE_MISSING ? "" : "      <SessionToken>FwoGZXIvYXdzEStsToken</SessionToken>\n",
+        s->mode == MODE_MISSING ? ""
+        : s->mode == MODE_CTRL_TOKEN
+            ? "      <SessionToken>FwoG&#13;&#10;X-Injected: 1</SessionToken>\n"
+            : "      <SessionToken>FwoGZXIvYXdzEStsToken</SessionToken>\n",
         s->cred_calls, exp, s->cred_calls);
 }
 
@@ -410,7 +414,9 @@ static char *json_reply(struct srv *s, const char *akid_prefix, int imds)
                             "\"2026-01-01T00:00:00Z\",\n  \"Type\" : \"AWS-HMAC\",\n"
                           : "  \"RoleArn\" : \"" ROLE_ARN "\",\n",
                      akid_prefix, s->cred_calls, s->cred_calls,
-                     s->mode == MODE_MISSING ? "" : "  \"Token\" : \"IQoJb3JpZ2luX2VjEToken\",\n",
+                     s->mode == MODE_MISSING      ? ""
+                     : s->mode == MODE_CTRL_TOKEN ? "  \"Token\" : \"IQoJb3\\r\\nX-Injected: 1\",\n"
+                                                  : "  \"Token\" : \"IQoJb3JpZ2luX2VjEToken\",\n",
                      exp, "");
 }
 
@@ -1631,6 +1637,91 @@ static void test_hostile_text(void)
     env_clear(&e);
 }
 
+/* A credential field with a control character is refused by every source, naming the source
+ * and the field, never the value: a CR LF in a session token would otherwise add a header to
+ * every signed Route 53 request. */
+static void check_refused(const char *detail, const char *source_and_field)
+{
+    CHECK_HAS(detail, source_and_field);
+    CHECK_HAS(detail, "holds a control character");
+    CHECK_LACKS(detail, "X-Injected");
+    CHECK_LACKS(detail, "secret");
+}
+
+static void test_control_chars(void)
+{
+    struct envtab e = {0};
+    struct awscred_options o;
+    struct srv sts, ctr, imds;
+    char detail[4096], host[80], url[64];
+
+    /* environment: each field */
+    opts_init(&o, &e);
+    env_set(&e, "AWS_ACCESS_KEY_ID", "AKIDENV");
+    env_set(&e, "AWS_SECRET_ACCESS_KEY", "secret/env+key");
+    env_set(&e, "AWS_SESSION_TOKEN", "tok\r\nX-Injected: 1");
+    create_fails(&o, detail, sizeof(detail));
+    check_refused(detail, "environment: AWS_SESSION_TOKEN");
+    env_set(&e, "AWS_SESSION_TOKEN", "tok");
+    env_set(&e, "AWS_ACCESS_KEY_ID", "AKID\x1b[2KENV");
+    create_fails(&o, detail, sizeof(detail));
+    check_refused(detail, "environment: AWS_ACCESS_KEY_ID");
+    env_set(&e, "AWS_ACCESS_KEY_ID", "AKIDENV");
+    env_set(&e, "AWS_SECRET_ACCESS_KEY", "secret\t/env");
+    create_fails(&o, detail, sizeof(detail));
+    check_refused(detail, "environment: AWS_SECRET_ACCESS_KEY");
+    env_clear(&e);
+
+    /* shared file (a line cannot hold LF; any other control byte) */
+    write_file("home/.aws/credentials", "[default]\naws_access_key_id = AKIDFILE\n"
+                                        "aws_secret_access_key = secretfile\n"
+                                        "aws_session_token = tok\x01X-Injected\n");
+    opts_init(&o, &e);
+    create_fails(&o, detail, sizeof(detail));
+    check_refused(detail, "/home/.aws/credentials: profile 'default': aws_session_token");
+    remove_file("home/.aws/credentials");
+    env_clear(&e);
+
+    /* container */
+    srv_start(&ctr, SRV_CONTAINER);
+    snprintf(host, sizeof(host), "%s", ctr.base);
+    opts_init(&o, &e);
+    o.container_host = host;
+    env_set(&e, "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "/creds");
+    SRV_EXPECT(&ctr, expect_path, "/creds");
+    srv_set(&ctr, MODE_CTRL_TOKEN, 3600);
+    create_fails(&o, detail, sizeof(detail));
+    check_refused(detail, "/creds: Token");
+    srv_stop(&ctr);
+    env_clear(&e);
+
+    /* IMDS */
+    srv_start(&imds, SRV_IMDS);
+    opts_init(&o, &e);
+    env_unset(&e, "AWS_EC2_METADATA_DISABLED");
+    o.imds_endpoint = imds.base;
+    srv_set(&imds, MODE_CTRL_TOKEN, 3600);
+    create_fails(&o, detail, sizeof(detail));
+    check_refused(detail, "/r53reg-instance-role: Token");
+    srv_stop(&imds);
+    env_clear(&e);
+
+    /* STS */
+    srv_start(&sts, SRV_STS);
+    snprintf(url, sizeof(url), "%s", sts.base);
+    opts_init(&o, &e);
+    o.sts_endpoint = url;
+    write_file("web/token", "eyJhbGciOiJSUzI1NiJ9.token-1.sig");
+    SRV_EXPECT(&sts, expect_token, "eyJhbGciOiJSUzI1NiJ9.token-1.sig");
+    env_set(&e, "AWS_WEB_IDENTITY_TOKEN_FILE", "%s/web/token", tmpdir);
+    env_set(&e, "AWS_ROLE_ARN", ROLE_ARN);
+    srv_set(&sts, MODE_CTRL_TOKEN, 3600);
+    create_fails(&o, detail, sizeof(detail));
+    check_refused(detail, "STS AssumeRoleWithWebIdentity: Credentials/SessionToken");
+    srv_stop(&sts);
+    env_clear(&e);
+}
+
 struct thread_arg {
     struct awscred_provider *p;
     int failures;
@@ -1701,6 +1792,7 @@ static const struct {
     {"refresh", test_refresh},
     {"malformed", test_malformed_container},
     {"hostile_text", test_hostile_text},
+    {"control_chars", test_control_chars},
     {"threads", test_threads},
 };
 
