@@ -28,13 +28,16 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 #include <jansson.h>
@@ -172,28 +175,52 @@ static void format_time(time_t t, char out[32])
 
 /* --- files -------------------------------------------------------------------------------- */
 
-/* Read a whole file (at most cap bytes) into a NUL-terminated buffer sized once, so a secret
- * content is wiped by buf_wipe. On error *err_no is errno (EFBIG when too large). */
+/* read_file()'s *err_no for a path that is not a regular file. */
+#define ERR_NOT_REGULAR (-1)
+
+/* Read a whole regular file (at most cap bytes) into a NUL-terminated buffer sized once, so a
+ * secret content is wiped by buf_wipe. Opened with O_NONBLOCK and checked with fstat() before
+ * any read: a FIFO, socket or device (a FIFO at ~/.aws/config would block the start forever) is
+ * refused with *err_no = ERR_NOT_REGULAR. On other errors *err_no is errno (EFBIG when too
+ * large). */
 static enum rc_code read_file(const char *path, size_t cap, struct buf *out, int *err_no)
 {
-    FILE *f = NULL;
+    int fd = -1;
     enum rc_code rc = RC_OK;
-    size_t n;
+    size_t n = 0;
+    struct stat st;
 
     memset(out, 0, sizeof(*out));
     *err_no = 0;
-    f = fopen(path, "rb");
-    if (!f) {
+    fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    if (fd < 0) {
         *err_no = errno;
         rc = RC_IO;
         goto out;
     }
-    buf_reserve(out, cap + 2);
-    n = fread(out->p, 1, cap + 1, f);
-    if (ferror(f)) {
-        *err_no = errno ? errno : EIO;
+    if (fstat(fd, &st) != 0) {
+        *err_no = errno;
         rc = RC_IO;
         goto out;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        *err_no = ERR_NOT_REGULAR;
+        rc = RC_IO;
+        goto out;
+    }
+    buf_reserve(out, cap + 2);
+    while (n <= cap) {
+        ssize_t r = read(fd, out->p + n, cap + 1 - n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            *err_no = errno ? errno : EIO;
+            rc = RC_IO;
+            goto out;
+        }
+        if (r == 0)
+            break;
+        n += (size_t)r;
     }
     if (n > cap) {
         *err_no = EFBIG;
@@ -203,8 +230,8 @@ static enum rc_code read_file(const char *path, size_t cap, struct buf *out, int
     out->len = n;
     out->p[n] = '\0';
 out:
-    if (f)
-        fclose(f);
+    if (fd >= 0)
+        close(fd);
     if (rc)
         buf_wipe(out);
     return rc;
@@ -212,6 +239,8 @@ out:
 
 static const char *errno_text(int e)
 {
+    if (e == ERR_NOT_REGULAR)
+        return "not a regular file (a FIFO, socket or device is never read)";
     return e == EFBIG ? "file too large" : strerror(e);
 }
 
