@@ -480,8 +480,8 @@ static void add_form(struct buf *b, const char *s)
 /* The field of (akid, secret, token) that holds a control character (CR, LF, any byte below
  * 0x20, DEL), or NULL. The key id and the session token become request headers: a CR/LF
  * there would split a header in two on every signed request. */
-static const char *cred_field_with_control(const char *akid, const char *secret,
-                                           const char *token, const char *const names[3])
+static const char *cred_field_with_control(const char *akid, const char *secret, const char *token,
+                                           const char *const names[3])
 {
     const char *v[3] = {akid, secret, token};
     for (int i = 0; i < 3; i++)
@@ -499,8 +499,9 @@ static enum rc_code cred_check(const char *what, const char *akid, const char *s
     const char *bad = cred_field_with_control(akid, secret, token, names);
     if (!bad)
         return RC_OK;
-    buf_addf(err, "%s: %s holds a control character (refused: it would corrupt the signed "
-                  "requests' headers)",
+    buf_addf(err,
+             "%s: %s holds a control character (refused: it would corrupt the signed "
+             "requests' headers)",
              what, bad);
     return RC_PARSE;
 }
@@ -588,8 +589,9 @@ static enum rc_code parse_json_creds(const char *what, const struct http_reply *
         if (!code || strcmp(code, "Success") != 0) {
             const char *msg = json_str(root, "Message");
             char qc[128], qm[512];
-            buf_addf(err, "%s: Code %s%s%s", what, code ? log_quote(code, qc, sizeof(qc)) : "missing",
-                     msg ? ": " : "", msg ? log_quote(msg, qm, sizeof(qm)) : "");
+            buf_addf(err, "%s: Code %s%s%s", what,
+                     code ? log_quote(code, qc, sizeof(qc)) : "missing", msg ? ": " : "",
+                     msg ? log_quote(msg, qm, sizeof(qm)) : "");
             rc = RC_UPSTREAM;
             goto out;
         }
@@ -718,9 +720,8 @@ static enum rc_code parse_sts_reply(const char *what, const struct http_reply *r
         goto out;
     }
     {
-        static const char *const names[3] = {"Credentials/AccessKeyId",
-                                             "Credentials/SecretAccessKey",
-                                             "Credentials/SessionToken"};
+        static const char *const names[3] = {
+            "Credentials/AccessKeyId", "Credentials/SecretAccessKey", "Credentials/SessionToken"};
         rc = cred_check(what, akid, secret, token, names, err);
         if (rc)
             goto out;

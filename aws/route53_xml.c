@@ -1321,8 +1321,7 @@ char *r53xml_error_format(const struct r53_error *err, char *out, size_t n)
     if (w >= 0 && (size_t)w < n && err->code)
         w += snprintf(out + w, n - (size_t)w, " code=%s", log_quote(err->code, q, sizeof(q)));
     if (w >= 0 && (size_t)w < n && err->message)
-        w += snprintf(out + w, n - (size_t)w, " message=%s",
-                      log_quote(err->message, q, sizeof(q)));
+        w += snprintf(out + w, n - (size_t)w, " message=%s", log_quote(err->message, q, sizeof(q)));
     if (w >= 0 && (size_t)w < n && err->transport[0])
         w += snprintf(out + w, n - (size_t)w, " transport=%s",
                       log_quote(err->transport, q, sizeof(q)));

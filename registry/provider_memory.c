@@ -16,9 +16,9 @@
  * batch is acknowledged only after its line is written and fsynced. At load, blank lines (and
  * NUL-only ones) are skipped; a last line without its newline is torn (a crash mid-write, never
  * acknowledged): not applied, and cut off; a corrupt line stops startup with the command that
- * truncates the file to the last good line. When the journal grows past 4x the size of a snapshot (and at least 1 MiB), it
- * is rewritten as a single snapshot line (every kind) through a temporary file, fsync and
- * rename.
+ * truncates the file to the last good line. When the journal grows past 4x the size of a snapshot
+ * (and at least 1 MiB), it is rewritten as a single snapshot line (every kind) through a temporary
+ * file, fsync and rename.
  *
  * Threading: one mutex guards the table and the file; apply/load/ready may be called from any
  * thread.
@@ -409,8 +409,8 @@ static enum rc_code journal_load(struct memory_provider *mp, char *detail, size_
                  "state file %s line %zu (bytes %lld..%lld) is corrupt: %s. The lines before "
                  "it are intact: to start from them (losing line %zu and every later line), "
                  "stop every r53reg using the file, keep a copy, and run: truncate -s %lld %s",
-                 mp->path, lineno, (long long)start, (long long)pos, msg, lineno,
-                 (long long)good, qpath);
+                 mp->path, lineno, (long long)start, (long long)pos, msg, lineno, (long long)good,
+                 qpath);
         rc = RC_IO;
         goto out;
     }

@@ -531,8 +531,8 @@ enum rc_code reg_provider_route53_create(const struct reg_route53_options *o,
     {
         char qname[1200];
         log_info("msg=\"hosted zone found\" zone=%s zone_name=%s records=%lld private=%d",
-                 rp->zone_id, log_quote(zone.name, qname, sizeof(qname)),
-                 zone.rrset_count, zone.private_zone);
+                 rp->zone_id, log_quote(zone.name, qname, sizeof(qname)), zone.rrset_count,
+                 zone.private_zone);
     }
 out:
     r53xml_error_release(&err);

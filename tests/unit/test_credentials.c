@@ -439,8 +439,7 @@ static char *container_reply(struct srv *s, struct MHD_Connection *c, const char
         return xstrdup("{\"code\":\"AccessDenied\",\"message\":\"token rejected\"}");
     case MODE_HOSTILE:
         *status = 403;
-        return xstrdup("{\"code\":\"AccessDenied\",\"message\":\"denied\\n" FORGED
-                       "\\u001b[2K\"}");
+        return xstrdup("{\"code\":\"AccessDenied\",\"message\":\"denied\\n" FORGED "\\u001b[2K\"}");
     default: return json_reply(s, "ASIACTR", 0);
     }
 }

@@ -18,11 +18,11 @@
 #include "registry/registry.h"
 #include "util/ip.h"
 
-#define SNAP                                                                                \
-    "{\"snapshot\":[{\"type\":\"A\",\"bucket\":0,\"weight\":1,\"ttl\":60,"                  \
+#define SNAP                                                                                       \
+    "{\"snapshot\":[{\"type\":\"A\",\"bucket\":0,\"weight\":1,\"ttl\":60,"                         \
     "\"values\":[\"10.0.0.1\"]}]}\n"
-#define APPLY2                                                                              \
-    "{\"apply\":[{\"type\":\"A\",\"bucket\":0,\"record\":{\"type\":\"A\",\"bucket\":0,"     \
+#define APPLY2                                                                                     \
+    "{\"apply\":[{\"type\":\"A\",\"bucket\":0,\"record\":{\"type\":\"A\",\"bucket\":0,"            \
     "\"weight\":1,\"ttl\":60,\"values\":[\"10.0.0.1\",\"10.0.0.2\"]}}]}"
 
 static char dir[] = "/tmp/r53journal-XXXXXX";
@@ -110,13 +110,12 @@ static const struct journal_case {
     {"torn last line, complete JSON without its newline: not applied, cut off", SNAP APPLY2,
      sizeof(SNAP APPLY2) - 1, "10.0.0.1", 1, 0, sizeof(APPLY2) - 1,
      "torn last line not applied, cut off"},
-    {"torn last line, half a line", SNAP "{\"apply\":[{\"ty",
-     sizeof(SNAP "{\"apply\":[{\"ty") - 1, "10.0.0.1", 1, 0, sizeof("{\"apply\":[{\"ty") - 1,
-     "torn last line not applied, cut off"},
-    {"trailing blank line", SNAP APPLY2 "\n\n", sizeof(SNAP APPLY2 "\n\n") - 1,
-     "10.0.0.1,10.0.0.2", 2, 1, 1, NULL},
-    {"NUL bytes ending in a newline", SNAP "\0\0\0\0\n", sizeof(SNAP "\0\0\0\0\n") - 1,
-     "10.0.0.1", 1, 1, 5, NULL},
+    {"torn last line, half a line", SNAP "{\"apply\":[{\"ty", sizeof(SNAP "{\"apply\":[{\"ty") - 1,
+     "10.0.0.1", 1, 0, sizeof("{\"apply\":[{\"ty") - 1, "torn last line not applied, cut off"},
+    {"trailing blank line", SNAP APPLY2 "\n\n", sizeof(SNAP APPLY2 "\n\n") - 1, "10.0.0.1,10.0.0.2",
+     2, 1, 1, NULL},
+    {"NUL bytes ending in a newline", SNAP "\0\0\0\0\n", sizeof(SNAP "\0\0\0\0\n") - 1, "10.0.0.1",
+     1, 1, 5, NULL},
     {"a torn NUL tail", SNAP "\0\0\0", sizeof(SNAP "\0\0\0") - 1, "10.0.0.1", 1, 1, 3, NULL},
     {"a blank line between batches", SNAP "\n" APPLY2 "\n", sizeof(SNAP "\n" APPLY2 "\n") - 1,
      "10.0.0.1,10.0.0.2", 2, 1, 0, NULL},
@@ -139,8 +138,10 @@ static void test_cases(void)
             p->ops->destroy(p);
         }
         /* the log says what was done */
-        snprintf(want, sizeof(want), "lines_applied=%d blank_lines_skipped=%d bytes=%zu "
-                 "cut_bytes=%zu", c->applied, c->blank, c->len - c->cut, c->cut);
+        snprintf(want, sizeof(want),
+                 "lines_applied=%d blank_lines_skipped=%d bytes=%zu "
+                 "cut_bytes=%zu",
+                 c->applied, c->blank, c->len - c->cut, c->cut);
         if (!strstr(log, want)) {
             fprintf(stderr, "log lacks \"%s\"\n", want);
             CHECK(0);

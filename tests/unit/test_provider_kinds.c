@@ -672,17 +672,14 @@ static void test_route53(const char *emu_exe)
         unlink(logpath);
         fputs(log, stderr);
         CHECK_INT(l.n, 3);
-        CHECK_STR(values_text(find(&l, REG_A, REG_KIND_SERVED, 0), txt, sizeof(txt)),
-                  "10.0.0.1");
+        CHECK_STR(values_text(find(&l, REG_A, REG_KIND_SERVED, 0), txt, sizeof(txt)), "10.0.0.1");
         CHECK_STR(values_text(find(&l, REG_AAAA, REG_KIND_SERVED, 0), txt, sizeof(txt)),
                   "2001:db8::2");
         /* APP.example.com_1 sorts first (bytewise), so it is the one kept */
-        CHECK_STR(values_text(find(&l, REG_A, REG_KIND_SERVED, 1), txt, sizeof(txt)),
-                  "10.0.0.6");
-        for (const char *const *v = (const char *const[]){"value=0.0.0.0", "value=255.255.255.255",
-                                                          "value=224.0.0.1",
-                                                          "value=::ffff:10.0.0.8",
-                                                          "value=2001:db8:0:0:0:0:0:1", NULL};
+        CHECK_STR(values_text(find(&l, REG_A, REG_KIND_SERVED, 1), txt, sizeof(txt)), "10.0.0.6");
+        for (const char *const *v =
+                 (const char *const[]){"value=0.0.0.0", "value=255.255.255.255", "value=224.0.0.1",
+                                       "value=::ffff:10.0.0.8", "value=2001:db8:0:0:0:0:0:1", NULL};
              *v; v++)
             if (!strstr(log, *v)) {
                 fprintf(stderr, "log lacks %s\n", *v);
