@@ -28,13 +28,16 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 #include <jansson.h>
@@ -172,28 +175,52 @@ static void format_time(time_t t, char out[32])
 
 /* --- files -------------------------------------------------------------------------------- */
 
-/* Read a whole file (at most cap bytes) into a NUL-terminated buffer sized once, so a secret
- * content is wiped by buf_wipe. On error *err_no is errno (EFBIG when too large). */
+/* read_file()'s *err_no for a path that is not a regular file. */
+#define ERR_NOT_REGULAR (-1)
+
+/* Read a whole regular file (at most cap bytes) into a NUL-terminated buffer sized once, so a
+ * secret content is wiped by buf_wipe. Opened with O_NONBLOCK and checked with fstat() before
+ * any read: a FIFO, socket or device (a FIFO at ~/.aws/config would block the start forever) is
+ * refused with *err_no = ERR_NOT_REGULAR. On other errors *err_no is errno (EFBIG when too
+ * large). */
 static enum rc_code read_file(const char *path, size_t cap, struct buf *out, int *err_no)
 {
-    FILE *f = NULL;
+    int fd = -1;
     enum rc_code rc = RC_OK;
-    size_t n;
+    size_t n = 0;
+    struct stat st;
 
     memset(out, 0, sizeof(*out));
     *err_no = 0;
-    f = fopen(path, "rb");
-    if (!f) {
+    fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    if (fd < 0) {
         *err_no = errno;
         rc = RC_IO;
         goto out;
     }
-    buf_reserve(out, cap + 2);
-    n = fread(out->p, 1, cap + 1, f);
-    if (ferror(f)) {
-        *err_no = errno ? errno : EIO;
+    if (fstat(fd, &st) != 0) {
+        *err_no = errno;
         rc = RC_IO;
         goto out;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        *err_no = ERR_NOT_REGULAR;
+        rc = RC_IO;
+        goto out;
+    }
+    buf_reserve(out, cap + 2);
+    while (n <= cap) {
+        ssize_t r = read(fd, out->p + n, cap + 1 - n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            *err_no = errno ? errno : EIO;
+            rc = RC_IO;
+            goto out;
+        }
+        if (r == 0)
+            break;
+        n += (size_t)r;
     }
     if (n > cap) {
         *err_no = EFBIG;
@@ -203,8 +230,8 @@ static enum rc_code read_file(const char *path, size_t cap, struct buf *out, int
     out->len = n;
     out->p[n] = '\0';
 out:
-    if (f)
-        fclose(f);
+    if (fd >= 0)
+        close(fd);
     if (rc)
         buf_wipe(out);
     return rc;
@@ -212,6 +239,8 @@ out:
 
 static const char *errno_text(int e)
 {
+    if (e == ERR_NOT_REGULAR)
+        return "not a regular file (a FIFO, socket or device is never read)";
     return e == EFBIG ? "file too large" : strerror(e);
 }
 
@@ -448,6 +477,35 @@ static void add_form(struct buf *b, const char *s)
 
 /* --- credentials -------------------------------------------------------------------------- */
 
+/* The field of (akid, secret, token) that holds a control character (CR, LF, any byte below
+ * 0x20, DEL), or NULL. The key id and the session token become request headers: a CR/LF
+ * there would split a header in two on every signed request. */
+static const char *cred_field_with_control(const char *akid, const char *secret, const char *token,
+                                           const char *const names[3])
+{
+    const char *v[3] = {akid, secret, token};
+    for (int i = 0; i < 3; i++)
+        for (const unsigned char *p = (const unsigned char *)v[i]; p && *p; p++)
+            if (*p < 0x20 || *p == 0x7f)
+                return names[i];
+    return NULL;
+}
+
+/* Refuse credentials with a control character: the error names the source (what) and the
+ * field, never the value. */
+static enum rc_code cred_check(const char *what, const char *akid, const char *secret,
+                               const char *token, const char *const names[3], struct buf *err)
+{
+    const char *bad = cred_field_with_control(akid, secret, token, names);
+    if (!bad)
+        return RC_OK;
+    buf_addf(err,
+             "%s: %s holds a control character (refused: it would corrupt the signed "
+             "requests' headers)",
+             what, bad);
+    return RC_PARSE;
+}
+
 static void cred_set(struct awscred *c, const char *akid, const char *secret, const char *token,
                      time_t expiration, const char *source)
 {
@@ -508,6 +566,8 @@ static void json_wipe(json_t *obj)
     }
 }
 
+static const char *const json_names[3] = {"AccessKeyId", "SecretAccessKey", "Token"};
+
 /* {"AccessKeyId","SecretAccessKey","Token","Expiration"} (IMDS adds "Code": "Success"). */
 static enum rc_code parse_json_creds(const char *what, const struct http_reply *r, int imds,
                                      const char *source, struct awscred *out, struct buf *err)
@@ -528,8 +588,10 @@ static enum rc_code parse_json_creds(const char *what, const struct http_reply *
         const char *code = json_str(root, "Code");
         if (!code || strcmp(code, "Success") != 0) {
             const char *msg = json_str(root, "Message");
-            buf_addf(err, "%s: Code %s%s%s", what, code ? code : "missing", msg ? ": " : "",
-                     msg ? msg : "");
+            char qc[128], qm[512];
+            buf_addf(err, "%s: Code %s%s%s", what,
+                     code ? log_quote(code, qc, sizeof(qc)) : "missing", msg ? ": " : "",
+                     msg ? log_quote(msg, qm, sizeof(qm)) : "");
             rc = RC_UPSTREAM;
             goto out;
         }
@@ -547,6 +609,9 @@ static enum rc_code parse_json_creds(const char *what, const struct http_reply *
         rc = RC_PARSE;
         goto out;
     }
+    rc = cred_check(what, akid, secret, token, json_names, err);
+    if (rc)
+        goto out;
     rc = check_expiration(what, exp_text, &exp, err);
     if (rc)
         goto out;
@@ -618,8 +683,10 @@ static enum rc_code parse_sts_reply(const char *what, const struct http_reply *r
         xmlNode *e = xml_child(root, "Error");
         char *code = xml_text(doc, xml_child(e, "Code"));
         char *msg = xml_text(doc, xml_child(e, "Message"));
-        buf_addf(err, "%s: HTTP %ld %s%s%s", what, r->status, code ? code : "(no Code)",
-                 msg ? ": " : "", msg ? msg : "");
+        char qc[128], qm[512];
+        buf_addf(err, "%s: HTTP %ld %s%s%s", what, r->status,
+                 code ? log_quote(code, qc, sizeof(qc)) : "(no Code)", msg ? ": " : "",
+                 msg ? log_quote(msg, qm, sizeof(qm)) : "");
         free(code);
         free(msg);
         rc = RC_UPSTREAM;
@@ -651,6 +718,13 @@ static enum rc_code parse_sts_reply(const char *what, const struct http_reply *r
                                        : "Expiration");
         rc = RC_PARSE;
         goto out;
+    }
+    {
+        static const char *const names[3] = {
+            "Credentials/AccessKeyId", "Credentials/SecretAccessKey", "Credentials/SessionToken"};
+        rc = cred_check(what, akid, secret, token, names, err);
+        if (rc)
+            goto out;
     }
     rc = check_expiration(what, exp_text, &exp, err);
     if (rc)
@@ -810,8 +884,9 @@ static enum rc_code fetch_container(const struct awscred_provider *p, struct aws
         const char *msg = json_is_object(j) ? json_str(j, "message") : NULL;
         if (!msg && json_is_object(j))
             msg = json_str(j, "Message");
+        char qm[512];
         buf_addf(err, "%s: HTTP %ld%s%s", p->container_url, r.status, msg ? ": " : "",
-                 msg ? msg : "");
+                 msg ? log_quote(msg, qm, sizeof(qm)) : "");
         if (j) {
             json_wipe(j);
             json_decref(j);
@@ -968,9 +1043,19 @@ static enum try_result first_fetch(struct awscred_provider *p, const char *label
     return rc ? on_error : TRY_FOUND;
 }
 
+/* Static keys from the environment or a shared file; label and names say where they came
+ * from in a refusal. */
 static enum try_result try_static(struct awscred_provider *p, const char *akid, const char *secret,
-                                  const char *token, const char *source)
+                                  const char *token, const char *source, const char *label,
+                                  const char *const names[3], struct buf *notes)
 {
+    struct buf err = {0};
+
+    if (cred_check(label, akid, secret, token, names, &err)) {
+        note(notes, "%s", buf_str(&err));
+        buf_release(&err);
+        return TRY_FAIL;
+    }
     p->kind = SRC_STATIC;
     cred_set(&p->cur, akid, secret, token, 0, source);
     return TRY_FOUND;
@@ -992,7 +1077,12 @@ static enum try_result try_env(const struct awscred_options *o, struct awscred_p
              akid ? "AWS_SECRET_ACCESS_KEY" : "AWS_ACCESS_KEY_ID");
         return TRY_FAIL;
     }
-    return try_static(p, akid, secret, env_get(o, "AWS_SESSION_TOKEN"), "environment");
+    {
+        static const char *const names[3] = {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
+                                             "AWS_SESSION_TOKEN"};
+        return try_static(p, akid, secret, env_get(o, "AWS_SESSION_TOKEN"), "environment",
+                          "environment", names, notes);
+    }
 }
 
 static char *default_session_name(void)
@@ -1310,7 +1400,12 @@ static enum try_result try_shared_files(const struct awscred_options *o, struct 
             tr = TRY_FAIL;
             goto out;
         }
-        tr = try_static(p, akid, secret, ini_get(keys, "aws_session_token"), "shared-file");
+        static const char *const names[3] = {"aws_access_key_id", "aws_secret_access_key",
+                                             "aws_session_token"};
+        char label[1200];
+        snprintf(label, sizeof(label), "shared files: %s: profile '%s'", path, profile);
+        tr = try_static(p, akid, secret, ini_get(keys, "aws_session_token"), "shared-file", label,
+                        names, notes);
     }
 out:
     buf_release(&unsupported);

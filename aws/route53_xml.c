@@ -28,6 +28,7 @@
 #include <libxml/tree.h>
 
 #include "util/buf.h"
+#include "util/log.h"
 #include "util/rc.h"
 #include "util/xalloc.h"
 
@@ -1308,6 +1309,9 @@ int r53xml_error_retryable(const struct r53_error *err)
 
 char *r53xml_error_format(const struct r53_error *err, char *out, size_t n)
 {
+    /* code, message, transport and request_id come from the peer (or echo it): each goes
+     * through log_quote so a line break or an escape sequence cannot forge a log line. */
+    char q[600];
     int w;
 
     if (!out || n == 0)
@@ -1315,14 +1319,16 @@ char *r53xml_error_format(const struct r53_error *err, char *out, size_t n)
     w = snprintf(out, n, "kind=%s http=%d attempts=%u", r53xml_errcode_name(err->kind),
                  err->http_status, err->attempts);
     if (w >= 0 && (size_t)w < n && err->code)
-        w += snprintf(out + w, n - (size_t)w, " code=%s", err->code);
+        w += snprintf(out + w, n - (size_t)w, " code=%s", log_quote(err->code, q, sizeof(q)));
     if (w >= 0 && (size_t)w < n && err->message)
-        w += snprintf(out + w, n - (size_t)w, " message=\"%s\"", err->message);
+        w += snprintf(out + w, n - (size_t)w, " message=%s", log_quote(err->message, q, sizeof(q)));
     if (w >= 0 && (size_t)w < n && err->transport[0])
-        w += snprintf(out + w, n - (size_t)w, " transport=\"%s\"", err->transport);
+        w += snprintf(out + w, n - (size_t)w, " transport=%s",
+                      log_quote(err->transport, q, sizeof(q)));
     if (w >= 0 && (size_t)w < n && err->timeout)
         w += snprintf(out + w, n - (size_t)w, " timeout=1");
     if (w >= 0 && (size_t)w < n && err->request_id)
-        snprintf(out + w, n - (size_t)w, " request_id=%s", err->request_id);
+        snprintf(out + w, n - (size_t)w, " request_id=%s",
+                 log_quote(err->request_id, q, sizeof(q)));
     return out;
 }

@@ -296,7 +296,9 @@ int r53xml_error_is_throttle(const struct r53_error *err);
 int r53xml_error_retryable(const struct r53_error *err);
 
 /* One line for logs and problem details: "kind=... http=... code=... message=...
- * request_id=..." (no secrets: nothing here carries any). Returns out. */
+ * request_id=..." (no secrets: nothing here carries any). The peer's texts (code, message,
+ * transport, request_id) are written with log_quote(): the line holds no control character,
+ * so it can go into a log line as is. Returns out. */
 char *r53xml_error_format(const struct r53_error *err, char *out, size_t n);
 
 /* --- helpers ------------------------------------------------------------------------------ */

@@ -13,11 +13,12 @@
  * where record = {"type","kind","bucket","weight","ttl","values":[...]}. "kind" is "down" or
  * "draining" and is written only for those kinds: a served record has no "kind" member, and a
  * missing one reads as served, so journals written before kinds existed load unchanged. A
- * batch is acknowledged only after its line is written and fsynced. A torn last line (a crash
- * mid-write, never acknowledged) is ignored at load and cut off; a corrupt line before the last
- * stops startup. When the journal grows past 4x the size of a snapshot (and at least 1 MiB), it
- * is rewritten as a single snapshot line (every kind) through a temporary file, fsync and
- * rename.
+ * batch is acknowledged only after its line is written and fsynced. At load, blank lines (and
+ * NUL-only ones) are skipped; a last line without its newline is torn (a crash mid-write, never
+ * acknowledged): not applied, and cut off; a corrupt line stops startup with the command that
+ * truncates the file to the last good line. When the journal grows past 4x the size of a snapshot
+ * (and at least 1 MiB), it is rewritten as a single snapshot line (every kind) through a temporary
+ * file, fsync and rename.
  *
  * Threading: one mutex guards the table and the file; apply/load/ready may be called from any
  * thread.
@@ -317,14 +318,50 @@ static int apply_json_line(struct memory_provider *mp, json_t *doc, char *msg, s
     return 0;
 }
 
-/* Replay the journal into the table. */
+/* A line of only whitespace and NUL bytes (a blank line; the zeros a file system may leave
+ * after a crash) holds no batch. */
+static int line_is_blank(const char *line, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (line[i] != '\0' && line[i] != ' ' && line[i] != '\t' && line[i] != '\r' &&
+            line[i] != '\n')
+            return 0;
+    return 1;
+}
+
+/* path in single quotes for a shell command (' written as '\''). */
+static void shell_quote(const char *path, char *out, size_t n)
+{
+    size_t o = 0;
+    if (n < 3)
+        return;
+    out[o++] = '\'';
+    for (const char *c = path; *c && o + 6 < n; c++) {
+        if (*c == '\'') {
+            memcpy(out + o, "'\\''", 4);
+            o += 4;
+        } else {
+            out[o++] = *c;
+        }
+    }
+    out[o++] = '\'';
+    out[o] = '\0';
+}
+
+/*
+ * Replay the journal into the table. Blank lines (and NUL-only lines) are skipped wherever they
+ * are. A last line without its newline is torn (a crash mid-write: its batch was never
+ * acknowledged): it is not applied, and cut off with any blank lines before it, so the file
+ * ends with the last applied line. A corrupt line before that stops startup; the detail names
+ * the line and the command that truncates the file to the last good line.
+ */
 static enum rc_code journal_load(struct memory_provider *mp, char *detail, size_t n)
 {
     FILE *f = NULL;
     char *line = NULL;
-    size_t cap = 0, lineno = 0;
+    size_t cap = 0, lineno = 0, applied = 0, blank = 0;
     ssize_t len;
-    off_t good = 0;
+    off_t good = 0, pos = 0;
     enum rc_code rc = RC_OK;
     int fd = open(mp->path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 
@@ -341,25 +378,39 @@ static enum rc_code journal_load(struct memory_provider *mp, char *detail, size_
     while ((len = getline(&line, &cap, f)) > 0) {
         json_error_t jerr;
         json_t *doc;
-        char msg[200];
+        char msg[200], qpath[600];
         int complete = line[len - 1] == '\n';
+        off_t start = pos;
         lineno++;
+        pos += len;
+        if (line_is_blank(line, (size_t)len)) {
+            blank++;
+            continue;
+        }
+        if (!complete) {
+            /* A torn tail: never acknowledged. Not applied; cut off below. */
+            log_warn("msg=\"state file: torn last line not applied, cut off\" path=%s line=%zu "
+                     "bytes=%zd at_byte=%lld",
+                     log_quote(mp->path, qpath, sizeof(qpath)), lineno, len, (long long)start);
+            break;
+        }
         doc = json_loadb(line, (size_t)len, 0, &jerr);
-        if (doc && apply_json_line(mp, doc, msg, sizeof(msg)) == 0 && complete) {
+        if (doc && apply_json_line(mp, doc, msg, sizeof(msg)) == 0) {
             json_decref(doc);
-            good += len;
+            applied++;
+            good = pos;
             continue;
         }
         if (!doc)
             snprintf(msg, sizeof(msg), "%s", jerr.text);
         json_decref(doc);
-        if (!complete) {
-            /* A torn tail: never acknowledged. Cut it off. */
-            log_warn("msg=\"ignoring torn last line of state file\" path=%s line=%zu", mp->path,
-                     lineno);
-            break;
-        }
-        snprintf(detail, n, "state file %s line %zu is corrupt: %s", mp->path, lineno, msg);
+        shell_quote(mp->path, qpath, sizeof(qpath));
+        snprintf(detail, n,
+                 "state file %s line %zu (bytes %lld..%lld) is corrupt: %s. The lines before "
+                 "it are intact: to start from them (losing line %zu and every later line), "
+                 "stop every r53reg using the file, keep a copy, and run: truncate -s %lld %s",
+                 mp->path, lineno, (long long)start, (long long)pos, msg, lineno, (long long)good,
+                 qpath);
         rc = RC_IO;
         goto out;
     }
@@ -367,6 +418,13 @@ static enum rc_code journal_load(struct memory_provider *mp, char *detail, size_
         snprintf(detail, n, "cannot truncate state file %s: %s", mp->path, strerror(errno));
         rc = RC_IO;
         goto out;
+    }
+    {
+        char qpath[600];
+        log_info("msg=\"state file loaded\" path=%s lines_applied=%zu blank_lines_skipped=%zu "
+                 "bytes=%lld cut_bytes=%lld",
+                 log_quote(mp->path, qpath, sizeof(qpath)), applied, blank, (long long)good,
+                 (long long)(pos - good));
     }
     mp->fd = fd;
     fd = -1;

@@ -116,7 +116,7 @@ static enum rc_code rt_load(struct reg_provider *p, struct reg_record **records,
     struct r53_rrset_page page[REG_KINDS];
     struct r53_error err;
     struct reg_record *out = NULL;
-    size_t count = 0, total = 0, ignored = 0, per_kind[REG_KINDS] = {0};
+    size_t count = 0, total = 0, ignored = 0, duplicates = 0, per_kind[REG_KINDS] = {0};
     enum rc_code rc = RC_OK;
 
     memset(page, 0, sizeof(page));
@@ -149,6 +149,18 @@ static enum rc_code rt_load(struct reg_provider *p, struct reg_record **records,
                     ignored++;
                 continue;
             }
+            /* Route 53 lists a set once; a listing that repeats one (a hostile or broken
+             * endpoint) would load two records for one set. The first one wins, as in
+             * rt_reload(). */
+            if (rp->wire[t][kind][b].exists) {
+                char qs[300];
+                log_warn("msg=\"record set listed twice; the repeat is skipped\" zone=%s "
+                         "type=%s set_id=%s",
+                         rp->zone_id, reg_type_name(t),
+                         log_quote(rs->set_identifier, qs, sizeof(qs)));
+                duplicates++;
+                continue;
+            }
             r53p_wire_from_rrset(&rp->wire[t][kind][b], rs);
             r53p_record_from_rrset(rs, t, kind, b, &out[count]);
             if (out[count].nvalues) {
@@ -160,9 +172,9 @@ static enum rc_code rt_load(struct reg_provider *p, struct reg_record **records,
         }
     pthread_mutex_unlock(&rp->lock);
     log_info("msg=\"zone read\" zone=%s name=%s served=%zu down=%zu draining=%zu "
-             "other_records_of_names=%zu",
+             "other_records_of_names=%zu duplicate_sets_skipped=%zu",
              rp->zone_id, rp->fqdn[REG_KIND_SERVED], per_kind[REG_KIND_SERVED],
-             per_kind[REG_KIND_DOWN], per_kind[REG_KIND_DRAINING], ignored);
+             per_kind[REG_KIND_DOWN], per_kind[REG_KIND_DRAINING], ignored, duplicates);
 out:
     for (int k = 0; k < REG_KINDS; k++)
         r53xml_page_release(&page[k]);
@@ -349,7 +361,11 @@ static enum rc_code rt_apply(struct reg_provider *p, const struct reg_change *ch
     pthread_mutex_unlock(&rp->lock);
     if (change_id)
         snprintf(change_id, REG_CHANGE_ID_MAX, "%s", info.id);
-    log_debug("msg=\"Route 53 change accepted\" change_id=%s changes=%zu", info.id, nw);
+    if (log_enabled(LOG_DEBUG)) {
+        char qid[160];
+        log_debug("msg=\"Route 53 change accepted\" change_id=%s changes=%zu",
+                  log_quote(info.id, qid, sizeof(qid)), nw);
+    }
 out:
     for (size_t i = 0; i < n; i++) {
         r53p_wire_release(&snap[i]);
@@ -512,8 +528,12 @@ enum rc_code reg_provider_route53_create(const struct reg_route53_options *o,
         goto out;
     }
     atomic_store(&rp->reachable, 1);
-    log_info("msg=\"hosted zone found\" zone=%s zone_name=%s records=%lld private=%d", rp->zone_id,
-             zone.name, zone.rrset_count, zone.private_zone);
+    {
+        char qname[1200];
+        log_info("msg=\"hosted zone found\" zone=%s zone_name=%s records=%lld private=%d",
+                 rp->zone_id, log_quote(zone.name, qname, sizeof(qname)), zone.rrset_count,
+                 zone.private_zone);
+    }
 out:
     r53xml_error_release(&err);
     if (rc) {

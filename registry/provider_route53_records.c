@@ -5,7 +5,6 @@
  */
 #include "registry/provider_route53_internal.h"
 
-#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,8 +99,11 @@ static int cmp_ip(const void *a, const void *b)
     return ip_cmp(a, b);
 }
 
-/* The registry's view of value texts: parsed leniently (any spelling inet_pton takes),
- * sorted, duplicates dropped. set_id names the set in a warning. */
+/* The registry's view of value texts: the API's own address rules (util/ip.h: canonical
+ * spelling, no unspecified, multicast, broadcast or IPv4-mapped address) and the record's
+ * family; a value that fails them is skipped and logged (quoted), so the registry never adopts
+ * from the zone an address a client could not register. Sorted, duplicates dropped. set_id
+ * names the set in the log line. */
 static void record_from_texts(const char *const *texts, size_t ntexts, unsigned weight, long ttl,
                               enum reg_type t, enum reg_kind kind, unsigned bucket,
                               const char *set_id, struct reg_record *out)
@@ -116,14 +118,23 @@ static void record_from_texts(const char *const *texts, size_t ntexts, unsigned 
     out->values = xcalloc(ntexts ? ntexts : 1, sizeof(*out->values));
     for (size_t i = 0; i < ntexts; i++) {
         struct ip_addr a;
+        char why[160], qs[300], qv[200], qw[400];
+        enum rc_code prc;
         memset(&a, 0, sizeof(a));
-        a.family = t == REG_A ? IP_V4 : IP_V6;
-        if (inet_pton(t == REG_A ? AF_INET : AF_INET6, texts[i], a.b) != 1) {
-            log_warn("msg=\"value that is not an address ignored\" set_id=%s value_len=%zu", set_id,
-                     strlen(texts[i]));
+        prc = ip_parse(texts[i], strlen(texts[i]), &a, why, sizeof(why));
+        if (prc == RC_OK && a.family != (t == REG_A ? IP_V4 : IP_V6)) {
+            snprintf(why, sizeof(why), "an IPv%d address in a%s record", (int)a.family,
+                     t == REG_A ? "n A" : "n AAAA");
+            prc = RC_INVALID_IP;
+        }
+        if (prc == RC_OK) {
+            out->values[k++] = a;
             continue;
         }
-        out->values[k++] = a;
+        log_warn("msg=\"value skipped: not an address the API accepts\" set_id=%s value=%s "
+                 "reason=%s",
+                 log_quote(set_id ? set_id : "", qs, sizeof(qs)),
+                 log_quote(texts[i], qv, sizeof(qv)), log_quote(why, qw, sizeof(qw)));
     }
     qsort(out->values, k, sizeof(*out->values), cmp_ip);
     out->nvalues = 0;

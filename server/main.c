@@ -4,12 +4,19 @@
  * stop gracefully on SIGTERM/SIGINT. Everything else lives in the core library (server/,
  * handlers/, registry/, aws/, util/).
  *
- * Signals are blocked in every thread and taken synchronously here with sigwait().
+ * Signals are blocked in every thread and taken synchronously here with sigwait(). The start
+ * (credentials, the zone check, the initial load: network calls that may take minutes against
+ * a slow upstream) runs in its own thread while this one waits for signals, so SIGTERM/SIGINT
+ * during the start ends the process at once (nothing has been acknowledged yet).
  */
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "registry/provider.h"
 #include "registry/provider_route53.h"
@@ -67,6 +74,86 @@ static void warn_answer_size(const struct reg_options *o)
                  reg_answer_bytes(o->record_name, REG_AAAA, o->max_per_bucket));
 }
 
+/* What the start thread builds; main() owns it once done is set. */
+struct startup {
+    const struct cfg *cfg;
+    struct reg_provider *prov;
+    struct reg_registry *reg;
+    char detail[REG_DETAIL_MAX];
+    int ok;
+    atomic_int phase; /* 0 opening the store, 1 loading the buckets */
+    atomic_int done;
+};
+
+/* Open the store, create the registry and the checker, load the buckets. Logs its failure. */
+static void *startup_run(void *arg)
+{
+    struct startup *st = arg;
+    const struct cfg *cfg = st->cfg;
+
+    if (open_provider(cfg, &st->prov, st->detail, sizeof(st->detail))) {
+        log_error("msg=\"cannot open the store\" provider=%s detail=\"%s\"",
+                  cfg->provider == CFG_PROVIDER_ROUTE53 ? "route53" : "memory", st->detail);
+        goto out;
+    }
+    st->reg = reg_create(&cfg->reg, st->prov);
+    warn_answer_size(&cfg->reg);
+    {
+        /* The checker always runs (idle without targets): a registration may bring its own
+         * check even when --check is off. */
+        struct hc_options ho;
+        struct hc_engine *engine;
+        memset(&ho, 0, sizeof(ho));
+        ho.defaults = cfg->check;
+        ho.max_parallel = cfg->check_parallel;
+        ho.on_change = reg_health_changed;
+        ho.arg = st->reg;
+        engine = hc_engine_create(&ho);
+        if (!engine) {
+            log_error("msg=\"cannot start the health checker\"");
+            goto out;
+        }
+        reg_set_checker(st->reg, engine, cfg->check.kind != HC_KIND_INHERIT, &cfg->check);
+    }
+    atomic_store(&st->phase, 1);
+    if (reg_load(st->reg, st->detail, sizeof(st->detail))) {
+        log_error("msg=\"cannot load the buckets\" detail=\"%s\"", st->detail);
+        goto out;
+    }
+    st->ok = 1;
+out:
+    atomic_store(&st->done, 1);
+    return NULL;
+}
+
+/* Run the start in a thread and wait for it or for SIGTERM/SIGINT. Returns 1 when started;
+ * on a signal, logs it and ends the process (exit 0: the stop was asked for; the start thread
+ * may be inside a network call that cannot be cut short, and nothing was acknowledged). */
+static int startup_wait(struct startup *st, const sigset_t *sigs)
+{
+    pthread_t th;
+    const struct timespec tick = {0, 50 * 1000000L};
+
+    if (pthread_create(&th, NULL, startup_run, st) != 0) {
+        log_error("msg=\"cannot start\" reason=\"pthread_create failed\"");
+        return 0;
+    }
+    while (!atomic_load(&st->done)) {
+        int sig = sigtimedwait(sigs, NULL, &tick);
+        if (sig == SIGHUP) {
+            log_info("msg=\"reload ignored: still starting\" signal=SIGHUP");
+        } else if (sig == SIGTERM || sig == SIGINT) {
+            log_info("msg=\"stopped during startup\" signal=%s phase=%s",
+                     sig == SIGTERM ? "SIGTERM" : "SIGINT",
+                     atomic_load(&st->phase) ? "loading-buckets" : "opening-store");
+            fflush(stderr);
+            _exit(0);
+        }
+    }
+    pthread_join(th, NULL);
+    return st->ok;
+}
+
 int main(int argc, char **argv)
 {
     struct cfg cfg;
@@ -78,7 +165,10 @@ int main(int argc, char **argv)
     sigset_t sigs;
     int sig = 0, status = 1;
     enum cfg_result cr;
+    struct startup st;
+    int started;
 
+    memset(&st, 0, sizeof(st));
     cr = cfg_parse(&cfg, argc, argv, NULL, stdout, stderr);
     if (cr == CFG_EXIT_OK)
         return 0;
@@ -94,34 +184,12 @@ int main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    if (open_provider(&cfg, &prov, detail, sizeof(detail))) {
-        log_error("msg=\"cannot open the store\" provider=%s detail=\"%s\"",
-                  cfg.provider == CFG_PROVIDER_ROUTE53 ? "route53" : "memory", detail);
+    st.cfg = &cfg;
+    started = startup_wait(&st, &sigs);
+    prov = st.prov;
+    reg = st.reg;
+    if (!started)
         goto out;
-    }
-    reg = reg_create(&cfg.reg, prov);
-    warn_answer_size(&cfg.reg);
-    {
-        /* The checker always runs (idle without targets): a registration may bring its own
-         * check even when --check is off. */
-        struct hc_options ho;
-        struct hc_engine *engine;
-        memset(&ho, 0, sizeof(ho));
-        ho.defaults = cfg.check;
-        ho.max_parallel = cfg.check_parallel;
-        ho.on_change = reg_health_changed;
-        ho.arg = reg;
-        engine = hc_engine_create(&ho);
-        if (!engine) {
-            log_error("msg=\"cannot start the health checker\"");
-            goto out;
-        }
-        reg_set_checker(reg, engine, cfg.check.kind != HC_KIND_INHERIT, &cfg.check);
-    }
-    if (reg_load(reg, detail, sizeof(detail))) {
-        log_error("msg=\"cannot load the buckets\" detail=\"%s\"", detail);
-        goto out;
-    }
 
     memset(&hopt, 0, sizeof(hopt));
     hopt.addr = (const struct sockaddr *)&cfg.listen_addr;

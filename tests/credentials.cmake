@@ -5,7 +5,7 @@
 r53_test_exe(test_credentials ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_credentials.c)
 
 foreach(group release env total shared webid container imds expiration precedence refresh
-        malformed threads)
+        malformed threads hostile_text control_chars)
   r53_add_test(NAME credentials.${group} COMMAND test_credentials ${group}
     LABELS "unit;aws" TIMEOUT 60 TSAN)
 endforeach()

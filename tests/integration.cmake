@@ -26,3 +26,9 @@ r53_add_test(NAME integration.answer_size
 r53_add_test(NAME integration.health
   COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_health.py @BIN@
   LABELS "integration;health" TIMEOUT 120 TSAN)
+
+# The start can be stopped: SIGTERM while the first Route 53 calls are slow exits at once; a
+# FIFO as ~/.aws/config or ~/.aws/credentials fails clearly instead of blocking (issue 14).
+r53_add_test(NAME integration.startup
+  COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_startup.py @BIN@
+  LABELS "integration;route53" TIMEOUT 120)

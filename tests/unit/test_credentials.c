@@ -184,7 +184,13 @@ enum srv_mode {
     MODE_HUGE,       /* a 100 KiB body */
     MODE_WRONG_NS,   /* STS: success body in another namespace */
     MODE_NO_ROLE,    /* IMDS: no role attached (404) */
+    MODE_CTRL_TOKEN, /* the session token holds CR LF and a header after them */
+    MODE_HOSTILE,    /* MODE_ERROR whose Message holds a line break and an ESC (a forged log
+                        line): STS "&#10;" (XML has no ESC), container and IMDS "\n" "\u001b" */
 };
+
+/* The forged line a hostile Message carries after its line break. */
+#define FORGED "ts=2026-01-01T00:00:00.000Z level=info msg=audit token=ops"
 
 struct srv {
     struct MHD_Daemon *d;
@@ -346,6 +352,12 @@ static char *sts_reply(struct srv *s, struct MHD_Connection *c, const char *meth
                          "  <RequestId>c0ffee00-0000-4000-8000-000000000000</RequestId>\n"
                          "</ErrorResponse>\n",
                          ns);
+    case MODE_HOSTILE:
+        *status = 403;
+        return xasprintf("<ErrorResponse xmlns=\"%s\"><Error><Type>Sender</Type>"
+                         "<Code>AccessDenied</Code><Message>denied&#10;" FORGED "</Message>"
+                         "</Error><RequestId>r</RequestId></ErrorResponse>",
+                         ns);
     case MODE_BAD_SYNTAX:
         return xasprintf("<AssumeRoleWithWebIdentityResponse xmlns=\"%s\"><Assume", ns);
     case MODE_HUGE: return huge_body();
@@ -376,7 +388,10 @@ static char *sts_reply(struct srv *s, struct MHD_Connection *c, const char *meth
         "  </ResponseMetadata>\n"
         "</AssumeRoleWithWebIdentityResponse>\n",
         s->mode == MODE_WRONG_NS ? "https://example.com/other/" : ns,
-        s->mode == MODE_MISSING ? "" : "      <SessionToken>FwoGZXIvYXdzEStsToken</SessionToken>\n",
+        s->mode == MODE_MISSING ? ""
+        : s->mode == MODE_CTRL_TOKEN
+            ? "      <SessionToken>FwoG&#13;&#10;X-Injected: 1</SessionToken>\n"
+            : "      <SessionToken>FwoGZXIvYXdzEStsToken</SessionToken>\n",
         s->cred_calls, exp, s->cred_calls);
 }
 
@@ -399,7 +414,9 @@ static char *json_reply(struct srv *s, const char *akid_prefix, int imds)
                             "\"2026-01-01T00:00:00Z\",\n  \"Type\" : \"AWS-HMAC\",\n"
                           : "  \"RoleArn\" : \"" ROLE_ARN "\",\n",
                      akid_prefix, s->cred_calls, s->cred_calls,
-                     s->mode == MODE_MISSING ? "" : "  \"Token\" : \"IQoJb3JpZ2luX2VjEToken\",\n",
+                     s->mode == MODE_MISSING      ? ""
+                     : s->mode == MODE_CTRL_TOKEN ? "  \"Token\" : \"IQoJb3\\r\\nX-Injected: 1\",\n"
+                                                  : "  \"Token\" : \"IQoJb3JpZ2luX2VjEToken\",\n",
                      exp, "");
 }
 
@@ -420,6 +437,9 @@ static char *container_reply(struct srv *s, struct MHD_Connection *c, const char
     case MODE_ERROR:
         *status = 403;
         return xstrdup("{\"code\":\"AccessDenied\",\"message\":\"token rejected\"}");
+    case MODE_HOSTILE:
+        *status = 403;
+        return xstrdup("{\"code\":\"AccessDenied\",\"message\":\"denied\\n" FORGED "\\u001b[2K\"}");
     default: return json_reply(s, "ASIACTR", 0);
     }
 }
@@ -467,6 +487,9 @@ static char *imds_reply(struct srv *s, struct MHD_Connection *c, const char *met
         if (s->mode == MODE_ERROR)
             return xstrdup("{\"Code\":\"AssumeRoleUnauthorizedAccess\",\"Message\":\"EC2 cannot "
                            "assume the role\",\"LastUpdated\":\"2026-01-01T00:00:00Z\"}");
+        if (s->mode == MODE_HOSTILE)
+            return xstrdup("{\"Code\":\"Denied\\n" FORGED "\",\"Message\":\"denied\\n" FORGED
+                           "\\u001b[2K\",\"LastUpdated\":\"2026-01-01T00:00:00Z\"}");
         return json_reply(s, "ASIAIMDS", 1);
     }
     srv_bad(s, "imds: unexpected path %s", url);
@@ -1104,7 +1127,7 @@ static void test_webid(void)
     srv_set(&sts, MODE_ERROR, 3600);
     create_fails(&o, detail, sizeof(detail));
     CHECK_HAS(detail, "web identity: STS AssumeRoleWithWebIdentity: HTTP 403 AccessDenied: "
-                      "Not authorized to perform sts:AssumeRoleWithWebIdentity");
+                      "\"Not authorized to perform sts:AssumeRoleWithWebIdentity\"");
     CHECK_HAS(detail, "(later sources not tried)");
     CHECK_LACKS(detail, "token-2");
 
@@ -1227,7 +1250,7 @@ static void test_container(void)
     srv_set(&ctr, MODE_ERROR, 3600);
     create_fails(&o, detail, sizeof(detail));
     CHECK_HAS(detail, "container: http://127.0.0.1:");
-    CHECK_HAS(detail, "/v1/credentials: HTTP 403: token rejected");
+    CHECK_HAS(detail, "/v1/credentials: HTTP 403: \"token rejected\"");
     CHECK_LACKS(detail, "pod-token");
     srv_set(&ctr, MODE_OK, 3600);
 
@@ -1315,7 +1338,7 @@ static void test_imds(void)
     srv_set(&imds, MODE_ERROR, 3600);
     create_fails(&o, detail, sizeof(detail));
     CHECK_HAS(detail, "no AWS credentials found: ");
-    CHECK_HAS(detail, "Code AssumeRoleUnauthorizedAccess: EC2 cannot assume the role");
+    CHECK_HAS(detail, "Code AssumeRoleUnauthorizedAccess: \"EC2 cannot assume the role\"");
     srv_set(&imds, MODE_NO_ROLE, 3600);
     create_fails(&o, detail, sizeof(detail));
     CHECK_HAS(detail, "no IAM role attached to the instance (HTTP 404)");
@@ -1505,7 +1528,7 @@ static void test_refresh(void)
         CHECK_INT(rc, RC_UNAVAILABLE);
         CHECK(c.access_key_id == NULL && c.secret_access_key == NULL);
         CHECK_HAS(detail, "aws credentials (container) expired at ");
-        CHECK_HAS(detail, "HTTP 403: token rejected");
+        CHECK_HAS(detail, "HTTP 403: \"token rejected\"");
     }
     /* the next successful refresh brings them back */
     srv_set(&ctr, MODE_OK, 3600);
@@ -1546,6 +1569,155 @@ static void test_malformed_container(void)
     create_fails(&o, detail, sizeof(detail));
     CHECK_HAS(detail, "/creds: HTTP 500");
     srv_stop(&ctr);
+    env_clear(&e);
+}
+
+/* The detail of a failed chain (what the daemon logs) holds no control character: the text
+ * of a hostile credential endpoint is quoted, its line break and ESC written as \xNN. */
+static void check_one_line(const char *detail, int esc)
+{
+    for (const char *p = detail; *p; p++)
+        if ((unsigned char)*p < 0x20 || (unsigned char)*p == 0x7f) {
+            fprintf(stderr, "%s:%d: control byte 0x%02x in \"%s\"\n", __FILE__, __LINE__,
+                    (unsigned char)*p, detail);
+            CHECK(0);
+            break;
+        }
+    CHECK_HAS(detail, "denied\\x0a" FORGED);
+    if (esc)
+        CHECK_HAS(detail, FORGED "\\x1b[2K");
+}
+
+static void test_hostile_text(void)
+{
+    struct envtab e = {0};
+    struct awscred_options o;
+    struct srv sts, ctr, imds;
+    char detail[4096], host[80], url[64];
+
+    /* container */
+    srv_start(&ctr, SRV_CONTAINER);
+    snprintf(host, sizeof(host), "%s", ctr.base);
+    opts_init(&o, &e);
+    o.container_host = host;
+    env_set(&e, "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "/creds");
+    SRV_EXPECT(&ctr, expect_path, "/creds");
+    srv_set(&ctr, MODE_HOSTILE, 3600);
+    create_fails(&o, detail, sizeof(detail));
+    check_one_line(detail, 1);
+    srv_stop(&ctr);
+    env_clear(&e);
+
+    /* IMDS: Code and Message */
+    srv_start(&imds, SRV_IMDS);
+    opts_init(&o, &e);
+    env_unset(&e, "AWS_EC2_METADATA_DISABLED");
+    o.imds_endpoint = imds.base;
+    srv_set(&imds, MODE_HOSTILE, 3600);
+    create_fails(&o, detail, sizeof(detail));
+    check_one_line(detail, 1);
+    CHECK_HAS(detail, "Code \"Denied\\x0a" FORGED "\"");
+    srv_stop(&imds);
+    env_clear(&e);
+
+    /* STS */
+    srv_start(&sts, SRV_STS);
+    snprintf(url, sizeof(url), "%s", sts.base);
+    opts_init(&o, &e);
+    o.sts_endpoint = url;
+    write_file("web/token", "eyJhbGciOiJSUzI1NiJ9.token-1.sig");
+    SRV_EXPECT(&sts, expect_token, "eyJhbGciOiJSUzI1NiJ9.token-1.sig");
+    env_set(&e, "AWS_WEB_IDENTITY_TOKEN_FILE", "%s/web/token", tmpdir);
+    env_set(&e, "AWS_ROLE_ARN", ROLE_ARN);
+    srv_set(&sts, MODE_HOSTILE, 3600);
+    create_fails(&o, detail, sizeof(detail));
+    check_one_line(detail, 0);
+    srv_stop(&sts);
+    env_clear(&e);
+}
+
+/* A credential field with a control character is refused by every source, naming the source
+ * and the field, never the value: a CR LF in a session token would otherwise add a header to
+ * every signed Route 53 request. */
+static void check_refused(const char *detail, const char *source_and_field)
+{
+    CHECK_HAS(detail, source_and_field);
+    CHECK_HAS(detail, "holds a control character");
+    CHECK_LACKS(detail, "X-Injected");
+    CHECK_LACKS(detail, "secret");
+}
+
+static void test_control_chars(void)
+{
+    struct envtab e = {0};
+    struct awscred_options o;
+    struct srv sts, ctr, imds;
+    char detail[4096], host[80], url[64];
+
+    /* environment: each field */
+    opts_init(&o, &e);
+    env_set(&e, "AWS_ACCESS_KEY_ID", "AKIDENV");
+    env_set(&e, "AWS_SECRET_ACCESS_KEY", "secret/env+key");
+    env_set(&e, "AWS_SESSION_TOKEN", "tok\r\nX-Injected: 1");
+    create_fails(&o, detail, sizeof(detail));
+    check_refused(detail, "environment: AWS_SESSION_TOKEN");
+    env_set(&e, "AWS_SESSION_TOKEN", "tok");
+    env_set(&e, "AWS_ACCESS_KEY_ID", "AKID\x1b[2KENV");
+    create_fails(&o, detail, sizeof(detail));
+    check_refused(detail, "environment: AWS_ACCESS_KEY_ID");
+    env_set(&e, "AWS_ACCESS_KEY_ID", "AKIDENV");
+    env_set(&e, "AWS_SECRET_ACCESS_KEY", "secret\t/env");
+    create_fails(&o, detail, sizeof(detail));
+    check_refused(detail, "environment: AWS_SECRET_ACCESS_KEY");
+    env_clear(&e);
+
+    /* shared file (a line cannot hold LF; any other control byte) */
+    write_file("home/.aws/credentials", "[default]\naws_access_key_id = AKIDFILE\n"
+                                        "aws_secret_access_key = secretfile\n"
+                                        "aws_session_token = tok\x01X-Injected\n");
+    opts_init(&o, &e);
+    create_fails(&o, detail, sizeof(detail));
+    check_refused(detail, "/home/.aws/credentials: profile 'default': aws_session_token");
+    remove_file("home/.aws/credentials");
+    env_clear(&e);
+
+    /* container */
+    srv_start(&ctr, SRV_CONTAINER);
+    snprintf(host, sizeof(host), "%s", ctr.base);
+    opts_init(&o, &e);
+    o.container_host = host;
+    env_set(&e, "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "/creds");
+    SRV_EXPECT(&ctr, expect_path, "/creds");
+    srv_set(&ctr, MODE_CTRL_TOKEN, 3600);
+    create_fails(&o, detail, sizeof(detail));
+    check_refused(detail, "/creds: Token");
+    srv_stop(&ctr);
+    env_clear(&e);
+
+    /* IMDS */
+    srv_start(&imds, SRV_IMDS);
+    opts_init(&o, &e);
+    env_unset(&e, "AWS_EC2_METADATA_DISABLED");
+    o.imds_endpoint = imds.base;
+    srv_set(&imds, MODE_CTRL_TOKEN, 3600);
+    create_fails(&o, detail, sizeof(detail));
+    check_refused(detail, "/r53reg-instance-role: Token");
+    srv_stop(&imds);
+    env_clear(&e);
+
+    /* STS */
+    srv_start(&sts, SRV_STS);
+    snprintf(url, sizeof(url), "%s", sts.base);
+    opts_init(&o, &e);
+    o.sts_endpoint = url;
+    write_file("web/token", "eyJhbGciOiJSUzI1NiJ9.token-1.sig");
+    SRV_EXPECT(&sts, expect_token, "eyJhbGciOiJSUzI1NiJ9.token-1.sig");
+    env_set(&e, "AWS_WEB_IDENTITY_TOKEN_FILE", "%s/web/token", tmpdir);
+    env_set(&e, "AWS_ROLE_ARN", ROLE_ARN);
+    srv_set(&sts, MODE_CTRL_TOKEN, 3600);
+    create_fails(&o, detail, sizeof(detail));
+    check_refused(detail, "STS AssumeRoleWithWebIdentity: Credentials/SessionToken");
+    srv_stop(&sts);
     env_clear(&e);
 }
 
@@ -1618,6 +1790,8 @@ static const struct {
     {"precedence", test_precedence},
     {"refresh", test_refresh},
     {"malformed", test_malformed_container},
+    {"hostile_text", test_hostile_text},
+    {"control_chars", test_control_chars},
     {"threads", test_threads},
 };
 

@@ -11,7 +11,8 @@
  * loaded by a fresh provider and reloaded by kind, a console edit of a down set refuses a
  * whole served+down batch, reload() still works when Route 53 answers InvalidInput for an
  * identifier that names no set, and a batch moving a whole weighted group to a new TTL passes
- * (its DELETEs go first).
+ * (its DELETEs go first). A hostile listing (values the API refuses, one set listed twice)
+ * loads only what a client could have registered, once, and logs each skip.
  */
 #include <signal.h>
 #include <stdlib.h>
@@ -633,6 +634,63 @@ static void test_route53(const char *emu_exe)
     CHECK_STR(zone, "app.example.com. A app.example.com_0 1 60 10.0.1.1;"
                     "app.example.com. A app.example.com_1 1 60 10.0.1.2;");
     p->ops->destroy(p);
+
+    /* A hostile listing: values the API refuses (unspecified, broadcast, multicast,
+     * IPv4-mapped, not canonical) are skipped, and one set listed twice (the identifier in
+     * another case maps to the same bucket) loads once, the first listed; each skip is logged,
+     * quoted. */
+    CHECK_INT(emu_post(&e, "zones/" EMU_ZONE "/clear", "{}"), 0);
+    CHECK_INT(emu_post(&e, "zones/" EMU_ZONE "/rrsets",
+                       "[{\"name\": \"app.example.com\", \"type\": \"A\", \"ttl\": 60, "
+                       "\"weight\": 1, \"set_identifier\": \"app.example.com_0\", \"values\": "
+                       "[\"0.0.0.0\", \"255.255.255.255\", \"224.0.0.1\", \"10.0.0.1\"]}, "
+                       "{\"name\": \"app.example.com\", \"type\": \"AAAA\", \"ttl\": 60, "
+                       "\"weight\": 1, \"set_identifier\": \"app.example.com_0\", \"values\": "
+                       "[\"::ffff:10.0.0.8\", \"2001:db8:0:0:0:0:0:1\", \"2001:db8::2\"]}, "
+                       "{\"name\": \"app.example.com\", \"type\": \"A\", \"ttl\": 60, "
+                       "\"weight\": 1, \"set_identifier\": \"app.example.com_1\", \"values\": "
+                       "[\"10.0.0.5\"]}, "
+                       "{\"name\": \"app.example.com\", \"type\": \"A\", \"ttl\": 60, "
+                       "\"weight\": 1, \"set_identifier\": \"APP.example.com_1\", \"values\": "
+                       "[\"10.0.0.6\"]}]"),
+              0);
+    {
+        char logpath[] = "/tmp/r53kinds-log.XXXXXX";
+        int fd = mkstemp(logpath), saved;
+        char *log;
+        CHECK(fd >= 0);
+        fflush(stderr);
+        saved = dup(2);
+        dup2(fd, 2);
+        p = emu_route53(&e, &o);
+        load(p, &l);
+        fflush(stderr);
+        dup2(saved, 2);
+        close(saved);
+        close(fd);
+        log = read_file(logpath);
+        unlink(logpath);
+        fputs(log, stderr);
+        CHECK_INT(l.n, 3);
+        CHECK_STR(values_text(find(&l, REG_A, REG_KIND_SERVED, 0), txt, sizeof(txt)), "10.0.0.1");
+        CHECK_STR(values_text(find(&l, REG_AAAA, REG_KIND_SERVED, 0), txt, sizeof(txt)),
+                  "2001:db8::2");
+        /* APP.example.com_1 sorts first (bytewise), so it is the one kept */
+        CHECK_STR(values_text(find(&l, REG_A, REG_KIND_SERVED, 1), txt, sizeof(txt)), "10.0.0.6");
+        for (const char *const *v =
+                 (const char *const[]){"value=0.0.0.0", "value=255.255.255.255", "value=224.0.0.1",
+                                       "value=::ffff:10.0.0.8", "value=2001:db8:0:0:0:0:0:1", NULL};
+             *v; v++)
+            if (!strstr(log, *v)) {
+                fprintf(stderr, "log lacks %s\n", *v);
+                CHECK(0);
+            }
+        CHECK(strstr(log, "record set listed twice") != NULL);
+        CHECK(strstr(log, "set_id=app.example.com_1") != NULL);
+        free(log);
+        loaded_release(&l);
+        p->ops->destroy(p);
+    }
 
     r53_client_destroy(client);
     CHECK(emu_stop(&e));

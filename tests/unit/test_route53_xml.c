@@ -1456,6 +1456,33 @@ static void test_errors(void)
               1);
 }
 
+/* The peer's texts reach log lines through r53xml_error_format(): a line break or an escape
+ * sequence in a Message, Code, RequestId or transport text comes out as \xNN, never as the
+ * byte, so the formatted error is one line and cannot forge another. */
+static void test_error_format_quotes(void)
+{
+    struct r53_error e;
+    char line[1024];
+
+    r53xml_error_init(&e);
+    e.kind = R53_E_ACCESS_DENIED;
+    e.http_status = 403;
+    e.code = strdup("Access\rDenied");
+    e.message = strdup("denied\nts=2026-01-01T00:00:00.000Z level=info msg=audit "
+                       "token=ops\x1b[2K");
+    e.request_id = strdup("rid\n1");
+    snprintf(e.transport, sizeof(e.transport), "%s", "reset\x1b");
+    r53xml_error_format(&e, line, sizeof(line));
+    for (const char *p = line; *p; p++)
+        CHECK((unsigned char)*p >= 0x20 && (unsigned char)*p != 0x7f);
+    CHECK(strstr(line, "message=\"denied\\x0ats=2026") != NULL);
+    CHECK(strstr(line, "token=ops\\x1b[2K\"") != NULL);
+    CHECK(strstr(line, "code=\"Access\\x0dDenied\"") != NULL);
+    CHECK(strstr(line, "request_id=\"rid\\x0a1\"") != NULL);
+    CHECK(strstr(line, "transport=\"reset\\x1b\"") != NULL);
+    r53xml_error_release(&e);
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 3 && strcmp(argv[1], "--skip") == 0) {
@@ -1470,6 +1497,7 @@ int main(int argc, char **argv)
         test_parse_variants();
         test_malformed();
         test_errors();
+        test_error_format_quotes();
         test_list_order();
         return check_done("route53xml.self");
     }
