@@ -45,10 +45,17 @@ static double held_value(void *arg)
     return stat_field(arg, offsetof(struct reg_stats, held));
 }
 
+static double reachable_value(void *arg)
+{
+    return reg_upstream_reachable(arg) ? 1 : 0;
+}
+
 static const struct {
     const char *name, *help;
     double (*fn)(void *);
 } gauges[] = {
+    {"r53reg_upstream_reachable",
+     "1 while the store's last call succeeded (Route 53 reachable), else 0", reachable_value},
     {"r53reg_commit_queue_depth", "Mutations queued for the committer, not yet sent", queued_value},
     {"r53reg_backends_served", "Registered backends in DNS", served_value},
     {"r53reg_backends_down", "Registered backends taken out of DNS by health checks", down_value},

@@ -225,9 +225,14 @@ out:
     return rc;
 }
 
-int reg_ready(struct reg_registry *reg)
+int reg_loaded(struct reg_registry *reg)
 {
-    return atomic_load(&reg->loaded) && reg->prov->ops->ready(reg->prov);
+    return atomic_load(&reg->loaded);
+}
+
+int reg_upstream_reachable(struct reg_registry *reg)
+{
+    return reg->prov->ops->ready(reg->prov);
 }
 
 const struct reg_options *reg_options(const struct reg_registry *reg)

@@ -120,11 +120,15 @@ struct reg_registry *reg_create(const struct reg_options *opt, struct reg_provid
 /* Destroy the registry and its provider. NULL is fine. */
 void reg_destroy(struct reg_registry *reg);
 
-/* Load every bucket from the provider; after success reg_ready() is true. On error, detail
+/* Load every bucket from the provider; after success reg_loaded() is true. On error, detail
  * says why. */
 enum rc_code reg_load(struct reg_registry *reg, char *detail, size_t n);
 /* Loaded and the provider reachable. */
-int reg_ready(struct reg_registry *reg);
+int reg_loaded(struct reg_registry *reg);
+/* Did the store's last call succeed (Route 53 reachable)? Not a condition of readiness: while
+ * the store is unreachable r53reg still serves reads and answers changes with the store's
+ * error. */
+int reg_upstream_reachable(struct reg_registry *reg);
 
 /*
  * Register ip. RC_OK with *created = 1 when newly placed, 0 when it already was registered

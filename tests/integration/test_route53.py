@@ -322,6 +322,30 @@ def test_foreign_set_with_other_ttl(emu):
             r.stop()
 
 
+def test_ready_during_outage(emu):
+    """A Route 53 outage does not make r53reg unready (a load balancer would take every
+    replica out and hide Route 53's error): /readyz stays 200 and says the upstream is
+    unreachable, a change gets 503 with Route 53's error, and all turns back when it ends."""
+    fresh(emu)
+    r = Reg(emu, '--commit', 'immediate')
+    try:
+        emu.faults(err5xx=1.0)
+        st, doc = r.req('POST', '/backends/10.3.10.1')
+        T.eq(st, 503, 'a change during the outage: 503 with the upstream error')
+        st, doc = r.req('GET', '/readyz')
+        T.eq((st, (doc or {}).get('upstream')), (200, 'unreachable'),
+             '/readyz stays ready and names the outage')
+        T.eq(metric_values(r).get('r53reg_upstream_reachable'), 0.0,
+             'r53reg_upstream_reachable is 0')
+        emu.faults(err5xx=0.0)
+        T.eq(r.req('POST', '/backends/10.3.10.1')[0], 201, 'after the outage the change lands')
+        st, doc = r.req('GET', '/readyz')
+        T.eq((st, (doc or {}).get('upstream')), (200, 'reachable'), 'and /readyz says so')
+    finally:
+        emu.faults(err5xx=0.0)
+        r.stop()
+
+
 def test_replicas_with_different_ttls(emu):
     """Two replicas started with --ttl 60 and --ttl 300 on an empty zone never fight: the
     second learns the group's TTL from Route 53's refusal and every registration succeeds."""
@@ -430,7 +454,7 @@ def metric_values(reg):
     conn.close()
     out = {}
     for line in text.splitlines():
-        if line.startswith('r53reg_route53_'):
+        if line.startswith('r53reg_route53_') or line.startswith('r53reg_upstream_'):
             name, _, value = line.rpartition(' ')
             out[name] = float(value)
     return out
@@ -771,6 +795,7 @@ def main():
         T.run('adopt the old script zone', test_adopt_old_script_zone, emu)
         T.run("the zone's TTL is adopted; PUT /ttl", test_zone_ttl_is_adopted, emu)
         T.run('replicas with different TTLs', test_replicas_with_different_ttls, emu)
+        T.run('ready during a Route 53 outage', test_ready_during_outage, emu)
         T.run('a set r53reg does not manage keeps another TTL', test_foreign_set_with_other_ttl,
               emu)
         T.run('a listing that does not end', test_listing_that_does_not_end, emu)
