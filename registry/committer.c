@@ -461,7 +461,51 @@ static size_t drain(struct reg_registry *reg, struct slot **out)
     return n;
 }
 
-/* The committer thread: wait for work, pace, drain, send; until stopped with nothing left. */
+/*
+ * Stopping: answer every queued intent RC_SHUTTING_DOWN without sending it (the HTTP side has
+ * already answered its client "may still be committed", or given up on it), so the process
+ * exits after at most the call in flight, not after the whole backlog at Route 53's pace.
+ * Operations that waited on those IPs are answered the same way when they come back.
+ */
+static void abandon_queues(struct reg_registry *reg)
+{
+    for (;;) {
+        struct bucket *bk;
+        struct intent *intents, *waiters, *in;
+        size_t n = 0;
+
+        pthread_mutex_lock(&reg->work_lock);
+        bk = reg->dirty_head;
+        if (bk) {
+            reg->dirty_head = bk->dirty_next;
+            if (!reg->dirty_head)
+                reg->dirty_tail = &reg->dirty_head;
+            bk->listed = 0;
+        }
+        pthread_mutex_unlock(&reg->work_lock);
+        if (!bk)
+            return;
+        pthread_mutex_lock(&bk->lock);
+        intents = bk->queue;
+        bk->queue = NULL;
+        bk->queue_tail = &bk->queue;
+        for (in = intents; in; in = in->next)
+            n++;
+        waiters = intents ? bucket_commit(reg, bk, NULL, intents, RC_SHUTTING_DOWN) : NULL;
+        pthread_mutex_unlock(&bk->lock);
+        pthread_mutex_lock(&reg->work_lock);
+        reg->queued -= n;
+        pthread_mutex_unlock(&reg->work_lock);
+        while ((in = intents)) {
+            intents = in->next;
+            intent_fail(in, RC_SHUTTING_DOWN,
+                        "the service stopped before this change was sent; it was not made");
+        }
+        resubmit(reg, waiters); /* queued again, then abandoned on the next pass */
+    }
+}
+
+/* The committer thread: wait for work, pace, drain, send; when stopped, abandon what is left. */
 static void *committer_main(void *arg)
 {
     struct reg_registry *reg = arg;
@@ -471,8 +515,9 @@ static void *committer_main(void *arg)
         pthread_mutex_lock(&reg->work_lock);
         while (!reg->dirty_head && !reg->stopping)
             pthread_cond_wait(&reg->work_cond, &reg->work_lock);
-        if (!reg->dirty_head && reg->stopping) {
+        if (reg->stopping) {
             pthread_mutex_unlock(&reg->work_lock);
+            abandon_queues(reg);
             break;
         }
         if (atomic_load(&reg->ttl_busy)) {
@@ -517,7 +562,8 @@ enum rc_code committer_start(struct reg_registry *reg)
     return RC_OK;
 }
 
-/* Let the committer finish what is queued, then join it. */
+/* Stop the committer after the call in flight (what is still queued is answered
+ * RC_SHUTTING_DOWN, not sent), then join it. */
 void committer_stop(struct reg_registry *reg)
 {
     if (!reg->committer_started)

@@ -166,7 +166,7 @@ void reg_destroy(struct reg_registry *reg)
     if (atomic_load(&reg->loaded))
         rmetrics_detach();
     maintainer_stop(reg);
-    committer_stop(reg); /* it finishes what is queued, then stops */
+    committer_stop(reg); /* after the call in flight; what is queued is not sent */
     /* After the committer (its last completions may still start waits), before the provider
      * (a poll in flight uses it): answers the waits still pending. */
     reg_insync_destroy(reg->insync);

@@ -640,6 +640,36 @@ def test_shutdown_with_parked_requests(emu):
         r.stop()
 
 
+def test_shutdown_abandons_backlog(emu):
+    """SIGTERM while a call is in flight and more registrations queue behind it: once the
+    parked requests are answered (--shutdown-timeout), r53reg exits after the call in flight
+    without sending the backlog (its clients were told it may not be committed), so a slow
+    Route 53 cannot hold the exit for the whole queue."""
+    fresh(emu)
+    r = Reg(emu, '--shutdown-timeout', '1')
+    emu.faults(latency_ms=2000)
+    emu.control('POST', 'reset-stats')
+    out = {}
+    first = threading.Thread(target=lambda: out.update(burst(r, ['10.8.1.1'])))
+    first.start()
+    time.sleep(0.4)  # the first call is in flight
+    rest = threading.Thread(target=lambda: out.update(
+        burst(r, [f'10.8.1.{i}' for i in range(2, 8)])))
+    rest.start()
+    time.sleep(0.4)  # they queue behind it
+    r.proc.send_signal(signal.SIGTERM)
+    T.eq(r.stop(), 0, 'SIGTERM exits 0')
+    first.join()
+    rest.join()
+    emu.faults(latency_ms=0)
+    time.sleep(2.5)  # the call the process started may still be applied by the emulator
+    calls = emu.control('GET', 'stats')[1]['calls'].get('ChangeResourceRecordSets', {})
+    T.eq(sum(calls.values()), 1, 'only the call in flight was made, the backlog was not sent')
+    T.check(all(st in (201, 503) for st, _ in out.values()), 'every client got an answer',
+            str({ip: st for ip, (st, _) in out.items()}))
+    T.eq(len(out), 7, 'all seven answered')
+
+
 def getchange_calls(emu):
     calls = emu.control('GET', 'stats')[1]['calls'].get('GetChange', {})
     return sum(calls.values())
@@ -791,6 +821,7 @@ def main():
         T.run('console edit adopted', test_console_edit_is_adopted, emu)
         T.run('two replicas', test_two_replicas, emu)
         T.run('shutdown with parked requests', test_shutdown_with_parked_requests, emu)
+        T.run('shutdown does not send the backlog', test_shutdown_abandons_backlog, emu)
         T.run('insync waits', test_insync_waits, emu)
         T.run('adopt the old script zone', test_adopt_old_script_zone, emu)
         T.run("the zone's TTL is adopted; PUT /ttl", test_zone_ttl_is_adopted, emu)
