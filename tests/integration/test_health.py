@@ -3,7 +3,7 @@ real TCP and HTTP backends on 127.0.0.0/8 addresses, the strict Route 53 emulato
 
 Usage: test_health.py BIN_DIR   (holds r53reg and r53emu)
 
-Covers issue 5's "done when": backends registered with r53reg are checked; a stopped one
+Covers, end to end: backends registered with r53reg are checked; a stopped one
 leaves the zone's served set for the _down set within fall x interval (+ one interval for the
 first failing check, + commit slack) and comes back after the backend restarts (both times
 measured and printed); a per-registration HTTP check takes out a backend whose port accepts but

@@ -2,7 +2,7 @@
 
 Usage: test_route53.py BIN_DIR   (holds r53reg and r53emu)
 
-Covers issue 3's "done when": registrations end in the zone; a restart keeps everything; a
+Covers, end to end: registrations end in the zone; a restart keeps everything; a
 zone written by the old script is adopted; unrelated records are never touched; a console edit
 is adopted, not overwritten; two r53reg processes writing one zone lose nothing; with injected
 Throttling, 5xx and connection resets every acknowledged registration is in the zone and every

@@ -400,7 +400,7 @@ static void test_scopes(void)
     CHECK_INT(lookup(p, "127.0.0.20"), 200);
 
     /*
-     * Token guessing through reads (issue 14): a read is answered the same with a wrong
+     * Token guessing through reads: a read is answered the same with a wrong
      * token, a right one or none, and the anonymous /metrics names no token (not even
      * "-invalid-"), so a guess cannot be tested there.
      */
@@ -719,7 +719,7 @@ static size_t recv_answer(int fd, char *buf, size_t cap, int ms)
 /* ---- authorization before the body ------------------------------------------------------ */
 
 /*
- * A refused mutation is answered on its headers (issue 14): no 100 Continue, and the answer
+ * A refused mutation is answered on its headers: no 100 Continue, and the answer
  * arrives while the client has not sent (any, or most of) the body, so nothing of it is
  * buffered. A bodiless refusal keeps its connection.
  */
@@ -834,7 +834,7 @@ static int raw_status(unsigned port, const char *text, size_t len, char *buf, si
 
 /*
  * Requests whose framing or target libmicrohttpd reads leniently are refused with 400 and
- * change nothing (issue 14): a NUL inside the target (MHD's C string would end there), two
+ * change nothing: a NUL inside the target (MHD's C string would end there), two
  * different Content-Length headers, Content-Length together with Transfer-Encoding.
  */
 static void test_framing(void)
@@ -926,7 +926,7 @@ static void test_audit(void)
     CHECK(contains(log, "token=ops scope=admin caller=127.0.0.1 peer=127.0.0.1 method=POST "
                         "path=/backends items=2 status=200 change_id="));
     CHECK(contains(log, "target=127.0.0.3 status=202 change_id=- accepted_change="));
-    /* Reads never evaluate a token (issue 14): the request log names none. */
+    /* Reads never evaluate a token: the request log names none. */
     CHECK(contains(log, "msg=request") && contains(log, "token=- method=GET") &&
           !contains(log, "token=ro"));
     /* Never a secret. */
@@ -937,7 +937,7 @@ static void test_audit(void)
 }
 
 /*
- * A client that sends a registration and shuts down its write side (issue 14): the change is
+ * A client that sends a registration and shuts down its write side: the change is
  * committed, and its audit line still names the target and the change id. The target is
  * known from the request line, so even a refusal on the headers names it.
  */

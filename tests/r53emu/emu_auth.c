@@ -25,7 +25,7 @@
  * - signature differs                    SignatureDoesNotMatch with the canonical request and
  *                                        string to sign we computed (AWS includes both too).
  * Requiring a signed x-amz-security-token is stricter than some AWS services, which accept it
- * unsigned; r53reg signs it (ROUTE53.md), so the emulator holds it to that.
+ * unsigned; r53reg signs it (as the AWS SDKs do), so the emulator holds it to that.
  *
  * Threading: pure, thread-safe. Secrets never leave this file (no logging here).
  */

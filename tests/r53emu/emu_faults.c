@@ -14,7 +14,7 @@
  * PRNG).
  * "force" (control API only) makes the next N matching calls hit a fault regardless of its
  * probability, for tests that need one exact failure.
- * Throttling follows Route 53's model (ROUTE53.md "Limits"): a token bucket of requests over
+ * Throttling follows Route 53's model since 2026: a token bucket of requests over
  * every API call of the account (rate tokens per second up to burst; rate 0 disables it),
  * and a separate bucket of record changes (change_rate per second up to change_burst;
  * change_rate 0 disables it) charged by every ChangeResourceRecordSets that gets past the

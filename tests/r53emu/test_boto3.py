@@ -4,8 +4,8 @@
 usage: /usr/bin/python3 test_boto3.py path/to/r53emu
 
 Requests signed by botocore must verify; every response must parse in botocore to the right
-shape and error Code; the emulator must refuse what Route 53 refuses (see ../../../shared/
-ROUTE53.md). Prints 'N passed, M failed' last; exits non-zero on any failure.
+shape and error Code; the emulator must refuse what Route 53 refuses (tests/r53emu/README.md lists
+the rules). Prints 'N passed, M failed' last; exits non-zero on any failure.
 """
 import sys
 

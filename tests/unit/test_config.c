@@ -171,7 +171,7 @@ static void test_bad_values(void)
         {"--tokens", "bare-a-0123456789,self:x:tok-0123456789ab,bare-b-0123456789,read:x:tok2-0123456789a",
          "two tokens are named 'x'"},
         {"--tokens", "same-0123456789ab,admin:ops:same-0123456789ab", "the same secret"},
-        /* Too short, or a word where the secret belongs (issue 14). */
+        /* Too short, or a word where the secret belongs. */
         {"--tokens", "admin:ops:Short-1234", "shorter than 16"},
         {"--tokens", "Short-1234", "shorter than 16"},
         {"--tokens", "self:Zq7rT2mXw9Lp4VbN:fleet", "looks like a secret"},

@@ -684,7 +684,7 @@ static void test_leases(void)
     reg_destroy(r);
 }
 
-/* ---- down and draining (issue 5) -------------------------------------------------------- */
+/* ---- down and draining ---------------------------------------------------------------- */
 
 /* reg_submit(op) and wait. */
 struct box {

@@ -164,7 +164,7 @@ static const char *find_header(const struct raw_request *r, const char *name)
 
 /* The session token of a case is the X-Amz-Security-Token its signed request (.sreq) carries
  * (botocore takes it from the expected output; aws-c-auth passes it as a credential). An SDK
- * signs that header whenever the credentials hold a token (ROUTE53.md does the same), except
+ * signs that header whenever the credentials hold a token (as the AWS SDKs do), except
  * in the case post-sts-token/readme.txt describes as "added to the request after you
  * calculate the signature". That is the one per-case input the .req files cannot carry. */
 static const char *const token_added_after_signing[] = {"post-sts-header-after"};
