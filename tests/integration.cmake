@@ -20,6 +20,12 @@ r53_add_test(NAME integration.answer_size
   COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_answer_size.py @BIN@
   LABELS "integration" TIMEOUT 120)
 
+# A connection the client closes frees its per-address slot at once (not after
+# --client-timeout): close and half-close, after part of the headers and of the body.
+r53_add_test(NAME integration.connection_slots
+  COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_connection_slots.py @BIN@
+  LABELS "integration;security" TIMEOUT 120)
+
 # Health checks, fail-open guard, leases and drain against real TCP/HTTP backends on
 # 127.0.3.x-127.0.9.x and the strict Route 53 emulator, plus a restart on the embedded store
 # (issue 5's "done when"). Prints the measured detection-to-DNS times. About 25 s.
