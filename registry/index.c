@@ -68,16 +68,6 @@ static void index_remove(struct reg_registry *reg, const struct ip_addr *ip)
     reg->count--;
 }
 
-/* Settled or moving backends in sets of kind (not those being added). */
-size_t index_count_where(struct reg_registry *reg, enum reg_kind kind)
-{
-    size_t n = 0;
-    for (size_t i = 0; i < reg->table_size; i++)
-        for (struct entry *e = reg->table[i]; e; e = e->next)
-            n += e->state != ENTRY_ADDING && e->where == kind;
-    return n;
-}
-
 /* Free every entry and the table (the registry is being destroyed: no lock needed). */
 void index_free_all(struct reg_registry *reg)
 {

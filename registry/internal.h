@@ -221,7 +221,6 @@ struct entry *index_insert(struct reg_registry *reg, const struct ip_addr *ip, u
 void index_drop(struct reg_registry *reg, struct entry *e);
 void index_entry_moved(struct entry *e, int kind);
 struct entry *index_settled(struct reg_registry *reg, const struct ip_addr *ip);
-size_t index_count_where(struct reg_registry *reg, enum reg_kind kind);
 void index_free_all(struct reg_registry *reg);
 
 /* ---- registry/placement.c: where a new IP goes (caller holds index_lock) ------------------ */
