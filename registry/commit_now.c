@@ -27,9 +27,10 @@ static enum rc_code commit_now(struct reg_registry *reg, struct bucket *bk, stru
         pthread_mutex_lock(&bk->lock);
         if (in->created && sets_find(bk->rec, &in->ip) < 0 &&
             sets_count(bk->rec) >= reg->capacity[bk->rec[0].type]) {
+            /* Another writer filled it: the caller places the registration again. */
             rc_detail(detail, n, "the bucket filled up through another writer; retry");
             bucket_commit(reg, bk, NULL, in, RC_CONFLICT);
-            return RC_CONFLICT;
+            return RC_BUCKETS_FULL;
         }
         sets_copy(old, bk->rec);
         pthread_mutex_unlock(&bk->lock);
@@ -89,6 +90,17 @@ void commit_now_run(struct reg_registry *reg, struct intent *in)
     in->next = NULL;
     bucket_claim(bk);
     rc = commit_now(reg, bk, in, change_id, res.detail, sizeof(res.detail));
+    if (rc == RC_BUCKETS_FULL) {
+        pthread_mutex_unlock(&bk->lock);
+        bucket_unclaim(bk);
+        if (++in->rounds < CONFLICT_ROUNDS) {
+            in->created = 0;
+            commit_now_run(reg, in); /* another bucket with room, or buckets-full */
+            return;
+        }
+        intent_fail(in, RC_CONFLICT, res.detail);
+        return;
+    }
     weight = bk->rec[REG_KIND_SERVED].weight;
     if (rc == RC_OK)
         intent_log_change(reg, in->op, &in->ip, bk);

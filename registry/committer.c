@@ -312,12 +312,19 @@ static struct intent *take_overflow(struct reg_registry *reg, struct bucket *bk,
     return out;
 }
 
-/* Answer what take_overflow() took (no lock held). */
+/* Place what take_overflow() took again (another bucket with room), or answer it once it has
+ * met full buckets for all its rounds (no lock held). */
 static void refuse(struct reg_registry *reg, struct intent *refused, struct intent *waiters)
 {
     struct intent *in;
     while ((in = refused)) {
         refused = in->next;
+        in->next = NULL;
+        if (++in->rounds < CONFLICT_ROUNDS) {
+            in->created = 0;
+            committer_submit(reg, in);
+            continue;
+        }
         intent_fail(in, RC_CONFLICT, "the bucket filled up through another writer; retry");
     }
     resubmit(reg, waiters);

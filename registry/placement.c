@@ -1,6 +1,6 @@
 /*
- * placement.c: which bucket a new address goes to (balanced: the least filled; modulo: fixed
- * by the address), and the registrations of unknown outcome that a retry must meet in the
+ * placement.c: which bucket a new address goes to (ordered: the first with room; balanced: the
+ * least filled; modulo: fixed by the address), and the registrations of unknown outcome that a retry must meet in the
  * bucket they were first placed in. Every function but reg_free_capacity() runs with
  * index_lock held by the caller.
  */
@@ -60,6 +60,15 @@ int placement_choose(struct reg_registry *reg, const struct ip_addr *ip)
         return res[b] < cap ? (int)b : -1;
     }
     int best = -1;
+    /* Ordered: every replica with the same view of the zone chooses the same bucket, so a
+     * retry through another replica meets the first copy in one compare-and-swap; and a burst
+     * fills the bucket being written, then a fresh one, instead of touching every bucket. */
+    if (reg->opt.bucketing == REG_BUCKETING_ORDERED) {
+        for (unsigned b = 0; b < reg->opt.buckets; b++)
+            if (res[b] < cap)
+                return (int)b;
+        return -1;
+    }
     for (unsigned b = 0; b < reg->opt.buckets; b++)
         if (res[b] < cap && (best < 0 || res[b] < res[best]))
             best = (int)b;

@@ -28,7 +28,7 @@
 #define REG_ANSWER_BYTES_DEFAULT 1232
 
 enum reg_type { REG_A = 0, REG_AAAA = 1 };
-enum reg_bucketing { REG_BUCKETING_BALANCED, REG_BUCKETING_MODULO };
+enum reg_bucketing { REG_BUCKETING_ORDERED, REG_BUCKETING_BALANCED, REG_BUCKETING_MODULO };
 enum reg_weights { REG_WEIGHTS_PROPORTIONAL, REG_WEIGHTS_EQUAL };
 /* registered = served; down = registered, taken out of DNS by health checks; draining =
  * registered, taken out of DNS by POST /backends/{ip}/drain. */

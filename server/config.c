@@ -31,7 +31,7 @@ struct opt {
     double dmin, dmax; /* K_NUM: a decimal number (fractions allowed) in [dmin, dmax] */
 };
 
-static const char *const bucketing_choices[] = {"balanced", "modulo", NULL};
+static const char *const bucketing_choices[] = {"auto", "ordered", "balanced", "modulo", NULL};
 static const char *const weights_choices[] = {"proportional", "equal", NULL};
 static const char *const provider_choices[] = {"memory", "route53", NULL};
 static const char *const level_choices[] = {"debug", "info", "warn", "error", NULL};
@@ -66,8 +66,11 @@ static const struct opt opts[O__COUNT] = {
     [O_TTL] = {"ttl", K_UINT, "60", 0, 2147483647ULL, NULL, "SECONDS",
                "TTL of a new weighted group (a group in the zone keeps its own; PUT /ttl "
                "changes it)"},
-    [O_BUCKETING] = {"bucketing", K_CHOICE, "balanced", 0, 0, bucketing_choices, "POLICY",
-                     "balanced: least-filled bucket; modulo: address mod buckets"},
+    [O_BUCKETING] = {"bucketing", K_CHOICE, "auto", 0, 0, bucketing_choices, "POLICY",
+                     "ordered: the first bucket with room, the same on every replica (needs "
+                     "--weights proportional); balanced: least-filled bucket; modulo: address "
+                     "mod buckets; auto: ordered, but balanced with --weights equal or "
+                     "--commit immediate"},
     [O_WEIGHTS] = {"weights", K_CHOICE, "proportional", 0, 0, weights_choices, "POLICY",
                    "proportional: weight = values in bucket; equal: weight 1"},
     [O_DEFAULT_LEASE] = {"default-lease", K_UINT, "0", 0, REG_MAX_LEASE, NULL, "SECONDS",
@@ -406,7 +409,10 @@ static int set_opt(struct cfg *cfg, int i, const char *v, FILE *err)
     case O_MAX_PER_BUCKET: cfg->reg.max_per_bucket = (unsigned)u; break;
     case O_MAX_ANSWER_BYTES: cfg->reg.max_answer_bytes = (unsigned)u; break;
     case O_TTL: cfg->reg.ttl = (unsigned)u; break;
-    case O_BUCKETING: cfg->reg.bucketing = (enum reg_bucketing)c; break;
+    case O_BUCKETING:
+        cfg->bucketing_auto = c == 0;
+        cfg->reg.bucketing = c ? (enum reg_bucketing)(c - 1) : REG_BUCKETING_ORDERED;
+        break;
     case O_WEIGHTS: cfg->reg.weights = (enum reg_weights)c; break;
     case O_DEFAULT_LEASE: cfg->reg.default_lease = (unsigned)u; break;
     case O_CHECK: cfg->check.kind = c ? (enum hc_kind)c : HC_KIND_INHERIT; break;
@@ -613,6 +619,18 @@ enum cfg_result cfg_parse(struct cfg *cfg, int argc, char **argv, cfg_getenv_fn 
         fprintf(err, "r53reg: --check-timeout-ms %u exceeds --check-interval-ms %u (a check must "
                      "end before the next starts)\n", cfg->check.timeout_ms,
                 cfg->check.interval_ms);
+        goto usage;
+    }
+    /* Ordered placement fills buckets unevenly: only weight = values keeps shares equal. In
+     * immediate mode it would put every registration of a burst behind one bucket's writer,
+     * one call each: auto spreads them instead. */
+    if (cfg->bucketing_auto && (cfg->reg.weights == REG_WEIGHTS_EQUAL ||
+                                cfg->reg.commit == REG_COMMIT_IMMEDIATE))
+        cfg->reg.bucketing = REG_BUCKETING_BALANCED;
+    if (cfg->reg.bucketing == REG_BUCKETING_ORDERED && cfg->reg.weights == REG_WEIGHTS_EQUAL) {
+        fprintf(err, "r53reg: --bucketing ordered needs --weights proportional (ordered "
+                     "placement fills buckets unevenly, so equal weights would give the IPs "
+                     "of a fuller bucket a smaller share)\n");
         goto usage;
     }
     if (cfg->state_file && cfg->provider != CFG_PROVIDER_MEMORY) {

@@ -22,6 +22,7 @@ struct cfg {
     int listen_loopback;
 
     struct reg_options reg; /* record name, buckets, capacity, ttl, policies */
+    int bucketing_auto;     /* --bucketing auto: resolved once every flag is read */
     /* Health checks: check.kind HC_KIND_INHERIT means --check off (only backends registered
      * with a check of their own are checked); the rest are the engine's defaults. */
     struct hc_check check;

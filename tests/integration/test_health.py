@@ -317,7 +317,7 @@ def test_stop_and_restart(emu):
     fresh(emu)
     ips = ['127.0.3.1', '127.0.3.2', '127.0.3.3']
     port, bs = backends([(ip, 'tcp') for ip in ips])
-    r = Reg(emu, '--buckets', '2', *check_flags(port))
+    r = Reg(emu, '--buckets', '2', '--bucketing', 'balanced', *check_flags(port))
     b0, b1 = 'app.example.com_0', 'app.example.com_1'
     all_served = sorted([('served', b0, 'A', 2, 60, [ips[0], ips[2]]),
                          ('served', b1, 'A', 1, 60, [ips[1]])])

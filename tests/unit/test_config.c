@@ -54,7 +54,7 @@ static void test_defaults(void)
     CHECK_INT(c.reg.max_per_bucket, 0); /* derived from the answer budget */
     CHECK_INT(c.reg.max_answer_bytes, 1232);
     CHECK_INT(c.reg.ttl, 60);
-    CHECK_INT(c.reg.bucketing, REG_BUCKETING_BALANCED);
+    CHECK_INT(c.reg.bucketing, REG_BUCKETING_ORDERED);
     CHECK_INT(c.reg.weights, REG_WEIGHTS_PROPORTIONAL);
     CHECK_INT(c.provider, CFG_PROVIDER_MEMORY);
     CHECK_INT(c.reg.commit, REG_COMMIT_GROUP);
@@ -127,6 +127,31 @@ static void test_env_and_flags(void)
         CHECK_STR(c.tokens[1], "t2-0123456789abcd");
     }
     cfg_release(&c);
+}
+
+/* --bucketing auto (the default): ordered, except where ordered placement would be unfair
+ * (equal weights) or slow (immediate mode); an explicit ordered with equal weights is refused. */
+static void test_bucketing_auto(void)
+{
+    struct cfg c;
+    char err[512];
+    const char *noenv[] = {NULL};
+
+    CHECK_INT(parse(&c, noenv, err, sizeof(err), "--weights", "equal", NULL), CFG_RUN);
+    CHECK_INT(c.reg.bucketing, REG_BUCKETING_BALANCED);
+    cfg_release(&c);
+    CHECK_INT(parse(&c, noenv, err, sizeof(err), "--commit", "immediate", NULL), CFG_RUN);
+    CHECK_INT(c.reg.bucketing, REG_BUCKETING_BALANCED);
+    cfg_release(&c);
+    CHECK_INT(parse(&c, noenv, err, sizeof(err), "--bucketing", "modulo", "--commit", "immediate",
+                    NULL),
+              CFG_RUN);
+    CHECK_INT(c.reg.bucketing, REG_BUCKETING_MODULO);
+    cfg_release(&c);
+    CHECK_INT(parse(&c, noenv, err, sizeof(err), "--bucketing", "ordered", "--weights", "equal",
+                    NULL),
+              CFG_EXIT_USAGE);
+    CHECK(strstr(err, "--bucketing ordered needs --weights proportional") != NULL);
 }
 
 static void test_bad_values(void)
@@ -403,6 +428,7 @@ int main(void)
     test_env_and_flags();
     test_api_limits();
     test_check_flags();
+    test_bucketing_auto();
     test_bad_values();
     test_non_loopback_needs_token();
     test_security_flags();

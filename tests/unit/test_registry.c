@@ -117,6 +117,32 @@ static void test_balanced(void)
     reg_destroy(r);
 }
 
+/* Ordered: the first bucket with room, so a burst fills one bucket at a time and two replicas
+ * with the same view choose the same bucket; a freed slot is reused before a later bucket. */
+static void test_ordered(void)
+{
+    struct reg_options o = opts(3, 2, REG_BUCKETING_ORDERED, REG_WEIGHTS_PROPORTIONAL);
+    struct reg_registry *r = mem_registry(&o, NULL);
+    struct reg_placement p;
+    int created;
+    const char *ips[] = {"10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4", "10.0.0.5", "10.0.0.6"};
+    const unsigned want[] = {0, 0, 1, 1, 2, 2};
+    for (int i = 0; i < 6; i++) {
+        CHECK_INT(reg(r, ips[i], &p, &created), RC_OK);
+        CHECK_INT(created, 1);
+        CHECK_INT(p.bucket, want[i]);
+        CHECK_INT(p.weight, i % 2 + 1); /* weight = values: equal shares however full */
+    }
+    CHECK_INT(reg(r, "10.0.0.7", &p, &created), RC_BUCKETS_FULL);
+    CHECK_INT(dereg(r, "10.0.0.4"), RC_OK);
+    CHECK_INT(dereg(r, "10.0.0.1"), RC_OK);
+    CHECK_INT(reg(r, "10.0.0.8", &p, &created), RC_OK);
+    CHECK_INT(p.bucket, 0);
+    CHECK_INT(reg(r, "10.0.0.9", &p, &created), RC_OK);
+    CHECK_INT(p.bucket, 1);
+    reg_destroy(r);
+}
+
 static void test_modulo(void)
 {
     struct reg_options o = opts(100, 1, REG_BUCKETING_MODULO, REG_WEIGHTS_EQUAL);
@@ -1658,7 +1684,8 @@ static void test_resync_adopted_lease_expires(void)
 }
 
 /* A bucket that another writer filled (adopted on the conflict it causes) refuses a new
- * registration placed in it before: never more than --max-per-bucket values, in both modes. */
+ * registration placed in it before: never more than --max-per-bucket values, in both modes;
+ * the registration is placed again, and with no other bucket it is refused as full. */
 static void test_filled_by_another_writer(void)
 {
     struct reg_options o = opts(1, 3, REG_BUCKETING_BALANCED, REG_WEIGHTS_PROPORTIONAL);
@@ -1679,7 +1706,7 @@ static void test_filled_by_another_writer(void)
         put_set(p, 0, full, 3, o.ttl);
     }
 
-    CHECK_INT(reg(r, "10.0.7.4", &pl, &created), RC_CONFLICT);
+    CHECK_INT(reg(r, "10.0.7.4", &pl, &created), RC_BUCKETS_FULL);
     stored(p, REG_A, 0, &cur);
     CHECK_INT(cur.nvalues, 3);
     reg_record_release(&cur);
@@ -1690,6 +1717,38 @@ static void test_filled_by_another_writer(void)
     CHECK_INT(reg(r, "10.0.7.4", &pl, &created), RC_OK);
     stored(p, REG_A, 0, &cur);
     CHECK_INT(cur.nvalues, 3);
+    reg_record_release(&cur);
+    reg_destroy(r);
+    p->ops->destroy(p);
+}
+
+/* A registration placed in a bucket that another writer filled meanwhile is placed again, in
+ * the next bucket with room, instead of failing (ordered placement on a stale view). */
+static void test_replaced_when_filled(void)
+{
+    struct reg_options o = opts(2, 3, REG_BUCKETING_ORDERED, REG_WEIGHTS_PROPORTIONAL);
+    struct reg_provider *p = NULL;
+    struct reg_registry *r;
+    struct reg_placement pl;
+    struct reg_record cur = {0};
+    char detail[256];
+    int created;
+
+    CHECK_INT(reg_provider_memory_create(NULL, &p, detail, sizeof(detail)), RC_OK);
+    r = replica(&o, p);
+    CHECK_INT(reg(r, "10.0.9.1", &pl, &created), RC_OK);
+    {
+        static const char *const full[] = {"10.0.9.1", "10.0.9.2", "10.0.9.3"};
+        put_set(p, 0, full, 3, o.ttl);
+    }
+    CHECK_INT(reg(r, "10.0.9.4", &pl, &created), RC_OK);
+    CHECK_INT(pl.bucket, 1);
+    CHECK_INT(created, 1);
+    stored(p, REG_A, 0, &cur);
+    CHECK_INT(cur.nvalues, 3);
+    reg_record_release(&cur);
+    stored(p, REG_A, 1, &cur);
+    CHECK_INT(cur.nvalues, 1);
     reg_record_release(&cur);
     reg_destroy(r);
     p->ops->destroy(p);
@@ -2447,6 +2506,7 @@ int main(int argc, char **argv)
         commit_mode = m ? REG_COMMIT_IMMEDIATE : REG_COMMIT_GROUP;
         printf("commit mode: %s\n", m ? "immediate" : "group");
         test_balanced();
+        test_ordered();
         test_modulo();
         test_weights();
         test_snapshot_and_empty_bucket();
@@ -2462,6 +2522,7 @@ int main(int argc, char **argv)
         test_resync();
         test_partial_reload_leaves_duplicate();
         test_filled_by_another_writer();
+        test_replaced_when_filled();
         test_read_not_blocked_by_reread();
         test_group_ttl();
         test_set_ttl();
