@@ -206,20 +206,105 @@ static int parse_ip(const struct api_request *req, struct api_response *res, str
 
 static int caller_ip(const struct api_request *req, struct api_response *res, struct ip_addr *ip);
 
-static void get_one(const struct api_request *req, struct api_response *res,
-                    const struct ip_addr *ip0)
+/* Look ip up (heartbeat: renew its lease too) and answer 200; RC_NOT_REGISTERED leaves res
+ * alone. */
+static enum rc_code look(struct reg_registry *reg, const struct ip_addr *ip, int heartbeat,
+                         struct api_response *res)
 {
-    struct ip_addr ip = *ip0;
     struct reg_placement p;
-    char txt[IP_TEXT_MAX], detail[96];
+    enum rc_code rc;
 
     memset(&p, 0, sizeof(p));
-    if (reg_lookup(req->reg, &ip, &p) != RC_OK) {
-        snprintf(detail, sizeof(detail), "%s is not registered", ip_format(&ip, txt));
-        api_problem(res, req, RC_NOT_REGISTERED, detail);
+    rc = heartbeat ? reg_heartbeat(reg, ip, &p) : reg_lookup(reg, ip, &p);
+    if (rc == RC_OK)
+        json_ok(res, 200, api_placement_json(reg, &p));
+    return rc;
+}
+
+static void say_unknown(const struct api_request *req, struct api_response *res,
+                        const struct ip_addr *ip, int heartbeat)
+{
+    char txt[IP_TEXT_MAX], detail[96];
+    snprintf(detail, sizeof(detail), "%s is not registered%s", ip_format(ip, txt),
+             heartbeat ? " (or its lease ran out)" : "");
+    api_problem(res, req, RC_NOT_REGISTERED, detail);
+}
+
+/* A lookup or heartbeat of an IP this replica does not know, waiting for a fresh read of the
+ * zone (another replica may have registered it). */
+struct recheck {
+    struct api_async *async;
+    struct reg_registry *reg;
+    struct ip_addr ip;
+    int heartbeat;
+    char path[160];
+    char request_id[32];
+};
+
+static void rechecked(void *arg, enum rc_code rc, const char *detail)
+{
+    struct recheck *rk = arg;
+    struct api_request req;
+    struct api_response res;
+    char why[REG_DETAIL_MAX + 160], txt[IP_TEXT_MAX];
+
+    memset(&req, 0, sizeof(req));
+    memset(&res, 0, sizeof(res));
+    req.path = rk->path;
+    req.request_id = rk->request_id;
+    ip_format(&rk->ip, txt);
+    if (rc) {
+        snprintf(why, sizeof(why),
+                 "%s is not known here, and reading Route 53 to check whether another replica "
+                 "registered it failed: %s",
+                 txt, detail);
+        api_problem(&res, &req, rc, why);
+    } else if (look(rk->reg, &rk->ip, rk->heartbeat, &res) != RC_OK) {
+        say_unknown(&req, &res, &rk->ip, rk->heartbeat);
+    }
+    if (rk->heartbeat)
+        snprintf(res.audit_target, sizeof(res.audit_target), "%s", txt);
+    api_async_complete(rk->async, &res);
+    free(rk);
+}
+
+/* Answer from the index, or, for an IP it does not hold, once the zone was read again. */
+static void look_or_recheck(const struct api_request *req, struct api_response *res,
+                            const struct ip_addr *ip, int heartbeat)
+{
+    struct recheck *rk;
+    enum rc_code rc;
+
+    if (look(req->reg, ip, heartbeat, res) == RC_OK)
+        return;
+    rk = calloc(1, sizeof(*rk));
+    if (!rk)
+        abort();
+    rk->async = req->async;
+    rk->reg = req->reg;
+    rk->ip = *ip;
+    rk->heartbeat = heartbeat;
+    snprintf(rk->path, sizeof(rk->path), "%s", req->path);
+    snprintf(rk->request_id, sizeof(rk->request_id), "%s",
+             req->request_id ? req->request_id : "");
+    rc = reg_confirm(req->reg, rechecked, rk);
+    if (rc == RC_OK) {
+        res->status = API_PENDING;
         return;
     }
-    json_ok(res, 200, api_placement_json(req->reg, &p));
+    free(rk);
+    if (rc == RC_NOT_REGISTERED)
+        say_unknown(req, res, ip, heartbeat);
+    else
+        api_problem(res, req, rc,
+                    "too many requests for unknown addresses are waiting for a read of "
+                    "Route 53; retry");
+}
+
+static void get_one(const struct api_request *req, struct api_response *res,
+                    const struct ip_addr *ip)
+{
+    look_or_recheck(req, res, ip, 0);
 }
 
 void api_backend_get(const struct api_request *req, struct api_response *res)
@@ -496,8 +581,7 @@ void api_backends_list(const struct api_request *req, struct api_response *res)
 void api_backend_heartbeat(const struct api_request *req, struct api_response *res)
 {
     struct ip_addr ip;
-    struct reg_placement p;
-    char why[256], txt[IP_TEXT_MAX], detail[96];
+    char why[256], txt[IP_TEXT_MAX];
 
     if (parse_ip(req, res, &ip))
         return;
@@ -507,11 +591,5 @@ void api_backend_heartbeat(const struct api_request *req, struct api_response *r
         api_problem(res, req, RC_FORBIDDEN, why);
         return;
     }
-    memset(&p, 0, sizeof(p));
-    if (reg_heartbeat(req->reg, &ip, &p) != RC_OK) {
-        snprintf(detail, sizeof(detail), "%s is not registered (or its lease ran out)", txt);
-        api_problem(res, req, RC_NOT_REGISTERED, detail);
-        return;
-    }
-    json_ok(res, 200, api_placement_json(req->reg, &p));
+    look_or_recheck(req, res, &ip, 1);
 }

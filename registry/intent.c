@@ -88,7 +88,7 @@ void intent_fail(struct intent *in, enum rc_code rc, const char *detail)
     intent_finish(in, &res);
 }
 
-enum admission { ADMIT_ANSWERED, ADMIT_QUEUE, ADMIT_AS_IS };
+enum admission { ADMIT_ANSWERED, ADMIT_QUEUE, ADMIT_AS_IS, ADMIT_CONFIRM };
 
 /*
  * Decide what in needs, given e, the IP's settled entry (or NULL). ADMIT_QUEUE: in->bucket is
@@ -116,6 +116,8 @@ static enum admission admit(struct reg_registry *reg, struct intent *in, struct 
         return ADMIT_QUEUE;
     }
     if (!e) {
+        if (in->confirm && !in->confirmed && reg->opt.confirm_ms)
+            return ADMIT_CONFIRM; /* another writer may have placed it: read the store */
         res->rc = RC_NOT_REGISTERED;
         intent_say_not_registered(&in->ip, res->detail, sizeof(res->detail));
         return ADMIT_ANSWERED;
@@ -185,6 +187,24 @@ static int answer_as_is(struct reg_registry *reg, struct intent *in, struct reg_
     return k >= 0;
 }
 
+/* The store was read again for in (registry/confirm.c): run it once more, or say why not. */
+static void confirmed(void *arg, enum rc_code rc, const char *detail)
+{
+    struct intent *in = arg;
+    char txt[IP_TEXT_MAX], why[REG_DETAIL_MAX];
+
+    if (rc) {
+        rc_detail(why, sizeof(why),
+                  "%s is not known here, and reading Route 53 to check whether another "
+                  "writer registered it failed: %s",
+                  ip_format(&in->ip, txt), detail);
+        intent_fail(in, rc, why);
+        return;
+    }
+    in->confirmed = 1;
+    in->again(in->reg, in);
+}
+
 /*
  * admit() and answer what needs no commit. Caller holds index_lock; it is released. Returns 1
  * when in must be committed (in->bucket set); 0 when it was answered, or started over through
@@ -201,6 +221,24 @@ int intent_admit_or_answer(struct reg_registry *reg, struct intent *in, struct e
     pthread_mutex_unlock(&reg->index_lock);
     if (a == ADMIT_QUEUE)
         return 1;
+    if (a == ADMIT_CONFIRM) {
+        enum rc_code rc;
+        in->again = again;
+        rc = reg_confirm(reg, confirmed, in);
+        if (rc == RC_OK)
+            return 0;
+        in->confirmed = 1; /* not parked: answer from the index, or say why not */
+        if (rc == RC_NOT_REGISTERED) {
+            again(reg, in);
+            return 0;
+        }
+        intent_fail(in, rc,
+                    rc == RC_SHUTTING_DOWN
+                        ? "shutting down"
+                        : "too many requests for unknown addresses are waiting for a read "
+                          "of Route 53; retry");
+        return 0;
+    }
     if (a == ADMIT_ANSWERED || answer_as_is(reg, in, &res))
         intent_finish(in, &res);
     else

@@ -61,6 +61,10 @@ struct intent {
     int to_down;     /* REG_OP_ADD of a draining IP whose checks fail: back to the down set */
     int expiry;      /* REG_OP_REMOVE of an expired lease: only if it is still expired */
     int kind_after;  /* settling: the set holding the IP after the commit, -1: none */
+    int confirm;     /* an API request: on an unknown IP, read the store before answering 404 */
+    int confirmed;   /* the store was read since it arrived (registry/confirm.c) */
+    struct reg_registry *reg;
+    void (*again)(struct reg_registry *, struct intent *); /* how it runs once confirmed */
     reg_done_fn done;
     void *arg;
     struct intent *next;
@@ -171,6 +175,14 @@ struct reg_registry {
     int maintainer_stop;    /* guarded by maintainer_lock */
     int maintainer_kick;    /* guarded by maintainer_lock: a verdict changed, look now */
     int64_t next_resync_ns; /* maintainer thread */
+
+    /* Requests waiting for a fresh read of the store before "not registered"
+     * (registry/confirm.c). */
+    pthread_mutex_t confirm_lock;
+    struct confirm_wait *confirm_head, **confirm_tail; /* guarded by confirm_lock */
+    size_t confirm_n;                                  /* guarded by confirm_lock */
+    int confirm_stopped;                               /* guarded by confirm_lock */
+    int64_t confirm_next_ns;                           /* maintainer thread */
 
     /* ?wait=insync (registry/insync.h): made in reg_create, destroyed in reg_destroy before
      * the provider. */
@@ -289,12 +301,18 @@ void reconcile_run(struct reg_registry *reg);
 
 /* ---- registry/resync.c -------------------------------------------------------------------- */
 
-void resync_run(struct reg_registry *reg, int owned);
+enum rc_code resync_run(struct reg_registry *reg, int owned, char *why, size_t why_n);
 int resync_ttls(struct reg_registry *reg);
 int resync_ttl_explained(struct reg_registry *reg, const struct reg_record *written, unsigned mask);
 /* The detail of a TTL refusal that r53reg's own sets do not explain. */
 void resync_say_foreign_ttl(char *detail, size_t n);
 int resync_is_ttl_refusal(const char *detail);
+
+/* ---- registry/confirm.c: a fresh read before "not registered" (maintainer thread) --------- */
+
+void confirm_run(struct reg_registry *reg);
+int64_t confirm_due_ns(struct reg_registry *reg);
+void confirm_stop(struct reg_registry *reg);
 
 /* ---- registry/maintainer.c: the thread running leases, reconcile and resync --------------- */
 
@@ -326,8 +344,9 @@ void registry_group_ttls(struct reg_registry *reg, enum reg_type t, unsigned *tt
 int registry_learn_ttls(struct reg_registry *reg, const struct reg_record *recs, size_t n,
                         unsigned epoch);
 unsigned registry_ttl_epoch(struct reg_registry *reg);
-/* Submit op on ip as reg_submit() does; expiry: a lease removal, done only if the lease is
- * still expired when its turn comes. */
+/* Submit op on ip as reg_submit() does, for the registry's own chores: an unknown IP is
+ * answered "not registered" from the index (no fresh read); expiry: a lease removal, done
+ * only if the lease is still expired when its turn comes. */
 void registry_submit(struct reg_registry *reg, enum reg_op op, const struct ip_addr *ip,
                      reg_done_fn done, void *arg, int expiry);
 

@@ -45,12 +45,13 @@ static void *maintainer_main(void *arg)
         pthread_mutex_unlock(&reg->maintainer_lock);
         leases_reap(reg);
         reconcile_run(reg);
+        confirm_run(reg);
         if (reg->opt.resync_ms) {
             int64_t now = clock_mono_ns();
             if (!reg->next_resync_ns)
                 reg->next_resync_ns = now + (int64_t)reg->opt.resync_ms * 1000000;
             if (now >= reg->next_resync_ns) {
-                resync_run(reg, 0);
+                resync_run(reg, 0, NULL, 0);
                 reg->next_resync_ns = clock_mono_ns() + (int64_t)reg->opt.resync_ms * 1000000;
             }
         }

@@ -137,6 +137,8 @@ struct reg_registry *reg_create(const struct reg_options *opt, struct reg_provid
     pthread_cond_init(&reg->work_cond, NULL);
     pthread_mutex_init(&reg->maintainer_lock, NULL);
     pthread_cond_init(&reg->maintainer_cond, NULL);
+    pthread_mutex_init(&reg->confirm_lock, NULL);
+    reg->confirm_tail = &reg->confirm_head;
     reg->dirty_tail = &reg->dirty_head;
     reg->table_size = 1024;
     reg->table = xcalloc(reg->table_size, sizeof(*reg->table));
@@ -166,6 +168,7 @@ void reg_destroy(struct reg_registry *reg)
     if (atomic_load(&reg->loaded))
         rmetrics_detach();
     maintainer_stop(reg);
+    confirm_stop(reg);
     committer_stop(reg); /* after the call in flight; what is queued is not sent */
     /* After the committer (its last completions may still start waits), before the provider
      * (a poll in flight uses it): answers the waits still pending. */
@@ -186,6 +189,7 @@ void reg_destroy(struct reg_registry *reg)
     pthread_cond_destroy(&reg->work_cond);
     pthread_mutex_destroy(&reg->maintainer_lock);
     pthread_cond_destroy(&reg->maintainer_cond);
+    pthread_mutex_destroy(&reg->confirm_lock);
     if (reg->prov)
         reg->prov->ops->destroy(reg->prov);
     free(reg);
@@ -245,8 +249,8 @@ const char *reg_provider_name(const struct reg_registry *reg)
     return reg->prov->ops->name;
 }
 
-void registry_submit(struct reg_registry *reg, enum reg_op op, const struct ip_addr *ip,
-                     reg_done_fn done, void *arg, int expiry)
+static void submit(struct reg_registry *reg, enum reg_op op, const struct ip_addr *ip,
+                   reg_done_fn done, void *arg, int expiry, int confirm)
 {
     struct intent *in;
     if (!atomic_load(&reg->loaded)) {
@@ -263,6 +267,8 @@ void registry_submit(struct reg_registry *reg, enum reg_op op, const struct ip_a
     in->op = op;
     in->ip = *ip;
     in->expiry = expiry;
+    in->confirm = confirm;
+    in->reg = reg;
     in->kind_after = -1;
     in->done = done;
     in->arg = arg;
@@ -272,10 +278,16 @@ void registry_submit(struct reg_registry *reg, enum reg_op op, const struct ip_a
         committer_submit(reg, in);
 }
 
+void registry_submit(struct reg_registry *reg, enum reg_op op, const struct ip_addr *ip,
+                     reg_done_fn done, void *arg, int expiry)
+{
+    submit(reg, op, ip, done, arg, expiry, 0);
+}
+
 void reg_submit(struct reg_registry *reg, enum reg_op op, const struct ip_addr *ip,
                 reg_done_fn done, void *arg)
 {
-    registry_submit(reg, op, ip, done, arg, 0);
+    submit(reg, op, ip, done, arg, 0, 1);
 }
 
 /* Synchronous use of reg_submit (tests, immediate callers). */

@@ -70,6 +70,10 @@ struct reg_options {
     /* Re-read the whole store this often and adopt other writers' changes (replicas, the
      * console); 0: only at start and on conflicts. */
     unsigned resync_ms;
+    /* An operation on an IP the index does not hold reads the store again before it answers
+     * "not registered" (another writer may have placed it), at most once per confirm_ms for
+     * all such operations; 0: never (this registry is the store's only writer). */
+    unsigned confirm_ms;
 };
 
 /* One weighted record set: name = record_name (or its _down./_draining. sibling, by kind),
@@ -214,6 +218,16 @@ enum rc_code reg_check_valid(const struct reg_registry *reg, const struct hc_che
  * RC_BAD_REQUEST with detail when the override is invalid or no checker is set. */
 enum rc_code reg_set_check(struct reg_registry *reg, const struct ip_addr *ip,
                            const struct hc_check *override, char *detail, size_t n);
+
+/*
+ * Call fn(arg, rc, detail) once the store was read again (after this call, shared with every
+ * request waiting meanwhile) and what other writers changed was adopted: the caller then looks
+ * again before it answers "not registered". rc: RC_OK, or why the read failed. Returns RC_OK
+ * when fn will be called (from the maintainer thread, no lock held), RC_NOT_REGISTERED when
+ * no read is needed (confirm_ms 0), RC_TOO_MANY_REQUESTS or RC_SHUTTING_DOWN otherwise.
+ */
+typedef void (*reg_confirm_fn)(void *arg, enum rc_code rc, const char *detail);
+enum rc_code reg_confirm(struct reg_registry *reg, reg_confirm_fn fn, void *arg);
 
 /* Look ip up. RC_NOT_REGISTERED when absent (or its registration is still in flight). */
 enum rc_code reg_lookup(struct reg_registry *reg, const struct ip_addr *ip,

@@ -78,9 +78,10 @@ int resync_is_ttl_refusal(const char *detail)
  * while the store was being read, or with a batch in flight (the store may hold it already,
  * the bucket's sets not yet), is left alone: the read may predate that commit, and the next
  * resync (or conflict) brings it in line. owned: the caller holds every bucket (a TTL
- * change), so buckets being written are its own and are adopted too.
+ * change), so buckets being written are its own and are adopted too. Returns the listing's
+ * outcome (why: its detail when it failed).
  */
-void resync_run(struct reg_registry *reg, int owned)
+enum rc_code resync_run(struct reg_registry *reg, int owned, char *why, size_t why_n)
 {
     unsigned long long seen[2][REG_MAX_BUCKETS];
     struct reg_record *recs = NULL;
@@ -88,7 +89,7 @@ void resync_run(struct reg_registry *reg, int owned)
     size_t nrecs = 0, adopted = 0;
     char detail[REG_DETAIL_MAX];
     unsigned epoch = registry_ttl_epoch(reg);
-    enum rc_code rc;
+    enum rc_code rc, result;
 
     for (int t = 0; t < 2; t++)
         for (unsigned b = 0; b < REG_MAX_BUCKETS; b++) {
@@ -96,10 +97,12 @@ void resync_run(struct reg_registry *reg, int owned)
             seen[t][b] = reg->buckets[t][b].changes;
             pthread_mutex_unlock(&reg->buckets[t][b].lock);
         }
-    rc = reg->prov->ops->load(reg->prov, &recs, &nrecs, detail, sizeof(detail));
+    rc = result = reg->prov->ops->load(reg->prov, &recs, &nrecs, detail, sizeof(detail));
     if (rc) {
         log_warn("msg=\"resync: cannot read the store; will try again\" rc=%s detail=\"%s\"",
                  rc_slug(rc), detail);
+        if (why)
+            snprintf(why, why_n, "%s", detail);
         goto out;
     }
     registry_learn_ttls(reg, recs, nrecs, epoch);
@@ -157,4 +160,5 @@ out:
         reg_record_release(&recs[i]);
     free(recs);
     free(fresh);
+    return result;
 }

@@ -202,7 +202,7 @@ enum rc_code reg_set_ttl(struct reg_registry *reg, unsigned ttl, struct reg_ttl_
                  * refusal means a set r53reg does not manage keeps the old TTL. */
                 if (!relisted) {
                     relisted = 1;
-                    resync_run(reg, 1);
+                    resync_run(reg, 1, NULL, 0);
                     break;
                 }
                 resync_say_foreign_ttl(detail, n);

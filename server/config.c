@@ -624,6 +624,13 @@ enum cfg_result cfg_parse(struct cfg *cfg, int argc, char **argv, cfg_getenv_fn 
     /* Ordered placement fills buckets unevenly: only weight = values keeps shares equal. In
      * immediate mode it would put every registration of a burst behind one bucket's writer,
      * one call each: auto spreads them instead. */
+    /* Route 53 may have other writers (replicas, the console): "not registered" only after a
+     * fresh read, at most one listing (a few calls) per 10 call tokens of --api-rps, 1 s at
+     * least. The embedded store has none: this process is its only writer. */
+    if (cfg->provider == CFG_PROVIDER_ROUTE53) {
+        double ms = 10000.0 / cfg->api_rps;
+        cfg->reg.confirm_ms = ms < 1000 ? 1000 : ms > 60000 ? 60000 : (unsigned)ms;
+    }
     if (cfg->bucketing_auto && (cfg->reg.weights == REG_WEIGHTS_EQUAL ||
                                 cfg->reg.commit == REG_COMMIT_IMMEDIATE))
         cfg->reg.bucketing = REG_BUCKETING_BALANCED;

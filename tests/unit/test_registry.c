@@ -1722,6 +1722,64 @@ static void test_filled_by_another_writer(void)
     p->ops->destroy(p);
 }
 
+static void count_confirm(void *arg, enum rc_code rc, const char *detail)
+{
+    (void)detail;
+    CHECK_INT(rc, RC_OK);
+    atomic_fetch_add((atomic_int *)arg, 1);
+}
+
+/*
+ * Two replicas of one store: an IP the second does not know (the first registered it after the
+ * second loaded) is not answered "not registered" from its index. A DELETE through the second
+ * reads the store first and removes it; a lookup after reg_confirm finds it. Without
+ * confirm_ms the index answers, as for the embedded store's only writer.
+ */
+static void test_confirm_unknown(void)
+{
+    struct reg_options o = opts(2, 10, REG_BUCKETING_ORDERED, REG_WEIGHTS_PROPORTIONAL);
+    struct reg_provider *p = NULL;
+    struct reg_registry *r1, *r2;
+    struct reg_placement pl;
+    struct reg_record cur = {0};
+    struct ip_addr x = ip("10.0.10.1"), y = ip("10.0.10.2");
+    atomic_int calls = 0;
+    char detail[256];
+    int created;
+
+    o.confirm_ms = 50;
+    CHECK_INT(reg_provider_memory_create(NULL, &p, detail, sizeof(detail)), RC_OK);
+    r1 = replica(&o, p);
+    r2 = replica(&o, p);
+    CHECK_INT(reg(r1, "10.0.10.1", &pl, &created), RC_OK);
+    CHECK_INT(reg(r1, "10.0.10.2", &pl, &created), RC_OK);
+    CHECK_INT(reg_lookup(r2, &y, &pl), RC_NOT_REGISTERED); /* the index alone: stale */
+    CHECK_INT(reg_confirm(r2, count_confirm, &calls), RC_OK);
+    for (int i = 0; i < 500 && !atomic_load(&calls); i++)
+        usleep(10000);
+    CHECK_INT(atomic_load(&calls), 1);
+    CHECK_INT(reg_lookup(r2, &y, &pl), RC_OK);
+    /* x: a DELETE through the replica that did not place it. */
+    CHECK_INT(reg_deregister(r2, &x, &pl, detail, sizeof(detail)), RC_OK);
+    stored(p, REG_A, 0, &cur);
+    CHECK_INT(cur.nvalues, 1);
+    reg_record_release(&cur);
+    /* Truly unknown: "not registered" after the read. */
+    CHECK_INT(dereg(r2, "10.0.10.9"), RC_NOT_REGISTERED);
+    reg_destroy(r1);
+    reg_destroy(r2);
+    p->ops->destroy(p);
+
+    /* confirm_ms 0: the only writer; its index is the store. */
+    o.confirm_ms = 0;
+    CHECK_INT(reg_provider_memory_create(NULL, &p, detail, sizeof(detail)), RC_OK);
+    r1 = replica(&o, p);
+    CHECK_INT(reg_confirm(r1, count_confirm, &calls), RC_NOT_REGISTERED);
+    CHECK_INT(dereg(r1, "10.0.10.9"), RC_NOT_REGISTERED);
+    reg_destroy(r1);
+    p->ops->destroy(p);
+}
+
 /* A registration placed in a bucket that another writer filled meanwhile is placed again, in
  * the next bucket with room, instead of failing (ordered placement on a stale view). */
 static void test_replaced_when_filled(void)
@@ -2523,6 +2581,7 @@ int main(int argc, char **argv)
         test_partial_reload_leaves_duplicate();
         test_filled_by_another_writer();
         test_replaced_when_filled();
+        test_confirm_unknown();
         test_read_not_blocked_by_reread();
         test_group_ttl();
         test_set_ttl();
