@@ -79,6 +79,8 @@ void bucket_adopt(struct reg_registry *reg, struct bucket *bk, struct reg_record
             if (e && e->state == ENTRY_PRESENT && e->bucket == b) {
                 index_drop(reg, e);
                 dropped++;
+            } else if (!e || e->bucket != b) {
+                reg->reserved[t][b]--; /* a second copy (registry/strays.c) left */
             }
         }
     for (int k = 0; k < REG_KINDS; k++)
@@ -94,6 +96,7 @@ void bucket_adopt(struct reg_registry *reg, struct bucket *bk, struct reg_record
                 e = index_insert(reg, &now[k].values[i], b, ENTRY_PRESENT);
                 index_entry_moved(e, k);
                 e->foreign_down = k == REG_KIND_DOWN;
+                e->adopted = 1;
                 if (placement_take_ambiguous(reg, &e->ip, &where))
                     lease_start(reg, e); /* our own registration after all */
                 reg->reserved[t][b]++;
@@ -103,6 +106,12 @@ void bucket_adopt(struct reg_registry *reg, struct bucket *bk, struct reg_record
                 index_entry_moved(e, k);
                 e->foreign_down = k == REG_KIND_DOWN;
                 moved++;
+            } else if (e->bucket != b) {
+                /* A second copy of an IP indexed in another bucket: it takes room here, and
+                 * the maintainer removes it (registry/strays.c). */
+                if (sets_find(bk->rec, &now[k].values[i]) < 0)
+                    reg->reserved[t][b]++;
+                atomic_store(&reg->strays_dirty, 1);
             }
         }
     pthread_cond_broadcast(&reg->index_cond);
@@ -120,6 +129,7 @@ void bucket_adopt(struct reg_registry *reg, struct bucket *bk, struct reg_record
         fresh[k].nvalues = 0;
     }
     bk->changes++;
+    atomic_store(&reg->foreign_seen_ns, clock_mono_ns());
     reg_set_id(&reg->opt, b, sid, sizeof(sid));
     log_warn("msg=\"record changed underneath; adopted what the store holds\" type=%s "
              "set_id=%s count_before=%zu count_after=%zu adopted=%zu dropped=%zu moved=%zu",
@@ -303,6 +313,7 @@ void bucket_load(struct reg_registry *reg, struct reg_record *rec, size_t *dups,
                      : slot->kind == REG_KIND_DOWN ? "down"
                                                    : "draining");
             (*dups)++;
+            atomic_store(&reg->strays_dirty, 1);
             continue;
         }
         e = index_insert(reg, &slot->values[v], slot->bucket, ENTRY_PRESENT);

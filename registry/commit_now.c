@@ -106,6 +106,11 @@ void commit_now_run(struct reg_registry *reg, struct intent *in)
         intent_log_change(reg, in->op, &in->ip, bk);
     pthread_mutex_unlock(&bk->lock);
     bucket_unclaim(bk);
+    if (rc == RC_OK && in->op == REG_OP_REMOVE && in->kind_after < 0) {
+        intent_result(in, weight, change_id, &res);
+        strays_finish_removal(reg, in, &res); /* no copy left elsewhere, then answer */
+        return;
+    }
     if (rc == RC_OK) {
         intent_result(in, weight, change_id, &res);
     } else {

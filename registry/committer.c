@@ -109,7 +109,10 @@ static void settle_ok(struct reg_registry *reg, struct slot *sl, const char *cha
         struct reg_result res;
         sl->intents = in->next;
         intent_result(in, weight, change_id, &res);
-        intent_finish(in, &res);
+        if (in->op == REG_OP_REMOVE && in->kind_after < 0)
+            strays_finish_removal(reg, in, &res); /* no copy left elsewhere, then answer */
+        else
+            intent_finish(in, &res);
     }
     resubmit(reg, waiters);
 }

@@ -278,6 +278,7 @@ struct intent *intent_settle(struct reg_registry *reg, struct bucket *bk, struct
         }
         if (e->state == ENTRY_ADDING) {
             e->state = ENTRY_PRESENT;
+            e->adopted = 0;
             index_entry_moved(e, in->kind_after);
             if (committed)
                 lease_start(reg, e);

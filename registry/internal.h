@@ -17,8 +17,9 @@
  * Invariants (whenever no lock is held):
  * - an index entry is PRESENT iff its IP is in one of the committed sets of its bucket, and
  *   `where` names that set;
- * - reserved[t][b] == committed values of bucket b's three sets + ADDING entries for b, so a
- *   backend that is down or draining keeps its place and always has room to come back;
+ * - reserved[t][b] == committed values of bucket b's three sets (second copies of an IP
+ *   indexed elsewhere included) + ADDING entries for b, so a backend that is down or draining
+ *   keeps its place and always has room to come back;
  * - a bucket's committed sets change only in registry/bucket.c, through bucket_commit() and
  *   bucket_adopt(), which update the index under the same bucket-lock hold;
  * - an IP is acknowledged only after the provider applied the change;
@@ -63,6 +64,7 @@ struct intent {
     int kind_after;  /* settling: the set holding the IP after the commit, -1: none */
     int confirm;     /* an API request: on an unknown IP, read the store before answering 404 */
     int confirmed;   /* the store was read since it arrived (registry/confirm.c) */
+    int confirmed_gone; /* a removal: the store was read after it, for copies left */
     struct reg_registry *reg;
     void (*again)(struct reg_registry *, struct intent *); /* how it runs once confirmed */
     reg_done_fn done;
@@ -94,6 +96,8 @@ struct entry {
     unsigned char transition;   /* enum transition: a move for the verdict is in flight */
     unsigned char undrain_down; /* an undrain to the down set is in flight (counts as down) */
     unsigned char foreign_down; /* another writer put it in the down set while we ran */
+    unsigned char adopted;      /* learnt from the store (load, another writer's change), not
+                                   registered through this registry since */
     int64_t verdict_ns;         /* CLOCK_MONOTONIC of the latest verdict */
     int64_t streak_ms;          /* Unix ms of the first check of the streak behind it */
     int64_t retry_ns;           /* a failed move is retried from then on */
@@ -183,6 +187,14 @@ struct reg_registry {
     size_t confirm_n;                                  /* guarded by confirm_lock */
     int confirm_stopped;                               /* guarded by confirm_lock */
     int64_t confirm_next_ns;                           /* maintainer thread */
+
+    /* An IP may be in a second bucket (registry/strays.c): set when a load or an adoption
+     * met one, cleared by the repair pass that finds none. */
+    atomic_int strays_dirty;
+    /* CLOCK_MONOTONIC of the last adoption of another writer's change (0: none): removals
+     * then check the store for copies another replica placed (strays_finish_removal). */
+    atomic_llong foreign_seen_ns;
+    int64_t strays_retry_ns; /* maintainer thread: the store failed a repair; wait */
 
     /* ?wait=insync (registry/insync.h): made in reg_create, destroyed in reg_destroy before
      * the provider. */
@@ -313,6 +325,12 @@ int resync_is_ttl_refusal(const char *detail);
 void confirm_run(struct reg_registry *reg);
 int64_t confirm_due_ns(struct reg_registry *reg);
 void confirm_stop(struct reg_registry *reg);
+
+/* ---- registry/strays.c: an IP in a second bucket --------------------------------------------- */
+
+int strays_take(struct reg_registry *reg, const struct ip_addr *ip);
+void strays_finish_removal(struct reg_registry *reg, struct intent *in, struct reg_result *res);
+void strays_repair(struct reg_registry *reg);
 
 /* ---- registry/maintainer.c: the thread running leases, reconcile and resync --------------- */
 

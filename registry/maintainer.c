@@ -46,6 +46,7 @@ static void *maintainer_main(void *arg)
         leases_reap(reg);
         reconcile_run(reg);
         confirm_run(reg);
+        strays_repair(reg);
         if (reg->opt.resync_ms) {
             int64_t now = clock_mono_ns();
             if (!reg->next_resync_ns)

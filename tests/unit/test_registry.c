@@ -448,7 +448,7 @@ struct shared {
     struct reg_provider base;
     struct reg_provider *inner;
     unsigned pace_ms;
-    int poison; /* -1: none */
+    atomic_int poison; /* -1: none */
     atomic_int calls;
     atomic_uint load_delay_ms; /* load() answers this late: what it read may be stale */
     atomic_int loads;          /* load() calls that have read the store */
@@ -507,11 +507,12 @@ static const struct reg_provider_ops shared_ops = {
 
 static struct shared *last_shared;
 
-static struct reg_registry *replica(const struct reg_options *o, struct reg_provider *inner)
+static struct reg_registry *replica_poisoned(const struct reg_options *o,
+                                            struct reg_provider *inner, int poison)
 {
     struct shared *sp = calloc(1, sizeof(*sp));
     last_shared = sp;
-    sp->poison = -1;
+    sp->poison = poison;
     char detail[256];
     struct reg_registry *r;
     sp->base.ops = &shared_ops;
@@ -519,6 +520,11 @@ static struct reg_registry *replica(const struct reg_options *o, struct reg_prov
     r = reg_create(o, &sp->base);
     CHECK_INT(reg_load(r, detail, sizeof(detail)), RC_OK);
     return r;
+}
+
+static struct reg_registry *replica(const struct reg_options *o, struct reg_provider *inner)
+{
+    return replica_poisoned(o, inner, -1);
 }
 
 static void stored(struct reg_provider *p, enum reg_type t, unsigned b, struct reg_record *out)
@@ -1780,6 +1786,85 @@ static void test_confirm_unknown(void)
     p->ops->destroy(p);
 }
 
+/* How many sets of type A, any bucket, hold addr. */
+static int copies(struct reg_provider *p, const char *addr)
+{
+    struct ip_addr a = ip(addr);
+    int n = 0;
+    for (unsigned b = 0; b < REG_MAX_BUCKETS; b++)
+        for (int k = 0; k < REG_KINDS; k++) {
+            struct reg_record cur = {0};
+            stored_kind(p, (enum reg_kind)k, b, &cur);
+            for (size_t i = 0; i < cur.nvalues; i++)
+                n += !ip_cmp(&cur.values[i], &a);
+            reg_record_release(&cur);
+        }
+    return n;
+}
+
+/*
+ * An IP in two buckets (two replicas placed it with different views, or an older zone): a
+ * DELETE removes every copy; one that stays registered loses its second copy to the
+ * maintainer's repair, which keeps the first.
+ */
+static void test_second_copies(void)
+{
+    struct reg_options o = opts(3, 10, REG_BUCKETING_ORDERED, REG_WEIGHTS_PROPORTIONAL);
+    static const char *const b0[] = {"10.0.11.1", "10.0.11.2"}, *const b1[] = {"10.0.11.1",
+                                                                                 "10.0.11.2"};
+    struct reg_provider *p = NULL;
+    struct reg_registry *r;
+    char detail[256];
+
+    CHECK_INT(reg_provider_memory_create(NULL, &p, detail, sizeof(detail)), RC_OK);
+    put_set(p, 0, b0, 2, o.ttl);
+    put_set(p, 1, b1, 2, o.ttl);
+    r = replica(&o, p);
+    CHECK_INT(dereg(r, "10.0.11.1"), RC_OK);
+    CHECK_INT(copies(p, "10.0.11.1"), 0);
+    for (int i = 0; i < 300 && copies(p, "10.0.11.2") != 1; i++)
+        usleep(10000);
+    CHECK_INT(copies(p, "10.0.11.2"), 1);
+    {
+        struct reg_placement pl;
+        struct ip_addr y = ip("10.0.11.2");
+        CHECK_INT(reg_lookup(r, &y, &pl), RC_OK);
+        CHECK_INT(pl.bucket, 0);
+    }
+    CHECK_INT(reg_free_capacity(r, REG_A), 3 * 10 - 1); /* the removed copies free their room */
+    reg_destroy(r);
+    p->ops->destroy(p);
+}
+
+/*
+ * The repair of a second copy must not trust a stale view of the copy it keeps: here the
+ * replica still sees the IP in bucket 0, but another writer removed it from there and it lives
+ * only in bucket 1. The repair's batch carries bucket 0 as read, so the store refuses it and
+ * the one copy left stays.
+ */
+static void test_second_copy_stale_keeper(void)
+{
+    struct reg_options o = opts(3, 10, REG_BUCKETING_ORDERED, REG_WEIGHTS_PROPORTIONAL);
+    static const char *const both[] = {"10.0.12.1"}, *const other[] = {"10.0.12.9"};
+    struct reg_provider *p = NULL;
+    struct reg_registry *r;
+    char detail[256];
+
+    CHECK_INT(reg_provider_memory_create(NULL, &p, detail, sizeof(detail)), RC_OK);
+    put_set(p, 0, both, 1, o.ttl);
+    put_set(p, 1, both, 1, o.ttl);
+    /* Bucket 1 refuses every batch at first: the repair fails and waits. */
+    r = replica_poisoned(&o, p, 1);
+    usleep(600 * 1000);
+    CHECK_INT(copies(p, "10.0.12.1"), 2);
+    put_set(p, 0, other, 1, o.ttl); /* another writer: bucket 0 no longer holds it */
+    atomic_store(&last_shared->poison, -1);
+    usleep(6500 * 1000); /* past the repair's retry */
+    CHECK_INT(copies(p, "10.0.12.1"), 1);
+    reg_destroy(r);
+    p->ops->destroy(p);
+}
+
 /* A registration placed in a bucket that another writer filled meanwhile is placed again, in
  * the next bucket with room, instead of failing (ordered placement on a stale view). */
 static void test_replaced_when_filled(void)
@@ -2482,21 +2567,6 @@ static struct reg_registry *lost_registry(struct reg_options *o, struct reg_prov
     return r;
 }
 
-/* How many sets of type A, any bucket, hold addr. */
-static int copies(struct reg_provider *p, const char *addr)
-{
-    struct ip_addr a = ip(addr);
-    int n = 0;
-    for (unsigned b = 0; b < REG_MAX_BUCKETS; b++)
-        for (int k = 0; k < REG_KINDS; k++) {
-            struct reg_record cur = {0};
-            stored_kind(p, (enum reg_kind)k, b, &cur);
-            for (size_t i = 0; i < cur.nvalues; i++)
-                n += !ip_cmp(&cur.values[i], &a);
-            reg_record_release(&cur);
-        }
-    return n;
-}
 
 /* A registration answered 504 that Route 53 applied all the same, then retried by the client
  * after the buckets shifted: the retry goes to the bucket of the first attempt and meets it
@@ -2582,6 +2652,8 @@ int main(int argc, char **argv)
         test_filled_by_another_writer();
         test_replaced_when_filled();
         test_confirm_unknown();
+        test_second_copies();
+        test_second_copy_stale_keeper();
         test_read_not_blocked_by_reread();
         test_group_ttl();
         test_set_ttl();
