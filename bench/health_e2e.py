@@ -126,7 +126,7 @@ def main():
             '--check-interval-ms', str(a.interval_ms), '--check-timeout-ms', '1000',
             '--check-fall', str(a.fall), '--check-rise', str(a.rise),
             '--client-rps', '0', '--max-connections-per-ip', '0', '--max-body', '4194304',
-            '--log-level', 'info']
+            '--log-level', 'info', '--allow-special']  # the listeners are 127.1.x.y
     env = dict(os.environ)
     emu = None
     if a.route53:

@@ -45,6 +45,8 @@ struct api_request {
     const struct ip_addr *caller; /* the caller's address (TCP peer, or X-Forwarded-For from a
                                      trusted proxy), or NULL when it is not known */
     const struct cidr_set *allow_cidr; /* only these may be registered; NULL or empty: any */
+    int allow_special; /* --allow-special: loopback, link-local and 0.0.0.0/8 may be registered
+                          (api_special_refusal(), request.h) */
 };
 
 #define API_AUDIT_ID_MAX 160

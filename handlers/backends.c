@@ -1,8 +1,8 @@
 /*
  * backends.c: /backends, /backends/{ip} and /backends/self (contract: backends.h). Validates
  * the IP strictly (util/ip.h), checks that the caller may change it (request.h: a self token
- * only its own address; --allow-cidr: what may be registered), calls the registry, renders
- * placements (placement.h).
+ * only its own address; --allow-cidr: what may be registered; --allow-special: loopback and
+ * link-local), calls the registry, renders placements (placement.h).
  * Thread-safe: all state is in the registry; a parked mutation's state (struct pending) is
  * touched by one thread at a time: the handler, then the registry's completion, then the
  * insync waiter's callback.
@@ -432,6 +432,10 @@ static void submit(const struct api_request *req, struct api_response *res, enum
         goto out;
     if (op == REG_OP_ADD && parse_register_body(req, res, &lease, &check))
         goto out;
+    if (op == REG_OP_ADD && api_special_refusal(req, &ip, why, sizeof(why))) {
+        api_problem(res, req, RC_SPECIAL_ADDRESS, why);
+        goto out;
+    }
     if (none && (lease || check.given)) {
         api_problem(res, req, RC_BAD_REQUEST,
                     "?wait=none takes no body: register first, then set the lease and the "

@@ -5,6 +5,10 @@
  * its shape, the item count, every item (strict util/ip.h parser) and duplicates. Any bad
  * item refuses the request (400 listing every bad item with its index); nothing changes.
  *
+ * Then a registration or PUT that lists a loopback, link-local or this-network address is
+ * refused unless --allow-special (api_special_refusal(): 400 listing every such item); nothing
+ * changes.
+ *
  * Then every item is checked against what the caller may change (api_change_refusal(): a self
  * token only its own address, --allow-cidr for what is registered; PUT with a self token is
  * refused by the server before it gets here): any refused item refuses the request (403
@@ -501,6 +505,36 @@ static struct ip_addr *unwanted(struct reg_registry *reg, const struct ip_addr *
     return out;
 }
 
+/* Refuse a registration or PUT (400 special-address listing every such item) that would
+ * register a loopback, link-local or this-network address without --allow-special; 0 when
+ * none does. Removals are never refused. */
+static int check_special(const struct api_request *req, struct api_response *res, enum kind kind,
+                         const struct parsed *p)
+{
+    json_t *errors = NULL;
+    size_t nbad = 0;
+    char why[256], first[256] = "", detail[400], txt[IP_TEXT_MAX];
+
+    for (size_t i = 0; kind != BULK_DEREGISTER && i < p->n; i++) {
+        if (!api_special_refusal(req, &p->ips[i], why, sizeof(why)))
+            continue;
+        if (!errors)
+            errors = json_array();
+        if (!nbad++)
+            snprintf(first, sizeof(first), "%s", why);
+        json_array_append_new(errors, json_pack("{s:I, s:s, s:s}", "index", (json_int_t)i, "value",
+                                                ip_format(&p->ips[i], txt), "detail", why));
+    }
+    if (!nbad)
+        return 0;
+    snprintf(detail, sizeof(detail),
+             "%s (%zu of %zu item(s) refused, see errors); nothing was submitted", first, nbad,
+             p->n);
+    api_problem(res, req, RC_SPECIAL_ADDRESS, detail);
+    json_object_set_new(res->body, "errors", errors);
+    return -1;
+}
+
 /* Refuse the request (403 listing every refused item) when the caller may not change one of
  * the listed addresses; 0 when it may change them all. */
 static int check_allowed(const struct api_request *req, struct api_response *res, enum kind kind,
@@ -548,7 +582,7 @@ static void run(const struct api_request *req, struct api_response *res, enum ki
         return;
     res->audit_list = 1;
     res->audit_items = p.n;
-    if (check_allowed(req, res, kind, &p)) {
+    if (check_special(req, res, kind, &p) || check_allowed(req, res, kind, &p)) {
         free(p.ips);
         return;
     }

@@ -46,3 +46,18 @@ const char *api_change_refusal(const struct api_request *req, const struct ip_ad
     }
     return NULL;
 }
+
+const char *api_special_refusal(const struct api_request *req, const struct ip_addr *ip, char *why,
+                                size_t n)
+{
+    char t[IP_TEXT_MAX];
+    const char *range = ip_special_range(ip);
+
+    if (!range || req->allow_special)
+        return NULL;
+    snprintf(why, n,
+             "%s is in %s: registering it would point the health checks at this host or its "
+             "link; --allow-special (R53REG_ALLOW_SPECIAL) allows it",
+             ip_format(ip, t), range);
+    return why;
+}

@@ -45,7 +45,8 @@ enum opt_id {
     O_RESYNC_INTERVAL,
     O_PROVIDER, O_STATE_FILE, O_ZONE_ID, O_AWS_ENDPOINT, O_AWS_REGION, O_API_RPS, O_API_BURST,
     O_API_CHANGE_RPS, O_INSYNC_TIMEOUT,
-    O_TOKEN_FILE, O_TOKENS, O_ALLOW_ANONYMOUS, O_TRUSTED_PROXY, O_ALLOW_CIDR, O_CLIENT_RPS,
+    O_TOKEN_FILE, O_TOKENS, O_ALLOW_ANONYMOUS, O_TRUSTED_PROXY, O_ALLOW_CIDR, O_ALLOW_SPECIAL,
+    O_CLIENT_RPS,
     O_CLIENT_BURST, O_TLS_CERT, O_TLS_KEY, O_MAX_CONNECTIONS, O_MAX_CONNECTIONS_PER_IP,
     O_CONNECTION_MEMORY, O_MAX_BODY, O_CLIENT_TIMEOUT, O_THREADS, O_SHUTDOWN_TIMEOUT, O_LOG_LEVEL,
     O_HELP, O_VERSION, O__COUNT
@@ -142,6 +143,10 @@ static const struct opt opts[O__COUNT] = {
                          "entry)"},
     [O_ALLOW_CIDR] = {"allow-cidr", K_STR, NULL, 0, 0, NULL, "CIDR[,CIDR]",
                       "only addresses inside may be registered [any]"},
+    [O_ALLOW_SPECIAL] = {"allow-special", K_FLAG, "0", 0, 1, NULL, NULL,
+                         "allow registering loopback (127.0.0.0/8, ::1), link-local "
+                         "(169.254.0.0/16, fe80::/10) and 0.0.0.0/8 addresses (tests, "
+                         "single-host setups)"},
     [O_CLIENT_RPS] = {"client-rps", K_UINT, "20", 0, 1000000, NULL, "N",
                       "mutations per second per caller address (token bucket; 0: no limit)"},
     [O_CLIENT_BURST] = {"client-burst", K_UINT, "40", 1, 1000000, NULL, "N",
@@ -484,6 +489,7 @@ static int set_opt(struct cfg *cfg, int i, const char *v, FILE *err)
             return -1;
         break;
     case O_ALLOW_ANONYMOUS: cfg->allow_anonymous = b; break;
+    case O_ALLOW_SPECIAL: cfg->allow_special = b; break;
     case O_TRUSTED_PROXY:
         if (check_cidrs(o->name, v, err))
             return -1;

@@ -48,6 +48,7 @@ struct cfg {
     int allow_anonymous;
     char *trusted_proxy; /* --trusted-proxy as given (validated), or NULL */
     char *allow_cidr;    /* --allow-cidr as given (validated), or NULL: any address */
+    int allow_special;   /* loopback, link-local and 0.0.0.0/8 may be registered */
     unsigned client_rps;   /* mutations per second per caller address; 0: no limit */
     unsigned client_burst; /* bucket size of that limit */
     unsigned max_connections_per_ip; /* 0: no cap */

@@ -61,6 +61,7 @@ struct srv_httpd {
     char *token_file;
     struct cidr_set trusted; /* read-only after start */
     struct cidr_set allow;   /* read-only after start */
+    int allow_special;       /* read-only after start */
     struct srv_ratelimit *rl; /* NULL: no per-client limit */
     unsigned client_rps, client_burst;
     struct srv_tls *tls; /* NULL: plain HTTP */
@@ -781,6 +782,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     req.insync_timeout_ms = h->insync_timeout_ms;
     req.caller = rq->has_caller ? &rq->caller_ip : NULL;
     req.allow_cidr = &h->allow;
+    req.allow_special = h->allow_special;
 
     srv_route(method, url, &m);
     rq->mutating = m.mutating;
@@ -1023,6 +1025,7 @@ enum rc_code srv_httpd_start(const struct srv_httpd_options *opt, struct reg_reg
         snprintf(detail, n, "--allow-cidr: %s", why);
         goto fail;
     }
+    h->allow_special = opt->allow_special;
     if (opt->client_rps) {
         h->client_rps = opt->client_rps;
         h->client_burst = opt->client_burst ? opt->client_burst : 2 * opt->client_rps;

@@ -34,6 +34,7 @@ struct srv_httpd_options {
     const char *token_file;        /* its tokens come last; read at start and on reload */
     const char *trusted_proxies;   /* CIDR list: peers whose X-Forwarded-For names the caller */
     const char *allow_cidr;        /* CIDR list: only these may be registered; NULL: any */
+    int allow_special;             /* loopback, link-local and 0.0.0.0/8 may be registered */
     unsigned client_rps;           /* mutations per second per caller address; 0: no limit */
     unsigned client_burst;         /* bucket size; 0: 2 * client_rps */
     unsigned max_connections_per_ip; /* per TCP peer address; 0: no cap */

@@ -206,6 +206,7 @@ int main(int argc, char **argv)
     hopt.token_file = cfg.token_file;
     hopt.trusted_proxies = cfg.trusted_proxy;
     hopt.allow_cidr = cfg.allow_cidr;
+    hopt.allow_special = cfg.allow_special;
     hopt.client_rps = cfg.client_rps;
     hopt.client_burst = cfg.client_burst;
     hopt.max_connections_per_ip = cfg.max_connections_per_ip;

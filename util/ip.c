@@ -194,3 +194,21 @@ int ip_is_loopback(const struct ip_addr *a)
         return a->b[0] == 127;
     return !memcmp(a->b, one, 16);
 }
+
+const char *ip_special_range(const struct ip_addr *a)
+{
+    if (a->family == IP_V4) {
+        if (a->b[0] == 127)
+            return "127.0.0.0/8 (loopback)";
+        if (a->b[0] == 169 && a->b[1] == 254)
+            return "169.254.0.0/16 (link-local)";
+        if (a->b[0] == 0)
+            return "0.0.0.0/8 (this network)";
+        return NULL;
+    }
+    if (ip_is_loopback(a))
+        return "::1/128 (loopback)";
+    if (a->b[0] == 0xfe && (a->b[1] & 0xc0) == 0x80)
+        return "fe80::/10 (link-local)";
+    return NULL;
+}

@@ -46,4 +46,13 @@ unsigned ip_mod(const struct ip_addr *a, unsigned n);
 /* Is a loopback (127.0.0.0/8 or ::1)? */
 int ip_is_loopback(const struct ip_addr *a);
 
+/*
+ * The special-purpose range a lies in that reaches the host itself or its link rather than a
+ * backend, as text naming the range and its kind ("127.0.0.0/8 (loopback)",
+ * "::1/128 (loopback)", "169.254.0.0/16 (link-local)", "fe80::/10 (link-local)",
+ * "0.0.0.0/8 (this network)"), or NULL when it lies in none. The API refuses to register
+ * these unless --allow-special (docs/security.md). Returns a static string.
+ */
+const char *ip_special_range(const struct ip_addr *a);
+
 #endif

@@ -16,6 +16,8 @@
 #define RC_MAP(XX)                                                                          \
     XX(OK, 200, "ok", "OK")                                                                 \
     XX(INVALID_IP, 400, "invalid-ip", "Invalid IP address")                                  \
+    XX(SPECIAL_ADDRESS, 400, "special-address",                                              \
+       "Loopback, link-local or this-network address refused")                                \
     XX(BAD_REQUEST, 400, "bad-request", "Bad request")                                       \
     XX(UNAUTHORIZED, 401, "unauthorized", "Missing or invalid bearer token")                 \
     XX(FORBIDDEN, 403, "forbidden", "Forbidden")                                             \

@@ -24,6 +24,7 @@ void harness_default_opts(struct harness_opts *o)
     o->reg.weights = REG_WEIGHTS_PROPORTIONAL;
     o->threads = 4;
     o->max_body = 1 << 20;
+    o->allow_special = 1;
 }
 
 void harness_start(struct harness *h, const struct harness_opts *o)
@@ -141,6 +142,7 @@ int harness_try_start(struct harness *h, const struct harness_opts *o, char *err
     ho.token_file = o->token_file;
     ho.trusted_proxies = o->trusted_proxies;
     ho.allow_cidr = o->allow_cidr;
+    ho.allow_special = o->allow_special;
     ho.client_rps = o->client_rps;
     ho.client_burst = o->client_burst;
     ho.max_connections_per_ip = o->max_connections_per_ip;

@@ -31,13 +31,15 @@ struct harness_opts {
     const char *token_file;
     const char *trusted_proxies;
     const char *allow_cidr;
+    int allow_special; /* --allow-special: on by default here, the tests' backends are 127.x */
     unsigned client_rps, client_burst;
     unsigned max_connections_per_ip;
     const char *tls_cert, *tls_key;
     unsigned apply_delay_ms; /* the store's apply() sleeps this long first (a slow upstream) */
 };
 
-/* Defaults: 4 buckets, 3 per bucket, ttl 60, balanced, proportional, 4 threads, 1 MiB. */
+/* Defaults: 4 buckets, 3 per bucket, ttl 60, balanced, proportional, 4 threads, 1 MiB,
+ * allow_special. */
 void harness_default_opts(struct harness_opts *o);
 /* Start; aborts the test on failure. */
 void harness_start(struct harness *h, const struct harness_opts *o);

@@ -1,8 +1,9 @@
 /*
  * test_api.c: every endpoint and error of the REST API over real HTTP (in-process server on
  * 127.0.0.1:0, libcurl client): status codes, JSON bodies, problem+json, headers (Location,
- * Allow, WWW-Authenticate, X-Request-Id), the strict IP list, limits and authorization, and
- * that refused requests change nothing.
+ * Allow, WWW-Authenticate, X-Request-Id), the strict IP list, loopback and link-local
+ * addresses (--allow-special), limits and authorization, and that refused requests change
+ * nothing.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -455,6 +456,158 @@ static void test_leases(void)
     h = saved;
 }
 
+/* One request with an optional JSON body: the status (-1 on a transport error). */
+static long req_body(const char *method, const char *path, const char *body, struct http_reply *r)
+{
+    if (http_do(NULL, h.port, method, path, body, body ? strlen(body) : 0, NULL, r))
+        return -1;
+    return r->status;
+}
+
+/* A 400 special-address whose detail names the range and --allow-special. */
+static void check_special_refusal(struct http_reply *r, const char *range)
+{
+    const char *d;
+    check_problem(r, 400, "special-address");
+    d = jstr(r->json, "detail");
+    if (!d || !strstr(d, range) || !strstr(d, "--allow-special")) {
+        fprintf(stderr, "detail '%s' lacks '%s' or --allow-special\n", d ? d : "(none)", range);
+        CHECK(0);
+    }
+}
+
+/* Loopback, link-local and this-network addresses: without --allow-special every path that
+ * registers refuses them (400 special-address) and nothing changes; removing, draining and
+ * looking them up stay allowed. With the flag they register; what the store holds is kept
+ * when the flag goes away. */
+static void test_special_addresses(void)
+{
+    static const struct {
+        const char *ip, *range;
+    } sp[] = {
+        {"127.0.0.1", "127.0.0.0/8 (loopback)"},        {"::1", "::1/128 (loopback)"},
+        {"169.254.1.1", "169.254.0.0/16 (link-local)"}, {"fe80::1", "fe80::/10 (link-local)"},
+        {"0.1.2.3", "0.0.0.0/8 (this network)"},
+    };
+    static const char list[] =
+        "{\"backends\": [\"10.0.0.9\", \"127.0.0.1\", \"::1\", \"169.254.1.1\", \"fe80::1\", "
+        "\"0.1.2.3\"]}";
+    struct harness_opts o;
+    struct harness saved = h;
+    struct http_reply r;
+    char dir[] = "/tmp/r53reg-special-XXXXXX", state[300], path[96];
+    size_t n = sizeof(sp) / sizeof(sp[0]);
+
+    CHECK(mkdtemp(dir) != NULL);
+    snprintf(state, sizeof(state), "%s/state.jsonl", dir);
+    harness_default_opts(&o);
+    o.state_file = state;
+    o.allow_special = 0; /* the server's default */
+    harness_start(&h, &o);
+
+    for (size_t i = 0; i < n; i++) {
+        snprintf(path, sizeof(path), "/backends/%s", sp[i].ip);
+        req("POST", path, &r);
+        check_special_refusal(&r, sp[i].range);
+        http_reply_release(&r);
+        snprintf(path, sizeof(path), "/backends/%s?wait=none", sp[i].ip);
+        req("POST", path, &r);
+        check_special_refusal(&r, sp[i].range);
+        http_reply_release(&r);
+        snprintf(path, sizeof(path), "/backends/%s?wait=insync", sp[i].ip);
+        req_body("POST", path, "{\"lease_seconds\": 60}", &r);
+        check_special_refusal(&r, sp[i].range);
+        http_reply_release(&r);
+        /* Not registered: DELETE, drain and GET answer as for any address. */
+        snprintf(path, sizeof(path), "/backends/%s", sp[i].ip);
+        req("DELETE", path, &r);
+        check_problem(&r, 404, "not-registered");
+        http_reply_release(&r);
+        req("GET", path, &r);
+        check_problem(&r, 404, "not-registered");
+        http_reply_release(&r);
+        snprintf(path, sizeof(path), "/backends/%s/drain", sp[i].ip);
+        req("POST", path, &r);
+        check_problem(&r, 404, "not-registered");
+        http_reply_release(&r);
+    }
+    /* The caller here is 127.0.0.1. */
+    req("POST", "/backends/self", &r);
+    check_special_refusal(&r, "127.0.0.0/8 (loopback)");
+    http_reply_release(&r);
+    /* Lists are refused whole, naming every special item; the good one is not submitted. */
+    for (int k = 0; k < 3; k++) {
+        static const char *const how[][2] = {
+            {"POST", "/backends"}, {"POST", "/backends?wait=none"}, {"PUT", "/backends"}};
+        json_t *errors;
+        req_body(how[k][0], how[k][1], list, &r);
+        check_special_refusal(&r, "127.0.0.0/8 (loopback)");
+        CHECK(strstr(jstr(r.json, "detail"), "5 of 6 item(s) refused") != NULL);
+        errors = json_object_get(r.json, "errors");
+        CHECK_INT(json_array_size(errors), n);
+        for (size_t i = 0; i < n && i < json_array_size(errors); i++) {
+            json_t *e = json_array_get(errors, i);
+            CHECK_INT(jint(e, "index"), i + 1);
+            CHECK_STR(jstr(e, "value"), sp[i].ip);
+            CHECK(strstr(jstr(e, "detail"), sp[i].range) != NULL);
+        }
+        http_reply_release(&r);
+    }
+    CHECK_INT(req_body("DELETE", "/backends", list, &r), 200); /* removals are not refused */
+    CHECK_INT(jint(r.json, "not_registered"), 6);
+    http_reply_release(&r);
+    CHECK_INT(backend_count(), 0);
+    req("GET", "/backends/10.0.0.9", &r);
+    check_problem(&r, 404, "not-registered");
+    http_reply_release(&r);
+    harness_stop(&h);
+
+    /* --allow-special: each registers (into the journal the next start loads). */
+    o.allow_special = 1;
+    harness_start(&h, &o);
+    for (size_t i = 0; i < n; i++) {
+        snprintf(path, sizeof(path), "/backends/%s", sp[i].ip);
+        CHECK_INT(req("POST", path, &r), 201);
+        http_reply_release(&r);
+    }
+    CHECK_INT(req("POST", "/backends/self", &r), 200); /* 127.0.0.1, registered already */
+    http_reply_release(&r);
+    CHECK_INT(backend_count(), (long long)n);
+    harness_stop(&h);
+
+    /* Without it again: what the store holds is kept, can be looked up, drained and removed,
+     * but not registered anew. */
+    o.allow_special = 0;
+    harness_start(&h, &o);
+    CHECK_INT(backend_count(), (long long)n);
+    for (size_t i = 0; i < n; i++) {
+        snprintf(path, sizeof(path), "/backends/%s", sp[i].ip);
+        CHECK_INT(req("GET", path, &r), 200);
+        http_reply_release(&r);
+        req("POST", path, &r);
+        check_special_refusal(&r, sp[i].range);
+        http_reply_release(&r);
+    }
+    CHECK_INT(req("POST", "/backends/fe80::1/drain", &r), 200);
+    CHECK_STR(jstr(r.json, "state"), "draining");
+    http_reply_release(&r);
+    CHECK_INT(req("DELETE", "/backends/127.0.0.1", &r), 200);
+    CHECK_STR(jstr(r.json, "state"), "deregistered");
+    http_reply_release(&r);
+    CHECK_INT(req_body("DELETE", "/backends", "[\"::1\", \"169.254.1.1\"]", &r), 200);
+    CHECK_INT(jint(r.json, "removed"), 2);
+    http_reply_release(&r);
+    /* PUT removes what its desired set leaves out: 0.1.2.3 and fe80::1. */
+    CHECK_INT(req_body("PUT", "/backends", "{\"backends\": [\"10.0.0.9\"]}", &r), 200);
+    CHECK_INT(json_array_size(json_object_get(r.json, "removed")), 2);
+    http_reply_release(&r);
+    CHECK_INT(backend_count(), 1);
+    harness_stop(&h);
+    h = saved;
+    unlink(state);
+    rmdir(dir);
+}
+
 int main(void)
 {
     struct harness_opts o;
@@ -468,6 +621,7 @@ int main(void)
     test_full();
     test_tokens();
     test_leases();
+    test_special_addresses();
     test_header_caps();
     test_slow_client_times_out();
     harness_stop(&h);

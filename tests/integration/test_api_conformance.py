@@ -17,12 +17,14 @@ OpenAPI description:
 A few contract facts from docs/design-core.md that a schema cannot express are checked too
 (201 then 200, sorting, totals, 409 changes nothing, tokens never logged, SIGTERM exits 0),
 and the security rules (token scopes, /backends/self, --allow-cidr, 429 with Retry-After,
-one audit line per mutation). Drains and health checks get their own run (--ttl 1): drain,
+one audit line per mutation, loopback and link-local addresses refused without
+--allow-special). Drains and health checks get their own run (--ttl 1): drain,
 drained after one TTL, return to service, /backends/self/drain, the `check` body, and two
 backends whose checks fail (TCP to port 9 of 127.0.0.x) of which --max-down-share 0.5 lets
 one go down and keeps the other in DNS.
 
-Backend addresses are 127.0.0.x and 2001:db8::/32 only. Prints every mismatch, then
+Backend addresses are 127.0.0.x and 2001:db8::/32 only, and ::1, 169.254.1.1, fe80::1 and
+0.1.2.3 in the --allow-special runs, which check no backend. Prints every mismatch, then
 `N passed, M failed`; exits 1 when anything failed.
 
 Only the standard library plus Debian's python3-yaml and python3-jsonschema.
@@ -382,11 +384,13 @@ class Checker:
 # --- the server process -----------------------------------------------------------------------
 
 class Server:
-    def __init__(self, binary, env_extra=None, args_extra=()):
+    def __init__(self, binary, env_extra=None, args_extra=(), allow_special=True):
         env = {k: v for k, v in os.environ.items() if not k.startswith("R53REG_")}
         env.update(env_extra or {})
         self.argv = [binary, "--listen", "127.0.0.1:0", "--buckets", str(BUCKETS),
                      "--max-per-bucket", str(MAX_PER_BUCKET), "--record-name", RECORD_NAME]
+        if allow_special:  # the backends of these runs are 127.0.0.x
+            self.argv.append("--allow-special")
         self.argv += list(args_extra)
         self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
@@ -1488,6 +1492,83 @@ def run_security(binary, chk, results):
         srv.stop()
 
 
+# --- loopback, link-local and this-network addresses -----------------------------------------
+
+SPECIAL = (("127.0.0.1", "A", "127.0.0.0/8 (loopback)"), ("::1", "AAAA", "::1/128 (loopback)"),
+           ("169.254.1.1", "A", "169.254.0.0/16 (link-local)"),
+           ("fe80::1", "AAAA", "fe80::/10 (link-local)"),
+           ("0.1.2.3", "A", "0.0.0.0/8 (this network)"))
+
+
+def special_refused(rng):
+    return both(problem_type("special-address"), detail_has(rng), detail_has("--allow-special"))
+
+
+def run_special(binary, chk, results):
+    """Without --allow-special (the default) every path that registers answers 400
+    special-address for them and registers nothing; DELETE and drain answer as for any
+    address. R53REG_ALLOW_SPECIAL=1 accepts them."""
+    srv = Server(binary, args_extra=NO_CLIENT_LIMIT, allow_special=False)
+    try:
+        port = srv.wait_listening()
+    except RuntimeError as e:
+        srv.kill()
+        results.record("start r53reg without --allow-special", [str(e)])
+        return
+    results.record("start r53reg without --allow-special (port %d)" % port, [])
+    R = lambda m, p, **kw: request(port, m, p, **kw)  # noqa: E731
+    ips = [ip for ip, _, _ in SPECIAL]
+    try:
+        for ip, _, rng in SPECIAL:
+            chk.check("special: POST %s" % ip, R("POST", "/backends/" + ip), 400,
+                      special_refused(rng))
+            chk.check("special: POST %s?wait=none" % ip,
+                      R("POST", "/backends/%s?wait=none" % ip), 400, special_refused(rng))
+            chk.check("special: %s not registered" % ip, R("GET", "/backends/" + ip), 404,
+                      problem_type("not-registered"))
+            chk.check("special: DELETE %s is not refused" % ip, R("DELETE", "/backends/" + ip),
+                      404, problem_type("not-registered"))
+            chk.check("special: drain %s is not refused" % ip,
+                      R("POST", "/backends/%s/drain" % ip), 404, problem_type("not-registered"))
+        chk.check("special: POST /backends/self from 127.0.0.1", R("POST", "/backends/self"),
+                  400, special_refused("127.0.0.0/8 (loopback)"))
+        listed = ["2001:db8::77"] + ips
+        for m, p in (("POST", "/backends"), ("POST", "/backends?wait=none"), ("PUT", "/backends")):
+            chk.check("special: %s %s" % (m, p), R(m, p, headers=JSON_CT, body=jbody(listed)),
+                      400, both(special_refused("127.0.0.0/8 (loopback)"),
+                                errors_at(list(range(1, len(listed))))))
+        chk.check("special: DELETE /backends is not refused",
+                  R("DELETE", "/backends", headers=JSON_CT, body=jbody(listed)), 200,
+                  counts(removed=0, not_registered=len(listed), failed=0))
+        chk.check("special: nothing registered", R("GET", "/backends"), 200, backends_list([]))
+    finally:
+        rc = srv.stop()
+        results.record("SIGTERM exits 0 (without --allow-special)", [] if rc == 0 else
+                       ["exit status %r" % rc])
+
+    srv = Server(binary, env_extra={"R53REG_ALLOW_SPECIAL": "1"}, args_extra=NO_CLIENT_LIMIT,
+                 allow_special=False)
+    try:
+        port = srv.wait_listening()
+    except RuntimeError as e:
+        srv.kill()
+        results.record("start r53reg with R53REG_ALLOW_SPECIAL=1", [str(e)])
+        return
+    results.record("start r53reg with R53REG_ALLOW_SPECIAL=1 (port %d)" % port, [])
+    R = lambda m, p, **kw: request(port, m, p, **kw)  # noqa: E731
+    try:
+        for ip, kind, _ in SPECIAL:
+            chk.check("R53REG_ALLOW_SPECIAL=1: POST %s" % ip, R("POST", "/backends/" + ip), 201,
+                      placement_of(ip, kind))
+        chk.check("R53REG_ALLOW_SPECIAL=1: all registered", R("GET", "/backends"), 200,
+                  backends_list(ips))
+        for ip, _, _ in SPECIAL:
+            chk.check("R53REG_ALLOW_SPECIAL=1: DELETE %s" % ip, R("DELETE", "/backends/" + ip),
+                      200)
+    finally:
+        srv.stop()
+
+
 def main(argv):
     if len(argv) < 2:
         print("usage: %s R53REG_BINARY [OPENAPI_YAML]" % argv[0], file=sys.stderr)
@@ -1505,6 +1586,7 @@ def main(argv):
     run_with_token(binary, chk, results)
     run_drain_and_health(binary, chk, results)
     run_security(binary, chk, results)
+    run_special(binary, chk, results)
     return results.summary()
 
 

@@ -36,6 +36,8 @@ unset R53REG_TTL
 expect 0 "--trusted-proxy CIDR[,CIDR]" --help
 expect 0 "R53REG_MAX_CONNECTIONS_PER_IP" --help
 expect 2 "--allow-cidr" --allow-cidr 10.0.0.0/40
+expect 0 "R53REG_ALLOW_SPECIAL" --help
+expect 2 "--allow-special" --allow-special=maybe
 expect 2 "did you mean 192.0.2.0/24?" --trusted-proxy 192.0.2.1/24
 expect 2 "--tls-key" --tls-cert /nonexistent/cert.pem
 expect 2 "--client-burst" --client-burst 0

@@ -1136,6 +1136,7 @@ static void test_sighup(void)
                     (char *)"0",
                     (char *)"--buckets",
                     (char *)"4",
+                    (char *)"--allow-special", /* the backends are 127.0.0.x */
                     NULL};
     char **env;
     size_t nenv = 0, k = 0;

@@ -353,6 +353,34 @@ static void test_security_flags(void)
     cfg_release(&c);
 }
 
+/* --allow-special: off by default, on by the flag or R53REG_ALLOW_SPECIAL; the flag wins. */
+static void test_allow_special(void)
+{
+    struct cfg c;
+    char err[512];
+    const char *on[] = {"R53REG_ALLOW_SPECIAL", "1", NULL};
+    const char *off[] = {"R53REG_ALLOW_SPECIAL", "false", NULL};
+    const char *bad[] = {"R53REG_ALLOW_SPECIAL", "maybe", NULL};
+
+    CHECK_INT(parse(&c, NULL, err, sizeof(err), NULL), CFG_RUN);
+    CHECK_INT(c.allow_special, 0);
+    cfg_release(&c);
+    CHECK_INT(parse(&c, NULL, err, sizeof(err), "--allow-special", NULL), CFG_RUN);
+    CHECK_INT(c.allow_special, 1);
+    cfg_release(&c);
+    CHECK_INT(parse(&c, on, err, sizeof(err), NULL), CFG_RUN);
+    CHECK_INT(c.allow_special, 1);
+    cfg_release(&c);
+    CHECK_INT(parse(&c, off, err, sizeof(err), "--allow-special", NULL), CFG_RUN);
+    CHECK_INT(c.allow_special, 1);
+    cfg_release(&c);
+    CHECK_INT(parse(&c, on, err, sizeof(err), "--allow-special=0", NULL), CFG_RUN);
+    CHECK_INT(c.allow_special, 0);
+    cfg_release(&c);
+    CHECK_INT(parse(&c, bad, err, sizeof(err), NULL), CFG_EXIT_USAGE);
+    CHECK(strstr(err, "R53REG_ALLOW_SPECIAL") != NULL);
+}
+
 static void test_token_file_scopes(void)
 {
     struct cfg c;
@@ -432,6 +460,7 @@ int main(void)
     test_bad_values();
     test_non_loopback_needs_token();
     test_security_flags();
+    test_allow_special();
     test_token_file_scopes();
     return check_done("test_config");
 }

@@ -110,10 +110,58 @@ static void test_order_and_mod(void)
     CHECK(!ip_is_loopback(&a));
 }
 
+/* ip_special_range: the ranges the API refuses to register without --allow-special, and
+ * their edges. */
+static void test_special_range(void)
+{
+    static const struct {
+        const char *in;
+        const char *range; /* NULL: not special */
+    } sp[] = {
+        {"127.0.0.1", "127.0.0.0/8 (loopback)"},
+        {"127.255.255.255", "127.0.0.0/8 (loopback)"},
+        {"126.255.255.255", NULL},
+        {"128.0.0.1", NULL},
+        {"::1", "::1/128 (loopback)"},
+        {"::2", NULL},
+        {"169.254.1.1", "169.254.0.0/16 (link-local)"},
+        {"169.254.0.1", "169.254.0.0/16 (link-local)"},
+        {"169.254.255.255", "169.254.0.0/16 (link-local)"},
+        {"169.253.255.255", NULL},
+        {"169.255.0.1", NULL},
+        {"fe80::1", "fe80::/10 (link-local)"},
+        {"febf:ffff::1", "fe80::/10 (link-local)"},
+        {"fe7f::1", NULL},
+        {"fec0::1", NULL},
+        {"0.1.2.3", "0.0.0.0/8 (this network)"},
+        {"0.255.255.255", "0.0.0.0/8 (this network)"},
+        {"1.0.0.0", NULL},
+        {"10.0.0.1", NULL},
+        {"192.168.1.1", NULL},
+        {"2001:db8::1", NULL},
+        {"::7f00:1", NULL}, /* IPv4-compatible, not ::1 */
+        {"fd00::1", NULL},
+    };
+    for (size_t i = 0; i < sizeof(sp) / sizeof(sp[0]); i++) {
+        struct ip_addr a;
+        const char *got;
+        CHECK_INT(ip_parse(sp[i].in, strlen(sp[i].in), &a, NULL, 0), RC_OK);
+        got = ip_special_range(&a);
+        if (!sp[i].range) {
+            if (got)
+                fprintf(stderr, "special %zu '%s': %s, expected none\n", i, sp[i].in, got);
+            CHECK(got == NULL);
+        } else {
+            CHECK_STR(got ? got : "(none)", sp[i].range);
+        }
+    }
+}
+
 int main(void)
 {
     test_table();
     test_embedded_nul();
     test_order_and_mod();
+    test_special_range();
     return check_done("test_ip");
 }

@@ -638,15 +638,18 @@ static void test_route53(const char *emu_exe)
     /* A hostile listing: values the API refuses (unspecified, broadcast, multicast,
      * IPv4-mapped, not canonical) are skipped, and one set listed twice (the identifier in
      * another case maps to the same bucket) loads once, the first listed; each skip is logged,
-     * quoted. */
+     * quoted. Loopback, link-local and 0.0.0.0/8 values, which the API registers only with
+     * --allow-special, are kept as the zone holds them. */
     CHECK_INT(emu_post(&e, "zones/" EMU_ZONE "/clear", "{}"), 0);
     CHECK_INT(emu_post(&e, "zones/" EMU_ZONE "/rrsets",
                        "[{\"name\": \"app.example.com\", \"type\": \"A\", \"ttl\": 60, "
                        "\"weight\": 1, \"set_identifier\": \"app.example.com_0\", \"values\": "
-                       "[\"0.0.0.0\", \"255.255.255.255\", \"224.0.0.1\", \"10.0.0.1\"]}, "
+                       "[\"0.0.0.0\", \"255.255.255.255\", \"224.0.0.1\", \"10.0.0.1\", "
+                       "\"127.0.0.1\", \"169.254.1.1\", \"0.1.2.3\"]}, "
                        "{\"name\": \"app.example.com\", \"type\": \"AAAA\", \"ttl\": 60, "
                        "\"weight\": 1, \"set_identifier\": \"app.example.com_0\", \"values\": "
-                       "[\"::ffff:10.0.0.8\", \"2001:db8:0:0:0:0:0:1\", \"2001:db8::2\"]}, "
+                       "[\"::ffff:10.0.0.8\", \"2001:db8:0:0:0:0:0:1\", \"2001:db8::2\", "
+                       "\"::1\", \"fe80::1\"]}, "
                        "{\"name\": \"app.example.com\", \"type\": \"A\", \"ttl\": 60, "
                        "\"weight\": 1, \"set_identifier\": \"app.example.com_1\", \"values\": "
                        "[\"10.0.0.5\"]}, "
@@ -672,9 +675,10 @@ static void test_route53(const char *emu_exe)
         unlink(logpath);
         fputs(log, stderr);
         CHECK_INT(l.n, 3);
-        CHECK_STR(values_text(find(&l, REG_A, REG_KIND_SERVED, 0), txt, sizeof(txt)), "10.0.0.1");
+        CHECK_STR(values_text(find(&l, REG_A, REG_KIND_SERVED, 0), txt, sizeof(txt)),
+                  "0.1.2.3,10.0.0.1,127.0.0.1,169.254.1.1");
         CHECK_STR(values_text(find(&l, REG_AAAA, REG_KIND_SERVED, 0), txt, sizeof(txt)),
-                  "2001:db8::2");
+                  "::1,2001:db8::2,fe80::1");
         /* APP.example.com_1 sorts first (bytewise), so it is the one kept */
         CHECK_STR(values_text(find(&l, REG_A, REG_KIND_SERVED, 1), txt, sizeof(txt)), "10.0.0.6");
         for (const char *const *v =
@@ -683,6 +687,14 @@ static void test_route53(const char *emu_exe)
              *v; v++)
             if (!strstr(log, *v)) {
                 fprintf(stderr, "log lacks %s\n", *v);
+                CHECK(0);
+            }
+        for (const char *const *v =
+                 (const char *const[]){"value=127.0.0.1", "value=169.254.1.1", "value=0.1.2.3",
+                                       "value=::1", "value=fe80::1", NULL};
+             *v; v++)
+            if (strstr(log, *v)) {
+                fprintf(stderr, "log skips %s\n", *v);
                 CHECK(0);
             }
         CHECK(strstr(log, "record set listed twice") != NULL);
