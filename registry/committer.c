@@ -201,7 +201,7 @@ static void send_batch(struct reg_registry *reg, struct slot *slots, size_t n, i
         if (i == 0)
             mask0 = mask;
     }
-    rc = reg->prov->ops->apply(reg->prov, chg, nchg, change_id, detail, sizeof(detail));
+    rc = reg->prov->ops->apply(reg->prov, chg, nchg, change_id, NULL, detail, sizeof(detail));
     rmetrics_batch(nchg, elements, rc);
     pthread_mutex_lock(&reg->work_lock);
     reg->batches++;
