@@ -1268,6 +1268,88 @@ int r53xml_message_is_ttl_conflict(const char *m)
                           "cannot be created as weighted sets must contain the same TTL");
 }
 
+/* Copy s[0..n) into out[cap] as a string; 0 when it is empty or does not fit. */
+static int take_field(const char *s, size_t n, char *out, size_t cap)
+{
+    if (n == 0 || n >= cap)
+        return 0;
+    memcpy(out, s, n);
+    out[n] = '\0';
+    return 1;
+}
+
+/* "[name='<n>', type='<t>'(, set-identifier='<id>')?]" at p (the current wording). */
+static int bracketed_rrset(const char *p, struct r53_named_rrset *out)
+{
+    static const char sid_label[] = ", set-identifier='";
+    const char *name, *name_end, *type, *type_end, *sid, *sid_end;
+
+    if (strncmp(p, "[name='", 7) != 0)
+        return 0;
+    name = p + 7;
+    if (!(name_end = strstr(name, "', type='")))
+        return 0;
+    type = name_end + 9;
+    type_end = type + strcspn(type, "'");
+    if (!*type_end || !take_field(name, (size_t)(name_end - name), out->name, sizeof(out->name)) ||
+        !take_field(type, (size_t)(type_end - type), out->type, sizeof(out->type)))
+        return 0;
+    if (strcmp(type_end, "']") == 0 || strncmp(type_end, "'] ", 3) == 0)
+        return 1;
+    if (strncmp(type_end + 1, sid_label, sizeof(sid_label) - 1) != 0)
+        return 0;
+    sid = type_end + sizeof(sid_label);
+    if (!(sid_end = strstr(sid, "'] ")) && !((sid_end = strstr(sid, "']")) && !sid_end[2]))
+        return 0;
+    out->has_set_identifier = 1;
+    return take_field(sid, (size_t)(sid_end - sid), out->set_identifier,
+                      sizeof(out->set_identifier));
+}
+
+/* "<n> type <t>, but ..." at p (the older wording). */
+static int spelled_rrset(const char *p, struct r53_named_rrset *out)
+{
+    const char *type = strstr(p, " type "), *type_end;
+
+    if (!type)
+        return 0;
+    type_end = type + 6 + strcspn(type + 6, ", ");
+    return take_field(p, (size_t)(type - p), out->name, sizeof(out->name)) &&
+           take_field(type + 6, (size_t)(type_end - type - 6), out->type, sizeof(out->type));
+}
+
+int r53xml_message_rrset(const char *m, struct r53_named_rrset *out)
+{
+    static const char ttl_head[] = "RRSet with DNS name ";
+    static const char ttl_tail[] = " cannot be created as weighted sets must contain the same TTL";
+    static const char *const tried[] = {"Tried to delete resource record set ",
+                                        "Tried to create resource record set "};
+    int ok = 0;
+
+    memset(out, 0, sizeof(*out));
+    if (!m)
+        return 0;
+    for (size_t i = 0; i < sizeof(tried) / sizeof(tried[0]) && !ok; i++) {
+        size_t n = strlen(tried[i]);
+        if (strncmp(m, tried[i], n) == 0)
+            ok = m[n] == '[' ? bracketed_rrset(m + n, out) : spelled_rrset(m + n, out);
+    }
+    if (!ok && r53xml_message_is_ttl_conflict(m)) {
+        /* "<n> and type <t>, SetIdentifier <id>" before the tail */
+        const char *name = m + sizeof(ttl_head) - 1, *tail = strstr(name, ttl_tail);
+        const char *type = strstr(name, " and type "), *sid = strstr(name, ", SetIdentifier ");
+        ok = tail && type && sid && type < sid && sid < tail &&
+             take_field(name, (size_t)(type - name), out->name, sizeof(out->name)) &&
+             take_field(type + 10, (size_t)(sid - type - 10), out->type, sizeof(out->type)) &&
+             take_field(sid + 16, (size_t)(tail - sid - 16), out->set_identifier,
+                        sizeof(out->set_identifier));
+        out->has_set_identifier = ok;
+    }
+    if (!ok)
+        memset(out, 0, sizeof(*out));
+    return ok;
+}
+
 int r53xml_error_is_cas_conflict(const struct r53_error *err)
 {
     size_t i;

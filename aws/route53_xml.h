@@ -279,6 +279,29 @@ int r53xml_message_is_cas_conflict(const char *message);
  * created as weighted sets must contain the same TTL." (another writer's TTL). */
 int r53xml_message_is_ttl_conflict(const char *message);
 
+/* A record set one InvalidChangeBatch message names (fixed-size fields: nothing to release). */
+struct r53_named_rrset {
+    char name[1100]; /* as the message gives it (Route 53: lowercase, trailing dot, escaped) */
+    char type[16];
+    int has_set_identifier;
+    char set_identifier[4 * R53_SET_ID_MAX + 1]; /* up to 128 characters of UTF-8 */
+};
+
+/*
+ * The record set one InvalidChangeBatch message names, in each wording Route 53 has used:
+ *   "Tried to delete resource record set [name='<n>', type='<t>', set-identifier='<id>'] but
+ *    ..." (also "Tried to create ...", and without ", set-identifier='<id>'" for a set with no
+ *    routing policy),
+ *   "Tried to create resource record set <n> type <t>, but it already exists" (the older
+ *    wording: it never gives an identifier),
+ *   "RRSet with DNS name <n> and type <t>, SetIdentifier <id> cannot be created as weighted
+ *    sets must contain the same TTL." (the weighted-TTL refusal).
+ * An identifier ends at the first "'] " (or a final "']"), so one holding that text is not
+ * read right; Route 53 does not escape it. Returns 1 and fills *out when the message names a
+ * set; 0 (and *out zeroed) when it names none this way or a field does not fit *out. Pure.
+ */
+int r53xml_message_rrset(const char *message, struct r53_named_rrset *out);
+
 /* 1 when err is InvalidChangeBatch and every one of its (at least one) messages is a CAS
  * conflict or a weighted-TTL conflict message: the zone differs from what the batch assumed,
  * and reading it again lets the caller write what it holds. A batch that also fails for

@@ -39,7 +39,7 @@ static enum rc_code commit_now(struct reg_registry *reg, struct bucket *bk, stru
         sets_apply_intents(&reg->opt, ttl, old, in, next);
         nchg = sets_changes(old, next, chg, &mask);
         /* nothing to change: already so (another writer did it, or an answer was lost) */
-        rc = nchg ? reg->prov->ops->apply(reg->prov, chg, nchg, change_id, detail, n) : RC_OK;
+        rc = nchg ? reg->prov->ops->apply(reg->prov, chg, nchg, change_id, NULL, detail, n) : RC_OK;
         sets_release(old);
         if (rc == RC_OK) {
             pthread_mutex_lock(&bk->lock);

@@ -1,9 +1,10 @@
 /*
  * committer.c: group commit. Submitted mutations queue on their bucket; one committer thread
  * merges what is pending into as few store calls as Route 53's limits allow, chosen by
- * registry/batch_policy.c, and settles every intent of a call at once. A refused call is split
- * to isolate the bucket at fault; a conflict re-reads that bucket (no lock held) and requeues
- * its intents in order.
+ * registry/batch_policy.c, and settles every intent of a call at once. A conflict re-reads the
+ * buckets the store named (no lock held), requeues their intents in order and sends the rest of
+ * the call again at once; a refused call that names no bucket is split to isolate the one at
+ * fault.
  *
  * Threads: submitters enqueue (bucket lock, then work_lock); the committer drains, sends and
  * settles. A bucket with a batch in flight is marked writing until it settles.
@@ -180,31 +181,73 @@ static void slot_release(struct slot *sl)
     sets_release(sl->next);
 }
 
-/* Send slots[0..n) as one atomic store call; on failure isolate the cause by halving. A slot
+/*
+ * After a conflict: move the slots holding the sets the store named (c) to the end of
+ * slots[0..n), keeping the order of each part, and return how many they are. masks[i]: the
+ * kinds slot i's changes touch (permuted along). 0 when the store named no set, or named one
+ * this batch does not change (it should not happen): the caller then halves instead.
+ */
+static size_t named_to_end(struct slot *slots, unsigned *masks, size_t n,
+                           const struct reg_conflicts *c)
+{
+    struct slot *tmp;
+    unsigned *mtmp, seen = 0;
+    size_t named = 0, k = 0;
+
+    if (c->named == 0)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        const struct reg_record *r = &slots[i].old[0];
+        unsigned kinds = c->kinds[r->type][r->bucket];
+        if (kinds & ~masks[i])
+            return 0;
+        for (unsigned m = kinds; m; m &= m - 1)
+            seen++;
+        named += kinds != 0;
+    }
+    if (seen != c->named)
+        return 0;
+    tmp = xcalloc(n, sizeof(*tmp));
+    mtmp = xcalloc(n, sizeof(*mtmp));
+    for (int at_fault = 0; at_fault < 2; at_fault++)
+        for (size_t i = 0; i < n; i++) {
+            const struct reg_record *r = &slots[i].old[0];
+            if ((c->kinds[r->type][r->bucket] != 0) == at_fault) {
+                mtmp[k] = masks[i];
+                tmp[k++] = slots[i];
+            }
+        }
+    memcpy(slots, tmp, n * sizeof(*slots));
+    memcpy(masks, mtmp, n * sizeof(*masks));
+    free(tmp);
+    free(mtmp);
+    return named;
+}
+
+/* Send slots[0..n) as one atomic store call; on a conflict re-read the buckets the store
+ * names and send the others again, on another refusal isolate the cause by halving. A slot
  * (one bucket's sets) is never split: its changes stay in one call. ttl_learnt: the group
  * TTLs were just learnt from the zone (a halved call after a TTL refusal): do not list again. */
 static void send_batch(struct reg_registry *reg, struct slot *slots, size_t n, int paced,
                        int ttl_learnt)
 {
     struct reg_change *chg = xcalloc(n * REG_KINDS, sizeof(*chg));
+    unsigned *masks = xcalloc(n, sizeof(*masks));
+    struct reg_conflicts *named = xcalloc(1, sizeof(*named));
     char change_id[REG_CHANGE_ID_MAX] = "", detail[REG_DETAIL_MAX] = "";
-    size_t nchg = 0, elements = 0, queued;
-    unsigned mask0 = 0;
+    size_t nchg = 0, elements = 0, queued, nfault = 0;
     enum rc_code rc;
 
     if (!paced && reg->prov->ops->pace)
         reg->prov->ops->pace(reg->prov);
     for (size_t i = 0; i < n; i++) {
-        unsigned mask;
-        size_t c = sets_changes(slots[i].old, slots[i].next, chg + nchg, &mask);
+        size_t c = sets_changes(slots[i].old, slots[i].next, chg + nchg, &masks[i]);
         for (size_t j = nchg; j < nchg + c; j++)
             elements +=
                 (chg[j].old ? chg[j].old->nvalues : 0) + (chg[j].new ? chg[j].new->nvalues : 0);
         nchg += c;
-        if (i == 0)
-            mask0 = mask;
     }
-    rc = reg->prov->ops->apply(reg->prov, chg, nchg, change_id, detail, sizeof(detail));
+    rc = reg->prov->ops->apply(reg->prov, chg, nchg, change_id, named, detail, sizeof(detail));
     rmetrics_batch(nchg, elements, rc);
     pthread_mutex_lock(&reg->work_lock);
     reg->batches++;
@@ -218,7 +261,7 @@ static void send_batch(struct reg_registry *reg, struct slot *slots, size_t n, i
     if (rc == RC_OK) {
         for (size_t i = 0; i < n; i++)
             settle_ok(reg, &slots[i], change_id);
-        return;
+        goto out;
     }
     if (rc == RC_CONFLICT && resync_is_ttl_refusal(detail)) {
         /* Every slot was built with the group TTLs known then: learn them from the zone once
@@ -235,40 +278,68 @@ static void send_batch(struct reg_registry *reg, struct slot *slots, size_t n, i
         if (explained) {
             for (size_t i = 0; i < n; i++)
                 requeue(reg, &slots[i]);
-            return;
+            goto out;
         }
         if (n == 1) {
             /* r53reg's own sets agree: a set it does not manage holds another TTL. */
             resync_say_foreign_ttl(detail, sizeof(detail));
             settle_failed(reg, &slots[0], RC_CONFLICT, detail);
-            return;
+            goto out;
         }
         ttl_learnt = 1;
+    } else if (rc == RC_CONFLICT && n > 1 && (nfault = named_to_end(slots, masks, n, named))) {
+        /* The store named the sets that changed underneath: the rest of the batch was not
+         * refused (and, the batch being atomic, not applied either): send it again at once,
+         * then adopt what the store holds for each named bucket and queue its intents again. */
+        unsigned rounds = 0;
+        log_warn("msg=\"batch refused; re-reading the buckets it names\" buckets=%zu named=%zu", n,
+                 nfault);
+        if (n > nfault)
+            send_batch(reg, slots, n - nfault, 0, ttl_learnt);
+        for (size_t i = n - nfault; i < n; i++) {
+            const struct reg_record *r = &slots[i].old[0];
+            enum rc_code lrc = bucket_reread(reg, slots[i].bk, named->kinds[r->type][r->bucket],
+                                             detail, sizeof(detail));
+            if (lrc != RC_OK) {
+                settle_failed(reg, &slots[i], lrc, detail);
+                continue;
+            }
+            if (slots[i].intents && slots[i].intents->rounds > rounds)
+                rounds = slots[i].intents->rounds;
+            requeue(reg, &slots[i]);
+        }
+        /* Other writers are busy on these buckets: back off once, as for one bucket below. */
+        bucket_backoff(rounds);
+        goto out;
     }
     if (n > 1 && rc != RC_UNAVAILABLE && rc != RC_UPSTREAM_TIMEOUT && rc != RC_NOT_READY) {
-        /* One bucket's change spoils the batch: find it by halving, commit the rest. */
+        /* One bucket's change spoils the batch and the error does not say which: find it by
+         * halving, commit the rest. */
         log_warn("msg=\"batch refused; splitting to isolate the cause\" buckets=%zu rc=%s", n,
                  rc_slug(rc));
         send_batch(reg, slots, n / 2, 0, ttl_learnt);
         send_batch(reg, slots + n / 2, n - n / 2, 0, ttl_learnt);
-        return;
+        goto out;
     }
     if (rc == RC_CONFLICT) {
         /* One bucket changed underneath: adopt what the store holds (read with no lock
          * held), then try again. */
-        enum rc_code lrc = bucket_reread(reg, slots[0].bk, mask0, detail, sizeof(detail));
+        enum rc_code lrc = bucket_reread(reg, slots[0].bk, masks[0], detail, sizeof(detail));
         if (lrc == RC_OK) {
             /* Another writer is busy on this bucket: back off with full jitter (no lock
              * held) so it cannot win every race against us. */
             unsigned rounds = slots[0].intents ? slots[0].intents->rounds : 0;
             requeue(reg, &slots[0]);
             bucket_backoff(rounds);
-            return;
+            goto out;
         }
         rc = lrc;
     }
     for (size_t i = 0; i < n; i++)
         settle_failed(reg, &slots[i], rc, detail);
+out:
+    free(masks);
+    free(named);
 }
 
 /*

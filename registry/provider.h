@@ -13,7 +13,8 @@
  *
  * When apply() fails with RC_CONFLICT, the registry calls reload() for the bucket, adopts what
  * the store holds (another replica's or a person's changes), and re-applies its mutation on
- * top: never a blind overwrite.
+ * top: never a blind overwrite. The store names the record sets that did not match (struct
+ * reg_conflicts), so a batch over many buckets re-reads only those.
  *
  * Thread-safety: apply(), load(), reload(), change_status() and ready() may be called from
  * several threads at once.
@@ -22,6 +23,7 @@
 #define R53REG_REGISTRY_PROVIDER_H
 
 #include <stddef.h>
+#include <string.h>
 
 #include "registry/registry.h"
 #include "util/rc.h"
@@ -31,6 +33,37 @@ struct reg_change {
     const struct reg_record *new; /* replacement, or NULL: delete */
 };
 
+/*
+ * The record sets a refused apply() names (RC_CONFLICT): the store says each changed underneath
+ * the batch (a change's old does not match what it holds: Route 53's "values provided do not
+ * match", "not found", "already exists"). kinds[type][bucket] has bit (1u << kind) for each set
+ * named. unnamed counts the store's complaints of that kind that name no set the provider can
+ * map to (type, kind, bucket) (Route 53's older wording names none). A weighted-TTL refusal
+ * is not a conflict of a set and is not counted here: the detail tells it.
+ */
+struct reg_conflicts {
+    unsigned char kinds[2][REG_MAX_BUCKETS];
+    unsigned named;   /* sets named (bits set above) */
+    unsigned unnamed; /* complaints naming no set of ours */
+};
+
+static inline void reg_conflicts_clear(struct reg_conflicts *c)
+{
+    if (c)
+        memset(c, 0, sizeof(*c));
+}
+
+/* Note set (t, kind, bucket) as named (once). c may be NULL. */
+static inline void reg_conflicts_add(struct reg_conflicts *c, enum reg_type t, enum reg_kind kind,
+                                     unsigned bucket)
+{
+    if (!c || (unsigned)t > REG_AAAA || (unsigned)kind >= REG_KINDS || bucket >= REG_MAX_BUCKETS ||
+        (c->kinds[t][bucket] & (1u << kind)))
+        return;
+    c->kinds[t][bucket] |= (unsigned char)(1u << kind);
+    c->named++;
+}
+
 struct reg_provider;
 
 struct reg_provider_ops {
@@ -39,9 +72,11 @@ struct reg_provider_ops {
     enum rc_code (*load)(struct reg_provider *p, struct reg_record **records, size_t *n,
                          char *detail, size_t detail_len);
     /* Apply all changes or none; see above. On success change_id (REG_CHANGE_ID_MAX bytes, may
-     * be NULL) names the change for change_status(); detail says why on failure. */
+     * be NULL) names the change for change_status(); detail says why on failure. conflicts
+     * (may be NULL) is cleared, and on RC_CONFLICT filled with the sets the store named. */
     enum rc_code (*apply)(struct reg_provider *p, const struct reg_change *changes, size_t n,
-                          char *change_id, char *detail, size_t detail_len);
+                          char *change_id, struct reg_conflicts *conflicts, char *detail,
+                          size_t detail_len);
     /* Look once whether change change_id is served by every name server: *insync 1 when it
      * is, 0 while it is pending. One API call (Route 53: GetChange, with the client's own
      * retries) and no sleep between looks: the insync waiter (registry/insync.h) decides when
@@ -79,5 +114,11 @@ struct reg_provider {
  */
 enum rc_code reg_provider_memory_create(const char *state_file, struct reg_provider **out,
                                         char *detail, size_t detail_len);
+
+/* The record name (no trailing dot) the embedded store's refusals give its sets, as Route 53
+ * would: name='<prefix><record_name>.', set-identifier='<record_name>_<bucket>'
+ * ("r53reg.invalid" until this is called). p must be the embedded store; call it before the
+ * store is shared between threads. */
+void reg_provider_memory_name(struct reg_provider *p, const char *record_name);
 
 #endif

@@ -4,7 +4,9 @@
  * Records live in a table indexed by [type][kind][bucket] (kind: served, down, draining; see
  * enum reg_kind). apply() checks every change's expected old record against the table (the
  * same compare-and-swap rule Route 53's DELETE+CREATE batch enforces), then applies all of
- * them, under one mutex; one batch may mix types, kinds and buckets.
+ * them, under one mutex; one batch may mix types, kinds and buckets. A refused batch names
+ * every set that did not match, as Route 53 does and in its words (struct reg_conflicts, and
+ * the detail: "[Tried to delete resource record set [name=..., set-identifier=...] but ...]").
  *
  * With a state file, the file is a journal of JSON lines:
  *   {"snapshot":[record...]}           first line: the whole store at compaction time
@@ -35,6 +37,7 @@
 #include <unistd.h>
 
 #include "registry/provider.h"
+#include "util/buf.h"
 #include "util/log.h"
 #include "util/xalloc.h"
 
@@ -43,6 +46,8 @@
 struct memory_provider {
     struct reg_provider base;
     char *path; /* NULL: memory only */
+    /* the record name messages give the sets (reg_provider_memory_name); set before sharing */
+    char record_name[REG_NAME_MAX + 1];
 
     pthread_mutex_t lock;
     /* guarded by lock */
@@ -507,29 +512,58 @@ static enum rc_code check_group_ttl(struct memory_provider *mp, const struct reg
     return RC_OK;
 }
 
+/*
+ * The compare-and-swap of every change: each set whose old does not match the table is named
+ * in conflicts (may be NULL) and in detail, one message per set in Route 53's words, as its
+ * bracketed list. RC_CONFLICT when any did not match. Caller holds mp->lock.
+ */
+static enum rc_code check_olds(struct memory_provider *mp, const struct reg_change *changes,
+                               size_t n, struct reg_conflicts *conflicts, char *detail,
+                               size_t detail_len)
+{
+    struct buf msg = {0};
+    size_t failed = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        const struct reg_record *key = changes[i].old ? changes[i].old : changes[i].new;
+        const struct reg_record *cur = &mp->table[key->type][key->kind][key->bucket];
+        const char *verb = changes[i].old ? "delete" : "create", *why;
+        if (changes[i].old && !cur->nvalues)
+            why = "it was not found";
+        else if (changes[i].old && !reg_record_equal(cur, changes[i].old))
+            why = "the values provided do not match the current values";
+        else if (!changes[i].old && cur->nvalues)
+            why = "it already exists";
+        else
+            continue;
+        reg_conflicts_add(conflicts, key->type, key->kind, key->bucket);
+        buf_adds(&msg, failed++ ? ", " : "[");
+        buf_addf(&msg,
+                 "Tried to %s resource record set [name='%s%s.', type='%s', "
+                 "set-identifier='%s_%u'] but %s",
+                 verb, reg_kind_prefix(key->kind), mp->record_name, reg_type_name(key->type),
+                 mp->record_name, key->bucket, why);
+    }
+    if (failed)
+        snprintf(detail, detail_len, "%s]", buf_str(&msg));
+    buf_release(&msg);
+    return failed ? RC_CONFLICT : RC_OK;
+}
+
 static enum rc_code mem_apply(struct reg_provider *p, const struct reg_change *changes, size_t n,
-                              char *change_id, char *detail, size_t detail_len)
+                              char *change_id, struct reg_conflicts *conflicts, char *detail,
+                              size_t detail_len)
 {
     struct memory_provider *mp = (struct memory_provider *)p;
     enum rc_code rc = RC_OK;
     json_t *doc = NULL;
     char *line = NULL;
 
+    reg_conflicts_clear(conflicts);
     pthread_mutex_lock(&mp->lock);
-    for (size_t i = 0; i < n; i++) {
-        const struct reg_record *key = changes[i].old ? changes[i].old : changes[i].new;
-        const struct reg_record *cur = &mp->table[key->type][key->kind][key->bucket];
-        int match = changes[i].old ? cur->nvalues && reg_record_equal(cur, changes[i].old)
-                                   : cur->nvalues == 0;
-        if (!match) {
-            snprintf(detail, detail_len,
-                     "%s record %s set of bucket %u changed underneath the update "
-                     "(compare-and-swap failed)",
-                     reg_type_name(key->type), kind_label(key->kind), key->bucket);
-            rc = RC_CONFLICT;
-            goto out;
-        }
-    }
+    rc = check_olds(mp, changes, n, conflicts, detail, detail_len);
+    if (rc)
+        goto out;
     rc = check_group_ttl(mp, changes, n, detail, detail_len);
     if (rc)
         goto out;
@@ -630,6 +664,7 @@ enum rc_code reg_provider_memory_create(const char *state_file, struct reg_provi
 
     mp->base.ops = &memory_ops;
     mp->fd = -1;
+    snprintf(mp->record_name, sizeof(mp->record_name), "r53reg.invalid");
     pthread_mutex_init(&mp->lock, NULL);
     for (int t = 0; t < 2; t++)
         for (int k = 0; k < REG_KINDS; k++)
@@ -655,4 +690,10 @@ out:
     }
     *out = mp ? &mp->base : NULL;
     return rc;
+}
+
+void reg_provider_memory_name(struct reg_provider *p, const char *record_name)
+{
+    struct memory_provider *mp = (struct memory_provider *)p;
+    snprintf(mp->record_name, sizeof(mp->record_name), "%s", record_name);
 }

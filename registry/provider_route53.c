@@ -263,7 +263,8 @@ static void build_rrset(const struct r53_provider *rp, const char *sid, enum reg
 }
 
 static enum rc_code rt_apply(struct reg_provider *p, const struct reg_change *changes, size_t n,
-                             char *change_id, char *detail, size_t detail_len)
+                             char *change_id, struct reg_conflicts *conflicts, char *detail,
+                             size_t detail_len)
 {
     struct r53_provider *rp = (struct r53_provider *)p;
     struct r53_change *wire_changes = xcalloc(2 * n + 1, sizeof(*wire_changes));
@@ -274,10 +275,11 @@ static enum rc_code rt_apply(struct reg_provider *p, const struct reg_change *ch
     struct wire *snap = xcalloc(n + 1, sizeof(*snap));
     struct r53_change_info info;
     struct r53_error err;
-    size_t nw = 0;
+    size_t nw = 0, stale = 0;
     enum rc_code rc = RC_OK;
 
     r53xml_error_init(&err);
+    reg_conflicts_clear(conflicts);
     /* Snapshot the wire forms of the buckets touched (the DELETE halves). */
     pthread_mutex_lock(&rp->lock);
     for (size_t i = 0; i < n; i++) {
@@ -299,11 +301,14 @@ static enum rc_code rt_apply(struct reg_provider *p, const struct reg_change *ch
         reg_set_id(&rp->opt, key->bucket, sids[i], sizeof(sids[i]));
         if (!!changes[i].old != snap[i].exists ||
             (changes[i].old && !r53p_wire_is(&snap[i], changes[i].old, sids[i]))) {
-            /* Our view and the zone's last known state disagree: reload, never guess. */
-            snprintf(detail, detail_len, "%s %s set %s: the cached record is out of date",
-                     reg_type_name(key->type), rp->fqdn[key->kind], sids[i]);
+            /* Our view and the zone's last known state disagree: reload, never guess. Every
+             * such set is named, as Route 53 would name them. */
+            if (!stale++)
+                snprintf(detail, detail_len, "%s %s set %s: the cached record is out of date",
+                         reg_type_name(key->type), rp->fqdn[key->kind], sids[i]);
+            reg_conflicts_add(conflicts, key->type, key->kind, key->bucket);
             rc = RC_CONFLICT;
-            goto out;
+            continue;
         }
         if (snap[i].exists) {
             build_rrset(rp, sids[i], key->type, key->kind, snap[i].weight, snap[i].ttl,
@@ -327,6 +332,12 @@ static enum rc_code rt_apply(struct reg_provider *p, const struct reg_change *ch
             nw++;
         }
     }
+    if (rc) {
+        size_t len = strlen(detail);
+        if (stale > 1 && len < detail_len)
+            snprintf(detail + len, detail_len - len, " (and %zu more sets)", stale - 1);
+        goto out;
+    }
 
     /* Every DELETE before every CREATE (each set's DELETE still precedes its CREATE): Route 53
      * judges a CREATE against the zone as the batch's earlier changes left it, so a batch that
@@ -348,7 +359,9 @@ static enum rc_code rt_apply(struct reg_provider *p, const struct reg_change *ch
     note_outcome(rp, rc);
     if (rc) {
         r53p_say_error(&err, "ChangeResourceRecordSets", detail, detail_len);
-        if (rc != RC_CONFLICT)
+        if (rc == RC_CONFLICT)
+            r53p_conflicts_from_error(rp, &err, conflicts);
+        else
             log_warn("msg=\"Route 53 change failed\" zone=%s %s", rp->zone_id, detail);
         goto out;
     }

@@ -57,6 +57,10 @@ int r53p_kind_of_name(const struct r53_provider *rp, const char *name);
  * Sets *t, *kind, *bucket. */
 int r53p_ours(const struct r53_provider *rp, const struct r53_rrset *rs, enum reg_type *t,
               enum reg_kind *kind, unsigned *bucket);
+/* The sets err's compare-and-swap messages name, into c (may be NULL); messages naming no
+ * set of ours count in c->unnamed. */
+void r53p_conflicts_from_error(const struct r53_provider *rp, const struct r53_error *err,
+                               struct reg_conflicts *c);
 /* The registry's record for a listed set. */
 void r53p_record_from_rrset(const struct r53_rrset *rs, enum reg_type t, enum reg_kind kind,
                             unsigned bucket, struct reg_record *out);

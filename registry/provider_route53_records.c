@@ -65,21 +65,21 @@ int r53p_kind_of_name(const struct r53_provider *rp, const char *name)
     return -1;
 }
 
-/* Is rs one of our record sets? Sets type, kind and bucket. */
-int r53p_ours(const struct r53_provider *rp, const struct r53_rrset *rs, enum reg_type *t,
-              enum reg_kind *kind, unsigned *bucket)
+/* Is (name, type, sid) one of our sets' keys: a name of ours, A or AAAA, <record-name>_<n>?
+ * Sets type, kind and bucket. */
+static int our_key(const struct r53_provider *rp, const char *name, const char *type,
+                   const char *sid, enum reg_type *t, enum reg_kind *kind, unsigned *bucket)
 {
     size_t nlen = strlen(rp->opt.record_name);
-    const char *sid = rs->set_identifier;
     char *end;
     unsigned long b;
     int k;
 
-    if (!r53xml_rrset_is_weighted(rs) || (k = r53p_kind_of_name(rp, rs->name)) < 0)
+    if ((k = r53p_kind_of_name(rp, name)) < 0)
         return 0;
-    if (!strcmp(rs->type, "A"))
+    if (!strcmp(type, "A"))
         *t = REG_A;
-    else if (!strcmp(rs->type, "AAAA"))
+    else if (!strcmp(type, "AAAA"))
         *t = REG_AAAA;
     else
         return 0;
@@ -92,6 +92,38 @@ int r53p_ours(const struct r53_provider *rp, const struct r53_rrset *rs, enum re
     *kind = (enum reg_kind)k;
     *bucket = (unsigned)b;
     return 1;
+}
+
+/* Is rs one of our record sets? Sets type, kind and bucket. */
+int r53p_ours(const struct r53_provider *rp, const struct r53_rrset *rs, enum reg_type *t,
+              enum reg_kind *kind, unsigned *bucket)
+{
+    return r53xml_rrset_is_weighted(rs) &&
+           our_key(rp, rs->name, rs->type, rs->set_identifier, t, kind, bucket);
+}
+
+/*
+ * The sets err's compare-and-swap messages name ("Tried to delete resource record set
+ * [name=..., type=..., set-identifier=...] but ..."), mapped to (type, kind, bucket) into c. A
+ * message naming no set of ours (the older wording gives no identifier) counts as unnamed;
+ * weighted-TTL refusals are not conflicts of a set and are left to the detail.
+ */
+void r53p_conflicts_from_error(const struct r53_provider *rp, const struct r53_error *err,
+                               struct reg_conflicts *c)
+{
+    for (size_t i = 0; c && i < err->nmessages; i++) {
+        struct r53_named_rrset set;
+        enum reg_type t;
+        enum reg_kind kind;
+        unsigned b;
+        if (!r53xml_message_is_cas_conflict(err->messages[i]))
+            continue;
+        if (r53xml_message_rrset(err->messages[i], &set) && set.has_set_identifier &&
+            our_key(rp, set.name, set.type, set.set_identifier, &t, &kind, &b))
+            reg_conflicts_add(c, t, kind, b);
+        else
+            c->unnamed++;
+    }
 }
 
 static int cmp_ip(const void *a, const void *b)

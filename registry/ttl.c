@@ -93,7 +93,7 @@ static enum rc_code send_groups(struct reg_registry *reg, struct group *groups, 
                 chg[nchg].old = &groups[i].old[s];
                 chg[nchg++].new = &groups[i].next[s];
             }
-    rc = nchg ? reg->prov->ops->apply(reg->prov, chg, nchg, change_id, detail, n) : RC_OK;
+    rc = nchg ? reg->prov->ops->apply(reg->prov, chg, nchg, change_id, NULL, detail, n) : RC_OK;
     if (nchg)
         rmetrics_batch(nchg, 0, rc);
     for (size_t i = 0; rc == RC_OK && i < ng; i++) {

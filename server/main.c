@@ -41,8 +41,12 @@ static enum rc_code open_provider(const struct cfg *cfg, struct reg_provider **p
     struct reg_route53_options ro;
     struct awscred_options co;
 
-    if (cfg->provider == CFG_PROVIDER_MEMORY)
-        return reg_provider_memory_create(cfg->state_file, prov, detail, n);
+    if (cfg->provider == CFG_PROVIDER_MEMORY) {
+        enum rc_code rc = reg_provider_memory_create(cfg->state_file, prov, detail, n);
+        if (rc == RC_OK)
+            reg_provider_memory_name(*prov, cfg->reg.record_name);
+        return rc;
+    }
     memset(&ro, 0, sizeof(ro));
     memset(&co, 0, sizeof(co));
     ro.reg = &cfg->reg;

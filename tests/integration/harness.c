@@ -51,12 +51,13 @@ static enum rc_code slow_load(struct reg_provider *p, struct reg_record **record
 }
 
 static enum rc_code slow_apply(struct reg_provider *p, const struct reg_change *changes, size_t n,
-                               char *change_id, char *detail, size_t detail_len)
+                               char *change_id, struct reg_conflicts *conflicts, char *detail,
+                               size_t detail_len)
 {
     struct slow_store *s = (struct slow_store *)p;
     struct timespec ts = {s->delay_ms / 1000, (long)(s->delay_ms % 1000) * 1000000L};
     nanosleep(&ts, NULL);
-    return s->inner->ops->apply(s->inner, changes, n, change_id, detail, detail_len);
+    return s->inner->ops->apply(s->inner, changes, n, change_id, conflicts, detail, detail_len);
 }
 
 static enum rc_code slow_change_status(struct reg_provider *p, const char *change_id,
@@ -110,6 +111,7 @@ int harness_try_start(struct harness *h, const struct harness_opts *o, char *err
         fprintf(stderr, "harness: store: %s\n", detail);
         abort();
     }
+    reg_provider_memory_name(prov, o->reg.record_name);
     if (o->apply_delay_ms) {
         struct slow_store *s = calloc(1, sizeof(*s));
         if (!s)

@@ -4,7 +4,8 @@ Usage: test_route53.py BIN_DIR   (holds r53reg and r53emu)
 
 Covers, end to end: registrations end in the zone; a restart keeps everything; a
 zone written by the old script is adopted; unrelated records are never touched; a console edit
-is adopted, not overwritten; two r53reg processes writing one zone lose nothing; with injected
+is adopted, not overwritten; two r53reg processes writing one zone lose nothing; a replica
+with a stale view re-reads only the buckets Route 53's refusal names; with injected
 Throttling, 5xx and connection resets every acknowledged registration is in the zone and every
 failed one got an error; group commit shares calls. Prints 'N passed, M failed' last.
 """
@@ -573,6 +574,46 @@ def test_two_replicas(emu):
         b.stop()
 
 
+def test_stale_replica(emu, shape):
+    """A replica whose view is stale registers into every bucket at once: the other replica
+    wrote all 20 buckets since it read the zone (--resync-interval 0: it learns them on a
+    conflict only). Route 53 names every set that changed underneath, so r53reg re-reads
+    exactly those buckets and sends the rest of the batch again at once. Halving each refused
+    batch until every stale bucket is alone would cost at least 2 * 20 - (batches) refused
+    calls; here each batch is refused once. Both shapes of the InvalidChangeBatch error."""
+    fresh(emu)
+    emu.faults(icb_shape=shape)
+    a = Reg(emu, '--buckets', '20', '--resync-interval', '0')
+    b = Reg(emu, '--buckets', '20', '--resync-interval', '0')
+    try:
+        ips_a = [f'10.15.0.{i}' for i in range(1, 21)]
+        ips_b = [f'10.15.1.{i}' for i in range(1, 21)]
+        out = burst(a, ips_a)
+        T.eq(sorted(set(st for st, _ in out.values())), [201], f'{shape}: replica A registers 20')
+        T.eq(sorted(doc['bucket'] for _, doc in out.values()), list(range(20)),
+             f'{shape}: one into each bucket')
+        emu.control('POST', 'reset-stats')
+        t0 = time.monotonic()
+        out = burst(b, ips_b)
+        wall = time.monotonic() - t0
+        T.eq(sorted(set(st for st, _ in out.values())), [201],
+             f'{shape}: replica B, whose view is stale, registers 20')
+        T.eq(sorted(zone_ips(emu)), sorted(ips_a + ips_b), f'{shape}: the zone holds all 40, once')
+        check_weights(emu, f'stale replica ({shape})')
+        st = emu.control('GET', 'stats')[1]
+        crrs = st['calls'].get('ChangeResourceRecordSets', {})
+        lists = sum(st['calls'].get('ListResourceRecordSets', {}).values())
+        refused = crrs.get('InvalidChangeBatch', 0)
+        T.check(1 <= refused <= 5, f'{shape}: each batch is refused once at most', str(crrs))
+        T.check(crrs.get('ok', 0) <= 2 * refused + 1, f'{shape}: and then lands', str(crrs))
+        T.check(lists <= 24, f'{shape}: each stale bucket is read once', f'{lists} listings')
+        print(f'    stale replica ({shape}): 20 registrations, calls {st["calls"]}, '
+              f'{wall:.2f} s', flush=True)
+    finally:
+        a.stop()
+        b.stop()
+
+
 def test_faults(emu, label, faults, commit):
     fresh(emu)
     r = Reg(emu, '--api-rps', '100', '--commit', commit)
@@ -822,6 +863,9 @@ def main():
         T.run('restart keeps everything', test_restart_keeps_everything, emu)
         T.run('console edit adopted', test_console_edit_is_adopted, emu)
         T.run('two replicas', test_two_replicas, emu)
+        for shape in ('envelope', 'root'):
+            T.run(f'a stale replica re-reads what Route 53 names ({shape})', test_stale_replica,
+                  emu, shape)
         T.run('shutdown with parked requests', test_shutdown_with_parked_requests, emu)
         T.run('shutdown does not send the backlog', test_shutdown_abandons_backlog, emu)
         T.run('insync waits', test_insync_waits, emu)

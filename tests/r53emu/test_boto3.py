@@ -169,6 +169,34 @@ def t_cas_delete_create(e):
                      'do not match the current values', f'DELETE with other {what}')
 
 
+def t_cas_names_every_stale_set(e):
+    """A batch of compare-and-swaps over several weighted sets, two of them stale: the error
+    names each stale set once (its DELETE; the CREATE of the same set is not reported again),
+    every one of them, and no other; nothing is applied."""
+    c = e.client()
+    old = {s: rrs('many.example.com', [f'10.9.{i}.1'], sid=s, weight=1)
+           for i, s in enumerate(('m_0', 'm_1', 'm_2'))}
+    change(c, *[('CREATE', r) for r in old.values()])
+    changed = rrs('many.example.com', ['10.9.1.1', '10.9.1.2'], sid='m_1', weight=2)
+    change(c, ('DELETE', old['m_1']), ('CREATE', changed))
+    change(c, ('DELETE', old['m_2']))  # m_2 is gone
+    new = {s: rrs('many.example.com', [f'10.9.{i}.1', f'10.9.{i}.9'], sid=s, weight=2)
+           for i, s in enumerate(('m_0', 'm_1', 'm_2'))}
+    batch = [('DELETE', old[s]) for s in old] + [('CREATE', new[s]) for s in new]
+    err = expect_error(lambda: change(c, *batch), 'InvalidChangeBatch', 400, None,
+                       'a batch with two stale sets')
+    if err:
+        T.eq(err.response['Error']['Message'],
+             "[Tried to delete resource record set [name='many.example.com.', type='A', "
+             "set-identifier='m_1'] but the values provided do not match the current values, "
+             "Tried to delete resource record set [name='many.example.com.', type='A', "
+             "set-identifier='m_2'] but it was not found]",
+             'each stale set named once, in the order of the batch; the current one not at all')
+    T.eq(sorted((r['set_identifier'], r['values']) for r in e.rrsets()
+                if r['name'] == 'many.example.com.'),
+         [('m_0', ['10.9.0.1']), ('m_1', ['10.9.1.1', '10.9.1.2'])], 'nothing applied')
+
+
 def t_upsert_and_create_existing(e):
     c = e.client()
     change(c, ('UPSERT', rrs('up.example.com', ['10.1.0.1'], sid='x', weight=1)))
@@ -915,6 +943,7 @@ def main():
         for name, fn in ((('get_hosted_zone', t_get_hosted_zone)),
                          ('create_weighted_and_get_change', t_create_weighted_and_get_change),
                          ('cas_delete_create', t_cas_delete_create),
+                         ('cas_names_every_stale_set', t_cas_names_every_stale_set),
                          ('upsert_and_create_existing', t_upsert_and_create_existing),
                          ('paging', t_paging),
                          ('paging_faults', t_paging_faults),

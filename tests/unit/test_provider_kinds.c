@@ -2,14 +2,16 @@
  * test_provider_kinds.c: the memory store's record sets of every kind (served, down,
  * draining; registry.h enum reg_kind), driven through the provider interface alone:
  * one batch moving an IP from a bucket's served set to its down set, a compare-and-swap
- * conflict on the down set refusing the whole batch, reload() by kind, the journal keeping
+ * conflict on the down set refusing the whole batch and naming that set (in Route 53's words
+ * and in struct reg_conflicts), reload() by kind, the journal keeping
  * kinds across a restart (apply lines and snapshot), and journals written before kinds existed
  * loading as served.
  *
  * `test_provider_kinds route53 PATH/r53emu` runs the Route 53 provider against the emulator
  * instead: the three names (<name>., _down.<name>., _draining.<name>.) are written, listed,
  * loaded by a fresh provider and reloaded by kind, a console edit of a down set refuses a
- * whole served+down batch, reload() still works when Route 53 answers InvalidInput for an
+ * whole served+down batch (Route 53 names that set and the provider maps it back to (type,
+ * kind, bucket)), reload() still works when Route 53 answers InvalidInput for an
  * identifier that names no set, and a batch moving a whole weighted group to a new TTL passes
  * (its DELETEs go first). A hostile listing (values the API refuses, one set listed twice)
  * loads only what a client could have registered, once, and logs each skip.
@@ -125,7 +127,7 @@ static enum rc_code apply(struct reg_provider *p, const struct reg_change *c, si
                           char *detail, size_t dlen)
 {
     char change_id[REG_CHANGE_ID_MAX] = "";
-    enum rc_code rc = p->ops->apply(p, c, n, change_id, detail, dlen);
+    enum rc_code rc = p->ops->apply(p, c, n, change_id, NULL, detail, dlen);
     if (rc == RC_OK)
         CHECK(change_id[0] != '\0');
     return rc;
@@ -195,23 +197,42 @@ static void test_conflict_on_down(void)
     struct {
         const char *what;
         struct reg_change c[2];
-        const char *want; /* the kind the detail names */
+        enum reg_kind want; /* the set the refusal names */
+        const char *words;  /* and how, in Route 53's words */
     } cases[] = {
         /* the served change is right; the down change expects no set, but one exists */
-        {"down expected absent", {{&served, NULL}, {NULL, &down2}}, "down"},
+        {"down expected absent",
+         {{&served, NULL}, {NULL, &down2}},
+         REG_KIND_DOWN,
+         "[Tried to create resource record set [name='_down.r53reg.invalid.', type='A', "
+         "set-identifier='r53reg.invalid_2'] but it already exists]"},
         /* the served change is right; the down change expects other values */
-        {"down values differ", {{&served, NULL}, {&down_stale, &down2}}, "down"},
+        {"down values differ",
+         {{&served, NULL}, {&down_stale, &down2}},
+         REG_KIND_DOWN,
+         "[Tried to delete resource record set [name='_down.r53reg.invalid.', type='A', "
+         "set-identifier='r53reg.invalid_2'] but the values provided do not match the current "
+         "values]"},
         /* the down change is right; a stale served change refuses it */
-        {"served values differ", {{&down, &down2}, {&served_stale, NULL}}, "served"},
+        {"served values differ",
+         {{&down, &down2}, {&served_stale, NULL}},
+         REG_KIND_SERVED,
+         "[Tried to delete resource record set [name='r53reg.invalid.', type='A', "
+         "set-identifier='r53reg.invalid_2'] but the values provided do not match the current "
+         "values]"},
     };
 
     setup_and_move(p);
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct reg_conflicts cf;
         detail[0] = '\0';
-        CHECK_INT(apply(p, cases[i].c, 2, detail, sizeof(detail)), RC_CONFLICT);
-        if (!strstr(detail, cases[i].want) || !strstr(detail, "bucket 2")) {
-            fprintf(stderr, "case \"%s\": detail \"%s\" should name the %s set of bucket 2\n",
-                    cases[i].what, detail, cases[i].want);
+        CHECK_INT(p->ops->apply(p, cases[i].c, 2, NULL, &cf, detail, sizeof(detail)),
+                  RC_CONFLICT);
+        if (strcmp(detail, cases[i].words) != 0 || cf.named != 1 ||
+            cf.kinds[REG_A][2] != 1u << cases[i].want) {
+            fprintf(stderr, "case \"%s\": detail \"%s\", %u named, kinds 0x%x: should name "
+                    "the set of kind %d of bucket 2\n",
+                    cases[i].what, detail, cf.named, cf.kinds[REG_A][2], (int)cases[i].want);
             check_failures++;
         }
         /* nothing applied */
@@ -569,8 +590,13 @@ static void test_route53(const char *emu_exe)
     {
         struct reg_change batch[] = {{&served2, NULL}, {&down1, &down12}};
         struct reg_record fresh;
-        CHECK_INT(apply(p, batch, 2, detail, sizeof(detail)), RC_CONFLICT);
+        struct reg_conflicts cf;
+        CHECK_INT(p->ops->apply(p, batch, 2, NULL, &cf, detail, sizeof(detail)), RC_CONFLICT);
         CHECK(strstr(detail, "_down.app.example.com.") != NULL);
+        /* Route 53's message names the set; the provider maps it back to (A, down, 2) */
+        CHECK_INT(cf.named, 1);
+        CHECK_INT(cf.unnamed, 0);
+        CHECK_INT(cf.kinds[REG_A][2], 1u << REG_KIND_DOWN);
         zone_text(client, zone, sizeof(zone));
         CHECK(strstr(zone, "app.example.com. A app.example.com_2 1 60 10.0.0.2;") == zone);
         CHECK_INT(p->ops->reload(p, REG_A, REG_KIND_DOWN, 2, &fresh, detail, sizeof(detail)),

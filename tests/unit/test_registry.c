@@ -224,7 +224,7 @@ static enum rc_code f_load(struct reg_provider *p, struct reg_record **recs, siz
     return RC_OK;
 }
 static enum rc_code f_apply(struct reg_provider *p, const struct reg_change *c, size_t n, char *id,
-                            char *d, size_t dn)
+                            struct reg_conflicts *cf, char *d, size_t dn)
 {
     ((struct failing *)p)->applies++;
     snprintf(d, dn, "disk on fire");
@@ -300,31 +300,66 @@ static void test_memory_cas(void)
     size_t n;
 
     CHECK_INT(reg_provider_memory_create(NULL, &p, detail, sizeof(detail)), RC_OK);
-    CHECK_INT(p->ops->apply(p, &create, 1, NULL, detail, sizeof(detail)), RC_OK);
-    CHECK_INT(p->ops->apply(p, &create, 1, NULL, detail, sizeof(detail)), RC_CONFLICT); /* exists */
-    CHECK_INT(p->ops->apply(p, &swap, 1, NULL, detail, sizeof(detail)), RC_OK);
-    CHECK_INT(p->ops->apply(p, &stale, 1, NULL, detail, sizeof(detail)),
+    CHECK_INT(p->ops->apply(p, &create, 1, NULL, NULL, detail, sizeof(detail)), RC_OK);
+    CHECK_INT(p->ops->apply(p, &create, 1, NULL, NULL, detail, sizeof(detail)),
+              RC_CONFLICT); /* exists */
+    CHECK_INT(p->ops->apply(p, &swap, 1, NULL, NULL, detail, sizeof(detail)), RC_OK);
+    CHECK_INT(p->ops->apply(p, &stale, 1, NULL, NULL, detail, sizeof(detail)),
               RC_CONFLICT); /* old gone */
     /* A batch is atomic: one stale change fails the whole batch. */
     {
         struct ip_addr v9[1] = {ip("10.0.0.9")};
         struct reg_record r9 = {REG_A, REG_KIND_SERVED, 7, 1, 60, 1, v9};
         struct reg_change batch[2] = {{NULL, &r9}, {&r1, NULL}};
-        CHECK_INT(p->ops->apply(p, batch, 2, NULL, detail, sizeof(detail)), RC_CONFLICT);
+        CHECK_INT(p->ops->apply(p, batch, 2, NULL, NULL, detail, sizeof(detail)), RC_CONFLICT);
         CHECK_INT(p->ops->load(p, &recs, &n, detail, sizeof(detail)), RC_OK);
         CHECK_INT(n, 1); /* bucket 7 was not created */
         for (size_t i = 0; i < n; i++)
             reg_record_release(&recs[i]);
         free(recs);
     }
+    /* A refusal names every set that did not match, as Route 53 does and in its words. */
+    {
+        struct ip_addr v9[1] = {ip("10.0.0.9")};
+        struct reg_record r9 = {REG_A, REG_KIND_SERVED, 7, 1, 60, 1, v9},
+                          d4 = {REG_A, REG_KIND_DOWN, 4, 0, 60, 1, v9};
+        struct reg_change batch[3] = {{NULL, &r9}, {&r1, NULL}, {&d4, NULL}};
+        struct reg_conflicts cf;
+        char why[REG_DETAIL_MAX];
+        reg_provider_memory_name(p, "app.example.com");
+        memset(&cf, 0xff, sizeof(cf));
+        CHECK_INT(p->ops->apply(p, batch, 3, NULL, &cf, why, sizeof(why)), RC_CONFLICT);
+        CHECK_STR(why, "[Tried to delete resource record set [name='app.example.com.', type='A', "
+                       "set-identifier='app.example.com_3'] but the values provided do not "
+                       "match the current values, Tried to delete resource record set "
+                       "[name='_down.app.example.com.', type='A', "
+                       "set-identifier='app.example.com_4'] but it was not found]");
+        CHECK_INT(cf.named, 2);
+        CHECK_INT(cf.unnamed, 0);
+        CHECK_INT(cf.kinds[REG_A][3], 1u << REG_KIND_SERVED);
+        CHECK_INT(cf.kinds[REG_A][4], 1u << REG_KIND_DOWN);
+        CHECK_INT(cf.kinds[REG_A][7], 0);
+        CHECK_INT(cf.kinds[REG_AAAA][3], 0);
+        CHECK_INT(p->ops->apply(p, &create, 1, NULL, &cf, why, sizeof(why)), RC_CONFLICT);
+        CHECK_STR(why, "[Tried to create resource record set [name='app.example.com.', type='A', "
+                       "set-identifier='app.example.com_3'] but it already exists]");
+        CHECK_INT(cf.named, 1);
+        CHECK_INT(cf.kinds[REG_A][3], 1u << REG_KIND_SERVED);
+        CHECK_INT(p->ops->apply(p, &swap, 1, NULL, &cf, why, sizeof(why)), RC_CONFLICT);
+        CHECK_INT(p->ops->apply(p, &del, 1, NULL, &cf, why, sizeof(why)), RC_OK);
+        CHECK_INT(cf.named, 0); /* cleared */
+        CHECK_INT(cf.kinds[REG_A][3], 0);
+        CHECK_INT(p->ops->apply(p, &create, 1, NULL, NULL, why, sizeof(why)), RC_OK);
+        CHECK_INT(p->ops->apply(p, &swap, 1, NULL, NULL, why, sizeof(why)), RC_OK);
+    }
     /* TTL drift counts as a different record. */
     {
         struct reg_record r2ttl = r2;
         struct reg_change c = {&r2ttl, NULL};
         r2ttl.ttl = 300;
-        CHECK_INT(p->ops->apply(p, &c, 1, NULL, detail, sizeof(detail)), RC_CONFLICT);
+        CHECK_INT(p->ops->apply(p, &c, 1, NULL, NULL, detail, sizeof(detail)), RC_CONFLICT);
     }
-    CHECK_INT(p->ops->apply(p, &del, 1, NULL, detail, sizeof(detail)), RC_OK);
+    CHECK_INT(p->ops->apply(p, &del, 1, NULL, NULL, detail, sizeof(detail)), RC_OK);
     CHECK_INT(p->ops->load(p, &recs, &n, detail, sizeof(detail)), RC_OK);
     CHECK_INT(n, 0);
     free(recs);
@@ -452,6 +487,8 @@ struct shared {
     atomic_int calls;
     atomic_uint load_delay_ms; /* load() answers this late: what it read may be stale */
     atomic_int loads;          /* load() calls that have read the store */
+    atomic_int reloads;
+    atomic_int misname; /* a conflict names set AAAA 99 (in no batch) instead of the store's */
 };
 static enum rc_code s_load(struct reg_provider *p, struct reg_record **recs, size_t *n, char *d,
                            size_t dn)
@@ -466,7 +503,7 @@ static enum rc_code s_load(struct reg_provider *p, struct reg_record **recs, siz
     return rc;
 }
 static enum rc_code s_apply(struct reg_provider *p, const struct reg_change *c, size_t n, char *id,
-                            char *d, size_t dn)
+                            struct reg_conflicts *cf, char *d, size_t dn)
 {
     struct shared *sp = (struct shared *)p;
     struct reg_provider *in = sp->inner;
@@ -478,7 +515,14 @@ static enum rc_code s_apply(struct reg_provider *p, const struct reg_change *c, 
             return RC_UPSTREAM;
         }
     }
-    return in->ops->apply(in, c, n, id, d, dn);
+    {
+        enum rc_code rc = in->ops->apply(in, c, n, id, cf, d, dn);
+        if (rc == RC_CONFLICT && cf && atomic_load(&sp->misname)) {
+            reg_conflicts_clear(cf);
+            reg_conflicts_add(cf, REG_AAAA, REG_KIND_SERVED, 99);
+        }
+        return rc;
+    }
 }
 static void s_pace(struct reg_provider *p)
 {
@@ -492,6 +536,7 @@ static enum rc_code s_reload(struct reg_provider *p, enum reg_type t, enum reg_k
                              struct reg_record *out, char *d, size_t dn)
 {
     struct reg_provider *in = ((struct shared *)p)->inner;
+    atomic_fetch_add(&((struct shared *)p)->reloads, 1);
     return in->ops->reload(in, t, k, b, out, d, dn);
 }
 static const struct reg_provider_ops shared_ops = {
@@ -559,7 +604,7 @@ static void test_foreign_edits(void)
     next.weight = 1;
     {
         struct reg_change c = {&cur, &next};
-        CHECK_INT(p->ops->apply(p, &c, 1, NULL, detail, sizeof(detail)), RC_OK);
+        CHECK_INT(p->ops->apply(p, &c, 1, NULL, NULL, detail, sizeof(detail)), RC_OK);
     }
     reg_record_release(&cur);
     reg_record_release(&next);
@@ -580,7 +625,7 @@ static void test_foreign_edits(void)
     next.nvalues = 2;
     {
         struct reg_change c = {&cur, &next};
-        CHECK_INT(p->ops->apply(p, &c, 1, NULL, detail, sizeof(detail)), RC_OK);
+        CHECK_INT(p->ops->apply(p, &c, 1, NULL, NULL, detail, sizeof(detail)), RC_OK);
     }
     reg_record_release(&cur);
     reg_record_release(&next);
@@ -774,7 +819,7 @@ static void put_set(struct reg_provider *p, unsigned b, const char *const *ips, 
         next.values[i] = ip(ips[i]);
     {
         struct reg_change c = {cur.nvalues ? &cur : NULL, &next};
-        CHECK_INT(p->ops->apply(p, &c, 1, NULL, detail, sizeof(detail)), RC_OK);
+        CHECK_INT(p->ops->apply(p, &c, 1, NULL, NULL, detail, sizeof(detail)), RC_OK);
     }
     reg_record_release(&cur);
     reg_record_release(&next);
@@ -1141,6 +1186,81 @@ static void test_group_commit_isolates_failures(void)
     p->ops->destroy(p);
 }
 
+/*
+ * A batch over many buckets meets a stale view of several of them. Replica B reads the empty
+ * store; replica A then registers one address into each of buckets 0..4; B registers 20
+ * addresses at once, one into each of its 20 buckets, in one batch. The store names the five
+ * sets that changed underneath, so B re-reads exactly those five buckets, sends the other 15
+ * at once and the five after adopting A's addresses: 3 calls. Halving the batch until each
+ * stale bucket is alone costs at least 9 refused calls. misname: the store names a set that is
+ * in no batch, and the committer falls back to halving (every registration still lands).
+ */
+static void run_stale_batch(int misname, int *applies, int *reloads)
+{
+    struct reg_options o = opts(20, 10, REG_BUCKETING_BALANCED, REG_WEIGHTS_PROPORTIONAL);
+    struct reg_provider *p = NULL;
+    struct reg_registry *a, *b;
+    struct burst_job jobs[20];
+    struct reg_placement pl;
+    struct shared *sp;
+    char detail[256];
+    size_t stored_total = 0;
+    int created, ok = 0;
+
+    CHECK_INT(reg_provider_memory_create(NULL, &p, detail, sizeof(detail)), RC_OK);
+    reg_provider_memory_name(p, o.record_name);
+    b = replica(&o, p);
+    sp = last_shared;
+    a = replica(&o, p);
+    for (int i = 0; i < 5; i++) {
+        char s[32];
+        snprintf(s, sizeof(s), "10.70.0.%d", i + 1);
+        CHECK_INT(reg(a, s, &pl, &created), RC_OK);
+        CHECK_INT(pl.bucket, i);
+    }
+    atomic_store(&sp->calls, 0);
+    atomic_store(&sp->reloads, 0);
+    atomic_store(&sp->misname, misname);
+    sp->pace_ms = 200; /* the burst gathers into one batch */
+    run_burst(b, jobs, 20);
+    for (int i = 0; i < 20; i++)
+        ok += jobs[i].rc == RC_OK;
+    CHECK_INT(ok, 20);
+    *applies = atomic_load(&sp->calls);
+    *reloads = atomic_load(&sp->reloads);
+    for (unsigned k = 0; k < 20; k++) {
+        struct reg_record cur = {0};
+        stored(p, REG_A, k, &cur);
+        CHECK_INT(cur.nvalues, k < 5 ? 2 : 1);
+        stored_total += cur.nvalues;
+        reg_record_release(&cur);
+    }
+    CHECK_INT(stored_total, 25);
+    for (int i = 0; i < 5; i++) {
+        char s[32];
+        struct ip_addr x;
+        snprintf(s, sizeof(s), "10.70.0.%d", i + 1);
+        x = ip(s);
+        CHECK_INT(reg_lookup(b, &x, &pl), RC_OK); /* B adopted A's addresses */
+    }
+    reg_destroy(a);
+    reg_destroy(b);
+    p->ops->destroy(p);
+}
+
+static void test_conflict_rereads_named_buckets(void)
+{
+    int applies = 0, reloads = 0;
+
+    run_stale_batch(0, &applies, &reloads);
+    printf("stale view of 5 of 20 buckets: %d store calls, %d reloads\n", applies, reloads);
+    CHECK(applies <= 3);
+    CHECK_INT(reloads, 5); /* the served set of each named bucket, nothing else */
+    run_stale_batch(1, &applies, &reloads);
+    printf("the same, the store naming a set in no batch: %d store calls (halving)\n", applies);
+    CHECK(applies >= 10);
+}
+
 /* ---- review: bugs found (each test fails on the code as reviewed) ----------------------- */
 
 /* Run fn in a child process (created before it starts any thread), so a crash is reported as
@@ -1243,7 +1363,7 @@ static void load_dup_crash_child(void)
     char detail[256];
 
     reg_provider_memory_create(NULL, &p, detail, sizeof(detail));
-    p->ops->apply(p, c, 2, NULL, detail, sizeof(detail));
+    p->ops->apply(p, c, 2, NULL, NULL, detail, sizeof(detail));
     r = replica(&o, p);
     op_wait(r, REG_OP_DOWN, "10.44.0.1", &res);
     {
@@ -1284,15 +1404,16 @@ static enum rc_code wrap_load(struct reg_provider *p, struct reg_record **recs, 
     return w->load ? w->load(w, recs, n, d, dn) : w->inner->ops->load(w->inner, recs, n, d, dn);
 }
 static enum rc_code wrap_apply(struct reg_provider *p, const struct reg_change *c, size_t n,
-                               char *id, char *d, size_t dn)
+                               char *id, struct reg_conflicts *cf, char *d, size_t dn)
 {
     struct wrap *w = (struct wrap *)p;
     unsigned ms = atomic_load(&w->slow_ms);
     atomic_fetch_add(&w->applies, 1);
     if (ms)
         nanosleep(&(struct timespec){ms / 1000, (long)(ms % 1000) * 1000000}, NULL);
+    reg_conflicts_clear(cf); /* a hook names no set */
     return w->apply ? w->apply(w, c, n, id, d, dn)
-                    : w->inner->ops->apply(w->inner, c, n, id, d, dn);
+                    : w->inner->ops->apply(w->inner, c, n, id, cf, d, dn);
 }
 static enum rc_code wrap_reload(struct reg_provider *p, enum reg_type t, enum reg_kind k,
                                 unsigned b, struct reg_record *out, char *d, size_t dn)
@@ -1346,7 +1467,7 @@ static enum rc_code racy_apply(struct wrap *w, const struct reg_change *c, size_
                                char *d, size_t dn)
 {
     struct racy *rp = (struct racy *)w;
-    enum rc_code rc = w->inner->ops->apply(w->inner, c, n, id, d, dn);
+    enum rc_code rc = w->inner->ops->apply(w->inner, c, n, id, NULL, d, dn);
     if (rc == RC_OK && atomic_exchange(&rp->armed, 0)) {
         /* Another replica registers 10.45.0.9 in the same bucket right after our call. */
         struct reg_record cur = {0}, next;
@@ -1360,7 +1481,7 @@ static enum rc_code racy_apply(struct wrap *w, const struct reg_change *c, size_
         next.weight = (unsigned)next.nvalues;
         {
             struct reg_change ch = {&cur, &next};
-            CHECK_INT(w->inner->ops->apply(w->inner, &ch, 1, NULL, det, sizeof(det)), RC_OK);
+            CHECK_INT(w->inner->ops->apply(w->inner, &ch, 1, NULL, NULL, det, sizeof(det)), RC_OK);
         }
         reg_record_release(&cur);
         reg_record_release(&next);
@@ -1531,7 +1652,7 @@ static enum rc_code w_load(struct wrap *wp, struct reg_record **recs, size_t *n,
         next.weight = 3;
         {
             struct reg_change ch = {&cur, &next};
-            CHECK_INT(w->other->ops->apply(w->other, &ch, 1, NULL, d, dn), RC_OK);
+            CHECK_INT(w->other->ops->apply(w->other, &ch, 1, NULL, NULL, d, dn), RC_OK);
         }
         reg_record_release(&cur);
         reg_record_release(&next);
@@ -2379,7 +2500,7 @@ static enum rc_code sk_load(struct wrap *w, struct reg_record **recs, size_t *n,
         snew.weight = (unsigned)snew.nvalues;
         ch[0] = (struct reg_change){&sold, &snew};
         ch[1] = (struct reg_change){&dold, NULL};
-        CHECK_INT(w->inner->ops->apply(w->inner, ch, 2, NULL, d, dn), RC_OK);
+        CHECK_INT(w->inner->ops->apply(w->inner, ch, 2, NULL, NULL, d, dn), RC_OK);
         reg_record_release(&sold);
         reg_record_release(&dold);
         reg_record_release(&snew);
@@ -2546,7 +2667,7 @@ static enum rc_code l_apply(struct wrap *w, const struct reg_change *ch, size_t 
                             char *d, size_t dn)
 {
     struct lost *l = (struct lost *)w;
-    enum rc_code rc = w->inner->ops->apply(w->inner, ch, n, id, d, dn);
+    enum rc_code rc = w->inner->ops->apply(w->inner, ch, n, id, NULL, d, dn);
     if (rc == RC_OK && atomic_exchange(&l->armed, 0)) {
         snprintf(d, dn, "timed out (the test: applied all the same)");
         return RC_UPSTREAM_TIMEOUT;
@@ -2665,6 +2786,7 @@ int main(int argc, char **argv)
     commit_mode = REG_COMMIT_GROUP;
     test_group_commit_batches();
     test_group_commit_isolates_failures();
+    test_conflict_rereads_named_buckets();
     test_duplicate_crashes();
     test_resync_during_batch();
     test_resync_race_post_recurses();

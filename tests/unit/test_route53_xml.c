@@ -475,8 +475,30 @@ struct err_expect {
     enum rc_code rc;
 };
 
-static void check_error_sample(const char *xml, size_t len, const struct err_expect *x)
+/* r53xml_message_rrset(m) names want ({name, type, set identifier or NULL}; want[0] NULL:
+ * none). */
+static void check_named(const char *m, const char *const *want)
 {
+    struct r53_named_rrset got;
+    int named = r53xml_message_rrset(m, &got);
+
+    if (named != (want[0] != NULL))
+        fprintf(stderr, "message: %s\n", m);
+    CHECK_INT(named, want[0] != NULL);
+    if (!named || !want[0]) {
+        CHECK_STR(got.name, ""); /* zeroed */
+        return;
+    }
+    CHECK_STR(got.name, want[0]);
+    CHECK_STR(got.type, want[1]);
+    CHECK_INT(got.has_set_identifier, want[2] != NULL);
+    CHECK_STR(got.set_identifier, want[2] ? want[2] : "");
+}
+
+static void check_error_sample(const char *xml, size_t len, const struct err_expect *x,
+                               const char *const (*named)[3])
+{
+    static const char *const none[3] = {NULL};
     struct r53_error e;
     char line[512];
 
@@ -502,11 +524,25 @@ static void check_error_sample(const char *xml, size_t len, const struct err_exp
     CHECK_INT(r53xml_error_is_throttle(&e), x->throttle);
     CHECK_INT(r53xml_error_is_cas_conflict(&e), x->cas);
     CHECK_INT(r53_error_rc(&e), x->rc);
+    for (size_t i = 0; i < e.nmessages; i++)
+        check_named(e.messages[i], named && i < 2 ? named[i] : none);
     r53xml_error_format(&e, line, sizeof(line));
     CHECK(strstr(line, x->code) != NULL);
     r53xml_error_release(&e);
     not_a_response(xml, len);
 }
+
+/* The record sets the InvalidChangeBatch samples' first two messages name: {name, type, set
+ * identifier or NULL}. Every other message of a sample names none. */
+static const struct {
+    const char *file;
+    const char *named[2][3];
+} named_samples[] = {
+    {"error-invalid-change-batch-errorresponse.xml", {{"k.bestwestdays.net.", "A", NULL}}},
+    {"error-invalid-change-batch-two-messages.xml",
+     {{"duplicate.example.com.", "A", NULL}, {"noexist.example.com.", "A", NULL}}},
+    {"error-invalid-change-batch.xml", {{"duplicate.example.com.", "A", NULL}}},
+};
 
 static const struct {
     const char *file;
@@ -780,7 +816,11 @@ static int run_sample(const char *path)
     }
     for (i = 0; i < NELEM(error_samples); i++) {
         if (strcmp(base, error_samples[i].file) == 0) {
-            check_error_sample(data, len, &error_samples[i].x);
+            const char *const(*named)[3] = NULL;
+            for (size_t k = 0; k < NELEM(named_samples); k++)
+                if (strcmp(base, named_samples[k].file) == 0)
+                    named = named_samples[k].named;
+            check_error_sample(data, len, &error_samples[i].x, named);
             break;
         }
     }
@@ -1456,6 +1496,123 @@ static void test_errors(void)
               1);
 }
 
+/*
+ * The record sets InvalidChangeBatch messages name, one message at a time and as a batch's
+ * error in both shapes (the ErrorResponse envelope's bracketed list, the root
+ * <InvalidChangeBatch> with <Messages>): every set a message names is read, with its
+ * identifier when it has one.
+ */
+static void test_named_rrsets(void)
+{
+    static const struct {
+        const char *message;
+        const char *want[3]; /* {name, type, set identifier}; name NULL: names none */
+    } cases[] = {
+        {"Tried to delete resource record set [name='app.example.com.', type='A', "
+         "set-identifier='app.example.com_5'] but the values provided do not match the current "
+         "values",
+         {"app.example.com.", "A", "app.example.com_5"}},
+        {"Tried to delete resource record set [name='_down.app.example.com.', type='AAAA', "
+         "set-identifier='app.example.com_99'] but it was not found",
+         {"_down.app.example.com.", "AAAA", "app.example.com_99"}},
+        {"Tried to create resource record set [name='app.example.com.', type='A', "
+         "set-identifier='app.example.com_0'] but it already exists.",
+         {"app.example.com.", "A", "app.example.com_0"}},
+        /* an identifier holding what the message uses as separators */
+        {"Tried to create resource record set [name='app.example.com.', type='A', "
+         "set-identifier='a, type='b'] but it already exists",
+         {"app.example.com.", "A", "a, type='b"}},
+        {"Tried to create resource record set [name='simple.example.com.', type='A'] but it "
+         "already exists",
+         {"simple.example.com.", "A", NULL}},
+        {"Tried to create resource record set duplicate.example.com. type A, but it already "
+         "exists",
+         {"duplicate.example.com.", "A", NULL}},
+        {"RRSet with DNS name app.example.com. and type A, SetIdentifier app.example.com_3 "
+         "cannot be created as weighted sets must contain the same TTL.",
+         {"app.example.com.", "A", "app.example.com_3"}},
+        /* names none */
+        {"Tried to delete resource record set [name='app.example.com.', type='A', "
+         "set-identifier='app.example.com_5' but it was not found",
+         {NULL}},
+        {"Tried to delete resource record set [name='app.example.com.', type='A', "
+         "set-identifier='app.example.com_5']x but it was not found",
+         {NULL}},
+        {"Tried to delete resource record set [name='', type='A'] but it was not found", {NULL}},
+        {"Tried to delete resource record set [name='a.', type='A'], set-identifier='s'] but it "
+         "was not found",
+         {NULL}},
+        {"Tried to delete resource record set", {NULL}},
+        {"Invalid Resource Record: 'FATAL problem: ARRDATAIllegalIPv4Address (Value is not a "
+         "valid IPv4 address) encountered with '1.2.3'",
+         {NULL}},
+        {"RRSet of type CNAME with DNS name a. is not permitted as it conflicts with other "
+         "records with the same DNS name in zone example.",
+         {NULL}},
+        {"", {NULL}},
+    };
+    static const char *const sets[][2] = {
+        {"app.example.com.", "app.example.com_7"},
+        {"_down.app.example.com.", "app.example.com_7"},
+        {"app.example.com.", "app.example.com_12"},
+    };
+    static const char *const verbs[][2] = {
+        {"Tried to delete resource record set ",
+         " but the values provided do not match the current values"},
+        {"Tried to delete resource record set ", " but it was not found"},
+        {"Tried to create resource record set ", " but it already exists"},
+    };
+    char big[8000];
+    struct r53_named_rrset got;
+
+    for (size_t i = 0; i < NELEM(cases); i++)
+        check_named(cases[i].message, cases[i].want);
+    CHECK(!r53xml_message_rrset(NULL, &got));
+    /* a field longer than the struct holds: names none rather than a cut name */
+    memset(big, 'a', sizeof(big));
+    memcpy(big, "Tried to delete resource record set [name='", 43);
+    snprintf(big + 2000, sizeof(big) - 2000, "', type='A'] but it was not found");
+    CHECK(!r53xml_message_rrset(big, &got));
+
+    /* A batch naming three sets, in each shape. */
+    for (int shape = 0; shape < 2; shape++) {
+        char msgs[NELEM(sets)][300], doc[2400];
+        struct r53_error e;
+        size_t w = 0;
+        for (size_t i = 0; i < NELEM(sets); i++) {
+            char desc[160];
+            snprintf(desc, sizeof(desc), "[name='%s', type='A', set-identifier='%s']", sets[i][0],
+                     sets[i][1]);
+            snprintf(msgs[i], sizeof(msgs[i]), "%s%s%s", verbs[i][0], desc, verbs[i][1]);
+        }
+        if (shape == 0)
+            w = (size_t)snprintf(doc, sizeof(doc),
+                                 "<?xml version=\"1.0\"?>\n<ErrorResponse xmlns=\"" R53_XMLNS
+                                 "\"><Error><Type>Sender</Type><Code>InvalidChangeBatch</Code>"
+                                 "<Message>[%s, %s, %s]</Message></Error><RequestId>r"
+                                 "</RequestId></ErrorResponse>",
+                                 msgs[0], msgs[1], msgs[2]);
+        else
+            w = (size_t)snprintf(doc, sizeof(doc),
+                                 "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+                                 "<InvalidChangeBatch xmlns=\"" R53_XMLNS "\">\n  <Messages>\n"
+                                 "    <Message>%s</Message>\n    <Message>%s</Message>\n"
+                                 "    <Message>%s</Message>\n  </Messages>\n"
+                                 "  <RequestId>r</RequestId>\n</InvalidChangeBatch>",
+                                 msgs[0], msgs[1], msgs[2]);
+        CHECK(w < sizeof(doc));
+        r53xml_error_init(&e);
+        CHECK_INT(r53xml_parse_error(doc, strlen(doc), &e), RC_OK);
+        CHECK(r53xml_error_is_cas_conflict(&e));
+        CHECK_INT(e.nmessages, NELEM(sets));
+        for (size_t i = 0; i < e.nmessages && i < NELEM(sets); i++) {
+            const char *want[3] = {sets[i][0], "A", sets[i][1]};
+            check_named(e.messages[i], want);
+        }
+        r53xml_error_release(&e);
+    }
+}
+
 /* The peer's texts reach log lines through r53xml_error_format(): a line break or an escape
  * sequence in a Message, Code, RequestId or transport text comes out as \xNN, never as the
  * byte, so the formatted error is one line and cannot forge another. */
@@ -1497,6 +1654,7 @@ int main(int argc, char **argv)
         test_parse_variants();
         test_malformed();
         test_errors();
+        test_named_rrsets();
         test_error_format_quotes();
         test_list_order();
         return check_done("route53xml.self");
