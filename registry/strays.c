@@ -222,7 +222,7 @@ static enum rc_code repair(struct reg_registry *reg, const struct stray *s)
     chg[nchg].old = &kept[kk]; /* the kept copy's set, unchanged: applied only if it holds */
     chg[nchg].new = &kept[kk];
     nchg++;
-    rc = reg->prov->ops->apply(reg->prov, chg, nchg, change_id, detail, sizeof(detail));
+    rc = reg->prov->ops->apply(reg->prov, chg, nchg, change_id, NULL, detail, sizeof(detail));
     ip_format(&s->ip, txt);
     if (rc == RC_OK) {
         pthread_mutex_lock(&bk->lock);
