@@ -580,11 +580,12 @@ def test_stale_replica(emu, shape):
     conflict only). Route 53 names every set that changed underneath, so r53reg re-reads
     exactly those buckets and sends the rest of the batch again at once. Halving each refused
     batch until every stale bucket is alone would cost at least 2 * 20 - (batches) refused
-    calls; here each batch is refused once. Both shapes of the InvalidChangeBatch error."""
+    calls; here each batch is refused once. Both shapes of the InvalidChangeBatch error.
+    Balanced placement spreads each replica's 20 over the 20 buckets."""
     fresh(emu)
     emu.faults(icb_shape=shape)
-    a = Reg(emu, '--buckets', '20', '--resync-interval', '0')
-    b = Reg(emu, '--buckets', '20', '--resync-interval', '0')
+    a = Reg(emu, '--buckets', '20', '--resync-interval', '0', '--bucketing', 'balanced')
+    b = Reg(emu, '--buckets', '20', '--resync-interval', '0', '--bucketing', 'balanced')
     try:
         ips_a = [f'10.15.0.{i}' for i in range(1, 21)]
         ips_b = [f'10.15.1.{i}' for i in range(1, 21)]
