@@ -295,10 +295,12 @@ static void look_or_recheck(const struct api_request *req, struct api_response *
     free(rk);
     if (rc == RC_NOT_REGISTERED)
         say_unknown(req, res, ip, heartbeat);
-    else
+    else {
         api_problem(res, req, rc,
                     "too many requests for unknown addresses are waiting for a read of "
                     "Route 53; retry");
+        res->retry_after = 1;
+    }
 }
 
 static void get_one(const struct api_request *req, struct api_response *res,

@@ -1,11 +1,16 @@
 /*
- * commit_now.c: immediate mode. One store call per mutation, made on the caller's thread: the
- * bucket is claimed (one writer at a time), its sets are copied under the lock, the
- * compare-and-swap goes out with no lock held, and the outcome is installed by bucket_commit().
+ * commit_now.c: immediate mode. One store call per mutation: the bucket is claimed (one writer
+ * at a time), its sets are copied under the lock, the compare-and-swap goes out with no lock
+ * held, and the outcome is installed by bucket_commit(). The calls are made by a small pool of
+ * threads fed by a queue, never on the submitting thread: an HTTP worker that waited for Route
+ * 53 (seconds, with retries) would leave every other connection it serves unread until the
+ * server's idle timeout closed them without an answer.
  */
 #include "registry/internal.h"
 
 #include <string.h>
+
+#include "util/log.h"
 
 /*
  * Commit in alone as a compare-and-swap of bk's sets; on a conflict re-read and adopt what the
@@ -72,7 +77,7 @@ static enum rc_code commit_now(struct reg_registry *reg, struct bucket *bk, stru
     return rc;
 }
 
-/* Run in on the caller's thread: wait until its IP is settled, admit it, commit it, answer. */
+/* Run in on this thread (an immediate-mode thread): wait until its IP is settled, admit it, commit it, answer. */
 void commit_now_run(struct reg_registry *reg, struct intent *in)
 {
     struct reg_result res;
@@ -118,4 +123,79 @@ void commit_now_run(struct reg_registry *reg, struct intent *in)
         res.placement.ip = in->ip;
     }
     intent_finish(in, &res);
+}
+
+static void *now_main(void *arg)
+{
+    struct reg_registry *reg = arg;
+
+    for (;;) {
+        struct intent *in;
+        pthread_mutex_lock(&reg->now_lock);
+        while (!reg->now_head && !reg->now_stopping)
+            pthread_cond_wait(&reg->now_cond, &reg->now_lock);
+        if (!reg->now_head) {
+            pthread_mutex_unlock(&reg->now_lock);
+            return NULL;
+        }
+        in = reg->now_head;
+        reg->now_head = in->next;
+        if (!reg->now_head)
+            reg->now_tail = &reg->now_head;
+        pthread_mutex_unlock(&reg->now_lock);
+        in->next = NULL;
+        if (reg->now_stopping)
+            intent_fail(in, RC_SHUTTING_DOWN,
+                        "the service is shutting down; this change was not sent");
+        else
+            commit_now_run(reg, in);
+    }
+}
+
+/* Queue in for the pool (any thread). Without a pool (not started, or stopped), answer at
+ * once: shutting down. */
+void commit_now_submit(struct reg_registry *reg, struct intent *in)
+{
+    pthread_mutex_lock(&reg->now_lock);
+    if (!reg->now_started || reg->now_stopping) {
+        pthread_mutex_unlock(&reg->now_lock);
+        intent_fail(in, RC_SHUTTING_DOWN, "the service is shutting down; retry");
+        return;
+    }
+    in->next = NULL;
+    *reg->now_tail = in;
+    reg->now_tail = &in->next;
+    pthread_cond_signal(&reg->now_cond);
+    pthread_mutex_unlock(&reg->now_lock);
+}
+
+/* Start the pool. RC_INTERNAL when not one thread can be created. */
+enum rc_code commit_now_start(struct reg_registry *reg)
+{
+    pthread_mutex_lock(&reg->now_lock);
+    while (reg->now_started < COMMIT_NOW_THREADS &&
+           pthread_create(&reg->now_threads[reg->now_started], NULL, now_main, reg) == 0)
+        reg->now_started++;
+    pthread_mutex_unlock(&reg->now_lock);
+    if (reg->now_started < COMMIT_NOW_THREADS)
+        log_warn("msg=\"immediate-mode threads short\" started=%u wanted=%d", reg->now_started,
+                 COMMIT_NOW_THREADS);
+    return reg->now_started ? RC_OK : RC_INTERNAL;
+}
+
+/* Stop the pool after the calls in flight; what is still queued is answered RC_SHUTTING_DOWN,
+ * not sent. */
+void commit_now_stop(struct reg_registry *reg)
+{
+    unsigned n;
+    pthread_mutex_lock(&reg->now_lock);
+    reg->now_stopping = 1;
+    n = reg->now_started;
+    pthread_cond_broadcast(&reg->now_cond);
+    pthread_mutex_unlock(&reg->now_lock);
+    for (unsigned i = 0; i < n; i++)
+        pthread_join(reg->now_threads[i], NULL);
+    pthread_mutex_lock(&reg->now_lock);
+    reg->now_started = 0;
+    pthread_mutex_unlock(&reg->now_lock);
 }

@@ -45,13 +45,16 @@ enum transition { TRANS_NONE, TRANS_DOWN, TRANS_UP };
 #define AMBIGUOUS_MAX 256
 /* Compare-and-swap rounds a mutation gets before it fails with RC_CONFLICT. */
 #define CONFLICT_ROUNDS 16
+/* Immediate mode: store calls in flight at once (each is one mutation; the rate limiter paces
+ * them). */
+#define COMMIT_NOW_THREADS 16
 /* A failed health move or lease removal is retried after this long (the store is failing:
  * do not hammer it). */
 #define TRANSITION_RETRY_NS (5 * 1000000000LL)
 #define ALL_KINDS ((1u << REG_KINDS) - 1)
 
-/* A submitted mutation: queued on its bucket (group mode) or run on the caller's thread
- * (immediate mode), answered through done() exactly once. */
+/* A submitted mutation: queued on its bucket (group mode) or on the immediate-mode threads'
+ * queue, answered through done() exactly once. */
 struct intent {
     int64_t submitted_ns; /* CLOCK_MONOTONIC */
     enum reg_op op;
@@ -170,6 +173,15 @@ struct reg_registry {
     size_t queued;           /* intents queued, not yet sent */
     atomic_ullong submitted; /* intents ever submitted (arrival rate) */
     struct batch_rate rate;  /* committer thread only */
+
+    /* Immediate mode: the threads that make the store calls, and their queue (guarded by
+     * now_lock). A caller's thread (an HTTP worker) never waits for Route 53. */
+    pthread_t now_threads[COMMIT_NOW_THREADS];
+    unsigned now_started;
+    pthread_mutex_t now_lock;
+    pthread_cond_t now_cond;
+    struct intent *now_head, **now_tail;
+    int now_stopping;
 
     /* The maintainer thread: lease expiry, the health reconciler, resync. */
     pthread_t maintainer;
@@ -291,6 +303,9 @@ void bucket_backoff(unsigned rounds);
 /* ---- registry/commit_now.c: immediate mode ------------------------------------------------ */
 
 void commit_now_run(struct reg_registry *reg, struct intent *in);
+void commit_now_submit(struct reg_registry *reg, struct intent *in);
+enum rc_code commit_now_start(struct reg_registry *reg);
+void commit_now_stop(struct reg_registry *reg);
 
 /* ---- registry/committer.c: group commit --------------------------------------------------- */
 

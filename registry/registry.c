@@ -135,6 +135,9 @@ struct reg_registry *reg_create(const struct reg_options *opt, struct reg_provid
     pthread_cond_init(&reg->index_cond, NULL);
     pthread_mutex_init(&reg->work_lock, NULL);
     pthread_cond_init(&reg->work_cond, NULL);
+    pthread_mutex_init(&reg->now_lock, NULL);
+    pthread_cond_init(&reg->now_cond, NULL);
+    reg->now_tail = &reg->now_head;
     pthread_mutex_init(&reg->maintainer_lock, NULL);
     pthread_cond_init(&reg->maintainer_cond, NULL);
     pthread_mutex_init(&reg->confirm_lock, NULL);
@@ -170,6 +173,7 @@ void reg_destroy(struct reg_registry *reg)
     maintainer_stop(reg);
     confirm_stop(reg);
     committer_stop(reg); /* after the call in flight; what is queued is not sent */
+    commit_now_stop(reg); /* likewise */
     /* After the committer (its last completions may still start waits), before the provider
      * (a poll in flight uses it): answers the waits still pending. */
     reg_insync_destroy(reg->insync);
@@ -187,6 +191,8 @@ void reg_destroy(struct reg_registry *reg)
     pthread_cond_destroy(&reg->index_cond);
     pthread_mutex_destroy(&reg->work_lock);
     pthread_cond_destroy(&reg->work_cond);
+    pthread_mutex_destroy(&reg->now_lock);
+    pthread_cond_destroy(&reg->now_cond);
     pthread_mutex_destroy(&reg->maintainer_lock);
     pthread_cond_destroy(&reg->maintainer_cond);
     pthread_mutex_destroy(&reg->confirm_lock);
@@ -213,6 +219,11 @@ enum rc_code reg_load(struct reg_registry *reg, char *detail, size_t n)
     }
     if (reg->opt.commit == REG_COMMIT_GROUP && committer_start(reg) != RC_OK) {
         snprintf(detail, n, "cannot start the committer thread");
+        rc = RC_INTERNAL;
+        goto out;
+    }
+    if (reg->opt.commit == REG_COMMIT_IMMEDIATE && commit_now_start(reg) != RC_OK) {
+        snprintf(detail, n, "cannot start the immediate-mode threads");
         rc = RC_INTERNAL;
         goto out;
     }
@@ -273,7 +284,7 @@ static void submit(struct reg_registry *reg, enum reg_op op, const struct ip_add
     in->done = done;
     in->arg = arg;
     if (reg->opt.commit == REG_COMMIT_IMMEDIATE)
-        commit_now_run(reg, in);
+        commit_now_submit(reg, in);
     else
         committer_submit(reg, in);
 }

@@ -47,7 +47,8 @@ enum reg_op { REG_OP_ADD, REG_OP_REMOVE, REG_OP_DOWN, REG_OP_UP, REG_OP_DRAIN, R
  */
 enum reg_kind { REG_KIND_SERVED = 0, REG_KIND_DOWN = 1, REG_KIND_DRAINING = 2 };
 #define REG_KINDS 3
-/* immediate: one store call per mutation, under the bucket lock, on the caller's thread.
+/* immediate: one store call per mutation, one bucket writer at a time, made by a pool of
+ * threads (never the caller's).
  * group: mutations are queued and a committer thread merges everything pending into as few
  * store calls as the limits allow (docs/design-group-commit.md). */
 enum reg_commit { REG_COMMIT_GROUP, REG_COMMIT_IMMEDIATE };
@@ -164,13 +165,13 @@ struct reg_result {
 };
 
 /* Called exactly once per submitted mutation, from the submitting thread (when the answer is
- * known at once, or in immediate mode) or from the committer thread. res is valid only during
+ * known at once) or from the committer thread (group mode) or an immediate-mode thread. res is valid only during
  * the call. Must not call back into the registry's mutating functions. */
 typedef void (*reg_done_fn)(void *arg, const struct reg_result *res);
 
 /*
  * Submit a mutation. done(arg, result) is called exactly once, possibly before reg_submit
- * returns. In group mode the caller's thread never waits for the store; operations on the same
+ * returns. The caller's thread never waits for the store; operations on the same
  * IP are applied in submission order.
  */
 void reg_submit(struct reg_registry *reg, enum reg_op op, const struct ip_addr *ip,

@@ -645,6 +645,42 @@ def test_faults(emu, label, faults, commit):
         r.stop()
 
 
+def test_slow_route53_immediate(emu):
+    """Immediate mode against a slow Route 53 (300 ms a call) with a short --client-timeout:
+    every request gets an answer. The calls are made off the HTTP threads; made on them, one
+    thread waiting for Route 53 left the other connections it serves unread until the idle
+    timeout closed them without a response (68 of 150 here)."""
+    fresh(emu)
+    r = Reg(emu, '--commit', 'immediate', '--threads', '4', '--client-timeout', '2',
+            '--api-rps', '100')
+    try:
+        emu.faults(latency_ms=300)
+        ips = [f'10.9.0.{i}' for i in range(1, 151)]
+        out = burst(r, ips)
+        emu.faults(latency_ms=0)
+        unanswered = sorted(ip for ip, (st, _) in out.items() if st == -1)
+        T.eq(unanswered, [], 'every request to a slow Route 53 is answered')
+        T.eq(sorted(ip for ip, (st, _) in out.items() if st != 201), [],
+             'every registration is acknowledged')
+        T.eq(set(zone_ips(emu)) >= set(ips), True, 'and is in the zone')
+        # The HTTP threads stay free while calls are in flight: a read is answered at once.
+        emu.faults(latency_ms=3000)
+        t = threading.Thread(target=lambda: burst(r, ['10.9.1.1', '10.9.1.2']))
+        t.start()
+        time.sleep(0.5)
+        t0 = time.monotonic()
+        st, _ = r.req('GET', '/healthz', timeout=10)
+        took = time.monotonic() - t0
+        t.join()
+        emu.faults(latency_ms=0)
+        T.eq(st, 200, 'GET /healthz while Route 53 calls are in flight')
+        print(f'    slow Route 53: 150 registrations answered, /healthz in {took * 1e3:.0f} ms '
+              f'while two calls waited', flush=True)
+    finally:
+        emu.faults(latency_ms=0)
+        r.stop()
+
+
 def test_shutdown_with_parked_requests(emu):
     """SIGTERM while requests wait for a slow Route 53: every client gets an answer (201, or 503
     saying the change may still land), the process exits 0, and nothing is half-done: after a
@@ -867,6 +903,7 @@ def main():
         for shape in ('envelope', 'root'):
             T.run(f'a stale replica re-reads what Route 53 names ({shape})', test_stale_replica,
                   emu, shape)
+        T.run('a slow Route 53 in immediate mode', test_slow_route53_immediate, emu)
         T.run('shutdown with parked requests', test_shutdown_with_parked_requests, emu)
         T.run('shutdown does not send the backlog', test_shutdown_abandons_backlog, emu)
         T.run('insync waits', test_insync_waits, emu)

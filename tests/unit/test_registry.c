@@ -2317,16 +2317,18 @@ struct slow {
 };
 
 /*
- * The lease reaper marks every expired entry lease_expiring, then submits the removals one by
- * one (in immediate mode each is a store call on the reaper thread). A backend that registers
- * again meanwhile (POST answered 200, a new lease accepted) must not be deregistered by the
- * stale removal: an expiry is carried out only if the lease is still expired when its turn
- * comes.
+ * The lease reaper marks every expired entry lease_expiring, then submits the removals; in
+ * immediate mode 16 of them (one per immediate-mode thread) are admitted and made at once (300 ms a call, one
+ * writer per bucket), the others wait in the queue. A backend whose removal has not been
+ * admitted yet is saved by a heartbeat, and one that registers again meanwhile (POST answered
+ * 200, a new lease accepted) must not be deregistered by the stale removal: an expiry is
+ * carried out only if the lease is still expired when its turn comes.
  */
 static void test_expiry_spares_reregistration(void)
 {
+    enum { N = 24 }; /* more than the 16 immediate-mode threads */
     struct reg_options o = opts(4, 10, REG_BUCKETING_BALANCED, REG_WEIGHTS_PROPORTIONAL);
-    static const char *const ips[] = {"10.60.0.1", "10.60.0.2", "10.60.0.3", "10.60.0.4"};
+    char ips[N][16];
     struct slow *sp = calloc(1, sizeof(*sp));
     struct reg_provider *inner = NULL;
     struct reg_registry *r;
@@ -2335,25 +2337,29 @@ static void test_expiry_spares_reregistration(void)
     const char *posted = NULL, *beat = NULL;
     int created, gone = 0;
 
+    for (int i = 0; i < N; i++)
+        snprintf(ips[i], sizeof(ips[i]), "10.60.0.%d", i + 1);
     o.commit = REG_COMMIT_IMMEDIATE;
     o.default_lease = 1;
     CHECK_INT(reg_provider_memory_create(NULL, &inner, detail, sizeof(detail)), RC_OK);
     r = reg_create(&o, wrap_init(&sp->w, inner));
     CHECK_INT(reg_load(r, detail, sizeof(detail)), RC_OK);
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < N; i++)
         CHECK_INT(reg(r, ips[i], &pl, &created), RC_OK);
     atomic_store(&sp->w.slow_ms, 300); /* Route 53 at 5 calls/s is slower than this */
-    /* No heartbeat while the leases run: at 1.25 s the reaper has marked all four and works
-     * through their removals, 300 ms each. */
+    /* No heartbeat while the leases run: at 1.25 s the reaper has marked them all and the
+     * first removals are being made, 300 ms each. */
     nanosleep(&(struct timespec){1, 400 * 1000 * 1000}, NULL);
-    for (int i = 3; i >= 0; i--) { /* one still waiting for its removal: a heartbeat saves it */
+    /* One still waiting for its removal: a sign of life saves it (a lease change here, not a
+     * heartbeat, so that it outlives the re-registration below, which waits for removals). */
+    for (int i = N - 1; i >= 0; i--) {
         struct ip_addr a = ip(ips[i]);
-        if (reg_heartbeat(r, &a, &pl) == RC_OK) {
+        if (reg_set_lease(r, &a, 600, &pl) == RC_OK) {
             beat = ips[i];
             break;
         }
     }
-    for (int i = 0; i < 4 && !posted; i++) { /* another: it registers again, with a lease */
+    for (int i = 0; i < N && !posted; i++) { /* another: it registers again, with a lease */
         struct ip_addr a = ip(ips[i]);
         if (ips[i] != beat && reg_lookup(r, &a, &pl) == RC_OK)
             posted = ips[i];
@@ -2365,9 +2371,19 @@ static void test_expiry_spares_reregistration(void)
         CHECK_INT(reg(r, posted, &pl, &created), RC_OK);
         CHECK_INT(reg_set_lease(r, &a, 600, &pl), RC_OK);
     }
-    /* The reaper's list is done by 1.9 s; the heartbeat's new lease (1 s) runs until 2.4 s:
-     * heartbeat again, which only a registered backend gets answered. */
-    nanosleep(&(struct timespec){0, 500 * 1000 * 1000}, NULL);
+    /* Every other expiry goes through (the reaper's list is done)... */
+    for (int round = 0; round < 100 && gone < N - 2; round++) {
+        gone = 0;
+        for (int i = 0; i < N; i++) {
+            struct ip_addr a = ip(ips[i]);
+            if (ips[i] != beat && ips[i] != posted)
+                gone += reg_lookup(r, &a, &pl) == RC_NOT_REGISTERED;
+        }
+        if (gone < N - 2)
+            nanosleep(&(struct timespec){0, 100 * 1000 * 1000}, NULL);
+    }
+    CHECK_INT(gone, N - 2);
+    /* ...but not these two: a heartbeat is answered only for a registered backend. */
     if (beat) {
         struct ip_addr a = ip(beat);
         CHECK_INT(reg_heartbeat(r, &a, &pl), RC_OK);
@@ -2376,16 +2392,6 @@ static void test_expiry_spares_reregistration(void)
         struct ip_addr a = ip(posted);
         CHECK_INT(reg_lookup(r, &a, &pl), RC_OK);
     }
-    for (int round = 0; round < 50 && !gone; round++) { /* the others' expiry goes through */
-        for (int i = 0; i < 4; i++) {
-            struct ip_addr a = ip(ips[i]);
-            if (ips[i] != beat && ips[i] != posted)
-                gone += reg_lookup(r, &a, &pl) == RC_NOT_REGISTERED;
-        }
-        if (!gone)
-            nanosleep(&(struct timespec){0, 100 * 1000 * 1000}, NULL);
-    }
-    CHECK(gone >= 1); /* the others' expiry was carried out */
     atomic_store(&sp->w.slow_ms, 0);
     reg_destroy(r);
     inner->ops->destroy(inner);
@@ -2793,7 +2799,7 @@ int main(int argc, char **argv)
     test_heartbeat_during_move();
     test_undrain_bypasses_fail_open();
     test_resync_adopted_lease_expires();
-    test_expiry_spares_reregistration(); /* immediate mode: removals on the reaper thread */
+    test_expiry_spares_reregistration(); /* immediate mode: removals on its threads */
     test_unchecked_replica_keeps_down();
     test_resync_listing_skew();
     test_resync_removal_cost();
