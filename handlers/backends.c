@@ -569,11 +569,30 @@ static void render_list(const struct api_request *req, struct api_response *res)
             }
     }
     qsort(all, total, sizeof(*all), cmp_placement);
-    for (size_t i = 0; i < total; i++)
-        json_array_append_new(arr, api_placement_json(req->reg, &all[i]));
+    n = 0;
+    for (size_t i = 0; i < total; i++) {
+        size_t j = i + 1;
+        while (j < total && ip_cmp(&all[j].ip, &all[i].ip) == 0)
+            j++;
+        if (j > i + 1) {
+            /* An address in two buckets (until the repair removes the second copy): listed
+             * once, where the registry keeps it (or the first copy, if it no longer knows). */
+            struct reg_placement kept;
+            size_t pick = i;
+            if (reg_lookup(req->reg, &all[i].ip, &kept) == RC_OK)
+                for (size_t k = i; k < j; k++)
+                    if (all[k].bucket == kept.bucket)
+                        pick = k;
+            json_array_append_new(arr, api_placement_json(req->reg, &all[pick]));
+            i = j - 1;
+        } else {
+            json_array_append_new(arr, api_placement_json(req->reg, &all[i]));
+        }
+        n++;
+    }
     free(all);
     reg_views_free(views, nviews);
-    json_ok(res, 200, json_pack("{s:o, s:I}", "backends", arr, "count", (json_int_t)total));
+    json_ok(res, 200, json_pack("{s:o, s:I}", "backends", arr, "count", (json_int_t)n));
 }
 
 static struct api_cache list_cache = API_CACHE_INIT;

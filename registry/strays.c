@@ -2,10 +2,10 @@
  * strays.c: an IP in more than one bucket. The index holds one copy of each IP; any other copy
  * in the committed sets (two replicas that placed it with different views, an older zone, the
  * console) is a stray. A removal goes on while strays of its IP remain (strays_take), and the
- * maintainer removes strays of IPs that stay registered (strays_repair) with one atomic batch
- * that also deletes and re-creates the kept copy's set exactly as read: Route 53 applies it only
- * if the kept copy is still there, so a stale view of the other bucket can never remove the
- * last copy.
+ * maintainer removes strays of IPs that stay registered (strays_repair) with atomic batches,
+ * one per bucket holding strays, that also delete and re-create each kept copy's set exactly as
+ * read: Route 53 applies one only if every kept copy is still there, so a stale view of the
+ * other buckets can never remove the last copy.
  */
 #include "registry/internal.h"
 
@@ -18,6 +18,9 @@
 
 /* Calls a repair pass makes at most (the rest waits for the next pass). */
 #define REPAIRS_PER_PASS 4
+/* Strays a pass looks at, and the buckets of kept copies one batch may prove. */
+#define STRAYS_FOUND_MAX 256
+#define KEEPS_PER_BATCH 3
 
 /*
  * After a removal of ip committed: is a copy left in another bucket's committed sets? Then it
@@ -176,97 +179,207 @@ static int try_claim(struct bucket *bk)
     return ok;
 }
 
-/* Remove one stray in one batch that proves the kept copy is there. Caller holds no lock. */
-static enum rc_code repair(struct reg_registry *reg, const struct stray *s)
-{
-    struct bucket *bk = &reg->buckets[s->t][s->b], *keep = &reg->buckets[s->t][s->keep];
-    struct reg_record old[REG_KINDS], next[REG_KINDS], kept[REG_KINDS];
-    struct reg_change chg[REG_KINDS + 1];
-    struct intent rm;
-    unsigned mask, ttl[REG_KINDS];
-    char detail[REG_DETAIL_MAX] = "", change_id[REG_CHANGE_ID_MAX] = "", txt[IP_TEXT_MAX];
-    enum rc_code rc = RC_OK;
-    size_t nchg;
-    int kk;
+/* A repair batch's Route 53 cost: values (each counts once in a DELETE, once in a CREATE) and
+ * an estimate of their characters; kept under the per-call limits with room to spare. */
+#define REPAIR_VALUES_MAX 900
+#define REPAIR_CHARS_MAX 28000
 
-    if (!try_claim(bk))
-        return RC_OK;
-    if (!try_claim(keep)) {
-        bucket_unclaim(bk);
+static int batch_fits(const struct reg_change *chg, size_t n)
+{
+    size_t values = 0, chars = 0;
+    for (size_t i = 0; i < n; i++) {
+        const struct reg_record *sets[2] = {chg[i].old, chg[i].new};
+        for (int j = 0; j < 2; j++)
+            if (sets[j]) {
+                values += sets[j]->nvalues;
+                chars += sets[j]->nvalues * (sets[j]->type == REG_AAAA ? 39 : 15);
+            }
+    }
+    return values <= REPAIR_VALUES_MAX && chars <= REPAIR_CHARS_MAX;
+}
+
+/*
+ * Remove the strays s[0..n) (one bucket b; kept in at most KEEPS_PER_BATCH other buckets) in
+ * one batch that proves every kept copy is there: b rewritten without them, plus each kept
+ * copy's set deleted and created unchanged, exactly as read. Route 53 applies the batch only
+ * if all of it matches. A busy bucket skips the batch (the next pass finds the strays again).
+ * Caller holds no lock.
+ */
+static enum rc_code repair(struct reg_registry *reg, const struct stray *s, size_t n)
+{
+    enum reg_type t = s[0].t;
+    struct bucket *bk = &reg->buckets[t][s[0].b];
+    struct bucket *keep[KEEPS_PER_BATCH];
+    unsigned keep_b[KEEPS_PER_BATCH], used[KEEPS_PER_BATCH] = {0};
+    struct reg_record old[REG_KINDS], next[REG_KINDS], kept[KEEPS_PER_BATCH][REG_KINDS];
+    struct reg_change chg[REG_KINDS + KEEPS_PER_BATCH * REG_KINDS];
+    struct intent *rm = xcalloc(n, sizeof(*rm)), *chain = NULL;
+    unsigned mask, ttl[REG_KINDS];
+    char detail[REG_DETAIL_MAX] = "", change_id[REG_CHANGE_ID_MAX] = "";
+    enum rc_code rc = RC_OK;
+    size_t nk = 0, nchg, removed = 0, claimed = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        size_t j = 0;
+        while (j < nk && keep_b[j] != s[i].keep)
+            j++;
+        if (j == nk)
+            keep_b[nk++] = s[i].keep; /* the caller keeps nk within KEEPS_PER_BATCH */
+    }
+    if (!try_claim(bk)) {
+        free(rm);
         return RC_OK;
     }
-    /* Both as committed now: the stray still there, the kept copy still the index's. */
-    pthread_mutex_lock(&keep->lock);
-    sets_copy(kept, keep->rec);
-    pthread_mutex_lock(&reg->index_lock);
-    {
-        struct entry *e = index_find(reg, &s->ip);
-        kk = e && e->bucket == s->keep && e->state == ENTRY_PRESENT && !e->waiters
-                 ? sets_find(kept, &s->ip)
-                 : -1;
+    for (; claimed < nk; claimed++) {
+        keep[claimed] = &reg->buckets[t][keep_b[claimed]];
+        if (!try_claim(keep[claimed]))
+            goto out_unclaim;
     }
-    pthread_mutex_unlock(&reg->index_lock);
-    pthread_mutex_unlock(&keep->lock);
+    /* Every kept copy as committed now, and still the index's; the strays still there. */
     pthread_mutex_lock(&bk->lock);
     sets_copy(old, bk->rec);
     pthread_mutex_unlock(&bk->lock);
-    if (kk < 0 || sets_find(old, &s->ip) < 0)
-        goto out;
+    for (size_t j = 0; j < nk; j++) {
+        pthread_mutex_lock(&keep[j]->lock);
+        sets_copy(kept[j], keep[j]->rec);
+        pthread_mutex_lock(&reg->index_lock);
+        for (size_t i = 0; i < n; i++) {
+            struct entry *e;
+            int kk;
+            if (s[i].keep != keep_b[j])
+                continue;
+            e = index_find(reg, &s[i].ip);
+            kk = e && e->bucket == keep_b[j] && e->state == ENTRY_PRESENT && !e->waiters
+                     ? sets_find(kept[j], &s[i].ip)
+                     : -1;
+            if (kk < 0 || sets_find(old, &s[i].ip) < 0)
+                continue;
+            used[j] |= 1u << kk;
+            rm[i].op = REG_OP_REMOVE;
+            rm[i].ip = s[i].ip;
+            rm[i].next = chain;
+            chain = &rm[i];
+            removed++;
+        }
+        pthread_mutex_unlock(&reg->index_lock);
+        pthread_mutex_unlock(&keep[j]->lock);
+    }
+    if (!removed)
+        goto out_release;
 
-    memset(&rm, 0, sizeof(rm));
-    rm.op = REG_OP_REMOVE;
-    rm.ip = s->ip;
-    registry_group_ttls(reg, s->t, ttl);
-    sets_apply_intents(&reg->opt, ttl, old, &rm, next);
+    registry_group_ttls(reg, t, ttl);
+    sets_apply_intents(&reg->opt, ttl, old, chain, next);
     nchg = sets_changes(old, next, chg, &mask);
-    chg[nchg].old = &kept[kk]; /* the kept copy's set, unchanged: applied only if it holds */
-    chg[nchg].new = &kept[kk];
-    nchg++;
+    for (size_t j = 0; j < nk; j++)
+        for (int k = 0; k < REG_KINDS; k++)
+            if (used[j] & (1u << k)) { /* unchanged: applied only if it holds */
+                chg[nchg].old = &kept[j][k];
+                chg[nchg].new = &kept[j][k];
+                nchg++;
+            }
+    if (!batch_fits(chg, nchg) && n > 1) {
+        /* Too large for one call: one stray at a time (always fits: two buckets). */
+        sets_release(next);
+        rc = RC_OK;
+        goto out_release_split;
+    }
     rc = reg->prov->ops->apply(reg->prov, chg, nchg, change_id, NULL, detail, sizeof(detail));
-    ip_format(&s->ip, txt);
     if (rc == RC_OK) {
+        char txt[IP_TEXT_MAX];
         pthread_mutex_lock(&bk->lock);
         pthread_mutex_lock(&reg->index_lock);
-        reg->reserved[s->t][s->b] -= (unsigned)(sets_count(old) - sets_count(next));
+        reg->reserved[t][s[0].b] -= (unsigned)(sets_count(old) - sets_count(next));
         pthread_mutex_unlock(&reg->index_lock);
         bucket_commit(reg, bk, next, NULL, RC_OK);
         pthread_mutex_unlock(&bk->lock);
-        log_info("msg=\"removed a second copy of an address (kept the one in its index "
-                 "bucket)\" ip=%s removed_from=%u kept_in=%u change_id=%s",
-                 txt, s->b, s->keep, change_id);
+        for (struct intent *in = chain; in; in = in->next) {
+            unsigned kept_in = 0;
+            for (size_t i = 0; i < n; i++)
+                if (&rm[i] == in)
+                    kept_in = s[i].keep;
+            log_info("msg=\"removed a second copy of an address (kept the one in its index "
+                     "bucket)\" ip=%s removed_from=%u kept_in=%u change_id=%s",
+                     ip_format(&in->ip, txt), s[0].b, kept_in, change_id);
+        }
     } else if (rc == RC_CONFLICT) {
-        /* One of the two changed: read both; the next pass judges again. */
+        /* One of them changed: read them all; the next pass judges again. */
         char d2[REG_DETAIL_MAX];
         if (bucket_reread(reg, bk, ALL_KINDS, d2, sizeof(d2)) == RC_OK)
-            bucket_reread(reg, keep, ALL_KINDS, d2, sizeof(d2));
+            for (size_t j = 0; j < nk; j++)
+                if (bucket_reread(reg, keep[j], ALL_KINDS, d2, sizeof(d2)) != RC_OK)
+                    break;
     } else {
+        char txt[IP_TEXT_MAX];
         log_warn("msg=\"cannot remove a second copy of an address; will retry\" ip=%s "
-                 "bucket=%u rc=%s detail=\"%s\"",
-                 txt, s->b, rc_slug(rc), detail);
+                 "bucket=%u strays=%zu rc=%s detail=\"%s\"",
+                 ip_format(&s[0].ip, txt), s[0].b, removed, rc_slug(rc), detail);
     }
     sets_release(next);
-out:
+out_release:
     sets_release(old);
-    sets_release(kept);
-    bucket_unclaim(keep);
+    for (size_t j = 0; j < nk; j++)
+        sets_release(kept[j]);
+out_unclaim:
+    for (size_t j = 0; j < claimed; j++)
+        bucket_unclaim(keep[j]);
     bucket_unclaim(bk);
+    free(rm);
     return rc == RC_CONFLICT ? RC_OK : rc;
+
+out_release_split:
+    sets_release(old);
+    for (size_t j = 0; j < nk; j++)
+        sets_release(kept[j]);
+    for (size_t j = 0; j < claimed; j++)
+        bucket_unclaim(keep[j]);
+    bucket_unclaim(bk);
+    free(rm);
+    for (size_t i = 0; i < n && rc == RC_OK; i++)
+        rc = repair(reg, &s[i], 1);
+    return rc;
 }
 
-/* Maintainer thread: remove a few strays, unless the store failed lately. */
+/*
+ * Maintainer thread: remove strays, a few batches a pass (each batch: the strays of one
+ * bucket whose kept copies are in at most KEEPS_PER_BATCH buckets), unless the store failed
+ * lately.
+ */
 void strays_repair(struct reg_registry *reg)
 {
-    struct stray s[REPAIRS_PER_PASS];
-    size_t n;
+    struct stray s[STRAYS_FOUND_MAX];
+    unsigned char done[STRAYS_FOUND_MAX];
+    struct stray group[STRAYS_FOUND_MAX];
+    size_t n, calls = 0;
 
     if (clock_mono_ns() < reg->strays_retry_ns || !atomic_exchange(&reg->strays_dirty, 0))
         return;
-    n = find(reg, s, REPAIRS_PER_PASS);
+    n = find(reg, s, STRAYS_FOUND_MAX);
     if (n)
         atomic_store(&reg->strays_dirty, 1); /* look again next pass: skipped or more left */
-    for (size_t i = 0; i < n; i++)
-        if (repair(reg, &s[i]) != RC_OK) {
+    memset(done, 0, n);
+    for (size_t i = 0; i < n && calls < REPAIRS_PER_PASS; i++) {
+        unsigned keeps[KEEPS_PER_BATCH];
+        size_t nk = 0, ng = 0;
+        if (done[i])
+            continue;
+        for (size_t j = i; j < n; j++) {
+            size_t k = 0;
+            if (done[j] || s[j].t != s[i].t || s[j].b != s[i].b)
+                continue;
+            while (k < nk && keeps[k] != s[j].keep)
+                k++;
+            if (k == nk) {
+                if (nk == KEEPS_PER_BATCH)
+                    continue; /* a later batch */
+                keeps[nk++] = s[j].keep;
+            }
+            group[ng++] = s[j];
+            done[j] = 1;
+        }
+        calls++;
+        if (repair(reg, group, ng) != RC_OK) {
             reg->strays_retry_ns = clock_mono_ns() + TRANSITION_RETRY_NS;
             return;
         }
+    }
 }

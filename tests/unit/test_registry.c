@@ -1958,6 +1958,61 @@ static void test_second_copies(void)
 }
 
 /*
+ * Many second copies (two replicas filled buckets with different views): the strays of one
+ * bucket are repaired together, one batch per bucket that holds them (at most three buckets of
+ * kept copies per batch), not one call per copy; every kept copy stays.
+ */
+static void test_second_copies_batched(void)
+{
+    struct reg_options o = opts(5, 20, REG_BUCKETING_ORDERED, REG_WEIGHTS_PROPORTIONAL);
+    char keep0[10][16], keep1[10][16], keep2[10][16];
+    const char *k0[10], *k1[10], *k2[10], *strays[20];
+    struct reg_provider *p = NULL;
+    struct reg_registry *r;
+    char detail[256];
+    int left = -1;
+
+    for (int i = 0; i < 10; i++) {
+        snprintf(keep0[i], sizeof(keep0[i]), "10.0.13.%d", i + 1);
+        snprintf(keep1[i], sizeof(keep1[i]), "10.0.14.%d", i + 1);
+        snprintf(keep2[i], sizeof(keep2[i]), "10.0.15.%d", i + 1);
+        k0[i] = keep0[i];
+        k1[i] = keep1[i];
+        k2[i] = keep2[i];
+        strays[i] = keep0[i];      /* bucket 3: copies of bucket 0's ten */
+        strays[10 + i] = keep1[i]; /* and of bucket 1's ten */
+    }
+    CHECK_INT(reg_provider_memory_create(NULL, &p, detail, sizeof(detail)), RC_OK);
+    put_set(p, 0, k0, 10, o.ttl);
+    put_set(p, 1, k1, 10, o.ttl);
+    put_set(p, 2, k2, 10, o.ttl);
+    put_set(p, 3, strays, 20, o.ttl);
+    put_set(p, 4, k2, 10, o.ttl); /* bucket 4: copies of bucket 2's ten */
+    r = replica(&o, p);
+    for (int i = 0; i < 300 && left; i++) {
+        left = 0;
+        for (int j = 0; j < 10; j++)
+            left += (copies(p, k0[j]) - 1) + (copies(p, k1[j]) - 1) + (copies(p, k2[j]) - 1);
+        if (left)
+            usleep(10000);
+    }
+    CHECK_INT(left, 0);
+    CHECK_INT(atomic_load(&last_shared->calls), 2); /* bucket 3's twenty, bucket 4's ten */
+    for (int j = 0; j < 10; j++) {
+        struct reg_placement pl;
+        struct ip_addr a = ip(k0[j]), b = ip(k1[j]), c = ip(k2[j]);
+        CHECK_INT(reg_lookup(r, &a, &pl), RC_OK);
+        CHECK_INT(pl.bucket, 0);
+        CHECK_INT(reg_lookup(r, &b, &pl), RC_OK);
+        CHECK_INT(pl.bucket, 1);
+        CHECK_INT(reg_lookup(r, &c, &pl), RC_OK);
+        CHECK_INT(pl.bucket, 2);
+    }
+    reg_destroy(r);
+    p->ops->destroy(p);
+}
+
+/*
  * The repair of a second copy must not trust a stale view of the copy it keeps: here the
  * replica still sees the IP in bucket 0, but another writer removed it from there and it lives
  * only in bucket 1. The repair's batch carries bucket 0 as read, so the store refuses it and
@@ -2780,6 +2835,7 @@ int main(int argc, char **argv)
         test_replaced_when_filled();
         test_confirm_unknown();
         test_second_copies();
+        test_second_copies_batched();
         test_second_copy_stale_keeper();
         test_read_not_blocked_by_reread();
         test_group_ttl();
