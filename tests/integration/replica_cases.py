@@ -11,6 +11,7 @@ Emulator at 5 calls/s (burst 5); replicas with r53reg's default flags except whe
 (a short --resync-interval, a stale view with --resync-interval 0). IPs registered are 10.2x.y.z
 (never contacted: health checks are off).
 """
+import random
 import threading
 import time
 
@@ -27,8 +28,9 @@ def _explain(T, fleet, ip, what, detail=''):
     """A failed check about one IP: the check, then every replica's log lines naming it."""
     T.check(False, what, detail)
     for k, reg in enumerate(fleet.regs):
-        for line in R.log_lines(reg, f'ip={ip}', 8) or R.log_lines(reg, ip, 8):
-            print(f'      replica {k}: {line}', flush=True)
+        for line in R.log_lines(reg, f'ip={ip}', 1000):
+            if (line + ' ').find(f'ip={ip} ') >= 0 or (line + ' ').find(f'ip={ip}"') >= 0:
+                print(f'      replica {k}: {line}', flush=True)
 
 
 def _wait_no_duplicates(emu, deadline):
@@ -73,21 +75,38 @@ def stale_404s(emu, T, bin_dir, n=30):
         T.eq(stale, 0, 'no stale 404 (every DELETE of an IP the zone held found it)')
         left = [ip for ip in ips if ip in zone]
         st = R.stats(emu)
+        # A lookup is the same question: 5 more through A, then GET through B.
+        more = _ips('10.31', 5)
+        T.eq(R.codes(rr.many([(0, 'POST', '/backends/' + ip) for ip in more])), {201: 5},
+             '5 more registrations through A')
+        gets = rr.many([(1, 'GET', '/backends/' + ip) for ip in more])
+        T.eq(R.codes(gets), {200: 5}, 'GET through B finds each of them')
         return {'stale_404': stale, 'left_in_zone': len(left), 'wall_s': wall,
                 'calls': R.calls_total(st),
                 'figure': f'stale 404s: {n} registered through A, DELETE through B: '
                           f'answers {R.codes(dels)}, {stale} stale 404s, {len(left)} still in '
-                          f'the zone; {wall:.2f} s, {R.calls_total(st)} calls {st["calls"]}'}
+                          f'the zone; {wall:.2f} s, {R.calls_total(st)} calls {st["calls"]}; '
+                          f'then GET through B of 5 new: {R.codes(gets)}'}
     finally:
         fleet.stop()
 
 
 # --- 2. two buckets ---------------------------------------------------------------------------
+def repair_bound(resync, strays):
+    """Seconds after a burst by which no IP may be in two buckets any more: one resync interval
+    (to learn the other replica's copies), one second per stray (a repair is a call, 5 calls/s
+    are shared by the replicas, their resyncs and their conflicting repairs of the same IP),
+    plus 10 s. It tells a missing repair from a slow one; how fast the repair is (the issue
+    asks for one resync interval) is a timing goal, printed here and measured by
+    bench/replicas.py."""
+    return resync + 1.0 * strays + 10
+
+
 def two_buckets(emu, T, bin_dir, n=60, resync=2, replicas=2, extra=()):
     """Each new IP POSTed to every replica at once (a client retrying through the load
-    balancer): every 2xx is in the zone, and one resync interval after the burst no IP is in
-    two buckets (a settle bound of 3 intervals + 10 s is allowed: the resync itself is paced
-    at 5 calls/s)."""
+    balancer): every 2xx is in the zone, and, within repair_bound after the burst, no IP is
+    in two buckets (the time it took is printed). Enough IPs to fill several
+    buckets (65 A values fit one), so the replicas' views of which bucket has room differ."""
     R.fresh_zone(emu)
     fleet = R.Fleet(emu, replicas, '--resync-interval', str(resync), *extra, bin_dir=bin_dir)
     try:
@@ -107,11 +126,14 @@ def two_buckets(emu, T, bin_dir, n=60, resync=2, replicas=2, extra=()):
         for ip in missing[:3]:
             _explain(T, fleet, ip, f'{ip} acknowledged but not in the zone')
         T.eq(missing, [], 'every acknowledged registration is in the zone')
-        dups, settle = _wait_no_duplicates(emu, time.monotonic() + 3 * resync + 10)
+        bound = repair_bound(resync, len(dups_at_end))
+        dups, settle = _wait_no_duplicates(emu, time.monotonic() + bound)
         for ip in list(dups)[:3]:
-            _explain(T, fleet, ip, f'{ip} still in two buckets after the resync interval',
+            _explain(T, fleet, ip, f'{ip} still in two buckets {bound:.0f} s after the burst',
                      str(dups[ip]))
-        T.eq(len(dups), 0, f'no IP in two buckets after --resync-interval {resync}')
+        T.check(not dups, f'no IP in two buckets {bound:.0f} s after the burst (--resync-interval '
+                f'{resync}, {len(dups_at_end)} IPs in two buckets at its end)',
+                f'{len(dups)} of {len(dups_at_end)} left')
         zone = R.zone_ips(emu)
         lost = sorted(acked - set(zone))
         T.eq(lost, [], 'every acknowledged registration is still in the zone after the repair')
@@ -121,7 +143,8 @@ def two_buckets(emu, T, bin_dir, n=60, resync=2, replicas=2, extra=()):
                           f'POSTed to {replicas} replicas at once: '
                           f'answers {R.codes(out)}, {wall:.2f} s, {R.calls_total(st)} calls, '
                           f'Throttling {st["throttled"]}; in two buckets {len(dups_at_end)} at '
-                          f'the end of the burst, {len(dups)} after {settle:.1f} s'}
+                          f'the end of the burst, {len(dups)} after {settle:.1f} s '
+                          f'(--resync-interval {resync})'}
     finally:
         fleet.stop()
 
@@ -264,11 +287,17 @@ def leases(emu, T, bin_dir, n=20, lease=6, duration=24, replicas=2, peers=True):
         period = lease / 3.0
         t_end = time.monotonic() + duration
         next_round = time.monotonic()
+        # Each round in another order: a load balancer's round robin runs over the requests
+        # of every client as they come, so a backend's heartbeats do not always meet the same
+        # replica (in list order with an even n, backend i would always reach replica i % 2).
+        rnd = random.Random(12)
+        order = list(acked)
         while next_round < t_end:
-            res = rr.many([('PUT', f'/backends/{ip}/heartbeat') for ip in acked])
+            rnd.shuffle(order)
+            res = rr.many([('PUT', f'/backends/{ip}/heartbeat') for ip in order])
             now = time.monotonic()
             with lock:
-                for ip, (st, _, _) in zip(acked, res):
+                for ip, (st, _, _) in zip(order, res):
                     hb_codes[st] = hb_codes.get(st, 0) + 1
                     if st == 200 and ip in out_since:
                         hb_out.append((ip, now - out_since[ip]))
@@ -328,13 +357,18 @@ def under_faults(emu, T, bin_dir, n=40, resync=2):
             if ip in zone:
                 _explain(T, fleet, ip, f'DELETE {ip} answered 2xx but {zone.count(ip)} copies '
                          'remain')
+        for ip, (s, doc, k) in zip(doomed, dels):
+            if s == 404 and ip in zone:
+                _explain(T, fleet, ip, f'DELETE {ip} through replica {k} answered 404 while the '
+                         f'zone holds {zone.count(ip)} copies (a stale 404)', str(doc))
         for ip, (s, doc, k) in zip(ips + doomed, posts + dels):
             T.check(s in (200, 201, 404) or s in (502, 503, 504) and doc and doc.get('detail'),
                     'every failure is an honest 5xx problem', f'{ip} via {k}: {s} {doc}')
         T.check(st['faults']['reset'] >= 1 and st['faults']['err5xx'] >= 1,
                 'the emulator injected both kinds of fault', str(st['faults']))
-        dups, settle = _wait_no_duplicates(emu, time.monotonic() + 3 * resync + 10)
-        T.eq(dups, {}, 'no IP in two buckets after the resync interval')
+        dups, settle = _wait_no_duplicates(
+            emu, time.monotonic() + repair_bound(resync, len(R.duplicates(emu))))
+        T.eq(dups, {}, 'no IP in two buckets after the resync interval and the repair')
         kept_ok = sum(1 for ip in acked if ip not in del_tried and ip in zone)
         stale404 = sum(1 for ip, r in zip(doomed, dels) if r[0] == 404 and ip in acked)
         return {'figure': f'faults (10% 5xx, 5% resets): POST {R.codes(posts)}, DELETE '

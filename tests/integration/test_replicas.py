@@ -42,8 +42,8 @@ if __name__ == '__main__':
     emu = R.start_emu(BIN, rate=5)
     try:
         T.run('1. stale 404s', case(C.stale_404s, n=30))
-        T.run('2. two buckets (2 replicas)', case(C.two_buckets, n=60, resync=2, replicas=2))
-        T.run('2. two buckets (3 replicas)', case(C.two_buckets, n=30, resync=2, replicas=3))
+        T.run('2. two buckets (2 replicas)', case(C.two_buckets, n=300, resync=2, replicas=2))
+        T.run('2. two buckets (3 replicas)', case(C.two_buckets, n=150, resync=2, replicas=3))
         T.run('3. undeletable copies', case(C.undeletable_copies))
         T.run('4. stale replica', case(C.stale_replica, n=100))
         T.run('5. self-throttling (2 replicas)', case(C.self_throttling, n=200, replicas=2))
