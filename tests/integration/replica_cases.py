@@ -251,7 +251,8 @@ def self_throttling(emu, T, bin_dir, n=200, replicas=2, peers=True):
 def leases(emu, T, bin_dir, n=20, lease=6, duration=24, replicas=2, peers=True):
     """n backends registered with a lease through the round-robin client, then a heartbeat
     each every lease/3 s through it, for `duration` s, while the zone is polled: zero lease
-    expiries, every backend in the zone at every poll, every heartbeat answered 200. Needs
+    expiries, every backend in the zone at every poll, every heartbeat answered 200 (a backend
+    whose heartbeat is answered 404 registers again, as an instance would). Needs
     --peers (leases that hold across replicas); peers=False measures without (bench only)."""
     R.fresh_zone(emu)
     fleet = R.Fleet(emu, replicas, peers=peers, bin_dir=bin_dir)
@@ -266,6 +267,7 @@ def leases(emu, T, bin_dir, n=20, lease=6, duration=24, replicas=2, peers=True):
         out_since = {}        # ip -> monotonic time it was first seen out of DNS (while out)
         hb_out = []           # (ip, seconds out of DNS) of heartbeats answered 200 while out
         hb_codes = {}
+        reregistered = 0
         lock = threading.Lock()
         stop = threading.Event()
 
@@ -301,6 +303,11 @@ def leases(emu, T, bin_dir, n=20, lease=6, duration=24, replicas=2, peers=True):
                     hb_codes[st] = hb_codes.get(st, 0) + 1
                     if st == 200 and ip in out_since:
                         hb_out.append((ip, now - out_since[ip]))
+            # An instance told 404 registers again (the API's advice), as the issue's did.
+            gone = [ip for ip, r in zip(order, res) if r[0] == 404]
+            if gone:
+                again = rr.many([('POST', '/backends/' + ip, body) for ip in gone])
+                reregistered += sum(1 for r in again if 200 <= r[0] < 300)
             next_round += period
             time.sleep(max(0.0, next_round - time.monotonic()))
         stop.set()
@@ -320,7 +327,8 @@ def leases(emu, T, bin_dir, n=20, lease=6, duration=24, replicas=2, peers=True):
                           f'{lease} s, heartbeat every {period:g} s round-robin for '
                           f'{duration} s: {len(left)} left DNS at least once, {expiries} '
                           f'expiries, {len(hb_out)} heartbeats answered 200 while out of DNS '
-                          f'(longest {worst:.1f} s out), heartbeat answers {hb_codes}'}
+                          f'(longest {worst:.1f} s out), heartbeat answers {hb_codes}, '
+                          f'{reregistered} registered again after a 404'}
     finally:
         fleet.stop()
 
