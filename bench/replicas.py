@@ -8,6 +8,7 @@ cases of tests/integration/replica_cases.py at the sizes the issue measured:
 - stale 404s: 500 IPs registered through A, each DELETE through B;
 - two buckets: 500 new IPs, each POSTed to both replicas at once (--resync-interval 10):
   time and calls, IPs in two buckets at the end of the burst and after the repair;
+- undeletable copies: an IP in two buckets, listed and deleted through the replicas;
 - stale replica: 100 registrations through a replica whose view is stale: time and calls;
 - self-throttling: 500 registrations round-robin through 2, then 3 replicas: Throttling;
 - leases: 100 backends, lease 30 s, a heartbeat each every 10 s round-robin, for 120 s, and a
@@ -53,6 +54,7 @@ def main():
     runs = [
         ('stale 404s', C.stale_404s, dict(n=500)),
         ('two buckets', C.two_buckets, dict(n=500, resync=10, replicas=2)),
+        ('undeletable copies', C.undeletable_copies, dict()),
         ('stale replica', C.stale_replica, dict(n=100)),
         ('self-throttling 2', C.self_throttling, dict(n=500, replicas=2, peers=peers)),
         ('self-throttling 3', C.self_throttling, dict(n=500, replicas=3, peers=peers)),
