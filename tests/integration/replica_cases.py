@@ -81,12 +81,44 @@ def stale_404s(emu, T, bin_dir, n=30):
              '5 more registrations through A')
         gets = rr.many([(1, 'GET', '/backends/' + ip) for ip in more])
         T.eq(R.codes(gets), {200: 5}, 'GET through B finds each of them')
+        # B's own attempt whose answer was lost (Route 53 applied it, the connection reset),
+        # then, in the second run, its retries failing too (B answers an error while the zone
+        # holds the IP): a DELETE through B must still find the IP.
+        lost = []
+        for lost_ip, then_fail in (('10.31.1.1', False), ('10.31.1.2', True)):
+            before = R.stats(emu)['faults']['reset_after_apply']
+            emu.faults(force={'reset_after_apply': 1})
+            res = {}
+            t = threading.Thread(target=lambda: res.update(
+                post=rr.to(1, 'POST', '/backends/' + lost_ip)))
+            t.start()
+            if then_fail:  # once the change is applied, fail every call for a while
+                deadline = time.monotonic() + 10
+                while (R.stats(emu)['faults']['reset_after_apply'] == before
+                       and time.monotonic() < deadline):
+                    time.sleep(0.002)
+                emu.faults(force={'err5xx': 12})
+            t.join()
+            st_post, doc_post = res['post']
+            emu.faults(force={'reset_after_apply': 0, 'err5xx': 0})
+            in_zone = lost_ip in R.zone_ips(emu)
+            st_del, doc_del = rr.to(1, 'DELETE', '/backends/' + lost_ip)
+            copies = R.zone_ips(emu).count(lost_ip)
+            lost.append(f'POST {st_post} (in the zone: {in_zone}), DELETE {st_del}, '
+                        f'{copies} copies left')
+            if copies:
+                _explain(T, fleet, lost_ip, f'POST {lost_ip} through B ({st_post}, its answer '
+                         f'lost), then DELETE through B: {st_del} and {copies} copies remain',
+                         f'{doc_post} {doc_del}')
+            T.check(200 <= st_del < 300 if in_zone else st_del in (200, 204, 404),
+                    'that DELETE finds the IP the zone holds', f'{st_del} {doc_del}')
         return {'stale_404': stale, 'left_in_zone': len(left), 'wall_s': wall,
                 'calls': R.calls_total(st),
                 'figure': f'stale 404s: {n} registered through A, DELETE through B: '
                           f'answers {R.codes(dels)}, {stale} stale 404s, {len(left)} still in '
                           f'the zone; {wall:.2f} s, {R.calls_total(st)} calls {st["calls"]}; '
-                          f'then GET through B of 5 new: {R.codes(gets)}'}
+                          f'then GET through B of 5 new: {R.codes(gets)}; through B with the '
+                          f'answer lost: {lost[0]}; with the retries failing too: {lost[1]}'}
     finally:
         fleet.stop()
 
