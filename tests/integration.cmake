@@ -38,3 +38,13 @@ r53_add_test(NAME integration.health
 r53_add_test(NAME integration.startup
   COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_startup.py @BIN@
   LABELS "integration;route53" TIMEOUT 120)
+
+# Replicas that agree (issue 12): two and three r53reg replicas with the same (default) flags
+# on one zone of the emulator at 5 calls/s: stale 404s, two buckets, undeletable copies, a
+# stale replica, self-throttling and leases through a round-robin client (these two need
+# --peers and are skipped with the reason when the binary lacks it), the invariants under
+# 10% 5xx and 5% resets, kill -9 of one replica during a burst. One figure line per case;
+# bench/replicas.py runs them at full size. About 1 minute (2 more with --peers).
+r53_add_test(NAME integration.replicas
+  COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_replicas.py @BIN@
+  LABELS "integration" TIMEOUT 300)
