@@ -371,6 +371,7 @@ void rmetrics_outcome(enum reg_op op, int64_t submitted_ns, enum rc_code rc);
 void rmetrics_batch(size_t changes, size_t elements, enum rc_code rc);
 void rmetrics_health_move(int64_t verdict_ns, int64_t streak_ms);
 void rmetrics_fail_open(void);
+void rmetrics_leases_kept(size_t n);
 
 /* ---- registry/registry.c ------------------------------------------------------------------ */
 

@@ -108,6 +108,7 @@ static size_t leases_ask_peers(struct reg_registry *reg, struct ip_addr *due, si
     free(heard);
     if (kept) {
         atomic_fetch_add(&reg->leases_kept, kept);
+        rmetrics_leases_kept(kept);
         log_info("msg=\"lease renewed on a peer's word; kept\" count=%zu", kept);
     }
     return left;
