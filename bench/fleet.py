@@ -83,6 +83,7 @@ def run(binp, peers_on, a):
         print(f"  burst: {len(ips)} registrations through 2 replicas: {ok} ok in {wall:.1f} s "
               f"{hist}, calls {st['calls_total']}, Throttling answers {st['throttled']}",
               flush=True)
+        print(f"    calls by action and outcome: {st['calls']}", flush=True)
         for r in reps:
             if r.proc.poll() is not None:
                 print(f"  replica {r.port} died: {r.proc.returncode}\n{r.logtext()[-3000:]}")

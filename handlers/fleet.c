@@ -31,8 +31,7 @@ void api_fleet_peer(const struct api_request *req, struct api_response *res)
 
 /* Parse the comma-separated ?ips= list into ips (API_FLEET_MAX_IPS entries); the count, or
  * -1 with the 400 problem in res. */
-static long parse_ips(const struct api_request *req, struct api_response *res,
-                      struct ip_addr *ips)
+static long parse_ips(const struct api_request *req, struct api_response *res, struct ip_addr *ips)
 {
     const char *p = req->ips;
     long n = 0;
@@ -92,8 +91,8 @@ void api_fleet_leases(const struct api_request *req, struct api_response *res)
         self = req->fleet->describe(req->fleet->arg);
         res->status = 200;
         res->content_type = "application/json";
-        res->body = json_pack("{s:O, s:o}", "instance", json_object_get(self, "instance"),
-                              "leases", arr);
+        res->body =
+            json_pack("{s:O, s:o}", "instance", json_object_get(self, "instance"), "leases", arr);
         json_decref(self);
     }
     free(ips);

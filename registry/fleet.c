@@ -148,12 +148,10 @@ void fleet_rebalance(struct reg_registry *reg)
         }
     pthread_mutex_unlock(&reg->index_lock);
     if (gained || lost)
-        log_info("msg=\"fleet: health check ownership moved\" gained=%zu lost=%zu", gained,
-                 lost);
+        log_info("msg=\"fleet: health check ownership moved\" gained=%zu lost=%zu", gained, lost);
 }
 
-void reg_heard(struct reg_registry *reg, const struct ip_addr *ips, size_t n,
-               struct reg_heard *out)
+void reg_heard(struct reg_registry *reg, const struct ip_addr *ips, size_t n, struct reg_heard *out)
 {
     int64_t now = clock_mono_ns();
     pthread_mutex_lock(&reg->index_lock);

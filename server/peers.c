@@ -21,17 +21,17 @@
 #include "util/metrics.h"
 #include "util/xalloc.h"
 
-#define BODY_MAX (1024 * 1024) /* bytes of a peer's answer read at most */
-#define QUERY_MAX 3000         /* bytes of ?ips= per request: well inside a request line */
-#define LIVE_POLLS 3           /* a peer is live while it answered within this many polls */
+#define BODY_MAX (1024 * 1024)   /* bytes of a peer's answer read at most */
+#define QUERY_MAX 3000           /* bytes of ?ips= per request: well inside a request line */
+#define LIVE_POLLS 3             /* a peer is live while it answered within this many polls */
 #define PEER_CUT_RECENT_MS 10000 /* a peer's cut older than this is not followed any more */
 
 struct peer {
     char *url;
-    int self;                             /* answered with our own id: ignored */
+    int self;                                  /* answered with our own id: ignored */
     char instance[SRV_PEERS_INSTANCE_MAX + 1]; /* "" before the first answer */
-    int64_t last_ok_ns;                   /* CLOCK_MONOTONIC of the last answer; 0: none */
-    unsigned long long cuts_seen;         /* its count of local Throttling cuts */
+    int64_t last_ok_ns;                        /* CLOCK_MONOTONIC of the last answer; 0: none */
+    unsigned long long cuts_seen;              /* its count of local Throttling cuts */
     int cuts_known;
     int failing_logged;
 };
@@ -39,22 +39,22 @@ struct peer {
 struct srv_peers {
     char instance[SRV_PEERS_INSTANCE_MAX + 1]; /* read-only */
     long long started_ms;                      /* read-only: Unix ms */
-    char *authz;       /* read-only: "Authorization: Bearer <token>", or NULL; wiped */
+    char *authz; /* read-only: "Authorization: Bearer <token>", or NULL; wiped */
     struct reg_registry *reg;
     struct ratelimit *rl;
     unsigned poll_ms, timeout_ms;
-    CURL *poll_curl;   /* poll thread */
-    CURL *lease_curl;  /* the maintainer thread (srv_peers_heard) */
+    CURL *poll_curl;  /* poll thread */
+    CURL *lease_curl; /* the maintainer thread (srv_peers_heard) */
     pthread_t thread;
     int thread_started;
 
     pthread_mutex_t lock;
     pthread_cond_t cond;
-    int stop;              /* guarded by lock */
-    struct peer *peers;    /* guarded by lock (the array itself is fixed) */
+    int stop;           /* guarded by lock */
+    struct peer *peers; /* guarded by lock (the array itself is fixed) */
     size_t npeers;
-    char **members;        /* guarded by lock: live ids, self included, sorted */
-    size_t nmembers;       /* guarded by lock */
+    char **members;  /* guarded by lock: live ids, self included, sorted */
+    size_t nmembers; /* guarded by lock */
 };
 
 static struct metrics_gauge_family *m_replicas;
@@ -83,8 +83,7 @@ static size_t body_write(char *data, size_t size, size_t nmemb, void *arg)
 }
 
 /* GET url; the parsed JSON body of a 200 answer, or NULL (why in detail). */
-static json_t *http_get_json(struct srv_peers *p, CURL *c, const char *url, char *detail,
-                             size_t n)
+static json_t *http_get_json(struct srv_peers *p, CURL *c, const char *url, char *detail, size_t n)
 {
     struct curl_slist *hdrs = NULL;
     struct body b = {0};
@@ -210,7 +209,8 @@ static void peer_answered(struct srv_peers *p, size_t i, json_t *doc)
     const char *inst = json_string_value(json_object_get(doc, "instance"));
     json_t *thr = json_object_get(doc, "throttle");
     json_t *cuts_j = json_object_get(thr, "cuts"), *ago_j = json_object_get(thr, "last_cut_ms_ago");
-    unsigned long long cuts = json_is_integer(cuts_j) ? (unsigned long long)json_integer_value(cuts_j) : 0;
+    unsigned long long cuts =
+        json_is_integer(cuts_j) ? (unsigned long long)json_integer_value(cuts_j) : 0;
     long long ago = json_is_integer(ago_j) ? (long long)json_integer_value(ago_j) : -1;
     int follow = 0, is_self = 0, changed = 0;
     struct peer *pe = &p->peers[i];
@@ -271,8 +271,8 @@ static void poll_once(struct srv_peers *p)
             p->peers[i].failing_logged = log_fail = 1;
         pthread_mutex_unlock(&p->lock);
         if (log_fail)
-            log_warn("msg=\"fleet: a peer does not answer\" peer=%s detail=\"%s\"",
-                     p->peers[i].url, detail);
+            log_warn("msg=\"fleet: a peer does not answer\" peer=%s detail=\"%s\"", p->peers[i].url,
+                     detail);
     }
     membership_update(p);
 }

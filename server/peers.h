@@ -29,10 +29,10 @@
 struct ratelimit;
 
 struct srv_peers_options {
-    const char *const *urls;  /* base URLs, http(s)://host[:port], no trailing slash */
-    size_t nurls;             /* <= SRV_PEERS_MAX */
-    const char *token;        /* sent as Authorization: Bearer; NULL: none (copied) */
-    struct reg_registry *reg; /* told the members; its maintainer asks through srv_peers_heard */
+    const char *const *urls;   /* base URLs, http(s)://host[:port], no trailing slash */
+    size_t nurls;              /* <= SRV_PEERS_MAX */
+    const char *token;         /* sent as Authorization: Bearer; NULL: none (copied) */
+    struct reg_registry *reg;  /* told the members; its maintainer asks through srv_peers_heard */
     struct ratelimit *limiter; /* divided by the fleet size; NULL: none (memory store) */
     unsigned poll_ms;          /* 0: 2000 */
     unsigned timeout_ms;       /* per request, connect included; 0: 1000 */

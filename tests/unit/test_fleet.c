@@ -70,8 +70,7 @@ static void test_balanced(void)
         for (size_t k = 0; k < n; k++) {
             double share = (double)count[k] / NIPS, want = 1.0 / (double)n;
             if (share < want * 0.9 || share > want * 1.1) {
-                fprintf(stderr, "members=%zu member %zu owns %.3f, want %.3f\n", n, k, share,
-                        want);
+                fprintf(stderr, "members=%zu member %zu owns %.3f, want %.3f\n", n, k, share, want);
                 CHECK(0);
             }
         }
