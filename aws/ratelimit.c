@@ -27,11 +27,18 @@
 #define SLACK_NS 1000 /* a reserved time is never early by float rounding */
 
 struct ratelimit {
-    double rate, change_rate;       /* read-only; <= 0: that bucket is off */
-    int64_t read_yield_ns, hold_ns; /* read-only */
+    double base_rate, base_change_rate; /* read-only: as configured; <= 0: that bucket is off */
+    double base_burst, base_change_burst; /* read-only */
+    int64_t read_yield_ns, hold_ns;       /* read-only */
 
     pthread_mutex_t lock;
     pthread_cond_t cond;
+    /* This process's share of the budget (ratelimit_set_share): rate = base_rate * share,
+     * change_rate = base_change_rate * share, both > 0 exactly when their base is. */
+    double share;                      /* guarded by lock */
+    double rate, change_rate;          /* guarded by lock */
+    unsigned long long local_cuts;     /* guarded by lock: cuts from Route 53's own answers */
+    int64_t last_local_cut_ns;         /* guarded by lock; 0: none */
     struct ratepolicy_bucket req, chg; /* guarded by lock */
     struct ratepolicy_cubic cubic;     /* guarded by lock; unused when rate <= 0 */
     unsigned writers;                  /* guarded by lock */
@@ -56,14 +63,16 @@ struct ratelimit *ratelimit_create(const struct ratelimit_options *opt)
 
     if (opt)
         o = *opt;
-    rl->rate = o.rate > 0 ? o.rate : 0;
-    rl->change_rate = o.change_rate > 0 ? o.change_rate : 0;
+    rl->rate = rl->base_rate = o.rate > 0 ? o.rate : 0;
+    rl->change_rate = rl->base_change_rate = o.change_rate > 0 ? o.change_rate : 0;
+    rl->share = 1;
     rl->read_yield_ns = (int64_t)(o.read_yield_ms ? o.read_yield_ms : 2000) * 1000000;
     rl->hold_ns = (int64_t)(o.hold_ms ? o.hold_ms : 1000) * 1000000;
-    ratepolicy_bucket_init(&rl->req, o.burst, now);
-    ratepolicy_bucket_init(
-        &rl->chg,
-        o.change_burst >= 1 ? o.change_burst : (rl->change_rate > 2 ? rl->change_rate : 2), now);
+    rl->base_burst = o.burst;
+    rl->base_change_burst =
+        o.change_burst >= 1 ? o.change_burst : (rl->change_rate > 2 ? rl->change_rate : 2);
+    ratepolicy_bucket_init(&rl->req, rl->base_burst, now);
+    ratepolicy_bucket_init(&rl->chg, rl->base_change_burst, now);
     if (rl->rate > 0)
         ratepolicy_cubic_init(&rl->cubic, rl->rate, o.recovery_ms, o.min_fraction, o.beta, now);
     pthread_mutex_init(&rl->lock, NULL);
@@ -165,7 +174,7 @@ enum rc_code ratelimit_acquire(struct ratelimit *rl, enum ratelimit_class cls, u
 
     if (waited_ns)
         *waited_ns = 0;
-    if (rl->rate <= 0 && (rl->change_rate <= 0 || !write || !changes))
+    if (rl->base_rate <= 0 && (rl->base_change_rate <= 0 || !write || !changes))
         return RC_OK;
     pthread_mutex_lock(&rl->lock);
     if (!write)
@@ -214,7 +223,7 @@ void ratelimit_reserve_write(struct ratelimit *rl)
     int64_t now, wait = 0;
     double r, cr;
 
-    if (rl->rate <= 0 && rl->change_rate <= 0)
+    if (rl->base_rate <= 0 && rl->base_change_rate <= 0)
         return;
     pthread_mutex_lock(&rl->lock);
     now = ratelimit_now_ns();
@@ -252,30 +261,103 @@ void ratelimit_reserve_write(struct ratelimit *rl)
     }
 }
 
+/* Cut the rate at now; 1 when it was cut (not within the hold period of the last cut). */
+static int cut(struct ratelimit *rl, int64_t now)
+{
+    refill(rl, now);
+    if (!ratepolicy_cubic_throttled(&rl->cubic, now))
+        return 0;
+    /* no saved burst survives a cut: the account's bucket is empty now */
+    if (rl->req.level > 0)
+        rl->req.level = 0;
+    if (rl->chg.level > 0)
+        rl->chg.level = 0;
+    return 1;
+}
+
 void ratelimit_throttled(struct ratelimit *rl)
 {
     int64_t now;
 
-    if (rl->rate <= 0)
+    if (rl->base_rate <= 0)
         return;
     pthread_mutex_lock(&rl->lock);
     now = ratelimit_now_ns();
-    refill(rl, now);
-    if (ratepolicy_cubic_throttled(&rl->cubic, now)) {
-        /* no saved burst survives a cut: the account's bucket is empty now */
-        if (rl->req.level > 0)
-            rl->req.level = 0;
-        if (rl->chg.level > 0)
-            rl->chg.level = 0;
+    if (cut(rl, now)) {
+        rl->local_cuts++;
+        rl->last_local_cut_ns = now;
     }
     pthread_mutex_unlock(&rl->lock);
+}
+
+int ratelimit_throttled_by_peer(struct ratelimit *rl)
+{
+    int done;
+
+    if (rl->base_rate <= 0)
+        return 0;
+    pthread_mutex_lock(&rl->lock);
+    done = cut(rl, ratelimit_now_ns());
+    pthread_mutex_unlock(&rl->lock);
+    return done;
+}
+
+void ratelimit_cuts(struct ratelimit *rl, unsigned long long *events, int64_t *last_ns)
+{
+    pthread_mutex_lock(&rl->lock);
+    *events = rl->local_cuts;
+    *last_ns = rl->last_local_cut_ns;
+    pthread_mutex_unlock(&rl->lock);
+}
+
+void ratelimit_set_share(struct ratelimit *rl, double share)
+{
+    int64_t now;
+    double k;
+
+    if (!(share > 0) || share > 1)
+        share = 1;
+    pthread_mutex_lock(&rl->lock);
+    if (share == rl->share) {
+        pthread_mutex_unlock(&rl->lock);
+        return;
+    }
+    now = ratelimit_now_ns();
+    refill(rl, now); /* the tokens earned so far at the old rate */
+    k = share / rl->share;
+    rl->share = share;
+    rl->rate = rl->base_rate * share;
+    rl->change_rate = rl->base_change_rate * share;
+    if (rl->base_rate > 0)
+        ratepolicy_cubic_rescale(&rl->cubic, k);
+    /* The buckets shrink with the share (never below one call or one set's DELETE + CREATE);
+     * tokens saved above the new size are dropped, debts are kept. */
+    rl->req.burst = rl->base_burst * share >= 1 ? rl->base_burst * share : 1;
+    if (rl->req.level > rl->req.burst)
+        rl->req.level = rl->req.burst;
+    rl->chg.burst = rl->base_change_burst * share >= 2 ? rl->base_change_burst * share : 2;
+    if (rl->chg.burst > rl->base_change_burst && rl->base_change_burst >= 1)
+        rl->chg.burst = rl->base_change_burst;
+    if (rl->chg.level > rl->chg.burst)
+        rl->chg.level = rl->chg.burst;
+    pthread_mutex_unlock(&rl->lock);
+}
+
+double ratelimit_share(struct ratelimit *rl)
+{
+    double s;
+
+    pthread_mutex_lock(&rl->lock);
+    s = rl->share;
+    pthread_mutex_unlock(&rl->lock);
+    return s;
 }
 
 double ratelimit_rate(struct ratelimit *rl)
 {
     double r, cr;
 
-    if (rl->rate <= 0)
+    if (rl->base_rate <= 0)
         return 0;
     pthread_mutex_lock(&rl->lock);
     rates_at(rl, ratelimit_now_ns(), &r, &cr);
@@ -287,7 +369,7 @@ double ratelimit_change_rate(struct ratelimit *rl)
 {
     double r, cr;
 
-    if (rl->change_rate <= 0)
+    if (rl->base_change_rate <= 0)
         return 0;
     pthread_mutex_lock(&rl->lock);
     rates_at(rl, ratelimit_now_ns(), &r, &cr);

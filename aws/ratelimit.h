@@ -76,8 +76,28 @@ enum rc_code ratelimit_acquire(struct ratelimit *rl, enum ratelimit_class cls, u
  */
 void ratelimit_reserve_write(struct ratelimit *rl);
 
-/* Route 53 answered Throttling: cut the allowed rate (see above). */
+/* Route 53 answered Throttling: cut the allowed rate (see above). Counted as a local cut
+ * (ratelimit_cuts) when it cut. */
 void ratelimit_throttled(struct ratelimit *rl);
+
+/* Another replica sharing the account was throttled: cut the same way (once per hold period,
+ * as for local answers), but not counted as a local cut, so replicas do not echo each other's
+ * cuts. Returns 1 when the rate was cut. */
+int ratelimit_throttled_by_peer(struct ratelimit *rl);
+
+/* How many local cuts happened (Route 53 answered Throttling and the rate was cut), and the
+ * CLOCK_MONOTONIC time of the last one (0: none). */
+void ratelimit_cuts(struct ratelimit *rl, unsigned long long *events, int64_t *last_ns);
+
+/*
+ * This process gets share (0 < share <= 1; anything else means 1) of the configured budget:
+ * replicas that share one account divide it (1 / fleet size). The request and change rates
+ * and both bucket sizes are scaled (bursts never below one call, or one set's DELETE +
+ * CREATE); a cut in progress keeps its depth as a fraction of the new maximum and recovers
+ * in the same time. Cheap when share is unchanged.
+ */
+void ratelimit_set_share(struct ratelimit *rl, double share);
+double ratelimit_share(struct ratelimit *rl);
 
 /* The allowed request rate now (tokens/s; <= 0 when unlimited). */
 double ratelimit_rate(struct ratelimit *rl);

@@ -129,6 +129,18 @@ double ratepolicy_cubic_rate(const struct ratepolicy_cubic *c, int64_t now)
     return r;
 }
 
+void ratepolicy_cubic_rescale(struct ratepolicy_cubic *c, double k)
+{
+    if (!(k > 0))
+        return;
+    c->max_rate *= k;
+    c->min_rate *= k;
+    c->scale *= k; /* K = cbrt(w_max (1 - beta) / C) is unchanged: same shape, same times */
+    c->w_max *= k;
+    c->measured *= k;
+    c->slot_count *= k;
+}
+
 int ratepolicy_cubic_throttled(struct ratepolicy_cubic *c, int64_t now)
 {
     double rate = ratepolicy_cubic_rate(c, now), w;

@@ -78,5 +78,9 @@ void ratepolicy_cubic_sent(struct ratepolicy_cubic *c, int64_t now);
 int ratepolicy_cubic_throttled(struct ratepolicy_cubic *c, int64_t now);
 /* The allowed rate at now. */
 double ratepolicy_cubic_rate(const struct ratepolicy_cubic *c, int64_t now);
+/* Multiply every rate of c by k > 0 (the maximum, the floor, w_max, the measured rate and the
+ * curve's scale), so the allowed rate at any time is k times what it was: a cut stays a cut,
+ * as a fraction of the new maximum, and climbs back in the same time. */
+void ratepolicy_cubic_rescale(struct ratepolicy_cubic *c, double k);
 
 #endif

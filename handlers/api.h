@@ -23,6 +23,13 @@
 struct reg_registry;
 struct api_async;
 
+/* The replicas' side channel (--peers), served under /fleet/ (handlers/fleet.h). Set by the
+ * server, which owns what arg points to. */
+struct api_fleet {
+    json_t *(*describe)(void *arg); /* GET /fleet/peer's answer: a new reference */
+    void *arg;
+};
+
 struct api_request {
     const char *method;
     const char *path;   /* raw path as received (not percent-decoded) */
@@ -36,6 +43,8 @@ struct api_request {
     struct reg_registry *reg;
     struct api_async *async;     /* see API_PENDING */
     const char *content_type;    /* the Content-Type header as received, or NULL when absent */
+    const char *ips;             /* the ?ips= query value (GET /fleet/leases), or NULL */
+    const struct api_fleet *fleet; /* NULL: no --peers (the /fleet/ endpoints answer 404) */
 
     /* Who asks, set by the server (docs/security.md). The server has already refused what
      * needs no target to decide (no/invalid token, read scope, PUT with a self token); the

@@ -216,8 +216,14 @@ static enum rc_code look(struct reg_registry *reg, const struct ip_addr *ip, int
 
     memset(&p, 0, sizeof(p));
     rc = heartbeat ? reg_heartbeat(reg, ip, &p) : reg_lookup(reg, ip, &p);
-    if (rc == RC_OK)
-        json_ok(res, 200, api_placement_json(reg, &p));
+    if (rc == RC_OK) {
+        json_t *o = api_placement_json(reg, &p);
+        /* A heartbeat says whether clients are sent to the backend now (served, not down or
+         * draining), so a backend can tell "kept" from "kept but out of DNS". */
+        if (heartbeat)
+            json_object_set_new(o, "in_dns", json_boolean(p.state == REG_STATE_REGISTERED));
+        json_ok(res, 200, o);
+    }
     return rc;
 }
 

@@ -97,8 +97,10 @@ void bucket_adopt(struct reg_registry *reg, struct bucket *bk, struct reg_record
                 index_entry_moved(e, k);
                 e->foreign_down = k == REG_KIND_DOWN;
                 e->adopted = 1;
-                if (placement_take_ambiguous(reg, &e->ip, &where))
+                if (placement_take_ambiguous(reg, &e->ip, &where)) {
+                    e->heard_ns = clock_mono_ns();
                     lease_start(reg, e); /* our own registration after all */
+                }
                 reg->reserved[t][b]++;
                 reconcile_track(reg, e);
                 added++;

@@ -280,8 +280,10 @@ struct intent *intent_settle(struct reg_registry *reg, struct bucket *bk, struct
             e->state = ENTRY_PRESENT;
             e->adopted = 0;
             index_entry_moved(e, in->kind_after);
-            if (committed)
+            if (committed) {
+                e->heard_ns = clock_mono_ns(); /* a registration is a sign of life */
                 lease_start(reg, e);
+            }
             reconcile_track(reg, e);
             continue;
         }

@@ -92,6 +92,8 @@ struct entry {
     int64_t lease_deadline_ns; /* CLOCK_MONOTONIC; 0: no lease */
     unsigned lease_s;
     int lease_expiring; /* a removal for the expired lease is in flight */
+    int64_t heard_ns;   /* CLOCK_MONOTONIC of the last sign of life this replica heard; 0:
+                           none (peers ask for it before expiring a lease: registry/fleet.c) */
     /* health checks */
     unsigned char checked;      /* handed to the checker */
     unsigned char health_down;  /* the checker's verdict */
@@ -101,6 +103,9 @@ struct entry {
     unsigned char foreign_down; /* another writer put it in the down set while we ran */
     unsigned char adopted;      /* learnt from the store (load, another writer's change), not
                                    registered through this registry since */
+    unsigned char not_mine;     /* another live replica checks it (registry/fleet.c): no
+                                   checks and no health moves from here */
+    unsigned char own_check;    /* checked with a per-registration check (reg_set_check) */
     int64_t verdict_ns;         /* CLOCK_MONOTONIC of the latest verdict */
     int64_t streak_ms;          /* Unix ms of the first check of the streak behind it */
     int64_t retry_ns;           /* a failed move is retried from then on */
@@ -219,6 +224,18 @@ struct reg_registry {
     unsigned check_interval_ms, check_timeout_ms; /* the defaults' */
     size_t held;            /* maintainer thread: backends the guard keeps served */
     int64_t held_logged_ns; /* maintainer thread */
+
+    /* Other replicas (registry/fleet.c). peers_* are set before reg_load. */
+    reg_peers_heard_fn peers_heard; /* NULL: no peers */
+    void *peers_arg;
+    pthread_mutex_t fleet_lock; /* a leaf */
+    char **members;             /* guarded by fleet_lock: live instance ids, sorted; NULL:
+                                   alone (this replica checks everything) */
+    size_t nmembers;            /* guarded by fleet_lock */
+    size_t self_member;         /* guarded by fleet_lock: this replica's index in members */
+    atomic_ullong fleet_gen;    /* membership changes */
+    unsigned long long fleet_gen_seen; /* maintainer thread */
+    atomic_ullong leases_kept;  /* expiries called off on a peer's word */
 };
 
 /* ---- registry/record.c: one record set as a value ----------------------------------------- */
@@ -320,6 +337,11 @@ void lease_renew(struct reg_registry *reg, struct entry *e);
 void lease_fill(struct reg_placement *out, int64_t deadline_ns, unsigned lease_s);
 void leases_reap(struct reg_registry *reg);
 
+/* ---- registry/fleet.c: other replicas --------------------------------------------------- */
+
+int fleet_owns(struct reg_registry *reg, const struct ip_addr *ip);
+void fleet_rebalance(struct reg_registry *reg);
+
 /* ---- registry/reconcile.c: checker verdicts -> moves, the fail-open guard ----------------- */
 
 void reconcile_track(struct reg_registry *reg, struct entry *e);
@@ -364,6 +386,7 @@ void rmetrics_outcome(enum reg_op op, int64_t submitted_ns, enum rc_code rc);
 void rmetrics_batch(size_t changes, size_t elements, enum rc_code rc);
 void rmetrics_health_move(int64_t verdict_ns, int64_t streak_ms);
 void rmetrics_fail_open(void);
+void rmetrics_leases_kept(size_t n);
 
 /* ---- registry/registry.c ------------------------------------------------------------------ */
 

@@ -28,6 +28,7 @@ void lease_start(struct reg_registry *reg, struct entry *e)
  * index_lock. */
 void lease_renew(struct reg_registry *reg, struct entry *e)
 {
+    e->heard_ns = clock_mono_ns();
     if (!e->lease_s)
         e->lease_s = reg->opt.default_lease;
     e->lease_deadline_ns = e->lease_s ? clock_mono_ns() + (int64_t)e->lease_s * 1000000000 : 0;
@@ -71,7 +72,49 @@ static void expired_done(void *arg, const struct reg_result *res)
     free(x);
 }
 
-/* Submit the deregistrations of expired leases. */
+/* Keep the leases of due[0..n) that a peer heard from within their lease: renewed from the
+ * time the peer heard it, no store call. Kept ones are dropped from due; returns how many
+ * are left. Maintainer thread, no lock held on entry. */
+static size_t leases_ask_peers(struct reg_registry *reg, struct ip_addr *due, size_t n)
+{
+    struct reg_heard *heard;
+    size_t left = 0, kept = 0;
+    int64_t now;
+
+    if (!reg->peers_heard || !n)
+        return n;
+    heard = xcalloc(n, sizeof(*heard));
+    for (size_t i = 0; i < n; i++)
+        heard[i].ago_ms = -1;
+    reg->peers_heard(reg->peers_arg, due, n, heard);
+    now = clock_mono_ns();
+    pthread_mutex_lock(&reg->index_lock);
+    for (size_t i = 0; i < n; i++) {
+        struct entry *e = index_find(reg, &due[i]);
+        /* A lease the peer knows (one given there with ?lease=) wins over the default. */
+        unsigned lease = e && heard[i].lease_s ? heard[i].lease_s : e ? e->lease_s : 0;
+        int64_t ago = (int64_t)heard[i].ago_ms * 1000000;
+        if (e && e->lease_expiring && lease && heard[i].ago_ms >= 0 &&
+            ago < (int64_t)lease * 1000000000) {
+            e->lease_s = lease;
+            e->lease_deadline_ns = now - ago + (int64_t)lease * 1000000000;
+            e->lease_expiring = 0;
+            kept++;
+            continue;
+        }
+        due[left++] = due[i];
+    }
+    pthread_mutex_unlock(&reg->index_lock);
+    free(heard);
+    if (kept) {
+        atomic_fetch_add(&reg->leases_kept, kept);
+        rmetrics_leases_kept(kept);
+        log_info("msg=\"lease renewed on a peer's word; kept\" count=%zu", kept);
+    }
+    return left;
+}
+
+/* Submit the deregistrations of expired leases; live peers are asked first (one batch). */
 void leases_reap(struct reg_registry *reg)
 {
     struct ip_addr *due = NULL;
@@ -88,6 +131,7 @@ void leases_reap(struct reg_registry *reg)
                 due[n++] = e->ip;
             }
     pthread_mutex_unlock(&reg->index_lock);
+    n = leases_ask_peers(reg, due, n);
     for (size_t i = 0; i < n; i++)
         maintainer_chore(reg, &due[i], REG_OP_REMOVE, 1, expired_done);
     free(due);

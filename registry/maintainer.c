@@ -44,6 +44,7 @@ static void *maintainer_main(void *arg)
         }
         pthread_mutex_unlock(&reg->maintainer_lock);
         leases_reap(reg);
+        fleet_rebalance(reg);
         reconcile_run(reg);
         confirm_run(reg);
         strays_repair(reg);

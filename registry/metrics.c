@@ -8,7 +8,8 @@
 
 #include "util/metrics.h"
 
-static struct metrics_counter_family *m_batches, *m_outcomes, *m_conflicts, *m_fail_open;
+static struct metrics_counter_family *m_batches, *m_outcomes, *m_conflicts, *m_fail_open,
+    *m_leases_kept;
 static struct metrics_histogram_family *m_batch_changes, *m_batch_elements, *m_commit_latency,
     *m_detect_to_dns, *m_failure_to_dns;
 
@@ -86,6 +87,10 @@ void rmetrics_attach(struct reg_registry *reg)
                                          "Times the fail-open guard started keeping failing "
                                          "backends in DNS",
                                          NULL);
+    m_leases_kept = metrics_counter_create(mr, "r53reg_fleet_leases_kept_total",
+                                           "Expired leases kept because a peer replica heard "
+                                           "from the backend within its lease (--peers)",
+                                           NULL);
     m_batch_changes =
         metrics_histogram_create(mr, "r53reg_commit_batch_buckets",
                                  "Record set changes per store call", NULL, changes_bounds, 8);
@@ -158,4 +163,11 @@ void rmetrics_fail_open(void)
 {
     if (m_fail_open)
         metrics_counter_inc(metrics_counter_child(m_fail_open));
+}
+
+/* n expired leases were kept on a peer's word. */
+void rmetrics_leases_kept(size_t n)
+{
+    if (m_leases_kept)
+        metrics_counter_add(metrics_counter_child(m_leases_kept), n);
 }

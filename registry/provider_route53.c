@@ -556,3 +556,10 @@ out:
     *out = rp ? &rp->base : NULL;
     return rc;
 }
+
+struct ratelimit *reg_provider_route53_limiter(struct reg_provider *p)
+{
+    if (!p || p->ops != &route53_ops)
+        return NULL;
+    return ((struct r53_provider *)p)->limiter;
+}

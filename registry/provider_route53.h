@@ -32,4 +32,9 @@ struct reg_route53_options {
 enum rc_code reg_provider_route53_create(const struct reg_route53_options *o,
                                          struct reg_provider **out, char *detail, size_t n);
 
+/* The rate limiter every call of a Route 53 provider shares (replicas divide its budget:
+ * ratelimit_set_share), or NULL when p is another kind of provider. It lives as long as p. */
+struct ratelimit;
+struct ratelimit *reg_provider_route53_limiter(struct reg_provider *p);
+
 #endif

@@ -10,10 +10,14 @@
 #include "util/log.h"
 #include "util/xalloc.h"
 
-/* Hand a backend that just became present to the checker (when every backend is checked). */
+/* Hand a backend that just became present to the checker (when every backend is checked),
+ * unless another live replica owns its checks (registry/fleet.c). */
 void reconcile_track(struct reg_registry *reg, struct entry *e)
 {
     if (!reg->checker || !reg->check_all || e->checked)
+        return;
+    e->not_mine = !fleet_owns(reg, &e->ip);
+    if (e->not_mine)
         return;
     if (hc_engine_add_as(reg->checker, &e->ip, NULL, e->where != REG_KIND_DOWN) == RC_OK) {
         e->checked = 1;
@@ -107,6 +111,8 @@ void reconcile_run(struct reg_registry *reg)
         for (struct entry *e = reg->table[i]; e; e = e->next) {
             enum reg_type t = reg_type_of(&e->ip);
             enum reg_op op;
+            if (e->not_mine && !e->checked)
+                continue; /* another replica checks it and writes its moves */
             if (e->state != ENTRY_PRESENT || e->transition || e->lease_expiring ||
                 e->retry_ns > now || (!e->checked && e->foreign_down)) {
                 /* Unchecked here and taken down by another writer while we ran: that
@@ -228,6 +234,10 @@ enum rc_code reg_set_check(struct reg_registry *reg, const struct ip_addr *ip,
     if (rc == RC_OK && !e->checked) {
         e->checked = 1;
         e->health_down = e->where == REG_KIND_DOWN;
+    }
+    if (rc == RC_OK) {
+        e->own_check = 1; /* checked where it was asked for, whoever owns its default check */
+        e->not_mine = 0;
     }
     pthread_mutex_unlock(&reg->index_lock);
     if (rc)

@@ -141,6 +141,7 @@ struct reg_registry *reg_create(const struct reg_options *opt, struct reg_provid
     pthread_mutex_init(&reg->maintainer_lock, NULL);
     pthread_cond_init(&reg->maintainer_cond, NULL);
     pthread_mutex_init(&reg->confirm_lock, NULL);
+    pthread_mutex_init(&reg->fleet_lock, NULL);
     reg->confirm_tail = &reg->confirm_head;
     reg->dirty_tail = &reg->dirty_head;
     reg->table_size = 1024;
@@ -196,6 +197,10 @@ void reg_destroy(struct reg_registry *reg)
     pthread_mutex_destroy(&reg->maintainer_lock);
     pthread_cond_destroy(&reg->maintainer_cond);
     pthread_mutex_destroy(&reg->confirm_lock);
+    for (size_t i = 0; i < reg->nmembers; i++)
+        free(reg->members[i]);
+    free(reg->members);
+    pthread_mutex_destroy(&reg->fleet_lock);
     if (reg->prov)
         reg->prov->ops->destroy(reg->prov);
     free(reg);

@@ -201,6 +201,43 @@ enum rc_code reg_heartbeat(struct reg_registry *reg, const struct ip_addr *ip,
 #define REG_MAX_LEASE 604800u /* a week */
 
 /*
+ * Replicas that know each other (docs/design-replicas.md, "Peers"; the network side is
+ * server/peers.c).
+ *
+ * reg_heard: what this replica heard of each of ips[0..n): out[i].ago_ms = milliseconds since
+ * its last sign of life here (heartbeat, registration, lease change), -1 when none (or the IP
+ * is unknown here); out[i].lease_s = its lease here (0: none). Thread-safe.
+ *
+ * reg_set_peers: before a lease expiry is carried out, fn(arg, ips, n, out) asks the other
+ * live replicas the same question (the most recent answer per IP; -1 when none heard it or
+ * none answered). fn runs on the maintainer thread with no lock held and may block (bounded
+ * by its own timeouts). When a peer heard the backend within its lease, the lease is renewed
+ * from that time (no store call). Call before reg_load.
+ *
+ * reg_set_members: the live members (instance ids, sorted, self included). With more than
+ * one, each backend checked by default (--check) is checked by one member only, the
+ * rendezvous owner (reg_rendezvous_owner); NULL/0 or a list without self: this replica checks
+ * everything. Thread-safe.
+ *
+ * reg_rendezvous_owner: the index in ids[0..n) (n >= 1) of the member that owns ip: the one
+ * with the highest hash of (id, ip). Every member computes the same answer from the same
+ * list; when a member leaves, only its backends move. Pure.
+ */
+struct reg_heard {
+    long long ago_ms;
+    unsigned lease_s;
+};
+typedef void (*reg_peers_heard_fn)(void *arg, const struct ip_addr *ips, size_t n,
+                                   struct reg_heard *out);
+void reg_heard(struct reg_registry *reg, const struct ip_addr *ips, size_t n,
+               struct reg_heard *out);
+void reg_set_peers(struct reg_registry *reg, reg_peers_heard_fn fn, void *arg);
+void reg_set_members(struct reg_registry *reg, const char *self, const char *const *ids, size_t n);
+size_t reg_rendezvous_owner(const char *const *ids, size_t n, const struct ip_addr *ip);
+/* Lease expiries called off because a peer heard the backend. */
+unsigned long long reg_leases_kept_by_peers(struct reg_registry *reg);
+
+/*
  * Health checks (docs/design-health.md). reg_set_checker hands the registry an engine (it owns
  * it from then on and destroys it in reg_destroy) whose hc_options.on_change is
  * reg_health_changed with arg = the registry; call it before reg_load. With check_all every

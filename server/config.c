@@ -47,7 +47,7 @@ enum opt_id {
     O_API_CHANGE_RPS, O_INSYNC_TIMEOUT,
     O_TOKEN_FILE, O_TOKENS, O_ALLOW_ANONYMOUS, O_TRUSTED_PROXY, O_ALLOW_CIDR, O_ALLOW_SPECIAL,
     O_CLIENT_RPS,
-    O_CLIENT_BURST, O_TLS_CERT, O_TLS_KEY, O_MAX_CONNECTIONS, O_MAX_CONNECTIONS_PER_IP,
+    O_CLIENT_BURST, O_PEERS, O_PEER_TOKEN, O_TLS_CERT, O_TLS_KEY, O_MAX_CONNECTIONS, O_MAX_CONNECTIONS_PER_IP,
     O_CONNECTION_MEMORY, O_MAX_BODY, O_CLIENT_TIMEOUT, O_THREADS, O_SHUTDOWN_TIMEOUT, O_LOG_LEVEL,
     O_HELP, O_VERSION, O__COUNT
 };
@@ -151,6 +151,13 @@ static const struct opt opts[O__COUNT] = {
                       "mutations per second per caller address (token bucket; 0: no limit)"},
     [O_CLIENT_BURST] = {"client-burst", K_UINT, "40", 1, 1000000, NULL, "N",
                         "mutations a caller may send at once before --client-rps applies"},
+    [O_PEERS] = {"peers", K_STR, NULL, 0, 0, NULL, "URL[,URL]",
+                 "base URLs (http(s)://host:port) of every replica writing the zone, the same "
+                 "list on each (its own URL may be in it): they share --api-rps, confirm lease "
+                 "expiries with each other and split the health checks"},
+    [O_PEER_TOKEN] = {"peer-token", K_STR, NULL, 0, 0, NULL, "SECRET",
+                      "bearer token the replicas of --peers send each other (16+ bytes; "
+                      "required with --peers unless --allow-anonymous); prefer the env var"},
     [O_TLS_CERT] = {"tls-cert", K_STR, NULL, 0, 0, NULL, "PATH",
                     "serve HTTPS with this PEM certificate (chain); re-read on SIGHUP"},
     [O_TLS_KEY] = {"tls-key", K_STR, NULL, 0, 0, NULL, "PATH",
@@ -338,6 +345,120 @@ static int check_cidrs(const char *flag, const char *v, FILE *err)
     return 0;
 }
 
+static void peers_clear(struct cfg *cfg)
+{
+    for (size_t i = 0; i < cfg->npeers; i++)
+        free(cfg->peers[i]);
+    free(cfg->peers);
+    cfg->peers = NULL;
+    cfg->npeers = 0;
+}
+
+/* One --peers entry s[0..len): http(s)://host[:port] with an optional trailing '/', host a
+ * name, an IPv4 address or [IPv6]; stored without the slash. -1 with a message. */
+static int add_peer(struct cfg *cfg, const char *s, size_t len, FILE *err)
+{
+    char url[CFG_PEER_URL_MAX + 1];
+    const char *host, *end, *port = NULL;
+    size_t hlen;
+
+    if (len && s[len - 1] == '/')
+        len--;
+    if (len > CFG_PEER_URL_MAX) {
+        fprintf(err, "r53reg: --peers: an entry is longer than %d bytes\n", CFG_PEER_URL_MAX);
+        return -1;
+    }
+    memcpy(url, s, len);
+    url[len] = '\0';
+    if (!strncmp(url, "http://", 7))
+        host = url + 7;
+    else if (!strncmp(url, "https://", 8))
+        host = url + 8;
+    else
+        goto bad;
+    end = url + len;
+    if (*host == '[') {
+        const char *close = strchr(host, ']');
+        char v6[64];
+        if (!close || (size_t)(close - host - 1) >= sizeof(v6))
+            goto bad;
+        memcpy(v6, host + 1, (size_t)(close - host - 1));
+        v6[close - host - 1] = '\0';
+        {
+            struct in6_addr a;
+            if (inet_pton(AF_INET6, v6, &a) != 1)
+                goto bad;
+        }
+        if (close[1] == ':')
+            port = close + 2;
+        else if (close[1])
+            goto bad;
+    } else {
+        const char *colon = strchr(host, ':');
+        hlen = colon ? (size_t)(colon - host) : (size_t)(end - host);
+        if (!hlen || strspn(host, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                  "0123456789.-") != hlen)
+            goto bad;
+        if (colon)
+            port = colon + 1;
+    }
+    if (port) {
+        unsigned long long p;
+        if (parse_uint(port, 1, 65535, &p))
+            goto bad;
+    }
+    if (cfg->npeers == CFG_PEERS_MAX) {
+        fprintf(err, "r53reg: --peers: more than %d replicas\n", CFG_PEERS_MAX);
+        return -1;
+    }
+    for (size_t i = 0; i < cfg->npeers; i++)
+        if (!strcmp(cfg->peers[i], url)) {
+            fprintf(err, "r53reg: --peers: '%s' is listed twice\n", url);
+            return -1;
+        }
+    cfg->peers = xrealloc(cfg->peers, (cfg->npeers + 1) * sizeof(*cfg->peers));
+    cfg->peers[cfg->npeers++] = xstrdup(url);
+    return 0;
+bad:
+    fprintf(err, "r53reg: --peers: '%s' is not a base URL http(s)://HOST[:PORT] (no path, "
+                 "query or user)\n", url);
+    return -1;
+}
+
+static int set_peers(struct cfg *cfg, const char *v, FILE *err)
+{
+    peers_clear(cfg);
+    for (const char *p = v; *p;) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        while (len && (*p == ' ')) /* "a, b" */
+            p++, len--;
+        if (!len) {
+            fprintf(err, "r53reg: --peers: an empty entry\n");
+            return -1;
+        }
+        if (add_peer(cfg, p, len, err))
+            return -1;
+        if (!comma)
+            break;
+        p = comma + 1;
+        if (!*p) {
+            fprintf(err, "r53reg: --peers: an empty entry\n");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static void wipe_str(char **s)
+{
+    if (*s) {
+        memset(*s, 0, strlen(*s));
+        free(*s);
+        *s = NULL;
+    }
+}
+
 static void set_str(char **dst, const char *v)
 {
     free(*dst);
@@ -502,6 +623,25 @@ static int set_opt(struct cfg *cfg, int i, const char *v, FILE *err)
         break;
     case O_CLIENT_RPS: cfg->client_rps = (unsigned)u; break;
     case O_CLIENT_BURST: cfg->client_burst = (unsigned)u; break;
+    case O_PEERS:
+        if (set_peers(cfg, v, err))
+            return -1;
+        break;
+    case O_PEER_TOKEN: {
+        size_t len = strlen(v);
+        int bad = 0;
+        for (size_t k = 0; k < len; k++)
+            bad |= (unsigned char)v[k] <= ' ' || v[k] == 0x7f;
+        if (len && (len < SRV_TOKEN_MIN || len > SRV_TOKEN_MAX || bad)) {
+            /* never quote it: it is a secret */
+            fprintf(err, "r53reg: --peer-token: must be %d..%d bytes without whitespace or "
+                         "control characters\n", SRV_TOKEN_MIN, SRV_TOKEN_MAX);
+            return -1;
+        }
+        wipe_str(&cfg->peer_token);
+        cfg->peer_token = len ? xstrdup(v) : NULL;
+        break;
+    }
     case O_TLS_CERT: set_str(&cfg->tls_cert, v); break;
     case O_TLS_KEY: set_str(&cfg->tls_key, v); break;
     case O_MAX_CONNECTIONS: cfg->max_connections = (unsigned)u; break;
@@ -658,6 +798,12 @@ enum cfg_result cfg_parse(struct cfg *cfg, int argc, char **argv, cfg_getenv_fn 
                 cfg->listen);
         goto usage;
     }
+    if (cfg->npeers && !cfg->peer_token && !cfg->allow_anonymous) {
+        fprintf(err, "r53reg: --peers needs --peer-token (or R53REG_PEER_TOKEN), the secret the "
+                     "replicas show each other, or --allow-anonymous to accept anyone on the "
+                     "/fleet/ endpoints\n");
+        goto usage;
+    }
     /* A trusted proxy means remote callers, even on a loopback listener. */
     if (cfg->trusted_proxy && cfg->ntokens == 0 && !cfg->allow_anonymous) {
         fprintf(err,
@@ -679,6 +825,8 @@ void cfg_release(struct cfg *cfg)
         return;
     srv_tokens_release(&cfg->token_list);
     free(cfg->tokens);
+    peers_clear(cfg);
+    wipe_str(&cfg->peer_token);
     free(cfg->trusted_proxy);
     free(cfg->allow_cidr);
     free(cfg->tls_cert);

@@ -15,6 +15,9 @@
 
 enum cfg_provider { CFG_PROVIDER_MEMORY, CFG_PROVIDER_ROUTE53 };
 
+#define CFG_PEERS_MAX 16     /* --peers entries */
+#define CFG_PEER_URL_MAX 1000 /* bytes of one --peers entry */
+
 struct cfg {
     char *listen; /* "ADDR:PORT" or "[V6]:PORT" as given */
     struct sockaddr_storage listen_addr;
@@ -52,6 +55,9 @@ struct cfg {
     unsigned client_rps;   /* mutations per second per caller address; 0: no limit */
     unsigned client_burst; /* bucket size of that limit */
     unsigned max_connections_per_ip; /* 0: no cap */
+    char **peers;      /* --peers: base URLs without a trailing '/', validated; owned */
+    size_t npeers;
+    char *peer_token;  /* --peer-token; NULL: none; wiped on release */
     char *tls_cert; /* PEM files: both or neither */
     char *tls_key;
 

@@ -57,6 +57,10 @@ struct srv_httpd {
     size_t max_body;
     unsigned insync_timeout_ms;
     struct srv_auth *auth;
+    /* --peers: the /fleet/ endpoints' description of this replica and the one token they
+     * accept (--peer-token; none: anonymous). Both NULL without --peers. Read-only. */
+    const struct api_fleet *fleet;
+    struct srv_auth *peer_auth;
     struct srv_token_list static_tokens; /* kept across reloads; secrets wiped at stop */
     char *token_file;
     struct cidr_set trusted; /* read-only after start */
@@ -490,6 +494,40 @@ void api_async_complete(struct api_async *rq, struct api_response *res)
 /* ---- who may do what ------------------------------------------------------------------------ */
 
 /*
+ * A replica asking another (/fleet/): only the peer token (compared through its digest in
+ * constant time, like the others; never logged: the log names it "fleet"). Without --peers
+ * the handler answers 404, so nothing is checked here.
+ */
+static int authorize_peer(struct srv_httpd *h, struct MHD_Connection *c, struct request *rq,
+                          struct api_request *req, struct api_response *res)
+{
+    char name[SRV_TOKEN_NAME_MAX + 1];
+    enum srv_scope scope;
+    enum srv_auth_result ar;
+
+    if (!h->peer_auth)
+        return 0;
+    ar = srv_auth_check(h->peer_auth,
+                        MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                                    MHD_HTTP_HEADER_AUTHORIZATION),
+                        name, &scope);
+    if (ar == SRV_AUTH_ANONYMOUS) {
+        rq->scope = "anonymous";
+        return 0;
+    }
+    if (ar == SRV_AUTH_OK) {
+        snprintf(rq->token, sizeof(rq->token), "fleet");
+        rq->scope = "peer";
+        return 0;
+    }
+    if (ar == SRV_AUTH_INVALID)
+        snprintf(rq->token, sizeof(rq->token), "-invalid-");
+    api_problem(res, req, RC_UNAUTHORIZED,
+                "the /fleet/ endpoints need Authorization: Bearer <the --peer-token>");
+    return -1;
+}
+
+/*
  * Rate limit, authenticate and check the scope of a request (docs/security.md). Fills
  * req->token_name and req->self_only for the handler and returns 0; or fills res with the
  * refusal (429, 401, 403) and returns -1.
@@ -508,6 +546,8 @@ static int authorize(struct srv_httpd *h, struct MHD_Connection *c, struct reque
      * token must be indistinguishable from one without (answer, log, metrics), or reads,
      * which are not rate limited, would test guesses for free.
      */
+    if (m->access == SRV_ACCESS_FLEET)
+        return authorize_peer(h, c, rq, req, res);
     if (!m->mutating)
         return 0;
     if (h->rl) {
@@ -779,6 +819,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     req.wait = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "wait");
     req.content_type =
         MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+    req.ips = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "ips");
+    req.fleet = h->fleet;
     req.insync_timeout_ms = h->insync_timeout_ms;
     req.caller = rq->has_caller ? &rq->caller_ip : NULL;
     req.allow_cidr = &h->allow;
@@ -962,6 +1004,7 @@ bad:
 static void free_httpd(struct srv_httpd *h)
 {
     srv_auth_destroy(h->auth);
+    srv_auth_destroy(h->peer_auth);
     srv_tokens_release(&h->static_tokens);
     free(h->token_file);
     cidr_set_release(&h->trusted);
@@ -1014,6 +1057,19 @@ enum rc_code srv_httpd_start(const struct srv_httpd_options *opt, struct reg_reg
         goto fail;
     srv_auth_set(h->auth, &tokens);
     srv_tokens_release(&tokens);
+    if (opt->fleet) {
+        h->fleet = opt->fleet;
+        h->peer_auth = srv_auth_create();
+        if (opt->peer_token) {
+            struct srv_token t;
+            memset(&t, 0, sizeof(t));
+            snprintf(t.name, sizeof(t.name), "fleet");
+            t.secret = (char *)opt->peer_token;
+            srv_tokens_add_copy(&tokens, &t);
+            srv_auth_set(h->peer_auth, &tokens);
+            srv_tokens_release(&tokens);
+        }
+    }
 
     rc = cidr_set_parse(&h->trusted, opt->trusted_proxies, why, sizeof(why));
     if (rc) {

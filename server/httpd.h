@@ -15,6 +15,7 @@
 
 struct reg_registry;
 struct srv_httpd;
+struct api_fleet;
 
 struct srv_httpd_options {
     const struct sockaddr *addr; /* where to listen; port 0 picks a free port */
@@ -40,6 +41,11 @@ struct srv_httpd_options {
     unsigned max_connections_per_ip; /* per TCP peer address; 0: no cap */
     const char *tls_cert;          /* PEM files: serve HTTPS (re-read on reload); NULL: HTTP */
     const char *tls_key;
+    /* --peers: what GET /fleet/peer says of this replica (owned by the caller, alive until
+     * srv_httpd_stop returns); NULL: the /fleet/ endpoints answer 404. peer_token: the one
+     * bearer token they accept (NULL: anonymous, --allow-anonymous). */
+    const struct api_fleet *fleet;
+    const char *peer_token;
 };
 
 /*

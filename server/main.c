@@ -18,11 +18,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "handlers/api.h"
 #include "registry/provider.h"
 #include "registry/provider_route53.h"
 #include "registry/registry.h"
 #include "server/config.h"
 #include "server/httpd.h"
+#include "server/peers.h"
 #include "util/log.h"
 
 /* Raise the soft fd limit to the hard one: connections are file descriptors. */
@@ -83,6 +85,7 @@ struct startup {
     const struct cfg *cfg;
     struct reg_provider *prov;
     struct reg_registry *reg;
+    struct srv_peers *peers; /* --peers, or NULL */
     char detail[REG_DETAIL_MAX];
     int ok;
     atomic_int phase; /* 0 opening the store, 1 loading the buckets */
@@ -118,6 +121,19 @@ static void *startup_run(void *arg)
             goto out;
         }
         reg_set_checker(st->reg, engine, cfg->check.kind != HC_KIND_INHERIT, &cfg->check);
+    }
+    if (cfg->npeers) {
+        /* Before the load starts the maintainer: it asks the peers before expiring a lease. */
+        struct srv_peers_options po;
+        memset(&po, 0, sizeof(po));
+        po.urls = (const char *const *)cfg->peers;
+        po.nurls = cfg->npeers;
+        po.token = cfg->peer_token;
+        po.reg = st->reg;
+        po.limiter = reg_provider_route53_limiter(st->prov);
+        st->peers = srv_peers_create(&po);
+        if (!st->peers)
+            goto out;
     }
     atomic_store(&st->phase, 1);
     if (reg_load(st->reg, st->detail, sizeof(st->detail))) {
@@ -170,6 +186,7 @@ int main(int argc, char **argv)
     int sig = 0, status = 1;
     enum cfg_result cr;
     struct startup st;
+    struct api_fleet fleet;
     int started;
 
     memset(&st, 0, sizeof(st));
@@ -216,6 +233,12 @@ int main(int argc, char **argv)
     hopt.max_connections_per_ip = cfg.max_connections_per_ip;
     hopt.tls_cert = cfg.tls_cert;
     hopt.tls_key = cfg.tls_key;
+    if (st.peers) {
+        fleet.describe = srv_peers_describe;
+        fleet.arg = st.peers;
+        hopt.fleet = &fleet;
+        hopt.peer_token = cfg.peer_token;
+    }
     if (srv_httpd_start(&hopt, reg, &httpd, detail, sizeof(detail))) {
         log_error("msg=\"cannot listen\" listen=%s detail=\"%s\"", cfg.listen, detail);
         goto out;
@@ -252,7 +275,9 @@ int main(int argc, char **argv)
     status = 0;
 out:
     srv_httpd_stop(httpd, 0);
+    srv_peers_stop(st.peers); /* its thread calls into the registry */
     reg_destroy(reg); /* destroys the provider too: flushes the journal */
+    srv_peers_destroy(st.peers); /* after the maintainer, which asks the peers */
     if (!reg && prov)
         prov->ops->destroy(prov);
     cfg_release(&cfg);

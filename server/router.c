@@ -15,6 +15,7 @@
 #include "handlers/buckets.h"
 #include "handlers/bulk.h"
 #include "handlers/changes.h"
+#include "handlers/fleet.h"
 #include "handlers/health.h"
 #include "handlers/metrics.h"
 #include "handlers/ttl.h"
@@ -54,6 +55,8 @@ static const struct route routes[] = {
     {"/readyz", "/readyz", 0, "GET", api_readyz, R},
     {"/metrics", "/metrics", 0, "GET", api_metrics, R},
     {"/changes/{id}", "/changes/", 1, "GET", api_changes_get, R},
+    {"/fleet/peer", "/fleet/peer", 0, "GET", api_fleet_peer, SRV_ACCESS_FLEET},
+    {"/fleet/leases", "/fleet/leases", 0, "GET", api_fleet_leases, SRV_ACCESS_FLEET},
 };
 #undef R
 #undef C
@@ -106,7 +109,8 @@ void srv_route(const char *method, const char *path, struct srv_route_match *m)
         if (!m->fn && strcmp(routes[i].method, want) == 0) {
             m->fn = routes[i].fn;
             m->access = routes[i].access;
-            m->mutating = routes[i].access != SRV_ACCESS_READ;
+            m->mutating = routes[i].access != SRV_ACCESS_READ &&
+                          routes[i].access != SRV_ACCESS_FLEET;
             m->param = param;
             m->param_len = param_len;
         }

@@ -18,12 +18,15 @@ enum srv_access {
                                checks each against the token's scope and --allow-cidr */
     SRV_ACCESS_CHANGE_SELF, /* changes the caller's own address (/backends/self) */
     SRV_ACCESS_REPLACE,     /* may change any address (PUT /backends): admin only */
+    SRV_ACCESS_FLEET,       /* replicas asking each other (/fleet/): the peer token only
+                               (--peer-token); reads nothing else accepts */
 };
 
 struct srv_route_match {
     srv_handler_fn fn; /* NULL: no handler (see path_found) */
     int path_found;    /* the path exists, the method does not: 405 with allow */
-    int mutating;      /* the handler changes state: needs authorization */
+    int mutating;      /* the handler changes state: needs authorization (as do
+                          SRV_ACCESS_FLEET routes, which change nothing) */
     enum srv_access access;
     char allow[64];    /* "GET, HEAD, POST" for the path, when path_found */
     const char *pattern; /* the route's path pattern ("/backends/{ip}"), a metric label;

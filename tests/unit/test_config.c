@@ -450,8 +450,75 @@ static void test_token_file_scopes(void)
     rmdir(dir);
 }
 
+/* --peers / --peer-token: URLs validated, the token required (unless --allow-anonymous) and
+ * never quoted in a message; the environment works like for every flag. */
+static void test_peers_flags(void)
+{
+    struct cfg c;
+    char err[512];
+    const char *tok = "peer-secret-0123456789";
+    const char *env[] = {"R53REG_PEERS", "http://127.0.0.1:8081,https://r2.internal:8443/",
+                         "R53REG_PEER_TOKEN", "peer-secret-0123456789", NULL};
+    static const char *const bad[] = {
+        "ftp://127.0.0.1:8080", "http://", "http://127.0.0.1:0", "http://127.0.0.1:99999",
+        "http://127.0.0.1:8080/path", "http://user@host:80", "http://h:80?x=1",
+        "http://[::1", "http://[zz]:80", "127.0.0.1:8080", "http://a:80,,http://b:80",
+        "http://a:80,", "http://a:80,http://a:80/",
+    };
+
+    CHECK_INT(parse(&c, env, err, sizeof(err), NULL), CFG_RUN);
+    CHECK_INT(c.npeers, 2);
+    if (c.npeers == 2) {
+        CHECK_STR(c.peers[0], "http://127.0.0.1:8081");
+        CHECK_STR(c.peers[1], "https://r2.internal:8443"); /* the trailing slash dropped */
+    }
+    CHECK_STR(c.peer_token, tok);
+    cfg_release(&c);
+
+    CHECK_INT(parse(&c, NULL, err, sizeof(err), "--peers", "http://[::1]:8080,http://127.0.0.2",
+                    "--peer-token", tok, NULL),
+              CFG_RUN);
+    CHECK_INT(c.npeers, 2);
+    cfg_release(&c);
+
+    /* No token: refused, unless --allow-anonymous. */
+    CHECK_INT(parse(&c, NULL, err, sizeof(err), "--peers", "http://127.0.0.1:8081", NULL),
+              CFG_EXIT_USAGE);
+    CHECK(strstr(err, "--peer-token") != NULL);
+    CHECK_INT(parse(&c, NULL, err, sizeof(err), "--peers", "http://127.0.0.1:8081",
+                    "--allow-anonymous", NULL),
+              CFG_RUN);
+    CHECK(c.peer_token == NULL);
+    cfg_release(&c);
+
+    /* A short token, or one with a blank: refused without quoting it. */
+    CHECK_INT(parse(&c, NULL, err, sizeof(err), "--peers", "http://127.0.0.1:8081",
+                    "--peer-token", "short-Secret9", NULL),
+              CFG_EXIT_USAGE);
+    CHECK(strstr(err, "--peer-token") != NULL && strstr(err, "short-Secret9") == NULL);
+    CHECK_INT(parse(&c, NULL, err, sizeof(err), "--peer-token", "a long secret with blanks",
+                    NULL),
+              CFG_EXIT_USAGE);
+    CHECK(strstr(err, "blanks") == NULL);
+
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        if (parse(&c, NULL, err, sizeof(err), "--peers", bad[i], "--peer-token", tok, NULL) !=
+                CFG_EXIT_USAGE ||
+            !strstr(err, "--peers")) {
+            fprintf(stderr, "--peers '%s' was not refused naming the flag: '%s'\n", bad[i], err);
+            CHECK(0);
+        }
+    }
+    /* Without --peers nothing changes. */
+    CHECK_INT(parse(&c, NULL, err, sizeof(err), NULL), CFG_RUN);
+    CHECK_INT(c.npeers, 0);
+    CHECK(c.peers == NULL);
+    cfg_release(&c);
+}
+
 int main(void)
 {
+    test_peers_flags();
     test_defaults();
     test_env_and_flags();
     test_api_limits();

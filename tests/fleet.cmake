@@ -1,0 +1,8 @@
+# Replicas that know each other (--peers, server/peers.c, registry/fleet.c).
+r53_test_exe(test_fleet unit/test_fleet.c)
+r53_add_test(NAME unit.fleet COMMAND test_fleet LABELS "unit;fleet" TIMEOUT 30)
+# Two replicas against the Route 53 emulator: fleet size, leases kept on a peer's word, an
+# unheard backend removed, health check ownership split.
+r53_add_test(NAME integration.fleet
+  COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_fleet.py @BIN@
+  LABELS "integration;route53;fleet" TIMEOUT 180)

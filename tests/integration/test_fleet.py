@@ -1,0 +1,286 @@
+"""Two r53reg replicas that know each other (--peers) against the strict Route 53 emulator.
+
+Usage: test_fleet.py BIN_DIR   (holds r53reg and r53emu)
+
+Shows, end to end: both replicas count a fleet of 2 (r53reg_fleet_replicas) and split the
+Route 53 budget; the /fleet/ endpoints take only the peer token; a leased backend whose
+heartbeats go only to the other replica keeps its lease (no Route 53 call), while one nobody
+heartbeats is removed; health checks are split: each backend is checked by exactly one
+replica, the one rendezvous hashing names, and the failing ones reach the down set.
+Waits poll for conditions with generous deadlines; nothing asserts how fast. Prints
+'N passed, M failed' last.
+"""
+import http.client
+import json
+import os
+import re
+import select
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'r53emu'))
+from emutest import Emu, Tally, ZONE  # noqa: E402
+
+BIN = sys.argv[1] if __name__ == '__main__' else None
+T = Tally()
+NAME = 'app.example.com.'
+DOWN_NAME = '_down.app.example.com.'
+TOKEN = 'fleet-test-Secret-0123456789'
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(('127.0.0.1', 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class Replica:
+    """One r53reg process on a fixed 127.0.0.1 port (peers must know it before it starts)."""
+
+    def __init__(self, emu, port, peers, *extra):
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith('AWS_') and not k.startswith('R53REG_')}
+        env.update({'AWS_ACCESS_KEY_ID': emu.akid, 'AWS_SECRET_ACCESS_KEY': emu.secret,
+                    'AWS_EC2_METADATA_DISABLED': 'true', 'HOME': tempfile.gettempdir(),
+                    'R53REG_PEER_TOKEN': TOKEN})
+        args = [os.path.join(BIN, 'r53reg'), '--provider', 'route53', '--zone-id', ZONE,
+                '--aws-endpoint', emu.endpoint, '--listen', f'127.0.0.1:{port}',
+                '--record-name', 'app.example.com', '--buckets', '4', '--max-per-bucket', '50',
+                '--api-rps', '20', '--api-change-rps', '0', '--client-rps', '0',
+                '--max-connections-per-ip', '0', '--allow-special',
+                '--peers', ','.join(peers)] + list(extra)
+        self.port = port
+        self.log = tempfile.NamedTemporaryFile(prefix='r53reg-fleet-', suffix='.log',
+                                               delete=False)
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                     env=env)
+        buf = b''
+        fd = self.proc.stderr.fileno()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and b'msg=listening' not in buf:
+            ready, _, _ = select.select([fd], [], [], 1)
+            if not ready:
+                if self.proc.poll() is not None:
+                    break
+                continue
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                break
+            buf += chunk
+        self.log.write(buf)
+        if b'msg=listening' not in buf:
+            self.proc.kill()
+            raise RuntimeError('r53reg did not start:\n' + buf.decode(errors='replace'))
+        self.drain = threading.Thread(target=self._drain, daemon=True)
+        self.drain.start()
+
+    def _drain(self):
+        fd = self.proc.stderr.fileno()
+        while True:
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                break
+            self.log.write(chunk)
+        self.log.flush()
+
+    def req(self, method, path, body=None, headers=None):
+        conn = http.client.HTTPConnection('127.0.0.1', self.port, timeout=60)
+        conn.request(method, path, body=body, headers=headers or {})
+        resp = conn.getresponse()
+        data = resp.read()
+        conn.close()
+        try:
+            return resp.status, json.loads(data)
+        except ValueError:
+            return resp.status, data.decode(errors='replace')
+
+    def metric(self, name):
+        _, text = self.req('GET', '/metrics')
+        m = re.search(r'^' + re.escape(name) + r' ([0-9.e+-]+)$', text, re.M)
+        return float(m.group(1)) if m else None
+
+    def peer(self):
+        return self.req('GET', '/fleet/peer', headers={'Authorization': 'Bearer ' + TOKEN})[1]
+
+    def logtext(self):
+        self.log.flush()
+        with open(self.log.name, errors='replace') as f:
+            return f.read()
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            rc = self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            rc = self.proc.wait()
+        self.drain.join(5)
+        if rc != 0 or os.environ.get('KEEP_LOG'):
+            print(f'r53reg on {self.port} exited {rc}; its log ends:')
+            print(self.logtext()[-6000:])
+        os.unlink(self.log.name)
+        return rc
+
+
+def wait_for(cond, timeout, step=0.2):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = cond()
+        if v:
+            return v
+        time.sleep(step)
+    return cond()
+
+
+def zone_values(emu, name):
+    out = set()
+    for rs in emu.rrsets():
+        if rs['name'] == name and rs.get('set_identifier', '').startswith('app.example.com_'):
+            out.update(rs['values'])
+    return out
+
+
+# The owner choice of registry/fleet.c, written again: both sides must agree.
+def rendezvous_weight(inst, ip):
+    m, p = (1 << 64) - 1, 1099511628211
+    h = 1469598103934665603
+    for c in inst.encode():
+        h = ((h ^ c) * p) & m
+    h = ((h ^ 0xff) * p) & m
+    h = ((h ^ 4) * p) & m
+    for b in bytes(int(x) for x in ip.split('.')) + bytes(12):
+        h = ((h ^ b) * p) & m
+    h ^= h >> 30
+    h = (h * 0xbf58476d1ce4e5b9) & m
+    h ^= h >> 27
+    h = (h * 0x94d049bb133111eb) & m
+    h ^= h >> 31
+    return h
+
+
+def owner(members, ip):
+    return max(sorted(members), key=lambda i: rendezvous_weight(i, ip))
+
+
+def test_fleet_size(a, b):
+    T.check(wait_for(lambda: a.metric('r53reg_fleet_replicas') == 2 and
+                     b.metric('r53reg_fleet_replicas') == 2, 30),
+            'both replicas count a fleet of 2',
+            f"{a.metric('r53reg_fleet_replicas')} {b.metric('r53reg_fleet_replicas')}")
+    pa, pb = a.peer(), b.peer()
+    T.eq(pa['fleet_size'], 2, 'fleet_size in /fleet/peer')
+    T.eq(sorted(pa['members']), sorted([pa['instance'], pb['instance']]), 'members')
+    T.eq(pa['members'], pb['members'], 'both see the same members')
+    T.eq(pa['api_share'], 0.5, 'each replica takes half the --api-rps budget')
+    # The peer token only: no token, a wrong one, an admin-looking one.
+    T.eq(a.req('GET', '/fleet/peer')[0], 401, 'no token: 401')
+    T.eq(a.req('GET', '/fleet/peer', headers={'Authorization': 'Bearer ' + TOKEN + 'x'})[0],
+         401, 'a wrong token: 401')
+    st, doc = a.req('GET', '/fleet/leases?ips=10.0.0.01',
+                    headers={'Authorization': 'Bearer ' + TOKEN})
+    T.eq((st, doc.get('type') if isinstance(doc, dict) else doc),
+         (400, 'urn:r53reg:problem:invalid-ip'), 'a bad address in ?ips=: 400 problem')
+    # The own URL is in --peers: recognised by its instance id, not counted twice.
+    T.check('this peer URL is this replica' in a.logtext(), 'own URL recognised')
+
+
+def test_leases(emu, a, b):
+    kept, unheard = '127.0.0.11', '127.0.0.12'
+    for ip in (kept, unheard):
+        st, doc = a.req('POST', f'/backends/{ip}', json.dumps({'lease_seconds': 5}),
+                        {'Content-Type': 'application/json'})
+        T.check(st in (200, 201), f'register {ip} (lease 5 s) through replica A', f'{st} {doc}')
+    # Heartbeats go to replica B only (a round-robin balancer that happens to pick B).
+    in_dns = []
+    deadline = time.monotonic() + 14
+    while time.monotonic() < deadline:
+        st, doc = b.req('PUT', f'/backends/{kept}/heartbeat')
+        if st == 200:
+            in_dns.append(doc.get('in_dns'))
+        time.sleep(1)
+    T.check(in_dns and all(in_dns), 'heartbeats through B answer in_dns: true', f'{in_dns}')
+    T.check(kept in zone_values(emu, NAME),
+            'a lease heartbeated only through B is kept by A (two lease lengths later)')
+    T.check(wait_for(lambda: unheard not in zone_values(emu, NAME), 20),
+            'a backend nobody heartbeats is removed')
+    T.check(wait_for(lambda: (a.metric('r53reg_fleet_leases_kept_total') or 0) >= 1, 10),
+            'A counted leases kept on a peer\'s word',
+            f"{a.metric('r53reg_fleet_leases_kept_total')}")
+    T.check('lease renewed on a peer' in a.logtext(), 'A logged the renewal')
+
+
+def test_health_split(emu, a, b):
+    ips = [f'127.0.0.{n}' for n in range(101, 125)]
+    for ip in ips:
+        st, doc = a.req('POST', f'/backends/{ip}')
+        T.check(st in (200, 201), f'register {ip}', f'{st} {doc}')
+    members = a.peer()['members']
+    inst = {a.peer()['instance']: a, b.peer()['instance']: b}
+
+    def checked_by():
+        out = {}
+        for ip in ips:
+            who = []
+            for r in (a, b):
+                st, doc = r.req('GET', f'/backends/{ip}')
+                if st == 200 and 'health' in doc:
+                    who.append(r)
+            out[ip] = who
+        return out
+
+    # B learns the registrations at its next resync (1 s); checks start once it has them.
+    split = wait_for(lambda: (lambda m: m if all(len(w) == 1 for w in m.values()) else None)(
+        checked_by()), 20, step=0.5) or checked_by()
+    T.check(all(len(w) == 1 for w in split.values()), 'each backend is checked by one replica',
+            {ip: len(w) for ip, w in split.items() if len(w) != 1})
+    agree = [ip for ip, w in split.items() if len(w) == 1 and w[0] is inst[owner(members, ip)]]
+    T.eq(len(agree), len(ips), 'the checking replica is the rendezvous owner')
+    n_a = sum(1 for w in split.values() if w and w[0] is a)
+    T.check(0 < n_a < len(ips), 'both replicas check some backends', f'A checks {n_a}')
+    # Nothing listens on the check port: every backend fails and its owner moves it down.
+    T.check(wait_for(lambda: set(ips) <= zone_values(emu, DOWN_NAME), 30, step=0.5),
+            'every failing backend reached the down set (written by its owner)',
+            f'{len(set(ips) & zone_values(emu, DOWN_NAME))} of {len(ips)}')
+
+
+def main():
+    emu = Emu(os.path.join(BIN, 'r53emu'))
+    pa, pb = free_port(), free_port()
+    peers = [f'http://127.0.0.1:{pa}', f'http://127.0.0.1:{pb}']
+    closed = free_port()  # nothing listens here: every check fails at once...
+    healthy = []
+    for ip in ('127.0.0.11', '127.0.0.12'):  # ...but on the lease test's backends
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind((ip, closed))
+        s.listen(4096)
+        healthy.append(s)
+    common = ['--resync-interval', '1', '--check', 'tcp', '--check-port', str(closed),
+              '--check-interval-ms', '300', '--check-timeout-ms', '200', '--check-fall', '2',
+              '--max-down-share', '1']
+    a = b = None
+    try:
+        a = Replica(emu, pa, peers, *common)
+        b = Replica(emu, pb, peers, *common)
+        T.run('fleet_size', test_fleet_size, a, b)
+        T.run('leases', test_leases, emu, a, b)
+        T.run('health_split', test_health_split, emu, a, b)
+    finally:
+        for r in (a, b):
+            if r:
+                T.eq(r.stop(), 0, f'replica on {r.port} stops cleanly')
+        emu.stop()
+        for s in healthy:
+            s.close()
+    T.finish()
+
+
+if __name__ == '__main__':
+    main()
