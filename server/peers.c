@@ -34,6 +34,7 @@ struct peer {
     unsigned long long cuts_seen;              /* its count of local Throttling cuts */
     int cuts_known;
     int failing_logged;
+    unsigned early_fails; /* polls that failed before its first answer */
 };
 
 struct srv_peers {
@@ -55,6 +56,7 @@ struct srv_peers {
     size_t npeers;
     char **members;  /* guarded by lock: live ids, self included, sorted */
     size_t nmembers; /* guarded by lock */
+    size_t budget_n; /* poll thread (and create): the fleet size the rate budget assumes */
 };
 
 static struct metrics_gauge_family *m_replicas;
@@ -169,21 +171,51 @@ static void ids_free(char **ids, size_t n)
     free(ids);
 }
 
+/*
+ * The fleet size the rate budget assumes: the live members, plus every URL that has not
+ * answered yet but has not failed LIVE_POLLS polls either. At start the other replicas are
+ * presumed there until they fail to answer, so replicas started together do not each take
+ * the whole budget during their first polls (a dead URL costs a smaller share for a few
+ * seconds). Lock held.
+ */
+static size_t budget_members(const struct srv_peers *p, size_t live)
+{
+    size_t n = live;
+    for (size_t i = 0; i < p->npeers; i++) {
+        const struct peer *pe = &p->peers[i];
+        n += !pe->self && !pe->instance[0] && pe->early_fails < LIVE_POLLS;
+    }
+    return n;
+}
+
+static void budget_set(struct srv_peers *p, size_t n)
+{
+    if (n == p->budget_n)
+        return;
+    p->budget_n = n;
+    if (p->rl)
+        ratelimit_set_share(p->rl, 1.0 / (double)n);
+    log_info("msg=\"fleet: rate budget shared\" replicas_assumed=%zu api_share=%.3f", n,
+             1.0 / (double)n);
+}
+
 /* Recompute the fleet; on a change tell the registry and the limiter. Poll thread. */
 static void membership_update(struct srv_peers *p)
 {
     char **ids, **old;
-    size_t n, oldn;
+    size_t n, oldn, budget;
     int same;
 
     pthread_mutex_lock(&p->lock);
     n = live_members(p, clock_mono_ns(), &ids);
+    budget = budget_members(p, n);
     same = n == p->nmembers;
     for (size_t i = 0; same && i < n; i++)
         same = !strcmp(ids[i], p->members[i]);
     if (same) {
         pthread_mutex_unlock(&p->lock);
         ids_free(ids, n);
+        budget_set(p, budget);
         return;
     }
     old = p->members;
@@ -195,8 +227,7 @@ static void membership_update(struct srv_peers *p)
 
     /* ids stays valid: only this thread replaces the list */
     reg_set_members(p->reg, p->instance, (const char *const *)ids, n);
-    if (p->rl)
-        ratelimit_set_share(p->rl, 1.0 / (double)n);
+    budget_set(p, budget);
     if (m_replicas)
         metrics_gauge_set(metrics_gauge_child(m_replicas), (double)n);
     log_info("msg=\"fleet: membership changed\" fleet_size=%zu api_share=%.3f instance=%s", n,
@@ -269,6 +300,8 @@ static void poll_once(struct srv_peers *p)
         pthread_mutex_lock(&p->lock);
         if (!p->peers[i].failing_logged)
             p->peers[i].failing_logged = log_fail = 1;
+        if (!p->peers[i].instance[0] && p->peers[i].early_fails < LIVE_POLLS)
+            p->peers[i].early_fails++;
         pthread_mutex_unlock(&p->lock);
         if (log_fail)
             log_warn("msg=\"fleet: a peer does not answer\" peer=%s detail=\"%s\"", p->peers[i].url,
@@ -472,6 +505,9 @@ struct srv_peers *srv_peers_create(const struct srv_peers_options *o)
                                           "of --peers)",
                                           NULL);
     metrics_gauge_set(metrics_gauge_child(m_replicas), 1);
+    /* Until the first polls tell: every URL another replica (one of them may be this one). */
+    p->budget_n = 1;
+    budget_set(p, p->npeers + 1);
     if (!p->poll_curl || !p->lease_curl) {
         log_error("msg=\"fleet: cannot create HTTP handles\"");
         srv_peers_destroy(p);

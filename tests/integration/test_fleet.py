@@ -250,6 +250,25 @@ def test_health_split(emu, a, b):
             f'{len(set(ips) & zone_values(emu, DOWN_NAME))} of {len(ips)}')
 
 
+def test_unanswered_peer_presumed(emu):
+    """A URL of --peers that never answers is presumed another replica for its first polls
+    (replicas started together must not each take the whole budget while they find each
+    other), then dropped: the share goes from at most a half to the whole."""
+    port, dead = free_port(), free_port()
+    r = Replica(emu, port, [f'http://127.0.0.1:{port}', f'http://127.0.0.1:{dead}'])
+    try:
+        first = r.peer()['api_share']
+        # Half, or a third while this replica's own URL has not answered its first poll yet.
+        T.check(first <= 0.5, 'at start an unanswered peer URL counts: at most half the budget',
+                str(first))
+        T.check(wait_for(lambda: r.peer()['api_share'] == 1.0, 30),
+                'after its polls fail, the whole budget', str(r.peer()))
+        T.eq(r.peer()['fleet_size'], 1, 'and a fleet of one')
+        T.check('rate budget shared' in r.logtext(), 'the log says so')
+    finally:
+        T.eq(r.stop(), 0, 'the replica stops cleanly')
+
+
 def main():
     emu = Emu(os.path.join(BIN, 'r53emu'))
     pa, pb = free_port(), free_port()
@@ -272,6 +291,7 @@ def main():
         T.run('fleet_size', test_fleet_size, a, b)
         T.run('leases', test_leases, emu, a, b)
         T.run('health_split', test_health_split, emu, a, b)
+        T.run('an unanswered peer is presumed at start', test_unanswered_peer_presumed, emu)
     finally:
         for r in (a, b):
             if r:
