@@ -53,15 +53,15 @@ def main():
     emu = R.start_emu(bin_dir, rate=5)
     runs = [
         ('stale 404s', C.stale_404s, dict(n=500)),
-        ('two buckets', C.two_buckets, dict(n=500, resync=10, replicas=2)),
+        ('two buckets', C.two_buckets, dict(n=500, resync=10, replicas=2, peers=peers)),
         ('undeletable copies', C.undeletable_copies, dict()),
         ('stale replica', C.stale_replica, dict(n=100)),
         ('self-throttling 2', C.self_throttling, dict(n=500, replicas=2, peers=peers)),
         ('self-throttling 3', C.self_throttling, dict(n=500, replicas=3, peers=peers)),
         ('leases short', C.leases, dict(n=100, lease=6, duration=30, peers=peers)),
         ('leases', C.leases, dict(n=100, lease=30, duration=120, peers=peers)),
-        ('faults', C.under_faults, dict(n=200, resync=10)),
-        ('kill -9', C.kill_one, dict(n=500)),
+        ('faults', C.under_faults, dict(n=200, resync=10, peers=peers)),
+        ('kill -9', C.kill_one, dict(n=500, peers=peers)),
     ]
     try:
         for name, fn, size in runs:

@@ -134,13 +134,14 @@ def repair_bound(resync, strays):
     return resync + 1.0 * strays + 10
 
 
-def two_buckets(emu, T, bin_dir, n=60, resync=2, replicas=2, extra=()):
+def two_buckets(emu, T, bin_dir, n=60, resync=2, replicas=2, extra=(), peers=False):
     """Each new IP POSTed to every replica at once (a client retrying through the load
     balancer): every 2xx is in the zone, and, within repair_bound after the burst, no IP is
     in two buckets (the time it took is printed). Enough IPs to fill several
     buckets (65 A values fit one), so the replicas' views of which bucket has room differ."""
     R.fresh_zone(emu)
-    fleet = R.Fleet(emu, replicas, '--resync-interval', str(resync), *extra, bin_dir=bin_dir)
+    fleet = R.Fleet(emu, replicas, '--resync-interval', str(resync), *extra, peers=peers,
+                    bin_dir=bin_dir)
     try:
         rr = R.RoundRobin(fleet, R.SOURCES)
         ips = _ips('10.22', n)
@@ -381,14 +382,14 @@ def leases(emu, T, bin_dir, n=20, lease=6, duration=24, replicas=2, peers=True):
 
 
 # --- faults -----------------------------------------------------------------------------------
-def under_faults(emu, T, bin_dir, n=40, resync=2):
+def under_faults(emu, T, bin_dir, n=40, resync=2, peers=False):
     """The invariants with the emulator failing 10% of calls with a 5xx and resetting 5%:
     registrations round-robin, then a DELETE of every other one round-robin (half of them
     through the replica that did not place them): every 2xx registration not deleted is in
     the zone, every 2xx DELETE left no copy, and one resync interval later no IP is in two
     buckets."""
     R.fresh_zone(emu)
-    fleet = R.Fleet(emu, 2, '--resync-interval', str(resync), bin_dir=bin_dir)
+    fleet = R.Fleet(emu, 2, '--resync-interval', str(resync), peers=peers, bin_dir=bin_dir)
     try:
         rr = R.RoundRobin(fleet, R.SOURCES)
         ips = _ips('10.28', n)
@@ -438,12 +439,12 @@ def under_faults(emu, T, bin_dir, n=40, resync=2):
 
 
 # --- kill -9 ----------------------------------------------------------------------------------
-def kill_one(emu, T, bin_dir, n=100):
+def kill_one(emu, T, bin_dir, n=100, peers=False):
     """A burst round-robin through both replicas; kill -9 of replica A while the first half
     waits on Route 53, then the second half: every acknowledged registration is in the zone,
     every request that reached B got an answer, and B still registers afterwards."""
     R.fresh_zone(emu)
-    fleet = R.Fleet(emu, 2, bin_dir=bin_dir)
+    fleet = R.Fleet(emu, 2, peers=peers, bin_dir=bin_dir)
     try:
         rr = R.RoundRobin(fleet, R.SOURCES)
         ips = _ips('10.29', n)

@@ -39,6 +39,7 @@ def case(fn, **size):
 if __name__ == '__main__':
     BIN = sys.argv[1]
     reg_process.BIN = BIN
+    PEERS = R.supports_peers(BIN)  # faults and kill -9 as users run them, when available
     emu = R.start_emu(BIN, rate=5)
     try:
         T.run('1. stale 404s', case(C.stale_404s, n=30))
@@ -49,8 +50,8 @@ if __name__ == '__main__':
         T.run('5. self-throttling (2 replicas)', case(C.self_throttling, n=200, replicas=2))
         T.run('5. self-throttling (3 replicas)', case(C.self_throttling, n=200, replicas=3))
         T.run('6. leases', case(C.leases, n=20, lease=6, duration=24))
-        T.run('faults: 10% 5xx, 5% resets', case(C.under_faults, n=40, resync=2))
-        T.run('kill -9 of one replica', case(C.kill_one, n=100))
+        T.run('faults: 10% 5xx, 5% resets', case(C.under_faults, n=40, resync=2, peers=PEERS))
+        T.run('kill -9 of one replica', case(C.kill_one, n=100, peers=PEERS))
     finally:
         emu.stop()
     T.finish()
