@@ -1,11 +1,12 @@
 /*
- * ttl.c: PUT /ttl (handlers/ttl.h). Parses {"ttl": N}, calls reg_set_ttl() and renders the
+ * ttl.c: PUT /ttl (handlers/ttl.h). Parses {"ttl": N}, calls reg_set_ttl_async() and renders the
  * account of each weighted group: its name, type, TTL before and after, sets, values and the
  * store's change id.
  */
 #include "handlers/ttl.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "handlers/request.h"
@@ -43,21 +44,33 @@ static int parse_ttl(const struct api_request *req, struct api_response *res, un
     return 0;
 }
 
-void api_ttl_set(const struct api_request *req, struct api_response *res)
+/* A PUT /ttl in flight on the registry's thread: what the answer needs. */
+struct ttl_pending {
+    struct api_async *async;
+    struct reg_registry *reg;
+    unsigned ttl;
+    char path[64];
+    char request_id[32];
+};
+
+static void ttl_done(void *arg, enum rc_code rc, const struct reg_ttl_group *groups, size_t ng,
+                     const char *detail)
 {
-    struct reg_ttl_group groups[2 * REG_KINDS];
-    const struct reg_options *opt = reg_options(req->reg);
-    char detail[REG_DETAIL_MAX] = "", name[REG_NAME_MAX + 16];
-    size_t ng = 0;
-    unsigned ttl = 0;
-    enum rc_code rc;
+    struct ttl_pending *tp = arg;
+    const struct reg_options *opt = reg_options(tp->reg);
+    struct api_request req;
+    struct api_response res;
+    char name[REG_NAME_MAX + 16];
     json_t *arr;
 
-    if (parse_ttl(req, res, &ttl))
-        return;
-    rc = reg_set_ttl(req->reg, ttl, groups, &ng, detail, sizeof(detail));
+    memset(&req, 0, sizeof(req));
+    memset(&res, 0, sizeof(res));
+    req.path = tp->path;
+    req.request_id = tp->request_id;
     if (rc) {
-        api_problem(res, req, rc, detail);
+        api_problem(&res, &req, rc, detail);
+        api_async_complete(tp->async, &res);
+        free(tp);
         return;
     }
     arr = json_array();
@@ -72,7 +85,30 @@ void api_ttl_set(const struct api_request *req, struct api_response *res)
             json_object_set_new(g, "change_id", json_string(groups[i].change_id));
         json_array_append_new(arr, g);
     }
-    res->status = 200;
-    res->content_type = "application/json";
-    res->body = json_pack("{s:I, s:o}", "ttl", (json_int_t)ttl, "groups", arr);
+    res.status = 200;
+    res.content_type = "application/json";
+    res.body = json_pack("{s:I, s:o}", "ttl", (json_int_t)tp->ttl, "groups", arr);
+    api_async_complete(tp->async, &res);
+    free(tp);
+}
+
+/* The change runs on a thread of the registry's (it may take many calls, each paced): an HTTP
+ * worker never waits for Route 53; the request parks until the answer is known. */
+void api_ttl_set(const struct api_request *req, struct api_response *res)
+{
+    struct ttl_pending *tp;
+    unsigned ttl = 0;
+
+    if (parse_ttl(req, res, &ttl))
+        return;
+    tp = calloc(1, sizeof(*tp));
+    if (!tp)
+        abort();
+    tp->async = req->async;
+    tp->reg = req->reg;
+    tp->ttl = ttl;
+    snprintf(tp->path, sizeof(tp->path), "%s", req->path);
+    snprintf(tp->request_id, sizeof(tp->request_id), "%s", req->request_id ? req->request_id : "");
+    res->status = API_PENDING;
+    reg_set_ttl_async(req->reg, ttl, ttl_done, tp);
 }

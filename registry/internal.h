@@ -188,6 +188,12 @@ struct reg_registry {
     struct intent *now_head, **now_tail;
     int now_stopping;
 
+    /* reg_set_ttl_async: changes running on their own threads (guarded by now_lock); reg_destroy
+     * waits for none to be left. */
+    unsigned ttl_jobs;
+    int ttl_closed;
+    pthread_cond_t ttl_cond; /* signalled when a job ends */
+
     /* The maintainer thread: lease expiry, the health reconciler, resync. */
     pthread_t maintainer;
     int maintainer_started;
@@ -323,6 +329,10 @@ void commit_now_run(struct reg_registry *reg, struct intent *in);
 void commit_now_submit(struct reg_registry *reg, struct intent *in);
 enum rc_code commit_now_start(struct reg_registry *reg);
 void commit_now_stop(struct reg_registry *reg);
+
+/* ---- registry/ttl.c ----------------------------------------------------------------------- */
+
+void ttl_jobs_drain(struct reg_registry *reg);
 
 /* ---- registry/committer.c: group commit --------------------------------------------------- */
 

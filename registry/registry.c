@@ -137,6 +137,7 @@ struct reg_registry *reg_create(const struct reg_options *opt, struct reg_provid
     pthread_cond_init(&reg->work_cond, NULL);
     pthread_mutex_init(&reg->now_lock, NULL);
     pthread_cond_init(&reg->now_cond, NULL);
+    pthread_cond_init(&reg->ttl_cond, NULL);
     reg->now_tail = &reg->now_head;
     pthread_mutex_init(&reg->maintainer_lock, NULL);
     pthread_cond_init(&reg->maintainer_cond, NULL);
@@ -171,6 +172,7 @@ void reg_destroy(struct reg_registry *reg)
         return;
     if (atomic_load(&reg->loaded))
         rmetrics_detach();
+    ttl_jobs_drain(reg); /* first: a TTL change holds every bucket until it is done */
     maintainer_stop(reg);
     confirm_stop(reg);
     committer_stop(reg); /* after the call in flight; what is queued is not sent */
@@ -194,6 +196,7 @@ void reg_destroy(struct reg_registry *reg)
     pthread_cond_destroy(&reg->work_cond);
     pthread_mutex_destroy(&reg->now_lock);
     pthread_cond_destroy(&reg->now_cond);
+    pthread_cond_destroy(&reg->ttl_cond);
     pthread_mutex_destroy(&reg->maintainer_lock);
     pthread_cond_destroy(&reg->maintainer_cond);
     pthread_mutex_destroy(&reg->confirm_lock);

@@ -310,6 +310,14 @@ struct reg_ttl_group {
 enum rc_code reg_set_ttl(struct reg_registry *reg, unsigned ttl, struct reg_ttl_group *groups,
                          size_t *ngroups, char *detail, size_t n);
 
+/* reg_set_ttl on a thread of its own; done(arg, rc, groups, ngroups, detail) is called there
+ * exactly once (at once with RC_SHUTTING_DOWN or RC_INTERNAL when no thread can run it). The
+ * registry waits for it before it is destroyed. For callers that must not wait for the store
+ * (an HTTP worker). */
+typedef void (*reg_ttl_done_fn)(void *arg, enum rc_code rc, const struct reg_ttl_group *groups,
+                                size_t ngroups, const char *detail);
+void reg_set_ttl_async(struct reg_registry *reg, unsigned ttl, reg_ttl_done_fn done, void *arg);
+
 /* The TTL the served sets of type are written with: the zone's (its weighted group has one
  * TTL), or --ttl while the group has no set. */
 unsigned reg_ttl(const struct reg_registry *reg, enum reg_type type);

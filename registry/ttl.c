@@ -244,3 +244,72 @@ out:
     pthread_mutex_unlock(&reg->work_lock);
     return rc;
 }
+
+struct ttl_job {
+    struct reg_registry *reg;
+    unsigned ttl;
+    reg_ttl_done_fn done;
+    void *arg;
+};
+
+static void *ttl_job_main(void *p)
+{
+    struct ttl_job *job = p;
+    struct reg_registry *reg = job->reg;
+    struct reg_ttl_group groups[2 * REG_KINDS];
+    char detail[REG_DETAIL_MAX] = "";
+    size_t ng = 0;
+    enum rc_code rc = reg_set_ttl(reg, job->ttl, groups, &ng, detail, sizeof(detail));
+
+    job->done(job->arg, rc, groups, ng, detail);
+    free(job);
+    pthread_mutex_lock(&reg->now_lock);
+    reg->ttl_jobs--;
+    pthread_cond_broadcast(&reg->ttl_cond);
+    pthread_mutex_unlock(&reg->now_lock);
+    return NULL;
+}
+
+void reg_set_ttl_async(struct reg_registry *reg, unsigned ttl, reg_ttl_done_fn done, void *arg)
+{
+    struct ttl_job *job = xcalloc(1, sizeof(*job));
+    pthread_attr_t attr;
+    pthread_t th;
+    int ok;
+
+    job->reg = reg;
+    job->ttl = ttl;
+    job->done = done;
+    job->arg = arg;
+    pthread_mutex_lock(&reg->now_lock);
+    if (reg->ttl_closed) {
+        pthread_mutex_unlock(&reg->now_lock);
+        free(job);
+        done(arg, RC_SHUTTING_DOWN, NULL, 0, "the service is shutting down; retry");
+        return;
+    }
+    reg->ttl_jobs++;
+    pthread_mutex_unlock(&reg->now_lock);
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    ok = pthread_create(&th, &attr, ttl_job_main, job) == 0;
+    pthread_attr_destroy(&attr);
+    if (!ok) {
+        free(job);
+        pthread_mutex_lock(&reg->now_lock);
+        reg->ttl_jobs--;
+        pthread_cond_broadcast(&reg->ttl_cond);
+        pthread_mutex_unlock(&reg->now_lock);
+        done(arg, RC_INTERNAL, NULL, 0, "cannot start a thread for the TTL change");
+    }
+}
+
+/* reg_destroy: refuse new TTL changes and wait for those running. */
+void ttl_jobs_drain(struct reg_registry *reg)
+{
+    pthread_mutex_lock(&reg->now_lock);
+    reg->ttl_closed = 1;
+    while (reg->ttl_jobs)
+        pthread_cond_wait(&reg->ttl_cond, &reg->now_lock);
+    pthread_mutex_unlock(&reg->now_lock);
+}

@@ -498,7 +498,7 @@ def test_faults(emu, label, faults, commit):
 
 def test_slow_route53_immediate(emu):
     """Immediate mode against a slow Route 53 (300 ms a call) with a short --client-timeout:
-    every request gets an answer. The calls are made off the HTTP threads; made on them, one
+    every request gets an answer; PUT /ttl does not hold an HTTP thread either. The calls are made off the HTTP threads; made on them, one
     thread waiting for Route 53 left the other connections it serves unread until the idle
     timeout closed them without a response (68 of 150 here)."""
     fresh(emu)
@@ -522,11 +522,32 @@ def test_slow_route53_immediate(emu):
         t0 = time.monotonic()
         st, _ = r.req('GET', '/healthz', timeout=10)
         took = time.monotonic() - t0
+        T.check(t.is_alive(), 'the registrations were still waiting for Route 53')
         t.join()
         emu.faults(latency_ms=0)
         T.eq(st, 200, 'GET /healthz while Route 53 calls are in flight')
         print(f'    slow Route 53: 150 registrations answered, /healthz in {took * 1e3:.0f} ms '
               f'while two calls waited', flush=True)
+    finally:
+        emu.faults(latency_ms=0)
+        r.stop()
+    # PUT /ttl (several calls) does not hold an HTTP thread either: with one, a read is
+    # answered while the TTL change waits for Route 53.
+    r = Reg(emu, '--threads', '1', '--api-rps', '100')
+    try:
+        emu.faults(latency_ms=2000)
+        out = {}
+        t = threading.Thread(target=lambda: out.update(ttl=r.req(
+            'PUT', '/ttl', body=json.dumps({'ttl': 90}),
+            headers={'Content-Type': 'application/json'})))
+        t.start()
+        time.sleep(0.5)
+        st, _ = r.req('GET', '/healthz', timeout=10)
+        T.check(t.is_alive(), 'PUT /ttl was still waiting for Route 53')
+        T.eq(st, 200, 'GET /healthz on the only HTTP thread while PUT /ttl waits')
+        t.join()
+        T.eq(out['ttl'][0], 200, 'and PUT /ttl then succeeds')
+        T.eq(out['ttl'][1].get('ttl') if out['ttl'][1] else None, 90, 'with the TTL asked for')
     finally:
         emu.faults(latency_ms=0)
         r.stop()
