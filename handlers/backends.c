@@ -587,8 +587,10 @@ static void render_list(const struct api_request *req, struct api_response *res)
             size_t pick = i;
             if (reg_lookup(req->reg, &all[i].ip, &kept) == RC_OK)
                 for (size_t k = i; k < j; k++)
-                    if (all[k].bucket == kept.bucket)
+                    if (all[k].bucket == kept.bucket) {
                         pick = k;
+                        all[k].state = kept.state; /* two sets of one bucket: the index's */
+                    }
             json_array_append_new(arr, api_placement_json(req->reg, &all[pick]));
             i = j - 1;
         } else {

@@ -2,7 +2,8 @@
  * commit_now.c: immediate mode. One store call per mutation: the bucket is claimed (one writer
  * at a time), its sets are copied under the lock, the compare-and-swap goes out with no lock
  * held, and the outcome is installed by bucket_commit(). The calls are made by a small pool of
- * threads fed by a queue, never on the submitting thread: an HTTP worker that waited for Route
+ * threads, each with its queue (an IP always goes to the same one), never on the submitting
+ * thread: an HTTP worker that waited for Route
  * 53 (seconds, with retries) would leave every other connection it serves unread until the
  * server's idle timeout closed them without an answer.
  */
@@ -77,8 +78,10 @@ static enum rc_code commit_now(struct reg_registry *reg, struct bucket *bk, stru
     return rc;
 }
 
+static void commit_now_again(struct reg_registry *reg, struct intent *in);
+
 /* Run in on this thread (an immediate-mode thread): wait until its IP is settled, admit it, commit it, answer. */
-void commit_now_run(struct reg_registry *reg, struct intent *in)
+static void commit_now_run(struct reg_registry *reg, struct intent *in)
 {
     struct reg_result res;
     char change_id[REG_CHANGE_ID_MAX] = "";
@@ -88,7 +91,7 @@ void commit_now_run(struct reg_registry *reg, struct intent *in)
 
     memset(&res, 0, sizeof(res));
     pthread_mutex_lock(&reg->index_lock);
-    if (!intent_admit_or_answer(reg, in, index_settled(reg, &in->ip), commit_now_run))
+    if (!intent_admit_or_answer(reg, in, index_settled(reg, &in->ip), commit_now_again))
         return;
 
     bk = &reg->buckets[reg_type_of(&in->ip)][in->bucket];
@@ -127,24 +130,27 @@ void commit_now_run(struct reg_registry *reg, struct intent *in)
 
 static void *now_main(void *arg)
 {
-    struct reg_registry *reg = arg;
+    struct now_queue *q = arg;
+    struct reg_registry *reg = q->reg;
 
     for (;;) {
         struct intent *in;
+        int stopping;
         pthread_mutex_lock(&reg->now_lock);
-        while (!reg->now_head && !reg->now_stopping)
-            pthread_cond_wait(&reg->now_cond, &reg->now_lock);
-        if (!reg->now_head) {
+        while (!q->head && !reg->now_stopping)
+            pthread_cond_wait(&q->cond, &reg->now_lock);
+        if (!q->head) {
             pthread_mutex_unlock(&reg->now_lock);
             return NULL;
         }
-        in = reg->now_head;
-        reg->now_head = in->next;
-        if (!reg->now_head)
-            reg->now_tail = &reg->now_head;
+        in = q->head;
+        q->head = in->next;
+        if (!q->head)
+            q->tail = &q->head;
+        stopping = reg->now_stopping;
         pthread_mutex_unlock(&reg->now_lock);
         in->next = NULL;
-        if (reg->now_stopping)
+        if (stopping)
             intent_fail(in, RC_SHUTTING_DOWN,
                         "the service is shutting down; this change was not sent");
         else
@@ -152,30 +158,52 @@ static void *now_main(void *arg)
     }
 }
 
-/* Queue in for the pool (any thread). Without a pool (not started, or stopped), answer at
- * once: shutting down. */
+/*
+ * Queue in for the pool (any thread). Every intent of one IP goes to the same thread, so they
+ * are applied in submission order and never hold two threads waiting for each other. Without
+ * a pool (not started, or stopped), answer at once: shutting down.
+ */
 void commit_now_submit(struct reg_registry *reg, struct intent *in)
 {
+    struct now_queue *q;
     pthread_mutex_lock(&reg->now_lock);
     if (!reg->now_started || reg->now_stopping) {
         pthread_mutex_unlock(&reg->now_lock);
         intent_fail(in, RC_SHUTTING_DOWN, "the service is shutting down; retry");
         return;
     }
+    q = &reg->now_q[ip_hash(&in->ip) % reg->now_started];
     in->next = NULL;
-    *reg->now_tail = in;
-    reg->now_tail = &in->next;
-    pthread_cond_signal(&reg->now_cond);
+    *q->tail = in;
+    q->tail = &in->next;
+    pthread_cond_signal(&q->cond);
     pthread_mutex_unlock(&reg->now_lock);
+}
+
+/* commit_now_run's continuation (an IP settled, a confirm round answered): back to the pool,
+ * never on the thread that calls it (the maintainer answers confirm rounds). */
+static void commit_now_again(struct reg_registry *reg, struct intent *in)
+{
+    in->next = NULL;
+    commit_now_submit(reg, in);
 }
 
 /* Start the pool. RC_INTERNAL when not one thread can be created. */
 enum rc_code commit_now_start(struct reg_registry *reg)
 {
     pthread_mutex_lock(&reg->now_lock);
-    while (reg->now_started < COMMIT_NOW_THREADS &&
-           pthread_create(&reg->now_threads[reg->now_started], NULL, now_main, reg) == 0)
+    while (reg->now_started < COMMIT_NOW_THREADS) {
+        struct now_queue *q = &reg->now_q[reg->now_started];
+        q->reg = reg;
+        q->head = NULL;
+        q->tail = &q->head;
+        pthread_cond_init(&q->cond, NULL);
+        if (pthread_create(&q->thread, NULL, now_main, q) != 0) {
+            pthread_cond_destroy(&q->cond);
+            break;
+        }
         reg->now_started++;
+    }
     pthread_mutex_unlock(&reg->now_lock);
     if (reg->now_started < COMMIT_NOW_THREADS)
         log_warn("msg=\"immediate-mode threads short\" started=%u wanted=%d", reg->now_started,
@@ -191,10 +219,13 @@ void commit_now_stop(struct reg_registry *reg)
     pthread_mutex_lock(&reg->now_lock);
     reg->now_stopping = 1;
     n = reg->now_started;
-    pthread_cond_broadcast(&reg->now_cond);
-    pthread_mutex_unlock(&reg->now_lock);
     for (unsigned i = 0; i < n; i++)
-        pthread_join(reg->now_threads[i], NULL);
+        pthread_cond_broadcast(&reg->now_q[i].cond);
+    pthread_mutex_unlock(&reg->now_lock);
+    for (unsigned i = 0; i < n; i++) {
+        pthread_join(reg->now_q[i].thread, NULL);
+        pthread_cond_destroy(&reg->now_q[i].cond);
+    }
     pthread_mutex_lock(&reg->now_lock);
     reg->now_started = 0;
     pthread_mutex_unlock(&reg->now_lock);

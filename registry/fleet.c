@@ -114,22 +114,35 @@ int fleet_owns(struct reg_registry *reg, const struct ip_addr *ip)
  * to its owner. A backend this replica no longer owns leaves its checker (no more checks, no
  * more verdicts written); one it now owns is added in the state the zone holds it in (down
  * set = down) with fresh rise/fall counters, so a move of ownership alone never moves a
- * backend. Per-registration checks stay where they were registered. Maintainer thread.
+ * backend. Per-registration checks stay where they were registered. A backend registered
+ * here but owned elsewhere is handed over once its interim is over (reconcile_track).
+ * Maintainer thread.
  */
 void fleet_rebalance(struct reg_registry *reg)
 {
     unsigned long long gen = atomic_load(&reg->fleet_gen);
+    int64_t now = clock_mono_ns(), next = 0;
     size_t gained = 0, lost = 0;
 
-    if (gen == reg->fleet_gen_seen || !reg->checker || !reg->check_all)
+    if (!reg->checker || !reg->check_all)
         return;
-    reg->fleet_gen_seen = gen;
     pthread_mutex_lock(&reg->index_lock);
+    if (gen == reg->fleet_gen_seen && (!reg->interim_next_ns || now < reg->interim_next_ns)) {
+        pthread_mutex_unlock(&reg->index_lock);
+        return;
+    }
+    reg->fleet_gen_seen = gen;
     for (size_t i = 0; i < reg->table_size; i++)
         for (struct entry *e = reg->table[i]; e; e = e->next) {
             int mine;
             if (e->own_check || e->state == ENTRY_ADDING || e->state == ENTRY_REMOVING)
                 continue;
+            if (e->interim_until_ns > now) { /* the owner may not know it yet */
+                if (!next || e->interim_until_ns < next)
+                    next = e->interim_until_ns;
+                continue;
+            }
+            e->interim_until_ns = 0;
             mine = fleet_owns(reg, &e->ip);
             if (!mine && !e->not_mine) {
                 e->not_mine = 1;
@@ -146,6 +159,7 @@ void fleet_rebalance(struct reg_registry *reg)
                 gained++;
             }
         }
+    reg->interim_next_ns = next;
     pthread_mutex_unlock(&reg->index_lock);
     if (gained || lost)
         log_info("msg=\"fleet: health check ownership moved\" gained=%zu lost=%zu", gained, lost);

@@ -51,6 +51,8 @@ enum transition { TRANS_NONE, TRANS_DOWN, TRANS_UP };
 /* A failed health move or lease removal is retried after this long (the store is failing:
  * do not hammer it). */
 #define TRANSITION_RETRY_NS (5 * 1000000000LL)
+/* How long after the owner's resync interval a backend registered here is still checked here. */
+#define FLEET_HANDOVER_NS (10 * 1000000000LL)
 #define ALL_KINDS ((1u << REG_KINDS) - 1)
 
 /* A submitted mutation: queued on its bucket (group mode) or on the immediate-mode threads'
@@ -106,6 +108,8 @@ struct entry {
     unsigned char not_mine;     /* another live replica checks it (registry/fleet.c): no
                                    checks and no health moves from here */
     unsigned char own_check;    /* checked with a per-registration check (reg_set_check) */
+    int64_t interim_until_ns;   /* registered here though another replica owns its checks:
+                                   checked here until the owner has read it (one resync) */
     int64_t verdict_ns;         /* CLOCK_MONOTONIC of the latest verdict */
     int64_t streak_ms;          /* Unix ms of the first check of the streak behind it */
     int64_t retry_ns;           /* a failed move is retried from then on */
@@ -181,11 +185,14 @@ struct reg_registry {
 
     /* Immediate mode: the threads that make the store calls, and their queue (guarded by
      * now_lock). A caller's thread (an HTTP worker) never waits for Route 53. */
-    pthread_t now_threads[COMMIT_NOW_THREADS];
+    struct now_queue {
+        struct reg_registry *reg;
+        pthread_t thread;
+        pthread_cond_t cond;
+        struct intent *head, **tail; /* one queue per thread: an IP always goes to one */
+    } now_q[COMMIT_NOW_THREADS];
     unsigned now_started;
     pthread_mutex_t now_lock;
-    pthread_cond_t now_cond;
-    struct intent *now_head, **now_tail;
     int now_stopping;
 
     /* reg_set_ttl_async: changes running on their own threads (guarded by now_lock); reg_destroy
@@ -218,6 +225,7 @@ struct reg_registry {
      * then check the store for copies another replica placed (strays_finish_removal). */
     atomic_llong foreign_seen_ns;
     int64_t strays_retry_ns; /* maintainer thread: the store failed a repair; wait */
+    size_t strays_start;     /* maintainer thread: where the next repair pass starts */
 
     /* ?wait=insync (registry/insync.h): made in reg_create, destroyed in reg_destroy before
      * the provider. */
@@ -241,6 +249,7 @@ struct reg_registry {
     size_t self_member;         /* guarded by fleet_lock: this replica's index in members */
     atomic_ullong fleet_gen;    /* membership changes */
     unsigned long long fleet_gen_seen; /* maintainer thread */
+    int64_t interim_next_ns;           /* guarded by index_lock: the earliest interim_until_ns */
     atomic_ullong leases_kept;  /* expiries called off on a peer's word */
 };
 
@@ -325,7 +334,6 @@ void bucket_backoff(unsigned rounds);
 
 /* ---- registry/commit_now.c: immediate mode ------------------------------------------------ */
 
-void commit_now_run(struct reg_registry *reg, struct intent *in);
 void commit_now_submit(struct reg_registry *reg, struct intent *in);
 enum rc_code commit_now_start(struct reg_registry *reg);
 void commit_now_stop(struct reg_registry *reg);

@@ -11,12 +11,24 @@
 #include "util/xalloc.h"
 
 /* Hand a backend that just became present to the checker (when every backend is checked),
- * unless another live replica owns its checks (registry/fleet.c). */
+ * unless another live replica owns its checks (registry/fleet.c). One registered through this
+ * replica is checked here anyway until the owner has had one resync to learn of it (forever
+ * with --resync-interval 0): otherwise nobody would check it meanwhile. Caller holds
+ * index_lock. */
 void reconcile_track(struct reg_registry *reg, struct entry *e)
 {
     if (!reg->checker || !reg->check_all || e->checked)
         return;
     e->not_mine = !fleet_owns(reg, &e->ip);
+    if (e->not_mine && !e->adopted) {
+        e->not_mine = 0;
+        e->interim_until_ns = reg->opt.resync_ms
+                                  ? clock_mono_ns() + (int64_t)reg->opt.resync_ms * 1000000 +
+                                        FLEET_HANDOVER_NS
+                                  : INT64_MAX;
+        if (!reg->interim_next_ns || e->interim_until_ns < reg->interim_next_ns)
+            reg->interim_next_ns = e->interim_until_ns;
+    }
     if (e->not_mine)
         return;
     if (hc_engine_add_as(reg->checker, &e->ip, NULL, e->where != REG_KIND_DOWN) == RC_OK) {

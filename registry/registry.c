@@ -136,9 +136,7 @@ struct reg_registry *reg_create(const struct reg_options *opt, struct reg_provid
     pthread_mutex_init(&reg->work_lock, NULL);
     pthread_cond_init(&reg->work_cond, NULL);
     pthread_mutex_init(&reg->now_lock, NULL);
-    pthread_cond_init(&reg->now_cond, NULL);
     pthread_cond_init(&reg->ttl_cond, NULL);
-    reg->now_tail = &reg->now_head;
     pthread_mutex_init(&reg->maintainer_lock, NULL);
     pthread_cond_init(&reg->maintainer_cond, NULL);
     pthread_mutex_init(&reg->confirm_lock, NULL);
@@ -195,7 +193,6 @@ void reg_destroy(struct reg_registry *reg)
     pthread_mutex_destroy(&reg->work_lock);
     pthread_cond_destroy(&reg->work_cond);
     pthread_mutex_destroy(&reg->now_lock);
-    pthread_cond_destroy(&reg->now_cond);
     pthread_cond_destroy(&reg->ttl_cond);
     pthread_mutex_destroy(&reg->maintainer_lock);
     pthread_cond_destroy(&reg->maintainer_cond);

@@ -58,13 +58,14 @@ int strays_take(struct reg_registry *reg, const struct ip_addr *ip)
     return 0;
 }
 
-/* Run in (again): through the committer, or on this thread in immediate mode. */
+/* Run in (again): through the committer, or the immediate-mode threads (never on this one:
+ * the maintainer answers confirm rounds). */
 static void run(struct reg_registry *reg, struct intent *in)
 {
     in->next = NULL;
     in->kind_after = -1;
     if (reg->opt.commit == REG_COMMIT_IMMEDIATE)
-        commit_now_run(reg, in);
+        commit_now_submit(reg, in);
     else
         committer_submit(reg, in);
 }
@@ -205,7 +206,7 @@ static int batch_fits(const struct reg_change *chg, size_t n)
  * if all of it matches. A busy bucket skips the batch (the next pass finds the strays again).
  * Caller holds no lock.
  */
-static enum rc_code repair(struct reg_registry *reg, const struct stray *s, size_t n)
+static enum rc_code repair(struct reg_registry *reg, const struct stray *s, size_t n, int *called)
 {
     enum reg_type t = s[0].t;
     struct bucket *bk = &reg->buckets[t][s[0].b];
@@ -277,12 +278,20 @@ static enum rc_code repair(struct reg_registry *reg, const struct stray *s, size
                 chg[nchg].new = &kept[j][k];
                 nchg++;
             }
-    if (!batch_fits(chg, nchg) && n > 1) {
-        /* Too large for one call: one stray at a time (always fits: two buckets). */
+    if (!batch_fits(chg, nchg)) {
+        /* Too large for one call: the caller tries the first stray alone; one that cannot
+         * be proved within one call (very large sets) stays until its sets shrink. */
+        if (n == 1) {
+            char txt[IP_TEXT_MAX];
+            log_debug("msg=\"a second copy cannot be removed in one call; left\" ip=%s "
+                      "bucket=%u kept_in=%u",
+                      ip_format(&s[0].ip, txt), s[0].b, s[0].keep);
+        }
         sets_release(next);
-        rc = RC_OK;
-        goto out_release_split;
+        rc = n > 1 ? RC_GROUP_TOO_LARGE : RC_OK;
+        goto out_release;
     }
+    *called = 1;
     rc = reg->prov->ops->apply(reg->prov, chg, nchg, change_id, NULL, detail, sizeof(detail));
     if (rc == RC_OK) {
         char txt[IP_TEXT_MAX];
@@ -325,45 +334,39 @@ out_unclaim:
     bucket_unclaim(bk);
     free(rm);
     return rc == RC_CONFLICT ? RC_OK : rc;
-
-out_release_split:
-    sets_release(old);
-    for (size_t j = 0; j < nk; j++)
-        sets_release(kept[j]);
-    for (size_t j = 0; j < claimed; j++)
-        bucket_unclaim(keep[j]);
-    bucket_unclaim(bk);
-    free(rm);
-    for (size_t i = 0; i < n && rc == RC_OK; i++)
-        rc = repair(reg, &s[i], 1);
-    return rc;
 }
 
 /*
- * Maintainer thread: remove strays, a few batches a pass (each batch: the strays of one
- * bucket whose kept copies are in at most KEEPS_PER_BATCH buckets), unless the store failed
- * lately.
+ * Maintainer thread: remove strays, a few calls a pass (each batch: the strays of one bucket
+ * whose kept copies are in at most KEEPS_PER_BATCH buckets; a batch too large for one call
+ * goes as its first stray alone). A failed call stops the pass and waits, and the next pass
+ * starts past the bucket that failed, so one bucket that keeps failing cannot starve the
+ * repair of the others.
  */
 void strays_repair(struct reg_registry *reg)
 {
     struct stray s[STRAYS_FOUND_MAX];
     unsigned char done[STRAYS_FOUND_MAX];
     struct stray group[STRAYS_FOUND_MAX];
-    size_t n, calls = 0;
+    size_t n, calls = 0, start;
 
     if (clock_mono_ns() < reg->strays_retry_ns || !atomic_exchange(&reg->strays_dirty, 0))
         return;
     n = find(reg, s, STRAYS_FOUND_MAX);
-    if (n)
-        atomic_store(&reg->strays_dirty, 1); /* look again next pass: skipped or more left */
+    if (!n)
+        return;
+    atomic_store(&reg->strays_dirty, 1); /* look again next pass: skipped or more left */
     memset(done, 0, n);
-    for (size_t i = 0; i < n && calls < REPAIRS_PER_PASS; i++) {
+    start = reg->strays_start % n;
+    for (size_t step = 0; step < n && calls < REPAIRS_PER_PASS; step++) {
+        size_t i = (start + step) % n, ng = 0, nk = 0;
         unsigned keeps[KEEPS_PER_BATCH];
-        size_t nk = 0, ng = 0;
+        enum rc_code rc;
+        int called = 0;
         if (done[i])
             continue;
-        for (size_t j = i; j < n; j++) {
-            size_t k = 0;
+        for (size_t x = 0; x < n; x++) {
+            size_t j = (i + x) % n, k = 0;
             if (done[j] || s[j].t != s[i].t || s[j].b != s[i].b)
                 continue;
             while (k < nk && keeps[k] != s[j].keep)
@@ -376,8 +379,16 @@ void strays_repair(struct reg_registry *reg)
             group[ng++] = s[j];
             done[j] = 1;
         }
-        calls++;
-        if (repair(reg, group, ng) != RC_OK) {
+        rc = repair(reg, group, ng, &called);
+        if (rc == RC_GROUP_TOO_LARGE)
+            rc = repair(reg, group, 1, &called);
+        calls += (size_t)called;
+        if (rc != RC_OK) {
+            /* Wait before calling again, and start the next pass past this bucket. */
+            size_t j = (i + 1) % n;
+            while (j != i && s[j].t == s[i].t && s[j].b == s[i].b)
+                j = (j + 1) % n;
+            reg->strays_start = j;
             reg->strays_retry_ns = clock_mono_ns() + TRANSITION_RETRY_NS;
             return;
         }

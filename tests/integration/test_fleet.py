@@ -235,9 +235,10 @@ def test_health_split(emu, a, b):
             out[ip] = who
         return out
 
-    # B learns the registrations at its next resync (1 s); checks start once it has them.
+    # B learns the registrations at its next resync (1 s) and checks those it owns; A checks
+    # them all until then and 10 s more, then hands B's over.
     split = wait_for(lambda: (lambda m: m if all(len(w) == 1 for w in m.values()) else None)(
-        checked_by()), 20, step=0.5) or checked_by()
+        checked_by()), 40, step=0.5) or checked_by()
     T.check(all(len(w) == 1 for w in split.values()), 'each backend is checked by one replica',
             {ip: len(w) for ip, w in split.items() if len(w) != 1})
     agree = [ip for ip, w in split.items() if len(w) == 1 and w[0] is inst[owner(members, ip)]]
@@ -248,6 +249,35 @@ def test_health_split(emu, a, b):
     T.check(wait_for(lambda: set(ips) <= zone_values(emu, DOWN_NAME), 30, step=0.5),
             'every failing backend reached the down set (written by its owner)',
             f'{len(set(ips) & zone_values(emu, DOWN_NAME))} of {len(ips)}')
+
+
+def test_interim_checks(emu, check_flags):
+    """A backend registered through a replica that does not own its checks is checked there
+    until the owner has read it: with a resync interval of an hour the owner does not know it,
+    and without the interim nobody would check it."""
+    pc, pd = free_port(), free_port()
+    peers = [f'http://127.0.0.1:{pc}', f'http://127.0.0.1:{pd}']
+    c = Replica(emu, pc, peers, *check_flags, '--resync-interval', '3600')
+    d = Replica(emu, pd, peers, *check_flags, '--resync-interval', '3600')
+    try:
+        T.check(wait_for(lambda: c.peer()['fleet_size'] == 2 and d.peer()['fleet_size'] == 2, 30),
+                'the two replicas see each other')
+        members = c.peer()['members']
+        d_inst = d.peer()['instance']
+        ips = [f'127.0.0.{n}' for n in range(131, 143)]
+        for ip in ips:
+            st, doc = c.req('POST', f'/backends/{ip}')
+            T.check(st in (200, 201), f'register {ip} through C', f'{st} {doc}')
+        owned_by_d = [ip for ip in ips if owner(members, ip) == d_inst]
+        T.check(owned_by_d, 'some of them are owned by D', str(members))
+        T.check(wait_for(lambda: set(ips) <= zone_values(emu, DOWN_NAME), 30, step=0.5),
+                'every failing backend reached the down set, those D owns too',
+                f'missing {sorted(set(ips) - zone_values(emu, DOWN_NAME))}')
+        for ip in ips:
+            c.req('DELETE', f'/backends/{ip}')
+    finally:
+        T.eq(c.stop(), 0, 'C stops cleanly')
+        T.eq(d.stop(), 0, 'D stops cleanly')
 
 
 def test_unanswered_peer_presumed(emu):
@@ -296,6 +326,11 @@ def main():
         for r in (a, b):
             if r:
                 T.eq(r.stop(), 0, f'replica on {r.port} stops cleanly')
+    try:
+        # A and B are gone: nobody else checks what C and D are given.
+        T.run('registered through a non-owner: checked there meanwhile', test_interim_checks,
+              emu, common[2:])
+    finally:
         emu.stop()
         for s in healthy:
             s.close()
