@@ -14,17 +14,13 @@ import http.client
 import json
 import os
 import re
-import select
-import signal
 import socket
-import subprocess
 import sys
-import tempfile
-import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'r53emu'))
-from emutest import Emu, Tally, ZONE  # noqa: E402
+from emutest import Emu, Tally  # noqa: E402
+import reg_process  # noqa: E402
 
 BIN = sys.argv[1] if __name__ == '__main__' else None
 T = Tally()
@@ -41,56 +37,16 @@ def free_port():
     return port
 
 
-class Replica:
-    """One r53reg process on a fixed 127.0.0.1 port (peers must know it before it starts)."""
+class Replica(reg_process.Reg):
+    """One r53reg process (reg_process.Reg) on a fixed 127.0.0.1 port, since peers must know
+    it before it starts, with --peers and the peer token."""
 
     def __init__(self, emu, port, peers, *extra):
-        env = {k: v for k, v in os.environ.items()
-               if not k.startswith('AWS_') and not k.startswith('R53REG_')}
-        env.update({'AWS_ACCESS_KEY_ID': emu.akid, 'AWS_SECRET_ACCESS_KEY': emu.secret,
-                    'AWS_EC2_METADATA_DISABLED': 'true', 'HOME': tempfile.gettempdir(),
-                    'R53REG_PEER_TOKEN': TOKEN})
-        args = [os.path.join(BIN, 'r53reg'), '--provider', 'route53', '--zone-id', ZONE,
-                '--aws-endpoint', emu.endpoint, '--listen', f'127.0.0.1:{port}',
-                '--record-name', 'app.example.com', '--buckets', '4', '--max-per-bucket', '50',
-                '--api-rps', '20', '--api-change-rps', '0', '--client-rps', '0',
-                '--max-connections-per-ip', '0', '--allow-special',
-                '--peers', ','.join(peers)] + list(extra)
-        self.port = port
-        self.log = tempfile.NamedTemporaryFile(prefix='r53reg-fleet-', suffix='.log',
-                                               delete=False)
-        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                     env=env)
-        buf = b''
-        fd = self.proc.stderr.fileno()
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and b'msg=listening' not in buf:
-            ready, _, _ = select.select([fd], [], [], 1)
-            if not ready:
-                if self.proc.poll() is not None:
-                    break
-                continue
-            chunk = os.read(fd, 65536)
-            if not chunk:
-                break
-            buf += chunk
-        self.log.write(buf)
-        if b'msg=listening' not in buf:
-            self.proc.kill()
-            raise RuntimeError('r53reg did not start:\n' + buf.decode(errors='replace'))
-        self.drain = threading.Thread(target=self._drain, daemon=True)
-        self.drain.start()
-
-    def _drain(self):
-        fd = self.proc.stderr.fileno()
-        while True:
-            chunk = os.read(fd, 65536)
-            if not chunk:
-                break
-            self.log.write(chunk)
-        self.log.flush()
+        super().__init__(emu, '--listen', f'127.0.0.1:{port}', '--peers', ','.join(peers),
+                         *extra, env_extra={'R53REG_PEER_TOKEN': TOKEN})
 
     def req(self, method, path, body=None, headers=None):
+        """(status, JSON document or text)."""
         conn = http.client.HTTPConnection('127.0.0.1', self.port, timeout=60)
         conn.request(method, path, body=body, headers=headers or {})
         resp = conn.getresponse()
@@ -113,20 +69,6 @@ class Replica:
         self.log.flush()
         with open(self.log.name, errors='replace') as f:
             return f.read()
-
-    def stop(self):
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            rc = self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            rc = self.proc.wait()
-        self.drain.join(5)
-        if rc != 0 or os.environ.get('KEEP_LOG'):
-            print(f'r53reg on {self.port} exited {rc}; its log ends:')
-            print(self.logtext()[-6000:])
-        os.unlink(self.log.name)
-        return rc
 
 
 def wait_for(cond, timeout, step=0.2):
@@ -338,4 +280,5 @@ def main():
 
 
 if __name__ == '__main__':
+    reg_process.BIN = BIN
     main()
