@@ -386,7 +386,9 @@ json_t *srv_peers_describe(void *arg)
                      p->rl ? ratelimit_share(p->rl) : 1.0 / (double)n, "throttle", thr);
 }
 
-/* Ask one peer about ips[0..n) (one or more requests), merging into out. */
+/* Ask one peer about ips[0..n) (one or more requests), merging into out. An IP the peer could
+ * not answer for (the request failed, or no valid item for it at its place in the answer) is
+ * marked unknown: the lease waits (registry/leases.c) rather than expiring on no answer. */
 static void ask_peer(struct srv_peers *p, const char *base, const struct ip_addr *ips, size_t n,
                      struct reg_heard *out)
 {
@@ -405,20 +407,33 @@ static void ask_peer(struct srv_peers *p, const char *base, const struct ip_addr
         doc = http_get_json(p, p->lease_curl, url, detail, sizeof(detail));
         free(url);
         if (!doc) {
-            log_warn("msg=\"fleet: a peer could not be asked about leases; counted as not "
-                     "having heard them\" peer=%s detail=\"%s\"",
+            log_warn("msg=\"fleet: a live peer could not be asked about leases; their expiry "
+                     "waits\" peer=%s detail=\"%s\"",
                      base, detail);
+            for (size_t i = first; i < n; i++)
+                out[i].unknown = 1;
             return;
         }
         arr = json_object_get(doc, "leases");
-        for (size_t k = 0; k < at - first && k < json_array_size(arr); k++) {
+        if (json_array_size(arr) != at - first)
+            log_warn("msg=\"fleet: a peer's lease answer has the wrong length; unanswered IPs "
+                     "wait\" peer=%s asked=%zu answered=%zu",
+                     base, at - first, json_array_size(arr));
+        for (size_t k = 0; k < at - first; k++) {
             json_t *it = json_array_get(arr, k), *ago = json_object_get(it, "heard_ms_ago");
             json_t *lease = json_object_get(it, "lease_seconds");
             struct ip_addr ip;
             const char *txt = json_string_value(json_object_get(it, "ip"));
             size_t i = first + k;
             if (!txt || ip_parse(txt, strlen(txt), &ip, NULL, 0) != RC_OK ||
-                ip_cmp(&ip, &ips[i]) != 0 || !json_is_integer(ago) || json_integer_value(ago) < 0)
+                ip_cmp(&ip, &ips[i]) != 0 || !(json_is_integer(ago) || json_is_null(ago))) {
+                out[i].unknown = 1; /* missing, misplaced or malformed: no answer */
+                continue;
+            }
+            /* null: never heard; beyond the longest lease (or negative): nonsense, taken as
+             * not heard (and the arithmetic in leases.c stays far from overflow) */
+            if (json_is_null(ago) || json_integer_value(ago) < 0 ||
+                json_integer_value(ago) > (json_int_t)REG_MAX_LEASE * 1000)
                 continue;
             if (out[i].ago_ms < 0 || json_integer_value(ago) < out[i].ago_ms) {
                 out[i].ago_ms = json_integer_value(ago);
@@ -440,7 +455,7 @@ void srv_peers_heard(void *arg, const struct ip_addr *ips, size_t n, struct reg_
             window = ((int64_t)LIVE_POLLS * p->poll_ms + p->timeout_ms) * 1000000;
 
     for (size_t i = 0; i < n; i++)
-        out[i].ago_ms = -1, out[i].lease_s = 0;
+        out[i].ago_ms = -1, out[i].lease_s = 0, out[i].unknown = 0;
     /* one URL per live instance */
     pthread_mutex_lock(&p->lock);
     for (size_t i = 0; i < p->npeers && nurls < SRV_PEERS_MAX; i++) {
