@@ -44,6 +44,7 @@ struct srv_peers {
     struct reg_registry *reg;
     struct ratelimit *rl;
     unsigned poll_ms, timeout_ms;
+    unsigned cycle_ms; /* guarded by lock: how long the last full round of polls took */
     CURL *poll_curl;  /* poll thread */
     CURL *lease_curl; /* the maintainer thread (srv_peers_heard) */
     pthread_t thread;
@@ -141,12 +142,24 @@ static int valid_instance(const char *s)
            strspn(s, "0123456789abcdefghijklmnopqrstuvwxyz-") == len;
 }
 
+/*
+ * How long a peer stays live after its last answer: LIVE_POLLS polls plus one timeout, a poll
+ * being what separates two polls of one URL: the last full round (polls are sequential: with
+ * slow or dead URLs a round takes up to one timeout per URL) and the poll_ms pause after it.
+ * A fixed window dropped healthy peers between two of their answers when several URLs were
+ * dead or slow. Lock held.
+ */
+static int64_t live_window_ns(const struct srv_peers *p)
+{
+    return ((int64_t)LIVE_POLLS * ((int64_t)p->poll_ms + p->cycle_ms) + p->timeout_ms) * 1000000;
+}
+
 /* The live members now, sorted, self included. Lock held. */
 static size_t live_members(struct srv_peers *p, int64_t now, char ***out)
 {
     char **ids = xcalloc(p->npeers + 1, sizeof(*ids));
     size_t n = 0;
-    int64_t window = ((int64_t)LIVE_POLLS * p->poll_ms + p->timeout_ms) * 1000000;
+    int64_t window = live_window_ns(p);
 
     ids[n++] = xstrdup(p->instance);
     for (size_t i = 0; i < p->npeers; i++) {
@@ -280,6 +293,9 @@ static void peer_answered(struct srv_peers *p, size_t i, json_t *doc)
 
 static void poll_once(struct srv_peers *p)
 {
+    int64_t start = clock_mono_ns();
+    unsigned took;
+
     for (size_t i = 0; i < p->npeers; i++) {
         char url[1100], detail[160];
         json_t *doc;
@@ -307,6 +323,14 @@ static void poll_once(struct srv_peers *p)
             log_warn("msg=\"fleet: a peer does not answer\" peer=%s detail=\"%s\"", p->peers[i].url,
                      detail);
     }
+    took = (unsigned)((clock_mono_ns() - start) / 1000000);
+    pthread_mutex_lock(&p->lock);
+    if (took > p->poll_ms && p->cycle_ms <= p->poll_ms)
+        log_info("msg=\"fleet: a round of polls takes longer than the poll interval; peers stay "
+                 "live longer\" round_ms=%u poll_ms=%u",
+                 took, p->poll_ms);
+    p->cycle_ms = took;
+    pthread_mutex_unlock(&p->lock);
     membership_update(p);
 }
 
@@ -451,13 +475,13 @@ void srv_peers_heard(void *arg, const struct ip_addr *ips, size_t n, struct reg_
     struct srv_peers *p = arg;
     char *urls[SRV_PEERS_MAX];
     size_t nurls = 0;
-    int64_t now = clock_mono_ns(),
-            window = ((int64_t)LIVE_POLLS * p->poll_ms + p->timeout_ms) * 1000000;
+    int64_t now = clock_mono_ns(), window;
 
     for (size_t i = 0; i < n; i++)
         out[i].ago_ms = -1, out[i].lease_s = 0, out[i].unknown = 0;
     /* one URL per live instance */
     pthread_mutex_lock(&p->lock);
+    window = live_window_ns(p);
     for (size_t i = 0; i < p->npeers && nurls < SRV_PEERS_MAX; i++) {
         const struct peer *pe = &p->peers[i];
         int dup = 0;
