@@ -25,6 +25,7 @@
 #define QUERY_MAX 3000           /* bytes of ?ips= per request: well inside a request line */
 #define LIVE_POLLS 3             /* a peer is live while it answered within this many polls */
 #define PEER_CUT_RECENT_MS 10000 /* a peer's cut older than this is not followed any more */
+#define PEER_FOLLOW_EVERY_MS 10000 /* a given peer's cuts are followed at most this often */
 
 struct peer {
     char *url;
@@ -33,6 +34,7 @@ struct peer {
     int64_t last_ok_ns;                        /* CLOCK_MONOTONIC of the last answer; 0: none */
     unsigned long long cuts_seen;              /* its count of local Throttling cuts */
     int cuts_known;
+    int64_t last_follow_ns; /* CLOCK_MONOTONIC of the last cut of ours that followed its; 0 */
     int failing_logged;
     unsigned early_fails; /* polls that failed before its first answer */
 };
@@ -275,8 +277,14 @@ static void peer_answered(struct srv_peers *p, size_t i, json_t *doc)
         }
         pe->last_ok_ns = clock_mono_ns();
         pe->failing_logged = 0;
-        if (pe->cuts_known && cuts > pe->cuts_seen && ago >= 0 && ago < PEER_CUT_RECENT_MS)
+        /* at most once per PEER_FOLLOW_EVERY_MS per peer: a peer whose count rises on every
+         * poll (forged, or a bug) cannot pin this replica at its minimum rate */
+        if (pe->cuts_known && cuts > pe->cuts_seen && ago >= 0 && ago < PEER_CUT_RECENT_MS &&
+            (!pe->last_follow_ns ||
+             pe->last_ok_ns - pe->last_follow_ns >= (int64_t)PEER_FOLLOW_EVERY_MS * 1000000)) {
             follow = 1;
+            pe->last_follow_ns = pe->last_ok_ns;
+        }
         pe->cuts_seen = cuts;
         pe->cuts_known = 1;
     }
