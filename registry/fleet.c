@@ -173,6 +173,7 @@ void reg_heard(struct reg_registry *reg, const struct ip_addr *ips, size_t n, st
         struct entry *e = index_find(reg, &ips[i]);
         out[i].ago_ms = -1;
         out[i].lease_s = 0;
+        out[i].unknown = 0;
         if (!e)
             continue;
         out[i].lease_s = e->lease_s;

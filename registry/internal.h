@@ -94,6 +94,8 @@ struct entry {
     int64_t lease_deadline_ns; /* CLOCK_MONOTONIC; 0: no lease */
     unsigned lease_s;
     int lease_expiring; /* a removal for the expired lease is in flight */
+    unsigned lease_unknown_tries; /* this expiry was postponed this often: a live peer could
+                                     not answer (registry/leases.c) */
     int64_t heard_ns;   /* CLOCK_MONOTONIC of the last sign of life this replica heard; 0:
                            none (peers ask for it before expiring a lease: registry/fleet.c) */
     /* health checks */

@@ -34,6 +34,7 @@ void lease_renew(struct reg_registry *reg, struct entry *e)
     e->lease_deadline_ns = e->lease_s ? clock_mono_ns() + (int64_t)e->lease_s * 1000000000 : 0;
     e->lease_expiring = 0;
     e->lease_retry_ns = 0;
+    e->lease_unknown_tries = 0;
 }
 
 /* The lease as the API shows it: Unix seconds of the deadline. */
@@ -72,13 +73,28 @@ static void expired_done(void *arg, const struct reg_result *res)
     free(x);
 }
 
+enum reg_lease_verdict reg_lease_verdict(const struct reg_heard *h, unsigned lease_s,
+                                         unsigned tries, int64_t *ago_ns)
+{
+    long long ago_ms = h->ago_ms;
+    if (ago_ms > (long long)REG_MAX_LEASE * 1000) /* a peer's nonsense: never heard in a lease */
+        ago_ms = (long long)REG_MAX_LEASE * 1000;
+    *ago_ns = (int64_t)ago_ms * 1000000;
+    if (lease_s && ago_ms >= 0 && *ago_ns < (int64_t)lease_s * 1000000000)
+        return REG_LEASE_KEEP;
+    if (h->unknown && tries < REG_LEASE_UNKNOWN_TRIES)
+        return REG_LEASE_RETRY;
+    return REG_LEASE_EXPIRE;
+}
+
 /* Keep the leases of due[0..n) that a peer heard from within their lease: renewed from the
- * time the peer heard it, no store call. Kept ones are dropped from due; returns how many
- * are left. Maintainer thread, no lock held on entry. */
+ * time the peer heard it, no store call. Postpone (a few seconds, a few times) those a live
+ * peer could not answer for: it may have heard them. Kept and postponed ones are dropped from
+ * due; returns how many are left. Maintainer thread, no lock held on entry. */
 static size_t leases_ask_peers(struct reg_registry *reg, struct ip_addr *due, size_t n)
 {
     struct reg_heard *heard;
-    size_t left = 0, kept = 0;
+    size_t left = 0, kept = 0, postponed = 0;
     int64_t now;
 
     if (!reg->peers_heard || !n)
@@ -93,19 +109,34 @@ static size_t leases_ask_peers(struct reg_registry *reg, struct ip_addr *due, si
         struct entry *e = index_find(reg, &due[i]);
         /* A lease the peer knows (one given there with ?lease=) wins over the default. */
         unsigned lease = e && heard[i].lease_s ? heard[i].lease_s : e ? e->lease_s : 0;
-        int64_t ago = (int64_t)heard[i].ago_ms * 1000000;
-        if (e && e->lease_expiring && lease && heard[i].ago_ms >= 0 &&
-            ago < (int64_t)lease * 1000000000) {
+        int64_t ago = 0;
+        enum reg_lease_verdict v =
+            e && e->lease_expiring
+                ? reg_lease_verdict(&heard[i], lease, e->lease_unknown_tries, &ago)
+                : REG_LEASE_EXPIRE;
+        if (v == REG_LEASE_KEEP) {
             e->lease_s = lease;
             e->lease_deadline_ns = now - ago + (int64_t)lease * 1000000000;
             e->lease_expiring = 0;
+            e->lease_unknown_tries = 0;
             kept++;
+            continue;
+        }
+        if (v == REG_LEASE_RETRY) {
+            e->lease_unknown_tries++;
+            e->lease_expiring = 0;
+            e->lease_retry_ns = now + (int64_t)REG_LEASE_UNKNOWN_RETRY_S * 1000000000;
+            postponed++;
             continue;
         }
         due[left++] = due[i];
     }
     pthread_mutex_unlock(&reg->index_lock);
     free(heard);
+    if (postponed)
+        log_warn("msg=\"lease expiry postponed: a live peer could not answer whether it heard "
+                 "the backend\" count=%zu retry_s=%d tries_max=%d",
+                 postponed, REG_LEASE_UNKNOWN_RETRY_S, REG_LEASE_UNKNOWN_TRIES);
     if (kept) {
         atomic_fetch_add(&reg->leases_kept, kept);
         rmetrics_leases_kept(kept);

@@ -209,10 +209,13 @@ enum rc_code reg_heartbeat(struct reg_registry *reg, const struct ip_addr *ip,
  * is unknown here); out[i].lease_s = its lease here (0: none). Thread-safe.
  *
  * reg_set_peers: before a lease expiry is carried out, fn(arg, ips, n, out) asks the other
- * live replicas the same question (the most recent answer per IP; -1 when none heard it or
- * none answered). fn runs on the maintainer thread with no lock held and may block (bounded
- * by its own timeouts). When a peer heard the backend within its lease, the lease is renewed
- * from that time (no store call). Call before reg_load.
+ * live replicas the same question (the most recent answer per IP; -1 when none heard it;
+ * out[i].unknown = 1 when a live peer could not answer for ips[i]: its request failed or its
+ * answer had no valid item for it). out[] arrives zeroed with ago_ms = -1. fn runs on the
+ * maintainer thread with no lock held and may block (bounded by its own timeouts). When a
+ * peer heard the backend within its lease, the lease is renewed from that time (no store
+ * call); when none did but one could not answer, the expiry is retried a few seconds later,
+ * REG_LEASE_UNKNOWN_TRIES times per expiry at most, then carried out. Call before reg_load.
  *
  * reg_set_members: the live members (instance ids, sorted, self included). With more than
  * one, each backend checked by default (--check) is checked by one member only, the
@@ -226,7 +229,10 @@ enum rc_code reg_heartbeat(struct reg_registry *reg, const struct ip_addr *ip,
 struct reg_heard {
     long long ago_ms;
     unsigned lease_s;
+    int unknown; /* a live peer could not answer for this IP (reg_set_peers) */
 };
+#define REG_LEASE_UNKNOWN_TRIES 3 /* expiries postponed for an unanswered peer, per expiry */
+#define REG_LEASE_UNKNOWN_RETRY_S 3 /* seconds until the postponed expiry asks again */
 typedef void (*reg_peers_heard_fn)(void *arg, const struct ip_addr *ips, size_t n,
                                    struct reg_heard *out);
 void reg_heard(struct reg_registry *reg, const struct ip_addr *ips, size_t n,
@@ -234,6 +240,16 @@ void reg_heard(struct reg_registry *reg, const struct ip_addr *ips, size_t n,
 void reg_set_peers(struct reg_registry *reg, reg_peers_heard_fn fn, void *arg);
 void reg_set_members(struct reg_registry *reg, const char *self, const char *const *ids, size_t n);
 size_t reg_rendezvous_owner(const char *const *ids, size_t n, const struct ip_addr *ip);
+/*
+ * reg_lease_verdict: what an expiring lease of lease_s seconds becomes on the peers' answer h,
+ * after `tries` postponements of this expiry (pure; leases.c uses it). KEEP: a peer heard it
+ * within the lease, *ago_ns = how long ago (heard_ms_ago is clamped to REG_MAX_LEASE s first,
+ * so no answer overflows); RETRY: nobody heard it but a live peer could not answer and tries <
+ * REG_LEASE_UNKNOWN_TRIES; EXPIRE otherwise.
+ */
+enum reg_lease_verdict { REG_LEASE_EXPIRE, REG_LEASE_KEEP, REG_LEASE_RETRY };
+enum reg_lease_verdict reg_lease_verdict(const struct reg_heard *h, unsigned lease_s,
+                                         unsigned tries, int64_t *ago_ns);
 /* Lease expiries called off because a peer heard the backend. */
 unsigned long long reg_leases_kept_by_peers(struct reg_registry *reg);
 

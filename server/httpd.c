@@ -494,9 +494,43 @@ void api_async_complete(struct api_async *rq, struct api_response *res)
 /* ---- who may do what ------------------------------------------------------------------------ */
 
 /*
+ * The per-client limiter (--client-rps): take one token from the caller's bucket (take), or
+ * only look whether it is empty. Fills res with a 429 and returns -1 when it is; 0 otherwise
+ * (also without a limiter or a known caller).
+ */
+static int client_limited(struct srv_httpd *h, struct request *rq, struct api_request *req,
+                          struct api_response *res, int take, const char *what)
+{
+    unsigned retry = 1;
+    const struct ip_addr *key = rq->has_caller ? &rq->caller_ip : &rq->peer_ip;
+    char detail[320];
+    int limited;
+
+    if (!h->rl || !(rq->has_caller || rq->has_peer))
+        return 0;
+    limited = take ? !srv_ratelimit_take(h->rl, key, &retry)
+                   : srv_ratelimit_empty(h->rl, key, &retry);
+    if (!limited)
+        return 0;
+    snprintf(detail, sizeof(detail),
+             "more than %u %s per second from %s (--client-rps %u, --client-burst %u); retry "
+             "after %u s",
+             h->client_rps, what, rq->has_caller ? rq->caller : rq->peer, h->client_rps,
+             h->client_burst, retry);
+    api_problem(res, req, RC_TOO_MANY_REQUESTS, detail);
+    res->retry_after = retry;
+    metrics_counter_inc(metrics_counter_child(m_limited));
+    return -1;
+}
+
+/*
  * A replica asking another (/fleet/): only the peer token (compared through its digest in
  * constant time, like the others; never logged: the log names it "fleet"). Without --peers
- * the handler answers 404, so nothing is checked here.
+ * the handler answers 404, so nothing is checked here. Failed attempts (no token, a wrong
+ * one) take from the caller's --client-rps bucket, and a caller whose bucket is empty is
+ * answered 429 before its token is looked at, right or wrong: guessing the peer token is as
+ * slow as any mutation. A peer with the right token takes nothing (its polls are not limited
+ * unless someone at its address keeps failing).
  */
 static int authorize_peer(struct srv_httpd *h, struct MHD_Connection *c, struct request *rq,
                           struct api_request *req, struct api_response *res)
@@ -507,6 +541,8 @@ static int authorize_peer(struct srv_httpd *h, struct MHD_Connection *c, struct 
 
     if (!h->peer_auth)
         return 0;
+    if (client_limited(h, rq, req, res, 0, "failed /fleet/ authentications"))
+        return -1;
     ar = srv_auth_check(h->peer_auth,
                         MHD_lookup_connection_value(c, MHD_HEADER_KIND,
                                                     MHD_HTTP_HEADER_AUTHORIZATION),
@@ -522,6 +558,8 @@ static int authorize_peer(struct srv_httpd *h, struct MHD_Connection *c, struct 
     }
     if (ar == SRV_AUTH_INVALID)
         snprintf(rq->token, sizeof(rq->token), "-invalid-");
+    if (client_limited(h, rq, req, res, 1, "failed /fleet/ authentications"))
+        return -1;
     api_problem(res, req, RC_UNAUTHORIZED,
                 "the /fleet/ endpoints need Authorization: Bearer <the --peer-token>");
     return -1;
@@ -550,21 +588,8 @@ static int authorize(struct srv_httpd *h, struct MHD_Connection *c, struct reque
         return authorize_peer(h, c, rq, req, res);
     if (!m->mutating)
         return 0;
-    if (h->rl) {
-        unsigned retry = 1;
-        const struct ip_addr *key = rq->has_caller ? &rq->caller_ip : &rq->peer_ip;
-        if ((rq->has_caller || rq->has_peer) && !srv_ratelimit_take(h->rl, key, &retry)) {
-            snprintf(detail, sizeof(detail),
-                     "more than %u changes per second from %s (--client-rps %u, "
-                     "--client-burst %u); retry after %u s",
-                     h->client_rps, rq->has_caller ? rq->caller : rq->peer, h->client_rps,
-                     h->client_burst, retry);
-            api_problem(res, req, RC_TOO_MANY_REQUESTS, detail);
-            res->retry_after = retry;
-            metrics_counter_inc(metrics_counter_child(m_limited));
-            return -1;
-        }
-    }
+    if (client_limited(h, rq, req, res, 1, "changes"))
+        return -1;
     authz = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
     ar = srv_auth_check(h->auth, authz, name, &scope);
     switch (ar) {

@@ -25,6 +25,7 @@
 #define QUERY_MAX 3000           /* bytes of ?ips= per request: well inside a request line */
 #define LIVE_POLLS 3             /* a peer is live while it answered within this many polls */
 #define PEER_CUT_RECENT_MS 10000 /* a peer's cut older than this is not followed any more */
+#define PEER_FOLLOW_EVERY_MS 10000 /* a given peer's cuts are followed at most this often */
 
 struct peer {
     char *url;
@@ -33,6 +34,7 @@ struct peer {
     int64_t last_ok_ns;                        /* CLOCK_MONOTONIC of the last answer; 0: none */
     unsigned long long cuts_seen;              /* its count of local Throttling cuts */
     int cuts_known;
+    int64_t last_follow_ns; /* CLOCK_MONOTONIC of the last cut of ours that followed its; 0 */
     int failing_logged;
     unsigned early_fails; /* polls that failed before its first answer */
 };
@@ -44,6 +46,7 @@ struct srv_peers {
     struct reg_registry *reg;
     struct ratelimit *rl;
     unsigned poll_ms, timeout_ms;
+    unsigned cycle_ms; /* guarded by lock: how long the last full round of polls took */
     CURL *poll_curl;  /* poll thread */
     CURL *lease_curl; /* the maintainer thread (srv_peers_heard) */
     pthread_t thread;
@@ -141,12 +144,24 @@ static int valid_instance(const char *s)
            strspn(s, "0123456789abcdefghijklmnopqrstuvwxyz-") == len;
 }
 
+/*
+ * How long a peer stays live after its last answer: LIVE_POLLS polls plus one timeout, a poll
+ * being what separates two polls of one URL: the last full round (polls are sequential: with
+ * slow or dead URLs a round takes up to one timeout per URL) and the poll_ms pause after it.
+ * A fixed window dropped healthy peers between two of their answers when several URLs were
+ * dead or slow. Lock held.
+ */
+static int64_t live_window_ns(const struct srv_peers *p)
+{
+    return ((int64_t)LIVE_POLLS * ((int64_t)p->poll_ms + p->cycle_ms) + p->timeout_ms) * 1000000;
+}
+
 /* The live members now, sorted, self included. Lock held. */
 static size_t live_members(struct srv_peers *p, int64_t now, char ***out)
 {
     char **ids = xcalloc(p->npeers + 1, sizeof(*ids));
     size_t n = 0;
-    int64_t window = ((int64_t)LIVE_POLLS * p->poll_ms + p->timeout_ms) * 1000000;
+    int64_t window = live_window_ns(p);
 
     ids[n++] = xstrdup(p->instance);
     for (size_t i = 0; i < p->npeers; i++) {
@@ -262,8 +277,14 @@ static void peer_answered(struct srv_peers *p, size_t i, json_t *doc)
         }
         pe->last_ok_ns = clock_mono_ns();
         pe->failing_logged = 0;
-        if (pe->cuts_known && cuts > pe->cuts_seen && ago >= 0 && ago < PEER_CUT_RECENT_MS)
+        /* at most once per PEER_FOLLOW_EVERY_MS per peer: a peer whose count rises on every
+         * poll (forged, or a bug) cannot pin this replica at its minimum rate */
+        if (pe->cuts_known && cuts > pe->cuts_seen && ago >= 0 && ago < PEER_CUT_RECENT_MS &&
+            (!pe->last_follow_ns ||
+             pe->last_ok_ns - pe->last_follow_ns >= (int64_t)PEER_FOLLOW_EVERY_MS * 1000000)) {
             follow = 1;
+            pe->last_follow_ns = pe->last_ok_ns;
+        }
         pe->cuts_seen = cuts;
         pe->cuts_known = 1;
     }
@@ -280,6 +301,9 @@ static void peer_answered(struct srv_peers *p, size_t i, json_t *doc)
 
 static void poll_once(struct srv_peers *p)
 {
+    int64_t start = clock_mono_ns();
+    unsigned took;
+
     for (size_t i = 0; i < p->npeers; i++) {
         char url[1100], detail[160];
         json_t *doc;
@@ -307,6 +331,14 @@ static void poll_once(struct srv_peers *p)
             log_warn("msg=\"fleet: a peer does not answer\" peer=%s detail=\"%s\"", p->peers[i].url,
                      detail);
     }
+    took = (unsigned)((clock_mono_ns() - start) / 1000000);
+    pthread_mutex_lock(&p->lock);
+    if (took > p->poll_ms && p->cycle_ms <= p->poll_ms)
+        log_info("msg=\"fleet: a round of polls takes longer than the poll interval; peers stay "
+                 "live longer\" round_ms=%u poll_ms=%u",
+                 took, p->poll_ms);
+    p->cycle_ms = took;
+    pthread_mutex_unlock(&p->lock);
     membership_update(p);
 }
 
@@ -386,7 +418,9 @@ json_t *srv_peers_describe(void *arg)
                      p->rl ? ratelimit_share(p->rl) : 1.0 / (double)n, "throttle", thr);
 }
 
-/* Ask one peer about ips[0..n) (one or more requests), merging into out. */
+/* Ask one peer about ips[0..n) (one or more requests), merging into out. An IP the peer could
+ * not answer for (the request failed, or no valid item for it at its place in the answer) is
+ * marked unknown: the lease waits (registry/leases.c) rather than expiring on no answer. */
 static void ask_peer(struct srv_peers *p, const char *base, const struct ip_addr *ips, size_t n,
                      struct reg_heard *out)
 {
@@ -405,20 +439,33 @@ static void ask_peer(struct srv_peers *p, const char *base, const struct ip_addr
         doc = http_get_json(p, p->lease_curl, url, detail, sizeof(detail));
         free(url);
         if (!doc) {
-            log_warn("msg=\"fleet: a peer could not be asked about leases; counted as not "
-                     "having heard them\" peer=%s detail=\"%s\"",
+            log_warn("msg=\"fleet: a live peer could not be asked about leases; their expiry "
+                     "waits\" peer=%s detail=\"%s\"",
                      base, detail);
+            for (size_t i = first; i < n; i++)
+                out[i].unknown = 1;
             return;
         }
         arr = json_object_get(doc, "leases");
-        for (size_t k = 0; k < at - first && k < json_array_size(arr); k++) {
+        if (json_array_size(arr) != at - first)
+            log_warn("msg=\"fleet: a peer's lease answer has the wrong length; unanswered IPs "
+                     "wait\" peer=%s asked=%zu answered=%zu",
+                     base, at - first, json_array_size(arr));
+        for (size_t k = 0; k < at - first; k++) {
             json_t *it = json_array_get(arr, k), *ago = json_object_get(it, "heard_ms_ago");
             json_t *lease = json_object_get(it, "lease_seconds");
             struct ip_addr ip;
             const char *txt = json_string_value(json_object_get(it, "ip"));
             size_t i = first + k;
             if (!txt || ip_parse(txt, strlen(txt), &ip, NULL, 0) != RC_OK ||
-                ip_cmp(&ip, &ips[i]) != 0 || !json_is_integer(ago) || json_integer_value(ago) < 0)
+                ip_cmp(&ip, &ips[i]) != 0 || !(json_is_integer(ago) || json_is_null(ago))) {
+                out[i].unknown = 1; /* missing, misplaced or malformed: no answer */
+                continue;
+            }
+            /* null: never heard; beyond the longest lease (or negative): nonsense, taken as
+             * not heard (and the arithmetic in leases.c stays far from overflow) */
+            if (json_is_null(ago) || json_integer_value(ago) < 0 ||
+                json_integer_value(ago) > (json_int_t)REG_MAX_LEASE * 1000)
                 continue;
             if (out[i].ago_ms < 0 || json_integer_value(ago) < out[i].ago_ms) {
                 out[i].ago_ms = json_integer_value(ago);
@@ -436,13 +483,13 @@ void srv_peers_heard(void *arg, const struct ip_addr *ips, size_t n, struct reg_
     struct srv_peers *p = arg;
     char *urls[SRV_PEERS_MAX];
     size_t nurls = 0;
-    int64_t now = clock_mono_ns(),
-            window = ((int64_t)LIVE_POLLS * p->poll_ms + p->timeout_ms) * 1000000;
+    int64_t now = clock_mono_ns(), window;
 
     for (size_t i = 0; i < n; i++)
-        out[i].ago_ms = -1, out[i].lease_s = 0;
+        out[i].ago_ms = -1, out[i].lease_s = 0, out[i].unknown = 0;
     /* one URL per live instance */
     pthread_mutex_lock(&p->lock);
+    window = live_window_ns(p);
     for (size_t i = 0; i < p->npeers && nurls < SRV_PEERS_MAX; i++) {
         const struct peer *pe = &p->peers[i];
         int dup = 0;

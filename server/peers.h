@@ -64,7 +64,9 @@ json_t *srv_peers_describe(void *arg);
 
 /* reg_peers_heard_fn: ask every live peer GET /fleet/leases for ips (batched: as many per
  * request as fit a short URL) and keep, per IP, the most recent sign of life any of them
- * heard. A peer that does not answer counts as not having heard. */
+ * heard. An IP a live peer could not answer for (request failed: timeout, 5xx, 401; or no
+ * valid item in its place of the answer) is marked unknown; a heard_ms_ago beyond
+ * REG_MAX_LEASE s counts as not heard. */
 void srv_peers_heard(void *arg, const struct ip_addr *ips, size_t n, struct reg_heard *out);
 
 #endif

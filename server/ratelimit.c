@@ -113,6 +113,34 @@ static void sweep(const struct srv_ratelimit *rl, struct shard *s, double now, i
     }
 }
 
+static unsigned retry_after(const struct srv_ratelimit *rl, double tokens)
+{
+    double wait = (1.0 - tokens) / rl->rps;
+    unsigned w = wait > 3600 ? 3600 : (unsigned)wait;
+    if ((double)w < wait && w < 3600)
+        w++; /* round up: a token is there after w seconds */
+    return w < 1 ? 1 : w;
+}
+
+int srv_ratelimit_empty(struct srv_ratelimit *rl, const struct ip_addr *a, unsigned *retry_after_s)
+{
+    uint64_t h = ip_hash(a);
+    struct shard *s = &rl->shard[h % SHARDS];
+    struct client *c;
+    double tokens = rl->burst;
+
+    pthread_mutex_lock(&s->lock);
+    for (c = s->slot[(h / SHARDS) % SLOTS]; c; c = c->next)
+        if (ip_cmp(&c->ip, a) == 0)
+            break;
+    if (c)
+        tokens = refilled(rl, c, now_s());
+    if (tokens < 1.0 && retry_after_s)
+        *retry_after_s = retry_after(rl, tokens);
+    pthread_mutex_unlock(&s->lock);
+    return tokens < 1.0;
+}
+
 int srv_ratelimit_take(struct srv_ratelimit *rl, const struct ip_addr *a, unsigned *retry_after_s)
 {
     uint64_t h = ip_hash(a);
@@ -142,11 +170,7 @@ int srv_ratelimit_take(struct srv_ratelimit *rl, const struct ip_addr *a, unsign
     if (ok) {
         c->tokens -= 1.0;
     } else if (retry_after_s) {
-        double wait = (1.0 - c->tokens) / rl->rps;
-        unsigned w = wait > 3600 ? 3600 : (unsigned)wait;
-        if ((double)w < wait && w < 3600)
-            w++; /* round up: a token is there after w seconds */
-        *retry_after_s = w < 1 ? 1 : w;
+        *retry_after_s = retry_after(rl, c->tokens);
     }
     pthread_mutex_unlock(&s->lock);
     return ok;

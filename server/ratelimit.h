@@ -28,6 +28,12 @@ void srv_ratelimit_destroy(struct srv_ratelimit *rl);
  */
 int srv_ratelimit_take(struct srv_ratelimit *rl, const struct ip_addr *a, unsigned *retry_after_s);
 
+/*
+ * Would a take fail now? 1 when a's bucket holds less than one token (*retry_after_s as for
+ * srv_ratelimit_take), 0 otherwise; takes nothing and tracks no new client. Thread-safe.
+ */
+int srv_ratelimit_empty(struct srv_ratelimit *rl, const struct ip_addr *a, unsigned *retry_after_s);
+
 /* Clients currently tracked (tests). Thread-safe. */
 size_t srv_ratelimit_clients(struct srv_ratelimit *rl);
 

@@ -6,11 +6,15 @@ Shows, end to end: both replicas count a fleet of 2 (r53reg_fleet_replicas) and 
 Route 53 budget; the /fleet/ endpoints take only the peer token; a leased backend whose
 heartbeats go only to the other replica keeps its lease (no Route 53 call), while one nobody
 heartbeats is removed; health checks are split: each backend is checked by exactly one
-replica, the one rendezvous hashing names, and the failing ones reach the down set.
+replica, the one rendezvous hashing names, and the failing ones reach the down set. Also: a
+live peer whose /fleet/leases fails postpones an expiry (a few tries) instead of causing it,
+and its rising throttle count is followed at most once per 10 s; hung peer URLs do not make a
+healthy peer flap; failed /fleet/ authentications are rate limited.
 Waits poll for conditions with generous deadlines; nothing asserts how fast. Prints
 'N passed, M failed' last.
 """
 import http.client
+import http.server
 import json
 import os
 import re
@@ -241,6 +245,150 @@ def test_unanswered_peer_presumed(emu):
         T.eq(r.stop(), 0, 'the replica stops cleanly')
 
 
+class FakePeer:
+    """A live but broken peer: GET /fleet/peer answers (so it counts as live) with a
+    throttle.cuts that rises on every poll, as a forged or buggy peer could; GET /fleet/leases
+    answers 500."""
+
+    def __init__(self):
+        self.lease_asks = 0
+        self.polls = 0
+        fake = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def do_GET(self):
+                if self.path.startswith('/fleet/peer'):
+                    fake.polls += 1
+                    body = json.dumps({'instance': 'fake-peer-0001', 'version': 'x',
+                                       'started': 0, 'fleet_size': 2, 'members': [],
+                                       'api_share': 0.5,
+                                       'throttle': {'cuts': fake.polls,
+                                                    'last_cut_ms_ago': 0}}).encode()
+                    self.send_response(200)
+                elif self.path.startswith('/fleet/leases'):
+                    fake.lease_asks += 1
+                    body = b'{"type": "about:blank", "status": 500}'
+                    self.send_response(500)
+                else:
+                    body = b'{}'
+                    self.send_response(404)
+                self.send_header('Content-Type', 'application/json')
+                self.send_header('Content-Length', str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Handler)
+        self.url = f'http://127.0.0.1:{self.server.server_address[1]}'
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_unanswering_live_peer(emu):
+    """A live peer whose /fleet/leases fails may have heard the backend: the expiry waits
+    (3 s, 3 times) instead of deregistering at once, then happens. The same peer reports a
+    rising throttle count on every poll: its cuts are followed at most once per 10 s."""
+    fake = FakePeer()
+    port = free_port()
+    t_start = time.monotonic()
+    r = Replica(emu, port, [f'http://127.0.0.1:{port}', fake.url])
+    ip = '127.0.0.31'
+
+    def registered():  # served or down: replicas A and B, still running, check it and fail
+        return zone_values(emu, NAME) | zone_values(emu, DOWN_NAME)
+    try:
+        T.check(wait_for(lambda: r.peer()['fleet_size'] == 2, 20), 'the fake peer is live',
+                str(r.peer()))
+        st, doc = r.req('POST', f'/backends/{ip}', json.dumps({'lease_seconds': 3}),
+                        {'Content-Type': 'application/json'})
+        T.check(st in (200, 201), f'register {ip} (lease 3 s)', f'{st} {doc}')
+        t0 = time.monotonic()
+        T.check(wait_for(lambda: ip in registered(), 10), 'it is in DNS')
+        # Without the fix it left DNS about 3.3 s after registering.
+        time.sleep(max(0.0, t0 + 8 - time.monotonic()))
+        T.check(ip in registered(),
+                'still in DNS 8 s after registering (a 3 s lease): the expiry waits',
+                f'lease asks: {fake.lease_asks}')
+        T.check('lease expiry postponed' in r.logtext(), 'the log says the expiry waits')
+        T.check(wait_for(lambda: ip not in registered(), 30),
+                'after its tries the expiry is carried out')
+        gone = time.monotonic() - t0
+        T.check(fake.lease_asks >= 4, 'asked 4 times (the expiry and 3 retries)',
+                str(fake.lease_asks))
+        T.check(gone > 9, 'not before the retries (3 + 3 x 3 s)', f'{gone:.1f} s')
+        # Rising cuts on every 2 s poll: followed at most once per 10 s (and once at least).
+        elapsed = time.monotonic() - t_start
+        followed = r.logtext().count('cut the rate here too')
+        T.check(1 <= followed <= int(elapsed / 10) + 2,
+                'a peer\'s rising cuts are followed at most once per 10 s',
+                f'{followed} cuts followed in about {elapsed:.0f} s, {fake.polls} polls')
+    finally:
+        T.eq(r.stop(), 0, 'the replica stops cleanly')
+        fake.stop()
+
+
+def test_hung_urls(emu):
+    """Eight URLs that accept connections but never answer make a round of polls take about
+    8 s (1 s timeout each): longer than the old fixed 7 s liveness window. The healthy peer
+    must stay a member all along."""
+    hung = []
+    for _ in range(8):
+        s = socket.socket()
+        s.bind(('127.0.0.1', 0))
+        s.listen(64)
+        hung.append(s)
+    pc, pd = free_port(), free_port()
+    both = [f'http://127.0.0.1:{pc}', f'http://127.0.0.1:{pd}']
+    c = d = None
+    try:
+        c = Replica(emu, pc, both + [f'http://127.0.0.1:{s.getsockname()[1]}' for s in hung])
+        d = Replica(emu, pd, both)
+        T.check(wait_for(lambda: c.peer()['fleet_size'] == 2, 40),
+                'with 8 hung URLs the healthy peer becomes a member', str(c.peer()))
+        sizes = []
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            sizes.append(c.peer()['fleet_size'])
+            time.sleep(0.5)
+        T.check(all(n == 2 for n in sizes), 'and stays one (20 s, rounds of about 8 s)',
+                str(sizes))
+    finally:
+        for r in (c, d):
+            if r:
+                T.eq(r.stop(), 0, f'replica on {r.port} stops cleanly')
+        for s in hung:
+            s.close()
+
+
+def test_fleet_auth_limited(emu):
+    """Failed /fleet/ authentications take from the caller's --client-rps bucket; once it is
+    empty every /fleet/ request from that caller is 429, right token or not, until it
+    refills. The right token alone takes nothing."""
+    port = free_port()
+    r = Replica(emu, port, [f'http://127.0.0.1:{port}'], '--client-rps', '1',
+                '--client-burst', '3')
+    good = {'Authorization': 'Bearer ' + TOKEN}
+    bad = {'Authorization': 'Bearer ' + TOKEN + 'x'}
+    try:
+        T.eq([r.req('GET', '/fleet/peer', headers=good)[0] for _ in range(6)], [200] * 6,
+             'the right token is not limited')
+        sts = [r.req('GET', '/fleet/peer', headers=bad)[0] for _ in range(5)]
+        T.check(sts[:2] == [401, 401], 'wrong tokens: 401 while the bucket lasts', str(sts))
+        T.check(sts[-1] == 429, 'then 429', str(sts))
+        st, doc = r.req('GET', '/fleet/leases?ips=10.0.0.1', headers=good)
+        T.check(st == 429, 'the right token too, while the caller\'s bucket is empty', f'{doc}')
+        T.check(wait_for(lambda: r.req('GET', '/fleet/peer', headers=good)[0] == 200, 10),
+                'after the bucket refills the right token works again')
+    finally:
+        T.eq(r.stop(), 0, 'the replica stops cleanly')
+
+
 def main():
     emu = Emu(os.path.join(BIN, 'r53emu'))
     pa, pb = free_port(), free_port()
@@ -264,6 +412,9 @@ def main():
         T.run('leases', test_leases, emu, a, b)
         T.run('health_split', test_health_split, emu, a, b)
         T.run('an unanswered peer is presumed at start', test_unanswered_peer_presumed, emu)
+        T.run('a live peer that cannot answer about leases', test_unanswering_live_peer, emu)
+        T.run('hung peer URLs do not make a healthy peer flap', test_hung_urls, emu)
+        T.run('failed /fleet/ authentication is rate limited', test_fleet_auth_limited, emu)
     finally:
         for r in (a, b):
             if r:

@@ -155,6 +155,49 @@ static void test_budget(void)
     ratelimit_destroy(rl);
 }
 
+/* An expiring lease on the peers' answers: kept when heard within it, postponed a few times
+ * when a live peer could not answer, expired otherwise; a huge heard_ms_ago cannot overflow
+ * into "heard just now". */
+static void test_lease_verdict(void)
+{
+    struct reg_heard h;
+    int64_t ago = -7;
+
+    memset(&h, 0, sizeof(h));
+    h.ago_ms = 2000;
+    CHECK_INT(reg_lease_verdict(&h, 5, 0, &ago), REG_LEASE_KEEP);
+    CHECK(ago == 2000 * 1000000LL);
+    h.ago_ms = 5000; /* heard exactly one lease ago: expired */
+    CHECK_INT(reg_lease_verdict(&h, 5, 0, &ago), REG_LEASE_EXPIRE);
+    h.ago_ms = 1000;
+    CHECK_INT(reg_lease_verdict(&h, 0, 0, &ago), REG_LEASE_EXPIRE); /* no lease known */
+
+    /* Nobody heard it, a live peer did not answer: postponed, REG_LEASE_UNKNOWN_TRIES times. */
+    h.ago_ms = -1;
+    CHECK_INT(reg_lease_verdict(&h, 5, 0, &ago), REG_LEASE_EXPIRE);
+    h.unknown = 1;
+    for (unsigned t = 0; t < REG_LEASE_UNKNOWN_TRIES; t++)
+        CHECK_INT(reg_lease_verdict(&h, 5, t, &ago), REG_LEASE_RETRY);
+    CHECK_INT(reg_lease_verdict(&h, 5, REG_LEASE_UNKNOWN_TRIES, &ago), REG_LEASE_EXPIRE);
+    h.ago_ms = 100; /* another peer heard it: kept, unknown or not */
+    CHECK_INT(reg_lease_verdict(&h, 5, REG_LEASE_UNKNOWN_TRIES, &ago), REG_LEASE_KEEP);
+    h.ago_ms = 9000; /* heard, but too long ago, and a peer did not answer: postponed */
+    CHECK_INT(reg_lease_verdict(&h, 5, 1, &ago), REG_LEASE_RETRY);
+
+    /* Overflow: ago_ms * 1e6 wraps int64 past ~9.2e12 ms; without the clamp, these land
+     * negative, i.e. "heard in the future", inside any lease. */
+    h.unknown = 0;
+    h.ago_ms = 9223372036855LL; /* * 1e6 just past INT64_MAX */
+    CHECK_INT(reg_lease_verdict(&h, REG_MAX_LEASE, 0, &ago), REG_LEASE_EXPIRE);
+    CHECK(ago == (int64_t)REG_MAX_LEASE * 1000000000LL);
+    h.ago_ms = 18446744073709LL; /* wraps to about -0.55 ms */
+    CHECK_INT(reg_lease_verdict(&h, REG_MAX_LEASE, 0, &ago), REG_LEASE_EXPIRE);
+    h.ago_ms = 9223372036854775807LL;
+    CHECK_INT(reg_lease_verdict(&h, 5, 0, &ago), REG_LEASE_EXPIRE);
+    h.ago_ms = (long long)REG_MAX_LEASE * 1000 - 1; /* the longest lease, just inside */
+    CHECK_INT(reg_lease_verdict(&h, REG_MAX_LEASE, 0, &ago), REG_LEASE_KEEP);
+}
+
 /* The pure rescale: the curve keeps its shape. */
 static void test_rescale(void)
 {
@@ -177,5 +220,6 @@ int main(void)
     test_minimal_movement();
     test_budget();
     test_rescale();
+    test_lease_verdict();
     return check_done("test_fleet");
 }
