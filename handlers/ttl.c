@@ -69,25 +69,24 @@ static void ttl_done(void *arg, enum rc_code rc, const struct reg_ttl_group *gro
     req.request_id = tp->request_id;
     if (rc) {
         api_problem(&res, &req, rc, detail);
-        api_async_complete(tp->async, &res);
-        free(tp);
-        return;
+    } else {
+        arr = json_array();
+        for (size_t i = 0; i < ng; i++) {
+            json_t *g;
+            snprintf(name, sizeof(name), "%s%s", reg_kind_prefix(groups[i].kind),
+                     opt->record_name);
+            g = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I}", "name", name, "type",
+                          reg_type_name(groups[i].type), "from", (json_int_t)groups[i].from,
+                          "to", (json_int_t)groups[i].to, "sets", (json_int_t)groups[i].sets,
+                          "values", (json_int_t)groups[i].values);
+            if (groups[i].change_id[0])
+                json_object_set_new(g, "change_id", json_string(groups[i].change_id));
+            json_array_append_new(arr, g);
+        }
+        res.status = 200;
+        res.content_type = "application/json";
+        res.body = json_pack("{s:I, s:o}", "ttl", (json_int_t)tp->ttl, "groups", arr);
     }
-    arr = json_array();
-    for (size_t i = 0; i < ng; i++) {
-        json_t *g;
-        snprintf(name, sizeof(name), "%s%s", reg_kind_prefix(groups[i].kind), opt->record_name);
-        g = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I}", "name", name, "type",
-                      reg_type_name(groups[i].type), "from", (json_int_t)groups[i].from, "to",
-                      (json_int_t)groups[i].to, "sets", (json_int_t)groups[i].sets, "values",
-                      (json_int_t)groups[i].values);
-        if (groups[i].change_id[0])
-            json_object_set_new(g, "change_id", json_string(groups[i].change_id));
-        json_array_append_new(arr, g);
-    }
-    res.status = 200;
-    res.content_type = "application/json";
-    res.body = json_pack("{s:I, s:o}", "ttl", (json_int_t)tp->ttl, "groups", arr);
     api_async_complete(tp->async, &res);
     free(tp);
 }

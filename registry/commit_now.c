@@ -3,9 +3,9 @@
  * at a time), its sets are copied under the lock, the compare-and-swap goes out with no lock
  * held, and the outcome is installed by bucket_commit(). The calls are made by a small pool of
  * threads, each with its queue (an IP always goes to the same one), never on the submitting
- * thread: an HTTP worker that waited for Route
- * 53 (seconds, with retries) would leave every other connection it serves unread until the
- * server's idle timeout closed them without an answer.
+ * thread: an HTTP worker that waited for Route 53 (seconds, with retries) would leave every
+ * other connection it serves unread until the server's idle timeout closed them without an
+ * answer.
  */
 #include "registry/internal.h"
 
@@ -78,9 +78,9 @@ static enum rc_code commit_now(struct reg_registry *reg, struct bucket *bk, stru
     return rc;
 }
 
-static void commit_now_again(struct reg_registry *reg, struct intent *in);
-
-/* Run in on this thread (an immediate-mode thread): wait until its IP is settled, admit it, commit it, answer. */
+/* Run in on this thread (an immediate-mode thread): wait until its IP is settled, admit it,
+ * commit it, answer. Its continuation (the IP settled, a confirm round answered) goes back to
+ * the pool, never onto the thread that calls it (the maintainer answers confirm rounds). */
 static void commit_now_run(struct reg_registry *reg, struct intent *in)
 {
     struct reg_result res;
@@ -91,7 +91,7 @@ static void commit_now_run(struct reg_registry *reg, struct intent *in)
 
     memset(&res, 0, sizeof(res));
     pthread_mutex_lock(&reg->index_lock);
-    if (!intent_admit_or_answer(reg, in, index_settled(reg, &in->ip), commit_now_again))
+    if (!intent_admit_or_answer(reg, in, index_settled(reg, &in->ip), commit_now_submit))
         return;
 
     bk = &reg->buckets[reg_type_of(&in->ip)][in->bucket];
@@ -178,14 +178,6 @@ void commit_now_submit(struct reg_registry *reg, struct intent *in)
     q->tail = &in->next;
     pthread_cond_signal(&q->cond);
     pthread_mutex_unlock(&reg->now_lock);
-}
-
-/* commit_now_run's continuation (an IP settled, a confirm round answered): back to the pool,
- * never on the thread that calls it (the maintainer answers confirm rounds). */
-static void commit_now_again(struct reg_registry *reg, struct intent *in)
-{
-    in->next = NULL;
-    commit_now_submit(reg, in);
 }
 
 /* Start the pool. RC_INTERNAL when not one thread can be created. */

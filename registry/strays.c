@@ -301,15 +301,11 @@ static enum rc_code repair(struct reg_registry *reg, const struct stray *s, size
         pthread_mutex_unlock(&reg->index_lock);
         bucket_commit(reg, bk, next, NULL, RC_OK);
         pthread_mutex_unlock(&bk->lock);
-        for (struct intent *in = chain; in; in = in->next) {
-            unsigned kept_in = 0;
-            for (size_t i = 0; i < n; i++)
-                if (&rm[i] == in)
-                    kept_in = s[i].keep;
-            log_info("msg=\"removed a second copy of an address (kept the one in its index "
-                     "bucket)\" ip=%s removed_from=%u kept_in=%u change_id=%s",
-                     ip_format(&in->ip, txt), s[0].b, kept_in, change_id);
-        }
+        for (size_t i = 0; i < n; i++)
+            if (rm[i].op == REG_OP_REMOVE) /* in the batch (the others stay REG_OP_ADD, 0) */
+                log_info("msg=\"removed a second copy of an address (kept the one in its "
+                         "index bucket)\" ip=%s removed_from=%u kept_in=%u change_id=%s",
+                         ip_format(&s[i].ip, txt), s[0].b, s[i].keep, change_id);
     } else if (rc == RC_CONFLICT) {
         /* One of them changed: read them all; the next pass judges again. */
         char d2[REG_DETAIL_MAX];

@@ -252,6 +252,15 @@ struct ttl_job {
     void *arg;
 };
 
+/* A job is over (done() was called): reg_destroy may go on once none is left. */
+static void ttl_job_finished(struct reg_registry *reg)
+{
+    pthread_mutex_lock(&reg->now_lock);
+    reg->ttl_jobs--;
+    pthread_cond_broadcast(&reg->ttl_cond);
+    pthread_mutex_unlock(&reg->now_lock);
+}
+
 static void *ttl_job_main(void *p)
 {
     struct ttl_job *job = p;
@@ -263,10 +272,7 @@ static void *ttl_job_main(void *p)
 
     job->done(job->arg, rc, groups, ng, detail);
     free(job);
-    pthread_mutex_lock(&reg->now_lock);
-    reg->ttl_jobs--;
-    pthread_cond_broadcast(&reg->ttl_cond);
-    pthread_mutex_unlock(&reg->now_lock);
+    ttl_job_finished(reg);
     return NULL;
 }
 
@@ -296,11 +302,8 @@ void reg_set_ttl_async(struct reg_registry *reg, unsigned ttl, reg_ttl_done_fn d
     pthread_attr_destroy(&attr);
     if (!ok) {
         free(job);
-        pthread_mutex_lock(&reg->now_lock);
-        reg->ttl_jobs--;
-        pthread_cond_broadcast(&reg->ttl_cond);
-        pthread_mutex_unlock(&reg->now_lock);
         done(arg, RC_INTERNAL, NULL, 0, "cannot start a thread for the TTL change");
+        ttl_job_finished(reg);
     }
 }
 
