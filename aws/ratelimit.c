@@ -376,3 +376,24 @@ double ratelimit_change_rate(struct ratelimit *rl)
     pthread_mutex_unlock(&rl->lock);
     return cr;
 }
+
+int64_t ratelimit_write_wait_ns(struct ratelimit *rl)
+{
+    int64_t now, w = 0, wc = 0;
+    double r, cr;
+
+    if (rl->base_rate <= 0 && rl->base_change_rate <= 0)
+        return 0;
+    pthread_mutex_lock(&rl->lock);
+    now = ratelimit_now_ns();
+    refill(rl, now);
+    rates_at(rl, now, &r, &cr);
+    if (rl->rate > 0 && !rl->held)
+        w = ratepolicy_bucket_wait(&rl->req, r, 1);
+    if (rl->change_rate > 0)
+        wc = ratepolicy_bucket_wait(&rl->chg, cr, 2);
+    pthread_mutex_unlock(&rl->lock);
+    if (wc > w)
+        w = wc;
+    return w > 0 ? w : 0;
+}

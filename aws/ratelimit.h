@@ -104,6 +104,10 @@ double ratelimit_rate(struct ratelimit *rl);
 /* The allowed change rate now (changes/s; <= 0 when there is no change budget). */
 double ratelimit_change_rate(struct ratelimit *rl);
 
+/* How long until a write could go (a request token free, or reserved, and the change
+ * bucket out of debt), without taking anything: 0 when it could go now. */
+int64_t ratelimit_write_wait_ns(struct ratelimit *rl);
+
 /* CLOCK_MONOTONIC in nanoseconds. */
 int64_t ratelimit_now_ns(void);
 

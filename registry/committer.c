@@ -49,13 +49,20 @@ static void enqueue(struct reg_registry *reg, struct intent *in, int front)
     /* Count it before the bucket lock goes: drain() may take it at once and uncount it. */
     pthread_mutex_lock(&reg->work_lock);
     reg->queued++;
+    if (!front) /* an arrival (not one put back): did it find others waiting? */
+        batch_rate_note(&reg->arrivals, in->submitted_ns, reg->queued > 1 || reg->in_call);
+    /* Wake the committer only for what can end a hold: work after none, a bucket turned
+     * final. Other arrivals join whatever it holds, and cost it nothing. */
+    if (!reg->dirty_head || in->fills) {
+        reg->kicks++;
+        pthread_cond_signal(&reg->work_cond);
+    }
     if (!bk->listed) {
         bk->listed = 1;
         bk->dirty_next = NULL;
         *reg->dirty_tail = bk;
         reg->dirty_tail = &bk->dirty_next;
     }
-    pthread_cond_signal(&reg->work_cond);
     pthread_mutex_unlock(&reg->work_lock);
     pthread_mutex_unlock(&bk->lock);
 }
@@ -90,6 +97,17 @@ struct slot {
     struct intent *intents;
 };
 
+/* A slot's intents are no longer in a call (about to be answered, or queued again). */
+static void leave_call(struct reg_registry *reg, const struct slot *sl)
+{
+    size_t n = 0;
+    for (const struct intent *in = sl->intents; in; in = in->next)
+        n++;
+    pthread_mutex_lock(&reg->work_lock);
+    reg->in_call -= n;
+    pthread_mutex_unlock(&reg->work_lock);
+}
+
 /* Settle a committed slot: the store holds next (an empty change: its old sets). Completions
  * run after the locks. */
 static void settle_ok(struct reg_registry *reg, struct slot *sl, const char *change_id)
@@ -98,6 +116,7 @@ static void settle_ok(struct reg_registry *reg, struct slot *sl, const char *cha
     struct intent *waiters, *in;
     unsigned weight;
 
+    leave_call(reg, sl);
     pthread_mutex_lock(&bk->lock);
     waiters = bucket_commit(reg, bk, sl->next, sl->intents, RC_OK);
     bucket_release_locked(bk);
@@ -124,6 +143,7 @@ static void settle_failed(struct reg_registry *reg, struct slot *sl, enum rc_cod
 {
     struct intent *waiters, *in;
 
+    leave_call(reg, sl);
     pthread_mutex_lock(&sl->bk->lock);
     waiters = bucket_commit(reg, sl->bk, NULL, sl->intents, rc);
     bucket_release_locked(sl->bk);
@@ -145,6 +165,7 @@ static void requeue(struct reg_registry *reg, struct slot *sl)
 {
     struct intent *in, *rev = NULL, *spent = NULL, **spent_tail = &spent, *waiters = NULL;
 
+    leave_call(reg, sl);
     while ((in = sl->intents)) { /* reverse, so pushing to the front keeps the order */
         sl->intents = in->next;
         if (++in->rounds >= CONFLICT_ROUNDS) {
@@ -418,39 +439,121 @@ static void keep_dirty(struct reg_registry *reg, struct bucket *bk, struct bucke
     pthread_mutex_unlock(&reg->work_lock);
 }
 
-/* What the send rule needs to know of bk's queue. */
-static void describe(struct bucket *bk, struct batch_candidate *c)
+/* The served set's value text, cached per install (the estimate below reads it on every
+ * look at a held bucket). Caller holds bk->lock. */
+static size_t served_chars(struct bucket *bk)
 {
+    if (bk->served_chars_of != bk->changes + 1) {
+        const struct reg_record *r = &bk->rec[REG_KIND_SERVED];
+        char txt[IP_TEXT_MAX];
+        bk->served_chars = 0;
+        for (size_t i = 0; i < r->nvalues; i++)
+            bk->served_chars += strlen(ip_format(&r->values[i], txt));
+        bk->served_chars_of = bk->changes + 1;
+    }
+    return bk->served_chars;
+}
+
+/* What the send rule needs to know of bk's queue: counts, and what its change would cost
+ * (estimated from the served set: the exact cost is taken when the change is built). Caller
+ * holds bk->lock; takes the index lock. */
+static void describe(struct reg_registry *reg, struct bucket *bk, struct batch_candidate *c)
+{
+    const struct reg_record *r = &bk->rec[REG_KIND_SERVED];
+    size_t add_chars = 0, after, old_chars;
+
     memset(c, 0, sizeof(*c));
-    pthread_mutex_lock(&bk->lock);
-    c->values = bk->rec[REG_KIND_SERVED].nvalues;
+    c->values = r->nvalues;
     for (struct intent *in = bk->queue; in; in = in->next) {
         if (!c->oldest_ns)
             c->oldest_ns = in->submitted_ns;
-        if (in->op == REG_OP_ADD || in->op == REG_OP_ENSURE)
+        if (in->op == REG_OP_ADD || in->op == REG_OP_ENSURE) {
             c->adds++;
-        else
+            add_chars += in->chars;
+        } else {
             c->removes++;
+        }
     }
-    pthread_mutex_unlock(&bk->lock);
+    after = c->values + c->adds > c->removes ? c->values + c->adds - c->removes : 0;
+    old_chars = c->values ? served_chars(bk) : 0;
+    c->elements = c->values + after;
+    c->chars = 2 * old_chars + add_chars;
+    pthread_mutex_lock(&reg->index_lock);
+    c->final = reg->reserved[r->type][r->bucket] >= reg->capacity[r->type];
+    pthread_mutex_unlock(&reg->index_lock);
+}
+
+/* The stream and the budget as the send rule sees them now; type: of the first candidate
+ * (the next bucket filled is likely of its type). */
+static void stream_state(struct reg_registry *reg, enum reg_type type, struct batch_state *st)
+{
+    memset(st, 0, sizeof(*st));
+    st->now_ns = clock_mono_ns();
+    pthread_mutex_lock(&reg->work_lock);
+    st->last_arrival_ns = reg->arrivals.last_ns;
+    st->arrival_rate = reg->arrivals.rate;
+    st->arrival_gap_ns = (int64_t)reg->arrivals.gap_ns;
+    pthread_mutex_unlock(&reg->work_lock);
+    if (reg->prov->ops->write_wait_ns)
+        st->token_wait_ns = reg->prov->ops->write_wait_ns(reg->prov);
+    st->next_elements = reg->capacity[type];
+    st->next_chars = reg->capacity[type] * (type == REG_A ? 15 : 39); /* the longest text */
 }
 
 /*
- * Take the queued intents of dirty buckets into one batch within the limits, in the order and
- * under the hold that registry/batch_policy.c decides. Buckets left out stay dirty and go
- * first next time. Returns the slots (*out, to free) and their count.
+ * Ask the send rule whether a call goes now, looking at the dirty buckets without taking
+ * anything (they stay listed). *plan: its answer; the return value: buckets it could not see
+ * because another writer holds them (a TTL change), so the caller looks again soon.
+ */
+static size_t look(struct reg_registry *reg, struct batch_plan *plan)
+{
+    struct bucket *list[2 * REG_MAX_BUCKETS], *bk;
+    struct batch_candidate cand[2 * REG_MAX_BUCKETS];
+    size_t order[2 * REG_MAX_BUCKETS];
+    struct batch_state st;
+    size_t nlist = 0, n = 0, blocked = 0;
+    enum reg_type type = REG_A;
+
+    pthread_mutex_lock(&reg->work_lock);
+    for (bk = reg->dirty_head; bk && nlist < 2 * REG_MAX_BUCKETS; bk = bk->dirty_next)
+        list[nlist++] = bk;
+    pthread_mutex_unlock(&reg->work_lock);
+    for (size_t i = 0; i < nlist; i++) {
+        bk = list[i];
+        pthread_mutex_lock(&bk->lock);
+        if (bk->writing && bk->queue)
+            blocked++;
+        else if (bk->queue) {
+            if (!n)
+                type = bk->rec[0].type;
+            describe(reg, bk, &cand[n++]);
+        }
+        pthread_mutex_unlock(&bk->lock);
+    }
+    stream_state(reg, type, &st);
+    batch_policy_plan(cand, n, &st, 0, order, plan);
+    if (plan->reason == BATCH_HOLD && !n && !blocked)
+        plan->reason = BATCH_IDLE; /* only empty queues listed: let drain() unlist them */
+    return blocked;
+}
+
+/*
+ * Take the queued intents of the buckets the send rule chooses into one batch within the
+ * limits (the caller holds a write token: the rule must choose). Buckets left out stay dirty
+ * and go first next time. Returns the slots (*out, to free) and their count.
  */
 static size_t drain(struct reg_registry *reg, struct slot **out)
 {
     struct bucket *list[2 * REG_MAX_BUCKETS], *bk, *skipped = NULL, **skipped_tail = &skipped;
+    struct bucket *cands[2 * REG_MAX_BUCKETS];
     struct batch_candidate cand[2 * REG_MAX_BUCKETS];
-    double scores[2 * REG_MAX_BUCKETS], min_score;
     size_t order[2 * REG_MAX_BUCKETS];
-    size_t n = 0, cap = 0, elements = 0, chars = 0, nlist = 0;
+    unsigned char chosen[2 * REG_MAX_BUCKETS];
+    struct batch_state st;
+    struct batch_plan plan;
+    size_t n = 0, cap = 0, elements = 0, chars = 0, nlist = 0, ncand = 0;
     struct slot *slots = NULL;
-    int64_t now = clock_mono_ns();
-
-    min_score = batch_policy_min_score(&reg->rate, atomic_load(&reg->submitted), now);
+    enum reg_type type = REG_A;
 
     /* Take the dirty list as an array: once unlisted, a bucket's dirty_next belongs to whoever
      * lists it again. */
@@ -462,17 +565,9 @@ static size_t drain(struct reg_registry *reg, struct slot **out)
     reg->dirty_head = NULL;
     reg->dirty_tail = &reg->dirty_head;
     pthread_mutex_unlock(&reg->work_lock);
-    for (size_t i = 0; i < nlist; i++)
-        describe(list[i], &cand[i]);
-    batch_policy_rank(cand, nlist, now, order, scores);
 
-    for (size_t k = 0; k < nlist; k++) {
-        struct slot sl;
-        size_t e, c, taken = 0, changed;
-        unsigned ttl[REG_KINDS];
-        bk = list[order[k]];
-        memset(&sl, 0, sizeof(sl));
-        sl.bk = bk;
+    for (size_t i = 0; i < nlist; i++) {
+        bk = list[i];
         pthread_mutex_lock(&bk->lock);
         for (;;) {
             struct intent *waiters, *refused = take_overflow(reg, bk, &waiters);
@@ -492,25 +587,52 @@ static size_t drain(struct reg_registry *reg, struct slot **out)
             keep_dirty(reg, bk, &skipped_tail);
             continue;
         }
+        if (!ncand)
+            type = bk->rec[0].type;
+        describe(reg, bk, &cand[ncand]);
+        pthread_mutex_unlock(&bk->lock);
+        cands[ncand++] = bk;
+    }
+    stream_state(reg, type, &st);
+    batch_policy_plan(cand, ncand, &st, 1, order, &plan);
+    memset(chosen, 0, sizeof(chosen));
+
+    for (size_t k = 0; k < plan.n; k++) {
+        struct slot sl;
+        size_t e, c, taken = 0, changed;
+        unsigned ttl[REG_KINDS];
+        bk = cands[order[k]];
+        memset(&sl, 0, sizeof(sl));
+        sl.bk = bk;
+        pthread_mutex_lock(&bk->lock);
+        if (!bk->queue || bk->writing) {
+            pthread_mutex_unlock(&bk->lock);
+            continue; /* a TTL change claimed it meanwhile: kept below */
+        }
         sets_copy(sl.old, bk->rec);
         registry_group_ttls(reg, bk->rec[0].type, ttl);
         sets_apply_intents(&reg->opt, ttl, bk->rec, bk->queue, sl.next);
         sets_cost(sl.old, sl.next, &e, &c);
-        if (!batch_policy_fits(n, elements, chars, e, c) || scores[order[k]] < min_score) {
+        if (!batch_policy_fits(n, elements, chars, e, c)) {
+            /* the estimate was short (moves between sets cost two of them): next call */
             pthread_mutex_unlock(&bk->lock);
             slot_release(&sl);
-            keep_dirty(reg, bk, &skipped_tail);
             continue;
         }
+        chosen[order[k]] = 1;
         sl.intents = bk->queue;
         for (struct intent *in = bk->queue; in; in = in->next)
             taken++;
         bk->queue = NULL;
         bk->queue_tail = &bk->queue;
         bk->writing = 1; /* until settle_ok, settle_failed or requeue */
+        pthread_mutex_lock(&reg->index_lock);
+        reg->filling[bk->rec[0].type][bk->rec[0].bucket] = 0; /* sent: no longer filling */
+        pthread_mutex_unlock(&reg->index_lock);
         pthread_mutex_unlock(&bk->lock);
         pthread_mutex_lock(&reg->work_lock);
         reg->queued -= taken;
+        reg->in_call += taken;
         pthread_mutex_unlock(&reg->work_lock);
 
         {
@@ -529,7 +651,10 @@ static size_t drain(struct reg_registry *reg, struct slot **out)
         elements += e;
         chars += c;
     }
-    /* Buckets that did not fit go first next time. */
+    /* Buckets left out stay dirty, in the order they became so. */
+    for (size_t i = 0; i < ncand; i++)
+        if (!chosen[i])
+            keep_dirty(reg, cands[i], &skipped_tail);
     if (skipped) {
         pthread_mutex_lock(&reg->work_lock);
         *skipped_tail = reg->dirty_head;
@@ -586,13 +711,27 @@ static void abandon_queues(struct reg_registry *reg)
     }
 }
 
-/* The committer thread: wait for work, pace, drain, send; when stopped, abandon what is left. */
+/* Wait on work_cond until CLOCK_MONOTONIC deadline_ns. Caller holds work_lock. */
+static void wait_until(struct reg_registry *reg, int64_t deadline_ns)
+{
+    struct timespec until = {(time_t)(deadline_ns / 1000000000LL),
+                             (long)(deadline_ns % 1000000000LL)};
+    pthread_cond_timedwait(&reg->work_cond, &reg->work_lock, &until);
+}
+
+/*
+ * The committer thread: wait for work; ask the send rule whether a call goes now, and while
+ * it holds, sleep until its deadline or an event that can end the hold (no polling: a held
+ * bucket costs nothing until then); pace, drain, send. When stopped, abandon what is left.
+ */
 static void *committer_main(void *arg)
 {
     struct reg_registry *reg = arg;
     for (;;) {
         struct slot *slots = NULL;
-        size_t n;
+        struct batch_plan plan;
+        unsigned long long kicks;
+        size_t n, blocked;
         pthread_mutex_lock(&reg->work_lock);
         while (!reg->dirty_head && !reg->stopping)
             pthread_cond_wait(&reg->work_cond, &reg->work_lock);
@@ -605,26 +744,36 @@ static void *committer_main(void *arg)
             /* A TTL change holds every bucket: nothing can be drained, so neither pace (a
              * reserved write token would hold up the change's own reads) nor poll; it
              * signals work_cond when it gives the buckets back. */
-            struct timespec until;
-            clock_gettime(CLOCK_REALTIME, &until);
-            until.tv_sec += 1;
-            pthread_cond_timedwait(&reg->work_cond, &reg->work_lock, &until);
+            wait_until(reg, clock_mono_ns() + 1000000000LL);
             pthread_mutex_unlock(&reg->work_lock);
             continue;
         }
+        kicks = reg->kicks;
         pthread_mutex_unlock(&reg->work_lock);
+
+        blocked = look(reg, &plan);
+        if (plan.reason == BATCH_HOLD) {
+            /* Nothing goes yet. Buckets another writer holds (a TTL change, a repair) are
+             * looked at again shortly: giving them back signals nothing. */
+            int64_t wake = plan.wake_ns, soon = clock_mono_ns() + 10 * 1000000LL;
+            if (blocked && (!wake || wake > soon))
+                wake = soon;
+            pthread_mutex_lock(&reg->work_lock);
+            if (reg->kicks == kicks && !reg->stopping) {
+                if (wake)
+                    wait_until(reg, wake);
+                else
+                    pthread_cond_wait(&reg->work_cond, &reg->work_lock);
+            }
+            pthread_mutex_unlock(&reg->work_lock);
+            continue;
+        }
         /* Wait for the rate limit first: whatever arrives meanwhile joins this batch. */
         if (reg->prov->ops->pace)
             reg->prov->ops->pace(reg->prov);
         n = drain(reg, &slots);
-        if (n) {
+        if (n)
             send_batch(reg, slots, n, 1, 0);
-        } else {
-            /* Everything waits for a burst to fill it (batch_policy_min_score): look again
-             * shortly. */
-            struct timespec ts = {0, 10 * 1000 * 1000};
-            nanosleep(&ts, NULL);
-        }
         for (size_t i = 0; i < n; i++)
             slot_release(&slots[i]);
         free(slots);

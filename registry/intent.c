@@ -113,6 +113,7 @@ static enum admission admit(struct reg_registry *reg, struct intent *in, struct 
         reg->reserved[t][b]++;
         in->bucket = (unsigned)b;
         in->created = 1;
+        in->fills = reg->reserved[t][b] >= reg->capacity[t]; /* its bucket is final now */
         return ADMIT_QUEUE;
     }
     if (!e) {

@@ -61,9 +61,11 @@ struct intent {
     int64_t submitted_ns; /* CLOCK_MONOTONIC */
     enum reg_op op;
     struct ip_addr ip;
+    unsigned chars; /* length of the IP's text (what a value costs in a call) */
     unsigned bucket;
     unsigned rounds; /* compare-and-swap conflicts met so far */
     int created;     /* REG_OP_ADD of an IP that was not registered */
+    int fills;       /* created, and its bucket is full with it (the committer stops holding) */
     int to_down;     /* REG_OP_ADD of a draining IP whose checks fail: back to the down set */
     int expiry;      /* REG_OP_REMOVE of an expired lease: only if it is still expired */
     int kind_after;  /* settling: the set holding the IP after the commit, -1: none */
@@ -132,6 +134,10 @@ struct bucket {
     int writing;
     struct intent *queue; /* group commit: intents not yet sent, in arrival order */
     struct intent **queue_tail;
+    /* The served set's value text length, as of its `changes`-th install (the committer's
+     * cost estimate: computed once per install, not once per look). */
+    size_t served_chars;
+    unsigned long long served_chars_of;
     int listed;                /* guarded by the registry's work_lock: on the dirty list */
     struct bucket *dirty_next; /* guarded by work_lock */
 };
@@ -161,6 +167,9 @@ struct reg_registry {
     size_t table_size; /* power of two */
     size_t count;
     unsigned reserved[2][REG_MAX_BUCKETS];
+    /* Buckets being filled: placement put a registration there that the committer has not
+     * taken yet, so one more costs one element (registry/placement.c). */
+    unsigned char filling[2][REG_MAX_BUCKETS];
     /* Registrations whose store call failed in a way that may still have applied it (5xx,
      * timeout): where they were placed, so a retry goes to the same bucket (meeting itself in
      * one compare-and-swap, never placed twice) and an adoption of one gets its lease. A ring:
@@ -182,8 +191,12 @@ struct reg_registry {
     int stopping;
     unsigned long long batches, batched_changes;
     size_t queued;           /* intents queued, not yet sent */
-    atomic_ullong submitted; /* intents ever submitted (arrival rate) */
-    struct batch_rate rate;  /* committer thread only */
+    atomic_ullong submitted;  /* intents ever submitted */
+    struct batch_rate arrivals; /* the arrival rate the send rule and placement read */
+    /* Events that end a hold (first work, a bucket turned full): the committer holds only
+     * while this is unchanged since it planned. */
+    unsigned long long kicks;
+    size_t in_call; /* intents taken into a call, not yet answered or queued again */
 
     /* Immediate mode: the threads that make the store calls, and their queue (guarded by
      * now_lock). A caller's thread (an HTTP worker) never waits for Route 53. */

@@ -1,8 +1,8 @@
 /*
- * placement.c: which bucket a new address goes to (ordered: the first with room; balanced: the
- * least filled; modulo: fixed by the address), and the registrations of unknown outcome that a retry must meet in the
- * bucket they were first placed in. Every function but reg_free_capacity() runs with
- * index_lock held by the caller.
+ * placement.c: which bucket a new address goes to (ordered: the first with room, weighing what
+ * a stream's writes cost; balanced: the least filled; modulo: fixed by the address), and the
+ * registrations of unknown outcome that a retry must meet in the bucket they were first
+ * placed in. Every function but reg_free_capacity() runs with index_lock held by the caller.
  */
 #include "registry/internal.h"
 
@@ -46,32 +46,70 @@ int placement_take_ambiguous(struct reg_registry *reg, const struct ip_addr *ip,
     return 1;
 }
 
+/* A bucket holding at most this many values is cheap to write again (a quarter of a call's
+ * elements, its DELETE and CREATE together): a stream may add to it. */
+#define PLACE_CHEAP_VALUES (BATCH_MAX_ELEMENTS / 8)
+
+/* Are registrations arriving as a stream (registry/batch_policy.h)? Caller holds index_lock
+ * (the work lock comes after it). */
+static int streaming(struct reg_registry *reg)
+{
+    double rate;
+    pthread_mutex_lock(&reg->work_lock);
+    rate = batch_rate_at(&reg->arrivals, clock_mono_ns());
+    pthread_mutex_unlock(&reg->work_lock);
+    return rate > BATCH_STREAM_RATE;
+}
+
+/*
+ * Ordered placement. Every replica with the same view of the zone chooses the same bucket,
+ * so a retry through another replica meets the first copy in one compare-and-swap; and a
+ * burst fills the bucket being written, then a fresh one, instead of touching every bucket.
+ * During a stream, what each registration costs the calls decides: the bucket being filled
+ * (one more element in a change that goes anyway), else the first bucket that is cheap to
+ * write again (an empty one is CREATE-only), and only when none has room the first with room
+ * (its rewrite resends every value it holds). Quiet, the first with room: no bucket is left
+ * part-filled for long.
+ */
+static int place_ordered(struct reg_registry *reg, enum reg_type t)
+{
+    unsigned *res = reg->reserved[t], cap = reg->capacity[t], n = reg->opt.buckets;
+
+    for (unsigned b = 0; b < n; b++)
+        if (reg->filling[t][b] && res[b] < cap)
+            return (int)b;
+    if (streaming(reg))
+        for (unsigned b = 0; b < n; b++)
+            if (res[b] <= PLACE_CHEAP_VALUES && res[b] < cap)
+                return (int)b;
+    for (unsigned b = 0; b < n; b++)
+        if (res[b] < cap)
+            return (int)b;
+    return -1;
+}
+
 /* Choose a bucket for a new ip: -1 when every eligible one is full. */
 int placement_choose(struct reg_registry *reg, const struct ip_addr *ip)
 {
     enum reg_type t = reg_type_of(ip);
     unsigned *res = reg->reserved[t], again, cap = reg->capacity[t];
+    int best = -1;
 
     /* A retry of a registration that may have landed: the same bucket, if it has room. */
     if (placement_take_ambiguous(reg, ip, &again) && again < reg->opt.buckets && res[again] < cap)
-        return (int)again;
-    if (reg->opt.bucketing == REG_BUCKETING_MODULO) {
+        best = (int)again;
+    else if (reg->opt.bucketing == REG_BUCKETING_MODULO) {
         unsigned b = ip_mod(ip, reg->opt.buckets);
-        return res[b] < cap ? (int)b : -1;
-    }
-    int best = -1;
-    /* Ordered: every replica with the same view of the zone chooses the same bucket, so a
-     * retry through another replica meets the first copy in one compare-and-swap; and a burst
-     * fills the bucket being written, then a fresh one, instead of touching every bucket. */
-    if (reg->opt.bucketing == REG_BUCKETING_ORDERED) {
+        best = res[b] < cap ? (int)b : -1;
+    } else if (reg->opt.bucketing == REG_BUCKETING_ORDERED) {
+        best = place_ordered(reg, t);
+    } else {
         for (unsigned b = 0; b < reg->opt.buckets; b++)
-            if (res[b] < cap)
-                return (int)b;
-        return -1;
+            if (res[b] < cap && (best < 0 || res[b] < res[best]))
+                best = (int)b;
     }
-    for (unsigned b = 0; b < reg->opt.buckets; b++)
-        if (res[b] < cap && (best < 0 || res[b] < res[best]))
-            best = (int)b;
+    if (best >= 0 && reg->opt.commit == REG_COMMIT_GROUP)
+        reg->filling[t][best] = 1; /* until the committer takes its queue */
     return best;
 }
 

@@ -23,6 +23,7 @@
 #define R53REG_REGISTRY_PROVIDER_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "registry/registry.h"
@@ -92,6 +93,9 @@ struct reg_provider_ops {
      * waiting for the API rate limit, without using up that chance. The committer calls it
      * before draining, so whatever arrives meanwhile joins the batch. */
     void (*pace)(struct reg_provider *p);
+    /* Optional (NULL: never waits): how long until pace() would return, without waiting or
+     * taking anything. The committer's send rule counts it into how long a change may wait. */
+    int64_t (*write_wait_ns)(struct reg_provider *p);
     /* Is the store reachable now? */
     int (*ready)(struct reg_provider *p);
     /* Flush and free. */

@@ -426,6 +426,11 @@ static void rt_pace(struct reg_provider *p)
     ratelimit_reserve_write(((struct r53_provider *)p)->limiter);
 }
 
+static int64_t rt_write_wait_ns(struct reg_provider *p)
+{
+    return ratelimit_write_wait_ns(((struct r53_provider *)p)->limiter);
+}
+
 static int rt_ready(struct reg_provider *p)
 {
     return atomic_load(&((struct r53_provider *)p)->reachable);
@@ -455,6 +460,7 @@ static const struct reg_provider_ops route53_ops = {
     .reload = rt_reload,
     .change_status = rt_change_status,
     .pace = rt_pace,
+    .write_wait_ns = rt_write_wait_ns,
     .ready = rt_ready,
     .destroy = rt_destroy,
 };

@@ -134,7 +134,14 @@ struct reg_registry *reg_create(const struct reg_options *opt, struct reg_provid
     pthread_mutex_init(&reg->index_lock, NULL);
     pthread_cond_init(&reg->index_cond, NULL);
     pthread_mutex_init(&reg->work_lock, NULL);
-    pthread_cond_init(&reg->work_cond, NULL);
+    {
+        /* The committer holds with a deadline on the monotonic clock. */
+        pthread_condattr_t ca;
+        pthread_condattr_init(&ca);
+        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+        pthread_cond_init(&reg->work_cond, &ca);
+        pthread_condattr_destroy(&ca);
+    }
     pthread_mutex_init(&reg->now_lock, NULL);
     pthread_cond_init(&reg->ttl_cond, NULL);
     pthread_mutex_init(&reg->maintainer_lock, NULL);
@@ -282,6 +289,10 @@ static void submit(struct reg_registry *reg, enum reg_op op, const struct ip_add
     in->submitted_ns = clock_mono_ns();
     in->op = op;
     in->ip = *ip;
+    {
+        char txt[IP_TEXT_MAX];
+        in->chars = (unsigned)strlen(ip_format(ip, txt));
+    }
     in->expiry = expiry;
     in->confirm = confirm;
     in->reg = reg;
