@@ -1,10 +1,18 @@
 /*
  * probe_tcp.c: TCP connect checks. A check is a non-blocking connect() whose socket waits in
  * the engine's epoll set (its epoll data is the target) and on the deadline heap; it succeeds
- * when the socket becomes writable without an error before timeout_ms. Every socket is closed
- * with a reset (SO_LINGER 0), so checks leave no TIME_WAIT behind. An errno that says the
+ * when the socket becomes writable without an error before timeout_ms. An errno that says the
  * machine, not the target, failed (out of descriptors, buffers or ports) is a local error, not
  * a verdict.
+ *
+ * What goes on the wire for a listening target is SYN, SYN-ACK, RST: the socket is in delayed
+ * ACK mode (TCP_QUICKACK 0) before connect(), so the kernel holds back the handshake's last
+ * ACK, and it is closed with SO_LINGER 0, which sends a reset and keeps no TIME_WAIT. The
+ * target's kernel drops the half-open request on the reset: no connection is ever queued for
+ * its accept(), so a check costs the backend no accept/close and costs this process neither
+ * the final ACK nor the backend's new socket, which loopback processes in the connect() that
+ * sent the SYN. The verdict is the same as with a full handshake (a SYN-ACK came back in
+ * time). HTTP checks keep the full handshake (probe_http.c): they send a request at once.
  *
  * Threading: the engine thread only; no lock is taken here (hcs_record() takes its own).
  */
@@ -12,6 +20,7 @@
 
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -42,6 +51,14 @@ void hct_set_linger0(int fd)
     (void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 }
 
+/* Hold back the handshake's last ACK (see the top of this file). A failure only costs that
+ * saving, so it is ignored. */
+static void set_delayed_ack(int fd)
+{
+    int zero = 0;
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &zero, sizeof(zero));
+}
+
 static int is_local_errno(int err)
 {
     return err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM ||
@@ -60,6 +77,7 @@ void hct_start(struct hc_engine *e, struct target *t)
         return;
     }
     hct_set_linger0(fd);
+    set_delayed_ack(fd);
     if (connect(fd, (struct sockaddr *)&ss, len) == 0) {
         close(fd);
         hcs_record(e, t, 1, "");
