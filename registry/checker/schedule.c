@@ -107,11 +107,21 @@ static void schedule(struct hc_engine *e, struct target *t, int64_t key)
     hcs_heap_push(&e->due, t);
 }
 
-/* The next check of t is due one interval after the latest started (now, if that passed). */
+/* The next check of t is due one interval after the latest started (now, if that passed). A
+ * check started early, with a batch (hcs_start_slack()), counts from the time it was due, so
+ * batching never shortens the interval. */
 static void schedule_next(struct hc_engine *e, struct target *t)
 {
-    int64_t now = clock_mono_ns(), key = t->started_ns + (int64_t)t->cfg->interval_ms * MS_NS;
+    int64_t now = clock_mono_ns();
+    int64_t from = t->due_ns > t->started_ns ? t->due_ns : t->started_ns;
+    int64_t key = from + (int64_t)t->cfg->interval_ms * MS_NS;
     schedule(e, t, key > now ? key : now);
+}
+
+int64_t hcs_start_slack(const struct target *t)
+{
+    int64_t slack = (int64_t)t->cfg->interval_ms * MS_NS / 128;
+    return slack < START_SLACK_MAX_NS ? slack : START_SLACK_MAX_NS;
 }
 
 /* The first check of a new target comes at a random time within one interval from now, so
