@@ -4,7 +4,7 @@
  * function below is defined in the file named above it. Nothing outside registry/checker/
  * includes this header.
  *
- * One engine thread runs an epoll loop (engine.c). It owns two binary min-heaps of targets
+ * One engine thread runs an epoll loop (engine.c). It owns two 4-ary min-heaps of targets
  * (schedule.c):
  * - due: idle targets keyed by the time their next check is due;
  * - deadline: targets with a TCP connect in flight, keyed by the connect's deadline.
@@ -92,15 +92,21 @@ struct target {
     struct cfg *cfg; /* own override or &engine->defcfg */
     enum run_state state;
     size_t hidx;            /* position in the heap it is in */
-    int64_t key;            /* that heap's key (CLOCK_MONOTONIC ns) */
+    int64_t key;            /* that heap's key (CLOCK_MONOTONIC ns; the slot holds a copy) */
     int64_t due_ns;         /* when the latest check was due (it may start a little early) */
     int64_t started_ns;     /* start of the latest check */
     int fd;                 /* T_TCP */
     struct http_call *call; /* T_HTTP */
 };
 
+/* A heap slot: the target and a copy of its key (schedule.c). */
+struct heap_slot {
+    int64_t key;
+    struct target *t;
+};
+
 struct heap {
-    struct target **v;
+    struct heap_slot *v;
     size_t n, cap;
 };
 
