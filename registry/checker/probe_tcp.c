@@ -101,8 +101,7 @@ void hct_start(struct hc_engine *e, struct target *t)
         return;
     }
     /* One-shot: after its event the registration is disarmed until close() removes it. */
-    struct epoll_event ev = {.events = EPOLLOUT | EPOLLONESHOT,
-                             .data.u64 = (uint64_t)(uintptr_t)t};
+    struct epoll_event ev = {.events = EPOLLOUT | EPOLLONESHOT, .data.u64 = (uint64_t)(uintptr_t)t};
     if (epoll_ctl(e->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
         int saved = errno;
         close(fd);
