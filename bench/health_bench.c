@@ -2,10 +2,11 @@
  * health_bench.c: what one health check engine (registry/checker/) costs at fleet size.
  *
  * Opens N listeners (default 10,000) on distinct loopback addresses 127.1.x.y, all on one port
- * (the engine checks one port per configuration), accepts and closes their connections on one
- * acceptor thread, and points one engine at them: TCP checks, interval 5,000 ms, timeout
- * 1,000 ms, rise 2, fall 3, max_parallel 500. After --close-at seconds it closes one listener
- * and times its on_change(down). Runs --seconds (30) and prints:
+ * (the engine checks one port per configuration), accepts and closes whatever connection
+ * reaches them on one acceptor thread (a TCP check leaves none: SYN, SYN-ACK, RST, see
+ * registry/checker/probe_tcp.c), and points one engine at them: TCP checks, interval 5,000 ms,
+ * timeout 1,000 ms, rise 2, fall 3, max_parallel 500. After --close-at seconds it closes one
+ * listener and times its on_change(down). Runs --seconds (30) and prints:
  * - checks per second (whole run, and after the first interval, once the start spread is over);
  * - the engine thread's CPU time as a percentage of one core (pthread_getcpuclockid on the
  *   engine thread, via hc_engine_stats());
@@ -350,8 +351,9 @@ int main(int argc, char **argv)
            "others %llu (should be 0); local errors %llu\n",
            (unsigned long long)s1.failures, (unsigned long long)cst.failures,
            (unsigned long long)others_failed, (unsigned long long)s1.local_errors);
-    printf("  max checks in flight: %u (cap %u); listener accepts: %llu\n", s1.max_in_flight,
-           parallel, (unsigned long long)atomic_load(&b.accepts));
+    printf("  max checks in flight: %u (cap %u); listener accepts: %llu (TCP checks leave "
+           "none)\n",
+           s1.max_in_flight, parallel, (unsigned long long)atomic_load(&b.accepts));
     char ct[IP_TEXT_MAX];
     ip_format(&b.closed_ip, ct);
     if (atomic_load(&b.down_ns))

@@ -63,6 +63,11 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')
 
 
+def listener_ip(i):
+    """The address of listener i: 127.1.x.y."""
+    return '127.1.%d.%d' % (i // 250, i % 250 + 1)
+
+
 class Listeners:
     """N listening sockets on 127.1.x.y:PORT, accepted and closed on one thread."""
 
@@ -71,10 +76,11 @@ class Listeners:
         self.socks = {}
         self.ips = []
         for i in range(n):
-            ip = '127.1.%d.%d' % (i // 250, i % 250 + 1)
+            ip = listener_ip(i)
             self.ips.append(ip)
             self.open(ip)
         self.stop = False
+        self.accepted = 0  # connections accepted so far (read by bench/health_haproxy.py)
         self.thread = threading.Thread(target=self.run, daemon=True)
         self.thread.start()
 
@@ -98,8 +104,41 @@ class Listeners:
                 try:
                     c, _ = key.fileobj.accept()
                     c.close()
+                    self.accepted += 1
                 except OSError:
                     pass
+
+
+def r53reg_args(bin_dir, interval_ms, fall, rise, timeout_ms=1000):
+    """r53reg's command line: embedded store, TCP checks of PORT on every registered backend."""
+    return [os.path.join(bin_dir, 'r53reg'), '--listen', '127.0.0.1:0', '--buckets', '100',
+            '--max-per-bucket', '400', '--check', 'tcp', '--check-port', str(PORT),
+            '--check-interval-ms', str(interval_ms), '--check-timeout-ms', str(timeout_ms),
+            '--check-fall', str(fall), '--check-rise', str(rise),
+            '--client-rps', '0', '--max-connections-per-ip', '0', '--max-body', '4194304',
+            '--log-level', 'info', '--allow-special']  # the listeners are 127.1.x.y
+
+
+def start_r53reg(args, env, log_prefix):
+    """Start r53reg; return (process, its HTTP port, the log file its stderr is copied to)."""
+    log = tempfile.NamedTemporaryFile(prefix=log_prefix, suffix='.log', delete=False)
+    proc = subprocess.Popen(args, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, env=env)
+    port = None
+    buf = b''
+    deadline = time.time() + 20
+    while port is None and time.time() < deadline:
+        line = proc.stderr.readline()
+        if not line:
+            break
+        buf += line
+        m = re.search(rb'msg=listening listen=127\.0\.0\.1:(\d+)', line)
+        if m:
+            port = int(m.group(1))
+    if port is None:
+        proc.kill()
+        sys.exit('r53reg did not start:\n' + buf.decode(errors='replace'))
+    threading.Thread(target=lambda: [log.write(l) for l in proc.stderr], daemon=True).start()
+    return proc, port, log
 
 
 def main():
@@ -120,13 +159,7 @@ def main():
         a.n = hard - 200
         print('fd limit %d: using %d listeners' % (hard, a.n))
 
-    log = tempfile.NamedTemporaryFile(prefix='health-e2e-', suffix='.log', delete=False)
-    args = [os.path.join(a.bin, 'r53reg'), '--listen', '127.0.0.1:0', '--buckets', '100',
-            '--max-per-bucket', '400', '--check', 'tcp', '--check-port', str(PORT),
-            '--check-interval-ms', str(a.interval_ms), '--check-timeout-ms', '1000',
-            '--check-fall', str(a.fall), '--check-rise', str(a.rise),
-            '--client-rps', '0', '--max-connections-per-ip', '0', '--max-body', '4194304',
-            '--log-level', 'info', '--allow-special']  # the listeners are 127.1.x.y
+    args = r53reg_args(a.bin, a.interval_ms, a.fall, a.rise)
     env = dict(os.environ)
     emu = None
     if a.route53:
@@ -138,21 +171,7 @@ def main():
                  '--api-rps', '5']
         env.update({'AWS_ACCESS_KEY_ID': emu.akid, 'AWS_SECRET_ACCESS_KEY': emu.secret,
                     'AWS_EC2_METADATA_DISABLED': 'true'})
-    proc = subprocess.Popen(args, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, env=env)
-    port = None
-    buf = b''
-    deadline = time.time() + 20
-    while port is None and time.time() < deadline:
-        line = proc.stderr.readline()
-        if not line:
-            break
-        buf += line
-        m = re.search(rb'msg=listening listen=127\.0\.0\.1:(\d+)', line)
-        if m:
-            port = int(m.group(1))
-    if port is None:
-        sys.exit('r53reg did not start:\n' + buf.decode(errors='replace'))
-    threading.Thread(target=lambda: [log.write(l) for l in proc.stderr], daemon=True).start()
+    proc, port, log = start_r53reg(args, env, 'health-e2e-')
 
     try:
         t0 = time.time()

@@ -97,8 +97,10 @@ static void apply_queues(struct hc_engine *e)
 static void start_due(struct hc_engine *e, int64_t now)
 {
     struct target *t;
-    while (e->in_flight < e->max_parallel && (t = hcs_heap_top(&e->due)) && t->key <= now) {
+    while (e->in_flight < e->max_parallel && (t = hcs_heap_top(&e->due)) &&
+           t->key <= now + hcs_start_slack(t)) {
         hcs_heap_remove(&e->due, t);
+        t->due_ns = t->key;
         t->state = T_NEW;
         t->started_ns = now;
         if (t->cfg->kind == HC_TCP)

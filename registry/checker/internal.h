@@ -4,16 +4,19 @@
  * function below is defined in the file named above it. Nothing outside registry/checker/
  * includes this header.
  *
- * One engine thread runs an epoll loop (engine.c). It owns two binary min-heaps of targets
+ * One engine thread runs an epoll loop (engine.c). It owns two 4-ary min-heaps of targets
  * (schedule.c):
  * - due: idle targets keyed by the time their next check is due;
  * - deadline: targets with a TCP connect in flight, keyed by the connect's deadline.
+ * Checks due within a small slack of now start together (hcs_start_slack()); deadlines and
+ * curl's timer are kept to the millisecond.
  * HTTP(S) checks are libcurl easy handles on one multi handle driven from the same epoll set
  * (CURLMOPT_SOCKETFUNCTION adds curl's sockets, CURLMOPT_TIMERFUNCTION sets curl_due_ns, and
  * curl_multi_socket_action() is called on their events and when curl_due_ns passes); curl
  * enforces their timeouts. Each loop turn: apply queued adds/removes, expire TCP deadlines,
- * run curl's timer, start due checks while fewer than max_parallel are in flight, sleep in
- * epoll_wait() until the earliest of those times or an event (the wakeup eventfd included).
+ * run curl's timer, start due checks (and those due within the slack) while fewer than
+ * max_parallel are in flight, sleep in epoll_wait() until the earliest of those times or an
+ * event (the wakeup eventfd included).
  *
  * Epoll data: a TCP check's target pointer (aligned, low bits 0); curl socket s as
  * (s << 2) | TAG_CURL; the eventfd as TAG_WAKE. Targets are freed only by the engine thread
@@ -48,6 +51,8 @@
 #define TAG_WAKE 2u
 #define TAG_CURL 1u
 #define MS_NS INT64_C(1000000)
+/* The most a check may start before it is due (see hcs_start_slack()). */
+#define START_SLACK_MAX_NS (20 * MS_NS)
 
 /* A resolved check configuration: every field set. */
 struct cfg {
@@ -87,14 +92,21 @@ struct target {
     struct cfg *cfg; /* own override or &engine->defcfg */
     enum run_state state;
     size_t hidx;            /* position in the heap it is in */
-    int64_t key;            /* that heap's key (CLOCK_MONOTONIC ns) */
+    int64_t key;            /* that heap's key (CLOCK_MONOTONIC ns; the slot holds a copy) */
+    int64_t due_ns;         /* when the latest check was due (it may start a little early) */
     int64_t started_ns;     /* start of the latest check */
     int fd;                 /* T_TCP */
     struct http_call *call; /* T_HTTP */
 };
 
+/* A heap slot: the target and a copy of its key (schedule.c). */
+struct heap_slot {
+    int64_t key;
+    struct target *t;
+};
+
 struct heap {
-    struct target **v;
+    struct heap_slot *v;
     size_t n, cap;
 };
 
@@ -156,6 +168,10 @@ void hcs_heap_push(struct heap *h, struct target *t);
 void hcs_heap_remove(struct heap *h, struct target *t);
 /* The target with the smallest key; NULL when h is empty. */
 struct target *hcs_heap_top(const struct heap *h);
+/* How early t's next check may start: checks due within this of now start in the same loop
+ * turn, so the engine wakes once per batch instead of once per check. interval / 128, at most
+ * START_SLACK_MAX_NS (an interval of 5 s: 20 ms). */
+int64_t hcs_start_slack(const struct target *t);
 /* Put a new target on the due heap at a random time within one interval from now. */
 void hcs_schedule_first(struct hc_engine *e, struct target *t, int64_t now);
 /* A check of t that could not start for a local reason (what failed, errno err): no verdict on

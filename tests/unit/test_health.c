@@ -8,7 +8,8 @@
  * close (TCP), answer HTTP with a status (optionally late, with a large body, or over TLS),
  * accept and never answer (hang), never accept (its backlog is full, so connects time out), or
  * closed (connects are refused). Every accepted connection is counted per listener, so the
- * tests count checks from the listener's side too.
+ * tests count HTTP checks from the listener's side too; a TCP check leaves nothing to accept
+ * (SYN, SYN-ACK, RST: registry/checker/probe_tcp.c), and test_tcp checks that it does not.
  *
  * Usage: test_health tcp|tcp_timeout|http|https|remove|parallel|destroy|api
  */
@@ -627,8 +628,10 @@ static void test_tcp(void)
         CHECK_INT(st.last_ok, 1);
         CHECK_STR(st.last_error, "");
         CHECK_INT(st.last_change_ms, 0);
-        /* the listener saw every check (the latest may still be waiting in accept) */
-        CHECK(atomic_load(&s.l[i].accepts) >= (int)st.checks - 1);
+        /* The checks reached the listener (they passed) but left it no connection to accept:
+         * the handshake's last ACK is held back and the socket reset. One the kernel's delayed
+         * ACK timer (200 ms) beat, on a stalled engine thread, is accepted: allow a few. */
+        CHECK(atomic_load(&s.l[i].accepts) * 2 <= (int)st.checks);
     }
     hc_engine_stats(e, &stats);
     CHECK_INT(stats.targets, 4);
@@ -647,7 +650,7 @@ static void test_tcp(void)
     CHECK_INT(ev.st.consecutive_ok, 2);
     CHECK_INT(ev.st.consecutive_fail, 0);
     CHECK(strstr(ev.st.last_error, "connection refused") != NULL); /* kept after recovery */
-    CHECK(ev.accepts >= 1 && ev.accepts <= 2); /* the second may still wait in accept() */
+    CHECK(ev.accepts <= 1); /* up after `rise` checks that left nothing to accept */
     sleep_ms(200);
     CHECK_INT(rec_count(&r), 2);
 
@@ -831,13 +834,18 @@ static void test_https(void)
     srv_stop(&s);
 }
 
-/* remove() stops the checks of a target (in flight ones too) and forgets it. */
+/* remove() stops the checks of a target (in flight ones too) and forgets it. Targets 0 and 1
+ * are checked over HTTP, whose connections their listeners accept and count (a TCP check
+ * leaves nothing to accept). */
 static void test_remove(void)
 {
     struct srv s;
     struct recorder r;
     struct hc_stats stats;
+    struct hc_check http = {.kind = HC_HTTP};
     srv_start(&s, 4, M_TCP);
+    srv_set_mode(&s, 0, M_HTTP);
+    srv_set_mode(&s, 1, M_HTTP);
     srv_set_mode(&s, 3, M_HANG);
     srv_run(&s);
     srv_listen(&s, 2, 0); /* refused: goes down */
@@ -845,8 +853,9 @@ static void test_remove(void)
     struct hc_options o = fast_opts(HC_TCP, s.port, &r);
     struct hc_engine *e = hc_engine_create(&o);
     rec_set_engine(&r, e);
-    for (int i = 0; i < 3; i++)
-        add(e, i, NULL);
+    add(e, 0, &http);
+    add(e, 1, &http);
+    add(e, 2, NULL);
     struct hc_check slow_http = {.kind = HC_HTTP, .timeout_ms = 60000};
     add(e, 3, &slow_http);
     CHECK(wait_checks(e, 0, 3));
@@ -889,7 +898,7 @@ static void test_remove(void)
     CHECK_INT(atomic_load(&s.l[3].accepts), 1);
 
     /* Added again: checked again, from a fresh state. */
-    CHECK_INT(hc_engine_add(e, &a0, NULL), RC_OK);
+    CHECK_INT(hc_engine_add(e, &a0, &http), RC_OK);
     CHECK_INT(hc_engine_status(e, &a0, &st), RC_OK);
     CHECK_INT(st.checks, 0);
     CHECK(wait_checks(e, 0, 2));
