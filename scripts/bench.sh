@@ -6,7 +6,7 @@
 # deregistrations, 5%-a-minute churn) at 5 calls/s and at the 2026 limits (10/s, burst 50),
 # a table of calls, values sent and re-sent, Throttling, lost registrations, the minimum the
 # element/character limits allow and the time floor; --quick (~2 min), --scenario NAME,
-# --limits 5|2026|both, --n N, --churn-minutes M (a full run takes about 15 minutes).
+# --limits 5|2026|both, --n N, --churn-minutes M (a full run takes about 13 minutes).
 # Loopback only. The health benchmarks use the same build: bench/health_e2e.py build-bench/bin.
 set -eu
 cd "$(dirname "$0")/.."
