@@ -249,7 +249,9 @@ void emu_faults_set_xml_lenient(struct emu_faults *f, int lenient);
 int emu_faults_xml_lenient(struct emu_faults *f);
 
 void emu_stats_call(struct emu_faults *f, enum emu_action_kind op, const char *outcome);
-void emu_stats_change_applied(struct emu_faults *f, size_t nchanges);
+/* An applied ChangeResourceRecordSets: one call, its Change elements, the ResourceRecord values
+ * of all its changes (records_applied, an UPSERT's once) and of its DELETEs (records_deleted). */
+void emu_stats_change_applied(struct emu_faults *f, const struct emu_batch *batch);
 void emu_stats_direct_write(struct emu_faults *f);
 json_t *emu_stats_json(struct emu_faults *f);
 void emu_stats_reset(struct emu_faults *f);

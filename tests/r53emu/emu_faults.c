@@ -83,7 +83,8 @@ struct emu_faults {
     struct outcome calls[EMU_OP__COUNT][MAX_OUTCOMES]; /* guarded by lock */
     size_t ncalls[EMU_OP__COUNT];                      /* guarded by lock */
     unsigned long long total, throttled, throttled_changes, faults[EMU_FAULT__COUNT],
-        changes_applied, change_items, direct_writes; /* guarded by lock */
+        changes_applied, change_items, records_applied, records_deleted,
+        direct_writes; /* guarded by lock */
 };
 
 struct emu_faults *emu_faults_create(uint64_t seed)
@@ -607,11 +608,20 @@ void emu_stats_call(struct emu_faults *f, enum emu_action_kind op, const char *o
     pthread_mutex_unlock(&f->lock);
 }
 
-void emu_stats_change_applied(struct emu_faults *f, size_t nchanges)
+void emu_stats_change_applied(struct emu_faults *f, const struct emu_batch *batch)
 {
+    unsigned long long values = 0, deleted = 0;
+
+    for (size_t i = 0; i < batch->n; i++) {
+        values += batch->changes[i].nvalues;
+        if (batch->changes[i].action == EMU_DELETE)
+            deleted += batch->changes[i].nvalues;
+    }
     pthread_mutex_lock(&f->lock);
     f->changes_applied++;
-    f->change_items += nchanges;
+    f->change_items += batch->n;
+    f->records_applied += values;
+    f->records_deleted += deleted;
     pthread_mutex_unlock(&f->lock);
 }
 
@@ -646,6 +656,8 @@ json_t *emu_stats_json(struct emu_faults *f)
     json_object_set_new(o, "faults", faults);
     json_object_set_new(o, "changes_applied", json_integer((json_int_t)f->changes_applied));
     json_object_set_new(o, "change_items_applied", json_integer((json_int_t)f->change_items));
+    json_object_set_new(o, "records_applied", json_integer((json_int_t)f->records_applied));
+    json_object_set_new(o, "records_deleted", json_integer((json_int_t)f->records_deleted));
     json_object_set_new(o, "direct_writes", json_integer((json_int_t)f->direct_writes));
     pthread_mutex_unlock(&f->lock);
     return o;
@@ -657,7 +669,7 @@ void emu_stats_reset(struct emu_faults *f)
     memset(f->calls, 0, sizeof(f->calls));
     memset(f->ncalls, 0, sizeof(f->ncalls));
     f->total = f->throttled = f->throttled_changes = f->changes_applied = f->change_items =
-        f->direct_writes = 0;
+        f->records_applied = f->records_deleted = f->direct_writes = 0;
     memset(f->faults, 0, sizeof(f->faults));
     pthread_mutex_unlock(&f->lock);
 }

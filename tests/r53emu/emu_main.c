@@ -541,7 +541,7 @@ static enum MHD_Result handle_api(struct MHD_Connection *conn, const char *metho
         if (emu_store_change(g.store, rt.id, &batch, &xml, &err))
             goto fail;
         applied = 1;
-        emu_stats_change_applied(g.faults, batch.n);
+        emu_stats_change_applied(g.faults, &batch);
         break;
     case EMU_OP_LIST: {
         char *name = query_param(query, "name"), *type = query_param(query, "type"),

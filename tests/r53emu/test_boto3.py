@@ -894,6 +894,20 @@ def t_control(e):
     e.control('POST', 'reset-stats')
     st, stats = e.control('GET', 'stats')
     T.eq((stats['calls_total'], stats['changes_applied']), (0, 0), 'reset-stats')
+    old = rrs('count.example.com', ['10.11.0.1', '10.11.0.2'], sid='n', weight=1)
+    change(c, ('CREATE', old))
+    change(c, ('DELETE', old), ('CREATE', rrs('count.example.com', ['10.11.0.1', '10.11.0.2',
+                                                                    '10.11.0.3'],
+                                              sid='n', weight=1)))
+    expect_error(lambda: change(c, ('DELETE', old)), 'InvalidChangeBatch', 400,
+                 what='a refused DELETE')
+    st, stats = e.control('GET', 'stats')
+    T.eq((stats['changes_applied'], stats['change_items_applied'], stats['records_applied'],
+          stats['records_deleted']), (2, 3, 7, 2),
+         'stats count values of applied changes and of their DELETEs (refused ones not)')
+    e.control('POST', 'reset-stats')
+    st, stats = e.control('GET', 'stats')
+    T.eq((stats['records_applied'], stats['records_deleted']), (0, 0), 'reset-stats (records)')
     T.eq(e.control('GET', f'zones/{OTHER}')[1]['name'], 'other.org.', 'second zone')
 
 
