@@ -90,6 +90,9 @@ void batch_policy_plan(const struct batch_candidate *c, size_t n, const struct b
                        int force, size_t *order, struct batch_plan *plan)
 {
     double rate = st->arrival_rate, gap_ns = BATCH_QUIET_GAPS * (double)st->arrival_gap_ns;
+
+    if (gap_ns < BATCH_QUIET_MEANS * (double)st->arrival_mean_gap_ns)
+        gap_ns = BATCH_QUIET_MEANS * (double)st->arrival_mean_gap_ns;
     int64_t wake = 0;
     int full;
     size_t k;
@@ -152,6 +155,7 @@ void batch_rate_note(struct batch_rate *r, int64_t now_ns, int others)
          * again) reads as the short gaps within it, not as its period. */
         double gap = (double)(now_ns > r->last_ns ? now_ns - r->last_ns : 0);
         double lg = log(gap > BATCH_GAP_FLOOR_NS ? gap : (double)BATCH_GAP_FLOOR_NS);
+        r->mean_gap_ns = r->gap_ns > 0 ? 0.9 * r->mean_gap_ns + 0.1 * gap : gap;
         r->log_gap = r->gap_ns > 0 ? 0.9 * r->log_gap + 0.1 * lg : lg;
         r->gap_ns = exp(r->log_gap);
     }

@@ -35,12 +35,16 @@
 #define BATCH_STREAM_RATE 2.0
 #define BATCH_RATE_TAU_NS 1000000000LL
 /* A stream is quiet after BATCH_QUIET_GAPS recent inter-arrival times (their geometric
- * mean) without an arrival, clamped to [BATCH_QUIET_MIN_NS, BATCH_MAX_HOLD_NS]: by then it
- * has most likely ended (Poisson arrivals leave such a gap about once in 300). Clients that
- * wait for their answer before calling again arrive in a cluster after each call: the gaps
- * within it are short, and the hold ends soon after it. */
+ * mean), and at least BATCH_QUIET_MEANS of their plain mean, without an arrival, clamped to
+ * [BATCH_QUIET_MIN_NS, BATCH_MAX_HOLD_NS]: by then it has most likely ended (Poisson arrivals
+ * leave such a gap about once in 50). Clients that wait for their answer before calling
+ * again arrive in a cluster after each call: the geometric mean reads the short gaps within
+ * it, and the plain mean a fraction of its period, so the hold ends well before the next
+ * cluster would have come. The floor covers clients that deliver in clumps (a loaded
+ * machine). */
 #define BATCH_QUIET_GAPS 10.0
-#define BATCH_QUIET_MIN_NS 2000000LL
+#define BATCH_QUIET_MEANS 4.0
+#define BATCH_QUIET_MIN_NS 20000000LL
 #define BATCH_GAP_FLOOR_NS 10000 /* gaps below 10 us count as 10 us */
 /* A hold is looked at again at least this often: the quiet gap it waits for shrinks as the
  * stream it holds for speeds up (and arrivals that fill no bucket do not wake it). */
@@ -58,11 +62,12 @@ struct batch_candidate {
 /* The arrival stream and the call budget, as of now_ns. */
 struct batch_state {
     int64_t now_ns;
-    int64_t last_arrival_ns; /* newest submission (0: none yet) */
-    double arrival_rate;     /* arrivals that found others waiting, per second, as of
-                                last_arrival_ns (batch_rate_note) */
-    int64_t arrival_gap_ns;  /* recent mean time between arrivals */
-    int64_t token_wait_ns;   /* until the rate limiter lets a write go (0: now) */
+    int64_t last_arrival_ns;     /* newest submission (0: none yet) */
+    double arrival_rate;         /* arrivals that found others waiting, per second, as of
+                                    last_arrival_ns (batch_rate_note) */
+    int64_t arrival_gap_ns;      /* recent time between arrivals: geometric mean */
+    int64_t arrival_mean_gap_ns; /* and plain mean */
+    int64_t token_wait_ns;       /* until the rate limiter lets a write go (0: now) */
     /* The cost of the next final bucket placement will fill (a fresh one, CREATEd full): a
      * call that cannot take one more of these is full. */
     size_t next_elements, next_chars;
@@ -102,9 +107,10 @@ void batch_policy_plan(const struct batch_candidate *c, size_t n, const struct b
  * at start; the caller serializes. */
 struct batch_rate {
     int64_t last_ns;
-    double rate;    /* per second, as of last_ns */
-    double gap_ns;  /* geometric mean of the recent gaps; 0: fewer than two arrivals yet */
-    double log_gap; /* its logarithm, the running mean */
+    double rate;        /* per second, as of last_ns */
+    double gap_ns;      /* geometric mean of the recent gaps; 0: fewer than two arrivals yet */
+    double log_gap;     /* its logarithm, the running mean */
+    double mean_gap_ns; /* the plain mean of the recent gaps */
 };
 
 /* One arrival at now_ns; others: whether other intents were waiting. */

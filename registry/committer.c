@@ -493,6 +493,7 @@ static void stream_state(struct reg_registry *reg, enum reg_type type, struct ba
     st->last_arrival_ns = reg->arrivals.last_ns;
     st->arrival_rate = reg->arrivals.rate;
     st->arrival_gap_ns = (int64_t)reg->arrivals.gap_ns;
+    st->arrival_mean_gap_ns = (int64_t)reg->arrivals.mean_gap_ns;
     pthread_mutex_unlock(&reg->work_lock);
     if (reg->prov->ops->write_wait_ns)
         st->token_wait_ns = reg->prov->ops->write_wait_ns(reg->prov);
