@@ -86,14 +86,23 @@ static size_t pack(const struct batch_candidate *c, size_t *order, size_t k, siz
     return kept;
 }
 
+/* How long without an arrival makes the stream quiet (batch_policy.h). */
+static int64_t quiet_gap_ns(const struct batch_state *st)
+{
+    double gap = BATCH_QUIET_GAPS * (double)st->arrival_gap_ns;
+    if (gap < BATCH_QUIET_MEANS * (double)st->arrival_mean_gap_ns)
+        gap = BATCH_QUIET_MEANS * (double)st->arrival_mean_gap_ns;
+    if (gap < (double)BATCH_QUIET_MIN_NS)
+        gap = (double)BATCH_QUIET_MIN_NS;
+    if (gap > (double)BATCH_MAX_HOLD_NS)
+        gap = (double)BATCH_MAX_HOLD_NS;
+    return (int64_t)gap;
+}
+
 void batch_policy_plan(const struct batch_candidate *c, size_t n, const struct batch_state *st,
                        int force, size_t *order, struct batch_plan *plan)
 {
-    double rate = st->arrival_rate, gap_ns = BATCH_QUIET_GAPS * (double)st->arrival_gap_ns;
-
-    if (gap_ns < BATCH_QUIET_MEANS * (double)st->arrival_mean_gap_ns)
-        gap_ns = BATCH_QUIET_MEANS * (double)st->arrival_mean_gap_ns;
-    int64_t wake = 0;
+    int64_t gap_ns = quiet_gap_ns(st), wake = 0;
     int full;
     size_t k;
 
@@ -102,14 +111,9 @@ void batch_policy_plan(const struct batch_candidate *c, size_t n, const struct b
     plan->reason = BATCH_HOLD;
     if (n == 0)
         return;
-    if (gap_ns < (double)BATCH_QUIET_MIN_NS)
-        gap_ns = (double)BATCH_QUIET_MIN_NS;
-    if (gap_ns > (double)BATCH_MAX_HOLD_NS)
-        gap_ns = (double)BATCH_MAX_HOLD_NS;
-
-    if (rate <= BATCH_STREAM_RATE)
+    if (st->arrival_rate <= BATCH_STREAM_RATE)
         plan->reason = BATCH_IDLE;
-    else if ((double)(st->now_ns - st->last_arrival_ns) >= gap_ns)
+    else if (st->now_ns - st->last_arrival_ns >= gap_ns)
         plan->reason = BATCH_QUIET;
     if (plan->reason != BATCH_HOLD) {
         k = sequence(c, n, st, 1, order);
@@ -141,8 +145,8 @@ void batch_policy_plan(const struct batch_candidate *c, size_t n, const struct b
         if (!wake || due < wake)
             wake = due;
     }
-    if (st->last_arrival_ns + (int64_t)gap_ns < wake)
-        wake = st->last_arrival_ns + (int64_t)gap_ns;
+    if (st->last_arrival_ns + gap_ns < wake)
+        wake = st->last_arrival_ns + gap_ns;
     if (st->now_ns + BATCH_LOOK_NS < wake)
         wake = st->now_ns + BATCH_LOOK_NS;
     plan->wake_ns = wake;

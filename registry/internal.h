@@ -191,7 +191,6 @@ struct reg_registry {
     int stopping;
     unsigned long long batches, batched_changes;
     size_t queued;           /* intents queued, not yet sent */
-    atomic_ullong submitted;  /* intents ever submitted */
     struct batch_rate arrivals; /* the arrival rate the send rule and placement read */
     /* Events that end a hold (first work, a bucket turned full): the committer holds only
      * while this is unchanged since it planned. */

@@ -117,7 +117,6 @@ struct reg_registry *reg_create(const struct reg_options *opt, struct reg_provid
     atomic_init(&reg->ttl_busy, 0);
     atomic_init(&reg->loaded, 0);
     atomic_init(&reg->generation, 0);
-    atomic_init(&reg->submitted, 0);
     registry_generation_bump(reg);
     for (int t = 0; t < 2; t++)
         for (unsigned b = 0; b < REG_MAX_BUCKETS; b++) {
@@ -284,7 +283,6 @@ static void submit(struct reg_registry *reg, enum reg_op op, const struct ip_add
         done(arg, &res);
         return;
     }
-    atomic_fetch_add(&reg->submitted, 1);
     in = xcalloc(1, sizeof(*in));
     in->submitted_ns = clock_mono_ns();
     in->op = op;

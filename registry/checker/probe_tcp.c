@@ -1,10 +1,9 @@
 /*
  * probe_tcp.c: TCP connect checks. A check is a non-blocking connect() whose socket waits in
  * the engine's epoll set (its epoll data is the target, registered one-shot) and on the
- * deadline heap; it succeeds
- * when the socket becomes writable without an error before timeout_ms. An errno that says the
- * machine, not the target, failed (out of descriptors, buffers or ports) is a local error, not
- * a verdict.
+ * deadline heap; it succeeds when the socket becomes writable without an error before
+ * timeout_ms. An errno that says the machine, not the target, failed (out of descriptors,
+ * buffers or ports) is a local error, not a verdict.
  *
  * What goes on the wire for a listening target is SYN, SYN-ACK, RST: the socket is in delayed
  * ACK mode (TCP_QUICKACK 0) before connect(), so the kernel holds back the handshake's last
