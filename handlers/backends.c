@@ -338,6 +338,8 @@ static void get_one(const struct api_request *req, struct api_response *res,
         api_watch_serve(req, res, render);
         return;
     }
+    if (api_watch_check(req, res))
+        return;
     gen = reg_generation(req->reg);
     look_or_recheck(req, res, ip, 0);
     if (res->status != API_PENDING)

@@ -428,23 +428,41 @@ static int park(const struct api_request *req, api_render_fn render, unsigned lo
     return 0;
 }
 
-void api_watch_serve(const struct api_request *req, struct api_response *res,
-                     api_render_fn render)
+/* Parse ?index= and ?wait= into *index and *wait_ms: 0, or -1 with res holding the 400. */
+static int parse_query(const struct api_request *req, struct api_response *res,
+                       unsigned long long *index, unsigned *wait_ms)
 {
-    unsigned long long index = 0, gen;
-    unsigned wait_ms = API_WATCH_DEFAULT_MS;
-
-    if (req->index && parse_index(req->index, &index)) {
+    *index = 0;
+    *wait_ms = API_WATCH_DEFAULT_MS;
+    if (req->index && parse_index(req->index, index)) {
         api_problem(res, req, RC_BAD_REQUEST,
                     "index must be a decimal number, as X-R53reg-Index gives it");
-        return;
+        return -1;
     }
-    if (req->wait && parse_wait(req->wait, &wait_ms)) {
+    if (req->wait && parse_wait(req->wait, wait_ms)) {
         api_problem(res, req, RC_BAD_REQUEST,
                     "wait must be a duration of at most 10m, such as 500ms, 30s or 5m (a bare "
                     "number is seconds)");
-        return;
+        return -1;
     }
+    return 0;
+}
+
+int api_watch_check(const struct api_request *req, struct api_response *res)
+{
+    unsigned long long index;
+    unsigned wait_ms;
+    return parse_query(req, res, &index, &wait_ms);
+}
+
+void api_watch_serve(const struct api_request *req, struct api_response *res,
+                     api_render_fn render)
+{
+    unsigned long long index, gen;
+    unsigned wait_ms;
+
+    if (parse_query(req, res, &index, &wait_ms))
+        return;
     gen = reg_generation(req->reg);
     if (req->index && index == gen && wait_ms > 0 &&
         park(req, render, index, NULL, gen, wait_ms) == 0) {

@@ -25,6 +25,9 @@ typedef void (*api_render_fn)(const struct api_request *req, struct api_response
 void api_watch_serve(const struct api_request *req, struct api_response *res,
                      api_render_fn render);
 
+/* Check ?index= and ?wait= without serving: 0, or -1 with res holding the 400. */
+int api_watch_check(const struct api_request *req, struct api_response *res);
+
 /* Label an answer rendered at generation gen (read before the render) that could not go
  * through api_watch_serve: its index, and for a 200 its tag and If-None-Match's 304. */
 void api_watch_label(const struct api_request *req, struct api_response *res,

@@ -212,7 +212,7 @@ enum rc_code bucket_reread(struct reg_registry *reg, struct bucket *bk, unsigned
 }
 
 /* The committed sets of bk become next[] (taking its values). Caller holds bk->lock. */
-static void install(struct reg_registry *reg, struct bucket *bk, struct reg_record *next)
+static void install(struct bucket *bk, struct reg_record *next)
 {
     for (int k = 0; k < REG_KINDS; k++) {
         enum reg_type t = bk->rec[k].type;
@@ -228,7 +228,6 @@ static void install(struct reg_registry *reg, struct bucket *bk, struct reg_reco
         next[k].nvalues = 0;
     }
     bk->changes++;
-    registry_generation_bump(reg);
 }
 
 /*
@@ -245,13 +244,16 @@ struct intent *bucket_commit(struct reg_registry *reg, struct bucket *bk, struct
     struct intent *waiters;
 
     if (rc == RC_OK && next)
-        install(reg, bk, next);
+        install(bk, next);
     pthread_mutex_lock(&reg->index_lock);
     waiters = intent_settle(reg, bk, intents, rc == RC_OK);
     if (rc != RC_OK)
         placement_note_ambiguous(reg, intents, rc);
     pthread_cond_broadcast(&reg->index_cond);
     pthread_mutex_unlock(&reg->index_lock);
+    /* After the index followed the sets: a reader of the new generation finds both. */
+    if (rc == RC_OK && next)
+        registry_generation_bump(reg);
     return waiters;
 }
 
