@@ -7,6 +7,8 @@
 # a table of calls, values sent and re-sent, Throttling, lost registrations, the minimum the
 # element/character limits allow and the time floor; --quick (~2 min), --scenario NAME,
 # --limits 5|2026|both, --n N, --churn-minutes M (a full run takes about 13 minutes).
+# `scripts/bench.sh watches [options]` runs bench/watches.py: 10,000 parked watches, their memory
+# and how fast one change reaches them (small and large bodies).
 # Loopback only. The health benchmarks use the same build: bench/health_e2e.py build-bench/bin,
 # and bench/health_haproxy.py build-bench/bin --runs 3 (r53reg's TCP checks and HAProxy's on the
 # same 10,000 listeners, CPU side by side; install-deps.sh --bench brings haproxy).
@@ -15,6 +17,10 @@ cd "$(dirname "$0")/.."
 scripts/install-deps.sh --bench
 cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=ON
 cmake --build build-bench -j"$(nproc)" --target r53reg r53emu burst_client health_bench
+if [ "${1:-}" = watches ]; then
+    shift
+    exec /usr/bin/python3 bench/watches.py --bin build-bench/bin "$@"
+fi
 if [ "${1:-}" = committer ]; then
     shift
     exec /usr/bin/python3 bench/committer.py --bin build-bench/bin "$@"
