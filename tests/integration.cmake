@@ -55,4 +55,4 @@ r53_add_test(NAME integration.replicas
 # change (prints the wake latency and the RSS they take). About 15 s.
 r53_add_test(NAME integration.watch
   COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_watch.py @BIN@
-  LABELS "integration" TIMEOUT 180)
+  LABELS "integration" TIMEOUT 180 TSAN)
