@@ -110,7 +110,7 @@ def reader(port, path, index, first, count, ready, go, out, marker):
 
 def parked(port):
     _, _, text = req(port, 'GET', '/metrics')
-    m = re.search(rb'^r53reg_http_parked_requests (\d+)', text, re.M)
+    m = re.search(rb'^r53reg_http_watches_parked (\d+)', text, re.M)
     return int(m.group(1)) if m else -1
 
 

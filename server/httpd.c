@@ -408,6 +408,12 @@ static double parked_value(void *arg)
     return (double)atomic_load(&((struct srv_httpd *)arg)->parked);
 }
 
+static double watches_value(void *arg)
+{
+    (void)arg;
+    return (double)api_watch_parked();
+}
+
 static double in_flight_value(void *arg)
 {
     return (double)atomic_load(&((struct srv_httpd *)arg)->in_flight);
@@ -428,10 +434,15 @@ static void metrics_attach(struct srv_httpd *h)
                                           "(parked time included)",
                                           "route", NULL, 0);
     metrics_gauge_func(mr, "r53reg_http_parked_requests",
-                       "Requests parked (connection suspended) until their change commits",
+                       "Requests parked (connection suspended) until their change commits "
+                       "or, for a watch, until a change or the end of its wait",
                        parked_value, h);
     metrics_gauge_func(mr, "r53reg_http_requests_in_flight", "Requests being handled",
                        in_flight_value, h);
+    metrics_gauge_func(mr, "r53reg_http_watches_parked",
+                       "Reads parked until a change or the end of their wait (a subset of "
+                       "r53reg_http_parked_requests)",
+                       watches_value, h);
 }
 
 static void metrics_detach(void)
@@ -439,6 +450,7 @@ static void metrics_detach(void)
     struct metrics_registry *mr = metrics_default();
     metrics_gauge_func(mr, "r53reg_http_parked_requests", "", NULL, NULL);
     metrics_gauge_func(mr, "r53reg_http_requests_in_flight", "", NULL, NULL);
+    metrics_gauge_func(mr, "r53reg_http_watches_parked", "", NULL, NULL);
 }
 
 static const char *method_label(const char *m)

@@ -237,7 +237,7 @@ def parked(r):
     text = c.getresponse().read().decode()
     c.close()
     for line in text.splitlines():
-        if line.startswith('r53reg_http_parked_requests '):
+        if line.startswith('r53reg_http_watches_parked '):
             return int(float(line.split()[1]))
     return -1
 
