@@ -5,7 +5,8 @@ with a token file holding a self token and --allow-special.
 
 Usage: test_instance_kit.py BIN_DIR   (holds r53reg)
 
-Cases: the script is valid POSIX sh (dash -n; shellcheck when installed); boot registers the
+Cases: the script is valid POSIX sh (dash -n; shellcheck when installed); cloud-init.yaml
+holds exact copies of the script and the unit; boot registers the
 caller's address through /backends/self; register keeps retrying while r53reg is down and
 succeeds once it listens; a self token naming another address and a wrong token are refused
 at once with r53reg's detail and nothing registered; run keeps a 3 s lease alive for 8 s (a
@@ -130,6 +131,30 @@ def test_syntax():
     p = subprocess.run([SHELL, SCRIPT, 'register'], env=env, capture_output=True, text=True)
     T.check(p.returncode == 2 and 'R53REG_URL' in p.stderr, 'no R53REG_URL exits 2 naming it',
             f'{p.returncode} {p.stderr!r}')
+
+
+def test_cloud_init():
+    """cloud-init.yaml holds exact copies of the script and the unit (it is generated)."""
+    kit = os.path.dirname(SCRIPT)
+    gen = subprocess.run([sys.executable, os.path.join(kit, 'cloud-init.py')],
+                         capture_output=True, text=True)
+    with open(os.path.join(kit, 'cloud-init.yaml')) as f:
+        committed = f.read()
+    T.check(gen.returncode == 0 and gen.stdout == committed,
+            'cloud-init.yaml is what cloud-init.py writes (run it after editing the script or '
+            'the unit)', gen.stderr)
+    try:
+        import yaml
+    except ImportError:
+        print('  (python3-yaml not installed: the YAML itself not parsed)')
+        return
+    doc = yaml.safe_load(committed)
+    files = {f['path']: f for f in doc['write_files']}
+    with open(SCRIPT) as f:
+        T.eq(files['/usr/local/bin/r53reg-instance']['content'], f.read(), 'the script copy')
+    T.eq(files['/usr/local/bin/r53reg-instance']['permissions'], '0755', 'the script mode')
+    T.eq(files['/etc/r53reg-instance/token']['permissions'], '0600', 'the token mode')
+    T.check(any('r53reg-instance.service' in c for c in doc['runcmd']), 'runcmd starts the unit')
 
 
 def test_boot(reg):
@@ -335,6 +360,7 @@ def test_bounded(reg_long):
 def main():
     reg_process.BIN = sys.argv[1]
     T.run('syntax', test_syntax)
+    T.run('cloud-init', test_cloud_init)
     reg = start_reg('--ttl', '3')
     reg_long = start_reg('--ttl', '60')
     try:
