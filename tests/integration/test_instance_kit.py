@@ -131,6 +131,11 @@ def test_syntax():
     p = subprocess.run([SHELL, SCRIPT, 'register'], env=env, capture_output=True, text=True)
     T.check(p.returncode == 2 and 'R53REG_URL' in p.stderr, 'no R53REG_URL exits 2 naming it',
             f'{p.returncode} {p.stderr!r}')
+    env = script_env('http://127.0.0.1:9', '127.0.12.1', R53REG_CURL_OPTS='--no-such-option')
+    t0 = time.monotonic()
+    p = subprocess.run([SHELL, SCRIPT, 'register'], env=env, capture_output=True, text=True)
+    T.check(p.returncode == 2 and 'R53REG_CURL_OPTS' in p.stderr and time.monotonic() - t0 < 3,
+            'an option curl refuses exits 2 at once', f'{p.returncode} {p.stderr!r}')
 
 
 def test_cloud_init():
