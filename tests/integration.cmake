@@ -56,3 +56,13 @@ r53_add_test(NAME integration.replicas
 r53_add_test(NAME integration.watch
   COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_watch.py @BIN@
   LABELS "integration" TIMEOUT 180 TSAN)
+
+# The instance kit (deploy/instance/r53reg-instance) under dash with curl against real r53reg
+# processes, from 127.0.12.x source addresses: boot through /backends/self, retries while
+# r53reg is down, refusals (a self token naming another address, a wrong token) at once with
+# r53reg's detail, lease renewal and SIGTERM, drain then DELETE no earlier than
+# no_new_traffic_after, and the shutdown and boot bounds against refused and silent
+# connections. About 35 s.
+r53_add_test(NAME integration.instance_kit
+  COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_instance_kit.py @BIN@
+  LABELS "integration" TIMEOUT 120)
