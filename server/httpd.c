@@ -38,6 +38,7 @@
 #include <unistd.h>
 
 #include "handlers/api.h"
+#include "handlers/recent.h"
 #include "server/auth.h"
 #include "server/ratelimit.h"
 #include "server/router.h"
@@ -286,6 +287,9 @@ static void log_audit(const struct request *rq, int status, int aborted)
              rq->id, rq->token, rq->scope, rq->caller, rq->peer, rq->method, rq->path, what,
              status, rq->change_id[0] ? rq->change_id : "-",
              rq->accepted[0] ? " accepted_change=" : "", rq->accepted, aborted ? " aborted=1" : "");
+    api_recent_note(rq->method_name, rq->path, rq->target,
+                    rq->audit_list ? (long)rq->audit_items : -1, status, rq->token, rq->caller,
+                    rq->change_id, aborted);
 }
 
 /* Copy an answer's audit facts into rq (target, list size, change ids). */
