@@ -18,6 +18,7 @@
 #include "handlers/fleet.h"
 #include "handlers/health.h"
 #include "handlers/metrics.h"
+#include "handlers/status.h"
 #include "handlers/ttl.h"
 
 struct route {
@@ -55,6 +56,7 @@ static const struct route routes[] = {
     {"/readyz", "/readyz", 0, "GET", api_readyz, R},
     {"/metrics", "/metrics", 0, "GET", api_metrics, R},
     {"/changes/{id}", "/changes/", 1, "GET", api_changes_get, R},
+    {"/status", "/status", 0, "GET", api_status, R},
     {"/fleet/peer", "/fleet/peer", 0, "GET", api_fleet_peer, SRV_ACCESS_FLEET},
     {"/fleet/leases", "/fleet/leases", 0, "GET", api_fleet_leases, SRV_ACCESS_FLEET},
 };
