@@ -39,6 +39,7 @@
 
 #include "handlers/api.h"
 #include "handlers/recent.h"
+#include "handlers/ui.h"
 #include "server/auth.h"
 #include "server/ratelimit.h"
 #include "server/router.h"
@@ -346,6 +347,8 @@ static enum MHD_Result send_response(struct MHD_Connection *c, struct request *r
     MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, res->content_type);
     MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
     MHD_add_response_header(r, "X-Request-Id", rq->id);
+    if (!strncmp(res->content_type, "text/html", 9)) /* the status page (handlers/ui.h) */
+        MHD_add_response_header(r, "Content-Security-Policy", API_UI_CSP);
     if (allow)
         MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
     if (res->location[0])
