@@ -16,6 +16,8 @@
   const REFRESH_MS = 5000;
   const WAIT = '30s';
   const ENRICH_MAX = 25;
+  // Fields only GET /backends?detail=true (or GET /backends/{ip}) has.
+  const DETAIL_KEYS = ['health', 'lease_expires_at', 'down_since', 'drained_at'];
 
   const state = {
     backends: [],
@@ -97,12 +99,14 @@
   // Until GET /backends?detail=true is served, the list has no lease or health fields: a few
   // backends out of DNS are looked up one by one so their cause shows.
   async function enrich(list) {
+    const detailed = list.some((b) => DETAIL_KEYS.some((k) => k in b));
+    for (const b of list) b.detailed = detailed;
     const missing = list.filter((b) =>
       (b.state === 'down' && !b.down_since) || (b.state === 'draining' && !b.drained_at));
     await Promise.all(missing.slice(0, ENRICH_MAX).map(async (b) => {
       try {
         const { doc } = await getJSON('/backends/' + encodeURIComponent(b.ip));
-        Object.assign(b, doc, { state: b.state });
+        Object.assign(b, doc, { state: b.state, detailed: true });
       } catch (e) { /* shown as it is */ }
     }));
   }
@@ -279,20 +283,24 @@
     const q = state.search.trim().toLowerCase();
     const shown = state.backends.filter((b) => matches(b, q));
     tbody.replaceChildren();
+    // Without the detail, health and lease are unknown rather than absent.
+    const unknown = () => el('span', { class: 'muted', title: 'not in this answer' }, '?');
     for (const b of shown) {
       const h = b.health;
+      const known = b.detailed;
       tbody.append(el('tr', { dataset: { ip: b.ip, state: b.state } },
         el('td', { class: 'ip' }, b.ip),
         el('td', {}, b.type),
         el('td', {}, el('span', { class: `state state-${b.state}` }, b.state)),
         el('td', { class: 'mono' }, b.set_identifier || b.bucket),
         el('td', { class: h ? `health-${h.status}` : 'muted' },
-          h ? h.status + (h.kept_by_fail_open ? ' (kept: fail-open)' : '') : 'not checked'),
-        el('td', {}, when(h && h.last_check_at)),
+          h ? h.status + (h.kept_by_fail_open ? ' (kept: fail-open)' : '')
+            : known ? 'not checked' : unknown()),
+        el('td', {}, known || h ? when(h && h.last_check_at) : unknown()),
         el('td', { class: 'error' }, (h && h.last_error) || ''),
-        el('td', {}, when(since(b))),
+        el('td', {}, known || since(b) ? when(since(b)) : unknown()),
         el('td', {}, b.lease_expires_at ? when(b.lease_expires_at)
-          : el('span', { class: 'muted' }, 'no lease'))));
+          : known ? el('span', { class: 'muted' }, 'no lease') : unknown())));
     }
     $('#backends-count').textContent =
       `(${shown.length} of ${state.backends.length})`;
