@@ -44,6 +44,9 @@ struct api_request {
     struct api_async *async;     /* see API_PENDING */
     const char *content_type;    /* the Content-Type header as received, or NULL when absent */
     const char *ips;             /* the ?ips= query value (GET /fleet/leases), or NULL */
+    const char *index;           /* the ?index= query value (watches: watch.h), or NULL */
+    const char *detail;          /* the ?detail= query value (GET /backends), or NULL */
+    const char *if_none_match;   /* the If-None-Match header, or NULL */
     const struct api_fleet *fleet; /* NULL: no --peers (the /fleet/ endpoints answer 404) */
 
     /* Who asks, set by the server (docs/security.md). The server has already refused what
@@ -62,9 +65,13 @@ struct api_request {
 
 struct api_response {
     int status;
-    json_t *body;              /* owned; set by every handler unless raw is */
+    json_t *body;              /* owned; set by every handler unless raw or text is */
     char *raw;                 /* owned; already rendered JSON text (from a cache), or NULL */
     size_t raw_len;
+    struct api_text *text;     /* a reference to a body shared by several answers (text.h),
+                                  sent as it is, or NULL */
+    unsigned long long index;  /* X-R53reg-Index, or 0 for none (watch.h) */
+    char etag[24];             /* ETag, quoted, or "" */
     const char *content_type;  /* static string */
     char location[96];         /* Location header for 201, or "" */
     unsigned retry_after;      /* seconds for a Retry-After header (429), or 0 */

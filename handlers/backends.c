@@ -18,6 +18,7 @@
 #include "handlers/changes.h"
 #include "handlers/placement.h"
 #include "handlers/request.h"
+#include "handlers/watch.h"
 #include "registry/registry.h"
 #include "util/ip.h"
 
@@ -253,6 +254,7 @@ static void rechecked(void *arg, enum rc_code rc, const char *detail)
     struct api_request req;
     struct api_response res;
     char why[REG_DETAIL_MAX + 160], txt[IP_TEXT_MAX];
+    unsigned long long gen = reg_generation(rk->reg);
 
     memset(&req, 0, sizeof(req));
     memset(&res, 0, sizeof(res));
@@ -270,6 +272,8 @@ static void rechecked(void *arg, enum rc_code rc, const char *detail)
     }
     if (rk->heartbeat)
         snprintf(res.audit_target, sizeof(res.audit_target), "%s", txt);
+    else
+        api_watch_label(&req, &res, gen);
     api_async_complete(rk->async, &res);
     free(rk);
 }
@@ -309,24 +313,49 @@ static void look_or_recheck(const struct api_request *req, struct api_response *
     }
 }
 
-static void get_one(const struct api_request *req, struct api_response *res,
-                    const struct ip_addr *ip)
+/* A watch's render of one backend: the index alone (no re-read of the zone). */
+static void render_one(const struct api_request *req, struct api_response *res)
 {
+    struct ip_addr ip;
+    if (parse_ip(req, res, &ip) == 0 && look(req->reg, &ip, 0, res) != RC_OK)
+        say_unknown(req, res, &ip, 0);
+}
+
+static void render_self(const struct api_request *req, struct api_response *res)
+{
+    struct ip_addr ip;
+    if (caller_ip(req, res, &ip) == 0 && look(req->reg, &ip, 0, res) != RC_OK)
+        say_unknown(req, res, &ip, 0);
+}
+
+/* A lookup that waits for a change (watch.h), or one that may re-read the zone for an address
+ * this replica does not know. */
+static void get_one(const struct api_request *req, struct api_response *res,
+                    const struct ip_addr *ip, api_render_fn render)
+{
+    unsigned long long gen;
+    if (req->index || (req->wait && req->if_none_match)) {
+        api_watch_serve(req, res, render);
+        return;
+    }
+    gen = reg_generation(req->reg);
     look_or_recheck(req, res, ip, 0);
+    if (res->status != API_PENDING)
+        api_watch_label(req, res, gen);
 }
 
 void api_backend_get(const struct api_request *req, struct api_response *res)
 {
     struct ip_addr ip;
     if (parse_ip(req, res, &ip) == 0)
-        get_one(req, res, &ip);
+        get_one(req, res, &ip, render_one);
 }
 
 void api_backend_get_self(const struct api_request *req, struct api_response *res)
 {
     struct ip_addr ip;
     if (caller_ip(req, res, &ip) == 0)
-        get_one(req, res, &ip);
+        get_one(req, res, &ip, render_self);
 }
 
 /* A mutation in flight: what the answer needs once the registry (and, with ?wait=insync,
@@ -548,8 +577,12 @@ static int cmp_placement(const void *a, const void *b)
     return ip_cmp(&((const struct reg_placement *)a)->ip, &((const struct reg_placement *)b)->ip);
 }
 
+static int wants_detail(const struct api_request *req);
+
+/* Every backend, sorted by address; with ?detail=true each with its lease and health. */
 static void render_list(const struct api_request *req, struct api_response *res)
 {
+    int detail = wants_detail(req);
     struct reg_bucket_view *views = NULL;
     size_t nviews = reg_snapshot(req->reg, &views), total = 0, n = 0;
     struct reg_placement *all;
@@ -591,9 +624,13 @@ static void render_list(const struct api_request *req, struct api_response *res)
                         pick = k;
                         all[k].state = kept.state; /* two sets of one bucket: the index's */
                     }
+            if (detail)
+                api_placement_enrich(req->reg, &all[pick]);
             json_array_append_new(arr, api_placement_json(req->reg, &all[pick]));
             i = j - 1;
         } else {
+            if (detail)
+                api_placement_enrich(req->reg, &all[i]);
             json_array_append_new(arr, api_placement_json(req->reg, &all[i]));
         }
         n++;
@@ -605,9 +642,28 @@ static void render_list(const struct api_request *req, struct api_response *res)
 
 static struct api_cache list_cache = API_CACHE_INIT;
 
+/* ?detail=true: is it asked for? (the value was checked by api_backends_list) */
+static int wants_detail(const struct api_request *req)
+{
+    return req->detail && (!strcmp(req->detail, "true") || !strcmp(req->detail, "1"));
+}
+
+static void serve_list(const struct api_request *req, struct api_response *res)
+{
+    if (wants_detail(req))
+        render_list(req, res); /* leases and health change without a generation */
+    else
+        api_cache_serve(&list_cache, req, res, render_list);
+}
+
 void api_backends_list(const struct api_request *req, struct api_response *res)
 {
-    api_cache_serve(&list_cache, req, res, render_list);
+    if (req->detail && strcmp(req->detail, "true") && strcmp(req->detail, "false") &&
+        strcmp(req->detail, "1") && strcmp(req->detail, "0")) {
+        api_problem(res, req, RC_BAD_REQUEST, "detail must be true or false");
+        return;
+    }
+    api_watch_serve(req, res, serve_list);
 }
 
 /* PUT /backends/{ip}/heartbeat: renew the backend's lease (or start --default-lease). */

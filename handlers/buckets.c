@@ -6,6 +6,7 @@
 #include "handlers/buckets.h"
 
 #include "handlers/cache.h"
+#include "handlers/watch.h"
 #include "registry/registry.h"
 
 static json_t *ip_array(const struct reg_record *r, char *txt)
@@ -67,7 +68,12 @@ static void render(const struct api_request *req, struct api_response *res)
 
 static struct api_cache cache = API_CACHE_INIT;
 
-void api_buckets_list(const struct api_request *req, struct api_response *res)
+static void serve(const struct api_request *req, struct api_response *res)
 {
     api_cache_serve(&cache, req, res, render);
+}
+
+void api_buckets_list(const struct api_request *req, struct api_response *res)
+{
+    api_watch_serve(req, res, serve);
 }

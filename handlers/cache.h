@@ -17,13 +17,14 @@ struct api_cache {
     pthread_mutex_t lock; /* PTHREAD_MUTEX_INITIALIZER */
     /* guarded by lock */
     unsigned long long gen;
-    char *text;
-    size_t len;
+    struct api_text *text; /* text.h */
+    char etag[24];
 };
-#define API_CACHE_INIT {PTHREAD_MUTEX_INITIALIZER, 0, NULL, 0}
+#define API_CACHE_INIT {PTHREAD_MUTEX_INITIALIZER, 0, NULL, ""}
 
-/* Serve a JSON body through cache c: on a hit res->raw is set, on a miss render() fills
- * res->body, which is then rendered into res->raw and cached. */
+/* Serve a JSON body through cache c: on a hit res->text (a shared reference) and res->etag
+ * are set, on a miss render() fills res->body, which is then rendered into a text, tagged and
+ * cached. */
 void api_cache_serve(struct api_cache *c, const struct api_request *req,
                      struct api_response *res,
                      void (*render)(const struct api_request *, struct api_response *));

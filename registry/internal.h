@@ -157,6 +157,7 @@ struct reg_registry {
     struct reg_provider *prov;
     atomic_int loaded;
     atomic_ullong generation; /* see reg_generation() */
+    _Atomic(reg_change_hook_fn) change_hook; /* see reg_set_change_hook() */
 
     struct bucket buckets[2][REG_MAX_BUCKETS];
 

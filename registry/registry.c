@@ -87,7 +87,16 @@ out:
 /* The registry changed: a new generation, visible after the change. */
 void registry_generation_bump(struct reg_registry *reg)
 {
+    reg_change_hook_fn hook;
     atomic_store(&reg->generation, atomic_fetch_add(&generations, 1) + 1);
+    hook = atomic_load(&reg->change_hook);
+    if (hook)
+        hook();
+}
+
+void reg_set_change_hook(struct reg_registry *reg, reg_change_hook_fn fn)
+{
+    atomic_store(&reg->change_hook, fn);
 }
 
 unsigned long long reg_generation(const struct reg_registry *reg)
@@ -117,6 +126,7 @@ struct reg_registry *reg_create(const struct reg_options *opt, struct reg_provid
     atomic_init(&reg->ttl_busy, 0);
     atomic_init(&reg->loaded, 0);
     atomic_init(&reg->generation, 0);
+    atomic_init(&reg->change_hook, NULL);
     registry_generation_bump(reg);
     for (int t = 0; t < 2; t++)
         for (unsigned b = 0; b < REG_MAX_BUCKETS; b++) {

@@ -299,6 +299,12 @@ void reg_views_free(struct reg_bucket_view *views, size_t n);
  */
 unsigned long long reg_generation(const struct reg_registry *reg);
 
+/* Called after every generation change, on the thread that made it and possibly under the
+ * registry's locks: it may only note the change and signal (watch.h's hub does). */
+typedef void (*reg_change_hook_fn)(void);
+/* Set the one change hook (NULL: none); safe while the registry runs. */
+void reg_set_change_hook(struct reg_registry *reg, reg_change_hook_fn fn);
+
 /* How many more registrations the eligible buckets of a type can take. */
 unsigned reg_free_capacity(struct reg_registry *reg, enum reg_type type);
 

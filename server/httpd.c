@@ -39,7 +39,9 @@
 
 #include "handlers/api.h"
 #include "handlers/recent.h"
+#include "handlers/text.h"
 #include "handlers/ui.h"
+#include "handlers/watch.h"
 #include "server/auth.h"
 #include "server/ratelimit.h"
 #include "server/router.h"
@@ -326,28 +328,56 @@ static void audit_target_from_route(struct request *rq, const struct srv_route_m
     }
 }
 
+static void text_done(void *text)
+{
+    api_text_unref(text);
+}
+
 static enum MHD_Result send_response(struct MHD_Connection *c, struct request *rq,
                                      struct api_response *res, const char *allow,
                                      int head_only)
 {
-    char *text = res->raw ? res->raw : json_dumps(res->body, JSON_COMPACT);
-    size_t len = res->raw ? res->raw_len : strlen(text);
     struct MHD_Response *r;
     enum MHD_Result ret;
 
-    res->raw = NULL;
-    text = xrealloc(text, len + 2);
-    text[len++] = '\n';
-    text[len] = '\0';
-    r = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
+    if (res->status == 304) {
+        r = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+    } else if (res->text) {
+        /* Shared with other answers: MHD drops the reference when it is done sending. */
+        struct api_text *t = res->text;
+        res->text = NULL;
+        r = MHD_create_response_from_buffer_with_free_callback_cls(
+            t->len, t->data, text_done, t);
+        if (!r)
+            api_text_unref(t);
+    } else {
+        char *text = res->raw ? res->raw : json_dumps(res->body, JSON_COMPACT);
+        size_t len = res->raw ? res->raw_len : strlen(text);
+        res->raw = NULL;
+        text = xrealloc(text, len + 2);
+        text[len++] = '\n';
+        text[len] = '\0';
+        r = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
+        if (!r)
+            free(text);
+    }
     if (!r) {
-        free(text);
+        json_decref(res->body);
+        res->body = NULL;
         return MHD_NO;
     }
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, res->content_type);
+    if (res->status != 304)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, res->content_type);
+    if (res->index) {
+        char ix[24];
+        snprintf(ix, sizeof(ix), "%llu", res->index);
+        MHD_add_response_header(r, "X-R53reg-Index", ix);
+    }
+    if (res->etag[0])
+        MHD_add_response_header(r, MHD_HTTP_HEADER_ETAG, res->etag);
     MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
     MHD_add_response_header(r, "X-Request-Id", rq->id);
-    if (!strncmp(res->content_type, "text/html", 9)) /* the status page (handlers/ui.h) */
+    if (res->content_type && !strncmp(res->content_type, "text/html", 9)) /* handlers/ui.h */
         MHD_add_response_header(r, "Content-Security-Policy", API_UI_CSP);
     if (allow)
         MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
@@ -436,6 +466,7 @@ static void request_unref(struct request *rq)
         return;
     json_decref(rq->res.body);
     free(rq->res.raw);
+    api_text_unref(rq->res.text);
     json_decref(rq->early.body);
     free(rq->early.raw);
     pthread_mutex_destroy(&rq->lock);
@@ -492,6 +523,7 @@ void api_async_complete(struct api_async *rq, struct api_response *res)
         }
         json_decref(res->body);
         free(res->raw);
+        api_text_unref(res->text);
     }
     memset(res, 0, sizeof(*res));
     pthread_mutex_unlock(&rq->lock);
@@ -852,6 +884,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     req.content_type =
         MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
     req.ips = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "ips");
+    req.index = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "index");
+    req.detail = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "detail");
+    req.if_none_match =
+        MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_NONE_MATCH);
     req.fleet = h->fleet;
     req.insync_timeout_ms = h->insync_timeout_ms;
     req.caller = rq->has_caller ? &rq->caller_ip : NULL;
@@ -1282,6 +1318,7 @@ void srv_httpd_stop(struct srv_httpd *h, unsigned timeout_s)
      * connections would hang in the backlog instead.
      */
     atomic_store(&h->stopping, 1);
+    api_watch_shutdown(); /* watches answer now, with what is current */
     clock_gettime(CLOCK_MONOTONIC, &t0);
     while (atomic_load(&h->in_flight) > 0 && ms_since(&t0) < timeout_s * 1000.0) {
         struct timespec ts = {0, 10 * 1000 * 1000};
