@@ -220,11 +220,24 @@ def check_page(reg, drv, shot):
         By.CSS_SELECTOR, f'#changes tr[data-target="{NET}4"]'), SHOW_TIMEOUT),
         'the recent changes list the drain')
 
-    # Changes made through the API show on the open page.
+    lease = drv.find_element(By.CSS_SELECTOR, f'#backends tr[data-ip="{NET}1"]').text
+    T.check('in 9 min' in lease or 'in 10 min' in lease,
+            'the leased row shows its lease deadline (GET /backends?detail=true)', lease)
+    T.check(wait_for(lambda: 'watching' in drv.find_element(By.ID, 'live').text, SHOW_TIMEOUT),
+            'the page follows the watch (X-R53reg-Index)', drv.find_element(By.ID, 'live').text)
+
+    # Changes made through the API show on the open page, through the watch: a parked
+    # GET /backends?index=..&wait=.. answers the change (not the 5 s refresh).
     status, _ = call(reg, 'POST', '/backends/' + NET + '5')
+    t0 = time.monotonic()
     T.check(status == 201, f'register {NET}5: 201', str(status))
     T.check(shows(drv, {NET + '5': 'registered'}),
             'a backend registered through the API appears without a reload', f'{rows(drv)}')
+    print(f'  shown {time.monotonic() - t0:.2f} s after the API answered', flush=True)
+    T.check(drv.execute_script(
+        "return performance.getEntriesByType('resource').some((e) =>"
+        " e.name.includes('/backends?detail=true&index=') && e.name.includes('&wait='));"),
+        'a watch request (index, wait) completed on the change')
     status, _ = call(reg, 'DELETE', '/backends/' + NET + '2')
     T.check(status == 200, f'deregister {NET}2: 200', str(status))
     T.check(shows(drv, {NET + '2': None}),
