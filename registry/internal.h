@@ -224,6 +224,8 @@ struct reg_registry {
     int maintainer_stop;    /* guarded by maintainer_lock */
     int maintainer_kick;    /* guarded by maintainer_lock: a verdict changed, look now */
     int64_t next_resync_ns; /* maintainer thread */
+    atomic_llong resynced_ms; /* Unix ms of the last resync that read the store; 0: none */
+    atomic_ullong resyncs;    /* resyncs that read the store */
 
     /* Requests waiting for a fresh read of the store before "not registered"
      * (registry/confirm.c). */

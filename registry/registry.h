@@ -372,4 +372,31 @@ void reg_record_copy(struct reg_record *dst, const struct reg_record *src);
 void reg_record_release(struct reg_record *rec);
 int reg_record_equal(const struct reg_record *a, const struct reg_record *b);
 
+/*
+ * What the registry is doing, for an operator's status page (registry/activity.c): the
+ * committer's work and the last resync. One short lock (the committer's) and a few atomics;
+ * thread-safe.
+ *   commit         "group" or "immediate" (--commit)
+ *   queued         mutations waiting for the committer (group mode)
+ *   in_call        mutations in a store call not yet answered (group mode)
+ *   batches        store calls the committer made, and batched_changes the record set
+ *                  changes in them
+ *   write_wait_ms  how long until a write could go under the store's rate limit (0: now, or
+ *                  a store without one)
+ *   resync_ms      --resync-interval (0: only at start and on conflicts)
+ *   resyncs        reads of the whole store since start (periodic, before a "not
+ *                  registered", after a TTL change), and resynced_ms the Unix ms of the last
+ *                  one (0: none yet)
+ */
+struct reg_activity {
+    const char *commit;
+    size_t queued, in_call;
+    unsigned long long batches, batched_changes;
+    double write_wait_ms;
+    unsigned resync_ms;
+    unsigned long long resyncs;
+    long long resynced_ms;
+};
+void reg_activity(struct reg_registry *reg, struct reg_activity *out);
+
 #endif

@@ -155,6 +155,8 @@ enum rc_code resync_run(struct reg_registry *reg, int owned, char *why, size_t w
         }
     if (adopted)
         log_info("msg=\"resync: adopted other writers' changes\" buckets=%zu", adopted);
+    atomic_store(&reg->resynced_ms, (long long)clock_wall_ms());
+    atomic_fetch_add(&reg->resyncs, 1);
 out:
     for (size_t i = 0; i < nrecs; i++)
         reg_record_release(&recs[i]);

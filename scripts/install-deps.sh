@@ -10,6 +10,8 @@ pkgs="cmake make gcc pkg-config libmicrohttpd-dev libcurl4-openssl-dev libssl-de
       libjansson-dev libxml2-dev libgnutls28-dev ca-certificates"
 if [ "${1:-}" = "--test" ] || [ "${1:-}" = "--bench" ]; then
     pkgs="$pkgs curl openssl wrk python3 python3-yaml python3-jsonschema python3-boto3 python3-prometheus-client python3-dnspython libclang-rt-14-dev"
+    # The status page's test (tests/integration/test_ui.py) drives a headless Chromium.
+    pkgs="$pkgs chromium chromium-driver python3-selenium"
     command -v node >/dev/null 2>&1 || pkgs="$pkgs nodejs npm"
 fi
 if [ "${1:-}" = "--bench" ]; then

@@ -38,7 +38,9 @@
 #include <unistd.h>
 
 #include "handlers/api.h"
+#include "handlers/recent.h"
 #include "handlers/text.h"
+#include "handlers/ui.h"
 #include "handlers/watch.h"
 #include "server/auth.h"
 #include "server/ratelimit.h"
@@ -288,6 +290,9 @@ static void log_audit(const struct request *rq, int status, int aborted)
              rq->id, rq->token, rq->scope, rq->caller, rq->peer, rq->method, rq->path, what,
              status, rq->change_id[0] ? rq->change_id : "-",
              rq->accepted[0] ? " accepted_change=" : "", rq->accepted, aborted ? " aborted=1" : "");
+    api_recent_note(rq->method_name, rq->path, rq->target,
+                    rq->audit_list ? (long)rq->audit_items : -1, status, rq->token, rq->caller,
+                    rq->change_id, aborted);
 }
 
 /* Copy an answer's audit facts into rq (target, list size, change ids). */
@@ -372,6 +377,8 @@ static enum MHD_Result send_response(struct MHD_Connection *c, struct request *r
         MHD_add_response_header(r, MHD_HTTP_HEADER_ETAG, res->etag);
     MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
     MHD_add_response_header(r, "X-Request-Id", rq->id);
+    if (res->content_type && !strncmp(res->content_type, "text/html", 9)) /* handlers/ui.h */
+        MHD_add_response_header(r, "Content-Security-Policy", API_UI_CSP);
     if (allow)
         MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
     if (res->location[0])

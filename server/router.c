@@ -18,7 +18,9 @@
 #include "handlers/fleet.h"
 #include "handlers/health.h"
 #include "handlers/metrics.h"
+#include "handlers/status.h"
 #include "handlers/ttl.h"
+#include "handlers/ui.h"
 
 struct route {
     const char *pattern; /* for metrics and logs */
@@ -55,6 +57,10 @@ static const struct route routes[] = {
     {"/readyz", "/readyz", 0, "GET", api_readyz, R},
     {"/metrics", "/metrics", 0, "GET", api_metrics, R},
     {"/changes/{id}", "/changes/", 1, "GET", api_changes_get, R},
+    {"/status", "/status", 0, "GET", api_status, R},
+    {"/ui", "/ui", 0, "GET", api_ui_page, R},
+    {"/ui/app.js", "/ui/app.js", 0, "GET", api_ui_script, R},
+    {"/ui/app.css", "/ui/app.css", 0, "GET", api_ui_style, R},
     {"/fleet/peer", "/fleet/peer", 0, "GET", api_fleet_peer, SRV_ACCESS_FLEET},
     {"/fleet/leases", "/fleet/leases", 0, "GET", api_fleet_leases, SRV_ACCESS_FLEET},
 };

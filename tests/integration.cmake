@@ -66,3 +66,17 @@ r53_add_test(NAME integration.watch
 r53_add_test(NAME integration.instance_kit
   COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_instance_kit.py @BIN@
   LABELS "integration" TIMEOUT 120)
+
+# The status page (GET /ui) in headless Chromium against r53reg on the Route 53 emulator:
+# registered, down and draining backends in their states, a registration and a deregistration
+# through the API shown without a reload, filters, search, markup shown as text, and the
+# documented answers of /status and /ui. Saves ui-screenshot.png in its working directory.
+# Skipped (77) with the reason when chromium, chromium-driver or python3-selenium is missing.
+r53_add_test(NAME integration.ui
+  COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_ui.py @BIN@
+          ${PROJECT_SOURCE_DIR}/openapi.yaml
+  LABELS "integration" TIMEOUT 120)
+set_tests_properties(integration.ui PROPERTIES SKIP_RETURN_CODE 77)
+if(R53REG_SANITIZER_SUITES)
+  set_tests_properties(integration.ui.asan PROPERTIES SKIP_RETURN_CODE 77)
+endif()
