@@ -26,6 +26,7 @@ struct note {
     char caller[IP_TEXT_MAX];
     char change_id[API_AUDIT_ID_MAX];
     int aborted;
+    char event[40]; /* a change the registry made on its own, else "" */
 };
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
@@ -36,6 +37,17 @@ static size_t next, count;
 static void copy(char *dst, size_t n, const char *src)
 {
     snprintf(dst, n, "%s", src ? src : "");
+}
+
+/* Put n in the ring, over the oldest when it is full. */
+static void add(const struct note *n)
+{
+    pthread_mutex_lock(&lock);
+    ring[next] = *n;
+    next = (next + 1) % API_RECENT_MAX;
+    if (count < API_RECENT_MAX)
+        count++;
+    pthread_mutex_unlock(&lock);
 }
 
 void api_recent_note(const char *method, const char *path, const char *target, long items,
@@ -54,14 +66,22 @@ void api_recent_note(const char *method, const char *path, const char *target, l
     copy(n.caller, sizeof(n.caller), caller && strcmp(caller, "-") ? caller : "");
     copy(n.change_id, sizeof(n.change_id), change_id);
     n.aborted = aborted;
-
-    pthread_mutex_lock(&lock);
-    ring[next] = n;
-    next = (next + 1) % API_RECENT_MAX;
-    if (count < API_RECENT_MAX)
-        count++;
-    pthread_mutex_unlock(&lock);
+    add(&n);
 }
+
+void api_recent_event(const struct reg_event *ev)
+{
+    struct note n;
+    memset(&n, 0, sizeof(n));
+    n.at_ms = (long long)clock_wall_ms();
+    copy(n.event, sizeof(n.event), ev->what);
+    ip_format(ev->ip, n.target);
+    n.items = -1;
+    copy(n.who, sizeof(n.who), ev->by);
+    copy(n.change_id, sizeof(n.change_id), ev->change_id);
+    add(&n);
+}
+
 
 /* Unix ms as RFC 3339 UTC with milliseconds (as handlers/placement.c shows times). */
 static json_t *time_json(long long ms)
@@ -77,8 +97,14 @@ static json_t *time_json(long long ms)
 
 static json_t *note_json(const struct note *n)
 {
-    json_t *o = json_pack("{s:o, s:s, s:s, s:i, s:s}", "at", time_json(n->at_ms), "method",
-                          n->method, "path", n->path, "status", n->status, "who", n->who);
+    json_t *o = json_pack("{s:o, s:s}", "at", time_json(n->at_ms), "who", n->who);
+    if (n->event[0]) {
+        json_object_set_new(o, "event", json_string(n->event));
+    } else {
+        json_object_set_new(o, "method", json_string(n->method));
+        json_object_set_new(o, "path", json_string(n->path));
+        json_object_set_new(o, "status", json_integer(n->status));
+    }
     if (n->items >= 0)
         json_object_set_new(o, "items", json_integer(n->items));
     else if (n->target[0])

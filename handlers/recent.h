@@ -1,6 +1,7 @@
 /*
- * recent.h: the last API_RECENT_MAX changes made through the API, for GET /status: one entry
- * per audit line (server/httpd.c log_audit), newest last in a ring of fixed size. The server
+ * recent.h: the last API_RECENT_MAX changes, for GET /status: one entry per audit line
+ * (server/httpd.c log_audit) and per change the registry made on its own (a health check
+ * moving a backend, a lease running out), newest last in a ring of fixed size. The server
  * feeds it; the status handler reads it. Process-wide, like metrics_default() (util/metrics.h):
  * a process that runs several servers (the tests) shares one ring.
  *
@@ -12,6 +13,8 @@
 
 #include <jansson.h>
 #include <stddef.h>
+
+#include "registry/registry.h"
 
 #define API_RECENT_MAX 200
 
@@ -31,11 +34,16 @@ void api_recent_note(const char *method, const char *path, const char *target, l
                      int status, const char *token, const char *caller, const char *change_id,
                      int aborted);
 
+/* Note a change the registry made on its own (a health check, a lease): a reg_event_hook_fn
+ * (registry.h) the server installs. */
+void api_recent_event(const struct reg_event *ev);
+
 /*
  * The notes as a new JSON array, newest first, at most max of them: {at (RFC 3339 UTC with
- * milliseconds), method, path, target (absent for a list), items (lists only), status, who
- * (the token name or "anonymous"), caller (absent when unknown), change_id (absent when
- * none), aborted (only when true)}. The caller owns the reference.
+ * milliseconds), method, path and status (API changes) or event (the registry's own:
+ * "taken out of DNS", "back in DNS", "lease expired"), target (absent for a list), items
+ * (lists only), who (the token name, "anonymous", "health check" or "lease"), caller (absent
+ * when unknown), change_id (absent when none), aborted (only when true)}. The caller owns the reference.
  */
 json_t *api_recent_json(size_t max);
 

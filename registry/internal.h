@@ -158,6 +158,7 @@ struct reg_registry {
     atomic_int loaded;
     atomic_ullong generation; /* see reg_generation() */
     _Atomic(reg_change_hook_fn) change_hook; /* see reg_set_change_hook() */
+    _Atomic(reg_event_hook_fn) event_hook;   /* see reg_set_event_hook() */
 
     struct bucket buckets[2][REG_MAX_BUCKETS];
 

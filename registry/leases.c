@@ -56,7 +56,10 @@ static void expired_done(void *arg, const struct reg_result *res)
     if (res->rc == RC_OK && res->placement.state != REG_STATE_DEREGISTERED) {
         log_info("msg=\"lease renewed before its expiry was carried out; kept\" ip=%s", txt);
     } else if (res->rc == RC_OK || res->rc == RC_NOT_REGISTERED) {
+        struct reg_event ev = {"lease expired", "lease", &x->ip,
+                               res->rc == RC_OK ? res->placement.change_id : ""};
         log_info("msg=\"lease expired; deregistered\" ip=%s", txt);
+        registry_event(x->reg, &ev);
     } else {
         struct entry *e;
         pthread_mutex_lock(&x->reg->index_lock);

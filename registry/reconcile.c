@@ -81,11 +81,13 @@ static void transition_done(void *arg, const struct reg_result *res)
             e->retry_ns = clock_mono_ns() + TRANSITION_RETRY_NS;
     }
     pthread_mutex_unlock(&x->reg->index_lock);
-    if (res->rc == RC_OK)
-        log_info("msg=\"health: backend %s\" ip=%s change_id=%s",
-                 x->op == REG_OP_DOWN ? "taken out of DNS" : "back in DNS", txt,
+    if (res->rc == RC_OK) {
+        struct reg_event ev = {x->op == REG_OP_DOWN ? "taken out of DNS" : "back in DNS",
+                               "health check", &x->ip, res->placement.change_id};
+        log_info("msg=\"health: backend %s\" ip=%s change_id=%s", ev.what, txt,
                  res->placement.change_id[0] ? res->placement.change_id : "-");
-    else if (res->rc != RC_NOT_REGISTERED)
+        registry_event(x->reg, &ev);
+    } else if (res->rc != RC_NOT_REGISTERED)
         log_warn("msg=\"health: moving the backend failed; will retry\" op=%s ip=%s rc=%s "
                  "detail=\"%s\"",
                  intent_op_name(x->op), txt, rc_slug(res->rc), res->detail);

@@ -99,6 +99,18 @@ void reg_set_change_hook(struct reg_registry *reg, reg_change_hook_fn fn)
     atomic_store(&reg->change_hook, fn);
 }
 
+void reg_set_event_hook(struct reg_registry *reg, reg_event_hook_fn fn)
+{
+    atomic_store(&reg->event_hook, fn);
+}
+
+void registry_event(struct reg_registry *reg, const struct reg_event *ev)
+{
+    reg_event_hook_fn hook = atomic_load(&reg->event_hook);
+    if (hook)
+        hook(ev);
+}
+
 unsigned long long reg_generation(const struct reg_registry *reg)
 {
     return atomic_load(&((struct reg_registry *)reg)->generation);
@@ -127,6 +139,7 @@ struct reg_registry *reg_create(const struct reg_options *opt, struct reg_provid
     atomic_init(&reg->loaded, 0);
     atomic_init(&reg->generation, 0);
     atomic_init(&reg->change_hook, NULL);
+    atomic_init(&reg->event_hook, NULL);
     registry_generation_bump(reg);
     for (int t = 0; t < 2; t++)
         for (unsigned b = 0; b < REG_MAX_BUCKETS; b++) {

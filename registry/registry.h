@@ -305,6 +305,20 @@ typedef void (*reg_change_hook_fn)(void);
 /* Set the one change hook (NULL: none); safe while the registry runs. */
 void reg_set_change_hook(struct reg_registry *reg, reg_change_hook_fn fn);
 
+/* A change the registry made on its own, once the store has it: a health check moved a
+ * backend out of DNS or back, or a lease ran out and the backend was deregistered. */
+struct reg_event {
+    const char *what;           /* "taken out of DNS", "back in DNS", "lease expired" */
+    const char *by;             /* "health check" or "lease" */
+    const struct ip_addr *ip;
+    const char *change_id;      /* the store's change id, or "" */
+};
+/* Called on the registry's threads (never under its locks); it must be quick. */
+typedef void (*reg_event_hook_fn)(const struct reg_event *ev);
+/* Set the one event hook (NULL: none); safe while the registry runs. */
+void reg_set_event_hook(struct reg_registry *reg, reg_event_hook_fn fn);
+void registry_event(struct reg_registry *reg, const struct reg_event *ev);
+
 /* How many more registrations the eligible buckets of a type can take. */
 unsigned reg_free_capacity(struct reg_registry *reg, enum reg_type type);
 

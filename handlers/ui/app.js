@@ -312,13 +312,16 @@
     const list = (state.status && state.status.recent_changes) || [];
     tbody.replaceChildren();
     for (const c of list) {
-      const what = c.target ? `${c.method} ${c.path}`
+      const what = c.event ? `${c.target} ${c.event}`
+        : c.target ? `${c.method} ${c.path}`
         : c.items !== undefined ? `${c.method} ${c.path} (${c.items} addresses)`
           : `${c.method} ${c.path}`;
-      tbody.append(el('tr', { dataset: { target: c.target || '', method: c.method } },
+      tbody.append(el('tr', { dataset: { target: c.target || '', method: c.method || '',
+        event: c.event || '' } },
         el('td', {}, when(c.at)),
         el('td', { class: 'mono' }, what),
-        el('td', { class: 'num' }, c.status + (c.aborted ? ' (client gone)' : '')),
+        el('td', { class: 'num' },
+          c.event ? '\u2014' : c.status + (c.aborted ? ' (client gone)' : '')),
         el('td', {}, c.who),
         el('td', { class: 'mono' }, c.caller || '\u2014'),
         el('td', { class: 'mono' }, c.change_id || '\u2014')));

@@ -165,9 +165,14 @@ def check_contract(reg, spec_path):
             '/status counts the down and the draining backend', json.dumps(doc['totals']))
     T.check('route53' in doc and doc['route53'].get('calls', 0) > 0,
             '/status shows the Route 53 client at work', json.dumps(doc.get('route53')))
-    T.check(any(c.get('target') == NET + '4' and c['path'].endswith('/drain')
+    T.check(any(c.get('target') == NET + '4' and c.get('path', '').endswith('/drain')
                 for c in doc['recent_changes']),
             '/status lists the drain among the recent changes')
+    T.check(any(c.get('target') == NET + '3' and c.get('event') == 'taken out of DNS' and
+                c['who'] == 'health check' and c.get('change_id')
+                for c in doc['recent_changes']),
+            '/status lists the health check taking the down backend out of DNS, with its '
+            'change id', json.dumps(doc['recent_changes'][:6]))
 
 
 # --- the page -------------------------------------------------------------------------------
@@ -219,6 +224,9 @@ def check_page(reg, drv, shot):
     T.check(wait_for(lambda: drv.find_elements(
         By.CSS_SELECTOR, f'#changes tr[data-target="{NET}4"]'), SHOW_TIMEOUT),
         'the recent changes list the drain')
+    T.check(wait_for(lambda: drv.find_elements(
+        By.CSS_SELECTOR, f'#changes tr[data-target="{NET}3"][data-event="taken out of DNS"]'),
+        SHOW_TIMEOUT), 'the recent changes list the health check\'s move')
 
     lease = drv.find_element(By.CSS_SELECTOR, f'#backends tr[data-ip="{NET}1"]').text
     T.check('in 9 min' in lease or 'in 10 min' in lease,
