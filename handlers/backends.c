@@ -668,6 +668,18 @@ void api_backends_list(const struct api_request *req, struct api_response *res)
     api_watch_serve(req, res, serve_list);
 }
 
+/* PUT /backends/self/heartbeat: the caller renews its own lease, without knowing its
+ * address as r53reg sees it. */
+void api_backend_heartbeat_self(const struct api_request *req, struct api_response *res)
+{
+    struct ip_addr ip;
+    char txt[IP_TEXT_MAX];
+    if (caller_ip(req, res, &ip))
+        return;
+    snprintf(res->audit_target, sizeof(res->audit_target), "%s", ip_format(&ip, txt));
+    look_or_recheck(req, res, &ip, 1);
+}
+
 /* PUT /backends/{ip}/heartbeat: renew the backend's lease (or start --default-lease). */
 void api_backend_heartbeat(const struct api_request *req, struct api_response *res)
 {

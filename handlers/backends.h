@@ -34,5 +34,6 @@ void api_backend_get_self(const struct api_request *req, struct api_response *re
 void api_backend_register_self(const struct api_request *req, struct api_response *res);
 void api_backend_deregister_self(const struct api_request *req, struct api_response *res);
 void api_backend_drain_self(const struct api_request *req, struct api_response *res);
+void api_backend_heartbeat_self(const struct api_request *req, struct api_response *res);
 
 #endif

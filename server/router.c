@@ -46,6 +46,8 @@ static const struct route routes[] = {
      SRV_ACCESS_CHANGE_SELF},
     {"/backends/self/drain", "/backends/self/drain", 0, "POST", api_backend_drain_self,
      SRV_ACCESS_CHANGE_SELF},
+    {"/backends/self/heartbeat", "/backends/self/heartbeat", 0, "PUT",
+     api_backend_heartbeat_self, SRV_ACCESS_CHANGE_SELF},
     {"/backends/{ip}/heartbeat", "/backends/", 2, "PUT", api_backend_heartbeat, C},
     {"/backends/{ip}/drain", "/backends/", 2, "POST", api_backend_drain, C},
     {"/backends/{ip}", "/backends/", 1, "GET", api_backend_get, R},

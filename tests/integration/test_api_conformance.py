@@ -1233,11 +1233,17 @@ def run_drain_and_health(binary, chk, results):
         chk.check("register self returns it to service",
                   send("POST", "/backends/self", {"lease_seconds": 300}), 200,
                   both(ip_is(me), in_state("registered"), member_is("lease_seconds", 300)))
+        chk.check("heartbeat self", R("PUT", "/backends/self/heartbeat"), 200,
+                  both(ip_is(me), member_is("lease_seconds", 300), member_is("in_dns", True)))
+        chk.check("POST on /backends/self/heartbeat", R("POST", "/backends/self/heartbeat"),
+                  405, problem_type("method-not-allowed"))
         chk.check("register self with a text body",
                   R("POST", "/backends/self", headers={"Content-Type": "text/plain"},
                     body=b"lease=5"), 415, problem_type("unsupported-media-type"))
         chk.check("deregister self", R("DELETE", "/backends/self"), 200,
                   both(ip_is(me), in_state("deregistered")))
+        chk.check("heartbeat self when not registered", R("PUT", "/backends/self/heartbeat"),
+                  404, problem_type("not-registered"))
 
         # A registration with its own health check: the answer carries `health`.
         bad = {
