@@ -59,7 +59,7 @@ json_t *api_placement_json(const struct reg_registry *reg, const struct reg_plac
         json_object_set_new(o, "change_id", json_string(p->change_id));
     if (p->lease_seconds) {
         json_object_set_new(o, "lease_seconds", json_integer(p->lease_seconds));
-        json_object_set_new(o, "lease_expires_at", json_time_ms(p->lease_expires_at * 1000));
+        json_object_set_new(o, "lease_expires_at", json_time_ms(p->lease_expires_at));
     }
     if (p->state == REG_STATE_DOWN && p->since_ms)
         json_object_set_new(o, "down_since", json_time_ms(p->since_ms));

@@ -37,14 +37,14 @@ void lease_renew(struct reg_registry *reg, struct entry *e)
     e->lease_unknown_tries = 0;
 }
 
-/* The lease as the API shows it: Unix seconds of the deadline. */
+/* The lease as the API shows it: Unix milliseconds of the deadline. */
 void lease_fill(struct reg_placement *out, int64_t deadline_ns, unsigned lease_s)
 {
     out->lease_seconds = lease_s;
     out->lease_expires_at = 0;
     if (deadline_ns) {
         int64_t left = deadline_ns - clock_mono_ns();
-        out->lease_expires_at = (long long)time(NULL) + (left > 0 ? left / 1000000000 : 0);
+        out->lease_expires_at = (long long)clock_wall_ms() + (left > 0 ? left / 1000000 : 0);
     }
 }
 

@@ -97,7 +97,7 @@ struct reg_placement {
     unsigned weight; /* the bucket's weight after the operation */
     enum reg_state state;
     char change_id[REG_CHANGE_ID_MAX]; /* the store's id of the change made, or "" (none) */
-    long long lease_expires_at;        /* Unix seconds; 0: no lease */
+    long long lease_expires_at;        /* Unix milliseconds; 0: no lease */
     unsigned lease_seconds;            /* the lease's length; 0: no lease */
     long long since_ms; /* down or draining: Unix ms it entered that state (or, after a
                            restart, the time the registry loaded it); else 0 */
