@@ -335,7 +335,7 @@ static void get_one(const struct api_request *req, struct api_response *res,
 {
     unsigned long long gen;
     if (req->index || (req->wait && req->if_none_match)) {
-        api_watch_serve(req, res, render);
+        api_watch_serve(req, res, render, render == render_self);
         return;
     }
     if (api_watch_check(req, res))
@@ -665,7 +665,7 @@ void api_backends_list(const struct api_request *req, struct api_response *res)
         api_problem(res, req, RC_BAD_REQUEST, "detail must be true or false");
         return;
     }
-    api_watch_serve(req, res, serve_list);
+    api_watch_serve(req, res, serve_list, 0);
 }
 
 /* PUT /backends/self/heartbeat: the caller renews its own lease, without knowing its

@@ -75,5 +75,5 @@ static void serve(const struct api_request *req, struct api_response *res)
 
 void api_buckets_list(const struct api_request *req, struct api_response *res)
 {
-    api_watch_serve(req, res, serve);
+    api_watch_serve(req, res, serve, 0);
 }

@@ -1,6 +1,6 @@
 /*
- * recent.c: the ring of recent changes (contract: recent.h). A fixed array of
- * API_RECENT_MAX entries; next is where the following note goes, count how many are filled.
+ * recent.c: the rings of recent changes and refusals (contract: recent.h): fixed arrays,
+ * each with where the following note goes and how many are filled.
  * Readers copy the entries out under the lock and render outside it.
  */
 #include "handlers/recent.h"
@@ -29,25 +29,40 @@ struct note {
     char event[40]; /* a change the registry made on its own, else "" */
 };
 
+/* Changes (2xx, or a parked change whose client left) and refusals (4xx, 5xx) are kept
+ * apart, so a client sending refused requests cannot push the changes out. */
+struct ring {
+    struct note *notes;
+    size_t max, next, count; /* next: where the following note goes */
+};
+
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 /* guarded by lock */
-static struct note ring[API_RECENT_MAX];
-static size_t next, count;
+static struct note change_notes[API_RECENT_MAX], refusal_notes[API_RECENT_REFUSALS];
+static struct ring changes = {change_notes, API_RECENT_MAX, 0, 0};
+static struct ring refusals = {refusal_notes, API_RECENT_REFUSALS, 0, 0};
 
 static void copy(char *dst, size_t n, const char *src)
 {
     snprintf(dst, n, "%s", src ? src : "");
 }
 
-/* Put n in the ring, over the oldest when it is full. */
+/* Put n in its ring, over the oldest when that is full. */
 static void add(const struct note *n)
 {
+    struct ring *r = !n->event[0] && !n->aborted && n->status >= 400 ? &refusals : &changes;
     pthread_mutex_lock(&lock);
-    ring[next] = *n;
-    next = (next + 1) % API_RECENT_MAX;
-    if (count < API_RECENT_MAX)
-        count++;
+    r->notes[r->next] = *n;
+    r->next = (r->next + 1) % r->max;
+    if (r->count < r->max)
+        r->count++;
     pthread_mutex_unlock(&lock);
+}
+
+/* The i-th newest note of r. Caller holds lock. */
+static const struct note *newest(const struct ring *r, size_t i)
+{
+    return &r->notes[(r->next + r->max - 1 - i) % r->max];
 }
 
 void api_recent_note(const char *method, const char *path, const char *target, long items,
@@ -120,14 +135,22 @@ static json_t *note_json(const struct note *n)
 
 json_t *api_recent_json(size_t max)
 {
-    struct note *copies = xmalloc(sizeof(*copies) * API_RECENT_MAX);
-    size_t n;
+    struct note *copies = xmalloc(sizeof(*copies) * (API_RECENT_MAX + API_RECENT_REFUSALS));
+    size_t n = 0, a = 0, b = 0;
     json_t *arr = json_array();
 
     pthread_mutex_lock(&lock);
-    n = count < max ? count : max;
-    for (size_t i = 0; i < n; i++) /* newest first */
-        copies[i] = ring[(next + API_RECENT_MAX - 1 - i) % API_RECENT_MAX];
+    while (n < max && (a < changes.count || b < refusals.count)) { /* newest first: a merge */
+        const struct note *x = a < changes.count ? newest(&changes, a) : NULL;
+        const struct note *y = b < refusals.count ? newest(&refusals, b) : NULL;
+        if (x && (!y || x->at_ms >= y->at_ms)) {
+            copies[n++] = *x;
+            a++;
+        } else {
+            copies[n++] = *y;
+            b++;
+        }
+    }
     pthread_mutex_unlock(&lock);
     for (size_t i = 0; i < n; i++)
         json_array_append_new(arr, note_json(&copies[i]));

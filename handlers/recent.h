@@ -1,7 +1,9 @@
 /*
  * recent.h: the last API_RECENT_MAX changes, for GET /status: one entry per audit line
  * (server/httpd.c log_audit) and per change the registry made on its own (a health check
- * moving a backend, a lease running out), newest last in a ring of fixed size. The server
+ * moving a backend, a lease running out), newest last in a ring of fixed size, and apart
+ * from them the last API_RECENT_REFUSALS refused requests (4xx, 5xx), so refusals never push
+ * changes out. The server
  * feeds it; the status handler reads it. Process-wide, like metrics_default() (util/metrics.h):
  * a process that runs several servers (the tests) shares one ring.
  *
@@ -16,7 +18,8 @@
 
 #include "registry/registry.h"
 
-#define API_RECENT_MAX 200
+#define API_RECENT_MAX 200     /* changes kept */
+#define API_RECENT_REFUSALS 50 /* refused requests kept, apart from the changes */
 
 /*
  * Note one change (every string is copied, truncated to fit; NULL reads as ""):

@@ -157,7 +157,7 @@ void api_status(const struct api_request *req, struct api_response *res)
         json_object_set_new(doc, "route53", r53);
     json_object_set_new(doc, "committer", committer_json(&act));
     json_object_set_new(doc, "replicas", replicas_json(req, &act));
-    json_object_set_new(doc, "recent_changes", api_recent_json(API_RECENT_MAX));
+    json_object_set_new(doc, "recent_changes", api_recent_json(API_RECENT_MAX + API_RECENT_REFUSALS));
     res->status = 200;
     res->content_type = "application/json";
     res->body = doc;

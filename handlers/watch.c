@@ -212,6 +212,38 @@ static void insert_watch(struct watch *w)
     hub.parked++;
 }
 
+static int cmp_deadline(const void *a, const void *b)
+{
+    const struct watch *x = *(struct watch *const *)a, *y = *(struct watch *const *)b;
+    return x->deadline_ns < y->deadline_ns ? -1 : x->deadline_ns > y->deadline_ns;
+}
+
+/* Put v[0..n) back into the list: sorted, then merged in one pass (not n insertions). */
+static void insert_sorted(struct watch **v, size_t n)
+{
+    struct watch *at = hub.head, *prev = NULL;
+    qsort(v, n, sizeof(*v), cmp_deadline);
+    for (size_t i = 0; i < n; i++) {
+        struct watch *w = v[i];
+        while (at && at->deadline_ns <= w->deadline_ns) {
+            prev = at;
+            at = at->next;
+        }
+        w->prev = prev;
+        w->next = at;
+        if (prev)
+            prev->next = w;
+        else
+            hub.head = w;
+        if (at)
+            at->prev = w;
+        else
+            hub.tail = w;
+        prev = w;
+        hub.parked++;
+    }
+}
+
 static int cmp_key(const void *a, const void *b)
 {
     const struct watch *x = *(struct watch *const *)a, *y = *(struct watch *const *)b;
@@ -229,7 +261,9 @@ static void answer(struct watch *w, int status, const char *content_type, struct
     res.index = gen;
     if (status == 200) {
         snprintf(res.etag, sizeof(res.etag), "%s", etag);
-        if (inm_matches(w->if_none_match, etag))
+        /* A tag watch asked "until it differs from this tag"; an index watch may still
+         * carry an If-None-Match of its own. */
+        if (w->etag[0] ? !strcmp(w->etag, etag) : inm_matches(w->if_none_match, etag))
             res.status = 304;
         else
             res.text = api_text_ref(text);
@@ -330,8 +364,7 @@ static void *hub_main(void *arg)
         pthread_mutex_unlock(&hub.lock);
         kept = answer_due(v, n, stopping);
         pthread_mutex_lock(&hub.lock);
-        for (size_t i = 0; i < kept; i++)
-            insert_watch(v[i]);
+        insert_sorted(v, kept);
         if (stopping && !hub.head)
             break;
     }
@@ -363,8 +396,9 @@ static char *dup_or_null(const char *s, size_t n)
 
 /* Park req until its index moves on (index != 0) or its tag changes (etag), or wait_ms. 0, or
  * -1 when the hub is stopping (the caller answers at once). */
-static int park(const struct api_request *req, api_render_fn render, unsigned long long index,
-                const char *etag, unsigned long long gen, unsigned wait_ms)
+static int park(const struct api_request *req, api_render_fn render, int per_caller,
+                unsigned long long index, const char *etag, unsigned long long gen,
+                unsigned wait_ms)
 {
     struct watch *w = xcalloc(1, sizeof(*w));
     char caller[IP_TEXT_MAX] = "";
@@ -396,9 +430,10 @@ static int park(const struct api_request *req, api_render_fn render, unsigned lo
         w->req.caller = &w->caller;
         ip_format(req->caller, caller);
     }
-    klen = strlen(w->path) + (w->detail ? strlen(w->detail) : 0) + strlen(caller) + 3;
+    klen = strlen(w->path) + (w->detail ? strlen(w->detail) : 0) + strlen(caller) + 40;
     w->key = xmalloc(klen);
-    snprintf(w->key, klen, "%s\x1f%s\x1f%s", w->path, w->detail ? w->detail : "", caller);
+    snprintf(w->key, klen, "%p\x1f%s\x1f%s\x1f%s", (void *)req->reg, w->path,
+             w->detail ? w->detail : "", per_caller ? caller : "");
 
     pthread_once(&hub_once, hub_init);
     reg_set_change_hook(req->reg, hub_changed);
@@ -456,7 +491,7 @@ int api_watch_check(const struct api_request *req, struct api_response *res)
 }
 
 void api_watch_serve(const struct api_request *req, struct api_response *res,
-                     api_render_fn render)
+                     api_render_fn render, int per_caller)
 {
     unsigned long long index, gen;
     unsigned wait_ms;
@@ -465,7 +500,7 @@ void api_watch_serve(const struct api_request *req, struct api_response *res,
         return;
     gen = reg_generation(req->reg);
     if (req->index && index == gen && wait_ms > 0 &&
-        park(req, render, index, NULL, gen, wait_ms) == 0) {
+        park(req, render, per_caller, index, NULL, gen, wait_ms) == 0) {
         res->status = API_PENDING;
         return;
     }
@@ -473,7 +508,7 @@ void api_watch_serve(const struct api_request *req, struct api_response *res,
     api_watch_label(req, res, gen);
     /* The tag the client has is still current, and it asked to wait: a tag watch. */
     if (!req->index && req->wait && wait_ms > 0 && res->status == 304 &&
-        park(req, render, 0, res->etag, gen, wait_ms) == 0) {
+        park(req, render, per_caller, 0, res->etag, gen, wait_ms) == 0) {
         memset(res, 0, sizeof(*res));
         res->status = API_PENDING;
     }
@@ -492,17 +527,23 @@ void api_watch_shutdown(void)
 {
     pthread_t t;
     pthread_mutex_lock(&hub.lock);
+    hub.stopping = 1;
     if (!hub.running) {
         pthread_mutex_unlock(&hub.lock);
         return;
     }
-    hub.stopping = 1;
     t = hub.thread;
     pthread_cond_signal(&hub.cond);
     pthread_mutex_unlock(&hub.lock);
     pthread_join(t, NULL);
     pthread_mutex_lock(&hub.lock);
-    hub.running = 0;
+    hub.running = 0; /* stopping stays: nothing parks until api_watch_start() */
+    pthread_mutex_unlock(&hub.lock);
+}
+
+void api_watch_start(void)
+{
+    pthread_mutex_lock(&hub.lock);
     hub.stopping = 0;
     pthread_mutex_unlock(&hub.lock);
 }

@@ -21,9 +21,11 @@ typedef void (*api_render_fn)(const struct api_request *req, struct api_response
 #define API_WATCH_MAX_MS (10u * 60 * 1000)
 
 /* Serve a read through render: label it, answer 304 when If-None-Match matches, or park it
- * as ?index= / ?wait= ask. A malformed index or wait answers 400. */
+ * as ?index= / ?wait= ask. A malformed index or wait answers 400. per_caller: the read
+ * depends on req->caller (/backends/self), so watches of different callers are rendered
+ * apart; other watches of one read share one render. */
 void api_watch_serve(const struct api_request *req, struct api_response *res,
-                     api_render_fn render);
+                     api_render_fn render, int per_caller);
 
 /* Check ?index= and ?wait= without serving: 0, or -1 with res holding the 400. */
 int api_watch_check(const struct api_request *req, struct api_response *res);
@@ -36,8 +38,10 @@ void api_watch_label(const struct api_request *req, struct api_response *res,
 /* How many watches are parked now. */
 long api_watch_parked(void);
 
-/* Answer every parked watch now with what is current, and stop the hub's thread (it starts
- * again with the next watch). For the server's shutdown. */
+/* Answer every parked watch now with what is current, and stop the hub's thread; from then
+ * on watches answer at once, until api_watch_start(). For the server's shutdown. */
 void api_watch_shutdown(void);
+/* Let watches park (again): the server's start. */
+void api_watch_start(void);
 
 #endif

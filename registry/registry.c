@@ -88,7 +88,11 @@ out:
 void registry_generation_bump(struct reg_registry *reg)
 {
     reg_change_hook_fn hook;
-    atomic_store(&reg->generation, atomic_fetch_add(&generations, 1) + 1);
+    unsigned long long next = atomic_fetch_add(&generations, 1) + 1;
+    unsigned long long cur = atomic_load(&reg->generation);
+    /* Two changes at once: the later number wins, so the generation never goes back. */
+    while (cur < next && !atomic_compare_exchange_weak(&reg->generation, &cur, next))
+        ;
     hook = atomic_load(&reg->change_hook);
     if (hook)
         hook();

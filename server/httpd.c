@@ -1109,6 +1109,7 @@ enum rc_code srv_httpd_start(const struct srv_httpd_options *opt, struct reg_reg
     *out = NULL;
     h->reg = reg;
     reg_set_event_hook(reg, api_recent_event); /* GET /status's recent changes */
+    api_watch_start();
     h->max_body = opt->max_body;
     h->insync_timeout_ms = opt->insync_timeout_ms ? opt->insync_timeout_ms : 120000;
     atomic_init(&h->stopping, 0);

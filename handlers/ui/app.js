@@ -60,12 +60,6 @@
     return { doc: await r.json(), index: r.headers.get('X-R53reg-Index') };
   }
 
-  // Indexes are decimal 64-bit numbers: compare them as digit strings.
-  function cmpIndex(a, b) {
-    if (a.length !== b.length) return a.length < b.length ? -1 : 1;
-    return a < b ? -1 : a > b ? 1 : 0;
-  }
-
   function ago(ms) {
     const s = Math.round(ms / 1000);
     if (Math.abs(s) < 90) return `${Math.abs(s)} s`;
@@ -111,12 +105,12 @@
     }));
   }
 
-  // Show a backends answer unless a newer one is shown already: by index when the server
-  // sends one, else by when the request started.
+  // Show a backends answer unless one from a later request is shown already. The order of
+  // the requests decides, not the index: an index belongs to one r53reg process, so after a
+  // restart (or from another replica behind a balancer) a lower index is news, not old news.
   async function applyBackends(doc, index, started) {
     const cur = state.applied;
-    if (index !== null && cur.index !== null ? cmpIndex(index, cur.index) < 0
-      : started < cur.started) return;
+    if (started < cur.started) return;
     const list = doc.backends || [];
     await enrich(list);
     state.backends = list;

@@ -165,9 +165,15 @@ def check_contract(reg, spec_path):
             '/status counts the down and the draining backend', json.dumps(doc['totals']))
     T.check('route53' in doc and doc['route53'].get('calls', 0) > 0,
             '/status shows the Route 53 client at work', json.dumps(doc.get('route53')))
+    # Refused requests are kept apart: 300 of them do not push the changes out.
+    for _ in range(300):
+        conf.request(reg.port, 'POST', '/backends/010.0.0.1')
+    doc = conf.request(reg.port, 'GET', '/status').json()
     T.check(any(c.get('target') == NET + '4' and c.get('path', '').endswith('/drain')
                 for c in doc['recent_changes']),
-            '/status lists the drain among the recent changes')
+            '/status lists the drain among the recent changes, after 300 refusals')
+    refused = sum(1 for c in doc['recent_changes'] if c.get('status') == 400)
+    T.check(refused == 50, 'the last 50 refusals are listed too', str(refused))
     T.check(any(c.get('target') == NET + '3' and c.get('event') == 'taken out of DNS' and
                 c['who'] == 'health check' and c.get('change_id')
                 for c in doc['recent_changes']),

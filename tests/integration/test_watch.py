@@ -169,6 +169,17 @@ def test_tag_watch(r):
               'registration\'s 2xx', flush=True)
 
 
+def test_star(r):
+    """If-None-Match: * with a wait parks until the body changes, then delivers it."""
+    w = Watch(r, '/backends?wait=30s', {'If-None-Match': '*'})
+    time.sleep(0.5)
+    T.check(w.done_at is None, '* watch parked')
+    T.eq(post(r, '10.9.2.2'), 201, 'register')
+    w.join(10)
+    T.check(w.result is not None and w.result[0] == 200 and b'10.9.2.2' in w.result[2],
+            '* watch answered 200 with the new body', str(w.result and w.result[:1]))
+
+
 def test_single(r):
     st, h, _, _ = get(r, '/backends/10.9.3.1')
     T.eq(st, 404, 'not yet registered')
@@ -344,6 +355,7 @@ def main():
         T.run('index watch', test_index_watch, r)
         T.run('timeouts', test_timeout, r)
         T.run('tag watch', test_tag_watch, r)
+        T.run('If-None-Match: * watch', test_star, r)
         T.run('single backend and detail', test_single, r)
         T.run('bad watch parameters', test_bad, r)
     finally:
