@@ -24,8 +24,7 @@ void api_placement_enrich(struct reg_registry *reg, struct reg_placement *pl)
     pl->health = p.health;
 }
 
-/* Unix ms as RFC 3339 UTC with milliseconds. */
-static json_t *json_time_ms(long long ms)
+json_t *api_json_time_ms(long long ms)
 {
     char when[40];
     time_t t = (time_t)(ms / 1000);
@@ -59,18 +58,18 @@ json_t *api_placement_json(const struct reg_registry *reg, const struct reg_plac
         json_object_set_new(o, "change_id", json_string(p->change_id));
     if (p->lease_seconds) {
         json_object_set_new(o, "lease_seconds", json_integer(p->lease_seconds));
-        json_object_set_new(o, "lease_expires_at", json_time_ms(p->lease_expires_at));
+        json_object_set_new(o, "lease_expires_at", api_json_time_ms(p->lease_expires_at));
     }
     if (p->state == REG_STATE_DOWN && p->since_ms)
-        json_object_set_new(o, "down_since", json_time_ms(p->since_ms));
+        json_object_set_new(o, "down_since", api_json_time_ms(p->since_ms));
     if (p->state == REG_STATE_DRAINING && p->since_ms) {
         /* Resolvers may serve the address until the TTL of the last answer holding it ran
          * out: no new traffic after drained_at + TTL. */
         long long after = p->since_ms + (long long)reg_ttl(reg, p->type) * 1000;
         struct timespec now;
         clock_gettime(CLOCK_REALTIME, &now);
-        json_object_set_new(o, "drained_at", json_time_ms(p->since_ms));
-        json_object_set_new(o, "no_new_traffic_after", json_time_ms(after));
+        json_object_set_new(o, "drained_at", api_json_time_ms(p->since_ms));
+        json_object_set_new(o, "no_new_traffic_after", api_json_time_ms(after));
         json_object_set_new(o, "drained",
                             json_boolean((long long)now.tv_sec * 1000 + now.tv_nsec / 1000000 >=
                                          after));
@@ -85,9 +84,9 @@ json_t *api_placement_json(const struct reg_registry *reg, const struct reg_plac
         if (h->last_error[0])
             json_object_set_new(hj, "last_error", json_string(h->last_error));
         if (h->last_check_ms)
-            json_object_set_new(hj, "last_check_at", json_time_ms(h->last_check_ms));
+            json_object_set_new(hj, "last_check_at", api_json_time_ms(h->last_check_ms));
         if (h->last_change_ms)
-            json_object_set_new(hj, "last_change_at", json_time_ms(h->last_change_ms));
+            json_object_set_new(hj, "last_change_at", api_json_time_ms(h->last_change_ms));
         if (p->held)
             json_object_set_new(hj, "kept_by_fail_open", json_true());
         json_object_set_new(o, "health", hj);

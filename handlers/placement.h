@@ -23,6 +23,9 @@ json_t *api_placement_json(const struct reg_registry *reg, const struct reg_plac
  * down or draining); p is left as it is when its address is not registered. Call with no
  * registry lock held (a completion callback qualifies).
  */
+/* Unix milliseconds as an RFC 3339 UTC time with milliseconds ("2026-12-05T18:08:42.577Z"). */
+json_t *api_json_time_ms(long long ms);
+
 void api_placement_enrich(struct reg_registry *reg, struct reg_placement *p);
 
 #endif

@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "handlers/api.h"
+#include "handlers/placement.h"
 #include "util/clock.h"
 #include "util/xalloc.h"
 
@@ -98,21 +99,9 @@ void api_recent_event(const struct reg_event *ev)
 }
 
 
-/* Unix ms as RFC 3339 UTC with milliseconds (as handlers/placement.c shows times). */
-static json_t *time_json(long long ms)
-{
-    char when[40];
-    time_t t = (time_t)(ms / 1000);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(when + strlen(when), sizeof(when) - strlen(when), ".%03dZ", (int)(ms % 1000));
-    return json_string(when);
-}
-
 static json_t *note_json(const struct note *n)
 {
-    json_t *o = json_pack("{s:o, s:s}", "at", time_json(n->at_ms), "who", n->who);
+    json_t *o = json_pack("{s:o, s:s}", "at", api_json_time_ms(n->at_ms), "who", n->who);
     if (n->event[0]) {
         json_object_set_new(o, "event", json_string(n->event));
     } else {

@@ -13,21 +13,10 @@
 #include <string.h>
 #include <time.h>
 
+#include "handlers/placement.h"
 #include "handlers/recent.h"
 #include "registry/registry.h"
 #include "util/metrics.h"
-
-/* Unix ms as RFC 3339 UTC with milliseconds (as handlers/placement.c shows times). */
-static json_t *time_json(long long ms)
-{
-    char when[40];
-    time_t t = (time_t)(ms / 1000);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(when + strlen(when), sizeof(when) - strlen(when), ".%03dZ", (int)(ms % 1000));
-    return json_string(when);
-}
 
 /* Per type: registered backends by state, non-empty buckets, slots of the eligible buckets and
  * how many of them are free. */
@@ -134,7 +123,7 @@ static json_t *replicas_json(const struct api_request *req, const struct reg_act
     json_t *o = json_pack("{s:I, s:I}", "resync_interval_ms", (json_int_t)a->resync_ms, "resyncs",
                           (json_int_t)a->resyncs);
     if (a->resynced_ms)
-        json_object_set_new(o, "last_resync_at", time_json(a->resynced_ms));
+        json_object_set_new(o, "last_resync_at", api_json_time_ms(a->resynced_ms));
     if (req->fleet && req->fleet->describe)
         json_object_set_new(o, "fleet", req->fleet->describe(req->fleet->arg));
     return o;
