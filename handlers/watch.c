@@ -193,23 +193,29 @@ static void unlink_watch(struct watch *w)
     hub.parked--;
 }
 
+/* Link w into the list after prev (NULL: at the head). */
+static void link_after(struct watch *prev, struct watch *w)
+{
+    w->prev = prev;
+    w->next = prev ? prev->next : hub.head;
+    if (w->next)
+        w->next->prev = w;
+    else
+        hub.tail = w;
+    if (prev)
+        prev->next = w;
+    else
+        hub.head = w;
+    hub.parked++;
+}
+
 /* Insert by deadline, from the tail: watches mostly arrive in deadline order. */
 static void insert_watch(struct watch *w)
 {
     struct watch *at = hub.tail;
     while (at && at->deadline_ns > w->deadline_ns)
         at = at->prev;
-    w->prev = at;
-    w->next = at ? at->next : hub.head;
-    if (w->next)
-        w->next->prev = w;
-    else
-        hub.tail = w;
-    if (at)
-        at->next = w;
-    else
-        hub.head = w;
-    hub.parked++;
+    link_after(at, w);
 }
 
 static int cmp_deadline(const void *a, const void *b)
@@ -229,18 +235,8 @@ static void insert_sorted(struct watch **v, size_t n)
             prev = at;
             at = at->next;
         }
-        w->prev = prev;
-        w->next = at;
-        if (prev)
-            prev->next = w;
-        else
-            hub.head = w;
-        if (at)
-            at->prev = w;
-        else
-            hub.tail = w;
+        link_after(prev, w);
         prev = w;
-        hub.parked++;
     }
 }
 

@@ -169,6 +169,28 @@ def test_tag_watch(r):
               'registration\'s 2xx', flush=True)
 
 
+def test_tag_kept(r):
+    """A tag watch whose body other changes leave alone stays parked through them (put back
+    in the hub's list) and answers 304 when its own wait ends. (An IPv6 backend: IPv4
+    registrations change the weight an IPv4 placement shows.)"""
+    T.eq(post(r, '2001:db8::1'), 201, 'register an IPv6 backend')
+    st, h, _, _ = get(r, '/backends/2001:db8::1')
+    waits = [Watch(r, f'/backends/2001:db8::1?wait={ms}ms', {'If-None-Match': h['etag']})
+             for ms in (2500, 1500, 2000)]
+    time.sleep(0.3)
+    for k in range(3):
+        T.eq(post(r, f'10.9.4.{k + 1}'), 201, 'another registration')
+        time.sleep(0.1)
+    T.check(all(w.done_at is None for w in waits), 'unchanged tag watches stay parked')
+    for w, ms in zip(waits, (2500, 1500, 2000)):
+        w.join(10)
+        took = w.result and w.result[3]
+        T.check(w.result is not None and w.result[0] == 304 and
+                ms / 1000 <= took < ms / 1000 + ms / 16000 + 1.5,
+                f'the {ms} ms tag watch answers 304 when its wait ends',
+                str(w.result and (w.result[0], took)))
+
+
 def test_star(r):
     """If-None-Match: * with a wait parks until the body changes, then delivers it."""
     w = Watch(r, '/backends?wait=30s', {'If-None-Match': '*'})
@@ -356,6 +378,7 @@ def main():
         T.run('timeouts', test_timeout, r)
         T.run('tag watch', test_tag_watch, r)
         T.run('If-None-Match: * watch', test_star, r)
+        T.run('tag watches kept through other changes', test_tag_kept, r)
         T.run('single backend and detail', test_single, r)
         T.run('bad watch parameters', test_bad, r)
     finally:
