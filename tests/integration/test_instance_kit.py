@@ -39,7 +39,7 @@ SCRIPT = os.path.normpath(os.path.join(HERE, '..', '..', 'deploy', 'instance', '
 SHELL = shutil.which('dash') or '/bin/sh'  # Debian's /bin/sh
 SELF_TOKEN = 'kitSelf-7Qm2vX9pL4rT8wZ1'
 ADMIN_TOKEN = 'kitAdmin-3Jd8sK2nF6hY0cB5'
-SLACK = 1.5  # seconds a bounded command may take beyond its bound (process starts, a busy host)
+SLACK = 3.0  # seconds a bounded command may take beyond its bound (process starts, a busy host)
 TMP = tempfile.mkdtemp(prefix='instance-kit-')
 
 
@@ -199,7 +199,7 @@ def test_retry_while_down():
         T.check(done >= up, 'it exited after r53reg came up')
         T.check(done - up < 8, 'within a few backoff steps of r53reg coming up', f'{done - up:.2f}s')
         tries = err.count('retrying in')
-        T.check(tries >= 2, 'stderr shows the retries', err)
+        T.check(tries >= 1, 'stderr shows the retries', err)
         # Jittered exponential backoff from 1 s: a handful of attempts in 2 s, not a flood.
         T.check(tries <= 6, 'backoff, not a busy loop', f'{tries} retries in {done - t0:.1f}s')
         T.check('Couldn' in err or 'onnect' in err, 'the retries say why (connection refused)', err)
