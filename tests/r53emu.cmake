@@ -8,6 +8,7 @@ add_executable(r53emu
   ${R53EMU_DIR}/emu_main.c
   ${R53EMU_DIR}/emu_auth.c
   ${R53EMU_DIR}/emu_faults.c
+  ${R53EMU_DIR}/emu_resolve.c
   ${R53EMU_DIR}/emu_util.c
   ${R53EMU_DIR}/emu_xml.c
   ${R53EMU_DIR}/emu_zone.c)
