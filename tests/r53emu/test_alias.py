@@ -448,7 +448,10 @@ def t_resolve_rules(e):
     st, r = resolve(e, 'half.example.com', exact=1)
     T.eq((r['no_answer'], r['answers']), (0.5, {'10.3.0.2': 0.5}), 'a dangling alias: no answer')
     st, r = resolve(e, 'half.example.com', n=1000, seed=3)
-    T.eq(r['no_answer'] + r['answers']['10.3.0.2'], 1000, 'sampled: answered + no_answer = n')
+    T.eq(r['no_answer'] + r['answers'].get('10.3.0.2', 0), 1000,
+         'sampled: answered + no_answer = n')
+    T.check(abs(r['no_answer'] - 500) <= 80, 'sampled: about half the queries get no answer',
+            repr(r))
     # chains: 8 alias hops resolve, 9 are refused; a loop is refused
     change(c, ('CREATE', rrs('l9.example.com', ['10.4.0.9'])))
     for i in range(8, -1, -1):
