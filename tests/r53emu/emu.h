@@ -182,14 +182,14 @@ struct emu_rnode {
 };
 
 struct emu_rleaf {
-    char *path;      /* SetIdentifiers from the queried name down, joined by '/' */
+    char *path; /* SetIdentifiers from the queried name down, joined by '/' */
     long long ttl;
     char **values;
     size_t nvalues;
 };
 
 struct emu_rplan {
-    char *name;   /* canonical */
+    char *name; /* canonical */
     char type[8];
     int answered; /* 0: the name and type hold no record set (every query has no answer) */
     struct emu_rnode *nodes; /* nodes[0] is the queried group */

@@ -982,8 +982,7 @@ int main(int argc, char **argv)
             break;
         case OPT_MAX_RECORDS:
             if (parse_ll(optarg, 2, 100000000LL, &max_records))
-                die_usage("--max-records needs a number of record sets 2..100000000, got",
-                          optarg);
+                die_usage("--max-records needs a number of record sets 2..100000000, got", optarg);
             break;
         case OPT_REFUSE_DANGLING: refuse_dangling = 1; break;
         case OPT_HELP: usage(stdout); return 0;

@@ -502,7 +502,8 @@ static int parse_rrset(const xmlNode *el, struct emu_change *ch, struct emu_err 
                 goto out;
             continue;
         }
-        if (!strcmp(nm, "GeoLocation") || !strcmp(nm, "CidrRoutingConfig") || !strcmp(nm, "GeoProximityLocation")) {
+        if (!strcmp(nm, "GeoLocation") || !strcmp(nm, "CidrRoutingConfig") ||
+            !strcmp(nm, "GeoProximityLocation")) {
             if (!ch->unsupported)
                 ch->unsupported = nm;
             continue;

@@ -35,8 +35,8 @@ struct rrset {
     char *name; /* canonical */
     char *rkey; /* sort key of name */
     char type[8];
-    char *set_id; /* NULL: simple */
-    long weight;  /* -1: none */
+    char *set_id;  /* NULL: simple */
+    long weight;   /* -1: none */
     long long ttl; /* -1 for an alias */
     char **values; /* none for an alias */
     size_t nvalues;
@@ -730,9 +730,8 @@ static int delete_matches(const struct rrset *cur, const struct emu_change *ch, 
         return 0;
     if ((cur->alias_zone != NULL) != (ch->has_alias != 0))
         return 0;
-    if (cur->alias_zone &&
-        (strcmp(cur->alias_zone, ch->alias_zone) != 0 || strcmp(cur->alias_dns, dns) != 0 ||
-         cur->alias_eth != ch->alias_eth))
+    if (cur->alias_zone && (strcmp(cur->alias_zone, ch->alias_zone) != 0 ||
+                            strcmp(cur->alias_dns, dns) != 0 || cur->alias_eth != ch->alias_eth))
         return 0;
     used = xcalloc(cur->nvalues ? cur->nvalues : 1, 1);
     for (size_t i = 0; i < ch->nvalues && ok; i++) {
@@ -1236,8 +1235,9 @@ static void rrset_xml(struct buf *xml, const struct rrset *r)
         emu_buf_add_xml(xml, r->alias_zone);
         buf_adds(xml, "</HostedZoneId><DNSName>");
         emu_buf_add_xml(xml, r->alias_dns);
-        buf_addf(xml, "</DNSName><EvaluateTargetHealth>%s</EvaluateTargetHealth></AliasTarget>"
-                      "</ResourceRecordSet>",
+        buf_addf(xml,
+                 "</DNSName><EvaluateTargetHealth>%s</EvaluateTargetHealth></AliasTarget>"
+                 "</ResourceRecordSet>",
                  r->alias_eth ? "true" : "false");
         return;
     }
@@ -1522,8 +1522,8 @@ static struct rrset *rrset_from_json(const struct zone *z, json_t *j, int need_v
     }
     if (need_values && alias) {
         /* an alias target (no checks of the target: direct writes bypass the batch rules) */
-        if (!json_is_object(alias) || !azone || !adns || (aeth && !json_is_boolean(aeth)) ||
-            ttl || vals) {
+        if (!json_is_object(alias) || !azone || !adns || (aeth && !json_is_boolean(aeth)) || ttl ||
+            vals) {
             snprintf(why, why_len,
                      "alias_target needs string hosted_zone_id and dns_name (and boolean "
                      "evaluate_target_health), without ttl and values");
@@ -1681,9 +1681,9 @@ static struct zone *zone_of(struct emu_store *s, const char *canon)
  * (SLOT_NONE when that group is empty), a plain one to a leaf. The tree is unfolded, not
  * shared, so every leaf has one path; loops end at the hop limit. Lock held.
  */
-static int plan_group(struct emu_rplan *p, const struct zone *z, const char *name,
-                      const char *type, int hops, const char *path, struct emu_rslot *out,
-                      int *status, char *why, size_t why_len)
+static int plan_group(struct emu_rplan *p, const struct zone *z, const char *name, const char *type,
+                      int hops, const char *path, struct emu_rslot *out, int *status, char *why,
+                      size_t why_len)
 {
     char *rkey = name_rkey(name);
     size_t first = lower_bound(z->sets, z->n, rkey, type, NULL), end = first, node, slot0;
@@ -1712,8 +1712,7 @@ static int plan_group(struct emu_rplan *p, const struct zone *z, const char *nam
         eligible += !(any_weight && z->sets[k]->set_id && z->sets[k]->weight == 0);
     if (p->nslots + eligible > MAX_PLAN_SLOTS) {
         *status = 400;
-        snprintf(why, why_len, "the unfolded alias tree has more than %u choices",
-                 MAX_PLAN_SLOTS);
+        snprintf(why, why_len, "the unfolded alias tree has more than %u choices", MAX_PLAN_SLOTS);
         goto out;
     }
     p->nodes = xgrow(p->nodes, &p->ncap, p->nnodes + 1, sizeof(*p->nodes));
