@@ -10,6 +10,8 @@
  *                validation and atomic application of change batches, listing, GetChange,
  *                GetHostedZone, and the JSON views used by the control API.
  * - emu_auth.c   SigV4 verification of every API request (signing with aws/sigv4.h).
+ * - emu_resolve.c simulated DNS answers (weighted choice, aliases followed) from a plan that
+ *                emu_zone.c builds, for the control API's /_emu/resolve.
  * - emu_faults.c fault injection, the account-wide token bucket and the call statistics.
  * - emu_main.c   command line, libmicrohttpd daemon, routing, responses, delayed answers.
  *
@@ -86,13 +88,19 @@ struct emu_change {
     size_t nvalues;
     const char *unsupported; /* first element r53emu does not emulate (static), or NULL */
     char *health_check_id;   /* NULL when absent */
+    /* AliasTarget (all three children are required when it is present) */
+    int has_alias;
+    char *alias_zone; /* HostedZoneId as sent */
+    char *alias_dns;  /* DNSName as sent */
+    int alias_eth;    /* EvaluateTargetHealth: 1 true, 0 false */
 };
 
 struct emu_batch {
     char *comment; /* NULL when absent */
     struct emu_change *changes;
     size_t n;
-    /* Request limits as Route 53 counts them: UPSERT counts each element/character twice. */
+    /* Request limits as Route 53 counts them: UPSERT counts each element/character twice; an
+     * alias counts as one element and no characters. */
     size_t record_units;
     size_t char_units;
 };
@@ -109,7 +117,9 @@ void emu_batch_release(struct emu_batch *b);
 
 struct emu_store;
 
-struct emu_store *emu_store_create(uint64_t id_seed);
+/* id_seed also seeds the resolver's draws (emu_store_resolve). max_records: record sets per
+ * zone (Route 53's default quota is 10,000). */
+struct emu_store *emu_store_create(uint64_t id_seed, size_t max_records);
 void emu_store_destroy(struct emu_store *s);
 /* Add a zone (startup only, not thread-safe). name is normalized; -1 with a reason in why. */
 int emu_store_add_zone(struct emu_store *s, const char *id, const char *name, char *why,
@@ -149,6 +159,58 @@ int emu_store_put_json(struct emu_store *s, const char *zone_id, json_t *body, j
 /* Remove every record set except the apex SOA and NS. Returns 0, or -1 for an unknown zone. */
 int emu_store_clear(struct emu_store *s, const char *zone_id);
 int emu_store_has_zone(struct emu_store *s, const char *zone_id);
+
+/* Off by default: a batch that leaves an alias record set without its target (no record set
+ * of the target's name and type) is refused. Route 53's behaviour here is not known. */
+void emu_store_set_refuse_dangling(struct emu_store *s, int on);
+
+/* A simulated DNS resolution of name/type (control API /_emu/resolve): the zone holding name is
+ * unfolded into a tree of weighted choices, aliases followed to their targets (at most
+ * EMU_ALIAS_DEPTH alias hops). The plan is a copy: it is sampled without the store lock. */
+#define EMU_ALIAS_DEPTH 8
+
+enum emu_rslot_kind { EMU_RSLOT_NODE, EMU_RSLOT_LEAF, EMU_RSLOT_NONE };
+
+struct emu_rslot {
+    uint64_t cum;             /* cumulative weight of the node's slots up to this one */
+    enum emu_rslot_kind kind; /* a further choice, a plain record set, or no answer */
+    size_t idx;               /* index into nodes (NODE) or leaves (LEAF) */
+};
+
+struct emu_rnode {
+    size_t first, n; /* slots[first..first+n): the chosen group's eligible record sets */
+};
+
+struct emu_rleaf {
+    char *path; /* SetIdentifiers from the queried name down, joined by '/' */
+    long long ttl;
+    char **values;
+    size_t nvalues;
+};
+
+struct emu_rplan {
+    char *name; /* canonical */
+    char type[8];
+    int answered; /* 0: the name and type hold no record set (every query has no answer) */
+    struct emu_rnode *nodes; /* nodes[0] is the queried group */
+    size_t nnodes, ncap;
+    struct emu_rslot *slots;
+    size_t nslots, scap;
+    struct emu_rleaf *leaves;
+    size_t nleaves, lcap;
+};
+
+/* Build the plan of name/type. 0 on success; -1 with an HTTP status in *status and a reason in
+ * why (no zone holds the name, an alias chain longer than EMU_ALIAS_DEPTH, a tree too large).
+ * *seed receives the store's seed. */
+int emu_store_resolve_plan(struct emu_store *s, const char *name, const char *type,
+                           struct emu_rplan *out, uint64_t *seed, int *status, char *why,
+                           size_t why_len);
+void emu_rplan_release(struct emu_rplan *p);
+/* {"name", "type", "n", "answers": {value: count}, "records": {path: count}, "ttls": {ttl:
+ * count}, "no_answer": count} from n queries drawn with the seeded PRNG; exact: the
+ * probabilities instead (no "n", "exact": true). emu_resolve.c; pure. */
+json_t *emu_rplan_run(const struct emu_rplan *p, uint64_t seed, long long n, int exact);
 
 /* Names: normalize a DNS name the way Route 53 stores it (lowercase, octal escapes for bytes
  * outside [a-z0-9_-], trailing dot). -1 with a Route 53 style message in why. */

@@ -46,6 +46,8 @@
 
 #define MAX_BODY (4u << 20)
 #define LISTEN_BACKLOG 4096
+#define MAX_RESOLVE_QUERIES 100000000LL
+#define DEFAULT_MAX_RECORDS 10000
 
 /* --- delayed answers ----------------------------------------------------------------------- */
 
@@ -391,6 +393,18 @@ static char *query_param(const char *query, const char *name)
     return NULL;
 }
 
+static int parse_ll(const char *s, long long min, long long max, long long *out)
+{
+    char *end = NULL;
+    long long v;
+    errno = 0;
+    v = strtoll(s, &end, 10);
+    if (!*s || *end || errno || v < min || v > max)
+        return -1;
+    *out = v;
+    return 0;
+}
+
 struct route {
     enum emu_action_kind op;
     char *id; /* zone or change id, decoded */
@@ -608,8 +622,56 @@ static int write_state(const char *path)
     return rc;
 }
 
+/* GET /_emu/resolve?name=&type=&n=&exact=&seed=: n simulated DNS queries (or the exact
+ * shares) of name/type, drawn with --seed unless seed is given. */
+static enum MHD_Result handle_resolve(struct MHD_Connection *conn, const char *query)
+{
+    char *name = query_param(query, "name"), *type = query_param(query, "type");
+    char *n_s = query_param(query, "n"), *exact_s = query_param(query, "exact");
+    char *seed_s = query_param(query, "seed");
+    struct emu_rplan plan = {0};
+    long long n = 1000, seed_v = 0;
+    uint64_t seed = 0;
+    int exact = exact_s && !strcmp(exact_s, "1"), status = 400;
+    char why[600];
+    enum MHD_Result ret;
+
+    if (!name || !type) {
+        ret = json_message(conn, 400, "error", "resolve needs name and type");
+        goto out;
+    }
+    if (n_s && parse_ll(n_s, 1, MAX_RESOLVE_QUERIES, &n)) {
+        snprintf(why, sizeof(why), "n must be 1..%lld, got '%s'", MAX_RESOLVE_QUERIES, n_s);
+        ret = json_message(conn, 400, "error", why);
+        goto out;
+    }
+    if (exact_s && strcmp(exact_s, "0") != 0 && strcmp(exact_s, "1") != 0) {
+        ret = json_message(conn, 400, "error", "exact is 0 or 1");
+        goto out;
+    }
+    if (seed_s && parse_ll(seed_s, 0, 0x7fffffffffffffffLL, &seed_v)) {
+        ret = json_message(conn, 400, "error", "seed must be a non-negative integer");
+        goto out;
+    }
+    if (emu_store_resolve_plan(g.store, name, type, &plan, &seed, &status, why, sizeof(why))) {
+        ret = json_message(conn, status, "error", why);
+        goto out;
+    }
+    if (seed_s)
+        seed = (uint64_t)seed_v;
+    ret = send_json(conn, 200, emu_rplan_run(&plan, seed, n, exact));
+out:
+    emu_rplan_release(&plan);
+    free(name);
+    free(type);
+    free(n_s);
+    free(exact_s);
+    free(seed_s);
+    return ret;
+}
+
 static enum MHD_Result handle_control(struct MHD_Connection *conn, const char *method,
-                                      const char *path, struct req *r)
+                                      const char *path, const char *query, struct req *r)
 {
     int get = !strcmp(method, "GET"), post = !strcmp(method, "POST");
     const char *rest;
@@ -643,6 +705,8 @@ static enum MHD_Result handle_control(struct MHD_Connection *conn, const char *m
             return json_message(conn, 500, "error", "could not write the state dump");
         return json_message(conn, 200, "status", "ok");
     }
+    if (get && !strcmp(path, "/_emu/resolve"))
+        return handle_resolve(conn, query);
     if (get && !strcmp(path, "/_emu/zones"))
         return send_json(conn, 200, emu_store_dump(g.store, NULL));
     if (!strncmp(path, "/_emu/zones/", 12)) {
@@ -726,7 +790,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (query)
         *query++ = '\0';
     if (!strncmp(path, "/_emu/", 6))
-        ret = handle_control(conn, method, path, r);
+        ret = handle_control(conn, method, path, query, r);
     else
         ret = handle_api(conn, method, path, query, r);
     free(path);
@@ -742,6 +806,7 @@ static void usage(FILE *out)
           "              [--change-rate R [--change-burst B]]\n"
           "              [--insync-after-ms N] [--faults SPEC] [--seed N] [--state-dump PATH]\n"
           "              [--xml-order strict|lenient] [--threads N] [--log-level LEVEL]\n"
+          "              [--max-records N] [--refuse-dangling-alias]\n"
           "SPEC: comma-separated latency_ms=, latency_jitter_ms=, err5xx=, reset=, throttle=,\n"
           "      prior=, reset_after_apply= (probabilities 0..1), icb_shape=envelope|root|random\n"
           "Prints 'listening port=N' first on stdout; stops on SIGTERM. See README.md.\n",
@@ -765,18 +830,6 @@ static int parse_double(const char *s, double min, double max, double *out)
     if (!*s || *end || !(d >= min && d <= max))
         return -1;
     *out = d;
-    return 0;
-}
-
-static int parse_ll(const char *s, long long min, long long max, long long *out)
-{
-    char *end = NULL;
-    long long v;
-    errno = 0;
-    v = strtoll(s, &end, 10);
-    if (!*s || *end || errno || v < min || v > max)
-        return -1;
-    *out = v;
     return 0;
 }
 
@@ -831,6 +884,8 @@ int main(int argc, char **argv)
         OPT_XMLORDER,
         OPT_THREADS,
         OPT_LOGLEVEL,
+        OPT_MAX_RECORDS,
+        OPT_REFUSE_DANGLING,
         OPT_HELP
     };
     static const struct option opts[] = {
@@ -850,13 +905,16 @@ int main(int argc, char **argv)
         {"xml-order", required_argument, NULL, OPT_XMLORDER},
         {"threads", required_argument, NULL, OPT_THREADS},
         {"log-level", required_argument, NULL, OPT_LOGLEVEL},
+        {"max-records", required_argument, NULL, OPT_MAX_RECORDS},
+        {"refuse-dangling-alias", no_argument, NULL, OPT_REFUSE_DANGLING},
         {"help", no_argument, NULL, OPT_HELP},
         {NULL, 0, NULL, 0}};
     const char *listen_s = "127.0.0.1:0", *faults_s = NULL;
     const char *zones[64];
     size_t nzones = 0;
     double rate = 0, burst = 0, change_rate = 0, change_burst = 0;
-    long long insync = 100, seed = -1, threads = 4, v;
+    long long insync = 100, seed = -1, threads = 4, v, max_records = DEFAULT_MAX_RECORDS;
+    int refuse_dangling = 0;
     int have_burst = 0, have_change_burst = 0, opt, lfd = -1, sig = 0, xml_lenient = 0;
     struct sockaddr_in sa;
     socklen_t salen = sizeof(sa);
@@ -922,6 +980,11 @@ int main(int argc, char **argv)
                 die_usage("--log-level is debug, info, warn or error, got", optarg);
             log_set_level((enum log_level)v);
             break;
+        case OPT_MAX_RECORDS:
+            if (parse_ll(optarg, 2, 100000000LL, &max_records))
+                die_usage("--max-records needs a number of record sets 2..100000000, got", optarg);
+            break;
+        case OPT_REFUSE_DANGLING: refuse_dangling = 1; break;
         case OPT_HELP: usage(stdout); return 0;
         default: die_usage("unknown or incomplete option", NULL);
         }
@@ -944,7 +1007,8 @@ int main(int argc, char **argv)
     }
 
     g.salt = mix64((uint64_t)seed ^ (uint64_t)emu_real_ms());
-    g.store = emu_store_create((uint64_t)seed);
+    g.store = emu_store_create((uint64_t)seed, (size_t)max_records);
+    emu_store_set_refuse_dangling(g.store, refuse_dangling);
     g.faults = emu_faults_create((uint64_t)seed);
     for (size_t i = 0; i < nzones; i++) {
         char *copy = xstrdup(zones[i]), *colon = strchr(copy, ':');

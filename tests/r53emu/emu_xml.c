@@ -13,8 +13,10 @@
  * gets MalformedInput "<name> is not valid, expected ChangeResourceRecordSetsRequest", as
  * Route 53 answers it. Documents with a DTD are refused (no entity expansion, no network).
  *
- * Routing policies other than weighted, alias targets and traffic policies are parsed in schema
- * order (so their position errors are right) and then reported as unsupported by the store.
+ * Routing policies other than weighted and traffic policies are parsed in schema order (so their
+ * position errors are right) and then reported as unsupported by the store. An AliasTarget is
+ * parsed in full: HostedZoneId (ResourceId, at most 32), DNSName (at most 1024) and
+ * EvaluateTargetHealth (boolean), all three required, in that order.
  *
  * Threading: pure; libxml2 must have been initialised with xmlInitParser() on the main thread.
  */
@@ -383,6 +385,8 @@ static const struct seq_item seq_rrset[] = {{"Name", 1, 1},
                                             {"TrafficPolicyInstanceId", 0, 1},
                                             {"CidrRoutingConfig", 0, 1},
                                             {"GeoProximityLocation", 0, 1}};
+static const struct seq_item seq_alias[] = {
+    {"HostedZoneId", 1, 1}, {"DNSName", 1, 1}, {"EvaluateTargetHealth", 1, 1}};
 static const struct seq_item seq_records[] = {{"ResourceRecord", 1, -1}};
 static const struct seq_item seq_record[] = {{"Value", 1, 1}};
 
@@ -433,6 +437,46 @@ out:
     return rc;
 }
 
+static int parse_alias(const xmlNode *el, struct emu_change *ch, struct emu_err *err)
+{
+    xmlNode **kids = NULL;
+    size_t *which = NULL, n = 0;
+    char *v = NULL;
+    int rc = -1;
+
+    ch->has_alias = 1;
+    if (children_of(el, seq_alias, NITEMS(seq_alias), &kids, &which, &n, err))
+        goto out;
+    for (size_t i = 0; i < n; i++) {
+        const char *nm = seq_alias[which[i]].name;
+        free(v);
+        v = NULL;
+        if (simple_text(kids[i], &v, err))
+            goto out;
+        if (!strcmp(nm, "HostedZoneId")) {
+            if (check_length(v, "ResourceId", 0, 32, err))
+                goto out;
+            ch->alias_zone = v;
+            v = NULL;
+        } else if (!strcmp(nm, "DNSName")) {
+            if (check_length(v, "DNSName", 0, 1024, err))
+                goto out;
+            ch->alias_dns = v;
+            v = NULL;
+        } else {
+            if (check_bool(v, err))
+                goto out;
+            ch->alias_eth = !strcmp(v, "true") || !strcmp(v, "1");
+        }
+    }
+    rc = 0;
+out:
+    free(v);
+    free(kids);
+    free(which);
+    return rc;
+}
+
 static int parse_rrset(const xmlNode *el, struct emu_change *ch, struct emu_err *err)
 {
     xmlNode **kids = NULL;
@@ -453,8 +497,13 @@ static int parse_rrset(const xmlNode *el, struct emu_change *ch, struct emu_err 
                 goto out;
             continue;
         }
-        if (!strcmp(nm, "GeoLocation") || !strcmp(nm, "AliasTarget") ||
-            !strcmp(nm, "CidrRoutingConfig") || !strcmp(nm, "GeoProximityLocation")) {
+        if (!strcmp(nm, "AliasTarget")) {
+            if (parse_alias(kids[i], ch, err))
+                goto out;
+            continue;
+        }
+        if (!strcmp(nm, "GeoLocation") || !strcmp(nm, "CidrRoutingConfig") ||
+            !strcmp(nm, "GeoProximityLocation")) {
             if (!ch->unsupported)
                 ch->unsupported = nm;
             continue;
@@ -572,7 +621,7 @@ static int parse_batch(const xmlNode *el, struct emu_batch *b, struct emu_err *e
             if (parse_change(ck[j], ch, err))
                 goto out;
             unsigned mult = ch->action == EMU_UPSERT ? 2 : 1;
-            b->record_units += mult * ch->nvalues;
+            b->record_units += mult * (ch->has_alias ? 1 : ch->nvalues);
             for (size_t k = 0; k < ch->nvalues; k++)
                 b->char_units += mult * emu_utf8_len(ch->values[k], strlen(ch->values[k]));
         }
@@ -661,6 +710,8 @@ void emu_batch_release(struct emu_batch *b)
         free(c->name);
         free(c->set_id);
         free(c->health_check_id);
+        free(c->alias_zone);
+        free(c->alias_dns);
         for (size_t k = 0; k < c->nvalues; k++)
             free(c->values[k]);
         free(c->values);

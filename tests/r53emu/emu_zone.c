@@ -35,11 +35,15 @@ struct rrset {
     char *name; /* canonical */
     char *rkey; /* sort key of name */
     char type[8];
-    char *set_id; /* NULL: simple */
-    long weight;  /* -1: none */
-    long long ttl;
-    char **values;
+    char *set_id;  /* NULL: simple */
+    long weight;   /* -1: none */
+    long long ttl; /* -1 for an alias */
+    char **values; /* none for an alias */
     size_t nvalues;
+    /* an alias record set: its AliasTarget instead of TTL and values */
+    char *alias_zone; /* HostedZoneId as sent; NULL: not an alias */
+    char *alias_dns;  /* DNSName, canonical (lowercase, trailing dot) */
+    int alias_eth;    /* EvaluateTargetHealth */
 };
 
 struct zone {
@@ -64,6 +68,9 @@ struct emu_store {
     struct zone *zones; /* fixed after startup */
     size_t nzones;
     char id_prefix[5];
+    uint64_t seed;      /* the resolver's draws */
+    size_t max_records; /* record sets per zone */
+    int refuse_dangling;
 
     pthread_mutex_t lock;
     struct change_rec *changes; /* guarded by lock */
@@ -194,6 +201,8 @@ static void rrset_free(struct rrset *r)
     free(r->name);
     free(r->rkey);
     free(r->set_id);
+    free(r->alias_zone);
+    free(r->alias_dns);
     for (size_t i = 0; i < r->nvalues; i++)
         free(r->values[i]);
     free(r->values);
@@ -217,9 +226,24 @@ static struct rrset *rrset_new(const char *name, const char *type, const char *s
     return r;
 }
 
+/* Make r an alias record set (dns canonical); it keeps no TTL and no values. */
+static void rrset_set_alias(struct rrset *r, const char *zone, const char *dns, int eth)
+{
+    free(r->alias_zone);
+    free(r->alias_dns);
+    r->alias_zone = xstrdup(zone);
+    r->alias_dns = xstrdup(dns);
+    r->alias_eth = eth;
+    r->ttl = -1;
+}
+
 static struct rrset *rrset_clone(const struct rrset *r)
 {
-    return rrset_new(r->name, r->type, r->set_id, r->weight, r->ttl, r->values, r->nvalues);
+    struct rrset *c =
+        rrset_new(r->name, r->type, r->set_id, r->weight, r->ttl, r->values, r->nvalues);
+    if (r->alias_zone)
+        rrset_set_alias(c, r->alias_zone, r->alias_dns, r->alias_eth);
+    return c;
 }
 
 static int sid_cmp(const char *a, const char *b)
@@ -312,7 +336,7 @@ static void no_such_zone(struct emu_err *err, const char *id)
 
 /* --- store lifecycle ------------------------------------------------------------------------ */
 
-struct emu_store *emu_store_create(uint64_t id_seed)
+struct emu_store *emu_store_create(uint64_t id_seed, size_t max_records)
 {
     static const char digits[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
     struct emu_store *s = xcalloc(1, sizeof(*s));
@@ -321,6 +345,8 @@ struct emu_store *emu_store_create(uint64_t id_seed)
     emu_rng_seed(&rng, id_seed ^ 0x5253454d55ULL);
     for (int i = 0; i < 4; i++)
         s->id_prefix[i] = digits[emu_rng_next(&rng) % 36];
+    s->seed = id_seed;
+    s->max_records = max_records;
     pthread_mutex_init(&s->lock, NULL);
     return s;
 }
@@ -418,10 +444,12 @@ struct ov {
 };
 
 struct batch_ctx {
+    struct emu_store *s;
     struct zone *z;
     struct ov *ov; /* sorted by key */
     size_t nov, cap;
-    char **canon; /* canonical name per change */
+    char **canon;       /* canonical name per change */
+    char **alias_canon; /* canonical AliasTarget DNSName per change (NULL: not an alias) */
 };
 
 static struct ov *ov_find(struct batch_ctx *c, const char *rkey, const char *type, const char *sid,
@@ -483,6 +511,11 @@ static void batch_ctx_release(struct batch_ctx *c, size_t nchanges)
             free(c->canon[i]);
         free(c->canon);
     }
+    if (c->alias_canon) {
+        for (size_t i = 0; i < nchanges; i++)
+            free(c->alias_canon[i]);
+        free(c->alias_canon);
+    }
 }
 
 static const char *action_name(enum emu_action a)
@@ -541,6 +574,21 @@ static int value_ok(const char *type, const char *v, struct emu_err *err)
     return 1;
 }
 
+/* Whether an alias target given as HostedZoneId (bare or with the /hostedzone/ prefix) and a
+ * canonical DNSName lies in zone z: the id names z and the name is inside it. *within says
+ * whether the name lies inside the zone the id names (0 for an id the store does not know). */
+static int alias_target_in_zone(struct emu_store *s, const struct zone *z, const char *zone_id,
+                                const char *dns, int *within)
+{
+    const struct zone *named;
+
+    if (!strncmp(zone_id, "/hostedzone/", 12))
+        zone_id += 12;
+    named = find_zone(s, zone_id);
+    *within = named && name_in_zone(dns, named);
+    return named == z && *within;
+}
+
 /* Checks that need no zone state beyond its name. InvalidInput stops at the first problem
  * (Route 53 reports one request error); InvalidChangeBatch messages accumulate. */
 static int check_static(struct batch_ctx *c, const struct emu_batch *b, struct emu_err *err)
@@ -557,6 +605,7 @@ static int check_static(struct batch_ctx *c, const struct emu_batch *b, struct e
         return -1;
     }
     c->canon = xcalloc(b->n, sizeof(*c->canon));
+    c->alias_canon = xcalloc(b->n, sizeof(*c->alias_canon));
     for (size_t i = 0; i < b->n; i++) {
         const struct emu_change *ch = &b->changes[i];
         const char *shown;
@@ -568,11 +617,19 @@ static int check_static(struct batch_ctx *c, const struct emu_batch *b, struct e
         if (ch->unsupported) {
             emu_err_set(err, 400, "InvalidInput",
                         "r53emu does not emulate %s (only simple and weighted record sets with "
-                        "values) in Change with %s",
+                        "values or an alias target) in Change with %s",
                         ch->unsupported, d.p);
             goto fail;
         }
-        if (!ch->has_records || ch->ttl < 0) {
+        if (ch->has_alias && (ch->has_records || ch->ttl >= 0)) {
+            emu_err_set(err, 400, "InvalidInput",
+                        "Invalid request: Expected exactly one of [AliasTarget, all of [TTL, and "
+                        "ResourceRecords], or TrafficPolicyInstanceId], but found more than one "
+                        "in Change with %s",
+                        d.p);
+            goto fail;
+        }
+        if (!ch->has_alias && (!ch->has_records || ch->ttl < 0)) {
             emu_err_set(err, 400, "InvalidInput",
                         "Invalid request: Expected exactly one of [AliasTarget, all of [TTL, and "
                         "ResourceRecords], or TrafficPolicyInstanceId], but found none in Change "
@@ -612,6 +669,27 @@ static int check_static(struct batch_ctx *c, const struct emu_batch *b, struct e
                         c->z->name);
             continue;
         }
+        if (ch->has_alias) {
+            int within;
+            if (emu_name_normalize(ch->alias_dns, &c->alias_canon[i], why, sizeof(why))) {
+                emu_err_icb(err, "%s", why);
+                continue;
+            }
+            /* Route 53 names both problems of a target outside the zone in one list; a DELETE
+             * only has to match the stored alias. */
+            if (ch->action != EMU_DELETE &&
+                !alias_target_in_zone(c->s, c->z, ch->alias_zone, c->alias_canon[i], &within)) {
+                if (!within)
+                    emu_err_icb(err,
+                                "Tried to create an alias that targets %s, type %s in zone %s, "
+                                "but the alias target name does not lie within the target zone",
+                                c->alias_canon[i], ch->type, ch->alias_zone);
+                emu_err_icb(err,
+                            "Tried to create an alias that targets %s, type %s in zone %s, but "
+                            "that target was not found",
+                            c->alias_canon[i], ch->type, ch->alias_zone);
+            }
+        }
         if (!strcmp(ch->type, "CNAME") && !strcmp(name, c->z->name))
             emu_err_icb(err,
                         "RRSet of type CNAME with DNS name %s is not permitted at apex in "
@@ -640,13 +718,20 @@ fail:
 }
 
 /* A DELETE matches only the exact current record set: weight, TTL and the same values in any
- * order. (Name, type and SetIdentifier are the key.) */
-static int delete_matches(const struct rrset *cur, const struct emu_change *ch)
+ * order, or for an alias the same AliasTarget: HostedZoneId as stored, DNSName (dns, canonical:
+ * case and the trailing dot do not matter) and EvaluateTargetHealth. (Name, type and
+ * SetIdentifier are the key.) */
+static int delete_matches(const struct rrset *cur, const struct emu_change *ch, const char *dns)
 {
     char *used;
     int ok = 1;
 
     if (cur->weight != ch->weight || cur->ttl != ch->ttl || cur->nvalues != ch->nvalues)
+        return 0;
+    if ((cur->alias_zone != NULL) != (ch->has_alias != 0))
+        return 0;
+    if (cur->alias_zone && (strcmp(cur->alias_zone, ch->alias_zone) != 0 ||
+                            strcmp(cur->alias_dns, dns) != 0 || cur->alias_eth != ch->alias_eth))
         return 0;
     used = xcalloc(cur->nvalues ? cur->nvalues : 1, 1);
     for (size_t i = 0; i < ch->nvalues && ok; i++) {
@@ -693,22 +778,58 @@ static size_t final_at_name(struct batch_ctx *c, const char *rkey, struct rrset 
  * and type, other SetIdentifier) as the zone stands after the batch's earlier changes. So a
  * batch that DELETEs every set of a group and then CREATEs them with a new TTL is valid, and
  * one that replaces them pair by pair (DELETE a, CREATE a, DELETE b, ...) is not: the first
- * CREATE still meets b with the old TTL.
+ * CREATE still meets b with the old TTL. Alias record sets have no TTL of their own: the rule
+ * compares the non-alias members of a group only (a group may mix both).
  */
 static int ttl_fits_group(struct batch_ctx *c, const char *name, const struct emu_change *ch)
 {
-    char *rkey = name_rkey(name);
+    char *rkey;
     struct rrset **now = NULL;
-    size_t n = final_at_name(c, rkey, &now);
+    size_t n;
     int ok = 1;
 
+    if (ch->has_alias)
+        return 1;
+    rkey = name_rkey(name);
+    n = final_at_name(c, rkey, &now);
     for (size_t i = 0; i < n && ok; i++)
-        if (!strcmp(now[i]->type, ch->type) && now[i]->set_id &&
+        if (!strcmp(now[i]->type, ch->type) && now[i]->set_id && !now[i]->alias_zone &&
             strcmp(now[i]->set_id, ch->set_id) != 0 && now[i]->ttl != ch->ttl)
             ok = 0;
     free(now);
     free(rkey);
     return ok;
+}
+
+/*
+ * Whether the target of the alias in change i (a record set of its name and type) exists at
+ * that point of the batch: in the zone as the earlier changes left it, so a target created
+ * later in the batch does not count. A target set UPSERTed later in the batch does not count
+ * either, even when it exists already: Route 53 was seen refusing "CREATE alias, UPSERT its
+ * target" with "target was not found" (an UPSERT behaves as a DELETE and a CREATE).
+ */
+static int alias_target_exists(struct batch_ctx *c, const struct emu_batch *b, size_t i)
+{
+    const char *type = b->changes[i].type;
+    char *rkey = name_rkey(c->alias_canon[i]);
+    struct rrset **now = NULL;
+    size_t n = final_at_name(c, rkey, &now);
+    int found = 0;
+
+    for (size_t k = 0; k < n && !found; k++) {
+        if (strcmp(now[k]->type, type) != 0)
+            continue;
+        found = 1;
+        for (size_t j = i + 1; j < b->n && found; j++) {
+            const struct emu_change *later = &b->changes[j];
+            if (later->action == EMU_UPSERT && !strcmp(later->type, type) &&
+                !strcmp(c->canon[j], now[k]->name) && !sid_cmp(later->set_id, now[k]->set_id))
+                found = 0;
+        }
+    }
+    free(now);
+    free(rkey);
+    return found;
 }
 
 static void simulate(struct batch_ctx *c, const struct emu_batch *b, struct emu_err *err)
@@ -736,7 +857,7 @@ static void simulate(struct batch_ctx *c, const struct emu_batch *b, struct emu_
                 emu_err_icb(err, "Tried to delete resource record set %s but it was not found",
                             d.p);
                 o->failed = 1;
-            } else if (!delete_matches(o->now, ch)) {
+            } else if (!delete_matches(o->now, ch, c->alias_canon[i])) {
                 emu_err_icb(err,
                             "Tried to delete resource record set %s but the values provided do "
                             "not match the current values",
@@ -750,6 +871,14 @@ static void simulate(struct batch_ctx *c, const struct emu_batch *b, struct emu_
             continue;
         case EMU_UPSERT: break;
         }
+        if (ch->has_alias && !alias_target_exists(c, b, i)) {
+            emu_err_icb(err,
+                        "Tried to create an alias that targets %s, type %s in zone %s, but that "
+                        "target was not found",
+                        c->alias_canon[i], ch->type, ch->alias_zone);
+            o->failed = 1;
+            continue;
+        }
         if (ch->set_id && !ttl_fits_group(c, c->canon[i], ch)) {
             emu_err_icb(err,
                         "RRSet with DNS name %s and type %s, SetIdentifier %s cannot be created "
@@ -761,6 +890,8 @@ static void simulate(struct batch_ctx *c, const struct emu_batch *b, struct emu_
         rrset_free(o->now);
         o->now = rrset_new(c->canon[i], ch->type, ch->set_id, ch->weight, ch->ttl, ch->values,
                            ch->nvalues);
+        if (ch->has_alias)
+            rrset_set_alias(o->now, ch->alias_zone, c->alias_canon[i], ch->alias_eth);
         o->written = 1;
     }
     buf_release(&d);
@@ -877,6 +1008,81 @@ static void check_groups(struct batch_ctx *c, struct emu_err *err)
     free(done);
 }
 
+/* The zone's record-set quota, on the final state: a batch may not grow a zone past
+ * max_records record sets (every record set counts, SOA, NS and aliases included). A zone
+ * already over it (direct writes) may still shrink. */
+static void check_quota(struct batch_ctx *c, struct emu_err *err)
+{
+    size_t n = c->z->n;
+
+    for (size_t k = 0; k < c->nov; k++) {
+        const struct ov *o = &c->ov[k];
+        int in_zone = zone_find(c->z, o->rkey, o->type, o->sid, NULL) != NULL;
+        if (o->now && !in_zone)
+            n++;
+        else if (!o->now && in_zone)
+            n--;
+    }
+    if (n > c->s->max_records && n > c->z->n)
+        emu_err_icb(err, "Exceeded limit on number of RRSets in hosted zone %s (limit %zu).",
+                    c->z->id, c->s->max_records);
+}
+
+/* Only with refuse_dangling: every record set the batch deletes that empties its group (name
+ * and type) must not be the target of an alias record set left in the zone. */
+static void check_dangling(struct batch_ctx *c, struct emu_err *err)
+{
+    struct buf d = {0}, a = {0};
+
+    for (size_t k = 0; k < c->nov; k++) {
+        const struct ov *o = &c->ov[k];
+        struct rrset **at = NULL;
+        size_t nat, left = 0;
+
+        if (o->now || !o->written)
+            continue;
+        nat = final_at_name(c, o->rkey, &at);
+        for (size_t i = 0; i < nat; i++)
+            left += !strcmp(at[i]->type, o->type);
+        free(at);
+        if (left)
+            continue;
+        /* every final record set: the zone's outside the overlay, then the overlay's */
+        for (size_t i = 0; i < c->z->n + c->nov; i++) {
+            const struct rrset *r;
+            if (i < c->z->n) {
+                r = c->z->sets[i];
+                if (ov_find(c, r->rkey, r->type, r->set_id, NULL))
+                    continue;
+            } else {
+                r = c->ov[i - c->z->n].now;
+                if (!r)
+                    continue;
+            }
+            if (!r->alias_zone || strcmp(r->alias_dns, o->name) != 0 ||
+                strcmp(r->type, o->type) != 0)
+                continue;
+            d.len = a.len = 0;
+            rr_desc(&d, o->name, o->type, o->sid);
+            rr_desc(&a, r->name, r->type, r->set_id);
+            emu_err_icb(err,
+                        "Tried to delete resource record set %s but it is the target of the "
+                        "alias resource record set %s",
+                        d.p, a.p);
+            break;
+        }
+    }
+    buf_release(&d);
+    buf_release(&a);
+}
+
+void emu_store_set_refuse_dangling(struct emu_store *s, int on)
+{
+    pthread_mutex_lock(&s->lock);
+    s->refuse_dangling = on;
+    pthread_mutex_unlock(&s->lock);
+}
+
 static void change_id(const struct emu_store *s, size_t index, char out[32])
 {
     static const char digits[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
@@ -938,6 +1144,7 @@ int emu_store_change(struct emu_store *s, const char *zone_id, const struct emu_
         no_such_zone(err, zone_id);
         goto out;
     }
+    c.s = s;
     c.z = z;
     if (check_static(&c, batch, err))
         goto out;
@@ -948,6 +1155,9 @@ int emu_store_change(struct emu_store *s, const char *zone_id, const struct emu_
     if (err->status)
         goto out;
     check_groups(&c, err);
+    check_quota(&c, err);
+    if (s->refuse_dangling)
+        check_dangling(&c, err);
     if (err->status)
         goto out;
 
@@ -1018,6 +1228,18 @@ static void rrset_xml(struct buf *xml, const struct rrset *r)
         buf_adds(xml, "<SetIdentifier>");
         emu_buf_add_xml(xml, r->set_id);
         buf_addf(xml, "</SetIdentifier><Weight>%ld</Weight>", r->weight);
+    }
+    if (r->alias_zone) {
+        /* an alias has neither TTL nor ResourceRecords */
+        buf_adds(xml, "<AliasTarget><HostedZoneId>");
+        emu_buf_add_xml(xml, r->alias_zone);
+        buf_adds(xml, "</HostedZoneId><DNSName>");
+        emu_buf_add_xml(xml, r->alias_dns);
+        buf_addf(xml,
+                 "</DNSName><EvaluateTargetHealth>%s</EvaluateTargetHealth></AliasTarget>"
+                 "</ResourceRecordSet>",
+                 r->alias_eth ? "true" : "false");
+        return;
     }
     buf_addf(xml, "<TTL>%lld</TTL><ResourceRecords>", r->ttl);
     for (size_t i = 0; i < r->nvalues; i++) {
@@ -1203,6 +1425,15 @@ static json_t *rrset_json(const struct rrset *r)
         json_object_set_new(o, "set_identifier", json_string(r->set_id));
         json_object_set_new(o, "weight", json_integer(r->weight));
     }
+    if (r->alias_zone) {
+        json_t *t = json_object();
+        json_object_set_new(t, "hosted_zone_id", json_string(r->alias_zone));
+        json_object_set_new(t, "dns_name", json_string(r->alias_dns));
+        json_object_set_new(t, "evaluate_target_health", json_boolean(r->alias_eth));
+        json_object_set_new(o, "alias_target", t);
+        json_decref(vals);
+        return o;
+    }
     json_object_set_new(o, "ttl", json_integer(r->ttl));
     for (size_t i = 0; i < r->nvalues; i++)
         json_array_append_new(vals, json_string(r->values[i]));
@@ -1259,7 +1490,11 @@ static struct rrset *rrset_from_json(const struct zone *z, json_t *j, int need_v
     json_t *w = json_object_get(j, "weight");
     json_t *ttl = json_object_get(j, "ttl");
     json_t *vals = json_object_get(j, "values");
-    char *canon = NULL;
+    json_t *alias = json_object_get(j, "alias_target");
+    const char *azone = json_string_value(json_object_get(alias, "hosted_zone_id"));
+    const char *adns = json_string_value(json_object_get(alias, "dns_name"));
+    json_t *aeth = json_object_get(alias, "evaluate_target_health");
+    char *canon = NULL, *dns = NULL;
     char **v = NULL;
     size_t nv = 0;
     struct rrset *r = NULL;
@@ -1285,7 +1520,18 @@ static struct rrset *rrset_from_json(const struct zone *z, json_t *j, int need_v
         snprintf(why, why_len, "set_identifier (non-empty string) and weight (0..255) go together");
         goto out;
     }
-    if (need_values) {
+    if (need_values && alias) {
+        /* an alias target (no checks of the target: direct writes bypass the batch rules) */
+        if (!json_is_object(alias) || !azone || !adns || (aeth && !json_is_boolean(aeth)) || ttl ||
+            vals) {
+            snprintf(why, why_len,
+                     "alias_target needs string hosted_zone_id and dns_name (and boolean "
+                     "evaluate_target_health), without ttl and values");
+            goto out;
+        }
+        if (emu_name_normalize(adns, &dns, why, why_len))
+            goto out;
+    } else if (need_values) {
         if (ttl && (!json_is_integer(ttl) || json_integer_value(ttl) < 0 ||
                     json_integer_value(ttl) > 2147483647LL)) {
             snprintf(why, why_len, "ttl must be an integer 0..2147483647");
@@ -1312,10 +1558,13 @@ static struct rrset *rrset_from_json(const struct zone *z, json_t *j, int need_v
     }
     r = rrset_new(canon, type, sid ? json_string_value(sid) : NULL,
                   w ? (long)json_integer_value(w) : -1, ttl ? json_integer_value(ttl) : 300, v, nv);
+    if (dns)
+        rrset_set_alias(r, azone, dns, json_is_true(aeth));
 out:
     emu_err_release(&verr);
     free(v);
     free(canon);
+    free(dns);
     return r;
 }
 
@@ -1406,4 +1655,158 @@ int emu_store_clear(struct emu_store *s, const char *zone_id)
     zone_seed_apex(z);
     pthread_mutex_unlock(&s->lock);
     return 0;
+}
+
+/* --- resolution plans ---------------------------------------------------------------------- */
+
+#define MAX_PLAN_SLOTS (1u << 20)
+
+/* The zone holding a canonical name: the one with the longest matching name. */
+static struct zone *zone_of(struct emu_store *s, const char *canon)
+{
+    struct zone *best = NULL;
+    for (size_t i = 0; i < s->nzones; i++) {
+        if (name_in_zone(canon, &s->zones[i]) &&
+            (!best || strlen(s->zones[i].name) > strlen(best->name)))
+            best = &s->zones[i];
+    }
+    return best;
+}
+
+/*
+ * Unfold the group name/type (reached after `hops` alias hops, by `path`) into p: one node
+ * whose slots are the group's eligible record sets with cumulative weights. Weight 0 is never
+ * chosen unless every set of the group has weight 0; then all are chosen equally (a simple
+ * set is one slot). An alias slot leads to the node of its target group in the same zone
+ * (SLOT_NONE when that group is empty), a plain one to a leaf. The tree is unfolded, not
+ * shared, so every leaf has one path; loops end at the hop limit. Lock held.
+ */
+static int plan_group(struct emu_rplan *p, const struct zone *z, const char *name, const char *type,
+                      int hops, const char *path, struct emu_rslot *out, int *status, char *why,
+                      size_t why_len)
+{
+    char *rkey = name_rkey(name);
+    size_t first = lower_bound(z->sets, z->n, rkey, type, NULL), end = first, node, slot0;
+    size_t eligible = 0;
+    int any_weight = 0, rc = -1;
+    uint64_t cum = 0;
+    struct buf sub = {0};
+
+    while (end < z->n && !strcmp(z->sets[end]->rkey, rkey) && !strcmp(z->sets[end]->type, type))
+        end++;
+    if (end == first) {
+        out->kind = EMU_RSLOT_NONE;
+        rc = 0;
+        goto out;
+    }
+    if (hops > EMU_ALIAS_DEPTH) {
+        *status = 400;
+        snprintf(why, why_len,
+                 "alias chain longer than %d hops (or a loop) at %s type %s, reached by %s",
+                 EMU_ALIAS_DEPTH, name, type, path);
+        goto out;
+    }
+    for (size_t k = first; k < end; k++)
+        any_weight |= z->sets[k]->set_id && z->sets[k]->weight > 0;
+    for (size_t k = first; k < end; k++)
+        eligible += !(any_weight && z->sets[k]->set_id && z->sets[k]->weight == 0);
+    if (p->nslots + eligible > MAX_PLAN_SLOTS) {
+        *status = 400;
+        snprintf(why, why_len, "the unfolded alias tree has more than %u choices", MAX_PLAN_SLOTS);
+        goto out;
+    }
+    p->nodes = xgrow(p->nodes, &p->ncap, p->nnodes + 1, sizeof(*p->nodes));
+    node = p->nnodes++;
+    slot0 = p->nslots;
+    p->slots = xgrow(p->slots, &p->scap, p->nslots + eligible, sizeof(*p->slots));
+    p->nslots += eligible;
+    p->nodes[node].first = slot0;
+    p->nodes[node].n = eligible;
+    for (size_t k = first, j = slot0; k < end; k++) {
+        const struct rrset *r = z->sets[k];
+        struct emu_rslot sl = {0};
+        uint64_t w = r->set_id ? (uint64_t)r->weight : 1;
+        if (any_weight && w == 0)
+            continue;
+        cum += any_weight ? w : 1;
+        sub.len = 0;
+        buf_addf(&sub, "%s%s%s", path ? path : "", path ? "/" : "",
+                 r->set_id ? r->set_id : r->name);
+        if (r->alias_zone) {
+            if (plan_group(p, z, r->alias_dns, type, hops + 1, sub.p, &sl, status, why, why_len))
+                goto out;
+        } else {
+            struct emu_rleaf *lf;
+            p->leaves = xgrow(p->leaves, &p->lcap, p->nleaves + 1, sizeof(*p->leaves));
+            lf = &p->leaves[p->nleaves];
+            lf->path = xstrdup(sub.p);
+            lf->ttl = r->ttl;
+            lf->values = xcalloc(r->nvalues ? r->nvalues : 1, sizeof(*lf->values));
+            for (size_t v = 0; v < r->nvalues; v++)
+                lf->values[v] = xstrdup(r->values[v]);
+            lf->nvalues = r->nvalues;
+            sl.kind = EMU_RSLOT_LEAF;
+            sl.idx = p->nleaves++;
+        }
+        sl.cum = cum;
+        p->slots[j++] = sl; /* by index: the recursion may have moved the array */
+    }
+    out->kind = EMU_RSLOT_NODE;
+    out->idx = node;
+    rc = 0;
+out:
+    buf_release(&sub);
+    free(rkey);
+    return rc;
+}
+
+int emu_store_resolve_plan(struct emu_store *s, const char *name, const char *type,
+                           struct emu_rplan *out, uint64_t *seed, int *status, char *why,
+                           size_t why_len)
+{
+    struct emu_rslot root = {0};
+    struct zone *z;
+    int rc = -1;
+
+    memset(out, 0, sizeof(*out));
+    snprintf(out->type, sizeof(out->type), "%s", type);
+    *status = 400;
+    if (!emu_type_known(type)) {
+        snprintf(why, why_len, "unknown type '%s'", type);
+        return -1;
+    }
+    if (emu_name_normalize(name, &out->name, why, why_len))
+        return -1;
+    pthread_mutex_lock(&s->lock);
+    *seed = s->seed;
+    z = zone_of(s, out->name);
+    if (!z) {
+        *status = 404;
+        snprintf(why, why_len, "no zone holds %s", out->name);
+        goto out;
+    }
+    if (plan_group(out, z, out->name, type, 0, NULL, &root, status, why, why_len))
+        goto out;
+    out->answered = root.kind == EMU_RSLOT_NODE;
+    rc = 0;
+out:
+    pthread_mutex_unlock(&s->lock);
+    if (rc)
+        emu_rplan_release(out);
+    return rc;
+}
+
+void emu_rplan_release(struct emu_rplan *p)
+{
+    for (size_t i = 0; i < p->nleaves; i++) {
+        for (size_t v = 0; v < p->leaves[i].nvalues; v++)
+            free(p->leaves[i].values[v]);
+        free(p->leaves[i].values);
+        free(p->leaves[i].path);
+    }
+    free(p->leaves);
+    free(p->nodes);
+    free(p->slots);
+    free(p->name);
+    memset(p, 0, sizeof(*p));
 }

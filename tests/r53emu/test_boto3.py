@@ -469,10 +469,10 @@ def t_batch_rules(e):
                                                'ResourceRecords': [{'Value': '10.0.0.1'}]})),
                  'InvalidInput', 400, 'Expected exactly one of [AliasTarget', 'no TTL')
     expect_error(lambda: change(c, ('CREATE', {'Name': 'x.example.com', 'Type': 'A',
-                                               'AliasTarget': {'HostedZoneId': 'Z2',
-                                                               'DNSName': 'x.',
-                                                               'EvaluateTargetHealth': False}})),
-                 'InvalidInput', 400, 'r53emu does not emulate AliasTarget', 'alias record')
+                                               'SetIdentifier': 's', 'Failover': 'PRIMARY',
+                                               'TTL': 60,
+                                               'ResourceRecords': [{'Value': '10.0.0.1'}]})),
+                 'InvalidInput', 400, 'r53emu does not emulate Failover', 'failover record')
     # CNAME rules and the apex
     change(c, ('CREATE', rrs('cn.example.com', ['target.example.net'], type_='CNAME')))
     expect_error(lambda: change(c, ('CREATE', rrs('cn.example.com', ['10.0.0.1']))), icb, 400,
