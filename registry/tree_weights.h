@@ -1,11 +1,11 @@
 /*
  * tree_weights.h: the weights of an alias tree's top level (docs/design-alias-tree.md).
  *
- * An answer holds every value of the one leaf record Route 53 picks, so a value's share of
- * answers is its leaf's chance of being picked. In a child group the leaf weights are the
- * leaves' value counts (at most 65 A or 37 AAAA values: exact); a child k holding total[k]
- * served values is picked with w[k] / sum(w), so every value gets the same share when w[k] is
- * proportional to total[k]. Route 53 weights are integers 0..255 and a child holds up to
+ * An answer holds every value of the one leaf record Route 53 picks and a client takes one of
+ * them, so a value's share of traffic is its leaf's chance of being picked over the leaf's
+ * size. In a child group the leaf weights are the leaves' value counts (at most 65 A or 37
+ * AAAA values), so each value of child k gets w[k] / sum(w) / total[k] of the traffic: the
+ * same for every value when w[k] is proportional to total[k]. Route 53 weights are integers 0..255 and a child holds up to
  * 6,500 values, so w is total scaled and rounded; tree_parent_weights() picks the scale whose
  * rounding spreads the shares least.
  *

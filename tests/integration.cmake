@@ -80,3 +80,10 @@ set_tests_properties(integration.ui PROPERTIES SKIP_RETURN_CODE 77)
 if(R53REG_SANITIZER_SUITES)
   set_tests_properties(integration.ui.asan PROPERTIES SKIP_RETURN_CODE 77)
 endif()
+
+# Fairness measured through the emulator's resolver: every served address of a flat name gets
+# the same share of traffic (exact and sampled), A and AAAA, 1,000 backends and a name nearly
+# full with some drained. Prints the spreads. About 15 s.
+r53_add_test(NAME integration.fairness
+  COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_fairness.py @BIN@
+  LABELS "integration;route53" TIMEOUT 120)
