@@ -301,15 +301,14 @@
     $('#backends-empty').hidden = shown.length > 0;
   }
 
-  function renderChanges() {
-    const tbody = $('#changes tbody');
-    const list = (state.status && state.status.recent_changes) || [];
+  // One table of changes: rows newest first.
+  function renderChangeRows(tbody, list) {
     tbody.replaceChildren();
     for (const c of list) {
       const what = c.event ? `${c.target} ${c.event}`
         : c.target ? `${c.method} ${c.path}`
-        : c.items !== undefined ? `${c.method} ${c.path} (${c.items} addresses)`
-          : `${c.method} ${c.path}`;
+          : c.items !== undefined ? `${c.method} ${c.path} (${c.items} addresses)`
+            : `${c.method} ${c.path}`;
       tbody.append(el('tr', { dataset: { target: c.target || '', method: c.method || '',
         event: c.event || '' } },
         el('td', {}, when(c.at)),
@@ -321,6 +320,18 @@
         el('td', { class: 'mono' }, c.change_id || '\u2014')));
     }
   }
+
+  // Changes (2xx, the registry's own, a parked change whose client left) apart from refused
+  // requests, which the server keeps apart too.
+  function renderChanges() {
+    const list = (state.status && state.status.recent_changes) || [];
+    const refused = (c) => !c.event && !c.aborted && c.status >= 400;
+    renderChangeRows($('#changes tbody'), list.filter((c) => !refused(c)));
+    const refusals = list.filter(refused);
+    renderChangeRows($('#refusals tbody'), refusals);
+    $('#refusals-section').hidden = refusals.length === 0;
+  }
+
 
   function render() {
     renderLive();

@@ -165,7 +165,19 @@ def check_contract(reg, spec_path):
             '/status counts the down and the draining backend', json.dumps(doc['totals']))
     T.check('route53' in doc and doc['route53'].get('calls', 0) > 0,
             '/status shows the Route 53 client at work', json.dumps(doc.get('route53')))
-    # Refused requests are kept apart: 300 of them do not push the changes out.
+    T.check(any(c.get('target') == NET + '4' and c.get('path', '').endswith('/drain')
+                for c in doc['recent_changes']),
+            '/status lists the drain among the recent changes')
+    T.check(any(c.get('target') == NET + '3' and c.get('event') == 'taken out of DNS' and
+                c['who'] == 'health check' and c.get('change_id')
+                for c in doc['recent_changes']),
+            '/status lists the health check taking the down backend out of DNS, with its '
+            'change id', json.dumps(doc['recent_changes'][:6]))
+
+
+def check_refusals(reg):
+    """Refused requests are kept apart: 300 of them do not push the changes out."""
+    import test_api_conformance as conf
     for _ in range(300):
         conf.request(reg.port, 'POST', '/backends/010.0.0.1')
     doc = conf.request(reg.port, 'GET', '/status').json()
@@ -174,11 +186,6 @@ def check_contract(reg, spec_path):
             '/status lists the drain among the recent changes, after 300 refusals')
     refused = sum(1 for c in doc['recent_changes'] if c.get('status') == 400)
     T.check(refused == 50, 'the last 50 refusals are listed too', str(refused))
-    T.check(any(c.get('target') == NET + '3' and c.get('event') == 'taken out of DNS' and
-                c['who'] == 'health check' and c.get('change_id')
-                for c in doc['recent_changes']),
-            '/status lists the health check taking the down backend out of DNS, with its '
-            'change id', json.dumps(doc['recent_changes'][:6]))
 
 
 # --- the page -------------------------------------------------------------------------------
@@ -266,10 +273,12 @@ def check_page(reg, drv, shot):
     conn.close()
     T.check(refused == 400, 'a path with markup is refused 400', str(refused))
     T.check(wait_for(lambda: '/backends/<b>x</b>' in
-                     drv.find_element(By.ID, 'changes').text, SHOW_TIMEOUT),
-            'the recent changes show the markup as text')
-    T.check(not drv.find_elements(By.CSS_SELECTOR, '#changes b'),
+                     drv.find_element(By.ID, 'refusals').text, SHOW_TIMEOUT),
+            'the recent refusals show the markup as text')
+    T.check(not drv.find_elements(By.CSS_SELECTOR, '#refusals b, #changes b'),
             'no element came from the markup')
+    T.check('/backends/<b>x</b>' not in drv.find_element(By.ID, 'changes').text,
+            'a refusal is not listed among the changes')
 
     # Filters and search.
     drv.find_element(By.CSS_SELECTOR, '[data-filter="down"]').click()
@@ -332,6 +341,7 @@ def main():
         check_contract(reg, spec_path)
         drv = browser()
         check_page(reg, drv, os.path.abspath('ui-screenshot.png'))
+        check_refusals(reg)
     finally:
         if drv is not None:
             drv.quit()
