@@ -4,10 +4,15 @@
  * fullest one give every served value a share within 1% of every other's, checked over random
  * fleets of every size a two-level tree holds; and what breaks it (a nearly empty child next
  * to full ones), so the placement's job (fill children evenly) is a stated requirement.
+ *
+ * `test_tree_weights weights` reads child totals (whitespace-separated, at most 100) on
+ * standard input and prints their weights and the spread, for tests that build a tree in the
+ * emulator and measure it through its resolver (tests/integration/test_tree_fairness.py).
  */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "check.h"
 #include "registry/tree_weights.h"
@@ -87,8 +92,25 @@ static void test_bound(void)
     CHECK(w10 > 1.01);
 }
 
-int main(void)
+/* The weights of the totals on stdin: "w0 w1 ...\nspread S\n". */
+static int weights_filter(void)
 {
+    unsigned total[TREE_MAX_CHILDREN], w[TREE_MAX_CHILDREN];
+    size_t n = 0;
+    double spread;
+    while (n < TREE_MAX_CHILDREN && scanf("%u", &total[n]) == 1)
+        n++;
+    spread = tree_parent_weights(total, n, w);
+    for (size_t k = 0; k < n; k++)
+        printf("%s%u", k ? " " : "", w[k]);
+    printf("\nspread %.9f\n", spread);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc > 1 && !strcmp(argv[1], "weights"))
+        return weights_filter();
     test_exact();
     test_spread();
     test_bound();
