@@ -4,7 +4,13 @@
  *
  * A provider stores the weighted record sets of one name, both types, and of each bucket's
  * down and draining sets (registry.h, enum reg_kind): a record is identified by (type, kind,
- * bucket). apply() is atomic and
+ * bucket), where bucket is a slot (registry.h): the name's own buckets and, in the alias tree,
+ * its children's. The tree's aliases at the name are records with alias = 1, identified by
+ * (type, child). A store refuses a batch that would, at any step, create an alias whose child
+ * holds no served set of the alias's type, or leave at its end an alias pointing at such a
+ * child (RC_BAD_REQUEST with detail, as Route 53's InvalidChangeBatch), and it counts the
+ * name's served sets and aliases of one type together against REG_MAX_BUCKETS (one weighted
+ * group). apply() is atomic and
  * conditional: every change names the record it expects to replace (old, or NULL when it
  * expects none) and the record to put in its place (new, or NULL to delete). If any old does
  * not match the stored record, nothing is applied and RC_CONFLICT is returned. That is the
@@ -43,7 +49,8 @@ struct reg_change {
  * is not a conflict of a set and is not counted here: the detail tells it.
  */
 struct reg_conflicts {
-    unsigned char kinds[2][REG_MAX_BUCKETS];
+    unsigned char kinds[2][REG_MAX_SLOTS];
+    unsigned char aliases[2][REG_TREE_CHILDREN]; /* 1: the alias to that child was named */
     unsigned named;   /* sets named (bits set above) */
     unsigned unnamed; /* complaints naming no set of ours */
 };
@@ -58,10 +65,20 @@ static inline void reg_conflicts_clear(struct reg_conflicts *c)
 static inline void reg_conflicts_add(struct reg_conflicts *c, enum reg_type t, enum reg_kind kind,
                                      unsigned bucket)
 {
-    if (!c || (unsigned)t > REG_AAAA || (unsigned)kind >= REG_KINDS || bucket >= REG_MAX_BUCKETS ||
+    if (!c || (unsigned)t > REG_AAAA || (unsigned)kind >= REG_KINDS || bucket >= REG_MAX_SLOTS ||
         (c->kinds[t][bucket] & (1u << kind)))
         return;
     c->kinds[t][bucket] |= (unsigned char)(1u << kind);
+    c->named++;
+}
+
+/* Note the alias of type t to child as named (once). c may be NULL. */
+static inline void reg_conflicts_add_alias(struct reg_conflicts *c, enum reg_type t,
+                                           unsigned child)
+{
+    if (!c || (unsigned)t > REG_AAAA || child >= REG_TREE_CHILDREN || c->aliases[t][child])
+        return;
+    c->aliases[t][child] = 1;
     c->named++;
 }
 
@@ -85,7 +102,8 @@ struct reg_provider_ops {
     enum rc_code (*change_status)(struct reg_provider *p, const char *change_id, int *insync,
                                   char *detail, size_t detail_len);
     /* Read one record set afresh from the store (after RC_CONFLICT). *out is set (type, kind,
-     * bucket always); nvalues == 0 means the record does not exist. Caller releases *out. */
+     * bucket always); nvalues == 0 means the record does not exist. Caller releases *out.
+     * Buckets only: the registry reads aliases again through load(). */
     enum rc_code (*reload)(struct reg_provider *p, enum reg_type type, enum reg_kind kind,
                            unsigned bucket, struct reg_record *out, char *detail,
                            size_t detail_len);

@@ -27,6 +27,35 @@
 /* The EDNS0 buffer resolvers advertise since DNS Flag Day 2020. */
 #define REG_ANSWER_BYTES_DEFAULT 1232
 
+/*
+ * The alias tree (docs/design-alias-tree.md). A bucket is addressed by its slot: slots
+ * 0..REG_MAX_BUCKETS-1 are the name's own buckets; slot REG_MAX_BUCKETS * (1 + c) + b is bucket
+ * b of child c, a weighted group of its own at <c>.<tree_label>.<record_name>, served through
+ * an alias at the name (set identifier <record_name>_t<c>) that points at it.
+ */
+#define REG_TREE_CHILDREN 100
+#define REG_MAX_SLOTS (REG_MAX_BUCKETS * (1 + REG_TREE_CHILDREN))
+#define REG_TREE_LABEL_MAX 32
+#define REG_TREE_LABEL_DEFAULT "_r53reg"
+/* What a child's name adds to the record name: "<99>.<label>." */
+#define REG_TREE_NAME_EXTRA(label_len) (3 + 1 + (label_len) + 1)
+
+/* The child holding slot, or -1 for the name's own buckets. */
+static inline int reg_slot_child(unsigned slot)
+{
+    return slot < REG_MAX_BUCKETS ? -1 : (int)(slot / REG_MAX_BUCKETS) - 1;
+}
+/* The bucket number of slot inside its group (0..REG_MAX_BUCKETS-1). */
+static inline unsigned reg_slot_bucket(unsigned slot)
+{
+    return slot % REG_MAX_BUCKETS;
+}
+/* The slot of bucket b of child (-1: the name's own). */
+static inline unsigned reg_slot_of(int child, unsigned b)
+{
+    return (unsigned)(child + 1) * REG_MAX_BUCKETS + b;
+}
+
 enum reg_type { REG_A = 0, REG_AAAA = 1 };
 enum reg_bucketing { REG_BUCKETING_ORDERED, REG_BUCKETING_BALANCED, REG_BUCKETING_MODULO };
 enum reg_weights { REG_WEIGHTS_PROPORTIONAL, REG_WEIGHTS_EQUAL };
@@ -75,18 +104,24 @@ struct reg_options {
      * "not registered" (another writer may have placed it), at most once per confirm_ms for
      * all such operations; 0: never (this registry is the store's only writer). */
     unsigned confirm_ms;
+    /* Serve through the alias tree: buckets in child names, aliases at the name. */
+    int tree;
+    char tree_label[REG_TREE_LABEL_MAX + 1]; /* "": REG_TREE_LABEL_DEFAULT */
 };
 
-/* One weighted record set: name = record_name (or its _down./_draining. sibling, by kind),
- * set identifier = <record_name>_<bucket>. */
+/* One weighted record set: name = the slot's group name (record_name or a child's, or its
+ * _down./_draining. sibling, by kind), set identifier = reg_set_id(). An alias (alias = 1) is
+ * a served set at record_name pointing at child `bucket` (0..REG_TREE_CHILDREN-1): a weight,
+ * no TTL and no values (so it is never mistaken for a bucket: nvalues 0 means "no set"). */
 struct reg_record {
     enum reg_type type;
     enum reg_kind kind;
-    unsigned bucket;
+    unsigned bucket; /* the slot; an alias: the child */
     unsigned weight;
     unsigned ttl;
     size_t nvalues;
     struct ip_addr *values; /* sorted by ip_cmp, unique; owned by whoever owns the record */
+    int alias;
 };
 
 /* Where an IP lives, as the API reports it. */
@@ -359,8 +394,26 @@ void reg_set_ttl_async(struct reg_registry *reg, unsigned ttl, reg_ttl_done_fn d
 unsigned reg_ttl(const struct reg_registry *reg, enum reg_type type);
 const char *reg_provider_name(const struct reg_registry *reg);
 
-/* "<record_name>_<bucket>" into out (REG_SET_ID_MAX + 1 bytes). */
+/* The set identifier of slot into out (REG_SET_ID_MAX + 1 bytes): "<record_name>_<b>", or
+ * "<child name>_<b>" for a child's bucket. */
 void reg_set_id(const struct reg_options *opt, unsigned bucket, char *out, size_t n);
+/* The tree label in use (opt->tree_label or REG_TREE_LABEL_DEFAULT). */
+const char *reg_tree_label(const struct reg_options *opt);
+/* "<child>.<label>.<record_name>" into out (REG_NAME_MAX + 1 bytes). */
+void reg_child_name(const struct reg_options *opt, unsigned child, char *out, size_t n);
+/* The record name of slot's set of kind (no trailing dot): the group name with kind's prefix. */
+void reg_slot_name(const struct reg_options *opt, unsigned slot, enum reg_kind kind, char *out,
+                   size_t n);
+/* The set identifier of the alias to child: "<record_name>_t<child>". */
+void reg_alias_set_id(const struct reg_options *opt, unsigned child, char *out, size_t n);
+/*
+ * Which of the registry's sets (name, set identifier) is, in a zone: name case-insensitive,
+ * with or without its trailing dot. Returns 1 and fills kind and slot for a bucket's set, 2
+ * and fills *child for an alias's key (record_name, <record_name>_t<c>), 0 for anything else.
+ * Numbers are canonical (no leading zeros). Pure.
+ */
+int reg_key_parse(const struct reg_options *opt, const char *name, const char *set_id,
+                  enum reg_kind *kind, unsigned *slot, unsigned *child);
 /* The weight a bucket of type with nvalues values gets under opt. */
 unsigned reg_weight_for(const struct reg_options *opt, enum reg_type type, size_t nvalues);
 

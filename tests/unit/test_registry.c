@@ -292,8 +292,8 @@ static void test_memory_cas(void)
     struct reg_provider *p = NULL;
     char detail[256];
     struct ip_addr v1[1] = {ip("10.0.0.1")}, v2[2] = {ip("10.0.0.1"), ip("10.0.0.2")};
-    struct reg_record r1 = {REG_A, REG_KIND_SERVED, 3, 1, 60, 1, v1},
-                      r2 = {REG_A, REG_KIND_SERVED, 3, 2, 60, 2, v2};
+    struct reg_record r1 = {REG_A, REG_KIND_SERVED, 3, 1, 60, 1, v1, 0},
+                      r2 = {REG_A, REG_KIND_SERVED, 3, 2, 60, 2, v2, 0};
     struct reg_change create = {NULL, &r1}, swap = {&r1, &r2}, stale = {&r1, &r2},
                       del = {&r2, NULL};
     struct reg_record *recs;
@@ -309,7 +309,7 @@ static void test_memory_cas(void)
     /* A batch is atomic: one stale change fails the whole batch. */
     {
         struct ip_addr v9[1] = {ip("10.0.0.9")};
-        struct reg_record r9 = {REG_A, REG_KIND_SERVED, 7, 1, 60, 1, v9};
+        struct reg_record r9 = {REG_A, REG_KIND_SERVED, 7, 1, 60, 1, v9, 0};
         struct reg_change batch[2] = {{NULL, &r9}, {&r1, NULL}};
         CHECK_INT(p->ops->apply(p, batch, 2, NULL, NULL, detail, sizeof(detail)), RC_CONFLICT);
         CHECK_INT(p->ops->load(p, &recs, &n, detail, sizeof(detail)), RC_OK);
@@ -321,8 +321,8 @@ static void test_memory_cas(void)
     /* A refusal names every set that did not match, as Route 53 does and in its words. */
     {
         struct ip_addr v9[1] = {ip("10.0.0.9")};
-        struct reg_record r9 = {REG_A, REG_KIND_SERVED, 7, 1, 60, 1, v9},
-                          d4 = {REG_A, REG_KIND_DOWN, 4, 0, 60, 1, v9};
+        struct reg_record r9 = {REG_A, REG_KIND_SERVED, 7, 1, 60, 1, v9, 0},
+                          d4 = {REG_A, REG_KIND_DOWN, 4, 0, 60, 1, v9, 0};
         struct reg_change batch[3] = {{NULL, &r9}, {&r1, NULL}, {&d4, NULL}};
         struct reg_conflicts cf;
         char why[REG_DETAIL_MAX];
@@ -1357,8 +1357,8 @@ static void load_dup_crash_child(void)
     struct reg_registry *r;
     struct reg_result res;
     struct ip_addr v1[1] = {ip("10.44.0.1")}, v2[1] = {ip("10.44.0.1")};
-    struct reg_record served = {REG_A, REG_KIND_SERVED, 0, 1, 60, 1, v1},
-                      down = {REG_A, REG_KIND_DOWN, 0, 0, 60, 1, v2};
+    struct reg_record served = {REG_A, REG_KIND_SERVED, 0, 1, 60, 1, v1, 0},
+                      down = {REG_A, REG_KIND_DOWN, 0, 0, 60, 1, v2, 0};
     struct reg_change c[2] = {{NULL, &served}, {NULL, &down}};
     char detail[256];
 
