@@ -294,7 +294,7 @@ void bucket_load(struct reg_registry *reg, struct reg_record *rec, size_t *dups,
     struct bucket *bk;
     struct reg_record *slot;
 
-    if (rec->bucket >= REG_MAX_BUCKETS || rec->nvalues == 0 || (unsigned)rec->kind >= REG_KINDS)
+    if (rec->alias || rec->bucket >= reg->nslots || rec->nvalues == 0 || (unsigned)rec->kind >= REG_KINDS)
         return; /* providers filter these; belt and braces */
     bk = &reg->buckets[rec->type][rec->bucket];
     slot = &bk->rec[rec->kind];

@@ -196,6 +196,16 @@ static void requeue(struct reg_registry *reg, struct slot *sl)
     resubmit(reg, waiters);
 }
 
+/* Did the store name an alias among the sets that changed underneath? */
+static int tree_named(const struct reg_conflicts *c)
+{
+    for (int t = 0; t < 2; t++)
+        for (unsigned k = 0; k < REG_TREE_CHILDREN; k++)
+            if (c->aliases[t][k])
+                return 1;
+    return 0;
+}
+
 static void slot_release(struct slot *sl)
 {
     sets_release(sl->old);
@@ -252,15 +262,32 @@ static size_t named_to_end(struct slot *slots, unsigned *masks, size_t n,
 static void send_batch(struct reg_registry *reg, struct slot *slots, size_t n, int paced,
                        int ttl_learnt)
 {
-    struct reg_change *chg = xcalloc(n * REG_KINDS, sizeof(*chg));
+    struct reg_change *chg = xcalloc(n * REG_KINDS + 2 * REG_TREE_CHILDREN * 2, sizeof(*chg));
     unsigned *masks = xcalloc(n, sizeof(*masks));
     struct reg_conflicts *named = xcalloc(1, sizeof(*named));
+    struct tree_plan *tree = xcalloc(1, sizeof(*tree));
     char change_id[REG_CHANGE_ID_MAX] = "", detail[REG_DETAIL_MAX] = "";
     size_t nchg = 0, elements = 0, queued, nfault = 0;
     enum rc_code rc;
 
     if (!paced && reg->prov->ops->pace)
         reg->prov->ops->pace(reg->prov);
+    if (reg->opt.tree) {
+        /* The aliases this call's buckets make necessary: those that go first (never
+         * pointing at a child left with nothing to serve), those that come or change last
+         * (their child's served set exists by then). */
+        long(*delta)[REG_TREE_CHILDREN] = xcalloc(2, sizeof(*delta));
+        for (size_t i = 0; i < n; i++) {
+            const struct reg_record *o = &slots[i].old[REG_KIND_SERVED];
+            int child = reg_slot_child(o->bucket);
+            if (child >= 0)
+                delta[o->type][child] += (long)slots[i].next[REG_KIND_SERVED].nvalues -
+                                         (long)o->nvalues;
+        }
+        tree_plan_build(reg, (const long(*)[REG_TREE_CHILDREN])delta, tree);
+        free(delta);
+        nchg += tree_plan_changes(tree, 1, chg + nchg);
+    }
     for (size_t i = 0; i < n; i++) {
         size_t c = sets_changes(slots[i].old, slots[i].next, chg + nchg, &masks[i]);
         for (size_t j = nchg; j < nchg + c; j++)
@@ -268,7 +295,11 @@ static void send_batch(struct reg_registry *reg, struct slot *slots, size_t n, i
                 (chg[j].old ? chg[j].old->nvalues : 0) + (chg[j].new ? chg[j].new->nvalues : 0);
         nchg += c;
     }
-    rc = reg->prov->ops->apply(reg->prov, chg, nchg, change_id, named, detail, sizeof(detail));
+    nchg += tree_plan_changes(tree, 0, chg + nchg);
+    elements += 2 * tree->n;
+    rc = nchg ? reg->prov->ops->apply(reg->prov, chg, nchg, change_id, named, detail,
+                                      sizeof(detail))
+              : RC_OK;
     rmetrics_batch(nchg, elements, rc);
     pthread_mutex_lock(&reg->work_lock);
     reg->batches++;
@@ -280,8 +311,25 @@ static void send_batch(struct reg_registry *reg, struct slot *slots, size_t n, i
     free(chg);
 
     if (rc == RC_OK) {
+        tree_plan_installed(reg, tree);
         for (size_t i = 0; i < n; i++)
             settle_ok(reg, &slots[i], change_id);
+        goto out;
+    }
+    tree_plan_failed(reg, tree);
+    if (rc == RC_CONFLICT && tree_named(named)) {
+        /* An alias changed underneath (another writer of the tree): read the store again,
+         * aliases and buckets, and send every bucket's change again on what it holds. */
+        char why[REG_DETAIL_MAX];
+        log_warn("msg=\"batch refused on an alias; reading the store again\" buckets=%zu", n);
+        if (resync_run(reg, 0, why, sizeof(why)) != RC_OK) {
+            for (size_t i = 0; i < n; i++)
+                settle_failed(reg, &slots[i], RC_CONFLICT, detail);
+            goto out;
+        }
+        for (size_t i = 0; i < n; i++)
+            requeue(reg, &slots[i]);
+        bucket_backoff(slots[0].intents ? slots[0].intents->rounds : 0);
         goto out;
     }
     if (rc == RC_CONFLICT && resync_is_ttl_refusal(detail)) {
@@ -361,6 +409,7 @@ static void send_batch(struct reg_registry *reg, struct slot *slots, size_t n, i
 out:
     free(masks);
     free(named);
+    free(tree);
 }
 
 /*
@@ -508,15 +557,18 @@ static void stream_state(struct reg_registry *reg, enum reg_type type, struct ba
  */
 static size_t look(struct reg_registry *reg, struct batch_plan *plan)
 {
-    struct bucket *list[2 * REG_MAX_BUCKETS], *bk;
-    struct batch_candidate cand[2 * REG_MAX_BUCKETS];
-    size_t order[2 * REG_MAX_BUCKETS];
+    struct bucket **list, *bk;
+    struct batch_candidate *cand;
+    size_t *order;
     struct batch_state st;
-    size_t nlist = 0, n = 0, blocked = 0;
+    size_t nlist = 0, n = 0, blocked = 0, max = 2 * (size_t)reg->nslots;
     enum reg_type type = REG_A;
 
+    list = xcalloc(max, sizeof(*list));
+    cand = xcalloc(max, sizeof(*cand));
+    order = xcalloc(max, sizeof(*order));
     pthread_mutex_lock(&reg->work_lock);
-    for (bk = reg->dirty_head; bk && nlist < 2 * REG_MAX_BUCKETS; bk = bk->dirty_next)
+    for (bk = reg->dirty_head; bk && nlist < max; bk = bk->dirty_next)
         list[nlist++] = bk;
     pthread_mutex_unlock(&reg->work_lock);
     for (size_t i = 0; i < nlist; i++) {
@@ -535,6 +587,9 @@ static size_t look(struct reg_registry *reg, struct batch_plan *plan)
     batch_policy_plan(cand, n, &st, 0, order, plan);
     if (plan->reason == BATCH_HOLD && !n && !blocked)
         plan->reason = BATCH_IDLE; /* only empty queues listed: let drain() unlist them */
+    free(list);
+    free(cand);
+    free(order);
     return blocked;
 }
 
@@ -545,21 +600,29 @@ static size_t look(struct reg_registry *reg, struct batch_plan *plan)
  */
 static size_t drain(struct reg_registry *reg, struct slot **out)
 {
-    struct bucket *list[2 * REG_MAX_BUCKETS], *bk, *skipped = NULL, **skipped_tail = &skipped;
-    struct bucket *cands[2 * REG_MAX_BUCKETS];
-    struct batch_candidate cand[2 * REG_MAX_BUCKETS];
-    size_t order[2 * REG_MAX_BUCKETS];
-    unsigned char chosen[2 * REG_MAX_BUCKETS];
+    struct bucket **list, *bk, *skipped = NULL, **skipped_tail = &skipped;
+    struct bucket **cands;
+    struct batch_candidate *cand;
+    size_t *order;
+    unsigned char *chosen;
     struct batch_state st;
     struct batch_plan plan;
     size_t n = 0, cap = 0, elements = 0, chars = 0, nlist = 0, ncand = 0;
+    size_t max = 2 * (size_t)reg->nslots; /* every bucket is listed at most once */
     struct slot *slots = NULL;
     enum reg_type type = REG_A;
 
+    list = xcalloc(max, sizeof(*list));
+    cands = xcalloc(max, sizeof(*cands));
+    cand = xcalloc(max, sizeof(*cand));
+    order = xcalloc(max, sizeof(*order));
+    chosen = xcalloc(max, sizeof(*chosen));
+    /* The aliases this call may have to write go first in its budget. */
+    tree_reserve(reg, &elements, &chars);
     /* Take the dirty list as an array: once unlisted, a bucket's dirty_next belongs to whoever
      * lists it again. */
     pthread_mutex_lock(&reg->work_lock);
-    for (bk = reg->dirty_head; bk && nlist < 2 * REG_MAX_BUCKETS; bk = bk->dirty_next) {
+    for (bk = reg->dirty_head; bk && nlist < max; bk = bk->dirty_next) {
         bk->listed = 0;
         list[nlist++] = bk;
     }
@@ -596,7 +659,6 @@ static size_t drain(struct reg_registry *reg, struct slot **out)
     }
     stream_state(reg, type, &st);
     batch_policy_plan(cand, ncand, &st, 1, order, &plan);
-    memset(chosen, 0, sizeof(chosen));
 
     for (size_t k = 0; k < plan.n; k++) {
         struct slot sl;
@@ -664,6 +726,11 @@ static size_t drain(struct reg_registry *reg, struct slot **out)
         reg->dirty_head = skipped;
         pthread_mutex_unlock(&reg->work_lock);
     }
+    free(list);
+    free(cands);
+    free(cand);
+    free(order);
+    free(chosen);
     *out = slots;
     return n;
 }

@@ -79,6 +79,12 @@ struct intent {
     struct intent *next;
 };
 
+/* One alias at the name: whether it exists and its weight. */
+struct tree_alias {
+    unsigned char exists;
+    unsigned char weight;
+};
+
 /* A mutation the maintainer started (a lease expiry, a health move): its completion's arg. */
 struct chore {
     struct reg_registry *reg;
@@ -160,7 +166,10 @@ struct reg_registry {
     _Atomic(reg_change_hook_fn) change_hook; /* see reg_set_change_hook() */
     _Atomic(reg_event_hook_fn) event_hook;   /* see reg_set_event_hook() */
 
-    struct bucket buckets[2][REG_MAX_BUCKETS];
+    /* The buckets of each type, one per slot (registry.h): nslots of them, REG_MAX_BUCKETS
+     * (the name's own) or, in the alias tree, REG_MAX_SLOTS. */
+    unsigned nslots;
+    struct bucket *buckets[2];
 
     pthread_mutex_t index_lock;
     pthread_cond_t index_cond; /* an entry settled or left */
@@ -168,10 +177,10 @@ struct reg_registry {
     struct entry **table;
     size_t table_size; /* power of two */
     size_t count;
-    unsigned reserved[2][REG_MAX_BUCKETS];
+    unsigned *reserved[2]; /* nslots each */
     /* Buckets being filled: placement put a registration there that the committer has not
-     * taken yet, so one more costs one element (registry/placement.c). */
-    unsigned char filling[2][REG_MAX_BUCKETS];
+     * taken yet, so one more costs one element (registry/placement.c). nslots each. */
+    unsigned char *filling[2];
     /* Registrations whose store call failed in a way that may still have applied it (5xx,
      * timeout): where they were placed, so a retry goes to the same bucket (meeting itself in
      * one compare-and-swap, never placed twice) and an adoption of one gets its lease. A ring:
@@ -268,6 +277,11 @@ struct reg_registry {
     atomic_ullong fleet_gen;    /* membership changes */
     unsigned long long fleet_gen_seen; /* maintainer thread */
     int64_t interim_next_ns;           /* guarded by index_lock: the earliest interim_until_ns */
+
+    /* The alias tree's top level (registry/tree.c). */
+    pthread_mutex_t tree_lock; /* a leaf */
+    struct tree_alias aliases[2][REG_TREE_CHILDREN]; /* guarded by tree_lock */
+    atomic_int tree_dirty; /* the aliases may disagree with the children: check them */
     atomic_ullong leases_kept;  /* expiries called off on a peer's word */
 };
 
@@ -413,6 +427,37 @@ void maintainer_stop(struct reg_registry *reg);
 void maintainer_kick(struct reg_registry *reg);
 void maintainer_chore(struct reg_registry *reg, const struct ip_addr *ip, enum reg_op op,
                       int expiry, reg_done_fn done);
+
+/* ---- registry/tree.c: the alias tree's top level ------------------------------------------ */
+
+/* One alias change of a call: old (has_old) becomes new (has_new). */
+struct tree_step {
+    enum reg_type type;
+    unsigned child;
+    int has_old, has_new;
+    struct reg_record old, new;
+};
+struct tree_plan {
+    size_t n;
+    int dirty; /* took the tree_dirty flag: give it back if the call fails */
+    struct tree_step steps[2 * REG_TREE_CHILDREN];
+};
+/* Add to a call's budget what its alias changes may cost (nothing unless tree mode). */
+void tree_reserve(struct reg_registry *reg, size_t *elements, size_t *chars);
+/* The alias changes a call must carry when it changes each child's served values by
+ * delta[type][child]. No lock held; takes bucket locks and tree_lock. */
+void tree_plan_build(struct reg_registry *reg, const long (*delta)[REG_TREE_CHILDREN],
+                     struct tree_plan *p);
+/* The plan's deletions (deletions = 1) or its other changes into out; returns how many. */
+size_t tree_plan_changes(const struct tree_plan *p, int deletions, struct reg_change *out);
+/* The call carrying p succeeded: its aliases are the committed state. */
+void tree_plan_installed(struct reg_registry *reg, const struct tree_plan *p);
+/* The call carrying p failed: nothing of it applied. */
+void tree_plan_failed(struct reg_registry *reg, const struct tree_plan *p);
+/* Take the aliases among recs (a whole listing) as the committed state. */
+void tree_adopt_aliases(struct reg_registry *reg, const struct reg_record *recs, size_t n);
+/* A copy of the aliases of type t (REG_TREE_CHILDREN of them). */
+void tree_aliases(struct reg_registry *reg, enum reg_type t, struct tree_alias *out);
 
 /* ---- registry/metrics.c ------------------------------------------------------------------- */
 

@@ -71,21 +71,76 @@ static int streaming(struct reg_registry *reg)
  * (its rewrite resends every value it holds). Quiet, the first with room: no bucket is left
  * part-filled for long.
  */
-static int place_ordered(struct reg_registry *reg, enum reg_type t)
+static int place_ordered(struct reg_registry *reg, enum reg_type t, unsigned base)
 {
-    unsigned *res = reg->reserved[t], cap = reg->capacity[t], n = reg->opt.buckets;
+    unsigned *res = reg->reserved[t] + base, cap = reg->capacity[t], n = reg->opt.buckets;
+    unsigned char *filling = reg->filling[t] + base;
 
     for (unsigned b = 0; b < n; b++)
-        if (reg->filling[t][b] && res[b] < cap)
-            return (int)b;
+        if (filling[b] && res[b] < cap)
+            return (int)(base + b);
     if (streaming(reg))
         for (unsigned b = 0; b < n; b++)
             if (res[b] <= PLACE_CHEAP_VALUES && res[b] < cap)
-                return (int)b;
+                return (int)(base + b);
     for (unsigned b = 0; b < n; b++)
         if (res[b] < cap)
-            return (int)b;
+            return (int)(base + b);
     return -1;
+}
+
+/* The least filled of base's buckets with room, or -1. */
+static int place_balanced(struct reg_registry *reg, enum reg_type t, unsigned base)
+{
+    unsigned *res = reg->reserved[t], cap = reg->capacity[t];
+    int best = -1;
+    for (unsigned b = base; b < base + reg->opt.buckets; b++)
+        if (res[b] < cap && (best < 0 || res[b] < res[best]))
+            best = (int)b;
+    return best;
+}
+
+/*
+ * The alias tree: the child to fill. Children are filled evenly, so the top weights keep
+ * every value's share within the bound (registry/tree_weights.h): the child in use holding
+ * the fewest addresses that still has room; a new child (the first unused one) only when
+ * every child in use is full. -1 when all are.
+ */
+static int tree_child(struct reg_registry *reg, enum reg_type t)
+{
+    unsigned cap = reg->capacity[t];
+    long best = -1, best_total = 0, fresh = -1;
+
+    for (unsigned c = 0; c < REG_TREE_CHILDREN; c++) {
+        const unsigned *res = reg->reserved[t] + reg_slot_of((int)c, 0);
+        long total = 0;
+        int room = 0;
+        for (unsigned b = 0; b < reg->opt.buckets; b++) {
+            total += res[b];
+            room |= res[b] < cap;
+        }
+        /* Buckets beyond --buckets (written by another configuration) count too. */
+        for (unsigned b = reg->opt.buckets; b < REG_MAX_BUCKETS; b++)
+            total += res[b];
+        if (!room)
+            continue;
+        if (total == 0) {
+            if (fresh < 0)
+                fresh = c;
+        } else if (best < 0 || total < best_total) {
+            best = c;
+            best_total = total;
+        }
+    }
+    return (int)(best >= 0 ? best : fresh);
+}
+
+/* Is slot one that takes new addresses in this mode? */
+static int slot_eligible(const struct reg_registry *reg, unsigned slot)
+{
+    int child = reg_slot_child(slot);
+    return slot < reg->nslots && reg_slot_bucket(slot) < reg->opt.buckets &&
+           (reg->opt.tree ? child >= 0 : child < 0);
 }
 
 /* Choose a bucket for a new ip: -1 when every eligible one is full. */
@@ -96,17 +151,25 @@ int placement_choose(struct reg_registry *reg, const struct ip_addr *ip)
     int best = -1;
 
     /* A retry of a registration that may have landed: the same bucket, if it has room. */
-    if (placement_take_ambiguous(reg, ip, &again) && again < reg->opt.buckets && res[again] < cap)
+    if (placement_take_ambiguous(reg, ip, &again) && slot_eligible(reg, again) &&
+        res[again] < cap) {
         best = (int)again;
-    else if (reg->opt.bucketing == REG_BUCKETING_MODULO) {
+    } else if (reg->opt.tree) {
+        int child = tree_child(reg, t);
+        unsigned base = child >= 0 ? reg_slot_of(child, 0) : 0;
+        if (child < 0)
+            best = -1;
+        else if (reg->opt.bucketing == REG_BUCKETING_BALANCED)
+            best = place_balanced(reg, t, base);
+        else
+            best = place_ordered(reg, t, base);
+    } else if (reg->opt.bucketing == REG_BUCKETING_MODULO) {
         unsigned b = ip_mod(ip, reg->opt.buckets);
         best = res[b] < cap ? (int)b : -1;
     } else if (reg->opt.bucketing == REG_BUCKETING_ORDERED) {
-        best = place_ordered(reg, t);
+        best = place_ordered(reg, t, 0);
     } else {
-        for (unsigned b = 0; b < reg->opt.buckets; b++)
-            if (res[b] < cap && (best < 0 || res[b] < res[best]))
-                best = (int)b;
+        best = place_balanced(reg, t, 0);
     }
     if (best >= 0 && reg->opt.commit == REG_COMMIT_GROUP)
         reg->filling[t][best] = 1; /* until the committer takes its queue */
@@ -117,8 +180,8 @@ unsigned reg_free_capacity(struct reg_registry *reg, enum reg_type type)
 {
     unsigned free_slots = 0;
     pthread_mutex_lock(&reg->index_lock);
-    for (unsigned b = 0; b < reg->opt.buckets; b++)
-        if (reg->reserved[type][b] < reg->capacity[type])
+    for (unsigned b = 0; b < reg->nslots; b++)
+        if (slot_eligible(reg, b) && reg->reserved[type][b] < reg->capacity[type])
             free_slots += reg->capacity[type] - reg->reserved[type][b];
     pthread_mutex_unlock(&reg->index_lock);
     return free_slots;

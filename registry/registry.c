@@ -145,8 +145,14 @@ struct reg_registry *reg_create(const struct reg_options *opt, struct reg_provid
     atomic_init(&reg->change_hook, NULL);
     atomic_init(&reg->event_hook, NULL);
     registry_generation_bump(reg);
+    reg->nslots = opt->tree ? REG_MAX_SLOTS : REG_MAX_BUCKETS;
+    for (int t = 0; t < 2; t++) {
+        reg->buckets[t] = xcalloc(reg->nslots, sizeof(*reg->buckets[t]));
+        reg->reserved[t] = xcalloc(reg->nslots, sizeof(*reg->reserved[t]));
+        reg->filling[t] = xcalloc(reg->nslots, sizeof(*reg->filling[t]));
+    }
     for (int t = 0; t < 2; t++)
-        for (unsigned b = 0; b < REG_MAX_BUCKETS; b++) {
+        for (unsigned b = 0; b < reg->nslots; b++) {
             struct bucket *bk = &reg->buckets[t][b];
             pthread_mutex_init(&bk->lock, NULL);
             pthread_cond_init(&bk->idle, NULL);
@@ -174,6 +180,7 @@ struct reg_registry *reg_create(const struct reg_options *opt, struct reg_provid
     pthread_cond_init(&reg->maintainer_cond, NULL);
     pthread_mutex_init(&reg->confirm_lock, NULL);
     pthread_mutex_init(&reg->fleet_lock, NULL);
+    pthread_mutex_init(&reg->tree_lock, NULL);
     reg->confirm_tail = &reg->confirm_head;
     reg->dirty_tail = &reg->dirty_head;
     reg->table_size = 1024;
@@ -213,12 +220,16 @@ void reg_destroy(struct reg_registry *reg)
     reg_insync_destroy(reg->insync);
     /* Settling above may still have added or removed targets; no verdict matters now. */
     hc_engine_destroy(reg->checker);
-    for (int t = 0; t < 2; t++)
-        for (unsigned b = 0; b < REG_MAX_BUCKETS; b++) {
+    for (int t = 0; t < 2; t++) {
+        for (unsigned b = 0; b < reg->nslots; b++) {
             sets_release(reg->buckets[t][b].rec);
             pthread_mutex_destroy(&reg->buckets[t][b].lock);
             pthread_cond_destroy(&reg->buckets[t][b].idle);
         }
+        free(reg->buckets[t]);
+        free(reg->reserved[t]);
+        free(reg->filling[t]);
+    }
     index_free_all(reg);
     pthread_mutex_destroy(&reg->ttl_lock);
     pthread_mutex_destroy(&reg->index_lock);
@@ -234,6 +245,7 @@ void reg_destroy(struct reg_registry *reg)
         free(reg->members[i]);
     free(reg->members);
     pthread_mutex_destroy(&reg->fleet_lock);
+    pthread_mutex_destroy(&reg->tree_lock);
     if (reg->prov)
         reg->prov->ops->destroy(reg->prov);
     free(reg);
@@ -470,7 +482,7 @@ size_t reg_snapshot(struct reg_registry *reg, struct reg_bucket_view **views)
     struct reg_bucket_view *v = NULL;
 
     for (int t = 0; t < 2; t++)
-        for (unsigned b = 0; b < REG_MAX_BUCKETS; b++) {
+        for (unsigned b = 0; b < reg->nslots; b++) {
             struct bucket *bk = &reg->buckets[t][b];
             size_t count;
             pthread_mutex_lock(&bk->lock);
@@ -483,12 +495,27 @@ size_t reg_snapshot(struct reg_registry *reg, struct reg_bucket_view **views)
                 v[n].capacity = reg->capacity[t];
                 v[n].answer_bytes = reg_answer_bytes(reg->opt.record_name, (enum reg_type)t,
                                                      bk->rec[REG_KIND_SERVED].nvalues);
-                v[n].accepting = b < reg->opt.buckets && count < reg->capacity[t];
+                v[n].accepting = reg_slot_bucket(b) < reg->opt.buckets &&
+                                 (reg->opt.tree ? b >= REG_MAX_BUCKETS : b < REG_MAX_BUCKETS) &&
+                                 count < reg->capacity[t];
                 n++;
             }
             pthread_mutex_unlock(&bk->lock);
         }
     *views = v;
+    return n;
+}
+
+size_t reg_tree_aliases(struct reg_registry *reg, enum reg_type t, struct reg_alias_view *out)
+{
+    struct tree_alias a[REG_TREE_CHILDREN];
+    size_t n = 0;
+    tree_aliases(reg, t, a);
+    for (unsigned c = 0; c < REG_TREE_CHILDREN; c++)
+        if (a[c].exists) {
+            out[n].child = c;
+            out[n++].weight = a[c].weight;
+        }
     return n;
 }
 

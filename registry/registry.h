@@ -326,6 +326,13 @@ enum rc_code reg_lookup(struct reg_registry *reg, const struct ip_addr *ip,
  * lock, so no view is half-applied. Returns the count; free with reg_views_free(). */
 size_t reg_snapshot(struct reg_registry *reg, struct reg_bucket_view **views);
 void reg_views_free(struct reg_bucket_view *views, size_t n);
+/* The aliases at the name of type t (tree mode), by child: out has room for
+ * REG_TREE_CHILDREN; returns how many. */
+struct reg_alias_view {
+    unsigned child;
+    unsigned weight;
+};
+size_t reg_tree_aliases(struct reg_registry *reg, enum reg_type t, struct reg_alias_view *out);
 
 /*
  * A number that changes whenever any bucket changes (after the change is visible to

@@ -83,16 +83,20 @@ int resync_is_ttl_refusal(const char *detail)
  */
 enum rc_code resync_run(struct reg_registry *reg, int owned, char *why, size_t why_n)
 {
-    unsigned long long seen[2][REG_MAX_BUCKETS];
+    unsigned long long *seen[2];
     struct reg_record *recs = NULL;
-    struct reg_record(*fresh)[REG_MAX_BUCKETS][REG_KINDS] = NULL;
+    struct reg_record(*fresh[2])[REG_KINDS] = {NULL, NULL};
     size_t nrecs = 0, adopted = 0;
     char detail[REG_DETAIL_MAX];
     unsigned epoch = registry_ttl_epoch(reg);
     enum rc_code rc, result;
 
+    for (int t = 0; t < 2; t++) {
+        seen[t] = xcalloc(reg->nslots, sizeof(*seen[t]));
+        fresh[t] = xcalloc(reg->nslots, sizeof(*fresh[t]));
+    }
     for (int t = 0; t < 2; t++)
-        for (unsigned b = 0; b < REG_MAX_BUCKETS; b++) {
+        for (unsigned b = 0; b < reg->nslots; b++) {
             pthread_mutex_lock(&reg->buckets[t][b].lock);
             seen[t][b] = reg->buckets[t][b].changes;
             pthread_mutex_unlock(&reg->buckets[t][b].lock);
@@ -106,10 +110,10 @@ enum rc_code resync_run(struct reg_registry *reg, int owned, char *why, size_t w
         goto out;
     }
     registry_learn_ttls(reg, recs, nrecs, epoch);
-    fresh = xcalloc(2, sizeof(*fresh));
+    tree_adopt_aliases(reg, recs, nrecs);
     for (size_t i = 0; i < nrecs; i++) {
         struct reg_record *r = &recs[i];
-        if (r->bucket >= REG_MAX_BUCKETS || (unsigned)r->kind >= REG_KINDS || !r->nvalues)
+        if (r->alias || r->bucket >= reg->nslots || (unsigned)r->kind >= REG_KINDS || !r->nvalues)
             continue;
         reg_record_release(&fresh[r->type][r->bucket][r->kind]);
         fresh[r->type][r->bucket][r->kind] = *r;
@@ -117,7 +121,7 @@ enum rc_code resync_run(struct reg_registry *reg, int owned, char *why, size_t w
         r->nvalues = 0;
     }
     for (int t = 0; t < 2; t++)
-        for (unsigned b = 0; b < REG_MAX_BUCKETS; b++) {
+        for (unsigned b = 0; b < reg->nslots; b++) {
             struct bucket *bk = &reg->buckets[t][b];
             unsigned mask = 0;
             pthread_mutex_lock(&bk->lock);
@@ -161,6 +165,9 @@ out:
     for (size_t i = 0; i < nrecs; i++)
         reg_record_release(&recs[i]);
     free(recs);
-    free(fresh);
+    for (int t = 0; t < 2; t++) {
+        free(seen[t]);
+        free(fresh[t]);
+    }
     return result;
 }

@@ -33,7 +33,7 @@ int strays_take(struct reg_registry *reg, const struct ip_addr *ip)
 {
     enum reg_type t = reg_type_of(ip);
 
-    for (unsigned b = 0; b < REG_MAX_BUCKETS; b++) {
+    for (unsigned b = 0; b < reg->nslots; b++) {
         struct bucket *bk = &reg->buckets[t][b];
         int k, took = 0;
         pthread_mutex_lock(&bk->lock);
@@ -146,7 +146,7 @@ static size_t find(struct reg_registry *reg, struct stray *out, size_t max)
 {
     size_t n = 0;
     for (int t = 0; t < 2 && n < max; t++)
-        for (unsigned b = 0; b < REG_MAX_BUCKETS && n < max; b++) {
+        for (unsigned b = 0; b < reg->nslots && n < max; b++) {
             struct bucket *bk = &reg->buckets[t][b];
             pthread_mutex_lock(&bk->lock);
             pthread_mutex_lock(&reg->index_lock);

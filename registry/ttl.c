@@ -45,9 +45,9 @@ static void group_build(struct reg_registry *reg, enum reg_type t, enum reg_kind
     g->acct->from = atomic_load(&reg->group_ttl[t][k]);
     g->acct->to = ttl;
     g->acct->change_id[0] = '\0';
-    g->old = xcalloc(REG_MAX_BUCKETS, sizeof(*g->old));
-    g->next = xcalloc(REG_MAX_BUCKETS, sizeof(*g->next));
-    for (unsigned b = 0; b < REG_MAX_BUCKETS; b++) {
+    g->old = xcalloc(reg->nslots, sizeof(*g->old));
+    g->next = xcalloc(reg->nslots, sizeof(*g->next));
+    for (unsigned b = 0; b < reg->nslots; b++) {
         struct bucket *bk = &reg->buckets[t][b];
         pthread_mutex_lock(&bk->lock);
         if (bk->rec[k].nvalues) {
@@ -126,10 +126,9 @@ static enum rc_code send_groups(struct reg_registry *reg, struct group *groups, 
 static enum rc_code reread_groups(struct reg_registry *reg, struct group *groups, size_t ng,
                                   int batch, char *detail, size_t n)
 {
-    unsigned char seen[2][REG_MAX_BUCKETS];
+    unsigned char *seen[2] = {xcalloc(reg->nslots, 1), xcalloc(reg->nslots, 1)};
     enum rc_code rc = RC_OK;
 
-    memset(seen, 0, sizeof(seen));
     for (size_t i = 0; rc == RC_OK && i < ng; i++)
         for (size_t s = 0; rc == RC_OK && groups[i].batch == batch && s < groups[i].nsets; s++) {
             enum reg_type t = groups[i].acct->type;
@@ -139,6 +138,8 @@ static enum rc_code reread_groups(struct reg_registry *reg, struct group *groups
             seen[t][b] = 1;
             rc = bucket_reread(reg, &reg->buckets[t][b], ALL_KINDS, detail, n);
         }
+    free(seen[0]);
+    free(seen[1]);
     return rc;
 }
 
@@ -155,7 +156,7 @@ enum rc_code reg_set_ttl(struct reg_registry *reg, unsigned ttl, struct reg_ttl_
     *ngroups = 0;
     atomic_store(&reg->ttl_busy, 1);
     for (int t = 0; t < 2; t++)
-        for (unsigned b = 0; b < REG_MAX_BUCKETS; b++)
+        for (unsigned b = 0; b < reg->nslots; b++)
             bucket_claim(&reg->buckets[t][b]);
     for (;;) {
         int batches = 0;
@@ -236,7 +237,7 @@ out:
         log_info("msg=\"weighted groups moved to a new TTL\" ttl=%u", ttl);
     }
     for (int t = 1; t >= 0; t--)
-        for (unsigned b = REG_MAX_BUCKETS; b-- > 0;)
+        for (unsigned b = reg->nslots; b-- > 0;)
             bucket_unclaim(&reg->buckets[t][b]);
     atomic_store(&reg->ttl_busy, 0);
     pthread_mutex_lock(&reg->work_lock);
