@@ -54,6 +54,8 @@ json_t *api_placement_json(const struct reg_registry *reg, const struct reg_plac
     o = json_pack("{s:s, s:s, s:i, s:s, s:i, s:s}", "ip", ip_format(&p->ip, ip), "type",
                      reg_type_name(p->type), "bucket", (int)p->bucket, "set_identifier", sid,
                      "weight", (int)p->weight, "state", state_name(p->state));
+    if (reg_slot_child(p->bucket) >= 0)
+        json_object_set_new(o, "child", json_integer(reg_slot_child(p->bucket)));
     if (p->change_id[0])
         json_object_set_new(o, "change_id", json_string(p->change_id));
     if (p->lease_seconds) {

@@ -6,6 +6,10 @@
  */
 #include "registry/internal.h"
 
+#include <limits.h>
+
+#include "registry/tree_weights.h"
+
 static long ambiguous_find(const struct reg_registry *reg, const struct ip_addr *ip)
 {
     for (size_t i = 0; i < AMBIGUOUS_MAX; i++)
@@ -101,38 +105,62 @@ static int place_balanced(struct reg_registry *reg, enum reg_type t, unsigned ba
 }
 
 /*
- * The alias tree: the child to fill. Children are filled evenly, so the top weights keep
- * every value's share within the bound (registry/tree_weights.h): the child in use holding
- * the fewest addresses that still has room; a new child (the first unused one) only when
- * every child in use is full. -1 when all are.
+ * The alias tree: the child to fill. Top weights are integers up to 255, so a child's share of
+ * answers is exact only while every child holds at most 255 addresses, and close only while
+ * children hold nearly as many as each other (registry/tree_weights.h). So the tree grows in
+ * breadth first: a child takes at most TREE_WEIGHT_MAX addresses until all REG_TREE_CHILDREN
+ * are in use (the weights are the totals themselves: exact), then children fill evenly. A
+ * child whose bucket is being filled keeps it while it holds less than the least filled one
+ * plus a bucket (a burst fills one bucket at a time, as ordered placement does); otherwise
+ * the least filled child takes it. -1 when every child is full.
  */
 static int tree_child(struct reg_registry *reg, enum reg_type t)
 {
     unsigned cap = reg->capacity[t];
-    long best = -1, best_total = 0, fresh = -1;
+    long total[REG_TREE_CHILDREN], limit = TREE_WEIGHT_MAX, best = -1, fresh = -1, filling = -1;
+    int room[REG_TREE_CHILDREN], used = 0;
 
     for (unsigned c = 0; c < REG_TREE_CHILDREN; c++) {
         const unsigned *res = reg->reserved[t] + reg_slot_of((int)c, 0);
-        long total = 0;
-        int room = 0;
-        for (unsigned b = 0; b < reg->opt.buckets; b++) {
-            total += res[b];
-            room |= res[b] < cap;
-        }
+        const unsigned char *fill = reg->filling[t] + reg_slot_of((int)c, 0);
+        total[c] = 0;
+        room[c] = 0;
         /* Buckets beyond --buckets (written by another configuration) count too. */
-        for (unsigned b = reg->opt.buckets; b < REG_MAX_BUCKETS; b++)
-            total += res[b];
-        if (!room)
+        for (unsigned b = 0; b < REG_MAX_BUCKETS; b++)
+            total[c] += res[b];
+        for (unsigned b = 0; b < reg->opt.buckets; b++) {
+            room[c] |= res[b] < cap;
+            if (fill[b] && res[b] < cap && filling < 0)
+                filling = c;
+        }
+        used += total[c] > 0;
+    }
+    if (used >= REG_TREE_CHILDREN)
+        limit = LONG_MAX; /* every child in use: they fill evenly to the end */
+    for (unsigned c = 0; c < REG_TREE_CHILDREN; c++) {
+        if (!room[c] || total[c] >= limit)
             continue;
-        if (total == 0) {
+        if (total[c] == 0) {
             if (fresh < 0)
                 fresh = c;
-        } else if (best < 0 || total < best_total) {
+        } else if (best < 0 || total[c] < total[best]) {
             best = c;
-            best_total = total;
         }
     }
-    return (int)(best >= 0 ? best : fresh);
+    if (filling >= 0 && room[filling] && total[filling] < limit &&
+        (best < 0 || total[filling] < total[best] + (long)cap))
+        return (int)filling;
+    if (best >= 0)
+        return (int)best;
+    if (fresh >= 0)
+        return (int)fresh;
+    if (limit != LONG_MAX) {
+        /* Every child holds its 255: fill evenly from here. */
+        for (unsigned c = 0; c < REG_TREE_CHILDREN; c++)
+            if (room[c] && (best < 0 || total[c] < total[best]))
+                best = c;
+    }
+    return (int)best;
 }
 
 /* Is slot one that takes new addresses in this mode? */

@@ -39,7 +39,7 @@ static const char *const commit_choices[] = {"group", "immediate", NULL};
 static const char *const check_choices[] = {"off", "tcp", "http", "https", NULL};
 
 enum opt_id {
-    O_LISTEN, O_RECORD_NAME, O_BUCKETS, O_MAX_PER_BUCKET, O_MAX_ANSWER_BYTES, O_TTL, O_BUCKETING, O_WEIGHTS, O_COMMIT,
+    O_LISTEN, O_RECORD_NAME, O_TREE, O_TREE_LABEL, O_BUCKETS, O_MAX_PER_BUCKET, O_MAX_ANSWER_BYTES, O_TTL, O_BUCKETING, O_WEIGHTS, O_COMMIT,
     O_DEFAULT_LEASE, O_CHECK, O_CHECK_PORT, O_CHECK_PATH, O_CHECK_STATUS, O_CHECK_INTERVAL_MS,
     O_CHECK_TIMEOUT_MS, O_CHECK_RISE, O_CHECK_FALL, O_CHECK_PARALLEL, O_MAX_DOWN_SHARE,
     O_RESYNC_INTERVAL,
@@ -57,8 +57,13 @@ static const struct opt opts[O__COUNT] = {
                   "address to serve the API on ([V6]:PORT for IPv6; port 0 picks one)"},
     [O_RECORD_NAME] = {"record-name", K_STR, "app.example.com", 0, 0, NULL, "NAME",
                        "DNS name of the weighted record sets"},
+    [O_TREE] = {"tree", K_FLAG, "0", 0, 1, NULL, NULL,
+                "serve through an alias tree: buckets in up to 100 child names "
+                "(<n>.<label>.<name>), weighted aliases at the name (100x the addresses)"},
+    [O_TREE_LABEL] = {"tree-label", K_STR, REG_TREE_LABEL_DEFAULT, 0, 0, NULL, "LABEL",
+                      "the label of the child names (--tree)"},
     [O_BUCKETS] = {"buckets", K_UINT, "100", 1, REG_MAX_BUCKETS, NULL, "N",
-                   "buckets per type that take new IPs (1..100)"},
+                   "buckets per type that take new IPs (1..100; with --tree, per child)"},
     [O_MAX_PER_BUCKET] = {"max-per-bucket", K_UINT, "0", 0, REG_MAX_VALUES, NULL, "N",
                           "values per bucket (1..400; 0: as many as fit --max-answer-bytes)"},
     [O_MAX_ANSWER_BYTES] = {"max-answer-bytes", K_UINT, "1232", 512, 65535, NULL, "BYTES",
@@ -531,6 +536,21 @@ static int set_opt(struct cfg *cfg, int i, const char *v, FILE *err)
             return -1;
         }
         break;
+    case O_TREE: cfg->reg.tree = b; break;
+    case O_TREE_LABEL: {
+        size_t len = strlen(v);
+        int bad = len == 0 || len > REG_TREE_LABEL_MAX;
+        for (size_t k = 0; k < len; k++)
+            bad |= !(islower((unsigned char)v[k]) || isdigit((unsigned char)v[k]) ||
+                     v[k] == '-' || v[k] == '_');
+        if (bad) {
+            fprintf(err, "r53reg: --tree-label: '%s' is not one DNS label of a-z 0-9 - _ (at "
+                         "most %d)\n", v, REG_TREE_LABEL_MAX);
+            return -1;
+        }
+        snprintf(cfg->reg.tree_label, sizeof(cfg->reg.tree_label), "%s", v);
+        break;
+    }
     case O_BUCKETS: cfg->reg.buckets = (unsigned)u; break;
     case O_MAX_PER_BUCKET: cfg->reg.max_per_bucket = (unsigned)u; break;
     case O_MAX_ANSWER_BYTES: cfg->reg.max_answer_bytes = (unsigned)u; break;
@@ -785,6 +805,25 @@ enum cfg_result cfg_parse(struct cfg *cfg, int argc, char **argv, cfg_getenv_fn 
                      "placement fills buckets unevenly, so equal weights would give the IPs "
                      "of a fuller bucket a smaller share)\n");
         goto usage;
+    }
+    if (cfg->reg.tree) {
+        size_t extra = REG_TREE_NAME_EXTRA(strlen(reg_tree_label(&cfg->reg)));
+        if (cfg->reg.commit != REG_COMMIT_GROUP) {
+            fprintf(err, "r53reg: --tree needs --commit group (the committer writes the "
+                         "aliases with the buckets they serve)\n");
+            goto usage;
+        }
+        if (cfg->reg.bucketing == REG_BUCKETING_MODULO) {
+            fprintf(err, "r53reg: --tree needs --bucketing ordered or balanced (children are "
+                         "filled evenly, which an address's modulo cannot follow)\n");
+            goto usage;
+        }
+        if (strlen(cfg->reg.record_name) + extra > REG_RECORD_NAME_MAX) {
+            fprintf(err, "r53reg: --record-name: '%s' is too long for --tree: a child's name "
+                         "(<99>.%s.<name>) must fit %d characters\n",
+                    cfg->reg.record_name, reg_tree_label(&cfg->reg), REG_RECORD_NAME_MAX);
+            goto usage;
+        }
     }
     if (cfg->state_file && cfg->provider != CFG_PROVIDER_MEMORY) {
         fprintf(err, "r53reg: --state-file applies to --provider memory only\n");

@@ -154,6 +154,44 @@ static void test_bucketing_auto(void)
     CHECK(strstr(err, "--bucketing ordered needs --weights proportional") != NULL);
 }
 
+/* --tree: its label, and what it cannot be combined with, each refused naming why. */
+static void test_tree_flags(void)
+{
+    struct cfg c;
+    char err[512];
+    const char *noenv[] = {NULL};
+    char longname[REG_RECORD_NAME_MAX + 1];
+
+    CHECK_INT(parse(&c, noenv, err, sizeof(err), "--tree", NULL), CFG_RUN);
+    CHECK_INT(c.reg.tree, 1);
+    CHECK_STR(reg_tree_label(&c.reg), "_r53reg");
+    cfg_release(&c);
+    CHECK_INT(parse(&c, noenv, err, sizeof(err), "--tree", "--tree-label", "shard-x", NULL),
+              CFG_RUN);
+    CHECK_STR(c.reg.tree_label, "shard-x");
+    cfg_release(&c);
+    CHECK_INT(parse(&c, noenv, err, sizeof(err), "--tree", "--commit", "immediate", NULL),
+              CFG_EXIT_USAGE);
+    CHECK(strstr(err, "--tree needs --commit group") != NULL);
+    CHECK_INT(parse(&c, noenv, err, sizeof(err), "--tree", "--bucketing", "modulo", NULL),
+              CFG_EXIT_USAGE);
+    CHECK(strstr(err, "--tree needs --bucketing ordered or balanced") != NULL);
+    CHECK_INT(parse(&c, noenv, err, sizeof(err), "--tree-label", "a.b", NULL), CFG_EXIT_USAGE);
+    CHECK(strstr(err, "--tree-label") != NULL);
+    CHECK_INT(parse(&c, noenv, err, sizeof(err), "--tree-label", "Upper", NULL), CFG_EXIT_USAGE);
+    CHECK_INT(parse(&c, noenv, err, sizeof(err), "--tree-label", "", NULL), CFG_EXIT_USAGE);
+    /* A name that fits alone but not under <99>._r53reg. */
+    memset(longname, 'a', sizeof(longname));
+    for (size_t i = 60; i < sizeof(longname) - 1; i += 61)
+        longname[i] = '.';
+    longname[REG_RECORD_NAME_MAX - 2] = '\0';
+    CHECK_INT(parse(&c, noenv, err, sizeof(err), "--record-name", longname, NULL), CFG_RUN);
+    cfg_release(&c);
+    CHECK_INT(parse(&c, noenv, err, sizeof(err), "--record-name", longname, "--tree", NULL),
+              CFG_EXIT_USAGE);
+    CHECK(strstr(err, "too long for --tree") != NULL);
+}
+
 static void test_bad_values(void)
 {
     static const struct {
@@ -524,6 +562,7 @@ int main(void)
     test_api_limits();
     test_check_flags();
     test_bucketing_auto();
+    test_tree_flags();
     test_bad_values();
     test_non_loopback_needs_token();
     test_security_flags();
