@@ -34,7 +34,10 @@ const char *reg_tree_label(const struct reg_options *opt)
 
 void reg_child_name(const struct reg_options *opt, unsigned child, char *out, size_t n)
 {
-    snprintf(out, n, "%u.%s.%s", child, reg_tree_label(opt), opt->record_name);
+    /* Configuration refuses a record name whose children's names would not fit; a name cut
+     * short here would be a different name, so a cut leaves "" (which matches nothing). */
+    if (snprintf(out, n, "%u.%s.%s", child, reg_tree_label(opt), opt->record_name) >= (int)n)
+        out[0] = '\0';
 }
 
 void reg_set_id(const struct reg_options *opt, unsigned bucket, char *out, size_t n)
