@@ -391,8 +391,8 @@ static int apply_json_change(struct memory_provider *mp, json_t *item, size_t i,
 
     if (!type || parse_type(type, &t) || (jk && !json_is_string(jk)) ||
         parse_kind(json_string_value(jk), &k) || !json_is_integer(jb) || b < 0 ||
-        b >= (ja ? REG_TREE_CHILDREN : REG_MAX_SLOTS) || (ja && (jk || json_object_get(item, "bucket"))) ||
-        !rec) {
+        b >= (ja ? REG_TREE_CHILDREN : REG_MAX_SLOTS) ||
+        (ja && (jk || json_object_get(item, "bucket"))) || !rec) {
         snprintf(msg, n, "bad change %zu", i);
         return -1;
     }
@@ -641,9 +641,7 @@ static enum rc_code batch_mark(struct memory_provider *mp, const struct reg_chan
                 if (!kj->alias)
                     mp->batch_at[batch_index(kj->type, kj->kind, kj->bucket)] = -1;
             }
-            rc_detail(detail, detail_len, "change %zu of the batch touches a set an earlier "
-                                          "change touches",
-                      i);
+            rc_detail(detail, detail_len, "change %zu touches a set an earlier change touches", i);
             return RC_BAD_REQUEST;
         }
     }
@@ -669,8 +667,10 @@ static const struct reg_record *set_after(struct memory_provider *mp,
 {
     const struct reg_record *cur = &mp->table[t][k][slot];
     int at = mp->batch_at[batch_index(t, k, slot)];
-    if (at >= 0)
-        return changes[at].new && changes[at].new->nvalues ? changes[at].new : NULL;
+    if (at >= 0) {
+        const struct reg_record *nr = changes[at].new;
+        return nr && nr->nvalues ? nr : NULL;
+    }
     return cur->nvalues ? cur : NULL;
 }
 
@@ -787,14 +787,14 @@ static char *batch_line(const struct reg_change *changes, size_t n)
         const struct reg_record *key = change_key(changes, i);
         json_t *rec = changes[i].new ? record_json(changes[i].new) : json_null();
         if (key->alias)
-            json_array_append_new(arr, json_pack("{s:s, s:I, s:o}", "type",
-                                                 reg_type_name(key->type), "alias",
-                                                 (json_int_t)key->bucket, "record", rec));
+            json_array_append_new(arr,
+                                  json_pack("{s:s, s:I, s:o}", "type", reg_type_name(key->type),
+                                            "alias", (json_int_t)key->bucket, "record", rec));
         else
-            json_array_append_new(
-                arr, json_pack("{s:s, s:s*, s:I, s:o}", "type", reg_type_name(key->type), "kind",
-                               kind_json_name(key->kind), "bucket", (json_int_t)key->bucket,
-                               "record", rec));
+            json_array_append_new(arr, json_pack("{s:s, s:s*, s:I, s:o}", "type",
+                                                 reg_type_name(key->type), "kind",
+                                                 kind_json_name(key->kind), "bucket",
+                                                 (json_int_t)key->bucket, "record", rec));
     }
     doc = json_pack("{s:o}", "apply", arr);
     line = json_dumps(doc, JSON_COMPACT);
@@ -841,8 +841,7 @@ static enum rc_code mem_apply(struct reg_provider *p, const struct reg_change *c
     if (change_id)
         snprintf(change_id, REG_CHANGE_ID_MAX, "M%llu", mp->changes);
     if (mp->path && mp->journal_bytes > (off_t)COMPACT_MIN_BYTES &&
-        (size_t)mp->journal_bytes >
-            4 * (mp->live_values * 24 + mp->live_aliases * 40 + 4096)) {
+        (size_t)mp->journal_bytes > 4 * (mp->live_values * 24 + mp->live_aliases * 40 + 4096)) {
         char cdetail[REG_DETAIL_MAX];
         /* The batch is durable already; a failed compaction only leaves a longer journal. */
         if (compact(mp, cdetail, sizeof(cdetail)))

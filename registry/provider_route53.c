@@ -283,8 +283,8 @@ static int page_advances(const struct r53_rrset_page *page, const char *sname, c
  * together, right from the name on: the listing starts at the name and stops at the first
  * record past them. A sibling such as app-x.example.com sorts before the name ('-' < '.').
  */
-static enum rc_code list_tree(struct r53_provider *rp, struct load_state *ls,
-                              struct r53_error *err, char *detail, size_t detail_len)
+static enum rc_code list_tree(struct r53_provider *rp, struct load_state *ls, struct r53_error *err,
+                              char *detail, size_t detail_len)
 {
     struct r53_rrset_page page = {0};
     char *sname = xstrdup(rp->fqdn[REG_KIND_SERVED]), *stype = NULL, *sid = NULL;
@@ -294,8 +294,8 @@ static enum rc_code list_tree(struct r53_provider *rp, struct load_state *ls,
     enum rc_code rc = RC_OK;
 
     while (!done) {
-        rc = r53_list_rrsets(rp->client, rp->zone_id, sname, stype, sid, R53_LIST_MAX_ITEMS,
-                             &page, err);
+        rc = r53_list_rrsets(rp->client, rp->zone_id, sname, stype, sid, R53_LIST_MAX_ITEMS, &page,
+                             err);
         note_outcome(rp, rc);
         if (rc) {
             r53p_say_error(err, "ListResourceRecordSets", detail, detail_len);
@@ -316,9 +316,8 @@ static enum rc_code list_tree(struct r53_provider *rp, struct load_state *ls,
                 break;
             }
             if (++ls->read > LOAD_MAX_RRSETS) {
-                rc_detail(detail, detail_len,
-                          "more than %d record sets under %s: listing stopped", LOAD_MAX_RRSETS,
-                          rp->fqdn[REG_KIND_SERVED]);
+                rc_detail(detail, detail_len, "more than %d record sets under %s: listing stopped",
+                          LOAD_MAX_RRSETS, rp->fqdn[REG_KIND_SERVED]);
                 rc = RC_UPSTREAM;
                 goto out;
             }
@@ -410,8 +409,8 @@ static enum rc_code rt_reload(struct reg_provider *p, enum reg_type t, enum reg_
     out->kind = kind;
     out->bucket = slot;
     if ((unsigned)t > REG_AAAA || (unsigned)kind >= REG_KINDS || slot >= REG_MAX_SLOTS) {
-        rc_detail(detail, detail_len, "no such set: type %d, kind %d, slot %u", (int)t,
-                  (int)kind, slot);
+        rc_detail(detail, detail_len, "no such set: type %d, kind %d, slot %u", (int)t, (int)kind,
+                  slot);
         return RC_BAD_REQUEST;
     }
     reg_set_id(&rp->opt, slot, sid, sizeof(sid));
@@ -669,8 +668,8 @@ static enum rc_code rt_apply(struct reg_provider *p, const struct reg_change *ch
     for (size_t i = 0; i < n; i++) {
         const struct reg_record *key = changes[i].old ? changes[i].old : changes[i].new;
         if (key->alias)
-            r53p_alias_wire_from_record(rp, &rp->aliases[key->type][key->bucket],
-                                        changes[i].new, asnap[i].health_check_id);
+            r53p_alias_wire_from_record(rp, &rp->aliases[key->type][key->bucket], changes[i].new,
+                                        asnap[i].health_check_id);
         else
             r53p_wire_from_record(&rp->wire[key->type][key->kind][key->bucket], changes[i].new,
                                   snap[i].health_check_id);

@@ -312,7 +312,6 @@ int r53p_wire_is(const struct wire *w, const struct reg_record *old, const char 
     return same;
 }
 
-
 void r53p_say_error(const struct r53_error *err, const char *what, char *detail, size_t n)
 {
     char line[768];

@@ -38,8 +38,7 @@ static int key_valid(const struct reg_record *r)
     return r->bucket < REG_MAX_SLOTS;
 }
 
-enum rc_code tree_rules_keys(const struct reg_change *changes, size_t n, char *detail,
-                             size_t len)
+enum rc_code tree_rules_keys(const struct reg_change *changes, size_t n, char *detail, size_t len)
 {
     for (size_t i = 0; i < n; i++) {
         const struct reg_record *o = changes[i].old, *w = changes[i].new;
@@ -66,8 +65,8 @@ static void say_alias(struct buf *m, const struct reg_options *opt, enum reg_typ
 {
     char sid[REG_SET_ID_MAX + 1];
     reg_alias_set_id(opt, c, sid, sizeof(sid));
-    buf_addf(m, "[name='%s.', type='%s', set-identifier='%s']", opt->record_name,
-             reg_type_name(t), sid);
+    buf_addf(m, "[name='%s.', type='%s', set-identifier='%s']", opt->record_name, reg_type_name(t),
+             sid);
 }
 
 /* Start one message of the bracketed list. */
@@ -89,8 +88,11 @@ enum rc_code tree_rules_check(const struct reg_options *opt, const char *zone,
     memset(touched, 0, sizeof(touched));
     for (size_t i = 0; i < n; i++) {
         const struct reg_record *key = changes[i].old ? changes[i].old : changes[i].new;
-        int ch = key->alias ? (int)key->bucket
-                            : key->kind == REG_KIND_SERVED ? reg_slot_child(key->bucket) : -1;
+        int ch = -1;
+        if (key->alias)
+            ch = (int)key->bucket;
+        else if (key->kind == REG_KIND_SERVED)
+            ch = reg_slot_child(key->bucket);
         if (ch >= 0)
             touched[key->type][ch] = 1;
         if (changes[i].old)
@@ -109,8 +111,8 @@ enum rc_code tree_rules_check(const struct reg_options *opt, const char *zone,
                      child, reg_type_name(nr->type), zone);
             continue; /* a refused change is not applied: later ones meet the zone without it */
         }
-        if (nr->alias || (nr->kind == REG_KIND_SERVED && reg_slot_child(nr->bucket) < 0 &&
-                          nr->nvalues))
+        if (nr->alias ||
+            (nr->kind == REG_KIND_SERVED && reg_slot_child(nr->bucket) < 0 && nr->nvalues))
             grows[nr->type] = 1;
         tree_counts_note(&c, nr, 1);
     }

@@ -38,8 +38,7 @@ void tree_counts_note(struct tree_counts *c, const struct reg_record *r, int sig
  * served, no values and a weight of at most REG_MAX_WEIGHT. RC_OK, or RC_BAD_REQUEST with
  * detail naming the first change that is not.
  */
-enum rc_code tree_rules_keys(const struct reg_change *changes, size_t n, char *detail,
-                             size_t len);
+enum rc_code tree_rules_keys(const struct reg_change *changes, size_t n, char *detail, size_t len);
 
 /*
  * Judge changes[0..n) (well formed, every old matching the store) against the store as before

@@ -343,8 +343,9 @@ static void test_alias_order(struct store *s, const char *first)
     const char *const more[] = {"A served 800 w1 t60 10.7.0.1", "A alias 7 w1", NULL};
 
     CHECK_INT(apply(s, wrong, 2, NULL, detail, sizeof(detail)), RC_BAD_REQUEST);
-    check_says(s, detail, "Tried to create an alias that targets 7._r53reg.app.example.com., "
-                          "type A in zone ");
+    check_says(s, detail,
+               "Tried to create an alias that targets 7._r53reg.app.example.com., "
+               "type A in zone ");
     check_says(s, detail, "but that target was not found");
     check_state(s, first, "after an alias created before its target");
     apply_ok(s, right, 2, "a child's set, then its alias");
@@ -396,8 +397,7 @@ static void test_dangling(struct store *s, const char *first)
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         enum rc_code rc = apply(s, cases[i].c, cases[i].n, NULL, detail, sizeof(detail));
         if (rc != RC_BAD_REQUEST) {
-            fprintf(stderr, "%s: %s: %s, not bad-request\n", s->what, cases[i].what,
-                    rc_slug(rc));
+            fprintf(stderr, "%s: %s: %s, not bad-request\n", s->what, cases[i].what, rc_slug(rc));
             check_failures++;
         }
         check_says(s, detail, cases[i].words);
@@ -443,8 +443,9 @@ static void test_group_count(struct store *s, const char *first)
         /* a 101st member, an alias, is refused, its child's set with it */
         struct reg_change more[] = {{NULL, &s2}, {NULL, &a2}};
         CHECK_INT(apply(s, more, 2, NULL, detail, sizeof(detail)), RC_BAD_REQUEST);
-        check_says(s, detail, "Exceeded limit on number of weighted RRSets for "
-                              "app.example.com., type A");
+        check_says(s, detail,
+                   "Exceeded limit on number of weighted RRSets for "
+                   "app.example.com., type A");
         check_state(s, full, "after a 101st member of the group");
     }
     {
@@ -507,8 +508,8 @@ static void test_ttl(struct store *s, const char *first)
         apply_ok(s, same, 1, "a child's second set with its TTL");
     }
     {
-        struct reg_change undo[] = {{&c3a, NULL}, {&c3b, NULL}, {&c3d, NULL},
-                                    {&c4a, NULL}, {&c4b, NULL}};
+        struct reg_change undo[] = {
+            {&c3a, NULL}, {&c3b, NULL}, {&c3d, NULL}, {&c4a, NULL}, {&c4b, NULL}};
         apply_ok(s, undo, 5, "the children's sets deleted");
     }
     check_state(s, first, "after the children's sets were deleted");
@@ -706,7 +707,8 @@ static void test_memory(void)
     rmdir(s.dir);
 }
 
-/* ---- the Route 53 provider against r53emu ------------------------------------------------------ */
+/* ---- the Route 53 provider against r53emu ------------------------------------------------------
+ */
 
 static size_t collect(char *p, size_t size, size_t n, void *arg)
 {
@@ -743,8 +745,7 @@ static json_t *emu_get(const struct emu *e, const char *path)
         body.p)
         doc = json_loads(body.p, 0, NULL);
     if (!doc)
-        fprintf(stderr, "r53emu GET /_emu/%s: HTTP %ld %s\n", path, status,
-                body.p ? body.p : "");
+        fprintf(stderr, "r53emu GET /_emu/%s: HTTP %ld %s\n", path, status, body.p ? body.p : "");
     curl_easy_cleanup(h);
     free(body.p);
     return doc;
@@ -756,14 +757,14 @@ static double share(json_t *obj, const char *key)
     return json_number_value(json_object_get(obj, key));
 }
 
-#define CHECK_SHARE(obj, key, want)                                                          \
-    do {                                                                                     \
-        double got_ = share((obj), (key));                                                   \
-        if (got_ < (want)-1e-9 || got_ > (want) + 1e-9) {                                    \
-            fprintf(stderr, "%s:%d: share of %s is %g, not %g\n", __FILE__, __LINE__, (key), \
-                    got_, (double)(want));                                                   \
-            check_failures++;                                                                \
-        }                                                                                    \
+#define CHECK_SHARE(obj, key, want)                                                                \
+    do {                                                                                           \
+        double got_ = share((obj), (key));                                                         \
+        if (got_ < (want)-1e-9 || got_ > (want) + 1e-9) {                                          \
+            fprintf(stderr, "%s:%d: share of %s is %g, not %g\n", __FILE__, __LINE__, (key), got_, \
+                    (double)(want));                                                               \
+            check_failures++;                                                                      \
+        }                                                                                          \
     } while (0)
 
 /* The emulator's resolver answers through the aliases r53reg wrote: the name's weighted group
@@ -895,8 +896,9 @@ static void test_route53_foreign_aliases(struct store *s, const char *first)
     log = read_file(logpath);
     unlink(logpath);
     fputs(log, stderr);
-    check_says(s, log, "alias with our set identifier skipped: an alias to another name than "
-                       "its child");
+    check_says(s, log,
+               "alias with our set identifier skipped: an alias to another name than "
+               "its child");
     check_says(s, log, "alias with our set identifier skipped: an alias into another hosted zone");
     check_says(s, log, "alias with our set identifier skipped: not a weighted alias");
     free(log);
