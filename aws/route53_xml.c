@@ -311,6 +311,13 @@ void r53xml_change_size(const struct r53_change *c, struct r53_batch_size *acc)
 
     if (!c->rrset)
         return;
+    if (c->rrset->alias.dns_name) {
+        /* An alias counts as one element; whether its DNSName counts toward the characters is
+         * not known, so it is budgeted as if it did. */
+        acc->elements += mult;
+        acc->value_chars += mult * strlen(c->rrset->alias.dns_name);
+        return;
+    }
     for (i = 0; i < c->rrset->nvalues; i++)
         chars += c->rrset->values[i] ? strlen(c->rrset->values[i]) : 0;
     acc->elements += mult * c->rrset->nvalues;

@@ -4,7 +4,8 @@
  *
  * - Requests: the ChangeResourceRecordSets document, and its size by Route 53's batch quota so
  *   callers can split batches (at most R53_BATCH_MAX_ELEMENTS ResourceRecord elements and
- *   R53_BATCH_MAX_VALUE_CHARS characters of Value text; an UPSERT counts twice).
+ *   R53_BATCH_MAX_VALUE_CHARS characters of Value text; an UPSERT counts twice; an alias
+ *   counts as one element and its DNSName's characters).
  * - Responses: ChangeResourceRecordSets/GetChange (ChangeInfo), ListResourceRecordSets,
  *   GetHostedZone, and every error document (both InvalidChangeBatch shapes).
  *
@@ -126,8 +127,9 @@ enum rc_code r53xml_build_change_batch(const struct r53_change *changes, size_t 
 
 /* A request's size by Route 53's quota rules. */
 struct r53_batch_size {
-    size_t elements;    /* ResourceRecord elements, UPSERT counted twice */
-    size_t value_chars; /* bytes of Value text (>= characters, so conservative), UPSERT x2 */
+    size_t elements;    /* ResourceRecord elements (an alias: one), UPSERT counted twice */
+    size_t value_chars; /* bytes of Value text (>= characters, so conservative; an alias: its
+                           DNSName's, whether or not Route 53 counts them), UPSERT x2 */
 };
 
 /* Add one change's size to *acc (callers packing batches greedily start from {0, 0}). */

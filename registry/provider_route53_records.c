@@ -1,7 +1,9 @@
 /*
  * provider_route53_records.c: converting between Route 53's record sets and the registry's
- * records for the Route 53 provider: which listed sets are ours, their values parsed, the wire
- * cache that lets a DELETE repeat what Route 53 showed byte for byte, and error texts. Pure.
+ * records for the Route 53 provider: which listed sets are ours (the buckets of the name and
+ * of its alias-tree children, reg_key_parse(), and the aliases to those children), their
+ * values parsed, the wire cache that lets a DELETE repeat what Route 53 showed byte for byte
+ * (values, and an alias's AliasTarget), and error texts. Pure.
  */
 #include "registry/provider_route53_internal.h"
 
@@ -54,59 +56,149 @@ void r53p_wire_from_record(struct wire *w, const struct reg_record *r, const cha
         w->values[i] = xstrdup(ip_format(&r->values[i], txt));
 }
 
-/* ---- record conversion ------------------------------------------------------------------ */
-
-/* The kind whose name is name (case-insensitive, trailing dot required), or -1. */
-int r53p_kind_of_name(const struct r53_provider *rp, const char *name)
+void r53p_wire_copy(struct wire *out, const struct wire *w)
 {
-    for (int k = 0; k < REG_KINDS; k++)
-        if (!strcasecmp(name, rp->fqdn[k]))
-            return k;
-    return -1;
+    *out = *w;
+    out->values = xcalloc(w->nvalues ? w->nvalues : 1, sizeof(char *));
+    for (size_t v = 0; v < w->nvalues; v++)
+        out->values[v] = xstrdup(w->values[v]);
+    out->health_check_id = w->health_check_id ? xstrdup(w->health_check_id) : NULL;
 }
 
-/* Is (name, type, sid) one of our sets' keys: a name of ours, A or AAAA, <record-name>_<n>?
- * Sets type, kind and bucket. */
-static int our_key(const struct r53_provider *rp, const char *name, const char *type,
-                   const char *sid, enum reg_type *t, enum reg_kind *kind, unsigned *bucket)
+void r53p_alias_wire_release(struct alias_wire *w)
 {
-    size_t nlen = strlen(rp->opt.record_name);
-    char *end;
-    unsigned long b;
-    int k;
+    free(w->hosted_zone_id);
+    free(w->dns_name);
+    free(w->health_check_id);
+    memset(w, 0, sizeof(*w));
+}
 
-    if ((k = r53p_kind_of_name(rp, name)) < 0)
+void r53p_alias_wire_from_rrset(struct alias_wire *w, const struct r53_rrset *rs)
+{
+    r53p_alias_wire_release(w);
+    w->exists = 1;
+    w->weight = rs->weight;
+    w->hosted_zone_id = xstrdup(rs->alias.hosted_zone_id);
+    w->dns_name = xstrdup(rs->alias.dns_name);
+    w->evaluate_target_health = rs->alias.evaluate_target_health;
+    w->health_check_id = rs->health_check_id ? xstrdup(rs->health_check_id) : NULL;
+}
+
+void r53p_alias_wire_from_record(const struct r53_provider *rp, struct alias_wire *w,
+                                 const struct reg_record *r, const char *hcid)
+{
+    char child[FQDN_MAX], target[FQDN_MAX + 1];
+    char *keep = hcid ? xstrdup(hcid) : NULL;
+    r53p_alias_wire_release(w);
+    w->health_check_id = keep;
+    if (!r)
+        return;
+    reg_child_name(&rp->opt, r->bucket, child, sizeof(child));
+    snprintf(target, sizeof(target), "%s.", child);
+    w->exists = 1;
+    w->weight = r->weight;
+    w->hosted_zone_id = xstrdup(rp->zone_id);
+    w->dns_name = xstrdup(target);
+    w->evaluate_target_health = 0;
+}
+
+void r53p_alias_wire_copy(struct alias_wire *out, const struct alias_wire *w)
+{
+    *out = *w;
+    out->hosted_zone_id = w->hosted_zone_id ? xstrdup(w->hosted_zone_id) : NULL;
+    out->dns_name = w->dns_name ? xstrdup(w->dns_name) : NULL;
+    out->health_check_id = w->health_check_id ? xstrdup(w->health_check_id) : NULL;
+}
+
+/* ---- record conversion ------------------------------------------------------------------ */
+
+void r53p_slot_fqdn(const struct r53_provider *rp, unsigned slot, enum reg_kind kind, char *out,
+                    size_t n)
+{
+    char name[FQDN_MAX];
+    reg_slot_name(&rp->opt, slot, kind, name, sizeof(name));
+    snprintf(out, n, "%s.", name);
+}
+
+int r53p_in_tree(const struct r53_provider *rp, const char *name)
+{
+    const char *rn = rp->opt.record_name;
+    size_t nl = strlen(name), rl = strlen(rn);
+    if (nl && name[nl - 1] == '.')
+        nl--;
+    if (nl < rl || strncasecmp(name + nl - rl, rn, rl))
         return 0;
+    return nl == rl || name[nl - rl - 1] == '.';
+}
+
+/* The type of a listed set, when it is one r53reg keeps. */
+static int type_of(const char *type, enum reg_type *t)
+{
     if (!strcmp(type, "A"))
         *t = REG_A;
     else if (!strcmp(type, "AAAA"))
         *t = REG_AAAA;
     else
         return 0;
-    if (strncasecmp(sid, rp->opt.record_name, nlen) != 0 || sid[nlen] != '_' ||
-        sid[nlen + 1] < '0' || sid[nlen + 1] > '9')
-        return 0;
-    b = strtoul(sid + nlen + 1, &end, 10);
-    if (*end || b >= REG_MAX_BUCKETS || (sid[nlen + 1] == '0' && sid[nlen + 2]))
-        return 0;
-    *kind = (enum reg_kind)k;
-    *bucket = (unsigned)b;
     return 1;
 }
 
-/* Is rs one of our record sets? Sets type, kind and bucket. */
-int r53p_ours(const struct r53_provider *rp, const struct r53_rrset *rs, enum reg_type *t,
-              enum reg_kind *kind, unsigned *bucket)
+/* Which of our keys (name, type, sid) is: reg_key_parse()'s answer (1 a bucket's set, 2 an
+ * alias, 0 not ours), for types A and AAAA only. */
+static int our_key(const struct r53_provider *rp, const char *name, const char *type,
+                   const char *sid, enum reg_type *t, enum reg_kind *kind, unsigned *slot,
+                   unsigned *child)
 {
+    if (!sid || !type_of(type, t))
+        return 0;
+    return reg_key_parse(&rp->opt, name, sid, kind, slot, child);
+}
+
+int r53p_ours(const struct r53_provider *rp, const struct r53_rrset *rs, enum reg_type *t,
+              enum reg_kind *kind, unsigned *slot)
+{
+    unsigned child;
     return r53xml_rrset_is_weighted(rs) &&
-           our_key(rp, rs->name, rs->type, rs->set_identifier, t, kind, bucket);
+           our_key(rp, rs->name, rs->type, rs->set_identifier, t, kind, slot, &child) == 1;
+}
+
+/* Is dns_name (any case, trailing dot optional) child's name under rp's options? */
+static int is_child_name(const struct r53_provider *rp, const char *dns_name, unsigned child)
+{
+    char want[FQDN_MAX];
+    size_t len = strlen(dns_name);
+    reg_child_name(&rp->opt, child, want, sizeof(want));
+    if (len && dns_name[len - 1] == '.')
+        len--;
+    return len == strlen(want) && !strncasecmp(dns_name, want, len);
+}
+
+int r53p_alias_ours(const struct r53_provider *rp, const struct r53_rrset *rs, enum reg_type *t,
+                    unsigned *child, const char **why)
+{
+    enum reg_kind kind;
+    unsigned slot;
+
+    *why = NULL;
+    if (our_key(rp, rs->name, rs->type, rs->set_identifier, t, &kind, &slot, child) != 2)
+        return 0;
+    if (rs->flags != R53_RRSET_F_ALIAS || !rs->alias.hosted_zone_id || !rs->alias.dns_name)
+        *why = "not a weighted alias (values, or another routing policy)";
+    else if (!rs->has_weight)
+        *why = "an alias without a weight";
+    else if (strcmp(r53xml_strip_id_prefix(rs->alias.hosted_zone_id), rp->zone_id))
+        *why = "an alias into another hosted zone";
+    else if (!is_child_name(rp, rs->alias.dns_name, *child))
+        *why = "an alias to another name than its child";
+    return *why ? -1 : 1;
 }
 
 /*
  * The sets err's compare-and-swap messages name ("Tried to delete resource record set
- * [name=..., type=..., set-identifier=...] but ..."), mapped to (type, kind, bucket) into c. A
- * message naming no set of ours (the older wording gives no identifier) counts as unnamed;
- * weighted-TTL refusals are not conflicts of a set and are left to the detail.
+ * [name=..., type=..., set-identifier=...] but ..."), mapped to (type, kind, slot) or to an
+ * alias (type, child) into c. A message naming no set of ours (the older wording gives no
+ * identifier) counts as unnamed; weighted-TTL refusals are not conflicts of a set and are left
+ * to the detail.
  */
 void r53p_conflicts_from_error(const struct r53_provider *rp, const struct r53_error *err,
                                struct reg_conflicts *c)
@@ -115,15 +207,34 @@ void r53p_conflicts_from_error(const struct r53_provider *rp, const struct r53_e
         struct r53_named_rrset set;
         enum reg_type t;
         enum reg_kind kind;
-        unsigned b;
+        unsigned slot, child;
+        int key = 0;
         if (!r53xml_message_is_cas_conflict(err->messages[i]))
             continue;
-        if (r53xml_message_rrset(err->messages[i], &set) && set.has_set_identifier &&
-            our_key(rp, set.name, set.type, set.set_identifier, &t, &kind, &b))
-            reg_conflicts_add(c, t, kind, b);
+        if (r53xml_message_rrset(err->messages[i], &set) && set.has_set_identifier)
+            key = our_key(rp, set.name, set.type, set.set_identifier, &t, &kind, &slot, &child);
+        if (key == 1)
+            reg_conflicts_add(c, t, kind, slot);
+        else if (key == 2)
+            reg_conflicts_add_alias(c, t, child);
         else
             c->unnamed++;
     }
+}
+
+int r53p_error_is_alias_target(const struct r53_error *err)
+{
+    static const char head[] = "Tried to create an alias that targets ";
+    static const char tail[] = "but that target was not found";
+    if (!err || err->kind != R53_E_INVALID_CHANGE_BATCH || !err->nmessages)
+        return 0;
+    for (size_t i = 0; i < err->nmessages; i++) {
+        const char *m = err->messages[i], *at;
+        if (!m || strncmp(m, head, sizeof(head) - 1) || !(at = strstr(m, tail)) ||
+            (at[sizeof(tail) - 1] && strcmp(at + sizeof(tail) - 1, ".")))
+            return 0;
+    }
+    return 1;
 }
 
 static int cmp_ip(const void *a, const void *b)
@@ -176,9 +287,9 @@ static void record_from_texts(const char *const *texts, size_t ntexts, unsigned 
 }
 
 void r53p_record_from_rrset(const struct r53_rrset *rs, enum reg_type t, enum reg_kind kind,
-                            unsigned bucket, struct reg_record *out)
+                            unsigned slot, struct reg_record *out)
 {
-    record_from_texts(rs->values, rs->nvalues, rs->weight, rs->ttl, t, kind, bucket,
+    record_from_texts(rs->values, rs->nvalues, rs->weight, rs->ttl, t, kind, slot,
                       rs->set_identifier, out);
 }
 
@@ -200,7 +311,6 @@ int r53p_wire_is(const struct wire *w, const struct reg_record *old, const char 
     free(cur.values);
     return same;
 }
-
 
 void r53p_say_error(const struct r53_error *err, const char *what, char *detail, size_t n)
 {

@@ -20,6 +20,7 @@
 
 #include "handlers/api.h"
 #include "registry/provider.h"
+#include "registry/provider_memory.h"
 #include "registry/provider_route53.h"
 #include "registry/registry.h"
 #include "server/config.h"
@@ -46,7 +47,7 @@ static enum rc_code open_provider(const struct cfg *cfg, struct reg_provider **p
     if (cfg->provider == CFG_PROVIDER_MEMORY) {
         enum rc_code rc = reg_provider_memory_create(cfg->state_file, prov, detail, n);
         if (rc == RC_OK)
-            reg_provider_memory_name(*prov, cfg->reg.record_name);
+            reg_provider_memory_options(*prov, &cfg->reg);
         return rc;
     }
     memset(&ro, 0, sizeof(ro));

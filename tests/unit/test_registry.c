@@ -15,6 +15,7 @@
 #include "check.h"
 #include "emuproc.h"
 #include "registry/provider.h"
+#include "registry/provider_memory.h"
 #include "registry/provider_route53.h"
 #include "registry/registry.h"
 
@@ -326,7 +327,8 @@ static void test_memory_cas(void)
         struct reg_change batch[3] = {{NULL, &r9}, {&r1, NULL}, {&d4, NULL}};
         struct reg_conflicts cf;
         char why[REG_DETAIL_MAX];
-        reg_provider_memory_name(p, "app.example.com");
+        struct reg_options named = opts(1, 1, REG_BUCKETING_ORDERED, REG_WEIGHTS_PROPORTIONAL);
+        reg_provider_memory_options(p, &named);
         memset(&cf, 0xff, sizeof(cf));
         CHECK_INT(p->ops->apply(p, batch, 3, NULL, &cf, why, sizeof(why)), RC_CONFLICT);
         CHECK_STR(why, "[Tried to delete resource record set [name='app.example.com.', type='A', "
@@ -1208,7 +1210,7 @@ static void run_stale_batch(int misname, int *applies, int *reloads)
     int created, ok = 0;
 
     CHECK_INT(reg_provider_memory_create(NULL, &p, detail, sizeof(detail)), RC_OK);
-    reg_provider_memory_name(p, o.record_name);
+    reg_provider_memory_options(p, &o);
     b = replica(&o, p);
     sp = last_shared;
     a = replica(&o, p);

@@ -254,7 +254,11 @@ static void sample_change_request(const char *xml, size_t len)
     if (built)
         check_same_elements(built, blen, xml, len);
     r53xml_batch_size(ch, NELEM(ch), &sz);
-    CHECK_INT(sz.elements, 4); /* the alias has no ResourceRecord */
+    CHECK_INT(sz.elements, 5); /* the alias counts as one element */
+    /* and its DNSName's characters, budgeted as if Route 53 counted them */
+    CHECK_INT(sz.value_chars, strlen("1.2.3.4") + strlen("target.other") +
+                                  strlen("cname.target") + strlen("text record") +
+                                  strlen("2.2.2.2"));
     free(built);
 }
 
