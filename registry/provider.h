@@ -6,11 +6,14 @@
  * down and draining sets (registry.h, enum reg_kind): a record is identified by (type, kind,
  * bucket), where bucket is a slot (registry.h): the name's own buckets and, in the alias tree,
  * its children's. The tree's aliases at the name are records with alias = 1, identified by
- * (type, child). A store refuses a batch that would, at any step, create an alias whose child
- * holds no served set of the alias's type, or leave at its end an alias pointing at such a
- * child (RC_BAD_REQUEST with detail, as Route 53's InvalidChangeBatch), and it counts the
- * name's served sets and aliases of one type together against REG_MAX_BUCKETS (one weighted
- * group). apply() is atomic and
+ * (type, child). apply() plays a batch as Route 53 does: every deletion first, then every
+ * creation, in batch order. A store refuses (RC_BAD_REQUEST with detail, as Route 53's
+ * InvalidChangeBatch) a batch that would create an alias whose child then holds no served set of
+ * the alias's type, or that leaves at its end an alias pointing at such a child; only the names
+ * the batch writes are judged, so a dangling alias already stored does not block unrelated
+ * batches. It counts the name's served sets and aliases of one type together against
+ * REG_MAX_BUCKETS (one weighted group), and refuses a set whose TTL differs from another set of
+ * the same group name (RC_CONFLICT with the detail, naming no set). apply() is atomic and
  * conditional: every change names the record it expects to replace (old, or NULL when it
  * expects none) and the record to put in its place (new, or NULL to delete). If any old does
  * not match the stored record, nothing is applied and RC_CONFLICT is returned. That is the
@@ -137,10 +140,6 @@ struct reg_provider {
 enum rc_code reg_provider_memory_create(const char *state_file, struct reg_provider **out,
                                         char *detail, size_t detail_len);
 
-/* The record name (no trailing dot) the embedded store's refusals give its sets, as Route 53
- * would: name='<prefix><record_name>.', set-identifier='<record_name>_<bucket>'
- * ("r53reg.invalid" until this is called). p must be the embedded store; call it before the
- * store is shared between threads. */
-void reg_provider_memory_name(struct reg_provider *p, const char *record_name);
+/* registry/provider_memory.h: what only the embedded store takes (the names its refusals give). */
 
 #endif

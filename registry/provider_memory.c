@@ -959,11 +959,3 @@ void reg_provider_memory_options(struct reg_provider *p, const struct reg_option
     struct memory_provider *mp = (struct memory_provider *)p;
     mp->opt = *opt;
 }
-
-/* The older form: the record name alone, with the default tree label. */
-void reg_provider_memory_name(struct reg_provider *p, const char *record_name)
-{
-    struct memory_provider *mp = (struct memory_provider *)p;
-    memset(&mp->opt, 0, sizeof(mp->opt));
-    snprintf(mp->opt.record_name, sizeof(mp->opt.record_name), "%s", record_name);
-}

@@ -36,10 +36,34 @@ unsigned registry_ttl_epoch(struct reg_registry *reg)
     return e;
 }
 
+static int cmp_unsigned(const void *a, const void *b)
+{
+    unsigned x = *(const unsigned *)a, y = *(const unsigned *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The TTL most of ttls[0..n) carry (the lowest of equals) into *best and how many carry it.
+ * Sorts ttls. */
+static size_t most_common_ttl(unsigned *ttls, size_t n, unsigned *best)
+{
+    size_t best_n = 0;
+    qsort(ttls, n, sizeof(*ttls), cmp_unsigned);
+    for (size_t i = 0, j; i < n; i = j) {
+        for (j = i + 1; j < n && ttls[j] == ttls[i]; j++)
+            ;
+        if (j - i > best_n) {
+            best_n = j - i;
+            *best = ttls[i];
+        }
+    }
+    return best_n;
+}
+
 int registry_learn_ttls(struct reg_registry *reg, const struct reg_record *recs, size_t n,
                         unsigned epoch)
 {
     int changed = 0;
+    unsigned *ttls = n ? xcalloc(n, sizeof(*ttls)) : NULL;
 
     pthread_mutex_lock(&reg->ttl_lock);
     if (reg->ttl_epoch != epoch)
@@ -47,20 +71,13 @@ int registry_learn_ttls(struct reg_registry *reg, const struct reg_record *recs,
     for (int t = 0; t < 2; t++)
         for (int k = 0; k < REG_KINDS; k++) {
             unsigned best = 0, was;
-            size_t best_n = 0, total = 0;
-            for (size_t i = 0; i < n; i++) {
-                size_t same = 0;
-                if ((int)recs[i].type != t || (int)recs[i].kind != k || !recs[i].nvalues)
-                    continue;
-                total++;
-                for (size_t j = 0; j < n; j++)
-                    same += (int)recs[j].type == t && (int)recs[j].kind == k && recs[j].nvalues &&
-                            recs[j].ttl == recs[i].ttl;
-                if (same > best_n || (same == best_n && recs[i].ttl < best)) {
-                    best = recs[i].ttl;
-                    best_n = same;
-                }
-            }
+            size_t best_n, total = 0;
+            /* Aliases carry no TTL of their own. */
+            for (size_t i = 0; i < n; i++)
+                if ((int)recs[i].type == t && (int)recs[i].kind == k && recs[i].nvalues &&
+                    !recs[i].alias)
+                    ttls[total++] = recs[i].ttl;
+            best_n = most_common_ttl(ttls, total, &best);
             if (!total)
                 continue; /* no set of this group: it keeps what it had */
             if (best_n < total)
@@ -81,6 +98,7 @@ int registry_learn_ttls(struct reg_registry *reg, const struct reg_record *recs,
         }
 out:
     pthread_mutex_unlock(&reg->ttl_lock);
+    free(ttls);
     return changed;
 }
 
@@ -259,6 +277,7 @@ enum rc_code reg_load(struct reg_registry *reg, char *detail, size_t n)
     if (rc)
         goto out;
     registry_learn_ttls(reg, recs, nrecs, registry_ttl_epoch(reg));
+    tree_adopt_aliases(reg, recs, nrecs);
     for (size_t i = 0; i < nrecs; i++)
         bucket_load(reg, &recs[i], &dups, nk);
     rmetrics_attach(reg);

@@ -22,6 +22,8 @@
 /* The longest record name: its _draining.<name> sibling must fit in REG_NAME_MAX. */
 #define REG_RECORD_NAME_MAX (REG_NAME_MAX - 10)
 #define REG_SET_ID_MAX (REG_NAME_MAX + 8)
+/* Route 53 takes set identifiers of 1..128 characters. */
+#define REG_SET_ID_LIMIT 128
 #define REG_DETAIL_MAX 512
 #define REG_CHANGE_ID_MAX 128
 /* The EDNS0 buffer resolvers advertise since DNS Flag Day 2020. */

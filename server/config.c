@@ -806,8 +806,23 @@ enum cfg_result cfg_parse(struct cfg *cfg, int argc, char **argv, cfg_getenv_fn 
                      "of a fuller bucket a smaller share)\n");
         goto usage;
     }
+    {
+        /* The longest set identifier: "<name>_t99" (an alias) or "99.<label>.<name>_99". */
+        size_t rn = strlen(cfg->reg.record_name);
+        size_t longest =
+            cfg->reg.tree ? rn + 3 + REG_TREE_NAME_EXTRA(strlen(reg_tree_label(&cfg->reg)))
+                          : rn + 3;
+        if (longest > REG_SET_ID_LIMIT) {
+            fprintf(err, "r53reg: --record-name: '%s' is too long: its set identifiers (%s) "
+                         "would be %zu characters, and Route 53 takes at most %d\n",
+                    cfg->reg.record_name,
+                    cfg->reg.tree ? "99.<label>.<name>_99" : "<name>_99", longest,
+                    REG_SET_ID_LIMIT);
+            goto usage;
+        }
+    }
+    /* The set identifier's limit also keeps a child's name within REG_RECORD_NAME_MAX. */
     if (cfg->reg.tree) {
-        size_t extra = REG_TREE_NAME_EXTRA(strlen(reg_tree_label(&cfg->reg)));
         if (cfg->reg.commit != REG_COMMIT_GROUP) {
             fprintf(err, "r53reg: --tree needs --commit group (the committer writes the "
                          "aliases with the buckets they serve)\n");
@@ -816,12 +831,6 @@ enum cfg_result cfg_parse(struct cfg *cfg, int argc, char **argv, cfg_getenv_fn 
         if (cfg->reg.bucketing == REG_BUCKETING_MODULO) {
             fprintf(err, "r53reg: --tree needs --bucketing ordered or balanced (children are "
                          "filled evenly, which an address's modulo cannot follow)\n");
-            goto usage;
-        }
-        if (strlen(cfg->reg.record_name) + extra > REG_RECORD_NAME_MAX) {
-            fprintf(err, "r53reg: --record-name: '%s' is too long for --tree: a child's name "
-                         "(<99>.%s.<name>) must fit %d characters\n",
-                    cfg->reg.record_name, reg_tree_label(&cfg->reg), REG_RECORD_NAME_MAX);
             goto usage;
         }
     }

@@ -10,6 +10,7 @@
 #include <strings.h>
 
 #include "registry/provider.h"
+#include "registry/provider_memory.h"
 #include "server/httpd.h"
 #include "util/xalloc.h"
 
@@ -111,7 +112,7 @@ int harness_try_start(struct harness *h, const struct harness_opts *o, char *err
         fprintf(stderr, "harness: store: %s\n", detail);
         abort();
     }
-    reg_provider_memory_name(prov, o->reg.record_name);
+    reg_provider_memory_options(prov, &o->reg);
     if (o->apply_delay_ms) {
         struct slow_store *s = calloc(1, sizeof(*s));
         if (!s)

@@ -155,6 +155,15 @@ static void test_bucketing_auto(void)
 }
 
 /* --tree: its label, and what it cannot be combined with, each refused naming why. */
+/* A DNS name of exactly len characters (labels of 60 'a's) in buf. */
+static const char *name_of(char *buf, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        buf[i] = i % 61 == 60 ? '.' : 'a';
+    buf[len] = '\0';
+    return buf;
+}
+
 static void test_tree_flags(void)
 {
     struct cfg c;
@@ -180,16 +189,25 @@ static void test_tree_flags(void)
     CHECK(strstr(err, "--tree-label") != NULL);
     CHECK_INT(parse(&c, noenv, err, sizeof(err), "--tree-label", "Upper", NULL), CFG_EXIT_USAGE);
     CHECK_INT(parse(&c, noenv, err, sizeof(err), "--tree-label", "", NULL), CFG_EXIT_USAGE);
-    /* A name that fits alone but not under <99>._r53reg. */
-    memset(longname, 'a', sizeof(longname));
-    for (size_t i = 60; i < sizeof(longname) - 1; i += 61)
-        longname[i] = '.';
-    longname[REG_RECORD_NAME_MAX - 2] = '\0';
-    CHECK_INT(parse(&c, noenv, err, sizeof(err), "--record-name", longname, NULL), CFG_RUN);
+    /* Route 53's set identifiers take 128 characters: "<name>_99" flat, "99._r53reg.<name>_99"
+     * in the tree. */
+    CHECK_INT(parse(&c, noenv, err, sizeof(err), "--record-name", name_of(longname, 125), NULL),
+              CFG_RUN);
     cfg_release(&c);
-    CHECK_INT(parse(&c, noenv, err, sizeof(err), "--record-name", longname, "--tree", NULL),
+    CHECK_INT(parse(&c, noenv, err, sizeof(err), "--record-name", name_of(longname, 126), NULL),
               CFG_EXIT_USAGE);
-    CHECK(strstr(err, "too long for --tree") != NULL);
+    CHECK(strstr(err, "would be 129 characters") != NULL);
+    CHECK_INT(parse(&c, noenv, err, sizeof(err), "--record-name", name_of(longname, 113), "--tree",
+                    NULL),
+              CFG_RUN);
+    cfg_release(&c);
+    CHECK_INT(parse(&c, noenv, err, sizeof(err), "--record-name", name_of(longname, 114), "--tree",
+                    NULL),
+              CFG_EXIT_USAGE);
+    CHECK(strstr(err, "99.<label>.<name>_99") != NULL);
+    CHECK_INT(parse(&c, noenv, err, sizeof(err), "--record-name", name_of(longname, 113), "--tree",
+                    "--tree-label", "abcdefgh", NULL),
+              CFG_EXIT_USAGE);
 }
 
 static void test_bad_values(void)

@@ -1,0 +1,219 @@
+"""The alias tree as r53reg writes it (--tree), against the strict emulator with
+--refuse-dangling-alias: buckets in child names (<c>._r53reg.app.example.com), weighted aliases
+at the name pointing at them, written in the same calls as the buckets they serve.
+
+- growth: registrations (bulk and single, concurrent) fill children; every acknowledged
+  address is served through the aliases and every address's share of traffic is within 1% of
+  every other's (the emulator's resolver, exact shares); no query goes unanswered; GET /buckets
+  shows the tree; drained addresses leave DNS and keep their place; a child emptied by
+  deregistrations loses its alias in the same call (the emulator refuses a dangling one); a
+  restarted r53reg reads the tree back and goes on; deregistering everything leaves nothing.
+- fairness at 1,000 and 10,000 A and 1,000 AAAA backends with the default bucket sizes.
+
+Usage: test_tree.py BIN_DIR   (holds r53reg and r53emu). Prints 'N passed, M failed' last.
+"""
+import json
+import os
+import sys
+import threading
+import urllib.parse
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, '..', 'r53emu'))
+sys.path.insert(0, HERE)
+from emutest import Emu, Tally  # noqa: E402
+import reg_process  # noqa: E402
+
+T = Tally()
+NAME = 'app.example.com.'
+
+
+def v4(i):
+    return f'10.{30 + i // 62500}.{(i // 250) % 250}.{1 + i % 250}'
+
+
+def v6(i):
+    return f'2001:db8:7::{i + 1:x}'
+
+
+def bulk(r, ips):
+    for k in range(0, len(ips), 5000):
+        st, doc = r.req('POST', '/backends', json.dumps({'backends': ips[k:k + 5000]}),
+                        headers={'Content-Type': 'application/json'})
+        T.eq(st, 200, 'bulk registration')
+
+
+def singles(r, ips, method='POST'):
+    """One thread per address, all at once: what a fleet booting together sends."""
+    out = {}
+
+    def one(ip):
+        out[ip] = r.req(method, f'/backends/{ip}')[0]
+    threads = [threading.Thread(target=one, args=(ip,)) for ip in ips]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return out
+
+
+def zone(emu):
+    st, z = emu.control('GET', 'zones')
+    return [rr for zn in z['zones'] for rr in zn['rrsets']]
+
+
+def traffic(emu, type_):
+    """Each address's exact share of traffic (its record set's share of answers, split among
+    the set's values, as clients pick one of an answer's values), and the share of queries
+    with no answer."""
+    q = urllib.parse.urlencode(dict(name='app.example.com', type=type_, exact=1))
+    st, doc = emu.control('GET', 'resolve?' + q)
+    T.eq(st, 200, f'resolve {type_}')
+    # The resolver names a leaf by its set identifier, which a _down./_draining. sibling
+    # shares: only the served names count.
+    values = {rr.get('set_identifier'): rr['values'] for rr in zone(emu)
+              if rr['type'] == type_ and 'values' in rr and not rr['name'].startswith('_')}
+    out = {}
+    for path, p in (doc or {}).get('records', {}).items():
+        leaf = path.split('/')[-1]
+        for ip in values.get(leaf, []):
+            out[ip] = out.get(ip, 0) + p / len(values[leaf])
+    return out, (doc or {}).get('no_answer', 0)
+
+
+def fair(emu, type_, served, label):
+    got, unanswered = traffic(emu, type_)
+    T.eq(sorted(got), sorted(served), f'{label}: exactly the served {type_} addresses get traffic')
+    if not served:
+        T.eq(unanswered, 1, f'{label}: no {type_} query is answered')
+        return
+    T.eq(unanswered, 0, f'{label}: every {type_} query is answered')
+    spread = max(got.values()) / min(got.values())
+    print(f'    {label}: {len(got)} {type_} addresses, spread {spread:.6f}', flush=True)
+    T.check(spread <= 1.01, f'{label}: every {type_} address within 1% of every other',
+            f'spread {spread:.6f}')
+
+
+def tree_shape(emu):
+    """{type: {child: weight}} of the aliases at the name; plain sets at the name (none)."""
+    aliases, plain = {}, []
+    for rr in zone(emu):
+        if rr['name'] != NAME or rr['type'] not in ('A', 'AAAA'):
+            continue
+        if 'alias_target' in rr:
+            aliases.setdefault(rr['type'], {})[rr['set_identifier']] = (
+                rr['weight'], rr['alias_target']['dns_name'])
+        else:
+            plain.append(rr)
+    return aliases, plain
+
+
+def case_growth(bin_dir):
+    emu = Emu(os.path.join(bin_dir, 'r53emu'), '--refuse-dangling-alias')
+    flags = ('--tree', '--buckets', '2', '--max-per-bucket', '5')  # a child holds 10
+    r = reg_process.Reg(emu, *flags)
+    try:
+        a, aaaa = [v4(i) for i in range(95)], [v6(i) for i in range(30)]
+        bulk(r, a[:40] + aaaa[:10])
+        got = singles(r, a[40:] + aaaa[10:])
+        T.eq(sorted(set(got.values())), [201], 'every single registration answered 201')
+
+        aliases, plain = tree_shape(emu)
+        T.eq(plain, [], 'the name holds aliases only')
+        T.eq(len(aliases.get('A', {})), 10, '95 A addresses in ten children of 10')
+        T.eq(len(aliases.get('AAAA', {})), 3, '30 AAAA addresses in three children')
+        for type_, sets in aliases.items():
+            for sid, (w, target) in sets.items():
+                c = sid.rsplit('_t', 1)[1]
+                T.eq(target, f'{c}._r53reg.app.example.com.', f'alias {sid} targets its child')
+        fair(emu, 'A', a, 'grown')
+        fair(emu, 'AAAA', aaaa, 'grown')
+
+        st, doc = r.req('GET', '/buckets')
+        T.eq(st, 200, 'GET /buckets')
+        tree = (doc or {}).get('tree', {})
+        T.eq(tree.get('label'), '_r53reg', 'GET /buckets names the tree label')
+        T.eq(len(tree.get('aliases', [])), 13, 'GET /buckets lists every alias')
+        T.eq(sum(x['served'] for x in tree.get('aliases', []) if x['type'] == 'A'), 95,
+             'the aliases serve every A address')
+        T.check(all('child' in b and b['name'].endswith('._r53reg.app.example.com')
+                    for b in doc['buckets']), 'every bucket names its child')
+        T.eq(doc['totals']['backends'], 125, 'totals count every address')
+
+        st, one = r.req('GET', f'/backends/{a[0]}')
+        T.eq(st, 200, 'GET /backends/{ip}')
+        T.check('child' in (one or {}), 'a backend names its child', one)
+
+        # Drained: out of DNS, kept in its child's _draining. set.
+        for ip in a[:3]:
+            T.eq(r.req('POST', f'/backends/{ip}/drain')[0], 200, 'drain')
+        T.check(any(rr['name'].startswith('_draining.') and
+                    rr['name'].endswith('._r53reg.app.example.com.') for rr in zone(emu)),
+                'a child holds a draining set')
+        fair(emu, 'A', a[3:], '3 drained')
+
+        # A child emptied: its alias goes in the same call (a dangling one would be refused).
+        child_of = {}
+        for b in doc['buckets']:
+            for ip in b['values']:
+                child_of[ip] = (b['type'], b['child'])
+        emptied = [ip for ip in a[3:] if child_of.get(ip) == ('A', child_of[a[50]][1])]
+        res = singles(r, emptied, 'DELETE')
+        T.eq(sorted(set(res.values())), [200], 'a whole child deregistered')
+        aliases, _ = tree_shape(emu)
+        T.eq(len(aliases.get('A', {})), 9, 'its alias is gone')
+        served = [ip for ip in a[3:] if ip not in emptied]
+        fair(emu, 'A', served, 'a child emptied')
+    finally:
+        T.eq(r.stop(), 0, 'r53reg exits 0')
+
+    # A fresh process reads the tree back and goes on.
+    r = reg_process.Reg(emu, *flags)
+    try:
+        st, doc = r.req('GET', '/buckets')
+        T.eq(doc['totals']['backends'], 125 - len(emptied), 'restarted: every address read back')
+        T.eq(len(doc['tree']['aliases']), 12, 'restarted: every alias read back')
+        more = [v4(i) for i in range(1000, 1015)]
+        got = singles(r, more)
+        T.eq(sorted(set(got.values())), [201], 'restarted: registrations go on')
+        fair(emu, 'A', served + more, 'after the restart')
+        every = [ip for b in r.req('GET', '/buckets')[1]['buckets']
+                 for ip in b['values'] + b['down'] + b['draining']]
+        res = singles(r, every, 'DELETE')
+        T.eq(sorted(set(res.values())), [200], 'everything deregistered')
+        left = [rr for rr in zone(emu) if rr['type'] in ('A', 'AAAA')]
+        T.eq(left, [], 'nothing is left in the zone')
+    finally:
+        T.eq(r.stop(), 0, 'r53reg exits 0')
+        emu.stop()
+
+
+def case_scale(bin_dir, n_a, n_aaaa):
+    emu = Emu(os.path.join(bin_dir, 'r53emu'), '--refuse-dangling-alias')
+    r = reg_process.Reg(emu, '--tree', '--buckets', '100', '--max-per-bucket', '0',
+                        '--api-rps', '50')
+    try:
+        a, aaaa = [v4(i) for i in range(n_a)], [v6(i) for i in range(n_aaaa)]
+        bulk(r, a + aaaa)
+        aliases, plain = tree_shape(emu)
+        print(f'    {n_a} A in {len(aliases.get("A", {}))} children, {n_aaaa} AAAA in '
+              f'{len(aliases.get("AAAA", {}))}', flush=True)
+        T.eq(plain, [], 'the name holds aliases only')
+        fair(emu, 'A', a, f'{n_a} A')
+        fair(emu, 'AAAA', aaaa, f'{n_aaaa} AAAA')
+    finally:
+        T.eq(r.stop(), 0, 'r53reg exits 0')
+        emu.stop()
+
+
+def main():
+    reg_process.BIN = sys.argv[1]
+    T.run('growth, drain, an emptied child, restart, shrink to nothing', case_growth,
+          sys.argv[1])
+    T.run('1,000 A and 1,000 AAAA', case_scale, sys.argv[1], 1000, 1000)
+    T.run('10,000 A', case_scale, sys.argv[1], 10000, 0)
+    T.finish()
+
+
+if __name__ == '__main__':
+    main()
