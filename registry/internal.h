@@ -459,6 +459,15 @@ void tree_adopt_aliases(struct reg_registry *reg, const struct reg_record *recs,
 /* A copy of the aliases of type t (REG_TREE_CHILDREN of them). */
 void tree_aliases(struct reg_registry *reg, enum reg_type t, struct tree_alias *out);
 
+/* ---- registry/tree_migrate.c ---------------------------------------------------------------- */
+/* At load, before the registry takes the listing *recs (n sets): move the zone into the shape
+ * the options ask for (the name's own buckets into children with --tree, children's buckets
+ * back to the name without), one atomic batch per step, and read the zone again into *recs.
+ * RC_BAD_REQUEST with detail when the shape cannot be reached (a tree too big for the flat
+ * name, no free child); other codes as the store's. */
+enum rc_code tree_migrate(struct reg_registry *reg, struct reg_record **recs, size_t *n,
+                          char *detail, size_t dn);
+
 /* ---- registry/metrics.c ------------------------------------------------------------------- */
 
 void rmetrics_attach(struct reg_registry *reg);

@@ -276,6 +276,8 @@ enum rc_code reg_load(struct reg_registry *reg, char *detail, size_t n)
     enum rc_code rc = reg->prov->ops->load(reg->prov, &recs, &nrecs, detail, n);
     if (rc)
         goto out;
+    if ((rc = tree_migrate(reg, &recs, &nrecs, detail, n)) != RC_OK)
+        goto out;
     registry_learn_ttls(reg, recs, nrecs, registry_ttl_epoch(reg));
     tree_adopt_aliases(reg, recs, nrecs);
     for (size_t i = 0; i < nrecs; i++)

@@ -62,16 +62,20 @@ def zone(emu):
     return [rr for zn in z['zones'] for rr in zn['rrsets']]
 
 
-def traffic(emu, type_):
+def traffic(emu, type_, stable=False):
     """Each address's exact share of traffic (its record set's share of answers, split among
     the set's values, as clients pick one of an answer's values), and the share of queries
-    with no answer."""
+    with no answer. stable: None unless the zone was the same before and after the resolve
+    (while r53reg writes, the two reads could see two states)."""
     q = urllib.parse.urlencode(dict(name='app.example.com', type=type_, exact=1))
+    before = zone(emu)
     st, doc = emu.control('GET', 'resolve?' + q)
     T.eq(st, 200, f'resolve {type_}')
+    if stable and zone(emu) != before:
+        return None
     # The resolver names a leaf by its set identifier, which a _down./_draining. sibling
     # shares: only the served names count.
-    values = {rr.get('set_identifier'): rr['values'] for rr in zone(emu)
+    values = {rr.get('set_identifier'): rr['values'] for rr in before
               if rr['type'] == type_ and 'values' in rr and not rr['name'].startswith('_')}
     out = {}
     for path, p in (doc or {}).get('records', {}).items():
@@ -188,6 +192,123 @@ def case_growth(bin_dir):
         emu.stop()
 
 
+class Watcher:
+    """Resolves the name over and over while r53reg moves the zone: every address acknowledged
+    and not drained must get traffic in every state the zone passes through (each batch is
+    atomic, so each answer is one state). With fair=True each state's spread is checked too."""
+
+    def __init__(self, emu, served, fair_each):
+        self.emu, self.served, self.fair_each = emu, served, fair_each
+        self.states, self.missing, self.worst = 0, [], 1.0
+        self.stop_flag = threading.Event()
+        self.thread = threading.Thread(target=self.run)
+        self.thread.start()
+
+    def run(self):
+        while not self.stop_flag.is_set():
+            for type_, want in self.served.items():
+                look = traffic(self.emu, type_, stable=True)
+                if look is None:
+                    continue  # the zone changed during the look
+                got, unanswered = look
+                lost = sorted(set(want) - set(got))
+                if lost or unanswered:
+                    self.missing.append((type_, lost[:5], unanswered))
+                if got and self.fair_each:
+                    self.worst = max(self.worst, max(got.values()) / min(got.values()))
+            self.states += 1
+
+    def finish(self, label):
+        self.stop_flag.set()
+        self.thread.join()
+        print(f'    {label}: {self.states} looks while it moved, worst spread {self.worst:.6f}',
+              flush=True)
+        T.eq(self.missing, [], f'{label}: every served address answered in every look')
+        if self.fair_each:
+            T.check(self.worst <= 1.01, f'{label}: within 1% in every look', self.worst)
+
+
+def served_sets(emu):
+    """{type: [values]} of every set that answers (not _down./_draining.)."""
+    out = {}
+    for rr in zone(emu):
+        if rr['type'] in ('A', 'AAAA') and 'values' in rr and not rr['name'].startswith('_'):
+            out.setdefault(rr['type'], []).extend(rr['values'])
+    return out
+
+
+def case_migrate(bin_dir):
+    """A zone written flat, moved into the tree by a restart with --tree and back by one
+    without, while DNS answers; then a tree too big for the flat name is refused."""
+    emu = Emu(os.path.join(bin_dir, 'r53emu'), '--refuse-dangling-alias')
+    # 600 A values move in more than one call (each value is written and deleted: 1,200
+    # elements), so the zone passes through states between the two shapes.
+    flat = ('--buckets', '10', '--max-per-bucket', '60')
+    try:
+        r = reg_process.Reg(emu, *flat)
+        a, aaaa = [v4(i) for i in range(600)], [v6(i) for i in range(30)]
+        bulk(r, a + aaaa)
+        for ip in (a[0], aaaa[0]):
+            T.eq(r.req('POST', f'/backends/{ip}/drain')[0], 200, 'drain before the move')
+        T.eq(r.stop(), 0, 'r53reg exits 0')
+        served = {'A': a[1:], 'AAAA': aaaa[1:]}
+        T.eq({k: sorted(v) for k, v in served_sets(emu).items()},
+             {k: sorted(v) for k, v in served.items()}, 'flat: the name serves every address')
+
+        w = Watcher(emu, served, fair_each=True)
+        r = reg_process.Reg(emu, '--tree', *flat)
+        w.finish('flat to tree')
+        aliases, plain = tree_shape(emu)
+        T.eq(plain, [], 'tree: the name holds aliases only')
+        T.eq((len(aliases.get('A', {})), len(aliases.get('AAAA', {}))), (10, 1),
+             'tree: one child per bucket the name held')
+        fair(emu, 'A', served['A'], 'moved into the tree')
+        fair(emu, 'AAAA', served['AAAA'], 'moved into the tree')
+        st, doc = r.req('GET', '/buckets')
+        T.eq(doc['totals']['backends'], 630, 'tree: every address known')
+        T.eq(r.req('GET', f'/backends/{a[0]}')[1].get('state'), 'draining',
+             'tree: a drained address is still draining')
+        more = [v4(i) for i in range(1000, 1020)]
+        T.eq(sorted(set(singles(r, more).values())), [201], 'tree: registrations go on')
+        served['A'] += more
+        fair(emu, 'A', served['A'], 'grown after the move')
+        T.eq(r.stop(), 0, 'r53reg exits 0')
+
+        w = Watcher(emu, served, fair_each=False)
+        r = reg_process.Reg(emu, *flat)
+        w.finish('tree to flat')
+        aliases, _ = tree_shape(emu)
+        T.eq(aliases, {}, 'flat again: no alias left')
+        T.eq([rr['name'] for rr in zone(emu) if '._r53reg.' in rr['name']], [],
+             'flat again: no child set left')
+        T.eq({k: sorted(v) for k, v in served_sets(emu).items()},
+             {k: sorted(v) for k, v in served.items()}, 'flat again: the name serves every one')
+        fair(emu, 'A', served['A'], 'flat again')
+        T.eq(r.req('GET', f'/backends/{aaaa[0]}')[1].get('state'), 'draining',
+             'flat again: a drained address is still draining')
+        every = [ip for b in r.req('GET', '/buckets')[1]['buckets']
+                 for ip in b['values'] + b['down'] + b['draining']]
+        T.eq(sorted(set(singles(r, every, 'DELETE').values())), [200], 'everything deregistered')
+        T.eq(r.stop(), 0, 'r53reg exits 0')
+
+        # A tree of more buckets than the flat name holds: refused, nothing changed.
+        r = reg_process.Reg(emu, '--tree', '--buckets', '2', '--max-per-bucket', '1')
+        many = [v4(i) for i in range(101)]
+        bulk(r, many)
+        T.eq(r.stop(), 0, 'r53reg exits 0')
+        before = zone(emu)
+        try:
+            r = reg_process.Reg(emu, '--buckets', '100')
+            T.check(False, 'a tree too big for the flat name is refused', 'it started')
+            r.stop()
+        except RuntimeError as e:
+            T.check('start with --tree to serve it' in str(e),
+                    'a tree too big for the flat name is refused with the reason', str(e)[-400:])
+        T.eq(zone(emu), before, 'the refusal changed nothing')
+    finally:
+        emu.stop()
+
+
 def case_scale(bin_dir, n_a, n_aaaa):
     emu = Emu(os.path.join(bin_dir, 'r53emu'), '--refuse-dangling-alias')
     r = reg_process.Reg(emu, '--tree', '--buckets', '100', '--max-per-bucket', '0',
@@ -210,6 +331,7 @@ def main():
     reg_process.BIN = sys.argv[1]
     T.run('growth, drain, an emptied child, restart, shrink to nothing', case_growth,
           sys.argv[1])
+    T.run('flat to tree and back at restart', case_migrate, sys.argv[1])
     T.run('1,000 A and 1,000 AAAA', case_scale, sys.argv[1], 1000, 1000)
     T.run('10,000 A', case_scale, sys.argv[1], 10000, 0)
     T.finish()
