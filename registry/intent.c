@@ -33,8 +33,11 @@ static void say_full(const struct reg_registry *reg, enum reg_type t, char *deta
     rc_detail(detail, n,
               "every %s bucket that may take this address holds %u values "
               "(--max-per-bucket, or what fits --max-answer-bytes); deregister some or "
-              "raise the limits",
-              reg_type_name(t), reg->capacity[t]);
+              "raise the limits%s",
+              reg_type_name(t), reg->capacity[t],
+              reg->opt.tree ? ""
+                            : ", or restart with --tree (100 child names of 100 buckets each; "
+                              "the zone moves into them while DNS keeps answering)");
 }
 
 /* The detail of RC_NOT_REGISTERED, for both commit modes. */
