@@ -43,7 +43,9 @@ static json_t *totals_json(struct reg_registry *reg)
                       (json_int_t)(served[t] + down[t] + draining[t]), "served",
                       (json_int_t)served[t], "down", (json_int_t)down[t], "draining",
                       (json_int_t)draining[t], "buckets", (json_int_t)buckets[t], "capacity",
-                      (json_int_t)opt->buckets * reg_capacity(opt, (enum reg_type)t), "free",
+                      (json_int_t)opt->buckets * reg_capacity(opt, (enum reg_type)t) *
+                          (opt->tree ? REG_TREE_CHILDREN : 1),
+                      "free",
                       (json_int_t)reg_free_capacity(reg, (enum reg_type)t)));
     return o;
 }

@@ -297,6 +297,8 @@ static void send_batch(struct reg_registry *reg, struct slot *slots, size_t n, i
     }
     nchg += tree_plan_changes(tree, 0, chg + nchg);
     elements += 2 * tree->n;
+    if (tree->n)
+        atomic_store(&reg->tree_writing, 1);
     rc = nchg ? reg->prov->ops->apply(reg->prov, chg, nchg, change_id, named, detail,
                                       sizeof(detail))
               : RC_OK;
@@ -310,12 +312,16 @@ static void send_batch(struct reg_registry *reg, struct slot *slots, size_t n, i
               queued, rc_slug(rc));
     free(chg);
 
+    if (tree->n && rc != RC_OK)
+        atomic_fetch_add(&reg->tree_gen, 1); /* its outcome may be unknown */
     if (rc == RC_OK) {
         tree_plan_installed(reg, tree);
+        atomic_store(&reg->tree_writing, 0);
         for (size_t i = 0; i < n; i++)
             settle_ok(reg, &slots[i], change_id);
         goto out;
     }
+    atomic_store(&reg->tree_writing, 0);
     tree_plan_failed(reg, tree);
     if (rc == RC_CONFLICT && tree_named(named)) {
         /* An alias changed underneath (another writer of the tree): read the store again,
@@ -327,9 +333,13 @@ static void send_batch(struct reg_registry *reg, struct slot *slots, size_t n, i
                 settle_failed(reg, &slots[i], RC_CONFLICT, detail);
             goto out;
         }
-        for (size_t i = 0; i < n; i++)
-            requeue(reg, &slots[i]);
-        bucket_backoff(slots[0].intents ? slots[0].intents->rounds : 0);
+        {
+            /* The rounds before requeue() takes the intents (it counts this one). */
+            unsigned rounds = slots[0].intents ? slots[0].intents->rounds + 1 : 0;
+            for (size_t i = 0; i < n; i++)
+                requeue(reg, &slots[i]);
+            bucket_backoff(rounds);
+        }
         goto out;
     }
     if (rc == RC_CONFLICT && resync_is_ttl_refusal(detail)) {

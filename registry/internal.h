@@ -251,6 +251,7 @@ struct reg_registry {
     /* CLOCK_MONOTONIC of the last adoption of another writer's change (0: none): removals
      * then check the store for copies another replica placed (strays_finish_removal). */
     atomic_llong foreign_seen_ns;
+    atomic_int copies_loaded; /* the store held an address twice at load */
     int64_t strays_retry_ns; /* maintainer thread: the store failed a repair; wait */
     size_t strays_start;     /* maintainer thread: where the next repair pass starts */
 
@@ -282,6 +283,8 @@ struct reg_registry {
     pthread_mutex_t tree_lock; /* a leaf */
     struct tree_alias aliases[2][REG_TREE_CHILDREN]; /* guarded by tree_lock */
     atomic_int tree_dirty; /* the aliases may disagree with the children: check them */
+    atomic_ullong tree_gen;  /* alias writes so far, and failed calls carrying some: a listing read across one is stale */
+    atomic_int tree_writing; /* a call carrying alias changes is in flight */
     atomic_ullong leases_kept;  /* expiries called off on a peer's word */
 };
 
@@ -455,7 +458,8 @@ void tree_plan_installed(struct reg_registry *reg, const struct tree_plan *p);
 /* The call carrying p failed: nothing of it applied. */
 void tree_plan_failed(struct reg_registry *reg, const struct tree_plan *p);
 /* Take the aliases among recs (a whole listing) as the committed state. */
-void tree_adopt_aliases(struct reg_registry *reg, const struct reg_record *recs, size_t n);
+void tree_adopt_aliases(struct reg_registry *reg, const struct reg_record *recs, size_t n,
+                        unsigned long long gen_seen);
 /* A copy of the aliases of type t (REG_TREE_CHILDREN of them). */
 void tree_aliases(struct reg_registry *reg, enum reg_type t, struct tree_alias *out);
 

@@ -657,8 +657,15 @@ static enum rc_code rt_apply(struct reg_provider *p, const struct reg_change *ch
         if (rc == RC_CONFLICT) {
             r53p_conflicts_from_error(rp, &err, conflicts);
         } else if (r53p_error_is_alias_target(&err)) {
-            /* the tree's rule, judged by Route 53 on a zone the cache did not show */
-            rc = RC_BAD_REQUEST;
+            /* The tree's rule, judged by Route 53 on a zone the cache did not show (another
+             * writer emptied a child): a conflict on the batch's aliases, so the registry
+             * reads the zone again and plans anew. */
+            rc = RC_CONFLICT;
+            reg_conflicts_clear(conflicts);
+            for (size_t i = 0; i < n; i++)
+                if (changes[i].new && changes[i].new->alias)
+                    reg_conflicts_add_alias(conflicts, changes[i].new->type,
+                                            changes[i].new->bucket);
         } else {
             log_warn("msg=\"Route 53 change failed\" zone=%s %s", rp->zone_id, detail);
         }

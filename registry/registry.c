@@ -279,9 +279,10 @@ enum rc_code reg_load(struct reg_registry *reg, char *detail, size_t n)
     if ((rc = tree_migrate(reg, &recs, &nrecs, detail, n)) != RC_OK)
         goto out;
     registry_learn_ttls(reg, recs, nrecs, registry_ttl_epoch(reg));
-    tree_adopt_aliases(reg, recs, nrecs);
+    tree_adopt_aliases(reg, recs, nrecs, atomic_load(&reg->tree_gen));
     for (size_t i = 0; i < nrecs; i++)
         bucket_load(reg, &recs[i], &dups, nk);
+    atomic_store(&reg->copies_loaded, dups > 0);
     rmetrics_attach(reg);
     if (maintainer_start(reg) != RC_OK) {
         snprintf(detail, n, "cannot start the maintainer thread");

@@ -89,6 +89,7 @@ enum rc_code resync_run(struct reg_registry *reg, int owned, char *why, size_t w
     size_t nrecs = 0, adopted = 0;
     char detail[REG_DETAIL_MAX];
     unsigned epoch = registry_ttl_epoch(reg);
+    unsigned long long tree_gen = atomic_load(&reg->tree_gen);
     enum rc_code rc, result;
 
     for (int t = 0; t < 2; t++) {
@@ -110,7 +111,7 @@ enum rc_code resync_run(struct reg_registry *reg, int owned, char *why, size_t w
         goto out;
     }
     registry_learn_ttls(reg, recs, nrecs, epoch);
-    tree_adopt_aliases(reg, recs, nrecs);
+    tree_adopt_aliases(reg, recs, nrecs, tree_gen);
     for (size_t i = 0; i < nrecs; i++) {
         struct reg_record *r = &recs[i];
         if (r->alias || r->bucket >= reg->nslots || (unsigned)r->kind >= REG_KINDS || !r->nvalues)

@@ -33,6 +33,12 @@ int strays_take(struct reg_registry *reg, const struct ip_addr *ip)
 {
     enum reg_type t = reg_type_of(ip);
 
+    /* This registry never writes an address twice: a copy comes from the store at load or
+     * from another writer's change adopted since. Without either, nothing to look for (in the
+     * alias tree that look is 10,100 buckets per removal). */
+    if (!atomic_load(&reg->copies_loaded) && !atomic_load(&reg->foreign_seen_ns))
+        return 0;
+
     for (unsigned b = 0; b < reg->nslots; b++) {
         struct bucket *bk = &reg->buckets[t][b];
         int k, took = 0;
@@ -301,6 +307,8 @@ static enum rc_code repair(struct reg_registry *reg, const struct stray *s, size
         pthread_mutex_unlock(&reg->index_lock);
         bucket_commit(reg, bk, next, NULL, RC_OK);
         pthread_mutex_unlock(&bk->lock);
+        if (reg_slot_child(s[0].b) >= 0)
+            atomic_store(&reg->tree_dirty, 1); /* a child's total changed: weigh the aliases */
         for (size_t i = 0; i < n; i++)
             if (rm[i].op == REG_OP_REMOVE) /* in the batch (the others stay REG_OP_ADD, 0) */
                 log_info("msg=\"removed a second copy of an address (kept the one in its "

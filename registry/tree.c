@@ -74,35 +74,46 @@ void tree_plan_build(struct reg_registry *reg, const long (*delta)[REG_TREE_CHIL
     p->dirty = atomic_exchange(&reg->tree_dirty, 0);
     for (int t = 0; t < 2; t++) {
         unsigned total[REG_TREE_CHILDREN], cur[REG_TREE_CHILDREN], want[REG_TREE_CHILDREN];
+        unsigned char has[REG_TREE_CHILDREN], revived[REG_TREE_CHILDREN];
         int touched = 0, reshape = 0;
         for (unsigned c = 0; c < REG_TREE_CHILDREN; c++)
             touched |= delta[t][c] != 0;
+        /* An alias may exist with weight 0 (written by a person): existence is its own fact. */
         pthread_mutex_lock(&reg->tree_lock);
-        for (unsigned c = 0; c < REG_TREE_CHILDREN; c++)
-            cur[c] = reg->aliases[t][c].exists ? reg->aliases[t][c].weight : 0;
+        for (unsigned c = 0; c < REG_TREE_CHILDREN; c++) {
+            has[c] = reg->aliases[t][c].exists;
+            cur[c] = has[c] ? reg->aliases[t][c].weight : 0;
+        }
         pthread_mutex_unlock(&reg->tree_lock);
         if (!touched && !p->dirty)
             continue;
         for (unsigned c = 0; c < REG_TREE_CHILDREN; c++) {
-            long n = (long)child_served(reg, (enum reg_type)t, c) + delta[t][c];
+            unsigned base = child_served(reg, (enum reg_type)t, c);
+            long n = (long)base + delta[t][c];
             total[c] = n > 0 ? (unsigned)n : 0;
+            /* A child that served nothing has no alias, whatever is believed: it is written
+             * (if one is believed, its DELETE is the compare-and-swap that finds out). */
+            revived[c] = base == 0 && total[c] > 0;
             /* An alias comes or goes: the weights are chosen again. */
-            reshape |= (total[c] > 0) != (cur[c] > 0);
+            reshape |= revived[c] || (total[c] > 0) != has[c];
         }
         if (!reshape && tree_spread(total, cur, REG_TREE_CHILDREN) <= TREE_REWEIGH_SPREAD)
             continue;
         tree_parent_weights(total, REG_TREE_CHILDREN, want);
         for (unsigned c = 0; c < REG_TREE_CHILDREN; c++) {
             struct tree_step *s;
-            if (want[c] == cur[c])
+            int keep = total[c] > 0;
+            if (keep == has[c] && want[c] == cur[c] && !revived[c])
+                continue;
+            if (!keep && !has[c])
                 continue;
             s = &p->steps[p->n++];
             s->type = (enum reg_type)t;
             s->child = c;
-            s->has_old = cur[c] > 0;
-            s->has_new = want[c] > 0;
+            s->has_old = has[c];
+            s->has_new = keep;
             alias_record(&s->old, (enum reg_type)t, c, cur[c]);
-            alias_record(&s->new, (enum reg_type)t, c, want[c]);
+            alias_record(&s->new, (enum reg_type)t, c, want[c] ? want[c] : 1);
         }
     }
 }
@@ -131,6 +142,7 @@ void tree_plan_installed(struct reg_registry *reg, const struct tree_plan *p)
         reg->aliases[s->type][s->child].exists = (unsigned char)s->has_new;
         reg->aliases[s->type][s->child].weight = (unsigned char)s->new.weight;
     }
+    atomic_fetch_add(&reg->tree_gen, 1);
     pthread_mutex_unlock(&reg->tree_lock);
     registry_generation_bump(reg);
 }
@@ -141,7 +153,8 @@ void tree_plan_failed(struct reg_registry *reg, const struct tree_plan *p)
         atomic_store(&reg->tree_dirty, 1);
 }
 
-void tree_adopt_aliases(struct reg_registry *reg, const struct reg_record *recs, size_t n)
+void tree_adopt_aliases(struct reg_registry *reg, const struct reg_record *recs, size_t n,
+                        unsigned long long gen_seen)
 {
     struct tree_alias seen[2][REG_TREE_CHILDREN];
     int changed = 0;
@@ -154,8 +167,13 @@ void tree_adopt_aliases(struct reg_registry *reg, const struct reg_record *recs,
             seen[recs[i].type][recs[i].bucket].weight = (unsigned char)recs[i].weight;
         }
     pthread_mutex_lock(&reg->tree_lock);
-    changed = memcmp(seen, reg->aliases, sizeof(seen)) != 0;
-    memcpy(reg->aliases, seen, sizeof(seen));
+    /* A listing read before our own alias write (or during one, or across a call whose outcome
+     * is unknown) is older than what we hold: leave the aliases alone (the next resync reads
+     * them again). */
+    if (!atomic_load(&reg->tree_writing) && atomic_load(&reg->tree_gen) == gen_seen) {
+        changed = memcmp(seen, reg->aliases, sizeof(seen)) != 0;
+        memcpy(reg->aliases, seen, sizeof(seen));
+    }
     pthread_mutex_unlock(&reg->tree_lock);
     /* The next call checks them against the children (another writer may have left one
      * dangling, or a child unserved). */

@@ -13,9 +13,10 @@
  *
  * Tree to flat (no --tree, the zone holds the tree): each child's buckets move to free buckets
  * of the name, weighted by their value counts as flat buckets are; a child's alias goes in the
- * batch that moves its last bucket (never left pointing at nothing). Refused, changing
- * nothing, when the children's buckets do not fit the name's free ones: that zone needs
- * --tree.
+ * batch that moves its last served set (never left pointing at nothing), and an alias whose
+ * child serves nothing goes first. Moved sets take the TTL of the name's group they join.
+ * Refused, changing nothing, when the children's buckets do not fit the name's free ones:
+ * that zone needs --tree.
  *
  * A conflict (another writer changed a listed set) reads the zone again and plans again.
  */
@@ -172,22 +173,36 @@ static int batch_fits(const struct mig_batch *b, size_t elements, size_t chars)
                      b->chars + chars <= MIGRATE_CHARS);
 }
 
-/* Add to b the move of every set at slot from to slot to, with served weight w. */
+/* Add to b the move of every set at slot from to slot to, with served weight w; ttl[k] (when
+ * ttl is not NULL and ttl[k] >= 0) is the TTL the kind's group at the destination has. */
 static void batch_move(struct mig_batch *b, const struct mig_view *v, int t, unsigned from,
-                       unsigned to, unsigned w)
+                       unsigned to, unsigned w, const long *ttl)
 {
     size_t e, c;
     slot_cost(v, t, from, &e, &c);
     for (int k = 0; k < REG_KINDS; k++) {
         const struct reg_record *old = v->set[t][from][k];
-        if (old)
-            batch_add(b, NULL, batch_copy(b, old, to, k == REG_KIND_SERVED ? w : old->weight));
+        struct reg_record *r;
+        if (!old)
+            continue;
+        r = batch_copy(b, old, to, k == REG_KIND_SERVED ? w : old->weight);
+        if (ttl && ttl[k] >= 0)
+            r->ttl = (unsigned)ttl[k];
+        batch_add(b, NULL, r);
     }
     for (int k = 0; k < REG_KINDS; k++)
         if (v->set[t][from][k])
             batch_add(b, v->set[t][from][k], NULL);
     b->elements += e;
     b->chars += c;
+}
+
+static int child_has_served(const struct mig_view *v, int t, unsigned c)
+{
+    for (unsigned b = 0; b < REG_MAX_BUCKETS; b++)
+        if (v->set[t][reg_slot_of((int)c, b)][REG_KIND_SERVED])
+            return 1;
+    return 0;
 }
 
 /*
@@ -201,6 +216,21 @@ static enum rc_code to_tree(struct reg_registry *reg, const struct mig_view *v,
     size_t alias_chars;
     reg_child_name(&reg->opt, REG_TREE_CHILDREN - 1, child, sizeof(child));
     alias_chars = strlen(child) + 1;
+    /* Both types are checked before anything is written: a refusal changes nothing. */
+    for (int t = 0; t < 2; t++) {
+        unsigned need = 0, have = 0;
+        for (unsigned top = 0; top < REG_MAX_BUCKETS; top++)
+            need += (unsigned)slot_used(v, t, top);
+        for (unsigned c = 0; c < REG_TREE_CHILDREN; c++)
+            have += !child_used(v, t, c);
+        if (need > have) {
+            snprintf(detail, dn,
+                     "moving the name's own %s buckets into the alias tree: %u of them and %u "
+                     "free children (a child that holds sets or has an alias is not free)",
+                     reg_type_name((enum reg_type)t), need, have);
+            return RC_BAD_REQUEST;
+        }
+    }
     for (int t = 0; t < 2; t++) {
         unsigned next_child = 0;
         for (unsigned top = 0; top < REG_MAX_BUCKETS; top++) {
@@ -211,13 +241,6 @@ static enum rc_code to_tree(struct reg_registry *reg, const struct mig_view *v,
                 continue;
             while (next_child < REG_TREE_CHILDREN && child_used(v, t, next_child))
                 next_child++;
-            if (next_child == REG_TREE_CHILDREN) {
-                snprintf(detail, dn,
-                         "moving the name's own %s buckets into the alias tree: no child is "
-                         "free for bucket %u (every child holds sets or has an alias)",
-                         reg_type_name((enum reg_type)t), top);
-                return RC_BAD_REQUEST;
-            }
             slot_cost(v, t, top, &e, &c);
             e += served != NULL;
             c += served ? alias_chars : 0;
@@ -226,7 +249,7 @@ static enum rc_code to_tree(struct reg_registry *reg, const struct mig_view *v,
             /* The child's sets first (the alias's target), the name's bucket out, then the
              * alias in its place with its weight. */
             batch_move(b, v, t, top, reg_slot_of((int)next_child, 0),
-                       served ? served->weight : 0);
+                       served ? served->weight : 0, NULL);
             if (served)
                 batch_add(b, NULL, batch_alias(b, (enum reg_type)t, next_child, served->weight));
             b->elements += served != NULL;
@@ -246,8 +269,13 @@ static enum rc_code to_tree(struct reg_registry *reg, const struct mig_view *v,
 static enum rc_code to_flat(struct reg_registry *reg, const struct mig_view *v,
                             struct mig_batch *b, int *moved, char *detail, size_t dn)
 {
+    char child_name[REG_NAME_MAX + 1];
+    size_t alias_chars;
+    reg_child_name(&reg->opt, REG_TREE_CHILDREN - 1, child_name, sizeof(child_name));
+    alias_chars = strlen(child_name) + 1;
+    /* Both types are checked before anything is written: a refusal changes nothing. */
     for (int t = 0; t < 2; t++) {
-        unsigned free_top = 0, need = 0, have = 0;
+        unsigned need = 0, have = 0;
         for (unsigned s = REG_MAX_BUCKETS; s < REG_MAX_SLOTS; s++)
             need += (unsigned)slot_used(v, t, s);
         for (unsigned top = 0; top < REG_MAX_BUCKETS; top++)
@@ -259,42 +287,68 @@ static enum rc_code to_flat(struct reg_registry *reg, const struct mig_view *v,
                      need, reg_type_name((enum reg_type)t), have);
             return RC_BAD_REQUEST;
         }
+    }
+    for (int t = 0; t < 2; t++) {
+        unsigned free_top = 0;
+        long ttl[REG_KINDS];
+        enum rc_code rc;
+        /* A moved set joins the name's group of its kind: it takes that group's TTL (Route 53
+         * refuses another), or keeps its own where the name has no such group yet. */
+        for (int k = 0; k < REG_KINDS; k++) {
+            ttl[k] = -1;
+            for (unsigned top = 0; top < REG_MAX_BUCKETS && ttl[k] < 0; top++)
+                if (v->set[t][top][k])
+                    ttl[k] = v->set[t][top][k]->ttl;
+            for (unsigned sl = REG_MAX_BUCKETS; sl < REG_MAX_SLOTS && ttl[k] < 0; sl++)
+                if (v->set[t][sl][k])
+                    ttl[k] = v->set[t][sl][k]->ttl; /* the first child's: one TTL for all */
+        }
+        /* Aliases whose child serves nothing (another writer emptied it) go first. */
         for (unsigned c = 0; c < REG_TREE_CHILDREN; c++) {
-            unsigned left = 0;
+            if (!v->alias[t][c] || child_has_served(v, t, c))
+                continue;
+            if (!batch_fits(b, 1, alias_chars) && (rc = batch_send(reg, b, detail, dn)) != RC_OK)
+                return rc;
+            batch_add(b, v->alias[t][c], NULL);
+            b->elements++;
+            b->chars += alias_chars;
+            *moved = 1;
+        }
+        for (unsigned c = 0; c < REG_TREE_CHILDREN; c++) {
+            unsigned served_left = 0;
+            int alias_here = v->alias[t][c] && child_has_served(v, t, c);
             for (unsigned cb = 0; cb < REG_MAX_BUCKETS; cb++)
-                left += (unsigned)slot_used(v, t, reg_slot_of((int)c, cb));
-            for (unsigned cb = 0; cb < REG_MAX_BUCKETS && left; cb++) {
+                served_left += v->set[t][reg_slot_of((int)c, cb)][REG_KIND_SERVED] != NULL;
+            for (unsigned cb = 0; cb < REG_MAX_BUCKETS; cb++) {
                 unsigned from = reg_slot_of((int)c, cb);
                 const struct reg_record *served = v->set[t][from][REG_KIND_SERVED];
+                int alias_goes;
                 size_t e, ch;
-                enum rc_code rc;
                 if (!slot_used(v, t, from))
                     continue;
                 while (slot_used(v, t, free_top))
                     free_top++;
+                /* The child's last served set: its alias goes first, in the same batch. */
+                alias_goes = served && --served_left == 0 && alias_here;
                 slot_cost(v, t, from, &e, &ch);
-                if (!batch_fits(b, e + 1, ch) && (rc = batch_send(reg, b, detail, dn)) != RC_OK)
+                if (!batch_fits(b, e + (size_t)alias_goes, ch + (alias_goes ? alias_chars : 0)) &&
+                    (rc = batch_send(reg, b, detail, dn)) != RC_OK)
                     return rc;
-                /* The child's last bucket: its alias goes first, in the same batch. */
-                if (--left == 0 && v->alias[t][c]) {
+                if (alias_goes) {
                     batch_add(b, v->alias[t][c], NULL);
                     b->elements++;
+                    b->chars += alias_chars;
                 }
                 batch_move(b, v, t, from, free_top,
                            served ? reg_weight_for(&reg->opt, (enum reg_type)t, served->nvalues)
-                                  : 0);
+                                  : 0,
+                           ttl);
                 log_info("msg=\"tree migration: a child's bucket moves to the name\" type=%s "
                          "child=%u child_bucket=%u bucket=%u values=%zu",
                          reg_type_name((enum reg_type)t), c, cb, free_top,
                          served ? served->nvalues : (size_t)0);
                 *moved = 1;
                 free_top++;
-            }
-            /* An alias to a child with no set left (another writer emptied it): remove it. */
-            if (v->alias[t][c] && !child_used_sets(v, t, c)) {
-                batch_add(b, v->alias[t][c], NULL);
-                b->elements++;
-                *moved = 1;
             }
         }
     }

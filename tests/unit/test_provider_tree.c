@@ -802,7 +802,7 @@ static void check_resolver(struct store *s)
 
 /* Route 53 itself refuses what the provider's cache could not know: a console edit of an
  * alias's weight (a conflict naming that alias), and a target another writer deleted (the
- * tree's rule, a bad request). */
+ * tree's rule: a conflict naming the alias, so the registry reads the zone again). */
 static void test_route53_refusals(struct store *s, const char *first)
 {
     char detail[REG_DETAIL_MAX];
@@ -855,7 +855,9 @@ static void test_route53_refusals(struct store *s, const char *first)
                            "{\"delete\": [{\"name\": \"8._r53reg.app.example.com\", \"type\": "
                            "\"A\", \"set_identifier\": \"8._r53reg.app.example.com_0\"}]}"),
                   0);
-        CHECK_INT(apply(s, link, 1, NULL, detail, sizeof(detail)), RC_BAD_REQUEST);
+        /* A conflict naming the alias: the registry reads the zone again and plans anew. */
+        CHECK_INT(apply(s, link, 1, &cf, detail, sizeof(detail)), RC_CONFLICT);
+        CHECK_INT(cf.aliases[REG_A][8], 1);
         check_says(s, detail, "that target was not found");
         store_restart(s);
         check_state(s, first, "after Route 53 refused an alias to a deleted target");
