@@ -351,6 +351,7 @@ static enum rc_code rt_load(struct reg_provider *p, struct reg_record **records,
     struct r53_provider *rp = (struct r53_provider *)p;
     struct load_state ls;
     struct r53_error err;
+    unsigned long long began;
     enum rc_code rc;
 
     memset(&ls, 0, sizeof(ls));
@@ -359,18 +360,33 @@ static enum rc_code rt_load(struct reg_provider *p, struct reg_record **records,
     r53xml_error_init(&err);
     *records = NULL;
     *n = 0;
+    pthread_mutex_lock(&rp->lock);
+    began = rp->writes;
+    pthread_mutex_unlock(&rp->lock);
     rc = list_tree(rp, &ls, &err, detail, detail_len);
     if (rc)
         goto out;
-    /* The listing replaces the cache whole: a set it no longer shows is gone (a resync after
-     * another writer deleted it). */
+    /* The listing replaces the cache: a set it no longer shows is gone (a resync after another
+     * writer deleted it). But a set this provider wrote while the pages were being read is
+     * kept as written: the page that showed it may predate the write, and a stale entry would
+     * make the next change's DELETE (or the tree's rules) judge a zone that no longer is. */
     pthread_mutex_lock(&rp->lock);
     {
         struct wire(*old)[REG_KINDS][REG_MAX_SLOTS] = rp->wire;
         rp->wire = ls.wire;
         ls.wire = old;
         for (int t = 0; t < 2; t++)
+            for (int k = 0; k < REG_KINDS; k++)
+                for (unsigned sl = 0; sl < REG_MAX_SLOTS; sl++)
+                    if (ls.wire[t][k][sl].written > began) {
+                        struct wire keep = ls.wire[t][k][sl];
+                        ls.wire[t][k][sl] = rp->wire[t][k][sl];
+                        rp->wire[t][k][sl] = keep;
+                    }
+        for (int t = 0; t < 2; t++)
             for (unsigned c = 0; c < REG_TREE_CHILDREN; c++) {
+                if (rp->aliases[t][c].written > began)
+                    continue;
                 r53p_alias_wire_release(&rp->aliases[t][c]);
                 rp->aliases[t][c] = ls.aliases[t][c];
                 memset(&ls.aliases[t][c], 0, sizeof(ls.aliases[t][c]));
@@ -672,14 +688,18 @@ static enum rc_code rt_apply(struct reg_provider *p, const struct reg_change *ch
         goto out;
     }
     pthread_mutex_lock(&rp->lock);
+    rp->writes++;
     for (size_t i = 0; i < n; i++) {
         const struct reg_record *key = changes[i].old ? changes[i].old : changes[i].new;
-        if (key->alias)
-            r53p_alias_wire_from_record(rp, &rp->aliases[key->type][key->bucket], changes[i].new,
-                                        asnap[i].health_check_id);
-        else
-            r53p_wire_from_record(&rp->wire[key->type][key->kind][key->bucket], changes[i].new,
-                                  snap[i].health_check_id);
+        if (key->alias) {
+            struct alias_wire *w = &rp->aliases[key->type][key->bucket];
+            r53p_alias_wire_from_record(rp, w, changes[i].new, asnap[i].health_check_id);
+            w->written = rp->writes;
+        } else {
+            struct wire *w = &rp->wire[key->type][key->kind][key->bucket];
+            r53p_wire_from_record(w, changes[i].new, snap[i].health_check_id);
+            w->written = rp->writes;
+        }
     }
     pthread_mutex_unlock(&rp->lock);
     if (change_id)

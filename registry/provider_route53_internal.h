@@ -19,6 +19,7 @@
 
 /* A bucket's set as Route 53 last showed it (or as r53reg last wrote it). */
 struct wire {
+    unsigned long long written; /* r53_provider.writes when r53reg wrote it; 0: as listed */
     int exists;
     unsigned weight;
     long ttl;
@@ -30,6 +31,7 @@ struct wire {
 /* An alias of the tree as Route 53 last showed it: the AliasTarget spelled as listed, so a
  * DELETE repeats it byte for byte. */
 struct alias_wire {
+    unsigned long long written; /* as in struct wire */
     int exists;
     unsigned weight;
     char *hosted_zone_id;
@@ -53,6 +55,9 @@ struct r53_provider {
     /* guarded by lock */
     struct wire (*wire)[REG_KINDS][REG_MAX_SLOTS]; /* [2], allocated once */
     struct alias_wire aliases[2][REG_TREE_CHILDREN];
+    /* Calls applied so far: a listing keeps the cache entries written since it began (it may
+     * have read them before the write). */
+    unsigned long long writes;
     struct r53_client_stats seen; /* counters already exported to metrics */
 };
 
