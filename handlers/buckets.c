@@ -20,10 +20,12 @@ static json_t *ip_array(const struct reg_record *r, char *txt)
     return vals;
 }
 
-/* A bucket that takes new addresses in this mode (the name's own, or a child's in tree mode). */
-static int eligible(const struct reg_options *opt, unsigned slot)
+/* A bucket that takes new addresses now (the name's own, or a child's once its type is served
+ * through the tree). */
+static int eligible(struct reg_registry *reg, enum reg_type t, unsigned slot)
 {
-    return reg_slot_bucket(slot) < opt->buckets && (reg_slot_child(slot) >= 0) == !!opt->tree;
+    return reg_slot_bucket(slot) < reg_options(reg)->buckets &&
+           (reg_slot_child(slot) >= 0) == !!reg_tree_on(reg, t);
 }
 
 /* The tree's top level: each alias with its child, its weight and what the child serves. */
@@ -89,7 +91,7 @@ static void render(const struct api_request *req, struct api_response *res)
         count[r->type] += used;
         down += views[i].down.nvalues;
         draining += views[i].draining.nvalues;
-        if (eligible(opt, r->bucket))
+        if (eligible(req->reg, r->type, r->bucket))
             free_slots -= (long long)(used < cap[r->type] ? used : cap[r->type]);
     }
     reg_views_free(views, n);

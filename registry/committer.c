@@ -31,9 +31,26 @@ static void resubmit(struct reg_registry *reg, struct intent *waiters)
 /* Queue in on its bucket and wake the committer. */
 static void enqueue(struct reg_registry *reg, struct intent *in, int front)
 {
-    struct bucket *bk = &reg->buckets[reg_type_of(&in->ip)][in->bucket];
+    struct bucket *bk;
 
-    pthread_mutex_lock(&bk->lock);
+    for (;;) {
+        struct entry *e;
+        bk = &reg->buckets[reg_type_of(&in->ip)][in->bucket];
+        pthread_mutex_lock(&bk->lock);
+        if (reg->opt.tree != REG_TREE_AUTO)
+            break;
+        /* The address's bucket may have moved into the tree or out of it since it was
+         * admitted (registry/tree_grow.c moves a bucket under its lock): follow it. */
+        pthread_mutex_lock(&reg->index_lock);
+        e = index_find(reg, &in->ip);
+        if (!e || e->bucket == in->bucket) {
+            pthread_mutex_unlock(&reg->index_lock);
+            break;
+        }
+        in->bucket = e->bucket;
+        pthread_mutex_unlock(&reg->index_lock);
+        pthread_mutex_unlock(&bk->lock);
+    }
     if (front) {
         in->next = bk->queue;
         bk->queue = in;
@@ -298,7 +315,7 @@ static void send_batch(struct reg_registry *reg, struct slot *slots, size_t n, i
     nchg += tree_plan_changes(tree, 0, chg + nchg);
     elements += 2 * tree->n;
     if (tree->n)
-        atomic_store(&reg->tree_writing, 1);
+        atomic_fetch_add(&reg->tree_writing, 1);
     rc = nchg ? reg->prov->ops->apply(reg->prov, chg, nchg, change_id, named, detail,
                                       sizeof(detail))
               : RC_OK;
@@ -316,12 +333,14 @@ static void send_batch(struct reg_registry *reg, struct slot *slots, size_t n, i
         atomic_fetch_add(&reg->tree_gen, 1); /* its outcome may be unknown */
     if (rc == RC_OK) {
         tree_plan_installed(reg, tree);
-        atomic_store(&reg->tree_writing, 0);
+        if (tree->n)
+            atomic_fetch_sub(&reg->tree_writing, 1);
         for (size_t i = 0; i < n; i++)
             settle_ok(reg, &slots[i], change_id);
         goto out;
     }
-    atomic_store(&reg->tree_writing, 0);
+    if (tree->n)
+        atomic_fetch_sub(&reg->tree_writing, 1);
     tree_plan_failed(reg, tree);
     if (rc == RC_CONFLICT && tree_named(named)) {
         /* An alias changed underneath (another writer of the tree): read the store again,
@@ -797,6 +816,49 @@ static void wait_until(struct reg_registry *reg, int64_t deadline_ns)
     pthread_cond_timedwait(&reg->work_cond, &reg->work_lock, &until);
 }
 
+/* The aliases alone, weighed on the children as committed (no bucket changes). */
+static enum rc_code tree_call(struct reg_registry *reg)
+{
+    long(*delta)[REG_TREE_CHILDREN] = xcalloc(2, sizeof(*delta));
+    struct tree_plan *tree = xcalloc(1, sizeof(*tree));
+    struct reg_change chg[2 * 2 * REG_TREE_CHILDREN];
+    struct reg_conflicts *named = xcalloc(1, sizeof(*named));
+    char change_id[REG_CHANGE_ID_MAX] = "", detail[REG_DETAIL_MAX] = "";
+    enum rc_code rc = RC_OK;
+    size_t nchg;
+
+    tree_plan_build(reg, (const long(*)[REG_TREE_CHILDREN])delta, tree);
+    nchg = tree_plan_changes(tree, 1, chg);
+    nchg += tree_plan_changes(tree, 0, chg + nchg);
+    if (nchg) {
+        if (reg->prov->ops->pace)
+            reg->prov->ops->pace(reg->prov);
+        atomic_fetch_add(&reg->tree_writing, 1);
+        rc = reg->prov->ops->apply(reg->prov, chg, nchg, change_id, named, detail,
+                                   sizeof(detail));
+        rmetrics_batch(nchg, 2 * tree->n, rc);
+        if (rc == RC_OK) {
+            tree_plan_installed(reg, tree);
+            log_info("msg=\"tree: aliases weighed again\" changes=%zu change_id=%s", nchg,
+                     change_id);
+        } else {
+            atomic_fetch_add(&reg->tree_gen, 1); /* its outcome may be unknown */
+        }
+        atomic_fetch_sub(&reg->tree_writing, 1);
+        if (rc != RC_OK) {
+            tree_plan_failed(reg, tree);
+            log_warn("msg=\"tree: weighing the aliases failed\" rc=%s detail=\"%s\"", rc_slug(rc),
+                     detail);
+            if (rc == RC_CONFLICT)
+                resync_run(reg, 0, NULL, 0);
+        }
+    }
+    free(named);
+    free(tree);
+    free(delta);
+    return rc;
+}
+
 /*
  * The committer thread: wait for work; ask the send rule whether a call goes now, and while
  * it holds, sleep until its deadline or an event that can end the hold (no polling: a held
@@ -805,18 +867,35 @@ static void wait_until(struct reg_registry *reg, int64_t deadline_ns)
 static void *committer_main(void *arg)
 {
     struct reg_registry *reg = arg;
+    int64_t tree_after_ns = 0;
     for (;;) {
         struct slot *slots = NULL;
         struct batch_plan plan;
         unsigned long long kicks;
         size_t n, blocked;
         pthread_mutex_lock(&reg->work_lock);
-        while (!reg->dirty_head && !reg->stopping)
+        while (!reg->dirty_head && !reg->stopping) {
+            if (reg->opt.tree && atomic_load(&reg->tree_dirty)) {
+                /* No bucket to write, but the aliases may need weighing (another writer's
+                 * change adopted, a bucket moved): a call of its own, no more than one a
+                 * second when they keep failing. */
+                if (clock_mono_ns() >= tree_after_ns)
+                    break;
+                wait_until(reg, tree_after_ns);
+                continue;
+            }
             pthread_cond_wait(&reg->work_cond, &reg->work_lock);
+        }
         if (reg->stopping) {
             pthread_mutex_unlock(&reg->work_lock);
             abandon_queues(reg);
             break;
+        }
+        if (!reg->dirty_head) {
+            pthread_mutex_unlock(&reg->work_lock);
+            if (tree_call(reg) != RC_OK)
+                tree_after_ns = clock_mono_ns() + 1000000000LL;
+            continue;
         }
         if (atomic_load(&reg->ttl_busy)) {
             /* A TTL change holds every bucket: nothing can be drained, so neither pace (a

@@ -30,14 +30,22 @@ enum reg_state intent_state_of(int kind)
 /* The detail of RC_BUCKETS_FULL, for both commit modes. */
 static void say_full(const struct reg_registry *reg, enum reg_type t, char *detail, size_t n)
 {
+    if (reg->opt.tree == REG_TREE_AUTO && reg_tree_on((struct reg_registry *)reg, t)) {
+        rc_detail(detail, n,
+                  "every %s bucket that may take this address is full while the name moves "
+                  "its buckets into the alias tree; retry in a few seconds",
+                  reg_type_name(t));
+        return;
+    }
     rc_detail(detail, n,
               "every %s bucket that may take this address holds %u values "
               "(--max-per-bucket, or what fits --max-answer-bytes); deregister some or "
               "raise the limits%s",
               reg_type_name(t), reg->capacity[t],
               reg->opt.tree ? ""
-                            : ", or restart with --tree (100 child names of 100 buckets each; "
-                              "the zone moves into them while DNS keeps answering)");
+                            : ", or restart with --tree or --tree-auto (100 child names of 100 "
+                              "buckets each; the zone moves into them while DNS keeps "
+                              "answering)");
 }
 
 /* The detail of RC_NOT_REGISTERED, for both commit modes. */

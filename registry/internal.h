@@ -284,7 +284,14 @@ struct reg_registry {
     struct tree_alias aliases[2][REG_TREE_CHILDREN]; /* guarded by tree_lock */
     atomic_int tree_dirty; /* the aliases may disagree with the children: check them */
     atomic_ullong tree_gen;  /* alias writes so far, and failed calls carrying some: a listing read across one is stale */
-    atomic_int tree_writing; /* a call carrying alias changes is in flight */
+    atomic_int tree_writing; /* calls carrying alias changes in flight (committer, mover) */
+    /* Type t takes new addresses in the children (registry/tree_grow.c): set from the start
+     * with REG_TREE_ON; with REG_TREE_AUTO when the type grew (or the zone holds its tree). */
+    atomic_int tree_on[2];
+    /* guarded by index_lock: child c of type t is the target of a move in flight, so placement
+     * leaves it alone. */
+    unsigned char tree_moving[2][REG_TREE_CHILDREN];
+    int64_t tree_retry_ns; /* maintainer thread: a failed move is tried again from then on */
     atomic_ullong leases_kept;  /* expiries called off on a peer's word */
 };
 
@@ -460,8 +467,18 @@ void tree_plan_failed(struct reg_registry *reg, const struct tree_plan *p);
 /* Take the aliases among recs (a whole listing) as the committed state. */
 void tree_adopt_aliases(struct reg_registry *reg, const struct reg_record *recs, size_t n,
                         unsigned long long gen_seen);
+/* The aliases may disagree with the children: the committer weighs them (a call of its own
+ * when it has no bucket to write). Caller holds no registry lock but may hold a bucket's. */
+void tree_kick(struct reg_registry *reg);
 /* A copy of the aliases of type t (REG_TREE_CHILDREN of them). */
 void tree_aliases(struct reg_registry *reg, enum reg_type t, struct tree_alias *out);
+
+/* ---- registry/tree_grow.c ------------------------------------------------------------------ */
+/* REG_TREE_AUTO, after the load: a type whose zone holds its tree takes new addresses there. */
+void tree_grow_loaded(struct reg_registry *reg);
+/* REG_TREE_AUTO, from the maintainer: grow a type whose own buckets filled, fold one that fits
+ * them again; a few moves (calls) per pass. No lock held. */
+void tree_grow_pass(struct reg_registry *reg);
 
 /* ---- registry/tree_migrate.c ---------------------------------------------------------------- */
 /* At load, before the registry takes the listing *recs (n sets): move the zone into the shape

@@ -48,6 +48,7 @@ static void *maintainer_main(void *arg)
         reconcile_run(reg);
         confirm_run(reg);
         strays_repair(reg);
+        tree_grow_pass(reg);
         if (reg->opt.resync_ms) {
             int64_t now = clock_mono_ns();
             if (!reg->next_resync_ns)

@@ -118,8 +118,13 @@ static int tree_child(struct reg_registry *reg, enum reg_type t)
 {
     unsigned cap = reg->capacity[t];
     long total[REG_TREE_CHILDREN], limit = TREE_WEIGHT_MAX, best = -1, fresh = -1, filling = -1;
-    int room[REG_TREE_CHILDREN], used = 0;
+    int room[REG_TREE_CHILDREN], used = 0, group = 0;
 
+    /* The name's group holds its own buckets and the aliases together, 100 at most: while the
+     * name still has buckets of its own (a type growing into the tree), a fresh child's alias
+     * needs a place there. */
+    for (unsigned b = 0; b < REG_MAX_BUCKETS; b++)
+        group += reg->reserved[t][b] > 0;
     for (unsigned c = 0; c < REG_TREE_CHILDREN; c++) {
         const unsigned *res = reg->reserved[t] + reg_slot_of((int)c, 0);
         const unsigned char *fill = reg->filling[t] + reg_slot_of((int)c, 0);
@@ -128,12 +133,15 @@ static int tree_child(struct reg_registry *reg, enum reg_type t)
         /* Buckets beyond --buckets (written by another configuration) count too. */
         for (unsigned b = 0; b < REG_MAX_BUCKETS; b++)
             total[c] += res[b];
+        used += total[c] > 0;
+        group += total[c] > 0 || reg->tree_moving[t][c];
+        if (reg->tree_moving[t][c])
+            continue; /* a bucket is moving in: placement leaves it alone */
         for (unsigned b = 0; b < reg->opt.buckets; b++) {
             room[c] |= res[b] < cap;
             if (fill[b] && res[b] < cap && filling < 0)
                 filling = c;
         }
-        used += total[c] > 0;
     }
     if (used >= REG_TREE_CHILDREN)
         limit = LONG_MAX; /* every child in use: they fill evenly to the end */
@@ -141,7 +149,7 @@ static int tree_child(struct reg_registry *reg, enum reg_type t)
         if (!room[c] || total[c] >= limit)
             continue;
         if (total[c] == 0) {
-            if (fresh < 0)
+            if (fresh < 0 && group < REG_MAX_BUCKETS)
                 fresh = c;
         } else if (best < 0 || total[c] < total[best]) {
             best = c;
@@ -155,20 +163,20 @@ static int tree_child(struct reg_registry *reg, enum reg_type t)
     if (fresh >= 0)
         return (int)fresh;
     if (limit != LONG_MAX) {
-        /* Every child holds its 255: fill evenly from here. */
+        /* Every child in use holds its 255: fill evenly from here. */
         for (unsigned c = 0; c < REG_TREE_CHILDREN; c++)
-            if (room[c] && (best < 0 || total[c] < total[best]))
+            if (room[c] && total[c] > 0 && (best < 0 || total[c] < total[best]))
                 best = c;
     }
     return (int)best;
 }
 
 /* Is slot one that takes new addresses in this mode? */
-static int slot_eligible(const struct reg_registry *reg, unsigned slot)
+static int slot_eligible(struct reg_registry *reg, enum reg_type t, unsigned slot)
 {
     int child = reg_slot_child(slot);
     return slot < reg->nslots && reg_slot_bucket(slot) < reg->opt.buckets &&
-           (reg->opt.tree ? child >= 0 : child < 0);
+           (reg_tree_on(reg, t) ? child >= 0 && !reg->tree_moving[t][child] : child < 0);
 }
 
 /* Choose a bucket for a new ip: -1 when every eligible one is full. */
@@ -179,10 +187,10 @@ int placement_choose(struct reg_registry *reg, const struct ip_addr *ip)
     int best = -1;
 
     /* A retry of a registration that may have landed: the same bucket, if it has room. */
-    if (placement_take_ambiguous(reg, ip, &again) && slot_eligible(reg, again) &&
+    if (placement_take_ambiguous(reg, ip, &again) && slot_eligible(reg, t, again) &&
         res[again] < cap) {
         best = (int)again;
-    } else if (reg->opt.tree) {
+    } else if (reg_tree_on(reg, t)) {
         int child = tree_child(reg, t);
         unsigned base = child >= 0 ? reg_slot_of(child, 0) : 0;
         if (child < 0)
@@ -199,6 +207,11 @@ int placement_choose(struct reg_registry *reg, const struct ip_addr *ip)
     } else {
         best = place_balanced(reg, t, 0);
     }
+    if (best < 0 && reg->opt.tree == REG_TREE_AUTO && !reg_tree_on(reg, t)) {
+        /* Full before the maintainer's next look (it grows at 90%): grow now. */
+        atomic_store(&reg->tree_on[t], 1);
+        return placement_choose(reg, ip);
+    }
     if (best >= 0 && reg->opt.commit == REG_COMMIT_GROUP)
         reg->filling[t][best] = 1; /* until the committer takes its queue */
     return best;
@@ -209,7 +222,7 @@ unsigned reg_free_capacity(struct reg_registry *reg, enum reg_type type)
     unsigned free_slots = 0;
     pthread_mutex_lock(&reg->index_lock);
     for (unsigned b = 0; b < reg->nslots; b++)
-        if (slot_eligible(reg, b) && reg->reserved[type][b] < reg->capacity[type])
+        if (slot_eligible(reg, type, b) && reg->reserved[type][b] < reg->capacity[type])
             free_slots += reg->capacity[type] - reg->reserved[type][b];
     pthread_mutex_unlock(&reg->index_lock);
     return free_slots;

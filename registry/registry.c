@@ -164,6 +164,8 @@ struct reg_registry *reg_create(const struct reg_options *opt, struct reg_provid
     atomic_init(&reg->event_hook, NULL);
     registry_generation_bump(reg);
     reg->nslots = opt->tree ? REG_MAX_SLOTS : REG_MAX_BUCKETS;
+    for (int t = 0; t < 2; t++)
+        atomic_init(&reg->tree_on[t], opt->tree == REG_TREE_ON);
     for (int t = 0; t < 2; t++) {
         reg->buckets[t] = xcalloc(reg->nslots, sizeof(*reg->buckets[t]));
         reg->reserved[t] = xcalloc(reg->nslots, sizeof(*reg->reserved[t]));
@@ -283,6 +285,7 @@ enum rc_code reg_load(struct reg_registry *reg, char *detail, size_t n)
     for (size_t i = 0; i < nrecs; i++)
         bucket_load(reg, &recs[i], &dups, nk);
     atomic_store(&reg->copies_loaded, dups > 0);
+    tree_grow_loaded(reg);
     rmetrics_attach(reg);
     if (maintainer_start(reg) != RC_OK) {
         snprintf(detail, n, "cannot start the maintainer thread");
@@ -518,7 +521,8 @@ size_t reg_snapshot(struct reg_registry *reg, struct reg_bucket_view **views)
                 v[n].answer_bytes = reg_answer_bytes(reg->opt.record_name, (enum reg_type)t,
                                                      bk->rec[REG_KIND_SERVED].nvalues);
                 v[n].accepting = reg_slot_bucket(b) < reg->opt.buckets &&
-                                 (reg->opt.tree ? b >= REG_MAX_BUCKETS : b < REG_MAX_BUCKETS) &&
+                                 (reg_tree_on(reg, (enum reg_type)t) ? b >= REG_MAX_BUCKETS
+                                                                     : b < REG_MAX_BUCKETS) &&
                                  count < reg->capacity[t];
                 n++;
             }
@@ -526,6 +530,11 @@ size_t reg_snapshot(struct reg_registry *reg, struct reg_bucket_view **views)
         }
     *views = v;
     return n;
+}
+
+int reg_tree_on(struct reg_registry *reg, enum reg_type t)
+{
+    return (unsigned)t <= REG_AAAA && atomic_load(&reg->tree_on[t]);
 }
 
 size_t reg_tree_aliases(struct reg_registry *reg, enum reg_type t, struct reg_alias_view *out)

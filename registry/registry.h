@@ -106,10 +106,16 @@ struct reg_options {
      * "not registered" (another writer may have placed it), at most once per confirm_ms for
      * all such operations; 0: never (this registry is the store's only writer). */
     unsigned confirm_ms;
-    /* Serve through the alias tree: buckets in child names, aliases at the name. */
+    /* Serve through the alias tree: buckets in child names, aliases at the name
+     * (enum reg_tree_mode). */
     int tree;
     char tree_label[REG_TREE_LABEL_MAX + 1]; /* "": REG_TREE_LABEL_DEFAULT */
 };
+
+/* reg_options.tree. ON: every type through the tree from the start (a flat zone moves in at
+ * load). AUTO: a type grows into the tree while running when its own buckets fill, and folds
+ * back when it fits them again (registry/tree_grow.c). */
+enum reg_tree_mode { REG_TREE_OFF = 0, REG_TREE_ON = 1, REG_TREE_AUTO = 2 };
 
 /* One weighted record set: name = the slot's group name (record_name or a child's, or its
  * _down./_draining. sibling, by kind), set identifier = reg_set_id(). An alias (alias = 1) is
@@ -335,6 +341,10 @@ struct reg_alias_view {
     unsigned weight;
 };
 size_t reg_tree_aliases(struct reg_registry *reg, enum reg_type t, struct reg_alias_view *out);
+
+/* Does type t take new addresses in the tree's children now (always with REG_TREE_ON; with
+ * REG_TREE_AUTO once it grew)? */
+int reg_tree_on(struct reg_registry *reg, enum reg_type t);
 
 /*
  * A number that changes whenever any bucket changes (after the change is visible to

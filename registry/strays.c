@@ -308,7 +308,7 @@ static enum rc_code repair(struct reg_registry *reg, const struct stray *s, size
         bucket_commit(reg, bk, next, NULL, RC_OK);
         pthread_mutex_unlock(&bk->lock);
         if (reg_slot_child(s[0].b) >= 0)
-            atomic_store(&reg->tree_dirty, 1); /* a child's total changed: weigh the aliases */
+            tree_kick(reg); /* a child's total changed: weigh the aliases */
         for (size_t i = 0; i < n; i++)
             if (rm[i].op == REG_OP_REMOVE) /* in the batch (the others stay REG_OP_ADD, 0) */
                 log_info("msg=\"removed a second copy of an address (kept the one in its "

@@ -177,11 +177,20 @@ void tree_adopt_aliases(struct reg_registry *reg, const struct reg_record *recs,
     pthread_mutex_unlock(&reg->tree_lock);
     /* The next call checks them against the children (another writer may have left one
      * dangling, or a child unserved). */
-    atomic_store(&reg->tree_dirty, 1);
+    tree_kick(reg);
     if (changed) {
         log_info("msg=\"tree: aliases read from the store\"");
         registry_generation_bump(reg);
     }
+}
+
+void tree_kick(struct reg_registry *reg)
+{
+    atomic_store(&reg->tree_dirty, 1);
+    pthread_mutex_lock(&reg->work_lock);
+    reg->kicks++;
+    pthread_cond_signal(&reg->work_cond);
+    pthread_mutex_unlock(&reg->work_lock);
 }
 
 void tree_aliases(struct reg_registry *reg, enum reg_type t, struct tree_alias *out)

@@ -363,6 +363,12 @@ enum rc_code tree_migrate(struct reg_registry *reg, struct reg_record **recs, si
     enum rc_code rc = RC_OK;
     int attempt;
 
+    if (reg->opt.tree == REG_TREE_AUTO) {
+        /* Either shape is served as it is; registry/tree_grow.c moves it while running. */
+        free(v);
+        free(b);
+        return RC_OK;
+    }
     for (attempt = 0; attempt < MIGRATE_ATTEMPTS; attempt++) {
         int moved = 0;
         view_build(v, *recs, *n);

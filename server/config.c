@@ -39,7 +39,7 @@ static const char *const commit_choices[] = {"group", "immediate", NULL};
 static const char *const check_choices[] = {"off", "tcp", "http", "https", NULL};
 
 enum opt_id {
-    O_LISTEN, O_RECORD_NAME, O_TREE, O_TREE_LABEL, O_BUCKETS, O_MAX_PER_BUCKET, O_MAX_ANSWER_BYTES, O_TTL, O_BUCKETING, O_WEIGHTS, O_COMMIT,
+    O_LISTEN, O_RECORD_NAME, O_TREE, O_TREE_AUTO, O_TREE_LABEL, O_BUCKETS, O_MAX_PER_BUCKET, O_MAX_ANSWER_BYTES, O_TTL, O_BUCKETING, O_WEIGHTS, O_COMMIT,
     O_DEFAULT_LEASE, O_CHECK, O_CHECK_PORT, O_CHECK_PATH, O_CHECK_STATUS, O_CHECK_INTERVAL_MS,
     O_CHECK_TIMEOUT_MS, O_CHECK_RISE, O_CHECK_FALL, O_CHECK_PARALLEL, O_MAX_DOWN_SHARE,
     O_RESYNC_INTERVAL,
@@ -60,6 +60,9 @@ static const struct opt opts[O__COUNT] = {
     [O_TREE] = {"tree", K_FLAG, "0", 0, 1, NULL, NULL,
                 "serve through an alias tree: buckets in up to 100 child names "
                 "(<n>.<label>.<name>), weighted aliases at the name (100x the addresses)"},
+    [O_TREE_AUTO] = {"tree-auto", K_FLAG, "0", 0, 1, NULL, NULL,
+                     "grow a type into the alias tree while running when its buckets at the "
+                     "name are 90% full, and fold it back below 70% of them"},
     [O_TREE_LABEL] = {"tree-label", K_STR, REG_TREE_LABEL_DEFAULT, 0, 0, NULL, "LABEL",
                       "the label of the child names (--tree)"},
     [O_BUCKETS] = {"buckets", K_UINT, "100", 1, REG_MAX_BUCKETS, NULL, "N",
@@ -536,7 +539,11 @@ static int set_opt(struct cfg *cfg, int i, const char *v, FILE *err)
             return -1;
         }
         break;
-    case O_TREE: cfg->reg.tree = b; break;
+    /* Both flags are kept apart until validation refuses the pair. */
+    case O_TREE: cfg->reg.tree = b ? cfg->reg.tree | REG_TREE_ON : cfg->reg.tree & ~REG_TREE_ON; break;
+    case O_TREE_AUTO:
+        cfg->reg.tree = b ? cfg->reg.tree | REG_TREE_AUTO : cfg->reg.tree & ~REG_TREE_AUTO;
+        break;
     case O_TREE_LABEL: {
         size_t len = strlen(v);
         int bad = len == 0 || len > REG_TREE_LABEL_MAX;
@@ -806,6 +813,11 @@ enum cfg_result cfg_parse(struct cfg *cfg, int argc, char **argv, cfg_getenv_fn 
                      "of a fuller bucket a smaller share)\n");
         goto usage;
     }
+    if (cfg->reg.tree == (REG_TREE_ON | REG_TREE_AUTO)) {
+        fprintf(err, "r53reg: --tree and --tree-auto: choose one (--tree serves through the "
+                     "tree from the start, --tree-auto grows into it when the name fills)\n");
+        goto usage;
+    }
     {
         /* The longest set identifier: "<name>_t99" (an alias) or "99.<label>.<name>_99". */
         size_t rn = strlen(cfg->reg.record_name);
@@ -824,13 +836,15 @@ enum cfg_result cfg_parse(struct cfg *cfg, int argc, char **argv, cfg_getenv_fn 
     /* The set identifier's limit also keeps a child's name within REG_RECORD_NAME_MAX. */
     if (cfg->reg.tree) {
         if (cfg->reg.commit != REG_COMMIT_GROUP) {
-            fprintf(err, "r53reg: --tree needs --commit group (the committer writes the "
-                         "aliases with the buckets they serve)\n");
+            fprintf(err, "r53reg: --tree%s needs --commit group (the committer writes the "
+                         "aliases with the buckets they serve)\n",
+                    cfg->reg.tree == REG_TREE_AUTO ? "-auto" : "");
             goto usage;
         }
         if (cfg->reg.bucketing == REG_BUCKETING_MODULO) {
-            fprintf(err, "r53reg: --tree needs --bucketing ordered or balanced (children are "
-                         "filled evenly, which an address's modulo cannot follow)\n");
+            fprintf(err, "r53reg: --tree%s needs --bucketing ordered or balanced (children "
+                         "are filled evenly, which an address's modulo cannot follow)\n",
+                    cfg->reg.tree == REG_TREE_AUTO ? "-auto" : "");
             goto usage;
         }
     }

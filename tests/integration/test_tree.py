@@ -16,6 +16,7 @@ import json
 import os
 import sys
 import threading
+import time
 import urllib.parse
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -201,6 +202,7 @@ class Watcher:
     atomic, so each answer is one state). With fair=True each state's spread is checked too."""
 
     def __init__(self, emu, served, fair_each):
+        """served: {type: [addresses]}, or a function giving it (read before each look)."""
         self.emu, self.served, self.fair_each = emu, served, fair_each
         self.states, self.missing, self.worst = 0, [], 1.0
         self.stop_flag = threading.Event()
@@ -209,7 +211,11 @@ class Watcher:
 
     def run(self):
         while not self.stop_flag.is_set():
-            for type_, want in self.served.items():
+            served = self.served() if callable(self.served) else self.served
+            if not served:
+                time.sleep(0.01)
+                continue
+            for type_, want in served.items():
                 look = traffic(self.emu, type_, stable=True)
                 if look is None:
                     continue  # the zone changed during the look
@@ -312,6 +318,79 @@ def case_migrate(bin_dir):
         emu.stop()
 
 
+def settle(emu, want_tree, timeout=30):
+    """Wait until the name holds aliases only (want_tree) or no alias and no child set."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        aliases, plain = tree_shape(emu)
+        children = [rr for rr in zone(emu) if '._r53reg.' in rr['name']]
+        if (want_tree and aliases and not plain) or (not want_tree and not aliases and
+                                                       not children):
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def case_grow(bin_dir):
+    """--tree-auto: the name grows into the tree while registrations arrive and folds back
+    when most deregister, DNS answering every acknowledged address all along."""
+    emu = Emu(os.path.join(bin_dir, 'r53emu'), '--refuse-dangling-alias')
+    # The name's own buckets hold 4 x 5 A (18 grow it) and 4 x 5 AAAA.
+    r = reg_process.Reg(emu, '--tree-auto', '--buckets', '4', '--max-per-bucket', '5')
+    lock, acked = threading.Lock(), {'A': [], 'AAAA': []}
+
+    def acknowledged():
+        with lock:
+            return {k: list(v) for k, v in acked.items() if v}
+
+    def wave(ips):
+        got = singles(r, ips)
+        with lock:
+            for ip, st in got.items():
+                if st == 201:
+                    acked['AAAA' if ':' in ip else 'A'].append(ip)
+        return got
+
+    try:
+        a, aaaa = [v4(i) for i in range(120)], [v6(i) for i in range(40)]
+        w = Watcher(emu, acknowledged, fair_each=False)
+        statuses = []
+        for k in range(0, 120, 12):
+            statuses += wave(a[k:k + 12] + aaaa[k // 3:k // 3 + 4]).values()
+            time.sleep(0.1)
+        T.eq(sorted(set(statuses)), [201], 'every registration answered 201 while it grew')
+        T.check(settle(emu, True), 'the name holds aliases only once it grew', tree_shape(emu))
+        w.finish('growing under registrations')
+        aliases, _ = tree_shape(emu)
+        print(f'    grown: {len(aliases.get("A", {}))} A and {len(aliases.get("AAAA", {}))} AAAA '
+              'children', flush=True)
+        time.sleep(1)  # the committer weighs the aliases once the moves are done
+        fair(emu, 'A', a, 'grown at run time')
+        fair(emu, 'AAAA', aaaa, 'grown at run time')
+        st, doc = r.req('GET', '/buckets')
+        T.eq(doc['totals']['backends'], 160, 'GET /buckets: every address')
+        T.check(all('child' in b for b in doc['buckets']), 'GET /buckets: every bucket in a child')
+
+        keep = {'A': a[:8], 'AAAA': aaaa[:3]}
+        w = Watcher(emu, keep, fair_each=False)
+        res = singles(r, a[8:] + aaaa[3:], 'DELETE')
+        T.eq(sorted(set(res.values())), [200], 'deregistrations answered 200 while it folded')
+        T.check(settle(emu, False), 'no alias and no child set once it folded back',
+                tree_shape(emu))
+        w.finish('folding under deregistrations')
+        T.eq({k: sorted(v) for k, v in served_sets(emu).items()},
+             {k: sorted(v) for k, v in keep.items()}, 'folded: exactly the kept addresses')
+        fair(emu, 'A', keep['A'], 'folded back')
+        more = [v4(i) for i in range(2000, 2004)]
+        T.eq(sorted(set(singles(r, more).values())), [201], 'folded: registrations go on')
+        T.eq(sorted(v for rr in zone(emu) if rr['type'] == 'A' and not rr['name'].startswith('_')
+                    for v in rr.get('values', [])), sorted(keep['A'] + more),
+             'folded: new addresses at the name itself')
+    finally:
+        T.eq(r.stop(), 0, 'r53reg exits 0')
+        emu.stop()
+
+
 def case_scale(bin_dir, n_a, n_aaaa):
     emu = Emu(os.path.join(bin_dir, 'r53emu'), '--refuse-dangling-alias')
     r = reg_process.Reg(emu, '--tree', '--buckets', '100', '--max-per-bucket', '0',
@@ -335,6 +414,7 @@ def main():
     T.run('growth, drain, an emptied child, restart, shrink to nothing', case_growth,
           sys.argv[1])
     T.run('flat to tree and back at restart', case_migrate, sys.argv[1])
+    T.run('--tree-auto: grows and folds back while running', case_grow, sys.argv[1])
     T.run('1,000 A and 1,000 AAAA', case_scale, sys.argv[1], 1000, 1000)
     T.run('10,000 A and 10,000 AAAA', case_scale, sys.argv[1], 10000, 10000)
     if os.sep + 'asan' + os.sep in os.path.abspath(sys.argv[1]) + os.sep:
