@@ -9,6 +9,7 @@
 # --limits 5|2026|both, --n N, --churn-minutes M (a full run takes about 13 minutes).
 # `scripts/bench.sh watches [options]` runs bench/watches.py: 10,000 parked watches, their memory
 # and how fast one change reaches them (small and large bodies).
+# `scripts/bench.sh tree [options]` runs bench/tree.py: 200,000 registrations into the alias tree.
 # Loopback only. The health benchmarks use the same build: bench/health_e2e.py build-bench/bin,
 # and bench/health_haproxy.py build-bench/bin --runs 3 (r53reg's TCP checks and HAProxy's on the
 # same 10,000 listeners, CPU side by side; install-deps.sh --bench brings haproxy).
@@ -20,6 +21,10 @@ cmake --build build-bench -j"$(nproc)" --target r53reg r53emu burst_client healt
 if [ "${1:-}" = watches ]; then
     shift
     exec /usr/bin/python3 bench/watches.py --bin build-bench/bin "$@"
+fi
+if [ "${1:-}" = tree ]; then
+    shift
+    exec /usr/bin/python3 bench/tree.py --bin build-bench/bin "$@"
 fi
 if [ "${1:-}" = committer ]; then
     shift
