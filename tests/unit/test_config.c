@@ -172,13 +172,21 @@ static void test_tree_flags(void)
     char longname[REG_RECORD_NAME_MAX + 1];
 
     CHECK_INT(parse(&c, noenv, err, sizeof(err), "--tree", NULL), CFG_RUN);
-    CHECK_INT(c.reg.tree, 1);
+    CHECK_INT(c.reg.tree, REG_TREE_ON);
     CHECK_STR(reg_tree_label(&c.reg), "_r53reg");
     cfg_release(&c);
     CHECK_INT(parse(&c, noenv, err, sizeof(err), "--tree", "--tree-label", "shard-x", NULL),
               CFG_RUN);
     CHECK_STR(c.reg.tree_label, "shard-x");
     cfg_release(&c);
+    CHECK_INT(parse(&c, noenv, err, sizeof(err), "--tree-auto", NULL), CFG_RUN);
+    CHECK_INT(c.reg.tree, REG_TREE_AUTO);
+    cfg_release(&c);
+    CHECK_INT(parse(&c, noenv, err, sizeof(err), "--tree", "--tree-auto", NULL), CFG_EXIT_USAGE);
+    CHECK(strstr(err, "choose one") != NULL);
+    CHECK_INT(parse(&c, noenv, err, sizeof(err), "--tree-auto", "--commit", "immediate", NULL),
+              CFG_EXIT_USAGE);
+    CHECK(strstr(err, "--tree-auto needs --commit group") != NULL);
     CHECK_INT(parse(&c, noenv, err, sizeof(err), "--tree", "--commit", "immediate", NULL),
               CFG_EXIT_USAGE);
     CHECK(strstr(err, "--tree needs --commit group") != NULL);
