@@ -108,8 +108,11 @@ static int place_balanced(struct reg_registry *reg, enum reg_type t, unsigned ba
  * The alias tree: the child to fill. Top weights are integers up to 255, so a child's share of
  * answers is exact only while every child holds at most 255 addresses, and close only while
  * children hold nearly as many as each other (registry/tree_weights.h). So the tree grows in
- * breadth first: a child takes at most TREE_WEIGHT_MAX addresses until all REG_TREE_CHILDREN
- * are in use (the weights are the totals themselves: exact), then children fill evenly. A
+ * children of at most TREE_WEIGHT_MAX addresses: a child takes no more until all
+ * REG_TREE_CHILDREN are in use (the weights are the totals themselves: exact), then children
+ * fill evenly. While the name still holds buckets of its own (a type growing into the tree),
+ * they and the aliases share its weighted group of 100: a fresh child opens only while it has
+ * room. Children a bucket is moving into are left alone. A
  * child whose bucket is being filled keeps it while it holds less than the least filled one
  * plus a bucket (a burst fills one bucket at a time, as ordered placement does); otherwise
  * the least filled child takes it. -1 when every child is full.

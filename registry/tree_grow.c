@@ -177,8 +177,8 @@ static void alias_rec(struct reg_record *r, enum reg_type t, unsigned child, uns
  * new), with an alias change before (a deletion) or after (a creation). On success installs
  * it. Returns the call's outcome.
  */
-static enum rc_code send_move(struct reg_registry *reg, enum reg_type t, unsigned src,
-                              unsigned dst, struct reg_record *old, struct reg_record *next,
+static enum rc_code send_move(struct reg_registry *reg, enum reg_type t, unsigned src, unsigned dst,
+                              struct reg_record *old, struct reg_record *next,
                               const struct reg_record *alias_del,
                               const struct reg_record *alias_add)
 {
@@ -228,7 +228,10 @@ static enum rc_code send_move(struct reg_registry *reg, enum reg_type t, unsigne
     log_info("msg=\"tree: a bucket moved\" type=%s from=%u to=%u values=%zu alias=%s "
              "change_id=%s",
              reg_type_name(t), src, dst, sets_count(old),
-             alias_del ? "deleted" : alias_add ? "created" : "kept", change_id);
+             alias_del   ? "deleted"
+             : alias_add ? "created"
+                         : "kept",
+             change_id);
     registry_generation_bump(reg);
     return RC_OK;
 }

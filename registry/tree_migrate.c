@@ -169,8 +169,8 @@ static void slot_cost(const struct mig_view *v, int t, unsigned from, size_t *el
 /* Room for cost in b, or b is empty (one slot always goes alone). */
 static int batch_fits(const struct mig_batch *b, size_t elements, size_t chars)
 {
-    return !b->n || (b->elements + elements <= MIGRATE_ELEMENTS &&
-                     b->chars + chars <= MIGRATE_CHARS);
+    return !b->n ||
+           (b->elements + elements <= MIGRATE_ELEMENTS && b->chars + chars <= MIGRATE_CHARS);
 }
 
 /* Add to b the move of every set at slot from to slot to, with served weight w; ttl[k] (when
@@ -209,8 +209,8 @@ static int child_has_served(const struct mig_view *v, int t, unsigned c)
  * One pass flat to tree over the listing: every batch it could send. Returns RC_OK when
  * nothing was left to move (*moved says whether anything was), or the first failure.
  */
-static enum rc_code to_tree(struct reg_registry *reg, const struct mig_view *v,
-                            struct mig_batch *b, int *moved, char *detail, size_t dn)
+static enum rc_code to_tree(struct reg_registry *reg, const struct mig_view *v, struct mig_batch *b,
+                            int *moved, char *detail, size_t dn)
 {
     char child[REG_NAME_MAX + 1];
     size_t alias_chars;
@@ -248,8 +248,8 @@ static enum rc_code to_tree(struct reg_registry *reg, const struct mig_view *v,
                 return rc;
             /* The child's sets first (the alias's target), the name's bucket out, then the
              * alias in its place with its weight. */
-            batch_move(b, v, t, top, reg_slot_of((int)next_child, 0),
-                       served ? served->weight : 0, NULL);
+            batch_move(b, v, t, top, reg_slot_of((int)next_child, 0), served ? served->weight : 0,
+                       NULL);
             if (served)
                 batch_add(b, NULL, batch_alias(b, (enum reg_type)t, next_child, served->weight));
             b->elements += served != NULL;
@@ -266,8 +266,8 @@ static enum rc_code to_tree(struct reg_registry *reg, const struct mig_view *v,
 }
 
 /* One pass tree to flat; see to_tree. */
-static enum rc_code to_flat(struct reg_registry *reg, const struct mig_view *v,
-                            struct mig_batch *b, int *moved, char *detail, size_t dn)
+static enum rc_code to_flat(struct reg_registry *reg, const struct mig_view *v, struct mig_batch *b,
+                            int *moved, char *detail, size_t dn)
 {
     char child_name[REG_NAME_MAX + 1];
     size_t alias_chars;
@@ -339,10 +339,9 @@ static enum rc_code to_flat(struct reg_registry *reg, const struct mig_view *v,
                     b->elements++;
                     b->chars += alias_chars;
                 }
-                batch_move(b, v, t, from, free_top,
-                           served ? reg_weight_for(&reg->opt, (enum reg_type)t, served->nvalues)
-                                  : 0,
-                           ttl);
+                batch_move(
+                    b, v, t, from, free_top,
+                    served ? reg_weight_for(&reg->opt, (enum reg_type)t, served->nvalues) : 0, ttl);
                 log_info("msg=\"tree migration: a child's bucket moves to the name\" type=%s "
                          "child=%u child_bucket=%u bucket=%u values=%zu",
                          reg_type_name((enum reg_type)t), c, cb, free_top,
@@ -393,14 +392,14 @@ enum rc_code tree_migrate(struct reg_registry *reg, struct reg_record **recs, si
             break;
     }
     if (attempt == MIGRATE_ATTEMPTS) {
-        snprintf(detail, dn, "moving the zone %s: other writers changed it on every one of %d "
-                             "attempts",
-                 reg->opt.tree ? "into the alias tree" : "out of the alias tree",
-                 MIGRATE_ATTEMPTS);
+        snprintf(detail, dn,
+                 "moving the zone %s: other writers changed it on every one of %d "
+                 "attempts",
+                 reg->opt.tree ? "into the alias tree" : "out of the alias tree", MIGRATE_ATTEMPTS);
         rc = RC_CONFLICT;
     } else if (rc == RC_OK && attempt > 0) {
-        log_info("msg=\"tree migration: done\" shape=%s passes=%d",
-                 reg->opt.tree ? "tree" : "flat", attempt);
+        log_info("msg=\"tree migration: done\" shape=%s passes=%d", reg->opt.tree ? "tree" : "flat",
+                 attempt);
     }
     free(v);
     free(b);
