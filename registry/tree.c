@@ -75,6 +75,7 @@ void tree_plan_build(struct reg_registry *reg, const long (*delta)[REG_TREE_CHIL
     for (int t = 0; t < 2; t++) {
         unsigned total[REG_TREE_CHILDREN], cur[REG_TREE_CHILDREN], want[REG_TREE_CHILDREN];
         unsigned char has[REG_TREE_CHILDREN], revived[REG_TREE_CHILDREN];
+        unsigned char empties[REG_TREE_CHILDREN];
         int touched = 0, reshape = 0;
         for (unsigned c = 0; c < REG_TREE_CHILDREN; c++)
             touched |= delta[t][c] != 0;
@@ -94,15 +95,22 @@ void tree_plan_build(struct reg_registry *reg, const long (*delta)[REG_TREE_CHIL
             /* A child that served nothing has no alias, whatever is believed: it is written
              * (if one is believed, its DELETE is the compare-and-swap that finds out). */
             revived[c] = base == 0 && total[c] > 0;
+            /* An alias goes only in the call whose bucket changes empty its child: those
+             * changes are compare-and-swaps on the child's sets, so the call cannot remove
+             * the alias of a child another writer has filled meanwhile. A child this view
+             * shows empty without such a change keeps its alias (the view may be stale). */
+            empties[c] = has[c] && total[c] == 0 && base > 0 && delta[t][c] < 0;
             /* An alias comes or goes: the weights are chosen again. */
-            reshape |= revived[c] || (total[c] > 0) != has[c];
+            reshape |= revived[c] || (total[c] > 0 && !has[c]) || empties[c];
         }
         if (!reshape && tree_spread(total, cur, REG_TREE_CHILDREN) <= TREE_REWEIGH_SPREAD)
             continue;
         tree_parent_weights(total, REG_TREE_CHILDREN, want);
         for (unsigned c = 0; c < REG_TREE_CHILDREN; c++) {
             struct tree_step *s;
-            int keep = total[c] > 0;
+            int keep = total[c] > 0 || (has[c] && !empties[c]);
+            if (!total[c] && keep)
+                continue; /* shown empty, not emptied here: left as it is */
             if (keep == has[c] && want[c] == cur[c] && !revived[c])
                 continue;
             if (!keep && !has[c])

@@ -343,6 +343,16 @@ static int fold_one(struct reg_registry *reg, enum reg_type t, enum rc_code *rc)
     return 1;
 }
 
+/* Has another writer changed the zone lately (an adoption in the last 10 minutes)? A fold
+ * deletes a child's alias on this replica's word that the child holds nothing else, which
+ * another replica placing into it would make wrong: with other writers about, the tree stays
+ * (it serves and weighs as well as the flat name). */
+static int others_writing(struct reg_registry *reg)
+{
+    int64_t seen = atomic_load(&reg->foreign_seen_ns);
+    return seen && clock_mono_ns() - seen < 600 * 1000000000LL;
+}
+
 void tree_grow_loaded(struct reg_registry *reg)
 {
     if (reg->opt.tree != REG_TREE_AUTO)
@@ -392,7 +402,7 @@ void tree_grow_pass(struct reg_registry *reg)
         /* Fold when the whole type fits the name well below the growth mark, and every
          * bucket fits the name's group beside the aliases still there. */
         fold = (double)(s.top_total + s.child_total) < FOLD_BELOW * own &&
-               s.top_used + s.child_slots <= REG_MAX_BUCKETS;
+               s.top_used + s.child_slots <= REG_MAX_BUCKETS && !others_writing(reg);
         if (!fold && !s.top_used)
             continue; /* grown: the name holds aliases only */
         if (fold && !s.child_slots) {

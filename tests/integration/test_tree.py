@@ -24,6 +24,7 @@ sys.path.insert(0, os.path.join(HERE, '..', 'r53emu'))
 sys.path.insert(0, HERE)
 from emutest import Emu, Tally  # noqa: E402
 import reg_process  # noqa: E402
+from test_health import backends, check_flags, post, stop_all  # noqa: E402
 
 T = Tally()
 NAME = 'app.example.com.'
@@ -391,6 +392,85 @@ def case_grow(bin_dir):
         emu.stop()
 
 
+def wait_until(pred, timeout):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return True
+        time.sleep(0.2)
+    return pred()
+
+
+def case_children(bin_dir):
+    """Health checks, leases and two replicas on children as on the name: backends that stop
+    answering leave DNS for their child's _down. set (a child with none left loses its alias in
+    the same call) and come back, a lapsed lease deregisters, and two replicas writing the same
+    tree round-robin agree on every address."""
+    emu = Emu(os.path.join(bin_dir, 'r53emu'), '--refuse-dangling-alias')
+    ips = [f'127.0.9.{1 + i}' for i in range(24)]
+    port, bs = backends([(ip, 'tcp') for ip in ips])
+    by_ip = dict(zip(ips, bs))
+    # A child holds 2 x 3: 24 addresses fill four. --max-down-share 1: no fail-open guard.
+    flags = ('--tree', '--buckets', '2', '--max-per-bucket', '3', '--resync-interval', '1',
+             '--max-down-share', '1', *check_flags(port))
+    ra = reg_process.Reg(emu, *flags)
+    rb = reg_process.Reg(emu, *flags)
+    try:
+        got = {}
+
+        def one(k, ip):
+            r = (ra, rb)[k % 2]
+            got[ip] = post(r, ip, {'lease_seconds': 3} if k >= 20 else None)[0]
+        threads = [threading.Thread(target=one, args=(k, ip)) for k, ip in enumerate(ips)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        T.eq(sorted(set(got.values())), [201], 'registered round-robin through two replicas')
+        kept = ips[:20]  # the last four had a 3 s lease and no heartbeat
+        T.check(wait_until(lambda: sorted(served_sets(emu).get('A', [])) == sorted(kept), 20),
+                'leases lapsed: exactly the others are served', served_sets(emu))
+
+        # A whole child stops answering, and one address of another.
+        st, doc = ra.req('GET', '/buckets')
+        child_of = {ip: b['child'] for b in doc['buckets'] for ip in b['values']}
+        dead_child = child_of[kept[0]]
+        dead = [ip for ip in kept if child_of.get(ip) == dead_child]
+        other = next(ip for ip in kept if child_of.get(ip) != dead_child)
+        for ip in dead + [other]:
+            by_ip[ip].stop()
+        up = [ip for ip in kept if ip not in dead and ip != other]
+        T.check(wait_until(lambda: sorted(served_sets(emu).get('A', [])) == sorted(up), 20),
+                'failing backends left DNS', served_sets(emu))
+        aliases, _ = tree_shape(emu)
+        T.check(f'app.example.com_t{dead_child}' not in aliases.get('A', {}),
+                'the child with nothing to serve lost its alias', aliases)
+        down = [v for rr in zone(emu) if rr['name'].startswith('_down.')
+                for v in rr.get('values', [])]
+        T.eq(sorted(down), sorted(dead + [other]), "they wait in their children's _down. sets")
+        fair(emu, 'A', up, 'with a child down')
+
+        for ip in dead + [other]:
+            by_ip[ip].start()
+        T.check(wait_until(lambda: sorted(served_sets(emu).get('A', [])) == sorted(kept), 20),
+                'back in DNS when they answer again', served_sets(emu))
+        aliases, _ = tree_shape(emu)
+        T.check(f'app.example.com_t{dead_child}' in aliases.get('A', {}),
+                'the child has its alias again', aliases)
+        time.sleep(1.5)  # one resync each
+        fair(emu, 'A', kept, 'all back')
+        every = [v for rr in zone(emu) if rr['type'] == 'A' for v in rr.get('values', [])]
+        T.eq(len(every), len(set(every)), 'no address in two sets')
+        for ip in (kept[0], kept[7], ips[21]):
+            T.eq(ra.req('GET', f'/backends/{ip}')[0], rb.req('GET', f'/backends/{ip}')[0],
+                 f'both replicas agree on {ip}')
+    finally:
+        T.eq(ra.stop(), 0, 'replica A exits 0')
+        T.eq(rb.stop(), 0, 'replica B exits 0')
+        stop_all(bs)
+        emu.stop()
+
+
 def case_scale(bin_dir, n_a, n_aaaa):
     emu = Emu(os.path.join(bin_dir, 'r53emu'), '--refuse-dangling-alias')
     r = reg_process.Reg(emu, '--tree', '--buckets', '100', '--max-per-bucket', '0',
@@ -415,6 +495,7 @@ def main():
           sys.argv[1])
     T.run('flat to tree and back at restart', case_migrate, sys.argv[1])
     T.run('--tree-auto: grows and folds back while running', case_grow, sys.argv[1])
+    T.run('health, leases and two replicas on children', case_children, sys.argv[1])
     T.run('1,000 A and 1,000 AAAA', case_scale, sys.argv[1], 1000, 1000)
     T.run('10,000 A and 10,000 AAAA', case_scale, sys.argv[1], 10000, 10000)
     if os.sep + 'asan' + os.sep in os.path.abspath(sys.argv[1]) + os.sep:
