@@ -47,7 +47,8 @@ static int cmp_unsigned(const void *a, const void *b)
 static size_t most_common_ttl(unsigned *ttls, size_t n, unsigned *best)
 {
     size_t best_n = 0;
-    qsort(ttls, n, sizeof(*ttls), cmp_unsigned);
+    if (n > 1) /* qsort takes no NULL, even for nothing */
+        qsort(ttls, n, sizeof(*ttls), cmp_unsigned);
     for (size_t i = 0, j; i < n; i = j) {
         for (j = i + 1; j < n && ttls[j] == ttls[i]; j++)
             ;
