@@ -288,6 +288,7 @@ struct reg_registry {
     /* Type t takes new addresses in the children (registry/tree_grow.c): set from the start
      * with REG_TREE_ON; with REG_TREE_AUTO when the type grew (or the zone holds its tree). */
     atomic_int tree_on[2];
+    atomic_ullong moves; /* buckets moved into the tree or out of it (written under index_lock) */
     /* guarded by index_lock: child c of type t is the target of a move in flight, so placement
      * leaves it alone. */
     unsigned char tree_moving[2][REG_TREE_CHILDREN];

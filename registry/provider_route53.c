@@ -468,6 +468,8 @@ static enum rc_code rt_reload(struct reg_provider *p, enum reg_type t, enum reg_
         } else {
             r53p_wire_release(&rp->wire[t][kind][slot]);
         }
+        /* Newer than any listing under way: that listing must not put its page back. */
+        rp->wire[t][kind][slot].written = ++rp->writes;
     }
     pthread_mutex_unlock(&rp->lock);
 out:

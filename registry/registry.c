@@ -467,22 +467,31 @@ enum rc_code reg_lookup(struct reg_registry *reg, const struct ip_addr *ip,
     unsigned lease_s;
     int checked, held, k;
 
-    pthread_mutex_lock(&reg->index_lock);
-    e = index_find(reg, ip);
-    if (!e || e->state == ENTRY_ADDING) {
+    for (int tries = 0;; tries++) {
+        unsigned long long moves;
+        pthread_mutex_lock(&reg->index_lock);
+        e = index_find(reg, ip);
+        if (!e || e->state == ENTRY_ADDING) {
+            pthread_mutex_unlock(&reg->index_lock);
+            return RC_NOT_REGISTERED;
+        }
+        bk = &reg->buckets[t][e->bucket];
+        deadline = e->lease_deadline_ns;
+        lease_s = e->lease_s;
+        since = e->since_ms;
+        checked = e->checked;
+        held = e->held;
+        moves = atomic_load(&reg->moves);
         pthread_mutex_unlock(&reg->index_lock);
-        return RC_NOT_REGISTERED;
-    }
-    bk = &reg->buckets[t][e->bucket];
-    deadline = e->lease_deadline_ns;
-    lease_s = e->lease_s;
-    since = e->since_ms;
-    checked = e->checked;
-    held = e->held;
-    pthread_mutex_unlock(&reg->index_lock);
 
-    pthread_mutex_lock(&bk->lock);
-    k = sets_find(bk->rec, ip);
+        pthread_mutex_lock(&bk->lock);
+        k = sets_find(bk->rec, ip);
+        /* A bucket moved into the tree or out of it (registry/tree_grow.c) between the two
+         * looks: look again where the address went. */
+        if (k >= 0 || tries >= 3 || atomic_load(&reg->moves) == moves)
+            break;
+        pthread_mutex_unlock(&bk->lock);
+    }
     if (k >= 0)
         intent_fill_placement(out, ip, bk->rec[0].bucket, bk->rec[REG_KIND_SERVED].weight,
                               intent_state_of(k));
@@ -502,7 +511,7 @@ void reg_wait_insync(struct reg_registry *reg, const char *change_id, unsigned t
     reg_insync_wait(reg->insync, change_id, timeout_ms, done, arg);
 }
 
-size_t reg_snapshot(struct reg_registry *reg, struct reg_bucket_view **views)
+static size_t snapshot_once(struct reg_registry *reg, struct reg_bucket_view **views)
 {
     size_t n = 0, cap = 0;
     struct reg_bucket_view *v = NULL;
@@ -531,6 +540,19 @@ size_t reg_snapshot(struct reg_registry *reg, struct reg_bucket_view **views)
         }
     *views = v;
     return n;
+}
+
+size_t reg_snapshot(struct reg_registry *reg, struct reg_bucket_view **views)
+{
+    /* Buckets are read one at a time: a bucket that moved between two of them (into the tree
+     * or out of it) could be missed or seen twice. Read again when one did. */
+    for (int tries = 0;; tries++) {
+        unsigned long long moves = atomic_load(&reg->moves);
+        size_t n = snapshot_once(reg, views);
+        if (tries >= 5 || atomic_load(&reg->moves) == moves)
+            return n;
+        reg_views_free(*views, n);
+    }
 }
 
 int reg_tree_on(struct reg_registry *reg, enum reg_type t)

@@ -65,6 +65,19 @@ static void alias_record(struct reg_record *r, enum reg_type t, unsigned c, unsi
     r->alias = 1;
 }
 
+/* Does the name serve values of type t from buckets of its own? */
+static int name_serves(struct reg_registry *reg, enum reg_type t)
+{
+    int serves = 0;
+    for (unsigned b = 0; b < REG_MAX_BUCKETS && !serves; b++) {
+        struct bucket *bk = &reg->buckets[t][b];
+        pthread_mutex_lock(&bk->lock);
+        serves = bk->rec[REG_KIND_SERVED].nvalues > 0;
+        pthread_mutex_unlock(&bk->lock);
+    }
+    return serves;
+}
+
 void tree_plan_build(struct reg_registry *reg, const long (*delta)[REG_TREE_CHILDREN],
                      struct tree_plan *p)
 {
@@ -76,20 +89,26 @@ void tree_plan_build(struct reg_registry *reg, const long (*delta)[REG_TREE_CHIL
         unsigned total[REG_TREE_CHILDREN], cur[REG_TREE_CHILDREN], want[REG_TREE_CHILDREN];
         unsigned char has[REG_TREE_CHILDREN], revived[REG_TREE_CHILDREN];
         unsigned char empties[REG_TREE_CHILDREN];
-        int touched = 0, reshape = 0;
+        int touched = 0, reshape = 0, mixed;
         for (unsigned c = 0; c < REG_TREE_CHILDREN; c++)
             touched |= delta[t][c] != 0;
-        /* An alias may exist with weight 0 (written by a person): existence is its own fact. */
+        if (!touched && !p->dirty)
+            continue;
+        for (unsigned c = 0; c < REG_TREE_CHILDREN; c++)
+            total[c] = child_served(reg, (enum reg_type)t, c);
+        /* The aliases are read after the children: a bucket moved into a child meanwhile
+         * (registry/tree_grow.c installs the child's sets and its alias in one hold) shows
+         * its alias here, never the alias without its sets. An alias may exist with weight
+         * 0 (written by a person): existence is its own fact. */
         pthread_mutex_lock(&reg->tree_lock);
         for (unsigned c = 0; c < REG_TREE_CHILDREN; c++) {
             has[c] = reg->aliases[t][c].exists;
             cur[c] = has[c] ? reg->aliases[t][c].weight : 0;
         }
         pthread_mutex_unlock(&reg->tree_lock);
-        if (!touched && !p->dirty)
-            continue;
+        mixed = name_serves(reg, (enum reg_type)t);
         for (unsigned c = 0; c < REG_TREE_CHILDREN; c++) {
-            unsigned base = child_served(reg, (enum reg_type)t, c);
+            unsigned base = total[c];
             long n = (long)base + delta[t][c];
             total[c] = n > 0 ? (unsigned)n : 0;
             /* A child that served nothing has no alias, whatever is believed: it is written
@@ -103,9 +122,21 @@ void tree_plan_build(struct reg_registry *reg, const long (*delta)[REG_TREE_CHIL
             /* An alias comes or goes: the weights are chosen again. */
             reshape |= revived[c] || (total[c] > 0 && !has[c]) || empties[c];
         }
-        if (!reshape && tree_spread(total, cur, REG_TREE_CHILDREN) <= TREE_REWEIGH_SPREAD)
-            continue;
-        tree_parent_weights(total, REG_TREE_CHILDREN, want);
+        if (mixed) {
+            /* The name still serves buckets of its own (a type moving into the tree or out
+             * of it): each is weighted by its count (reg_weight_for), so an alias is weighted
+             * the same way by its child's count, exact while children hold at most 255. */
+            for (unsigned c = 0; c < REG_TREE_CHILDREN; c++)
+                want[c] = total[c] ? reg_weight_for(&reg->opt, (enum reg_type)t, total[c]) : 0;
+            for (unsigned c = 0; c < REG_TREE_CHILDREN; c++)
+                reshape |= total[c] && has[c] && want[c] != cur[c];
+            if (!reshape)
+                continue;
+        } else {
+            if (!reshape && tree_spread(total, cur, REG_TREE_CHILDREN) <= TREE_REWEIGH_SPREAD)
+                continue;
+            tree_parent_weights(total, REG_TREE_CHILDREN, want);
+        }
         for (unsigned c = 0; c < REG_TREE_CHILDREN; c++) {
             struct tree_step *s;
             int keep = total[c] > 0 || (has[c] && !empties[c]);

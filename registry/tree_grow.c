@@ -85,7 +85,8 @@ static int child_empty(struct reg_registry *reg, enum reg_type t, unsigned c)
  * then the index.
  */
 static void install_move(struct reg_registry *reg, enum reg_type t, unsigned src, unsigned dst,
-                         struct reg_record *moved)
+                         struct reg_record *moved, const struct reg_record *alias_del,
+                         const struct reg_record *alias_add)
 {
     struct bucket *s = &reg->buckets[t][src], *d = &reg->buckets[t][dst];
     struct bucket *first = src < dst ? s : d, *second = src < dst ? d : s;
@@ -140,6 +141,18 @@ static void install_move(struct reg_registry *reg, enum reg_type t, unsigned src
     }
     s->changes++;
     d->changes++;
+    atomic_fetch_add(&reg->moves, 1);
+    /* The alias with the sets it serves: a plan reading both never sees one without the
+     * other. */
+    pthread_mutex_lock(&reg->tree_lock);
+    if (alias_del)
+        reg->aliases[t][alias_del->bucket].exists = 0;
+    if (alias_add) {
+        reg->aliases[t][alias_add->bucket].exists = 1;
+        reg->aliases[t][alias_add->bucket].weight = (unsigned char)alias_add->weight;
+    }
+    atomic_fetch_add(&reg->tree_gen, 1);
+    pthread_mutex_unlock(&reg->tree_lock);
     pthread_mutex_unlock(&reg->index_lock);
     pthread_mutex_unlock(&second->lock);
     pthread_mutex_unlock(&first->lock);
@@ -203,7 +216,13 @@ static enum rc_code send_move(struct reg_registry *reg, enum reg_type t, unsigne
     /* A listing read across this call must not teach the aliases back (registry/tree.c). */
     atomic_fetch_add(&reg->tree_writing, 1);
     rc = reg->prov->ops->apply(reg->prov, chg, n, change_id, NULL, detail, sizeof(detail));
-    rmetrics_batch(n, 0, rc);
+    {
+        size_t elements = alias_del != NULL, cur;
+        for (int k = 0; k < REG_KINDS; k++)
+            elements += old[k].nvalues + next[k].nvalues;
+        cur = elements + (alias_add != NULL);
+        rmetrics_batch(n, cur, rc);
+    }
     if (rc != RC_OK) {
         atomic_fetch_add(&reg->tree_gen, 1);
         atomic_fetch_sub(&reg->tree_writing, 1);
@@ -212,16 +231,7 @@ static enum rc_code send_move(struct reg_registry *reg, enum reg_type t, unsigne
                  reg_type_name(t), src, dst, rc_slug(rc), detail);
         return rc;
     }
-    install_move(reg, t, src, dst, next);
-    pthread_mutex_lock(&reg->tree_lock);
-    if (alias_del)
-        reg->aliases[t][alias_del->bucket].exists = 0;
-    if (alias_add) {
-        reg->aliases[t][alias_add->bucket].exists = 1;
-        reg->aliases[t][alias_add->bucket].weight = (unsigned char)alias_add->weight;
-    }
-    atomic_fetch_add(&reg->tree_gen, 1);
-    pthread_mutex_unlock(&reg->tree_lock);
+    install_move(reg, t, src, dst, next, alias_del, alias_add);
     atomic_fetch_sub(&reg->tree_writing, 1);
     /* The moved bucket's weight was right for where it was: weigh the aliases again. */
     tree_kick(reg);
@@ -236,8 +246,11 @@ static enum rc_code send_move(struct reg_registry *reg, enum reg_type t, unsigne
     return RC_OK;
 }
 
-/* One of the name's buckets of type t into a free child. 1: a call was made (or tried). */
-static int grow_one(struct reg_registry *reg, enum reg_type t, enum rc_code *rc)
+/* One of the name's buckets of type t into a free child. Returns 0 when there is none left to
+ * try this pass (tried[]: source slots tried already), 1 when one was tried (*rc: its call's
+ * outcome, RC_OK when it was skipped). */
+static int grow_one(struct reg_registry *reg, enum reg_type t, unsigned char *tried,
+                    enum rc_code *rc)
 {
     struct reg_record old[REG_KINDS], next[REG_KINDS], alias;
     struct tree_alias have[REG_TREE_CHILDREN];
@@ -247,7 +260,7 @@ static int grow_one(struct reg_registry *reg, enum reg_type t, enum rc_code *rc)
     tree_aliases(reg, t, have);
     pthread_mutex_lock(&reg->index_lock);
     for (unsigned b = 0; b < REG_MAX_BUCKETS && src < 0; b++)
-        if (reg->reserved[t][b])
+        if (reg->reserved[t][b] && !tried[b])
             src = (int)b;
     for (unsigned c = 0; c < REG_TREE_CHILDREN && src >= 0 && child < 0; c++)
         if (!have[c].exists && !reg->tree_moving[t][c] && child_empty(reg, t, c))
@@ -257,6 +270,7 @@ static int grow_one(struct reg_registry *reg, enum reg_type t, enum rc_code *rc)
     pthread_mutex_unlock(&reg->index_lock);
     if (src < 0 || child < 0)
         return 0;
+    tried[src] = 1;
     dst = reg_slot_of(child, 0);
     *rc = RC_OK;
     if (try_claim(&reg->buckets[t][src])) {
@@ -286,26 +300,46 @@ static int grow_one(struct reg_registry *reg, enum reg_type t, enum rc_code *rc)
     return 1;
 }
 
-/* One of the children's buckets of type t back to a free bucket of the name. */
-static int fold_one(struct reg_registry *reg, enum reg_type t, enum rc_code *rc)
+/* Does a bucket of child (other than slot skip) serve anything, or expect a registration?
+ * Every bucket of the child is claimed by the caller. */
+static int child_serves_elsewhere(struct reg_registry *reg, enum reg_type t, int child,
+                                  unsigned skip)
+{
+    int serves = 0;
+    for (unsigned b = 0; b < REG_MAX_BUCKETS && !serves; b++) {
+        unsigned s = reg_slot_of(child, b);
+        struct bucket *bk = &reg->buckets[t][s];
+        if (s == skip)
+            continue;
+        pthread_mutex_lock(&bk->lock);
+        pthread_mutex_lock(&reg->index_lock);
+        serves = bk->rec[REG_KIND_SERVED].nvalues > 0 ||
+                 reg->reserved[t][s] != sets_count(bk->rec);
+        pthread_mutex_unlock(&reg->index_lock);
+        pthread_mutex_unlock(&bk->lock);
+    }
+    return serves;
+}
+
+/* One of the children's buckets of type t back to a free bucket of the name (one of its
+ * --buckets). Every bucket of the child is claimed for the move, so whether the child serves
+ * anything else (and its alias goes) cannot change under it. Returns as grow_one. */
+static int fold_one(struct reg_registry *reg, enum reg_type t, unsigned char *tried,
+                    enum rc_code *rc)
 {
     struct reg_record old[REG_KINDS], next[REG_KINDS], alias;
     struct tree_alias have[REG_TREE_CHILDREN];
-    int src = -1, dst = -1, child = -1, last = 1;
+    unsigned char held[REG_MAX_BUCKETS] = {0};
+    int src = -1, dst = -1, child = -1, all = 1;
 
-    tree_aliases(reg, t, have);
     pthread_mutex_lock(&reg->index_lock);
     for (unsigned slot = REG_MAX_BUCKETS; slot < reg->nslots && src < 0; slot++)
-        if (reg->reserved[t][slot] && !reg->tree_moving[t][reg_slot_child(slot)])
+        if (reg->reserved[t][slot] && !tried[slot] &&
+            !reg->tree_moving[t][reg_slot_child(slot)])
             src = (int)slot;
     if (src >= 0) {
         child = reg_slot_child((unsigned)src);
-        for (unsigned b = 0; b < REG_MAX_BUCKETS; b++) {
-            unsigned s = reg_slot_of(child, b);
-            if (s != (unsigned)src && reg->reserved[t][s])
-                last = 0;
-        }
-        for (unsigned b = 0; b < REG_MAX_BUCKETS && dst < 0; b++)
+        for (unsigned b = 0; b < reg->opt.buckets && dst < 0; b++)
             if (!reg->reserved[t][b])
                 dst = (int)b;
         if (dst >= 0)
@@ -314,29 +348,36 @@ static int fold_one(struct reg_registry *reg, enum reg_type t, enum rc_code *rc)
     pthread_mutex_unlock(&reg->index_lock);
     if (src < 0 || dst < 0)
         return 0;
+    tried[src] = 1;
     *rc = RC_OK;
-    if (try_claim(&reg->buckets[t][dst])) {
-        if (try_claim(&reg->buckets[t][src])) {
-            if (settled_sets(reg, t, (unsigned)src, old)) {
-                for (int k = 0; k < REG_KINDS; k++) {
-                    memset(&next[k], 0, sizeof(next[k]));
-                    if (old[k].nvalues) {
-                        reg_record_copy(&next[k], &old[k]);
-                        next[k].bucket = (unsigned)dst;
-                        if (k == REG_KIND_SERVED)
-                            next[k].weight = reg_weight_for(&reg->opt, t, old[k].nvalues);
-                    }
+    for (unsigned b = 0; b < REG_MAX_BUCKETS && all; b++)
+        if ((all = try_claim(&reg->buckets[t][reg_slot_of(child, b)])) != 0)
+            held[b] = 1;
+    if (all && try_claim(&reg->buckets[t][dst])) {
+        if (settled_sets(reg, t, (unsigned)src, old)) {
+            int last = old[REG_KIND_SERVED].nvalues > 0 &&
+                       !child_serves_elsewhere(reg, t, child, (unsigned)src);
+            for (int k = 0; k < REG_KINDS; k++) {
+                memset(&next[k], 0, sizeof(next[k]));
+                if (old[k].nvalues) {
+                    reg_record_copy(&next[k], &old[k]);
+                    next[k].bucket = (unsigned)dst;
+                    if (k == REG_KIND_SERVED)
+                        next[k].weight = reg_weight_for(&reg->opt, t, old[k].nvalues);
                 }
-                alias_rec(&alias, t, (unsigned)child, have[child].weight);
-                *rc = send_move(reg, t, (unsigned)src, (unsigned)dst, old, next,
-                                last && have[child].exists ? &alias : NULL, NULL);
-                sets_release(next);
-                sets_release(old);
             }
-            bucket_unclaim(&reg->buckets[t][src]);
+            tree_aliases(reg, t, have);
+            alias_rec(&alias, t, (unsigned)child, have[child].weight);
+            *rc = send_move(reg, t, (unsigned)src, (unsigned)dst, old, next,
+                            last && have[child].exists ? &alias : NULL, NULL);
+            sets_release(next);
+            sets_release(old);
         }
         bucket_unclaim(&reg->buckets[t][dst]);
     }
+    for (unsigned b = 0; b < REG_MAX_BUCKETS; b++)
+        if (held[b])
+            bucket_unclaim(&reg->buckets[t][reg_slot_of(child, b)]);
     pthread_mutex_lock(&reg->index_lock);
     reg->tree_moving[t][child] = 0;
     pthread_mutex_unlock(&reg->index_lock);
@@ -384,48 +425,53 @@ void tree_grow_pass(struct reg_registry *reg)
     for (int t = 0; t < 2; t++) {
         enum reg_type type = (enum reg_type)t;
         double own = (double)reg->opt.buckets * reg->capacity[t];
+        unsigned char *tried;
         struct shape s;
-        int fold = 0;
+        int fold = 0, flat = 0, grew = 0;
         pthread_mutex_lock(&reg->index_lock);
         shape_of(reg, type, &s);
-        pthread_mutex_unlock(&reg->index_lock);
-        if (!atomic_load(&reg->tree_on[t])) {
-            if ((double)s.top_total < GROW_AT * own)
-                continue;
+        if (!atomic_load(&reg->tree_on[t]) && (double)s.top_total >= GROW_AT * own) {
             atomic_store(&reg->tree_on[t], 1);
-            log_info("msg=\"tree: the name's %s buckets are %.0f%% full; growing into the "
-                     "alias tree\" values=%lu",
-                     reg_type_name(type), 100.0 * (double)s.top_total / own, s.top_total);
+            grew = 1;
+        } else if (!atomic_load(&reg->tree_on[t])) {
+            flat = 1;
         }
-        if (!s.child_slots && s.top_used == 0)
-            continue;
         /* Fold when the whole type fits the name well below the growth mark, and every
-         * bucket fits the name's group beside the aliases still there. */
-        fold = (double)(s.top_total + s.child_total) < FOLD_BELOW * own &&
-               s.top_used + s.child_slots <= REG_MAX_BUCKETS && !others_writing(reg);
-        if (!fold && !s.top_used)
-            continue; /* grown: the name holds aliases only */
+         * bucket fits the name's own beside the aliases still there. */
+        fold = !flat && (double)(s.top_total + s.child_total) < FOLD_BELOW * own &&
+               s.top_used + s.child_slots <= reg->opt.buckets && !others_writing(reg);
         if (fold && !s.child_slots) {
+            /* Cleared under the lock placement reads it under: nothing lands in a child. */
             atomic_store(&reg->tree_on[t], 0);
             log_info("msg=\"tree: folded back; the name serves this type itself\" type=%s "
                      "values=%lu",
                      reg_type_name(type), s.top_total);
-            continue;
+            flat = 1;
         }
+        pthread_mutex_unlock(&reg->index_lock);
+        if (flat || (!fold && !s.top_used))
+            continue; /* flat, or grown: the name holds aliases only */
+        if (grew)
+            log_info("msg=\"tree: the name's %s buckets are %.0f%% full; growing into the "
+                     "alias tree\" values=%lu",
+                     reg_type_name(type), 100.0 * (double)s.top_total / own, s.top_total);
+        tried = xcalloc(reg->nslots, 1);
         for (int i = 0; i < MOVES_PER_PASS; i++) {
             enum rc_code rc = RC_OK;
-            if (!(fold ? fold_one(reg, type, &rc) : grow_one(reg, type, &rc)))
+            if (!(fold ? fold_one(reg, type, tried, &rc) : grow_one(reg, type, tried, &rc)))
                 break;
             if (rc == RC_CONFLICT) {
-                char why[REG_DETAIL_MAX];
-                /* Another writer changed a set or an alias: read the zone again. */
-                resync_run(reg, 0, why, sizeof(why));
+                /* Another writer changed a set or an alias: read the zone again, and give it
+                 * a second before the next move. */
+                resync_run(reg, 0, NULL, 0);
+                reg->tree_retry_ns = clock_mono_ns() + 1000000000LL;
                 break;
             }
             if (rc != RC_OK) {
                 reg->tree_retry_ns = clock_mono_ns() + MOVE_RETRY_NS;
-                return;
+                break;
             }
         }
+        free(tried);
     }
 }

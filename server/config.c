@@ -841,6 +841,12 @@ enum cfg_result cfg_parse(struct cfg *cfg, int argc, char **argv, cfg_getenv_fn 
                     cfg->reg.tree == REG_TREE_AUTO ? "-auto" : "");
             goto usage;
         }
+        if (cfg->reg.weights == REG_WEIGHTS_EQUAL) {
+            fprintf(err, "r53reg: --tree%s needs --weights proportional (each alias is weighted "
+                         "by what its child serves)\n",
+                    cfg->reg.tree == REG_TREE_AUTO ? "-auto" : "");
+            goto usage;
+        }
         if (cfg->reg.bucketing == REG_BUCKETING_MODULO) {
             fprintf(err, "r53reg: --tree%s needs --bucketing ordered or balanced (children "
                          "are filled evenly, which an address's modulo cannot follow)\n",

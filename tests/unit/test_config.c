@@ -190,6 +190,9 @@ static void test_tree_flags(void)
     CHECK_INT(parse(&c, noenv, err, sizeof(err), "--tree", "--commit", "immediate", NULL),
               CFG_EXIT_USAGE);
     CHECK(strstr(err, "--tree needs --commit group") != NULL);
+    CHECK_INT(parse(&c, noenv, err, sizeof(err), "--tree", "--weights", "equal", NULL),
+              CFG_EXIT_USAGE);
+    CHECK(strstr(err, "--tree needs --weights proportional") != NULL);
     CHECK_INT(parse(&c, noenv, err, sizeof(err), "--tree", "--bucketing", "modulo", NULL),
               CFG_EXIT_USAGE);
     CHECK(strstr(err, "--tree needs --bucketing ordered or balanced") != NULL);
