@@ -915,17 +915,14 @@ static int name_eq(const char *a, const char *b)
     return la == lb && strncasecmp(a, b, la) == 0;
 }
 
-/* "name=... type=... identifier=..." of a listing position, for error texts. */
-static void describe_pos(char *out, size_t n, const char *name, const char *type, const char *id)
+void r53_describe_list_pos(char *out, size_t n, const char *name, const char *type, const char *id)
 {
     snprintf(out, n, "name=%.260s%s%.16s%s%.140s", name ? name : "(start)", type ? " type=" : "",
              type ? type : "", id ? " identifier=" : "", id ? id : "");
 }
 
-/* Is page (requested at sname/stype/sid) in order, and does its next position advance past
- * its last record? 0, or -1 with why. */
-static int page_advances(const struct r53_rrset_page *page, const char *sname, const char *stype,
-                         const char *sid, char *why, size_t n)
+int r53_page_advances(const struct r53_rrset_page *page, const char *sname, const char *stype,
+                      const char *sid, char *why, size_t n)
 {
     const char *pn = sname, *pt = stype, *pi = sid; /* the last position seen */
     char a[512], b[512];
@@ -935,8 +932,8 @@ static int page_advances(const struct r53_rrset_page *page, const char *sname, c
         /* the first record may be the start itself; every later one must sort after */
         int c = r53xml_list_order_cmp(r->name, r->type, r->set_identifier, pn, pt, pi);
         if (c < 0 || (c == 0 && i > 0)) {
-            describe_pos(a, sizeof(a), r->name, r->type, r->set_identifier);
-            describe_pos(b, sizeof(b), pn, pt, pi);
+            r53_describe_list_pos(a, sizeof(a), r->name, r->type, r->set_identifier);
+            r53_describe_list_pos(b, sizeof(b), pn, pt, pi);
             snprintf(why, n, "record %zu (%s) does not sort after %s", i + 1, a, b);
             return -1;
         }
@@ -946,8 +943,8 @@ static int page_advances(const struct r53_rrset_page *page, const char *sname, c
     }
     if (!page->is_truncated)
         return 0;
-    if (!page->n) {
-        snprintf(why, n, "a truncated page holds no record");
+    if (!page->n || !page->next_name) {
+        snprintf(why, n, "a truncated page holds no record or no next position");
         return -1;
     }
     if (!page->next_type && page->next_identifier) {
@@ -956,8 +953,9 @@ static int page_advances(const struct r53_rrset_page *page, const char *sname, c
     }
     if (r53xml_list_order_cmp(page->next_name, page->next_type, page->next_identifier, pn, pt,
                               pi) <= 0) {
-        describe_pos(a, sizeof(a), page->next_name, page->next_type, page->next_identifier);
-        describe_pos(b, sizeof(b), pn, pt, pi);
+        r53_describe_list_pos(a, sizeof(a), page->next_name, page->next_type,
+                              page->next_identifier);
+        r53_describe_list_pos(b, sizeof(b), pn, pt, pi);
         snprintf(why, n, "the next position (%s) does not sort after its last record (%s)", a, b);
         return -1;
     }
@@ -991,9 +989,9 @@ static enum rc_code list_all(struct r53_client *c, const char *zone_id, const ch
         if (rc != RC_OK)
             goto out;
         pages++;
-        if (page_advances(&page, sname, stype, sid, why, sizeof(why))) {
+        if (r53_page_advances(&page, sname, stype, sid, why, sizeof(why))) {
             /* A page out of order or a cycle would never end: stop, naming the page. */
-            describe_pos(at, sizeof(at), sname, stype, sid);
+            r53_describe_list_pos(at, sizeof(at), sname, stype, sid);
             snprintf(msg, sizeof(msg), "ListResourceRecordSets page %zu (%s) does not advance: %s",
                      pages, at, why);
             bad_response(e, msg);

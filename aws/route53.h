@@ -131,6 +131,15 @@ enum rc_code r53_list_rrsets(struct r53_client *c, const char *zone_id, const ch
                              const char *start_type, const char *start_identifier,
                              unsigned maxitems, struct r53_rrset_page *out, struct r53_error *err);
 
+/* Is page (requested at sname/stype/sid) in ListResourceRecordSets order, and does its next
+ * position sort past its last record? A page that does not would make a listing repeat itself
+ * forever. 0, or -1 with why (n bytes). */
+int r53_page_advances(const struct r53_rrset_page *page, const char *sname, const char *stype,
+                      const char *sid, char *why, size_t n);
+/* "name=... type=... identifier=..." of a listing position (each may be NULL), for errors. */
+void r53_describe_list_pos(char *out, size_t n, const char *name, const char *type,
+                           const char *id);
+
 /*
  * Every record set named name (any type, any routing policy: filter with
  * r53xml_rrset_is_weighted), paging with maxitems=300 and feeding NextRecordName/Type/

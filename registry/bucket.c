@@ -267,6 +267,17 @@ void bucket_claim(struct bucket *bk)
     pthread_mutex_unlock(&bk->lock);
 }
 
+int bucket_try_claim(struct bucket *bk)
+{
+    int ok;
+    pthread_mutex_lock(&bk->lock);
+    ok = !bk->writing;
+    if (ok)
+        bk->writing = 1;
+    pthread_mutex_unlock(&bk->lock);
+    return ok;
+}
+
 /* Give bk's store state up (after bucket_claim, or the committer's drain). Caller holds
  * bk->lock. */
 void bucket_release_locked(struct bucket *bk)

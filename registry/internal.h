@@ -371,6 +371,8 @@ enum rc_code bucket_reread(struct reg_registry *reg, struct bucket *bk, unsigned
                            size_t n);
 void bucket_load(struct reg_registry *reg, struct reg_record *rec, size_t *dups, size_t *nk);
 void bucket_claim(struct bucket *bk);
+/* bucket_claim() if no other writer holds bk now; 0 (and nothing taken) if one does. */
+int bucket_try_claim(struct bucket *bk);
 void bucket_unclaim(struct bucket *bk);
 void bucket_release_locked(struct bucket *bk);
 void bucket_backoff(unsigned rounds);

@@ -230,52 +230,6 @@ static void load_rrset(const struct r53_provider *rp, struct load_state *ls,
     }
 }
 
-/* "name=... type=... identifier=..." of a listing position, for error texts. */
-static void describe_pos(char *out, size_t n, const char *name, const char *type, const char *id)
-{
-    snprintf(out, n, "name=%.260s%s%.16s%s%.140s", name ? name : "(start)", type ? " type=" : "",
-             type ? type : "", id ? " identifier=" : "", id ? id : "");
-}
-
-/* Is page (requested at sname/stype/sid) in ListResourceRecordSets order, and does its next
- * position sort past its last record? A page that does not would make the listing repeat
- * itself forever. 0, or -1 with why. */
-static int page_advances(const struct r53_rrset_page *page, const char *sname, const char *stype,
-                         const char *sid, char *why, size_t n)
-{
-    const char *pn = sname, *pt = stype, *pi = sid; /* the last position seen */
-    char a[512], b[512];
-
-    for (size_t i = 0; i < page->n; i++) {
-        const struct r53_rrset *r = &page->rrsets[i];
-        /* the first record may be the start itself; every later one must sort after */
-        int c = r53xml_list_order_cmp(r->name, r->type, r->set_identifier, pn, pt, pi);
-        if (c < 0 || (c == 0 && i > 0)) {
-            describe_pos(a, sizeof(a), r->name, r->type, r->set_identifier);
-            describe_pos(b, sizeof(b), pn, pt, pi);
-            snprintf(why, n, "record %zu (%s) does not sort after %s", i + 1, a, b);
-            return -1;
-        }
-        pn = r->name;
-        pt = r->type;
-        pi = r->set_identifier;
-    }
-    if (!page->is_truncated)
-        return 0;
-    if (!page->n || !page->next_name) {
-        snprintf(why, n, "a truncated page holds no record or no next position");
-        return -1;
-    }
-    if (r53xml_list_order_cmp(page->next_name, page->next_type, page->next_identifier, pn, pt,
-                              pi) <= 0) {
-        describe_pos(a, sizeof(a), page->next_name, page->next_type, page->next_identifier);
-        describe_pos(b, sizeof(b), pn, pt, pi);
-        snprintf(why, n, "the next position (%s) does not sort after its last record (%s)", a, b);
-        return -1;
-    }
-    return 0;
-}
-
 /*
  * Read every record set under the name into ls, in pages. ListResourceRecordSets sorts names
  * by their labels reversed, with the dots ("com.example.app."), so the name and every name
@@ -302,8 +256,8 @@ static enum rc_code list_tree(struct r53_provider *rp, struct load_state *ls, st
             goto out;
         }
         pages++;
-        if (page_advances(&page, sname, stype, sid, why, sizeof(why))) {
-            describe_pos(at, sizeof(at), sname, stype, sid);
+        if (r53_page_advances(&page, sname, stype, sid, why, sizeof(why))) {
+            r53_describe_list_pos(at, sizeof(at), sname, stype, sid);
             rc_detail(detail, detail_len,
                       "Route 53 ListResourceRecordSets page %zu (%s) does not advance: %s", pages,
                       at, why);

@@ -175,17 +175,6 @@ static size_t find(struct reg_registry *reg, struct stray *out, size_t max)
 }
 
 /* Own bk's store state unless another writer does (then 0: skip it this pass). */
-static int try_claim(struct bucket *bk)
-{
-    int ok;
-    pthread_mutex_lock(&bk->lock);
-    ok = !bk->writing;
-    if (ok)
-        bk->writing = 1;
-    pthread_mutex_unlock(&bk->lock);
-    return ok;
-}
-
 /* A repair batch's Route 53 cost: values (each counts once in a DELETE, once in a CREATE) and
  * an estimate of their characters; kept under the per-call limits with room to spare. */
 #define REPAIR_VALUES_MAX 900
@@ -233,13 +222,13 @@ static enum rc_code repair(struct reg_registry *reg, const struct stray *s, size
         if (j == nk)
             keep_b[nk++] = s[i].keep; /* the caller keeps nk within KEEPS_PER_BATCH */
     }
-    if (!try_claim(bk)) {
+    if (!bucket_try_claim(bk)) {
         free(rm);
         return RC_OK;
     }
     for (; claimed < nk; claimed++) {
         keep[claimed] = &reg->buckets[t][keep_b[claimed]];
-        if (!try_claim(keep[claimed]))
+        if (!bucket_try_claim(keep[claimed]))
             goto out_unclaim;
     }
     /* Every kept copy as committed now, and still the index's; the strays still there. */

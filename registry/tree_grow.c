@@ -37,17 +37,6 @@
 #define MOVES_PER_PASS 4
 #define MOVE_RETRY_NS (5 * 1000000000LL)
 
-static int try_claim(struct bucket *bk)
-{
-    int ok;
-    pthread_mutex_lock(&bk->lock);
-    ok = !bk->writing;
-    if (ok)
-        bk->writing = 1;
-    pthread_mutex_unlock(&bk->lock);
-    return ok;
-}
-
 /* What type t holds where, from the reservations. Caller holds index_lock. */
 struct shape {
     unsigned long top_total, child_total;
@@ -273,8 +262,8 @@ static int grow_one(struct reg_registry *reg, enum reg_type t, unsigned char *tr
     tried[src] = 1;
     dst = reg_slot_of(child, 0);
     *rc = RC_OK;
-    if (try_claim(&reg->buckets[t][src])) {
-        if (try_claim(&reg->buckets[t][dst])) {
+    if (bucket_try_claim(&reg->buckets[t][src])) {
+        if (bucket_try_claim(&reg->buckets[t][dst])) {
             if (settled_sets(reg, t, (unsigned)src, old)) {
                 const struct reg_record *served = &old[REG_KIND_SERVED];
                 for (int k = 0; k < REG_KINDS; k++) {
@@ -313,8 +302,7 @@ static int child_serves_elsewhere(struct reg_registry *reg, enum reg_type t, int
             continue;
         pthread_mutex_lock(&bk->lock);
         pthread_mutex_lock(&reg->index_lock);
-        serves = bk->rec[REG_KIND_SERVED].nvalues > 0 ||
-                 reg->reserved[t][s] != sets_count(bk->rec);
+        serves = bk->rec[REG_KIND_SERVED].nvalues > 0 || reg->reserved[t][s] != sets_count(bk->rec);
         pthread_mutex_unlock(&reg->index_lock);
         pthread_mutex_unlock(&bk->lock);
     }
@@ -334,8 +322,7 @@ static int fold_one(struct reg_registry *reg, enum reg_type t, unsigned char *tr
 
     pthread_mutex_lock(&reg->index_lock);
     for (unsigned slot = REG_MAX_BUCKETS; slot < reg->nslots && src < 0; slot++)
-        if (reg->reserved[t][slot] && !tried[slot] &&
-            !reg->tree_moving[t][reg_slot_child(slot)])
+        if (reg->reserved[t][slot] && !tried[slot] && !reg->tree_moving[t][reg_slot_child(slot)])
             src = (int)slot;
     if (src >= 0) {
         child = reg_slot_child((unsigned)src);
@@ -351,9 +338,9 @@ static int fold_one(struct reg_registry *reg, enum reg_type t, unsigned char *tr
     tried[src] = 1;
     *rc = RC_OK;
     for (unsigned b = 0; b < REG_MAX_BUCKETS && all; b++)
-        if ((all = try_claim(&reg->buckets[t][reg_slot_of(child, b)])) != 0)
+        if ((all = bucket_try_claim(&reg->buckets[t][reg_slot_of(child, b)])) != 0)
             held[b] = 1;
-    if (all && try_claim(&reg->buckets[t][dst])) {
+    if (all && bucket_try_claim(&reg->buckets[t][dst])) {
         if (settled_sets(reg, t, (unsigned)src, old)) {
             int last = old[REG_KIND_SERVED].nvalues > 0 &&
                        !child_serves_elsewhere(reg, t, child, (unsigned)src);
