@@ -514,6 +514,8 @@ void registry_group_ttls(struct reg_registry *reg, enum reg_type t, unsigned *tt
 int registry_learn_ttls(struct reg_registry *reg, const struct reg_record *recs, size_t n,
                         unsigned epoch);
 unsigned registry_ttl_epoch(struct reg_registry *reg);
+/* Have other writers changed the store lately (an adoption in the last 10 minutes)? */
+int registry_others_active(struct reg_registry *reg);
 /* Submit op on ip as reg_submit() does, for the registry's own chores: an unknown IP is
  * answered "not registered" from the index (no fresh read); expiry: a lease removal, done
  * only if the lease is still expired when its turn comes. */

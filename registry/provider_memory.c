@@ -252,14 +252,7 @@ static void store_put(struct memory_provider *mp, const struct reg_record *key,
 static struct reg_record alias_record(const struct memory_provider *mp, enum reg_type t,
                                       unsigned child)
 {
-    struct reg_record r;
-    memset(&r, 0, sizeof(r));
-    r.type = t;
-    r.kind = REG_KIND_SERVED;
-    r.bucket = child;
-    r.weight = mp->aliases[t][child].weight;
-    r.alias = 1;
-    return r;
+    return reg_alias_record(t, child, mp->aliases[t][child].weight);
 }
 
 /* Empty both tables. */

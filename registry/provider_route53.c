@@ -219,12 +219,7 @@ static void load_rrset(const struct r53_provider *rp, struct load_state *ls,
     }
     r53p_alias_wire_from_rrset(&ls->aliases[t][child], rs);
     {
-        struct reg_record *r = load_next(ls);
-        r->type = t;
-        r->kind = REG_KIND_SERVED;
-        r->bucket = child;
-        r->weight = rs->weight;
-        r->alias = 1;
+        *load_next(ls) = reg_alias_record(t, child, rs->weight);
         ls->n++;
         ls->naliases++;
     }

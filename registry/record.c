@@ -27,6 +27,18 @@ enum reg_type reg_type_of(const struct ip_addr *ip)
     return ip->family == IP_V4 ? REG_A : REG_AAAA;
 }
 
+struct reg_record reg_alias_record(enum reg_type t, unsigned child, unsigned weight)
+{
+    struct reg_record r;
+    memset(&r, 0, sizeof(r));
+    r.type = t;
+    r.kind = REG_KIND_SERVED;
+    r.bucket = child;
+    r.weight = weight;
+    r.alias = 1;
+    return r;
+}
+
 const char *reg_tree_label(const struct reg_options *opt)
 {
     return opt->tree_label[0] ? opt->tree_label : REG_TREE_LABEL_DEFAULT;

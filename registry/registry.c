@@ -103,6 +103,12 @@ out:
     return changed;
 }
 
+int registry_others_active(struct reg_registry *reg)
+{
+    int64_t seen = atomic_load(&reg->foreign_seen_ns);
+    return seen && clock_mono_ns() - seen < 600 * 1000000000LL;
+}
+
 /* The registry changed: a new generation, visible after the change. */
 void registry_generation_bump(struct reg_registry *reg)
 {

@@ -416,6 +416,8 @@ const char *reg_provider_name(const struct reg_registry *reg);
 /* The set identifier of slot into out (REG_SET_ID_MAX + 1 bytes): "<record_name>_<b>", or
  * "<child name>_<b>" for a child's bucket. */
 void reg_set_id(const struct reg_options *opt, unsigned bucket, char *out, size_t n);
+/* The alias of type t to child with weight: a served set at record_name, no TTL, no values. */
+struct reg_record reg_alias_record(enum reg_type t, unsigned child, unsigned weight);
 /* The tree label in use (opt->tree_label or REG_TREE_LABEL_DEFAULT). */
 const char *reg_tree_label(const struct reg_options *opt);
 /* "<child>.<label>.<record_name>" into out (REG_NAME_MAX + 1 bytes). */

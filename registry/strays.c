@@ -76,13 +76,6 @@ static void run(struct reg_registry *reg, struct intent *in)
         committer_submit(reg, in);
 }
 
-/* Have other writers changed the store lately (an adoption in the last 10 minutes)? */
-static int others_active(struct reg_registry *reg)
-{
-    int64_t seen = atomic_load(&reg->foreign_seen_ns);
-    return seen && clock_mono_ns() - seen < 600 * 1000000000LL;
-}
-
 /* A removal parked for a fresh read: its answer so far. */
 struct removal {
     struct intent *in;
@@ -126,7 +119,7 @@ void strays_finish_removal(struct reg_registry *reg, struct intent *in, struct r
         run(reg, in);
         return;
     }
-    if (!in->confirm || in->confirmed_gone || !others_active(reg)) {
+    if (!in->confirm || in->confirmed_gone || !registry_others_active(reg)) {
         intent_finish(in, res);
         return;
     }

@@ -55,16 +55,6 @@ void tree_reserve(struct reg_registry *reg, size_t *elements, size_t *chars)
     *chars += 2 * (have + 4) * (strlen(child) + 1);
 }
 
-static void alias_record(struct reg_record *r, enum reg_type t, unsigned c, unsigned weight)
-{
-    memset(r, 0, sizeof(*r));
-    r->type = t;
-    r->kind = REG_KIND_SERVED;
-    r->bucket = c;
-    r->weight = weight;
-    r->alias = 1;
-}
-
 /* Does the name serve values of type t from buckets of its own? */
 static int name_serves(struct reg_registry *reg, enum reg_type t)
 {
@@ -151,8 +141,8 @@ void tree_plan_build(struct reg_registry *reg, const long (*delta)[REG_TREE_CHIL
             s->child = c;
             s->has_old = has[c];
             s->has_new = keep;
-            alias_record(&s->old, (enum reg_type)t, c, cur[c]);
-            alias_record(&s->new, (enum reg_type)t, c, want[c] ? want[c] : 1);
+            s->old = reg_alias_record((enum reg_type)t, c, cur[c]);
+            s->new = reg_alias_record((enum reg_type)t, c, want[c] ? want[c] : 1);
         }
     }
 }

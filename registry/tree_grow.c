@@ -164,16 +164,6 @@ static int settled_sets(struct reg_registry *reg, enum reg_type t, unsigned slot
     return ok;
 }
 
-static void alias_rec(struct reg_record *r, enum reg_type t, unsigned child, unsigned weight)
-{
-    memset(r, 0, sizeof(*r));
-    r->type = t;
-    r->kind = REG_KIND_SERVED;
-    r->bucket = child;
-    r->weight = weight;
-    r->alias = 1;
-}
-
 /*
  * Send one move: old[] at src become next[] at dst (each kind: DELETE the old set, CREATE the
  * new), with an alias change before (a deletion) or after (a creation). On success installs
@@ -273,7 +263,7 @@ static int grow_one(struct reg_registry *reg, enum reg_type t, unsigned char *tr
                         next[k].bucket = dst;
                     }
                 }
-                alias_rec(&alias, t, (unsigned)child, served->weight);
+                alias = reg_alias_record(t, (unsigned)child, served->weight);
                 *rc = send_move(reg, t, (unsigned)src, dst, old, next, NULL,
                                 served->nvalues ? &alias : NULL);
                 sets_release(next);
@@ -354,7 +344,7 @@ static int fold_one(struct reg_registry *reg, enum reg_type t, unsigned char *tr
                 }
             }
             tree_aliases(reg, t, have);
-            alias_rec(&alias, t, (unsigned)child, have[child].weight);
+            alias = reg_alias_record(t, (unsigned)child, have[child].weight);
             *rc = send_move(reg, t, (unsigned)src, (unsigned)dst, old, next,
                             last && have[child].exists ? &alias : NULL, NULL);
             sets_release(next);
@@ -369,16 +359,6 @@ static int fold_one(struct reg_registry *reg, enum reg_type t, unsigned char *tr
     reg->tree_moving[t][child] = 0;
     pthread_mutex_unlock(&reg->index_lock);
     return 1;
-}
-
-/* Has another writer changed the zone lately (an adoption in the last 10 minutes)? A fold
- * deletes a child's alias on this replica's word that the child holds nothing else, which
- * another replica placing into it would make wrong: with other writers about, the tree stays
- * (it serves and weighs as well as the flat name). */
-static int others_writing(struct reg_registry *reg)
-{
-    int64_t seen = atomic_load(&reg->foreign_seen_ns);
-    return seen && clock_mono_ns() - seen < 600 * 1000000000LL;
 }
 
 void tree_grow_loaded(struct reg_registry *reg)
@@ -424,9 +404,12 @@ void tree_grow_pass(struct reg_registry *reg)
             flat = 1;
         }
         /* Fold when the whole type fits the name well below the growth mark, and every
-         * bucket fits the name's own beside the aliases still there. */
+         * bucket fits the name's own beside the aliases still there. Not while other writers
+         * are about: a fold deletes a child's alias on this replica's word that the child
+         * holds nothing else, which another replica placing into it would make wrong (the
+         * tree serves and weighs as well as the flat name). */
         fold = !flat && (double)(s.top_total + s.child_total) < FOLD_BELOW * own &&
-               s.top_used + s.child_slots <= reg->opt.buckets && !others_writing(reg);
+               s.top_used + s.child_slots <= reg->opt.buckets && !registry_others_active(reg);
         if (fold && !s.child_slots) {
             /* Cleared under the lock placement reads it under: nothing lands in a child. */
             atomic_store(&reg->tree_on[t], 0);

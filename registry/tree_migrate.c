@@ -66,12 +66,8 @@ static struct reg_record *batch_copy(struct mig_batch *b, const struct reg_recor
 static struct reg_record *batch_alias(struct mig_batch *b, enum reg_type t, unsigned child,
                                       unsigned weight)
 {
-    struct reg_record *r = xcalloc(1, sizeof(*r));
-    r->type = t;
-    r->kind = REG_KIND_SERVED;
-    r->bucket = child;
-    r->weight = weight;
-    r->alias = 1;
+    struct reg_record *r = xmalloc(sizeof(*r));
+    *r = reg_alias_record(t, child, weight);
     b->own[b->nown++] = r;
     return r;
 }
