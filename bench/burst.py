@@ -45,6 +45,22 @@ def ip_of(i):
     return '127.%d.%d.%d' % (1 + i // (254 * 254), (i // 254) % 254 + 1, i % 254 + 1)
 
 
+def client_events(first, events_path, proc):
+    """Wait for a burst_client started with --offset first --events events_path: its requests
+    as (ip, start, sent, answered, status) in start order, and its transport errors. The
+    events file is removed."""
+    out = proc.communicate()[0]
+    if proc.returncode != 0:
+        raise RuntimeError('burst_client exited %d' % proc.returncode)
+    events = []
+    with open(events_path) as f:
+        for i, line in enumerate(f):
+            t0, sent, t1, st = line.split()
+            events.append((ip_of(first + i), float(t0), float(sent), float(t1), int(st)))
+    os.unlink(events_path)
+    return events, json.loads(out)['transport_errors']
+
+
 def zone_set(emu):
     vals = []
     for rs in emu.rrsets():

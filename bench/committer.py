@@ -102,16 +102,9 @@ def run_streams(bindir, port, streams):
             procs.append((op, first + j * per, ev, subprocess.Popen(cmd, stdout=subprocess.PIPE)))
     events, errors = [], 0
     for op, first, ev, p in procs:
-        out = p.communicate()[0]
-        if p.returncode != 0:
-            raise RuntimeError('burst_client exited %d' % p.returncode)
-        errors += json.loads(out)['transport_errors']
-        with open(ev) as f:
-            for i, line in enumerate(f):
-                t0, sent, t1, st = line.split()
-                events.append((op, burst.ip_of(first + i), float(t0), float(sent), float(t1),
-                               int(st)))
-        os.unlink(ev)
+        got, errs = burst.client_events(first, ev, p)
+        events += [(op,) + e for e in got]
+        errors += errs
     return events, errors
 
 

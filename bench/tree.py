@@ -56,17 +56,14 @@ sys.path.insert(0, os.path.join(HERE, '..', 'tests', 'r53emu'))
 sys.path.insert(0, os.path.join(HERE, '..', 'tests', 'integration'))
 from emutest import Emu, ZONE  # noqa: E402
 import reg_process  # noqa: E402
+sys.path.insert(0, HERE)
+import burst  # noqa: E402  (ip_of, client_events)
 
 NAME = 'app.example.com.'
 CHILD = re.compile(r'^(\d+)\._r53reg\.app\.example\.com\.$')
 RATE, BURST = 5, 5          # the emulator's request bucket (bench/burst.py's account)
 CALL_ELEMENTS, CALL_CHARS = 1000, 32000
 PER_CLIENT = 1250           # requests per burst_client process (burst.py: 10,000 over 8)
-
-
-def ip_of(i):
-    """burst_client's i-th address: 127.a.b.c, a from 1 (never 127.0.0.1), no octet 0/255."""
-    return '127.%d.%d.%d' % (1 + i // (254 * 254), (i // 254) % 254 + 1, i % 254 + 1)
 
 
 def keep(path, dest):
@@ -125,15 +122,9 @@ def fire(args, port, first, count):
         procs.append((first + k * per, ev, subprocess.Popen(cmd, stdout=subprocess.PIPE)))
     events, errors = [], 0
     for off, ev, p in procs:
-        out = p.communicate()[0]
-        if p.returncode != 0:
-            raise RuntimeError('burst_client exited %d' % p.returncode)
-        errors += json.loads(out)['transport_errors']
-        with open(ev) as f:
-            for i, line in enumerate(f):
-                t0, sent, t1, st = line.split()
-                events.append((ip_of(off + i), float(t0), float(sent), float(t1), int(st)))
-        os.unlink(ev)
+        got, errs = burst.client_events(off, ev, p)
+        events += got
+        errors += errs
     return events, errors
 
 
@@ -376,7 +367,7 @@ def main():
         spread = spread_of(z['share'], acked)
         shares = [z['share'].get(ip, 0.0) for ip in acked]
         no_traffic = sum(1 for s in shares if s <= 0)
-        tot_chars = sum(len(ip_of(i)) for i in range(args.n))
+        tot_chars = sum(len(burst.ip_of(i)) for i in range(args.n))
         all_calls, all_floor = floor_of(args.n, tot_chars)
         crrs = sum(tot['calls'].get('ChangeResourceRecordSets', {}).values())
         child_sizes = sorted(z['children'].values())
